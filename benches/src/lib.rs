@@ -1,0 +1,1 @@
+//! Criterion benchmarks of the encode/flush path across crates; see `benches/`.

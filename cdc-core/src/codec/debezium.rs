@@ -1,0 +1,366 @@
+//! The Debezium JSON envelope, with or without an embedded Connect schema.
+
+use super::debezium_schema::{envelope_schema, key_schema, table_from_schemas};
+use super::{EncodedRecord, EventCodec, debezium_value};
+use crate::{
+    ChangeEvent, Error, Lsn, LsnPosition, Op, Position, Result, Row, SnapshotMarker, SourceInfo,
+    TableId, TableSchema, TransactionInfo,
+};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value as Json, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The Debezium change-event envelope in JSON, as Kafka Connect's `JsonConverter` writes it.
+///
+/// - key: the primary-key columns as an object (`{"id": 7}`);
+/// - value: `{before, after, source, transaction, op, ts_ms}` where `source` carries
+///   `version, connector, name, ts_ms, snapshot, db, schema, table, commit_lsn, change_lsn,
+///   event_serial_no` as Debezium's SQL Server connector does.
+///
+/// With [`with_schema`](DebeziumJson::with_schema) each key and value is wrapped as
+/// `{"schema": …, "payload": …}` (`schemas.enable=true`), using the Connect and Debezium
+/// logical types (`org.apache.kafka.connect.data.Decimal`, `io.debezium.time.NanoTimestamp`,
+/// `io.debezium.time.ZonedTimestamp`, `io.debezium.data.Uuid`, …) plus the source column type
+/// parameters, so decoding returns the same event, types included. The
+/// [`schemaless`](DebeziumJson::schemaless) form needs the table schemas registered to decode.
+///
+/// Differences from Debezium, on purpose: the envelope's `ts_ms` is the commit time rather
+/// than the moment of processing, so that re-encoding an event after a restart gives identical
+/// bytes (sinks rely on that for exactly-once files); positions other than SQL Server LSNs are
+/// written to `source.sequence`.
+#[derive(Debug)]
+pub struct DebeziumJson {
+    schemas: bool,
+    /// Tables known to the decoder, and schemas already decoded (reused so that decoded events
+    /// of one table share an `Arc`).
+    tables: Mutex<HashMap<TableId, Vec<Arc<TableSchema>>>>,
+    /// Serialised envelope and key schemas per table version, so encoding does not rebuild
+    /// them for every event.
+    encoded_schemas: Mutex<HashMap<(String, TableId, u32), Arc<CachedSchemas>>>,
+}
+
+#[derive(Debug)]
+struct CachedSchemas {
+    table: Arc<TableSchema>,
+    envelope: String,
+    key: Option<String>,
+}
+
+/// Builds a [`DebeziumJson`] codec.
+#[derive(Debug, Default)]
+pub struct DebeziumJsonBuilder {
+    schemas: bool,
+    tables: Vec<Arc<TableSchema>>,
+}
+
+impl DebeziumJsonBuilder {
+    /// Embed the Connect schema in every key and value (`schemas.enable=true`).
+    pub fn schemas(mut self, enabled: bool) -> Self {
+        self.schemas = enabled;
+        self
+    }
+
+    /// Makes a table known to the decoder (needed to decode the schemaless form).
+    pub fn table(mut self, table: Arc<TableSchema>) -> Self {
+        self.tables.push(table);
+        self
+    }
+
+    /// The codec.
+    pub fn build(self) -> DebeziumJson {
+        let codec = DebeziumJson::new(self.schemas);
+        for table in self.tables {
+            codec.register(table);
+        }
+        codec
+    }
+}
+
+impl DebeziumJson {
+    fn new(schemas: bool) -> Self {
+        Self { schemas, tables: Mutex::default(), encoded_schemas: Mutex::default() }
+    }
+
+    /// The form with an embedded schema: self-describing and lossless.
+    pub fn with_schema() -> Self {
+        Self::new(true)
+    }
+
+    /// The schemaless form: smaller; decoding needs the tables [`registered`](Self::register).
+    pub fn schemaless() -> Self {
+        Self::new(false)
+    }
+
+    /// A builder for either form.
+    pub fn builder() -> DebeziumJsonBuilder {
+        DebeziumJsonBuilder::default()
+    }
+
+    /// Makes `table` known to the decoder; the latest registration of a table wins for the
+    /// schemaless form.
+    pub fn register(&self, table: Arc<TableSchema>) {
+        let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        tables.entry(table.id.clone()).or_default().push(table);
+    }
+
+    fn schemas_for(&self, event: &ChangeEvent) -> Arc<CachedSchemas> {
+        let key = (event.source.name.clone(), event.table.id.clone(), event.table.version);
+        let mut cache = self.encoded_schemas.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = cache.get(&key).filter(|c| c.table.same_shape(&event.table)) {
+            return Arc::clone(found);
+        }
+        let prefix = &event.source.name;
+        let schemas = Arc::new(CachedSchemas {
+            table: Arc::clone(&event.table),
+            envelope: envelope_schema(&event.table, prefix, &event.source.connector).to_string(),
+            key: key_schema(&event.table, prefix).map(|k| k.to_string()),
+        });
+        cache.insert(key, Arc::clone(&schemas));
+        schemas
+    }
+
+    fn wrap(&self, schema: Option<&str>, payload: &Json) -> Vec<u8> {
+        match schema {
+            Some(schema) => format!("{{\"schema\":{schema},\"payload\":{payload}}}").into_bytes(),
+            None => payload.to_string().into_bytes(),
+        }
+    }
+
+    /// Interns a decoded schema so events of one table share one `Arc`.
+    fn intern(&self, decoded: TableSchema) -> Arc<TableSchema> {
+        let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = tables.entry(decoded.id.clone()).or_default();
+        if let Some(found) =
+            known.iter().find(|t| t.version == decoded.version && t.same_shape(&decoded))
+        {
+            return Arc::clone(found);
+        }
+        let table = Arc::new(decoded);
+        known.push(Arc::clone(&table));
+        table
+    }
+
+    fn registered(&self, id: &TableId) -> Result<Arc<TableSchema>> {
+        let tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        tables.get(id).and_then(|v| v.last()).cloned().ok_or_else(|| {
+            Error::decode(
+                "payload.source",
+                format!("no schema registered for {id}; register the table or use the schema form"),
+            )
+        })
+    }
+}
+
+fn row_json(table: &TableSchema, row: &Row) -> Result<Json> {
+    if row.values().len() != table.columns.len() {
+        return Err(Error::Encode {
+            table: table.id.clone(),
+            column: None,
+            reason: format!("row has {} values, table has {} columns", row.values().len(), table.columns.len()),
+        });
+    }
+    let mut object = Map::with_capacity(table.columns.len());
+    for (column, value) in table.columns.iter().zip(row.values()) {
+        let encoded = debezium_value::encode(value, &column.data_type).map_err(|reason| {
+            Error::Encode { table: table.id.clone(), column: Some(column.name.clone()), reason }
+        })?;
+        object.insert(column.name.clone(), encoded);
+    }
+    Ok(Json::Object(object))
+}
+
+fn time_fields(object: &mut Map<String, Json>, time: Option<DateTime<Utc>>) {
+    let nanos = time.and_then(|t| t.timestamp_nanos_opt());
+    object.insert("ts_ms".into(), json!(time.map_or(0, |t| t.timestamp_millis())));
+    object.insert("ts_us".into(), json!(time.map(|t| t.timestamp_micros())));
+    object.insert("ts_ns".into(), json!(nanos));
+}
+
+fn source_json(event: &ChangeEvent) -> Json {
+    let source = &event.source;
+    let id = &event.table.id;
+    let mut object = Map::new();
+    object.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+    object.insert("connector".into(), json!(source.connector));
+    object.insert("name".into(), json!(source.name));
+    time_fields(&mut object, source.commit_time);
+    object.insert("snapshot".into(), json!(source.snapshot.as_str()));
+    object.insert("db".into(), json!(id.database));
+    let (sequence, change_lsn, commit_lsn, serial) = match &source.position {
+        Position::SqlServer(p) => (
+            None,
+            Some(p.change_lsn.to_string()),
+            Some(p.commit_lsn.to_string()),
+            Some(p.event_serial_no),
+        ),
+        other => (serde_json::to_string(other).ok(), None, None, None),
+    };
+    object.insert("sequence".into(), json!(sequence));
+    object.insert("schema".into(), json!(id.schema));
+    object.insert("table".into(), json!(id.table));
+    object.insert("change_lsn".into(), json!(change_lsn));
+    object.insert("commit_lsn".into(), json!(commit_lsn));
+    object.insert("event_serial_no".into(), json!(serial));
+    Json::Object(object)
+}
+
+impl EventCodec for DebeziumJson {
+    fn name(&self) -> &str {
+        "debezium-json"
+    }
+
+    fn encode(&self, event: &ChangeEvent) -> Result<EncodedRecord> {
+        let table = &event.table;
+        let schemas = self.schemas.then(|| self.schemas_for(event));
+        let key = match event.key() {
+            Some(values) => {
+                let mut object = Map::new();
+                for (&i, value) in table.key_indices().iter().zip(values) {
+                    let column = &table.columns[i];
+                    let encoded = debezium_value::encode(value, &column.data_type).map_err(
+                        |reason| Error::Encode {
+                            table: table.id.clone(),
+                            column: Some(column.name.clone()),
+                            reason,
+                        },
+                    )?;
+                    object.insert(column.name.clone(), encoded);
+                }
+                let key_schema = schemas.as_ref().and_then(|s| s.key.as_deref());
+                Some(self.wrap(key_schema, &Json::Object(object)))
+            }
+            None => None,
+        };
+        let mut payload = Map::new();
+        let image = |row: &Option<Row>| row.as_ref().map(|r| row_json(table, r)).transpose();
+        payload.insert("before".into(), image(&event.before)?.unwrap_or(Json::Null));
+        payload.insert("after".into(), image(&event.after)?.unwrap_or(Json::Null));
+        payload.insert("source".into(), source_json(event));
+        payload.insert(
+            "transaction".into(),
+            event.source.transaction.as_ref().map_or(Json::Null, |t| {
+                json!({"id": t.id, "total_order": t.total_order, "data_collection_order": t.data_collection_order})
+            }),
+        );
+        payload.insert("op".into(), json!(event.op.code()));
+        time_fields(&mut payload, event.source.commit_time);
+        let value =
+            self.wrap(schemas.as_ref().map(|s| s.envelope.as_str()), &Json::Object(payload));
+        Ok(EncodedRecord { key, value: Some(value), headers: Vec::new() })
+    }
+
+    fn decode(&self, record: &EncodedRecord) -> Result<Option<ChangeEvent>> {
+        let Some(value) = &record.value else { return Ok(None) };
+        let value: Json = serde_json::from_slice(value)
+            .map_err(|e| Error::decode("", format!("not JSON: {e}")))?;
+        let (schema, payload) = split_envelope(&value);
+        let source = payload
+            .get("source")
+            .and_then(Json::as_object)
+            .ok_or_else(|| Error::decode("payload.source", "missing"))?;
+        let text = |field: &str| -> Result<&str> {
+            source
+                .get(field)
+                .and_then(Json::as_str)
+                .ok_or_else(|| Error::decode(format!("payload.source.{field}"), "missing"))
+        };
+        let id = TableId::new(text("db")?, text("schema")?, text("table")?);
+        let table = match schema {
+            Some(schema) => {
+                let key: Option<Json> = match &record.key {
+                    Some(k) => Some(
+                        serde_json::from_slice(k)
+                            .map_err(|e| Error::decode("key", format!("not JSON: {e}")))?,
+                    ),
+                    None => None,
+                };
+                let key_schema = key.as_ref().and_then(|k| split_envelope(k).0);
+                self.intern(table_from_schemas(id, schema, key_schema)?)
+            }
+            None => self.registered(&id)?,
+        };
+        let row = |field: &str| -> Result<Option<Row>> {
+            match payload.get(field) {
+                None | Some(Json::Null) => Ok(None),
+                Some(Json::Object(object)) => decode_row(&table, object, field).map(Some),
+                Some(_) => Err(Error::decode(format!("payload.{field}"), "not an object")),
+            }
+        };
+        let op = payload.get("op").and_then(Json::as_str).and_then(Op::from_code).ok_or_else(
+            || Error::decode("payload.op", "missing or not one of c, u, d, r, t"),
+        )?;
+        let commit_time = source.get("ts_ns").and_then(Json::as_i64).map(DateTime::from_timestamp_nanos);
+        let snapshot = match source.get("snapshot").and_then(Json::as_str) {
+            None => SnapshotMarker::False,
+            Some(s) => SnapshotMarker::parse(s)
+                .ok_or_else(|| Error::decode("payload.source.snapshot", format!("unknown {s:?}")))?,
+        };
+        let transaction = match payload.get("transaction") {
+            None | Some(Json::Null) => None,
+            Some(t) => Some(serde_json::from_value::<TransactionInfo>(t.clone()).map_err(|e| {
+                Error::decode("payload.transaction", e.to_string())
+            })?),
+        };
+        let position = decode_position(source, &table.id)?;
+        let source_info = SourceInfo {
+            connector: text("connector")?.to_string(),
+            name: text("name")?.to_string(),
+            commit_time,
+            snapshot,
+            transaction,
+            position,
+        };
+        Ok(Some(ChangeEvent::new(Arc::clone(&table), op, row("before")?, row("after")?, source_info)))
+    }
+}
+
+/// `(schema, payload)` of a record in either form.
+fn split_envelope(value: &Json) -> (Option<&Json>, &Json) {
+    match (value.get("schema"), value.get("payload")) {
+        (Some(schema @ Json::Object(_)), Some(payload)) => (Some(schema), payload),
+        _ => (None, value),
+    }
+}
+
+fn decode_row(table: &TableSchema, object: &Map<String, Json>, field: &str) -> Result<Row> {
+    table
+        .columns
+        .iter()
+        .map(|column| {
+            let path = format!("payload.{field}.{}", column.name);
+            match object.get(&column.name) {
+                Some(json) => debezium_value::decode(json, &column.data_type, &path),
+                None if column.nullable => Ok(crate::Value::Null),
+                None => Err(Error::decode(path, "missing value for a NOT NULL column")),
+            }
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Row::new)
+}
+
+fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position> {
+    let lsn = |field: &str| -> Result<Option<Lsn>> {
+        match source.get(field) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) => s
+                .parse()
+                .map(Some)
+                .map_err(|e: crate::ParseLsnError| Error::decode(format!("payload.source.{field}"), e.to_string())),
+            Some(_) => Err(Error::decode(format!("payload.source.{field}"), "not a string")),
+        }
+    };
+    if let Some(commit_lsn) = lsn("commit_lsn")? {
+        return Ok(Position::SqlServer(LsnPosition {
+            database: id.database.clone(),
+            commit_lsn,
+            change_lsn: lsn("change_lsn")?.unwrap_or(Lsn::ZERO),
+            event_serial_no: source.get("event_serial_no").and_then(Json::as_u64).unwrap_or(0),
+        }));
+    }
+    let sequence = source
+        .get("sequence")
+        .and_then(Json::as_str)
+        .ok_or_else(|| Error::decode("payload.source", "neither commit_lsn nor sequence is set"))?;
+    serde_json::from_str(sequence).map_err(|e| Error::decode("payload.source.sequence", e.to_string()))
+}

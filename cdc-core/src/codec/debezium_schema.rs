@@ -1,0 +1,393 @@
+//! Kafka Connect schemas for Debezium envelopes: `DataType` ⇄ Connect field schema.
+//!
+//! Temporal types follow Debezium's `time.precision.mode=adaptive`, decimals its
+//! `decimal.handling.mode=precise`. Every field also carries Debezium's
+//! `column.propagate.source.type` parameters, which is what makes decoding lossless: an
+//! `int16` alone cannot tell `tinyint` from `smallint`, the source type can.
+
+use crate::{Column, DataType, Error, Result, TableId, TableSchema};
+use serde_json::{Map, Value as Json, json};
+
+pub(super) const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
+pub(super) const DATE: &str = "io.debezium.time.Date";
+pub(super) const TIME: &str = "io.debezium.time.Time";
+pub(super) const MICRO_TIME: &str = "io.debezium.time.MicroTime";
+pub(super) const NANO_TIME: &str = "io.debezium.time.NanoTime";
+pub(super) const TIMESTAMP: &str = "io.debezium.time.Timestamp";
+pub(super) const MICRO_TIMESTAMP: &str = "io.debezium.time.MicroTimestamp";
+pub(super) const NANO_TIMESTAMP: &str = "io.debezium.time.NanoTimestamp";
+pub(super) const ZONED_TIMESTAMP: &str = "io.debezium.time.ZonedTimestamp";
+pub(super) const UUID: &str = "io.debezium.data.Uuid";
+pub(super) const XML: &str = "io.debezium.data.Xml";
+
+const SOURCE_TYPE: &str = "__debezium.source.column.type";
+const SOURCE_LENGTH: &str = "__debezium.source.column.length";
+const SOURCE_SCALE: &str = "__debezium.source.column.scale";
+/// Our own parameter on the row schema: the primary-key column names as a JSON array.
+const PRIMARY_KEY: &str = "__cdc.primary.key";
+/// What Debezium reports as the length of `(max)` columns.
+const MAX_LENGTH: u32 = i32::MAX as u32;
+
+/// How a value of a given type is written in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Logical {
+    Bool,
+    Int16,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    Decimal { scale: u8 },
+    String,
+    Bytes,
+    Date,
+    TimeMillis,
+    TimeMicros,
+    TimeNanos,
+    TimestampMillis,
+    TimestampMicros,
+    TimestampNanos,
+    Zoned { precision: u8 },
+    Uuid,
+}
+
+impl Logical {
+    pub(super) fn of(data_type: &DataType) -> Logical {
+        use DataType as D;
+        match data_type {
+            D::Bit => Logical::Bool,
+            D::TinyInt | D::SmallInt => Logical::Int16,
+            D::Int => Logical::Int32,
+            D::BigInt => Logical::Int64,
+            D::Real => Logical::Float32,
+            D::Float => Logical::Float64,
+            D::Decimal { scale, .. } => Logical::Decimal { scale: *scale },
+            D::Money | D::SmallMoney => Logical::Decimal { scale: 4 },
+            D::Char { .. }
+            | D::VarChar { .. }
+            | D::NChar { .. }
+            | D::NVarChar { .. }
+            | D::Text
+            | D::NText
+            | D::Xml => Logical::String,
+            D::Binary { .. } | D::VarBinary { .. } | D::Image | D::RowVersion | D::Opaque { .. } => {
+                Logical::Bytes
+            }
+            D::Date => Logical::Date,
+            D::Time { precision } => match precision {
+                0..=3 => Logical::TimeMillis,
+                4..=6 => Logical::TimeMicros,
+                _ => Logical::TimeNanos,
+            },
+            D::DateTime | D::SmallDateTime => Logical::TimestampMillis,
+            D::DateTime2 { precision } => match precision {
+                0..=3 => Logical::TimestampMillis,
+                4..=6 => Logical::TimestampMicros,
+                _ => Logical::TimestampNanos,
+            },
+            D::DateTimeOffset { precision } => Logical::Zoned { precision: *precision },
+            D::UniqueIdentifier => Logical::Uuid,
+            // `DataType` is non-exhaustive only for other crates; every variant is listed above.
+        }
+    }
+
+    fn connect_type(self) -> &'static str {
+        match self {
+            Logical::Bool => "boolean",
+            Logical::Int16 => "int16",
+            Logical::Int32 | Logical::Date | Logical::TimeMillis => "int32",
+            Logical::Int64
+            | Logical::TimeMicros
+            | Logical::TimeNanos
+            | Logical::TimestampMillis
+            | Logical::TimestampMicros
+            | Logical::TimestampNanos => "int64",
+            Logical::Float32 => "float32",
+            Logical::Float64 => "float64",
+            Logical::Decimal { .. } | Logical::Bytes => "bytes",
+            Logical::String | Logical::Zoned { .. } | Logical::Uuid => "string",
+        }
+    }
+
+    fn connect_name(self, data_type: &DataType) -> Option<&'static str> {
+        Some(match self {
+            Logical::Decimal { .. } => DECIMAL,
+            Logical::Date => DATE,
+            Logical::TimeMillis => TIME,
+            Logical::TimeMicros => MICRO_TIME,
+            Logical::TimeNanos => NANO_TIME,
+            Logical::TimestampMillis => TIMESTAMP,
+            Logical::TimestampMicros => MICRO_TIMESTAMP,
+            Logical::TimestampNanos => NANO_TIMESTAMP,
+            Logical::Zoned { .. } => ZONED_TIMESTAMP,
+            Logical::Uuid => UUID,
+            Logical::String if *data_type == DataType::Xml => XML,
+            _ => return None,
+        })
+    }
+}
+
+/// The Connect schema of one column.
+pub(super) fn field_schema(column: &Column) -> Json {
+    let dt = &column.data_type;
+    let logical = Logical::of(dt);
+    let mut field = Map::new();
+    field.insert("type".into(), json!(logical.connect_type()));
+    field.insert("optional".into(), json!(column.nullable));
+    let mut params = Map::new();
+    if let Some(name) = logical.connect_name(dt) {
+        field.insert("name".into(), json!(name));
+        field.insert("version".into(), json!(1));
+    }
+    if let Some((precision, scale)) = dt.decimal_precision_scale() {
+        params.insert("scale".into(), json!(scale.to_string()));
+        params.insert("connect.decimal.precision".into(), json!(precision.to_string()));
+    }
+    params.insert(SOURCE_TYPE.into(), json!(dt.sql_name()));
+    let (length, scale) = source_length_scale(dt);
+    if let Some(length) = length {
+        params.insert(SOURCE_LENGTH.into(), json!(length.to_string()));
+    }
+    if let Some(scale) = scale {
+        params.insert(SOURCE_SCALE.into(), json!(scale.to_string()));
+    }
+    field.insert("parameters".into(), Json::Object(params));
+    field.insert("field".into(), json!(column.name));
+    Json::Object(field)
+}
+
+fn source_length_scale(dt: &DataType) -> (Option<u32>, Option<u8>) {
+    use DataType as D;
+    match dt {
+        D::Decimal { precision, scale } => (Some(u32::from(*precision)), Some(*scale)),
+        D::Char { length } | D::NChar { length } | D::Binary { length } => (Some(*length), None),
+        D::VarChar { length } | D::NVarChar { length } | D::VarBinary { length } => {
+            (Some(length.unwrap_or(MAX_LENGTH)), None)
+        }
+        D::Time { precision } | D::DateTime2 { precision } | D::DateTimeOffset { precision } => {
+            (None, Some(*precision))
+        }
+        _ => (None, None),
+    }
+}
+
+/// The column type described by a Connect field schema.
+pub(super) fn data_type_of(field: &Json, path: &str) -> Result<DataType> {
+    let params = field.get("parameters").and_then(Json::as_object);
+    let param = |k: &str| params.and_then(|p| p.get(k)).and_then(Json::as_str);
+    if let Some(source_type) = param(SOURCE_TYPE) {
+        let num = |k: &str| -> Result<Option<u32>> {
+            param(k)
+                .map(|v| v.parse::<u32>().map_err(|_| Error::decode(path, format!("{k} is not a number: {v:?}"))))
+                .transpose()
+        };
+        let length = num(SOURCE_LENGTH)?;
+        let scale = num(SOURCE_SCALE)?.map(|s| u8::try_from(s).unwrap_or(u8::MAX));
+        if let Some(dt) = from_source_type(source_type, length, scale) {
+            return Ok(dt);
+        }
+    }
+    let connect_type = field.get("type").and_then(Json::as_str).unwrap_or_default();
+    let name = field.get("name").and_then(Json::as_str);
+    use DataType as D;
+    Ok(match (connect_type, name) {
+        ("boolean", _) => D::Bit,
+        ("int8" | "int16", _) => D::SmallInt,
+        ("int32", Some(DATE)) => D::Date,
+        ("int32", Some(TIME)) => D::Time { precision: 3 },
+        ("int32", _) => D::Int,
+        ("int64", Some(MICRO_TIME)) => D::Time { precision: 6 },
+        ("int64", Some(NANO_TIME)) => D::Time { precision: 7 },
+        ("int64", Some(TIMESTAMP)) => D::DateTime2 { precision: 3 },
+        ("int64", Some(MICRO_TIMESTAMP)) => D::DateTime2 { precision: 6 },
+        ("int64", Some(NANO_TIMESTAMP)) => D::DateTime2 { precision: 7 },
+        ("int64", _) => D::BigInt,
+        ("float32", _) => D::Real,
+        ("float64", _) => D::Float,
+        ("bytes", Some(DECIMAL)) => {
+            let scale = param("scale").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let precision =
+                param("connect.decimal.precision").and_then(|s| s.parse().ok()).unwrap_or(38);
+            D::Decimal { precision, scale }
+        }
+        ("bytes", _) => D::VarBinary { length: None },
+        ("string", Some(ZONED_TIMESTAMP)) => D::DateTimeOffset { precision: 7 },
+        ("string", Some(UUID)) => D::UniqueIdentifier,
+        ("string", Some(XML)) => D::Xml,
+        ("string", _) => D::NVarChar { length: None },
+        (other, _) => {
+            return Err(Error::decode(path, format!("unsupported Connect type {other:?}")));
+        }
+    })
+}
+
+fn from_source_type(name: &str, length: Option<u32>, scale: Option<u8>) -> Option<DataType> {
+    use DataType as D;
+    let var = |l: Option<u32>| l.filter(|&l| l != MAX_LENGTH);
+    let precision = scale.unwrap_or(7);
+    Some(match name {
+        "DECIMAL" | "NUMERIC" => D::Decimal {
+            precision: u8::try_from(length.unwrap_or(18)).ok()?,
+            scale: scale.unwrap_or(0),
+        },
+        "CHAR" => D::Char { length: length? },
+        "NCHAR" => D::NChar { length: length? },
+        "BINARY" => D::Binary { length: length? },
+        "VARCHAR" => D::VarChar { length: var(length) },
+        "NVARCHAR" => D::NVarChar { length: var(length) },
+        "VARBINARY" => D::VarBinary { length: var(length) },
+        "TIME" => D::Time { precision },
+        "DATETIME2" => D::DateTime2 { precision },
+        "DATETIMEOFFSET" => D::DateTimeOffset { precision },
+        "GEOGRAPHY" | "GEOMETRY" | "HIERARCHYID" | "SQL_VARIANT" => {
+            D::Opaque { type_name: name.to_ascii_lowercase() }
+        }
+        other => D::from_sql(other, 0, 0, 0)?,
+    })
+}
+
+/// `<prefix>.<database>.<schema>.<table>`, the base of Debezium's schema and topic names.
+pub(super) fn qualified_name(prefix: &str, id: &TableId) -> String {
+    format!("{prefix}.{}.{}.{}", id.database, id.schema, id.table)
+}
+
+/// The schema of the row images (`before` and `after`). The primary key is recorded as a
+/// parameter too, so that events without a key record (truncates) still decode to the same
+/// table schema.
+pub(super) fn row_schema(table: &TableSchema, prefix: &str, field: &str) -> Json {
+    json!({
+        "type": "struct",
+        "fields": table.columns.iter().map(field_schema).collect::<Vec<_>>(),
+        "optional": true,
+        "name": format!("{}.Value", qualified_name(prefix, &table.id)),
+        "version": table.version,
+        "parameters": { PRIMARY_KEY: Json::from(table.primary_key.clone()).to_string() },
+        "field": field,
+    })
+}
+
+/// The schema of the key, `None` for a table without a primary key.
+pub(super) fn key_schema(table: &TableSchema, prefix: &str) -> Option<Json> {
+    let keys = table.key_indices();
+    if keys.is_empty() {
+        return None;
+    }
+    let fields: Vec<Json> = keys.iter().map(|&i| field_schema(&table.columns[i])).collect();
+    Some(json!({
+        "type": "struct",
+        "fields": fields,
+        "optional": false,
+        "name": format!("{}.Key", qualified_name(prefix, &table.id)),
+    }))
+}
+
+fn plain(connect_type: &str, optional: bool, field: &str) -> Json {
+    json!({"type": connect_type, "optional": optional, "field": field})
+}
+
+/// The schema of the whole envelope.
+pub(super) fn envelope_schema(table: &TableSchema, prefix: &str, connector: &str) -> Json {
+    let source = json!({
+        "type": "struct",
+        "fields": [
+            plain("string", false, "version"),
+            plain("string", false, "connector"),
+            plain("string", false, "name"),
+            plain("int64", false, "ts_ms"),
+            {
+                "type": "string", "optional": true, "name": "io.debezium.data.Enum", "version": 1,
+                "parameters": {"allowed": "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},
+                "default": "false", "field": "snapshot"
+            },
+            plain("string", false, "db"),
+            plain("string", true, "sequence"),
+            plain("int64", true, "ts_us"),
+            plain("int64", true, "ts_ns"),
+            plain("string", false, "schema"),
+            plain("string", false, "table"),
+            plain("string", true, "change_lsn"),
+            plain("string", true, "commit_lsn"),
+            plain("int64", true, "event_serial_no"),
+        ],
+        "optional": false,
+        "name": format!("io.debezium.connector.{connector}.Source"),
+        "field": "source",
+    });
+    let transaction = json!({
+        "type": "struct",
+        "fields": [
+            plain("string", false, "id"),
+            plain("int64", false, "total_order"),
+            plain("int64", false, "data_collection_order"),
+        ],
+        "optional": true,
+        "name": "event.block",
+        "version": 1,
+        "field": "transaction",
+    });
+    json!({
+        "type": "struct",
+        "fields": [
+            row_schema(table, prefix, "before"),
+            row_schema(table, prefix, "after"),
+            source,
+            transaction,
+            plain("string", false, "op"),
+            plain("int64", true, "ts_ms"),
+            plain("int64", true, "ts_us"),
+            plain("int64", true, "ts_ns"),
+        ],
+        "optional": false,
+        "name": format!("{}.Envelope", qualified_name(prefix, &table.id)),
+        "version": 2,
+    })
+}
+
+/// Rebuilds a table schema from an envelope schema and (optionally) a key schema.
+pub(super) fn table_from_schemas(
+    id: TableId,
+    envelope: &Json,
+    key: Option<&Json>,
+) -> Result<TableSchema> {
+    let fields = envelope
+        .get("fields")
+        .and_then(Json::as_array)
+        .ok_or_else(|| Error::decode("schema.fields", "the envelope schema has no fields"))?;
+    let row = fields
+        .iter()
+        .find(|f| f.get("field").and_then(Json::as_str) == Some("after"))
+        .ok_or_else(|| Error::decode("schema", "the envelope schema has no `after` field"))?;
+    let version = row.get("version").and_then(Json::as_u64).unwrap_or(1);
+    let columns = struct_columns(row, "schema.after")?;
+    let recorded = row
+        .get("parameters")
+        .and_then(|p| p.get(PRIMARY_KEY))
+        .and_then(Json::as_str)
+        .map(serde_json::from_str::<Vec<String>>);
+    let primary_key = match (recorded, key) {
+        (Some(names), _) => names.map_err(|e| Error::decode("schema.after.parameters", e.to_string()))?,
+        (None, Some(k)) => struct_columns(k, "key.schema")?.into_iter().map(|c| c.name).collect(),
+        (None, None) => Vec::new(),
+    };
+    TableSchema::with_version(id, columns, primary_key, u32::try_from(version).unwrap_or(u32::MAX))
+        .map_err(|e| Error::decode("key.schema", e.to_string()))
+}
+
+fn struct_columns(schema: &Json, path: &str) -> Result<Vec<Column>> {
+    let fields = schema
+        .get("fields")
+        .and_then(Json::as_array)
+        .ok_or_else(|| Error::decode(path, "not a struct schema"))?;
+    fields
+        .iter()
+        .map(|f| {
+            let name = f
+                .get("field")
+                .and_then(Json::as_str)
+                .ok_or_else(|| Error::decode(path, "a field has no name"))?;
+            let path = format!("{path}.{name}");
+            let nullable = f.get("optional").and_then(Json::as_bool).unwrap_or(true);
+            Ok(Column::new(name, data_type_of(f, &path)?, nullable))
+        })
+        .collect()
+}

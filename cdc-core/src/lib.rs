@@ -1,0 +1,44 @@
+//! The core of the CDC crate family: the data model of change events, the traits of the
+//! three roles (change source, event codec, sink) and of offset stores, the Debezium JSON
+//! codec, and the pipeline runner that wires a source to a sink so that nothing is
+//! acknowledged before it is durable.
+//!
+//! ```text
+//! ChangeSource ──SourceBatch──▶ Pipeline ──&[ChangeEvent]──▶ Sink
+//!      ▲                           │  flush → durable positions
+//!      └──────── ack ◀── OffsetStore::save(Checkpoint) ◀──┘
+//! ```
+//!
+//! # Why `async_trait`
+//!
+//! The role traits use `#[async_trait]` rather than native `async fn` in traits: native async
+//! methods are not object-safe, and users need `Box<dyn Sink>` or `Box<dyn ChangeSource>` to
+//! choose an implementation at run time (from configuration, say). The cost is one boxed
+//! future per call, which is per batch, not per event.
+//!
+//! # Crate map
+//! - [model](crate::model): [`TableId`], [`TableSchema`], [`Column`], [`DataType`],
+//!   [`Value`], [`Row`], [`ChangeEvent`], [`Op`], [`SourceInfo`], [`Position`], [`Lsn`],
+//!   [`Checkpoint`];
+//! - roles: [`ChangeSource`], [`EventCodec`], [`Sink`], [`OffsetStore`];
+//! - [`DebeziumJson`]: the Debezium envelope, schemaless or with a Connect schema;
+//! - offset stores: [`MemoryOffsetStore`], [`FileOffsetStore`], [`ObjectOffsetStore`];
+//! - [`Pipeline`]: the runner, with [`PipelineConfig`] and [`PipelineMetrics`];
+//! - [`testing`]: in-memory source and sink, samples, conformance suites.
+
+pub mod codec;
+mod error;
+pub mod model;
+pub mod offset;
+pub mod pipeline;
+mod sink;
+mod source;
+pub mod testing;
+
+pub use codec::{DebeziumJson, DebeziumJsonBuilder, EncodedRecord, EventCodec};
+pub use error::{BoxError, Error, Result};
+pub use model::*;
+pub use offset::{FileOffsetStore, MemoryOffsetStore, ObjectOffsetStore, OffsetStore};
+pub use pipeline::{MetricsSnapshot, Pipeline, PipelineConfig, PipelineMetrics, PipelineReport};
+pub use sink::Sink;
+pub use source::{ChangeSource, SourceBatch};

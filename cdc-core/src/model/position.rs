@@ -1,0 +1,308 @@
+//! Positions in a change stream, and checkpoints made of them.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// A SQL Server log sequence number: `binary(10)`, ordered as unsigned bytes.
+///
+/// Its text form is three hex groups of 8, 8 and 4 digits (virtual log file, block, slot), the
+/// form Debezium writes in `commit_lsn` and `change_lsn`.
+///
+/// ```
+/// use cdc_core::Lsn;
+/// let lsn: Lsn = "00000027:00000758:0005".parse().unwrap();
+/// assert_eq!(lsn.to_string(), "00000027:00000758:0005");
+/// assert!(lsn < lsn.increment());
+/// assert_eq!(Lsn::from_bytes(&lsn.to_bytes()), Some(lsn));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Lsn([u8; 10]);
+
+impl Lsn {
+    /// The lowest LSN, below every real one.
+    pub const ZERO: Lsn = Lsn([0; 10]);
+    /// The highest LSN.
+    pub const MAX: Lsn = Lsn([0xff; 10]);
+
+    /// An LSN from its ten bytes as SQL Server stores them.
+    pub const fn new(bytes: [u8; 10]) -> Self {
+        Lsn(bytes)
+    }
+
+    /// An LSN from a byte slice; `None` unless it is exactly ten bytes long.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        <[u8; 10]>::try_from(bytes).ok().map(Lsn)
+    }
+
+    /// An LSN from its three parts: virtual log file, block and slot.
+    pub fn from_parts(vlf: u32, block: u32, slot: u16) -> Self {
+        let mut b = [0u8; 10];
+        b[..4].copy_from_slice(&vlf.to_be_bytes());
+        b[4..8].copy_from_slice(&block.to_be_bytes());
+        b[8..].copy_from_slice(&slot.to_be_bytes());
+        Lsn(b)
+    }
+
+    /// The ten bytes, as `binary(10)`.
+    pub const fn to_bytes(self) -> [u8; 10] {
+        self.0
+    }
+
+    /// The next LSN in byte order, like `sys.fn_cdc_increment_lsn`; saturates at [`Lsn::MAX`].
+    pub fn increment(self) -> Self {
+        let n = u128::from_be_bytes(widen(self.0));
+        if n >= (1u128 << 80) - 1 {
+            return Lsn::MAX;
+        }
+        narrow(n + 1)
+    }
+
+    /// The previous LSN, like `sys.fn_cdc_decrement_lsn`; saturates at [`Lsn::ZERO`].
+    pub fn decrement(self) -> Self {
+        let n = u128::from_be_bytes(widen(self.0));
+        narrow(n.saturating_sub(1))
+    }
+}
+
+fn widen(b: [u8; 10]) -> [u8; 16] {
+    let mut w = [0u8; 16];
+    w[6..].copy_from_slice(&b);
+    w
+}
+
+fn narrow(n: u128) -> Lsn {
+    let w = n.to_be_bytes();
+    let mut b = [0u8; 10];
+    b.copy_from_slice(&w[6..]);
+    Lsn(b)
+}
+
+impl fmt::Display for Lsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = &self.0;
+        let vlf = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let block = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+        let slot = u16::from_be_bytes([b[8], b[9]]);
+        write!(f, "{vlf:08x}:{block:08x}:{slot:04x}")
+    }
+}
+
+/// The text was not an LSN of the form `00000027:00000758:0005`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an LSN (expected 8:8:4 hex digits such as 00000027:00000758:0005): {0:?}")]
+pub struct ParseLsnError(String);
+
+impl FromStr for Lsn {
+    type Err = ParseLsnError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseLsnError(s.to_string());
+        let mut parts = s.split(':');
+        let (Some(a), Some(b), Some(c), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(err());
+        };
+        let hex = |p: &str, len: usize| {
+            if p.len() == len && p.bytes().all(|c| c.is_ascii_hexdigit()) {
+                u32::from_str_radix(p, 16).map_err(|_| err())
+            } else {
+                Err(err())
+            }
+        };
+        let slot = u16::try_from(hex(c, 4)?).map_err(|_| err())?;
+        Ok(Lsn::from_parts(hex(a, 8)?, hex(b, 8)?, slot))
+    }
+}
+
+impl Serialize for Lsn {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lsn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where an event sits in a SQL Server database's change stream.
+///
+/// Ordered by `(commit_lsn, change_lsn, event_serial_no)`: the transaction's commit, the
+/// change inside it, and a serial that tells apart events sharing a change LSN (an update's
+/// before and after image, or rows whose `__$seqval` repeats).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LsnPosition {
+    /// The database whose log the LSNs belong to.
+    pub database: String,
+    /// Commit LSN of the transaction (`__$start_lsn`).
+    pub commit_lsn: Lsn,
+    /// LSN of the change inside the transaction (`__$seqval`).
+    pub change_lsn: Lsn,
+    /// Serial of the event inside the transaction, from 1.
+    pub event_serial_no: u64,
+}
+
+impl LsnPosition {
+    fn key(&self) -> (Lsn, Lsn, u64) {
+        (self.commit_lsn, self.change_lsn, self.event_serial_no)
+    }
+}
+
+/// Where a record sits in a Kafka topic partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KafkaOffset {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
+    /// Offset of the record in the partition.
+    pub offset: i64,
+}
+
+/// A place in a change stream: ordered inside its lane, serialisable, defined by the source.
+///
+/// Positions of different lanes (two databases, two Kafka partitions) are not comparable:
+/// `partial_cmp` returns `None` for them. A [`Checkpoint`] keeps one position per lane.
+///
+/// ```
+/// use cdc_core::{Lsn, LsnPosition, Position};
+/// let at = |commit: u32, serial| Position::SqlServer(LsnPosition {
+///     database: "shop".into(),
+///     commit_lsn: Lsn::from_parts(0x27, commit, 1),
+///     change_lsn: Lsn::from_parts(0x27, commit, 1),
+///     event_serial_no: serial,
+/// });
+/// assert!(at(0x758, 1) < at(0x758, 2));
+/// assert!(at(0x758, 9) < at(0x760, 1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Position {
+    /// A SQL Server change-table position.
+    SqlServer(LsnPosition),
+    /// A Kafka record position.
+    Kafka(KafkaOffset),
+    /// A plain sequence number in a named stream, for sources with no richer notion of place
+    /// (in-memory test sources, files).
+    Sequence {
+        /// The stream's name.
+        stream: String,
+        /// Sequence number, increasing.
+        seq: u64,
+    },
+}
+
+impl Position {
+    /// The lane this position orders within: one database, one Kafka partition, one stream.
+    pub fn lane(&self) -> String {
+        match self {
+            Position::SqlServer(p) => format!("sqlserver/{}", p.database),
+            Position::Kafka(k) => format!("kafka/{}/{}", k.topic, k.partition),
+            Position::Sequence { stream, .. } => format!("sequence/{stream}"),
+        }
+    }
+}
+
+impl PartialOrd for Position {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        match (self, other) {
+            (Position::SqlServer(a), Position::SqlServer(b)) if a.database == b.database => {
+                Some(a.key().cmp(&b.key()))
+            }
+            (Position::Kafka(a), Position::Kafka(b))
+                if a.topic == b.topic && a.partition == b.partition =>
+            {
+                Some(a.offset.cmp(&b.offset))
+            }
+            (Position::Sequence { stream: a, seq: x }, Position::Sequence { stream: b, seq: y })
+                if a == b =>
+            {
+                Some(x.cmp(y))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::SqlServer(p) => write!(
+                f,
+                "{}@{}/{}#{}",
+                p.database, p.commit_lsn, p.change_lsn, p.event_serial_no
+            ),
+            Position::Kafka(k) => write!(f, "{}[{}]@{}", k.topic, k.partition, k.offset),
+            Position::Sequence { stream, seq } => write!(f, "{stream}#{seq}"),
+        }
+    }
+}
+
+/// The last durable position of every lane: what an offset store saves and a source resumes
+/// from.
+///
+/// ```
+/// use cdc_core::{Checkpoint, Position};
+/// let mut cp = Checkpoint::default();
+/// cp.advance(Position::Sequence { stream: "a".into(), seq: 5 });
+/// cp.advance(Position::Sequence { stream: "a".into(), seq: 3 }); // older: ignored
+/// assert_eq!(cp.get("sequence/a"), Some(&Position::Sequence { stream: "a".into(), seq: 5 }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    lanes: BTreeMap<String, Position>,
+}
+
+impl Checkpoint {
+    /// Records `position` unless its lane already holds a later one. Returns whether it moved.
+    pub fn advance(&mut self, position: Position) -> bool {
+        let lane = position.lane();
+        match self.lanes.get(&lane) {
+            Some(current) if !matches!(current.partial_cmp(&position), Some(Ordering::Less)) => {
+                false
+            }
+            _ => {
+                self.lanes.insert(lane, position);
+                true
+            }
+        }
+    }
+
+    /// The position stored for `lane` (see [`Position::lane`]).
+    pub fn get(&self, lane: &str) -> Option<&Position> {
+        self.lanes.get(lane)
+    }
+
+    /// The stored position in the same lane as `position`.
+    pub fn get_for(&self, position: &Position) -> Option<&Position> {
+        self.lanes.get(&position.lane())
+    }
+
+    /// Whether `position` is at or before what this checkpoint holds for its lane, that is,
+    /// whether a source resuming from here must skip it.
+    pub fn covers(&self, position: &Position) -> bool {
+        self.get_for(position)
+            .is_some_and(|stored| matches!(position.partial_cmp(stored), Some(o) if o.is_le()))
+    }
+
+    /// Forgets `lane`, returning what it held.
+    pub fn remove_lane(&mut self, lane: &str) -> Option<Position> {
+        self.lanes.remove(lane)
+    }
+
+    /// All stored positions, one per lane.
+    pub fn positions(&self) -> impl Iterator<Item = &Position> {
+        self.lanes.values()
+    }
+
+    /// Whether no lane has a position yet.
+    pub fn is_empty(&self) -> bool {
+        self.lanes.is_empty()
+    }
+}

@@ -1,0 +1,70 @@
+//! An offset store in a local file, replaced atomically.
+
+use super::OffsetStore;
+use crate::{Checkpoint, Error, Result};
+use async_trait::async_trait;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Keeps the checkpoint as JSON in one file.
+///
+/// A save writes a temporary file beside the target, fsyncs it, renames it over the target and
+/// fsyncs the directory, so a crash at any point leaves either the old or the new checkpoint.
+#[derive(Debug, Clone)]
+pub struct FileOffsetStore {
+    path: PathBuf,
+}
+
+impl FileOffsetStore {
+    /// A store at `path`; the file need not exist yet, its directory must.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The checkpoint file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, source: impl Into<crate::BoxError>) -> Error {
+        Error::OffsetStore { store: self.path.display().to_string(), source: source.into() }
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    // The rename is only durable once the directory entry is.
+    std::fs::File::open(&dir)?.sync_all()
+}
+
+#[async_trait]
+impl OffsetStore for FileOffsetStore {
+    async fn load(&self) -> Result<Option<Checkpoint>> {
+        let bytes = match tokio::fs::read(&self.path).await {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.error(e)),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| self.error(e))
+    }
+
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(checkpoint).map_err(|e| self.error(e))?;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+            .await
+            .map_err(|e| self.error(e))?
+            .map_err(|e| self.error(e))
+    }
+}

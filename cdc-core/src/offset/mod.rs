@@ -1,0 +1,58 @@
+//! The offset store role: where checkpoints live between runs.
+
+mod file;
+mod memory;
+mod object;
+
+pub use file::FileOffsetStore;
+pub use memory::MemoryOffsetStore;
+pub use object::ObjectOffsetStore;
+
+use crate::{Checkpoint, Result};
+use async_trait::async_trait;
+
+/// Loads and saves a pipeline's checkpoint, atomically: a load after a crash returns either
+/// the previous checkpoint or the new one, never a mix or a torn file.
+///
+/// # Example
+///
+/// ```
+/// use cdc_core::{Checkpoint, MemoryOffsetStore, OffsetStore, Position};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryOffsetStore::new();
+/// assert_eq!(store.load().await?, None);
+/// let mut checkpoint = Checkpoint::default();
+/// checkpoint.advance(Position::Sequence { stream: "orders".into(), seq: 42 });
+/// store.save(&checkpoint).await?;
+/// assert_eq!(store.load().await?, Some(checkpoint));
+/// # Ok::<_, cdc_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[async_trait]
+pub trait OffsetStore: Send + Sync {
+    /// The last saved checkpoint, or `None` if nothing was ever saved.
+    async fn load(&self) -> Result<Option<Checkpoint>>;
+
+    /// Replaces the saved checkpoint.
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<()>;
+}
+
+#[async_trait]
+impl<S: OffsetStore + ?Sized> OffsetStore for std::sync::Arc<S> {
+    async fn load(&self) -> Result<Option<Checkpoint>> {
+        (**self).load().await
+    }
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
+        (**self).save(checkpoint).await
+    }
+}
+
+#[async_trait]
+impl<S: OffsetStore + ?Sized> OffsetStore for Box<S> {
+    async fn load(&self) -> Result<Option<Checkpoint>> {
+        (**self).load().await
+    }
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
+        (**self).save(checkpoint).await
+    }
+}

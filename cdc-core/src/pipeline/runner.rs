@@ -1,0 +1,267 @@
+//! The pipeline: wiring, flush policy, checkpoints and shutdown.
+
+use super::{PipelineConfig, PipelineMetrics, reader::read_loop};
+use crate::{ChangeSource, Checkpoint, Error, OffsetStore, Position, Result, Sink, SourceBatch};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Runs a source into a sink until the source ends, the sink fails or shutdown is requested.
+///
+/// Guarantees:
+/// - back-pressure: at most [`queue_capacity`](PipelineConfig::queue_capacity) batches wait
+///   between source and sink;
+/// - a position is saved to the offset store, and then acknowledged to the source, only after
+///   the sink reported it durable;
+/// - on shutdown the sink is flushed and the checkpoint saved before `run` returns; batches
+///   still queued are not written, and are read again on the next start;
+/// - on a sink error nothing more is acknowledged and the error is returned.
+///
+/// # Example
+///
+/// ```
+/// use cdc_core::testing::{sample_events, MemorySink, MemorySource};
+/// use cdc_core::{MemoryOffsetStore, Pipeline, PipelineConfig};
+/// use tokio_util::sync::CancellationToken;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let source = MemorySource::new("demo", sample_events("demo", 100)).ending_when_drained();
+/// let sink = MemorySink::new();
+/// let stored = sink.handle();
+/// let offsets = MemoryOffsetStore::new();
+/// let pipeline = Pipeline::new(PipelineConfig::new("demo"), source, sink, offsets.clone())?;
+/// let report = pipeline.run(CancellationToken::new()).await?;
+/// assert_eq!(report.events_written, 100);
+/// assert_eq!(stored.durable_events().len(), 100);
+/// # Ok::<_, cdc_core::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Pipeline<Src, Snk, Off> {
+    config: PipelineConfig,
+    source: Src,
+    sink: Snk,
+    offsets: Off,
+    metrics: Arc<PipelineMetrics>,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineReport {
+    /// Events handed to the sink.
+    pub events_written: u64,
+    /// Sink flushes.
+    pub flushes: u64,
+    /// The checkpoint saved last.
+    pub checkpoint: Checkpoint,
+}
+
+impl<Src, Snk, Off> std::fmt::Debug for Pipeline<Src, Snk, Off> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl<Src, Snk, Off> Pipeline<Src, Snk, Off>
+where
+    Src: ChangeSource + 'static,
+    Snk: Sink,
+    Off: OffsetStore,
+{
+    /// A pipeline; fails if the configuration is invalid.
+    pub fn new(config: PipelineConfig, source: Src, sink: Snk, offsets: Off) -> Result<Self> {
+        config.validate()?;
+        Ok(Self { config, source, sink, offsets, metrics: Arc::default() })
+    }
+
+    /// Live counters; clone the `Arc` before calling [`run`](Self::run).
+    pub fn metrics(&self) -> Arc<PipelineMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Runs until the source ends or `shutdown` is cancelled (then flushes, checkpoints and
+    /// returns), or until an error.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<PipelineReport> {
+        let span = tracing::info_span!("pipeline", name = %self.config.name);
+        self.run_inner(shutdown).instrument(span).await
+    }
+
+    async fn run_inner(mut self, shutdown: CancellationToken) -> Result<PipelineReport> {
+        let checkpoint = self.offsets.load().await?.unwrap_or_default();
+        tracing::info!(?checkpoint, "starting");
+        self.source.start((!checkpoint.is_empty()).then_some(&checkpoint)).await?;
+
+        let (batch_tx, batch_rx) = mpsc::channel(self.config.queue_capacity);
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let stop_reader = CancellationToken::new();
+        let reader = tokio::spawn(
+            read_loop(self.source, batch_tx, ack_rx, stop_reader.clone(), Arc::clone(&self.metrics))
+                .in_current_span(),
+        );
+        let mut writer = Writer {
+            config: &self.config,
+            sink: &mut self.sink,
+            offsets: &self.offsets,
+            metrics: &self.metrics,
+            acks: ack_tx,
+            durable: checkpoint,
+            written: Checkpoint::default(),
+            heartbeats: Checkpoint::default(),
+            commit_times: HashMap::new(),
+            pending_events: 0,
+            pending_bytes: 0,
+            last_flush: Instant::now(),
+        };
+        let written = writer.run(batch_rx, &shutdown).await;
+        let checkpoint = writer.durable.clone();
+        drop(writer);
+        stop_reader.cancel();
+        let read = reader
+            .await
+            .map_err(|e| Error::Pipeline { reason: format!("source task failed: {e}") })?;
+        written?;
+        read?;
+        let metrics = self.metrics.snapshot();
+        tracing::info!(events = metrics.events_written, "stopped");
+        Ok(PipelineReport { events_written: metrics.events_written, flushes: metrics.flushes, checkpoint })
+    }
+}
+
+/// The sink side: writes batches, flushes by policy, turns durable positions into checkpoints
+/// and acknowledgements.
+struct Writer<'a, Snk, Off> {
+    config: &'a PipelineConfig,
+    sink: &'a mut Snk,
+    offsets: &'a Off,
+    metrics: &'a PipelineMetrics,
+    acks: mpsc::UnboundedSender<Position>,
+    /// What is durable: saved to the offset store after every change.
+    durable: Checkpoint,
+    /// The last position handed to the sink, per lane.
+    written: Checkpoint,
+    /// Heartbeat positions waiting for the events before them to become durable.
+    heartbeats: Checkpoint,
+    /// Commit time of the last written event per lane, for the lag metric.
+    commit_times: HashMap<String, DateTime<Utc>>,
+    pending_events: usize,
+    pending_bytes: usize,
+    last_flush: Instant,
+}
+
+impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
+    async fn run(
+        &mut self,
+        mut batches: mpsc::Receiver<SourceBatch>,
+        shutdown: &CancellationToken,
+    ) -> Result<()> {
+        let mut ticker = tokio::time::interval(self.config.tick_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                batch = batches.recv() => match batch {
+                    Some(batch) => self.write(batch).await?,
+                    None => break,
+                },
+                _ = ticker.tick() => self.tick().await?,
+            }
+        }
+        drop(batches);
+        self.flush().await
+    }
+
+    async fn write(&mut self, batch: SourceBatch) -> Result<()> {
+        for change in &batch.schema_changes {
+            self.sink.schema_changed(change).await?;
+        }
+        if !batch.events.is_empty() {
+            let bytes: usize = batch.events.iter().map(|e| e.approx_size()).sum();
+            for event in &batch.events {
+                let position = event.position();
+                self.written.advance(position.clone());
+                if let Some(time) = event.source.commit_time {
+                    self.commit_times.insert(position.lane(), time);
+                }
+            }
+            let durable = self.sink.write(&batch.events).await?;
+            self.metrics.written(batch.events.len(), bytes);
+            self.pending_events += batch.events.len();
+            self.pending_bytes += bytes;
+            self.commit(durable).await?;
+        }
+        if let Some(heartbeat) = batch.heartbeat {
+            self.heartbeats.advance(heartbeat);
+            self.commit(Vec::new()).await?;
+        }
+        if self.pending_events >= self.config.flush_max_events
+            || self.pending_bytes >= self.config.flush_max_bytes
+        {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn tick(&mut self) -> Result<()> {
+        let durable = self.sink.tick().await?;
+        self.commit(durable).await?;
+        let due = self.config.flush_interval.is_some_and(|i| self.last_flush.elapsed() >= i);
+        if due && self.pending_events > 0 {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        let durable = self.sink.flush().await?;
+        self.metrics.flushed();
+        self.pending_events = 0;
+        self.pending_bytes = 0;
+        self.last_flush = Instant::now();
+        tracing::debug!(positions = durable.len(), "flushed");
+        self.commit(durable).await
+    }
+
+    /// Records what the sink reported durable, releases heartbeats that are now covered, and
+    /// saves and acknowledges whatever moved.
+    async fn commit(&mut self, reported: Vec<Position>) -> Result<()> {
+        let mut moved = Vec::new();
+        for position in reported {
+            if !self.written.covers(&position) {
+                return Err(Error::Sink {
+                    name: self.sink.name().to_string(),
+                    position: Some(position),
+                    source: "the sink reported a position durable that it was never given".into(),
+                });
+            }
+            if self.durable.advance(position.clone()) {
+                moved.push(position);
+            }
+        }
+        let ready: Vec<Position> = self
+            .heartbeats
+            .positions()
+            .filter(|hb| self.written.get_for(hb).is_none_or(|w| self.durable.covers(w)))
+            .cloned()
+            .collect();
+        for heartbeat in ready {
+            self.heartbeats.remove_lane(&heartbeat.lane());
+            if self.durable.advance(heartbeat.clone()) {
+                moved.push(heartbeat);
+            }
+        }
+        if moved.is_empty() {
+            return Ok(());
+        }
+        self.offsets.save(&self.durable).await?;
+        for position in moved {
+            let commit_time = self.commit_times.get(&position.lane()).copied();
+            self.metrics.checkpointed(Some(position.clone()), commit_time);
+            // The source task may already have stopped (shutdown); the checkpoint is saved.
+            let _ = self.acks.send(position);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,113 @@
+use crate::testing::sample_events;
+use crate::{ChangeEvent, Checkpoint, Position, Result, SchemaChange, Sink, TableSchema};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// What the sink conformance suite needs besides the sink itself.
+#[async_trait]
+pub trait SinkHarness: Send {
+    /// The sink under test.
+    type Sink: Sink;
+
+    /// A new sink over the same destination (a restart).
+    async fn new_sink(&mut self) -> Result<Self::Sink>;
+
+    /// Positions of the events the destination holds now, read back independently of the
+    /// sink, duplicates included.
+    async fn stored_positions(&mut self) -> Result<Vec<Position>>;
+
+    /// Whether the sink promises no duplicates when events are replayed after a restart.
+    fn exactly_once(&self) -> bool;
+}
+
+fn check_reported(reported: &[Position], written: &Checkpoint) {
+    for position in reported {
+        assert!(written.covers(position), "reported {position} durable but never wrote it");
+    }
+}
+
+/// Checks a sink against its contract: flush makes everything written durable and reports
+/// the last position per lane; nothing unwritten is reported; replays after a restart are
+/// tolerated (and deduplicated by exactly-once sinks); schema changes are accepted.
+pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
+    let mut sink = harness.new_sink().await?;
+    let reported = sink.flush().await?;
+    assert!(reported.is_empty(), "an empty flush reports nothing, got {reported:?}");
+
+    let lane_a = sample_events("conformance-a", 30);
+    let lane_b = sample_events("conformance-b", 10);
+    let mut written = Checkpoint::default();
+    let mut durable = Checkpoint::default();
+    for chunk in lane_a[..20].chunks(7).chain(lane_b.chunks(4)) {
+        let reported = sink.write(chunk).await?;
+        chunk.iter().for_each(|e| {
+            written.advance(e.position().clone());
+        });
+        check_reported(&reported, &written);
+        reported.into_iter().for_each(|p| {
+            durable.advance(p);
+        });
+    }
+    let reported = sink.flush().await?;
+    check_reported(&reported, &written);
+    reported.into_iter().for_each(|p| {
+        durable.advance(p);
+    });
+    assert_eq!(durable, written, "after flush, the last written position of every lane is durable");
+
+    let stored = harness.stored_positions().await?;
+    for event in lane_a[..20].iter().chain(&lane_b) {
+        assert!(stored.contains(event.position()), "{} was flushed but is not stored", event.position());
+    }
+
+    let again = sink.flush().await?;
+    for position in &again {
+        assert!(durable.covers(position), "a second flush may only repeat old positions");
+    }
+
+    // A restart replays from the last acknowledged position, here the middle of lane a.
+    let mut sink = harness.new_sink().await?;
+    let replay: Vec<ChangeEvent> = lane_a[10..].to_vec();
+    sink.write(&replay).await?;
+    let reported = sink.flush().await?;
+    let last = lane_a.last().map(|e| e.position().clone());
+    assert!(
+        reported.iter().any(|p| Some(p) == last.as_ref()),
+        "after a replay the flush reports the replay's last position"
+    );
+    let stored = harness.stored_positions().await?;
+    for event in &lane_a {
+        let copies = stored.iter().filter(|p| *p == event.position()).count();
+        assert!(copies >= 1, "{} lost after replay", event.position());
+        if harness.exactly_once() {
+            assert_eq!(copies, 1, "{} stored {copies} times by an exactly-once sink", event.position());
+        }
+    }
+
+    // A schema change, then events with the new schema.
+    let old = &lane_b[0].table;
+    let mut columns = old.columns.clone();
+    columns.push(crate::Column::new("note", crate::DataType::NVarChar { length: None }, true));
+    let new = Arc::new(
+        TableSchema::with_version(old.id.clone(), columns, old.primary_key.clone(), old.version + 1)
+            .map_err(|e| crate::Error::config("schema", e.to_string()))?,
+    );
+    let more = sample_events("conformance-b", 14);
+    let evolved: Vec<ChangeEvent> = more[10..]
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            e.table = Arc::clone(&new);
+            for row in [&mut e.before, &mut e.after].into_iter().flatten() {
+                row.0.push(crate::Value::String("added".into()));
+            }
+            e
+        })
+        .collect();
+    sink.schema_changed(&SchemaChange { table: new, position: evolved[0].position().clone() }).await?;
+    sink.write(&evolved).await?;
+    let reported = sink.flush().await?;
+    let last = evolved.last().map(|e| e.position().clone());
+    assert!(reported.iter().any(|p| Some(p) == last.as_ref()), "events after a schema change are flushed");
+    Ok(())
+}
