@@ -79,17 +79,26 @@ pub enum Error {
 }
 
 fn at(position: &Option<Position>) -> String {
-    position.as_ref().map(|p| format!(" at {p}")).unwrap_or_default()
+    position
+        .as_ref()
+        .map(|p| format!(" at {p}"))
+        .unwrap_or_default()
 }
 
 impl Error {
     /// A [`Error::Config`] for `field`.
     pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Config { field: field.into(), reason: reason.into() }
+        Error::Config {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// A [`Error::Decode`] at `path`.
     pub fn decode(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Decode { path: path.into(), reason: reason.into() }
+        Error::Decode {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 }

@@ -17,7 +17,7 @@
 //! future per call, which is per batch, not per event.
 //!
 //! # Crate map
-//! - [model](crate::model): [`TableId`], [`TableSchema`], [`Column`], [`DataType`],
+//! - [model]: [`TableId`], [`TableSchema`], [`Column`], [`DataType`],
 //!   [`Value`], [`Row`], [`ChangeEvent`], [`Op`], [`SourceInfo`], [`Position`], [`Lsn`],
 //!   [`Checkpoint`];
 //! - roles: [`ChangeSource`], [`EventCodec`], [`Sink`], [`OffsetStore`];

@@ -19,7 +19,10 @@ pub struct SourceBatch {
 impl SourceBatch {
     /// A batch of events.
     pub fn of(events: Vec<ChangeEvent>) -> Self {
-        Self { events, ..Self::default() }
+        Self {
+            events,
+            ..Self::default()
+        }
     }
 
     /// Whether the batch carries nothing at all.

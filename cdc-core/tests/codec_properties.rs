@@ -47,16 +47,41 @@ fn samples_cover_every_data_type() {
     let kinds: std::collections::HashSet<String> = samples.iter().map(DataType::sql_name).collect();
     for t in &samples {
         match t {
-            DataType::Bit | DataType::TinyInt | DataType::SmallInt | DataType::Int | DataType::BigInt
-            | DataType::Decimal { .. } | DataType::Money | DataType::SmallMoney | DataType::Real
-            | DataType::Float | DataType::Char { .. } | DataType::VarChar { .. } | DataType::NChar { .. }
-            | DataType::NVarChar { .. } | DataType::Text | DataType::NText | DataType::Binary { .. }
-            | DataType::VarBinary { .. } | DataType::Image | DataType::Date | DataType::Time { .. }
-            | DataType::DateTime | DataType::SmallDateTime | DataType::DateTime2 { .. }
-            | DataType::DateTimeOffset { .. } | DataType::UniqueIdentifier | DataType::Xml
-            | DataType::RowVersion | DataType::Opaque { .. } => {}
+            DataType::Bit
+            | DataType::TinyInt
+            | DataType::SmallInt
+            | DataType::Int
+            | DataType::BigInt
+            | DataType::Decimal { .. }
+            | DataType::Money
+            | DataType::SmallMoney
+            | DataType::Real
+            | DataType::Float
+            | DataType::Char { .. }
+            | DataType::VarChar { .. }
+            | DataType::NChar { .. }
+            | DataType::NVarChar { .. }
+            | DataType::Text
+            | DataType::NText
+            | DataType::Binary { .. }
+            | DataType::VarBinary { .. }
+            | DataType::Image
+            | DataType::Date
+            | DataType::Time { .. }
+            | DataType::DateTime
+            | DataType::SmallDateTime
+            | DataType::DateTime2 { .. }
+            | DataType::DateTimeOffset { .. }
+            | DataType::UniqueIdentifier
+            | DataType::Xml
+            | DataType::RowVersion
+            | DataType::Opaque { .. } => {}
             _ => unreachable!("a new DataType variant needs a sample and a codec mapping"),
         }
     }
-    assert_eq!(kinds.len(), 32, "distinct SQL type names among the samples: {kinds:?}");
+    assert_eq!(
+        kinds.len(),
+        32,
+        "distinct SQL type names among the samples: {kinds:?}"
+    );
 }

@@ -14,13 +14,17 @@ use std::sync::Arc;
 
 #[tokio::test]
 async fn memory_offset_store_conforms() {
-    offset_store_conformance(&MemoryOffsetStore::new()).await.unwrap();
+    offset_store_conformance(&MemoryOffsetStore::new())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn file_offset_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    offset_store_conformance(&FileOffsetStore::new(dir.path().join("offsets.json"))).await.unwrap();
+    offset_store_conformance(&FileOffsetStore::new(dir.path().join("offsets.json")))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -30,8 +34,11 @@ async fn object_offset_store_conforms_on_memory_and_local_stores() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let local = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-    offset_store_conformance(&ObjectOffsetStore::new(local, "offsets.json")).await.unwrap();
+    let local =
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    offset_store_conformance(&ObjectOffsetStore::new(local, "offsets.json"))
+        .await
+        .unwrap();
 }
 
 #[test]
@@ -61,7 +68,12 @@ impl SinkHarness for MemorySinkHarness {
     }
 
     async fn stored_positions(&mut self) -> Result<Vec<Position>> {
-        Ok(self.sink.durable_events().iter().map(|e| e.position().clone()).collect())
+        Ok(self
+            .sink
+            .durable_events()
+            .iter()
+            .map(|e| e.position().clone())
+            .collect())
     }
 
     fn exactly_once(&self) -> bool {
@@ -71,7 +83,11 @@ impl SinkHarness for MemorySinkHarness {
 
 #[tokio::test]
 async fn memory_sink_conforms() {
-    sink_conformance(&mut MemorySinkHarness { sink: MemorySink::new() }).await.unwrap();
+    sink_conformance(&mut MemorySinkHarness {
+        sink: MemorySink::new(),
+    })
+    .await
+    .unwrap();
 }
 
 struct MemorySourceHarness {
@@ -97,7 +113,10 @@ impl SourceHarness for MemorySourceHarness {
 
 #[tokio::test]
 async fn memory_source_conforms() {
-    source_conformance(&mut MemorySourceHarness { log: MemoryLog::new(), produced: 0 })
-        .await
-        .unwrap();
+    source_conformance(&mut MemorySourceHarness {
+        log: MemoryLog::new(),
+        produced: 0,
+    })
+    .await
+    .unwrap();
 }

@@ -79,7 +79,11 @@ impl DebeziumJsonBuilder {
 
 impl DebeziumJson {
     fn new(schemas: bool) -> Self {
-        Self { schemas, tables: Mutex::default(), encoded_schemas: Mutex::default() }
+        Self {
+            schemas,
+            tables: Mutex::default(),
+            encoded_schemas: Mutex::default(),
+        }
     }
 
     /// The form with an embedded schema: self-describing and lossless.
@@ -105,8 +109,15 @@ impl DebeziumJson {
     }
 
     fn schemas_for(&self, event: &ChangeEvent) -> Arc<CachedSchemas> {
-        let key = (event.source.name.clone(), event.table.id.clone(), event.table.version);
-        let mut cache = self.encoded_schemas.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (
+            event.source.name.clone(),
+            event.table.id.clone(),
+            event.table.version,
+        );
+        let mut cache = self
+            .encoded_schemas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = cache.get(&key).filter(|c| c.table.same_shape(&event.table)) {
             return Arc::clone(found);
         }
@@ -131,8 +142,9 @@ impl DebeziumJson {
     fn intern(&self, decoded: TableSchema) -> Arc<TableSchema> {
         let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
         let known = tables.entry(decoded.id.clone()).or_default();
-        if let Some(found) =
-            known.iter().find(|t| t.version == decoded.version && t.same_shape(&decoded))
+        if let Some(found) = known
+            .iter()
+            .find(|t| t.version == decoded.version && t.same_shape(&decoded))
         {
             return Arc::clone(found);
         }
@@ -143,12 +155,18 @@ impl DebeziumJson {
 
     fn registered(&self, id: &TableId) -> Result<Arc<TableSchema>> {
         let tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
-        tables.get(id).and_then(|v| v.last()).cloned().ok_or_else(|| {
-            Error::decode(
-                "payload.source",
-                format!("no schema registered for {id}; register the table or use the schema form"),
-            )
-        })
+        tables
+            .get(id)
+            .and_then(|v| v.last())
+            .cloned()
+            .ok_or_else(|| {
+                Error::decode(
+                    "payload.source",
+                    format!(
+                        "no schema registered for {id}; register the table or use the schema form"
+                    ),
+                )
+            })
     }
 }
 
@@ -157,14 +175,21 @@ fn row_json(table: &TableSchema, row: &Row) -> Result<Json> {
         return Err(Error::Encode {
             table: table.id.clone(),
             column: None,
-            reason: format!("row has {} values, table has {} columns", row.values().len(), table.columns.len()),
+            reason: format!(
+                "row has {} values, table has {} columns",
+                row.values().len(),
+                table.columns.len()
+            ),
         });
     }
     let mut object = Map::with_capacity(table.columns.len());
     for (column, value) in table.columns.iter().zip(row.values()) {
-        let encoded = debezium_value::encode(value, &column.data_type).map_err(|reason| {
-            Error::Encode { table: table.id.clone(), column: Some(column.name.clone()), reason }
-        })?;
+        let encoded =
+            debezium_value::encode(value, &column.data_type).map_err(|reason| Error::Encode {
+                table: table.id.clone(),
+                column: Some(column.name.clone()),
+                reason,
+            })?;
         object.insert(column.name.clone(), encoded);
     }
     Ok(Json::Object(object))
@@ -172,7 +197,10 @@ fn row_json(table: &TableSchema, row: &Row) -> Result<Json> {
 
 fn time_fields(object: &mut Map<String, Json>, time: Option<DateTime<Utc>>) {
     let nanos = time.and_then(|t| t.timestamp_nanos_opt());
-    object.insert("ts_ms".into(), json!(time.map_or(0, |t| t.timestamp_millis())));
+    object.insert(
+        "ts_ms".into(),
+        json!(time.map_or(0, |t| t.timestamp_millis())),
+    );
     object.insert("ts_us".into(), json!(time.map(|t| t.timestamp_micros())));
     object.insert("ts_ns".into(), json!(nanos));
 }
@@ -218,13 +246,14 @@ impl EventCodec for DebeziumJson {
                 let mut object = Map::new();
                 for (&i, value) in table.key_indices().iter().zip(values) {
                     let column = &table.columns[i];
-                    let encoded = debezium_value::encode(value, &column.data_type).map_err(
-                        |reason| Error::Encode {
-                            table: table.id.clone(),
-                            column: Some(column.name.clone()),
-                            reason,
-                        },
-                    )?;
+                    let encoded =
+                        debezium_value::encode(value, &column.data_type).map_err(|reason| {
+                            Error::Encode {
+                                table: table.id.clone(),
+                                column: Some(column.name.clone()),
+                                reason,
+                            }
+                        })?;
                     object.insert(column.name.clone(), encoded);
                 }
                 let key_schema = schemas.as_ref().and_then(|s| s.key.as_deref());
@@ -245,13 +274,21 @@ impl EventCodec for DebeziumJson {
         );
         payload.insert("op".into(), json!(event.op.code()));
         time_fields(&mut payload, event.source.commit_time);
-        let value =
-            self.wrap(schemas.as_ref().map(|s| s.envelope.as_str()), &Json::Object(payload));
-        Ok(EncodedRecord { key, value: Some(value), headers: Vec::new() })
+        let value = self.wrap(
+            schemas.as_ref().map(|s| s.envelope.as_str()),
+            &Json::Object(payload),
+        );
+        Ok(EncodedRecord {
+            key,
+            value: Some(value),
+            headers: Vec::new(),
+        })
     }
 
     fn decode(&self, record: &EncodedRecord) -> Result<Option<ChangeEvent>> {
-        let Some(value) = &record.value else { return Ok(None) };
+        let Some(value) = &record.value else {
+            return Ok(None);
+        };
         let value: Json = serde_json::from_slice(value)
             .map_err(|e| Error::decode("", format!("not JSON: {e}")))?;
         let (schema, payload) = split_envelope(&value);
@@ -287,20 +324,27 @@ impl EventCodec for DebeziumJson {
                 Some(_) => Err(Error::decode(format!("payload.{field}"), "not an object")),
             }
         };
-        let op = payload.get("op").and_then(Json::as_str).and_then(Op::from_code).ok_or_else(
-            || Error::decode("payload.op", "missing or not one of c, u, d, r, t"),
-        )?;
-        let commit_time = source.get("ts_ns").and_then(Json::as_i64).map(DateTime::from_timestamp_nanos);
+        let op = payload
+            .get("op")
+            .and_then(Json::as_str)
+            .and_then(Op::from_code)
+            .ok_or_else(|| Error::decode("payload.op", "missing or not one of c, u, d, r, t"))?;
+        let commit_time = source
+            .get("ts_ns")
+            .and_then(Json::as_i64)
+            .map(DateTime::from_timestamp_nanos);
         let snapshot = match source.get("snapshot").and_then(Json::as_str) {
             None => SnapshotMarker::False,
-            Some(s) => SnapshotMarker::parse(s)
-                .ok_or_else(|| Error::decode("payload.source.snapshot", format!("unknown {s:?}")))?,
+            Some(s) => SnapshotMarker::parse(s).ok_or_else(|| {
+                Error::decode("payload.source.snapshot", format!("unknown {s:?}"))
+            })?,
         };
         let transaction = match payload.get("transaction") {
             None | Some(Json::Null) => None,
-            Some(t) => Some(serde_json::from_value::<TransactionInfo>(t.clone()).map_err(|e| {
-                Error::decode("payload.transaction", e.to_string())
-            })?),
+            Some(t) => Some(
+                serde_json::from_value::<TransactionInfo>(t.clone())
+                    .map_err(|e| Error::decode("payload.transaction", e.to_string()))?,
+            ),
         };
         let position = decode_position(source, &table.id)?;
         let source_info = SourceInfo {
@@ -311,7 +355,13 @@ impl EventCodec for DebeziumJson {
             transaction,
             position,
         };
-        Ok(Some(ChangeEvent::new(Arc::clone(&table), op, row("before")?, row("after")?, source_info)))
+        Ok(Some(ChangeEvent::new(
+            Arc::clone(&table),
+            op,
+            row("before")?,
+            row("after")?,
+            source_info,
+        )))
     }
 }
 
@@ -343,11 +393,13 @@ fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position>
     let lsn = |field: &str| -> Result<Option<Lsn>> {
         match source.get(field) {
             None | Some(Json::Null) => Ok(None),
-            Some(Json::String(s)) => s
-                .parse()
-                .map(Some)
-                .map_err(|e: crate::ParseLsnError| Error::decode(format!("payload.source.{field}"), e.to_string())),
-            Some(_) => Err(Error::decode(format!("payload.source.{field}"), "not a string")),
+            Some(Json::String(s)) => s.parse().map(Some).map_err(|e: crate::ParseLsnError| {
+                Error::decode(format!("payload.source.{field}"), e.to_string())
+            }),
+            Some(_) => Err(Error::decode(
+                format!("payload.source.{field}"),
+                "not a string",
+            )),
         }
     };
     if let Some(commit_lsn) = lsn("commit_lsn")? {
@@ -355,12 +407,16 @@ fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position>
             database: id.database.clone(),
             commit_lsn,
             change_lsn: lsn("change_lsn")?.unwrap_or(Lsn::ZERO),
-            event_serial_no: source.get("event_serial_no").and_then(Json::as_u64).unwrap_or(0),
+            event_serial_no: source
+                .get("event_serial_no")
+                .and_then(Json::as_u64)
+                .unwrap_or(0),
         }));
     }
     let sequence = source
         .get("sequence")
         .and_then(Json::as_str)
         .ok_or_else(|| Error::decode("payload.source", "neither commit_lsn nor sequence is set"))?;
-    serde_json::from_str(sequence).map_err(|e| Error::decode("payload.source.sequence", e.to_string()))
+    serde_json::from_str(sequence)
+        .map_err(|e| Error::decode("payload.source.sequence", e.to_string()))
 }

@@ -70,9 +70,11 @@ impl Logical {
             | D::Text
             | D::NText
             | D::Xml => Logical::String,
-            D::Binary { .. } | D::VarBinary { .. } | D::Image | D::RowVersion | D::Opaque { .. } => {
-                Logical::Bytes
-            }
+            D::Binary { .. }
+            | D::VarBinary { .. }
+            | D::Image
+            | D::RowVersion
+            | D::Opaque { .. } => Logical::Bytes,
             D::Date => Logical::Date,
             D::Time { precision } => match precision {
                 0..=3 => Logical::TimeMillis,
@@ -85,7 +87,9 @@ impl Logical {
                 4..=6 => Logical::TimestampMicros,
                 _ => Logical::TimestampNanos,
             },
-            D::DateTimeOffset { precision } => Logical::Zoned { precision: *precision },
+            D::DateTimeOffset { precision } => Logical::Zoned {
+                precision: *precision,
+            },
             D::UniqueIdentifier => Logical::Uuid,
             // `DataType` is non-exhaustive only for other crates; every variant is listed above.
         }
@@ -141,7 +145,10 @@ pub(super) fn field_schema(column: &Column) -> Json {
     }
     if let Some((precision, scale)) = dt.decimal_precision_scale() {
         params.insert("scale".into(), json!(scale.to_string()));
-        params.insert("connect.decimal.precision".into(), json!(precision.to_string()));
+        params.insert(
+            "connect.decimal.precision".into(),
+            json!(precision.to_string()),
+        );
     }
     params.insert(SOURCE_TYPE.into(), json!(dt.sql_name()));
     let (length, scale) = source_length_scale(dt);
@@ -178,7 +185,10 @@ pub(super) fn data_type_of(field: &Json, path: &str) -> Result<DataType> {
     if let Some(source_type) = param(SOURCE_TYPE) {
         let num = |k: &str| -> Result<Option<u32>> {
             param(k)
-                .map(|v| v.parse::<u32>().map_err(|_| Error::decode(path, format!("{k} is not a number: {v:?}"))))
+                .map(|v| {
+                    v.parse::<u32>()
+                        .map_err(|_| Error::decode(path, format!("{k} is not a number: {v:?}")))
+                })
                 .transpose()
         };
         let length = num(SOURCE_LENGTH)?;
@@ -206,8 +216,9 @@ pub(super) fn data_type_of(field: &Json, path: &str) -> Result<DataType> {
         ("float64", _) => D::Float,
         ("bytes", Some(DECIMAL)) => {
             let scale = param("scale").and_then(|s| s.parse().ok()).unwrap_or(0);
-            let precision =
-                param("connect.decimal.precision").and_then(|s| s.parse().ok()).unwrap_or(38);
+            let precision = param("connect.decimal.precision")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(38);
             D::Decimal { precision, scale }
         }
         ("bytes", _) => D::VarBinary { length: None },
@@ -216,7 +227,10 @@ pub(super) fn data_type_of(field: &Json, path: &str) -> Result<DataType> {
         ("string", Some(XML)) => D::Xml,
         ("string", _) => D::NVarChar { length: None },
         (other, _) => {
-            return Err(Error::decode(path, format!("unsupported Connect type {other:?}")));
+            return Err(Error::decode(
+                path,
+                format!("unsupported Connect type {other:?}"),
+            ));
         }
     })
 }
@@ -233,15 +247,21 @@ fn from_source_type(name: &str, length: Option<u32>, scale: Option<u8>) -> Optio
         "CHAR" => D::Char { length: length? },
         "NCHAR" => D::NChar { length: length? },
         "BINARY" => D::Binary { length: length? },
-        "VARCHAR" => D::VarChar { length: var(length) },
-        "NVARCHAR" => D::NVarChar { length: var(length) },
-        "VARBINARY" => D::VarBinary { length: var(length) },
+        "VARCHAR" => D::VarChar {
+            length: var(length),
+        },
+        "NVARCHAR" => D::NVarChar {
+            length: var(length),
+        },
+        "VARBINARY" => D::VarBinary {
+            length: var(length),
+        },
         "TIME" => D::Time { precision },
         "DATETIME2" => D::DateTime2 { precision },
         "DATETIMEOFFSET" => D::DateTimeOffset { precision },
-        "GEOGRAPHY" | "GEOMETRY" | "HIERARCHYID" | "SQL_VARIANT" => {
-            D::Opaque { type_name: name.to_ascii_lowercase() }
-        }
+        "GEOGRAPHY" | "GEOMETRY" | "HIERARCHYID" | "SQL_VARIANT" => D::Opaque {
+            type_name: name.to_ascii_lowercase(),
+        },
         other => D::from_sql(other, 0, 0, 0)?,
     })
 }
@@ -272,7 +292,10 @@ pub(super) fn key_schema(table: &TableSchema, prefix: &str) -> Option<Json> {
     if keys.is_empty() {
         return None;
     }
-    let fields: Vec<Json> = keys.iter().map(|&i| field_schema(&table.columns[i])).collect();
+    let fields: Vec<Json> = keys
+        .iter()
+        .map(|&i| field_schema(&table.columns[i]))
+        .collect();
     Some(json!({
         "type": "struct",
         "fields": fields,
@@ -365,12 +388,22 @@ pub(super) fn table_from_schemas(
         .and_then(Json::as_str)
         .map(serde_json::from_str::<Vec<String>>);
     let primary_key = match (recorded, key) {
-        (Some(names), _) => names.map_err(|e| Error::decode("schema.after.parameters", e.to_string()))?,
-        (None, Some(k)) => struct_columns(k, "key.schema")?.into_iter().map(|c| c.name).collect(),
+        (Some(names), _) => {
+            names.map_err(|e| Error::decode("schema.after.parameters", e.to_string()))?
+        }
+        (None, Some(k)) => struct_columns(k, "key.schema")?
+            .into_iter()
+            .map(|c| c.name)
+            .collect(),
         (None, None) => Vec::new(),
     };
-    TableSchema::with_version(id, columns, primary_key, u32::try_from(version).unwrap_or(u32::MAX))
-        .map_err(|e| Error::decode("key.schema", e.to_string()))
+    TableSchema::with_version(
+        id,
+        columns,
+        primary_key,
+        u32::try_from(version).unwrap_or(u32::MAX),
+    )
+    .map_err(|e| Error::decode("key.schema", e.to_string()))
 }
 
 fn struct_columns(schema: &Json, path: &str) -> Result<Vec<Column>> {

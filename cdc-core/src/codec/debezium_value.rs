@@ -29,7 +29,10 @@ pub(super) fn encode(value: &Value, data_type: &DataType) -> Result<Json, String
         (Logical::Float64, Value::F64(v)) => float(*v, v.to_string()),
         (Logical::Decimal { scale }, Value::Decimal(d)) => {
             if d.scale != scale {
-                return Err(format!("decimal {d} has scale {}, the column {scale}", d.scale));
+                return Err(format!(
+                    "decimal {d} has scale {}, the column {scale}",
+                    d.scale
+                ));
             }
             Json::String(BASE64.encode(twos_complement(d.unscaled)))
         }
@@ -113,7 +116,12 @@ pub(super) fn decode(json: &Json, data_type: &DataType, path: &str) -> Result<Va
     if json.is_null() {
         return Ok(Value::Null);
     }
-    let bad = |what: &str| Error::decode(path, format!("expected {what} for {data_type}, found {json}"));
+    let bad = |what: &str| {
+        Error::decode(
+            path,
+            format!("expected {what} for {data_type}, found {json}"),
+        )
+    };
     let int = || json.as_i64().ok_or_else(|| bad("an integer"));
     let text = || json.as_str().ok_or_else(|| bad("a string"));
     let base64 = || BASE64.decode(text()?).map_err(|_| bad("base64"));
@@ -147,12 +155,18 @@ pub(super) fn decode(json: &Json, data_type: &DataType, path: &str) -> Result<Va
         Logical::TimeMicros => Value::Time(time_of(int()?.checked_mul(1_000), &bad)?),
         Logical::TimeNanos => Value::Time(time_of(Some(int()?), &bad)?),
         Logical::TimestampMillis => Value::DateTime(
-            DateTime::from_timestamp_millis(int()?).ok_or_else(|| bad("a timestamp"))?.naive_utc(),
+            DateTime::from_timestamp_millis(int()?)
+                .ok_or_else(|| bad("a timestamp"))?
+                .naive_utc(),
         ),
         Logical::TimestampMicros => Value::DateTime(
-            DateTime::from_timestamp_micros(int()?).ok_or_else(|| bad("a timestamp"))?.naive_utc(),
+            DateTime::from_timestamp_micros(int()?)
+                .ok_or_else(|| bad("a timestamp"))?
+                .naive_utc(),
         ),
-        Logical::TimestampNanos => Value::DateTime(DateTime::from_timestamp_nanos(int()?).naive_utc()),
+        Logical::TimestampNanos => {
+            Value::DateTime(DateTime::from_timestamp_nanos(int()?).naive_utc())
+        }
         Logical::Zoned { .. } => Value::DateTimeOffset(
             DateTime::parse_from_rfc3339(text()?).map_err(|_| bad("an ISO-8601 timestamp"))?,
         ),
@@ -161,7 +175,9 @@ pub(super) fn decode(json: &Json, data_type: &DataType, path: &str) -> Result<Va
 }
 
 fn time_of(nanos: Option<i64>, bad: &dyn Fn(&str) -> Error) -> Result<NaiveTime> {
-    let nanos = nanos.filter(|n| (0..NANOS_PER_DAY).contains(n)).ok_or_else(|| bad("a time of day"))?;
+    let nanos = nanos
+        .filter(|n| (0..NANOS_PER_DAY).contains(n))
+        .ok_or_else(|| bad("a time of day"))?;
     let secs = u32::try_from(nanos / 1_000_000_000).map_err(|_| bad("a time of day"))?;
     let frac = u32::try_from(nanos % 1_000_000_000).map_err(|_| bad("a time of day"))?;
     NaiveTime::from_num_seconds_from_midnight_opt(secs, frac).ok_or_else(|| bad("a time of day"))
@@ -178,7 +194,16 @@ mod tests {
         assert_eq!(twos_complement(128), vec![0x00, 0x80]);
         assert_eq!(twos_complement(-1), vec![0xff]);
         assert_eq!(twos_complement(-129), vec![0xff, 0x7f]);
-        for n in [0, 1, -1, 255, -256, i128::MAX, i128::MIN, 10i128.pow(38) - 1] {
+        for n in [
+            0,
+            1,
+            -1,
+            255,
+            -256,
+            i128::MAX,
+            i128::MIN,
+            10i128.pow(38) - 1,
+        ] {
             assert_eq!(from_twos_complement(&twos_complement(n)), Some(n));
         }
     }

@@ -126,9 +126,18 @@ impl DataType {
             SmallInt,
             Int,
             BigInt,
-            Decimal { precision: 38, scale: 0 },
-            Decimal { precision: 38, scale: 10 },
-            Decimal { precision: 9, scale: 2 },
+            Decimal {
+                precision: 38,
+                scale: 0,
+            },
+            Decimal {
+                precision: 38,
+                scale: 10,
+            },
+            Decimal {
+                precision: 9,
+                scale: 2,
+            },
             Money,
             SmallMoney,
             Real,
@@ -158,7 +167,9 @@ impl DataType {
             all.push(DateTimeOffset { precision });
         }
         for name in ["geography", "geometry", "hierarchyid", "sql_variant"] {
-            all.push(Opaque { type_name: name.to_string() });
+            all.push(Opaque {
+                type_name: name.to_string(),
+            });
         }
         all
     }

@@ -177,7 +177,14 @@ impl ChangeEvent {
         after: Option<Row>,
         source: SourceInfo,
     ) -> Self {
-        Self { table, op, before, after, source, transport: None }
+        Self {
+            table,
+            op,
+            before,
+            after,
+            source,
+            transport: None,
+        }
     }
 
     /// The position a pipeline acknowledges for this event: the transport position if the

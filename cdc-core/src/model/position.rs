@@ -101,7 +101,8 @@ impl FromStr for Lsn {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || ParseLsnError(s.to_string());
         let mut parts = s.split(':');
-        let (Some(a), Some(b), Some(c), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(a), Some(b), Some(c), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(err());
         };
@@ -220,11 +221,10 @@ impl PartialOrd for Position {
             {
                 Some(a.offset.cmp(&b.offset))
             }
-            (Position::Sequence { stream: a, seq: x }, Position::Sequence { stream: b, seq: y })
-                if a == b =>
-            {
-                Some(x.cmp(y))
-            }
+            (
+                Position::Sequence { stream: a, seq: x },
+                Position::Sequence { stream: b, seq: y },
+            ) if a == b => Some(x.cmp(y)),
             _ => None,
         }
     }

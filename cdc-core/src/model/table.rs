@@ -28,7 +28,11 @@ impl TableId {
         schema: impl Into<String>,
         table: impl Into<String>,
     ) -> Self {
-        Self { database: database.into(), schema: schema.into(), table: table.into() }
+        Self {
+            database: database.into(),
+            schema: schema.into(),
+            table: table.into(),
+        }
     }
 }
 
@@ -52,7 +56,11 @@ pub struct Column {
 impl Column {
     /// A column from its name, type and nullability.
     pub fn new(name: impl Into<String>, data_type: DataType, nullable: bool) -> Self {
-        Self { name: name.into(), data_type, nullable }
+        Self {
+            name: name.into(),
+            data_type,
+            nullable,
+        }
     }
 }
 
@@ -135,7 +143,13 @@ impl TableSchema {
         primary_key: Vec<String>,
         version: u32,
     ) -> Result<Self, UnknownKeyColumn> {
-        let mut schema = Self { id, columns, primary_key, version, key_indices: Vec::new() };
+        let mut schema = Self {
+            id,
+            columns,
+            primary_key,
+            version,
+            key_indices: Vec::new(),
+        };
         schema.key_indices = schema.resolve_key()?;
         Ok(schema)
     }
@@ -164,6 +178,8 @@ impl TableSchema {
 
     /// Whether two schemas describe the same columns and key (ignoring the version).
     pub fn same_shape(&self, other: &TableSchema) -> bool {
-        self.id == other.id && self.columns == other.columns && self.primary_key == other.primary_key
+        self.id == other.id
+            && self.columns == other.columns
+            && self.primary_key == other.primary_key
     }
 }

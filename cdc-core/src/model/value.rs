@@ -68,8 +68,15 @@ impl FromStr for Decimal {
         }
         let scale = u8::try_from(frac.len()).map_err(|_| err())?;
         let digits = format!("{int}{frac}");
-        let magnitude: i128 = if digits.is_empty() { 0 } else { digits.parse().map_err(|_| err())? };
-        Ok(Decimal::new(if negative { -magnitude } else { magnitude }, scale))
+        let magnitude: i128 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().map_err(|_| err())?
+        };
+        Ok(Decimal::new(
+            if negative { -magnitude } else { magnitude },
+            scale,
+        ))
     }
 }
 

@@ -27,7 +27,10 @@ impl FileOffsetStore {
     }
 
     fn error(&self, source: impl Into<crate::BoxError>) -> Error {
-        Error::OffsetStore { store: self.path.display().to_string(), source: source.into() }
+        Error::OffsetStore {
+            store: self.path.display().to_string(),
+            source: source.into(),
+        }
     }
 }
 
@@ -56,7 +59,9 @@ impl OffsetStore for FileOffsetStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.error(e)),
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| self.error(e))
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| self.error(e))
     }
 
     async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
@@ -66,5 +71,49 @@ impl OffsetStore for FileOffsetStore {
             .await
             .map_err(|e| self.error(e))?
             .map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::Position;
+
+    #[tokio::test]
+    async fn a_crash_mid_save_leaves_the_previous_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("offsets.json");
+        let store = FileOffsetStore::new(&path);
+        let mut checkpoint = Checkpoint::default();
+        checkpoint.advance(Position::Sequence {
+            stream: "a".into(),
+            seq: 1,
+        });
+        store.save(&checkpoint).await.unwrap();
+        // A save that died after writing half of its temporary file.
+        let torn = path.with_file_name(format!("offsets.json.{}.tmp", std::process::id()));
+        std::fs::write(&torn, b"{\"lanes\":{\"sequence/a\":{\"ki").unwrap();
+        assert_eq!(store.load().await.unwrap(), Some(checkpoint.clone()));
+        // The next save replaces the leftover and succeeds.
+        checkpoint.advance(Position::Sequence {
+            stream: "a".into(),
+            seq: 2,
+        });
+        store.save(&checkpoint).await.unwrap();
+        assert_eq!(store.load().await.unwrap(), Some(checkpoint));
+        assert!(!torn.exists());
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_checkpoint_is_a_typed_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("offsets.json");
+        std::fs::write(&path, b"not json").unwrap();
+        let err = FileOffsetStore::new(&path).load().await.unwrap_err();
+        assert!(
+            matches!(&err, Error::OffsetStore { store, .. } if store.contains("offsets.json")),
+            "{err}"
+        );
     }
 }

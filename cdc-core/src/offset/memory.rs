@@ -22,7 +22,11 @@ impl MemoryOffsetStore {
 #[async_trait]
 impl OffsetStore for MemoryOffsetStore {
     async fn load(&self) -> Result<Option<Checkpoint>> {
-        Ok(self.saved.lock().unwrap_or_else(PoisonError::into_inner).clone())
+        Ok(self
+            .saved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
     }
 
     async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {

@@ -19,11 +19,17 @@ pub struct ObjectOffsetStore {
 impl ObjectOffsetStore {
     /// A store writing `location` in `store`.
     pub fn new(store: Arc<dyn ObjectStore>, location: impl Into<Path>) -> Self {
-        Self { store, location: location.into() }
+        Self {
+            store,
+            location: location.into(),
+        }
     }
 
     fn error(&self, source: impl Into<crate::BoxError>) -> Error {
-        Error::OffsetStore { store: format!("{}/{}", self.store, self.location), source: source.into() }
+        Error::OffsetStore {
+            store: format!("{}/{}", self.store, self.location),
+            source: source.into(),
+        }
     }
 }
 
@@ -35,7 +41,9 @@ impl OffsetStore for ObjectOffsetStore {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.error(e)),
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| self.error(e))
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| self.error(e))
     }
 
     async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {

@@ -78,7 +78,11 @@ impl PipelineConfig {
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
         let positive = |field: &str, ok: bool| {
-            if ok { Ok(()) } else { Err(Error::config(field, "must be greater than zero")) }
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::config(field, "must be greater than zero"))
+            }
         };
         if self.name.trim().is_empty() {
             return Err(Error::config("name", "must not be empty"));
@@ -86,7 +90,10 @@ impl PipelineConfig {
         positive("queue_capacity", self.queue_capacity > 0)?;
         positive("flush_max_events", self.flush_max_events > 0)?;
         positive("flush_max_bytes", self.flush_max_bytes > 0)?;
-        positive("flush_interval", self.flush_interval.is_none_or(|d| !d.is_zero()))?;
+        positive(
+            "flush_interval",
+            self.flush_interval.is_none_or(|d| !d.is_zero()),
+        )?;
         positive("tick_interval", !self.tick_interval.is_zero())
     }
 }

@@ -56,7 +56,11 @@ impl PipelineMetrics {
         self.flushes.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn checkpointed(&self, position: Option<Position>, commit_time: Option<DateTime<Utc>>) {
+    pub(crate) fn checkpointed(
+        &self,
+        position: Option<Position>,
+        commit_time: Option<DateTime<Utc>>,
+    ) {
         self.checkpoints.fetch_add(1, Relaxed);
         let lag = commit_time.and_then(|t| (Utc::now() - t).to_std().ok());
         let mut durable = self.durable.lock().unwrap_or_else(PoisonError::into_inner);
@@ -70,7 +74,11 @@ impl PipelineMetrics {
 
     /// The counters now.
     pub fn snapshot(&self) -> MetricsSnapshot {
-        let durable = self.durable.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let durable = self
+            .durable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         MetricsSnapshot {
             events_read: self.events_read.load(Relaxed),
             events_written: self.events_written.load(Relaxed),

@@ -60,7 +60,9 @@ pub struct PipelineReport {
 
 impl<Src, Snk, Off> std::fmt::Debug for Pipeline<Src, Snk, Off> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Pipeline")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -73,7 +75,19 @@ where
     /// A pipeline; fails if the configuration is invalid.
     pub fn new(config: PipelineConfig, source: Src, sink: Snk, offsets: Off) -> Result<Self> {
         config.validate()?;
-        Ok(Self { config, source, sink, offsets, metrics: Arc::default() })
+        Ok(Self {
+            config,
+            source,
+            sink,
+            offsets,
+            metrics: Arc::default(),
+        })
+    }
+
+    /// Uses `metrics` for the counters, to share them with an exporter made beforehand.
+    pub fn with_metrics(mut self, metrics: Arc<PipelineMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Live counters; clone the `Arc` before calling [`run`](Self::run).
@@ -91,14 +105,22 @@ where
     async fn run_inner(mut self, shutdown: CancellationToken) -> Result<PipelineReport> {
         let checkpoint = self.offsets.load().await?.unwrap_or_default();
         tracing::info!(?checkpoint, "starting");
-        self.source.start((!checkpoint.is_empty()).then_some(&checkpoint)).await?;
+        self.source
+            .start((!checkpoint.is_empty()).then_some(&checkpoint))
+            .await?;
 
         let (batch_tx, batch_rx) = mpsc::channel(self.config.queue_capacity);
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let stop_reader = CancellationToken::new();
         let reader = tokio::spawn(
-            read_loop(self.source, batch_tx, ack_rx, stop_reader.clone(), Arc::clone(&self.metrics))
-                .in_current_span(),
+            read_loop(
+                self.source,
+                batch_tx,
+                ack_rx,
+                stop_reader.clone(),
+                Arc::clone(&self.metrics),
+            )
+            .in_current_span(),
         );
         let mut writer = Writer {
             config: &self.config,
@@ -118,14 +140,18 @@ where
         let checkpoint = writer.durable.clone();
         drop(writer);
         stop_reader.cancel();
-        let read = reader
-            .await
-            .map_err(|e| Error::Pipeline { reason: format!("source task failed: {e}") })?;
+        let read = reader.await.map_err(|e| Error::Pipeline {
+            reason: format!("source task failed: {e}"),
+        })?;
         written?;
         read?;
         let metrics = self.metrics.snapshot();
         tracing::info!(events = metrics.events_written, "stopped");
-        Ok(PipelineReport { events_written: metrics.events_written, flushes: metrics.flushes, checkpoint })
+        Ok(PipelineReport {
+            events_written: metrics.events_written,
+            flushes: metrics.flushes,
+            checkpoint,
+        })
     }
 }
 
@@ -207,7 +233,10 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
     async fn tick(&mut self) -> Result<()> {
         let durable = self.sink.tick().await?;
         self.commit(durable).await?;
-        let due = self.config.flush_interval.is_some_and(|i| self.last_flush.elapsed() >= i);
+        let due = self
+            .config
+            .flush_interval
+            .is_some_and(|i| self.last_flush.elapsed() >= i);
         if due && self.pending_events > 0 {
             self.flush().await?;
         }
@@ -243,7 +272,11 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
         let ready: Vec<Position> = self
             .heartbeats
             .positions()
-            .filter(|hb| self.written.get_for(hb).is_none_or(|w| self.durable.covers(w)))
+            .filter(|hb| {
+                self.written
+                    .get_for(hb)
+                    .is_none_or(|w| self.durable.covers(w))
+            })
             .cloned()
             .collect();
         for heartbeat in ready {
@@ -258,7 +291,8 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
         self.offsets.save(&self.durable).await?;
         for position in moved {
             let commit_time = self.commit_times.get(&position.lane()).copied();
-            self.metrics.checkpointed(Some(position.clone()), commit_time);
+            self.metrics
+                .checkpointed(Some(position.clone()), commit_time);
             // The source task may already have stopped (shutdown); the checkpoint is saved.
             let _ = self.acks.send(position);
         }

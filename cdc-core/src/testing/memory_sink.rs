@@ -72,7 +72,11 @@ impl MemorySink {
 }
 
 fn injected(what: &str, position: Option<Position>) -> Error {
-    Error::Sink { name: "memory".into(), position, source: format!("injected {what} failure").into() }
+    Error::Sink {
+        name: "memory".into(),
+        position,
+        source: format!("injected {what} failure").into(),
+    }
 }
 
 #[async_trait]
@@ -85,7 +89,10 @@ impl Sink for MemorySink {
         let mut state = self.lock();
         if state.fail_writes > 0 {
             state.fail_writes -= 1;
-            return Err(injected("write", events.first().map(|e| e.position().clone())));
+            return Err(injected(
+                "write",
+                events.first().map(|e| e.position().clone()),
+            ));
         }
         state.pending.extend_from_slice(events);
         Ok(Vec::new())

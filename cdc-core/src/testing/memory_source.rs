@@ -108,7 +108,11 @@ impl ChangeSource for MemorySource {
     async fn start(&mut self, checkpoint: Option<&Checkpoint>) -> Result<()> {
         let log = self.log.lock();
         self.next = match checkpoint {
-            Some(cp) => log.events.iter().take_while(|e| cp.covers(e.position())).count(),
+            Some(cp) => log
+                .events
+                .iter()
+                .take_while(|e| cp.covers(e.position()))
+                .count(),
             None => 0,
         };
         self.delivered = checkpoint.cloned().unwrap_or_default();
@@ -118,7 +122,12 @@ impl ChangeSource for MemorySource {
     async fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
         let events: Vec<ChangeEvent> = {
             let log = self.log.lock();
-            log.events.iter().skip(self.next).take(self.batch_size).cloned().collect()
+            log.events
+                .iter()
+                .skip(self.next)
+                .take(self.batch_size)
+                .cloned()
+                .collect()
         };
         if events.is_empty() {
             if self.end_when_drained {

@@ -12,11 +12,22 @@ pub fn sample_table() -> Arc<TableSchema> {
     let columns = vec![
         Column::new("id", DataType::Int, false),
         Column::new("name", DataType::NVarChar { length: Some(100) }, true),
-        Column::new("price", DataType::Decimal { precision: 10, scale: 2 }, false),
+        Column::new(
+            "price",
+            DataType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            false,
+        ),
     ];
     Arc::new(
-        TableSchema::new(TableId::new("demo", "dbo", "items"), columns, vec!["id".into()])
-            .unwrap_or_else(|e| unreachable!("the sample key is a column: {e}")),
+        TableSchema::new(
+            TableId::new("demo", "dbo", "items"),
+            columns,
+            vec!["id".into()],
+        )
+        .unwrap_or_else(|e| unreachable!("the sample key is a column: {e}")),
     )
 }
 
@@ -24,7 +35,10 @@ pub fn sample_table() -> Arc<TableSchema> {
 /// update every fifth event and a delete every seventh.
 pub fn sample_events(stream: &str, n: usize) -> Vec<ChangeEvent> {
     let table = sample_table();
-    let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default();
+    let base = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
     (1..=n as u64)
         .map(|seq| {
             let id = i32::try_from(seq).unwrap_or(i32::MAX);
@@ -43,7 +57,10 @@ pub fn sample_events(stream: &str, n: usize) -> Vec<ChangeEvent> {
             let mut source = SourceInfo::new(
                 "memory",
                 "demo",
-                Position::Sequence { stream: stream.to_string(), seq },
+                Position::Sequence {
+                    stream: stream.to_string(),
+                    seq,
+                },
             );
             source.commit_time = Some(base + chrono::Duration::milliseconds(seq as i64 * 10));
             ChangeEvent::new(Arc::clone(&table), op, before, after, source)
@@ -55,11 +72,19 @@ pub fn sample_events(stream: &str, n: usize) -> Vec<ChangeEvent> {
 pub fn every_type_table() -> Arc<TableSchema> {
     let mut columns = vec![Column::new("id", DataType::BigInt, false)];
     for (i, data_type) in DataType::samples().into_iter().enumerate() {
-        columns.push(Column::new(format!("c{i}_{}", column_suffix(&data_type)), data_type, true));
+        columns.push(Column::new(
+            format!("c{i}_{}", column_suffix(&data_type)),
+            data_type,
+            true,
+        ));
     }
     Arc::new(
-        TableSchema::new(TableId::new("demo", "dbo", "every_type"), columns, vec!["id".into()])
-            .unwrap_or_else(|e| unreachable!("the key is a column: {e}")),
+        TableSchema::new(
+            TableId::new("demo", "dbo", "every_type"),
+            columns,
+            vec!["id".into()],
+        )
+        .unwrap_or_else(|e| unreachable!("the key is a column: {e}")),
     )
 }
 
@@ -128,50 +153,98 @@ pub fn sample_value(data_type: &DataType, which: Extreme) -> Value {
                 D::SmallMoney => i128::from(i32::MAX),
                 _ => 10i128.pow(u32::from(precision)) - 1,
             };
-            let min = if *data_type == D::Money { i128::from(i64::MIN) } else { -limit };
-            Value::Decimal(Decimal::new(pick(which, 1_234_567 % limit.max(1), min, limit), scale))
+            let min = if *data_type == D::Money {
+                i128::from(i64::MIN)
+            } else {
+                -limit
+            };
+            Value::Decimal(Decimal::new(
+                pick(which, 1_234_567 % limit.max(1), min, limit),
+                scale,
+            ))
         }
         D::Char { length } | D::NChar { length } => {
             let n = *length as usize;
-            let text = if matches!(data_type, D::NChar { .. }) { "Zürich" } else { "abc" };
-            Value::String(pick(which, format!("{text:<n$}"), " ".repeat(n), "z".repeat(n)))
+            let text = if matches!(data_type, D::NChar { .. }) {
+                "Zürich"
+            } else {
+                "abc"
+            };
+            Value::String(pick(
+                which,
+                format!("{text:<n$}"),
+                " ".repeat(n),
+                "z".repeat(n),
+            ))
         }
-        D::VarChar { .. } | D::Text => Value::String(pick(which, "hello".into(), String::new(), "x".repeat(4000))),
-        D::NVarChar { .. } | D::NText => {
-            Value::String(pick(which, "Grüße, 世界 🚀".into(), String::new(), "ß".repeat(2000)))
+        D::VarChar { .. } | D::Text => {
+            Value::String(pick(which, "hello".into(), String::new(), "x".repeat(4000)))
         }
-        D::Xml => Value::String(pick(which, "<a b=\"1\">t</a>".into(), "<r/>".into(), "<r>é</r>".into())),
+        D::NVarChar { .. } | D::NText => Value::String(pick(
+            which,
+            "Grüße, 世界 🚀".into(),
+            String::new(),
+            "ß".repeat(2000),
+        )),
+        D::Xml => Value::String(pick(
+            which,
+            "<a b=\"1\">t</a>".into(),
+            "<r/>".into(),
+            "<r>é</r>".into(),
+        )),
         D::Binary { length } => Value::Bytes(vec![pick(which, 0xab, 0, 0xff); *length as usize]),
-        D::VarBinary { .. } | D::Image | D::Opaque { .. } => {
-            Value::Bytes(pick(which, vec![0, 1, 2, 0xfe], Vec::new(), vec![0xff; 1000]))
-        }
+        D::VarBinary { .. } | D::Image | D::Opaque { .. } => Value::Bytes(pick(
+            which,
+            vec![0, 1, 2, 0xfe],
+            Vec::new(),
+            vec![0xff; 1000],
+        )),
         D::RowVersion => Value::Bytes(pick(which, 7u64, 0, u64::MAX).to_be_bytes().to_vec()),
-        D::Date => Value::Date(pick(which, date(2024, 2, 29), date(1, 1, 1), date(9999, 12, 31))),
+        D::Date => Value::Date(pick(
+            which,
+            date(2024, 2, 29),
+            date(1, 1, 1),
+            date(9999, 12, 31),
+        )),
         D::Time { precision } => {
             let p = *precision;
-            Value::Time(pick(which, 
+            Value::Time(pick(
+                which,
                 time(13, 45, 7, truncate(123_456_789, p)),
                 time(0, 0, 0, 0),
                 time(23, 59, 59, max_fraction(p)),
             ))
         }
-        D::DateTime => Value::DateTime(pick(which, 
+        D::DateTime => Value::DateTime(pick(
+            which,
             NaiveDateTime::new(date(2024, 5, 17), time(8, 30, 0, 997_000_000)),
             NaiveDateTime::new(date(1753, 1, 1), time(0, 0, 0, 0)),
             NaiveDateTime::new(date(9999, 12, 31), time(23, 59, 59, 997_000_000)),
         )),
-        D::SmallDateTime => Value::DateTime(pick(which, 
+        D::SmallDateTime => Value::DateTime(pick(
+            which,
             NaiveDateTime::new(date(2024, 5, 17), time(8, 30, 0, 0)),
             NaiveDateTime::new(date(1900, 1, 1), time(0, 0, 0, 0)),
             NaiveDateTime::new(date(2079, 6, 6), time(23, 59, 0, 0)),
         )),
         D::DateTime2 { precision } => {
             // NanoTimestamp (precision 7) is an i64 of nanoseconds: years 1678 to 2261.
-            let (min_year, max_year) = if *precision == 7 { (1678, 2261) } else { (1, 9999) };
-            Value::DateTime(pick(which, 
-                NaiveDateTime::new(date(2024, 5, 17), time(8, 30, 0, truncate(123_456_789, *precision))),
+            let (min_year, max_year) = if *precision == 7 {
+                (1678, 2261)
+            } else {
+                (1, 9999)
+            };
+            Value::DateTime(pick(
+                which,
+                NaiveDateTime::new(
+                    date(2024, 5, 17),
+                    time(8, 30, 0, truncate(123_456_789, *precision)),
+                ),
                 NaiveDateTime::new(date(min_year, 1, 1), time(0, 0, 0, 0)),
-                NaiveDateTime::new(date(max_year, 12, 31), time(23, 59, 59, max_fraction(*precision))),
+                NaiveDateTime::new(
+                    date(max_year, 12, 31),
+                    time(23, 59, 59, max_fraction(*precision)),
+                ),
             ))
         }
         D::DateTimeOffset { precision } => {
@@ -181,12 +254,28 @@ pub fn sample_value(data_type: &DataType, which: Extreme) -> Value {
                 Value::DateTimeOffset(offset.from_utc_datetime(&naive))
             };
             match which {
-                Typical => at(NaiveDateTime::new(date(2024, 5, 17), time(6, 30, 0, truncate(123_456_789, *precision))), 120),
-                Min => at(NaiveDateTime::new(date(1, 1, 1), time(14, 0, 0, 0)), -14 * 60),
-                Max => at(NaiveDateTime::new(date(9999, 12, 31), time(9, 59, 59, max_fraction(*precision))), 14 * 60),
+                Typical => at(
+                    NaiveDateTime::new(
+                        date(2024, 5, 17),
+                        time(6, 30, 0, truncate(123_456_789, *precision)),
+                    ),
+                    120,
+                ),
+                Min => at(
+                    NaiveDateTime::new(date(1, 1, 1), time(14, 0, 0, 0)),
+                    -14 * 60,
+                ),
+                Max => at(
+                    NaiveDateTime::new(
+                        date(9999, 12, 31),
+                        time(9, 59, 59, max_fraction(*precision)),
+                    ),
+                    14 * 60,
+                ),
             }
         }
-        D::UniqueIdentifier => Value::Uuid(uuid::Uuid::from_u128(pick(which, 
+        D::UniqueIdentifier => Value::Uuid(uuid::Uuid::from_u128(pick(
+            which,
             0x6f9619ff_8b86_d011_b42d_00c04fc964ff,
             0,
             u128::MAX,
@@ -208,12 +297,37 @@ pub fn every_type_events() -> Vec<ChangeEvent> {
     };
     let commit = DateTime::from_timestamp_nanos(1_767_225_600_123_456_789);
     let shapes: Vec<(Op, Option<Row>, Option<Row>, SnapshotMarker)> = vec![
-        (Op::Read, None, Some(row(1, Some(Extreme::Typical))), SnapshotMarker::Last),
-        (Op::Create, None, Some(row(2, Some(Extreme::Min))), SnapshotMarker::False),
-        (Op::Create, None, Some(row(3, Some(Extreme::Max))), SnapshotMarker::False),
+        (
+            Op::Read,
+            None,
+            Some(row(1, Some(Extreme::Typical))),
+            SnapshotMarker::Last,
+        ),
+        (
+            Op::Create,
+            None,
+            Some(row(2, Some(Extreme::Min))),
+            SnapshotMarker::False,
+        ),
+        (
+            Op::Create,
+            None,
+            Some(row(3, Some(Extreme::Max))),
+            SnapshotMarker::False,
+        ),
         (Op::Create, None, Some(row(4, None)), SnapshotMarker::False),
-        (Op::Update, Some(row(2, Some(Extreme::Min))), Some(row(2, Some(Extreme::Typical))), SnapshotMarker::False),
-        (Op::Delete, Some(row(3, Some(Extreme::Max))), None, SnapshotMarker::False),
+        (
+            Op::Update,
+            Some(row(2, Some(Extreme::Min))),
+            Some(row(2, Some(Extreme::Typical))),
+            SnapshotMarker::False,
+        ),
+        (
+            Op::Delete,
+            Some(row(3, Some(Extreme::Max))),
+            None,
+            SnapshotMarker::False,
+        ),
         (Op::Truncate, None, None, SnapshotMarker::False),
     ];
     shapes

@@ -6,7 +6,10 @@ pub async fn offset_store_conformance(store: &dyn OffsetStore) -> Result<()> {
     assert_eq!(store.load().await?, None, "a new store must load nothing");
 
     let mut checkpoint = Checkpoint::default();
-    checkpoint.advance(Position::Sequence { stream: "a".into(), seq: 7 });
+    checkpoint.advance(Position::Sequence {
+        stream: "a".into(),
+        seq: 7,
+    });
     checkpoint.advance(Position::SqlServer(LsnPosition {
         database: "shop".into(),
         commit_lsn: Lsn::from_parts(0x27, 0x758, 5),
@@ -19,11 +22,22 @@ pub async fn offset_store_conformance(store: &dyn OffsetStore) -> Result<()> {
         offset: 1_000_000_007,
     }));
     store.save(&checkpoint).await?;
-    assert_eq!(store.load().await?.as_ref(), Some(&checkpoint), "load must return what was saved");
+    assert_eq!(
+        store.load().await?.as_ref(),
+        Some(&checkpoint),
+        "load must return what was saved"
+    );
 
-    checkpoint.advance(Position::Sequence { stream: "a".into(), seq: 8 });
+    checkpoint.advance(Position::Sequence {
+        stream: "a".into(),
+        seq: 8,
+    });
     store.save(&checkpoint).await?;
     store.save(&checkpoint).await?;
-    assert_eq!(store.load().await?, Some(checkpoint), "a save must replace the previous one");
+    assert_eq!(
+        store.load().await?,
+        Some(checkpoint),
+        "a save must replace the previous one"
+    );
     Ok(())
 }

@@ -22,7 +22,10 @@ pub trait SinkHarness: Send {
 
 fn check_reported(reported: &[Position], written: &Checkpoint) {
     for position in reported {
-        assert!(written.covers(position), "reported {position} durable but never wrote it");
+        assert!(
+            written.covers(position),
+            "reported {position} durable but never wrote it"
+        );
     }
 }
 
@@ -32,7 +35,10 @@ fn check_reported(reported: &[Position], written: &Checkpoint) {
 pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
     let mut sink = harness.new_sink().await?;
     let reported = sink.flush().await?;
-    assert!(reported.is_empty(), "an empty flush reports nothing, got {reported:?}");
+    assert!(
+        reported.is_empty(),
+        "an empty flush reports nothing, got {reported:?}"
+    );
 
     let lane_a = sample_events("conformance-a", 30);
     let lane_b = sample_events("conformance-b", 10);
@@ -53,16 +59,26 @@ pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
     reported.into_iter().for_each(|p| {
         durable.advance(p);
     });
-    assert_eq!(durable, written, "after flush, the last written position of every lane is durable");
+    assert_eq!(
+        durable, written,
+        "after flush, the last written position of every lane is durable"
+    );
 
     let stored = harness.stored_positions().await?;
     for event in lane_a[..20].iter().chain(&lane_b) {
-        assert!(stored.contains(event.position()), "{} was flushed but is not stored", event.position());
+        assert!(
+            stored.contains(event.position()),
+            "{} was flushed but is not stored",
+            event.position()
+        );
     }
 
     let again = sink.flush().await?;
     for position in &again {
-        assert!(durable.covers(position), "a second flush may only repeat old positions");
+        assert!(
+            durable.covers(position),
+            "a second flush may only repeat old positions"
+        );
     }
 
     // A restart replays from the last acknowledged position, here the middle of lane a.
@@ -80,17 +96,31 @@ pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
         let copies = stored.iter().filter(|p| *p == event.position()).count();
         assert!(copies >= 1, "{} lost after replay", event.position());
         if harness.exactly_once() {
-            assert_eq!(copies, 1, "{} stored {copies} times by an exactly-once sink", event.position());
+            assert_eq!(
+                copies,
+                1,
+                "{} stored {copies} times by an exactly-once sink",
+                event.position()
+            );
         }
     }
 
     // A schema change, then events with the new schema.
     let old = &lane_b[0].table;
     let mut columns = old.columns.clone();
-    columns.push(crate::Column::new("note", crate::DataType::NVarChar { length: None }, true));
+    columns.push(crate::Column::new(
+        "note",
+        crate::DataType::NVarChar { length: None },
+        true,
+    ));
     let new = Arc::new(
-        TableSchema::with_version(old.id.clone(), columns, old.primary_key.clone(), old.version + 1)
-            .map_err(|e| crate::Error::config("schema", e.to_string()))?,
+        TableSchema::with_version(
+            old.id.clone(),
+            columns,
+            old.primary_key.clone(),
+            old.version + 1,
+        )
+        .map_err(|e| crate::Error::config("schema", e.to_string()))?,
     );
     let more = sample_events("conformance-b", 14);
     let evolved: Vec<ChangeEvent> = more[10..]
@@ -104,10 +134,17 @@ pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
             e
         })
         .collect();
-    sink.schema_changed(&SchemaChange { table: new, position: evolved[0].position().clone() }).await?;
+    sink.schema_changed(&SchemaChange {
+        table: new,
+        position: evolved[0].position().clone(),
+    })
+    .await?;
     sink.write(&evolved).await?;
     let reported = sink.flush().await?;
     let last = evolved.last().map(|e| e.position().clone());
-    assert!(reported.iter().any(|p| Some(p) == last.as_ref()), "events after a schema change are flushed");
+    assert!(
+        reported.iter().any(|p| Some(p) == last.as_ref()),
+        "events after a schema change are flushed"
+    );
     Ok(())
 }

@@ -27,7 +27,11 @@ async fn read_n<S: ChangeSource>(source: &mut S, n: usize) -> Result<Vec<ChangeE
             Some(batch) if !batch.events.is_empty() => events.extend(batch.events),
             Some(_) => {
                 idle += 1;
-                assert!(idle < MAX_IDLE_POLLS, "expected {n} events, got {} and then nothing", events.len());
+                assert!(
+                    idle < MAX_IDLE_POLLS,
+                    "expected {n} events, got {} and then nothing",
+                    events.len()
+                );
             }
             None => break,
         }
@@ -46,10 +50,20 @@ pub async fn source_conformance<H: SourceHarness>(harness: &mut H) -> Result<()>
     let mut source = harness.new_source().await?;
     source.start(None).await?;
     let all = read_n(&mut source, 6).await?;
-    assert!(all.len() >= 6, "expected at least 6 events, read {}", all.len());
+    assert!(
+        all.len() >= 6,
+        "expected at least 6 events, read {}",
+        all.len()
+    );
     for pair in all.windows(2) {
         if let Some(order) = pair[0].position().partial_cmp(pair[1].position()) {
-            assert_eq!(order, Ordering::Less, "positions must increase within a lane: {} then {}", pair[0].position(), pair[1].position());
+            assert_eq!(
+                order,
+                Ordering::Less,
+                "positions must increase within a lane: {} then {}",
+                pair[0].position(),
+                pair[1].position()
+            );
         }
     }
     source.close().await?;
@@ -58,7 +72,10 @@ pub async fn source_conformance<H: SourceHarness>(harness: &mut H) -> Result<()>
     let mut again = harness.new_source().await?;
     again.start(None).await?;
     let reread = read_n(&mut again, all.len()).await?;
-    assert!(all.iter().zip(&reread).all(|(a, b)| same(a, b)), "unacknowledged events are read again, in order");
+    assert!(
+        all.iter().zip(&reread).all(|(a, b)| same(a, b)),
+        "unacknowledged events are read again, in order"
+    );
     again.close().await?;
 
     // Resume after each event: exactly the rest.
@@ -71,8 +88,15 @@ pub async fn source_conformance<H: SourceHarness>(harness: &mut H) -> Result<()>
         resumed.start(Some(&checkpoint)).await?;
         let expected = &all[cut + 1..];
         let rest = read_n(&mut resumed, expected.len()).await?;
-        assert_eq!(rest.len(), expected.len(), "resume after event {cut}: wrong number of events");
-        assert!(expected.iter().zip(&rest).all(|(a, b)| same(a, b)), "resume after event {cut}: different events");
+        assert_eq!(
+            rest.len(),
+            expected.len(),
+            "resume after event {cut}: wrong number of events"
+        );
+        assert!(
+            expected.iter().zip(&rest).all(|(a, b)| same(a, b)),
+            "resume after event {cut}: different events"
+        );
         resumed.ack(all[cut].position()).await?;
         resumed.close().await?;
     }
@@ -87,6 +111,9 @@ pub async fn source_conformance<H: SourceHarness>(harness: &mut H) -> Result<()>
     harness.produce(2).await?;
     let new = read_n(&mut tail, 2).await?;
     assert_eq!(new.len(), 2, "two new changes after the checkpoint");
-    assert!(new.iter().all(|e| !checkpoint.covers(e.position())), "nothing already acknowledged comes back");
+    assert!(
+        new.iter().all(|e| !checkpoint.covers(e.position())),
+        "nothing already acknowledged comes back"
+    );
     tail.close().await
 }
