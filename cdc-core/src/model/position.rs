@@ -133,9 +133,12 @@ impl<'de> Deserialize<'de> for Lsn {
 
 /// Where an event sits in a SQL Server database's change stream.
 ///
-/// Ordered by `(commit_lsn, change_lsn, event_serial_no)`: the transaction's commit, the
-/// change inside it, and a serial that tells apart events sharing a change LSN (an update's
-/// before and after image, or rows whose `__$seqval` repeats).
+/// Ordered by `(commit_lsn, event_serial_no, change_lsn)`: the transaction's commit, then the
+/// event's place among the transaction's events. `change_lsn` (`__$seqval`) is kept for
+/// reference and only breaks ties, because it can go backwards inside a transaction when a
+/// primary key is updated; the serial follows the order the reader emits events in, which is
+/// what exact resume needs. [`LsnPosition::end_of`] marks a whole transaction (or a quiet log
+/// up to an LSN) as passed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LsnPosition {
     /// The database whose log the LSNs belong to.
@@ -144,13 +147,29 @@ pub struct LsnPosition {
     pub commit_lsn: Lsn,
     /// LSN of the change inside the transaction (`__$seqval`).
     pub change_lsn: Lsn,
-    /// Serial of the event inside the transaction, from 1.
+    /// Place of the event among its transaction's events, from 1 (`u64::MAX`: after all).
     pub event_serial_no: u64,
 }
 
 impl LsnPosition {
-    fn key(&self) -> (Lsn, Lsn, u64) {
-        (self.commit_lsn, self.change_lsn, self.event_serial_no)
+    /// The position after every event of the transaction committed at `commit_lsn` (and of
+    /// everything before it): what a heartbeat or a finished transaction stores.
+    pub fn end_of(database: impl Into<String>, commit_lsn: Lsn) -> Self {
+        Self {
+            database: database.into(),
+            commit_lsn,
+            change_lsn: Lsn::MAX,
+            event_serial_no: u64::MAX,
+        }
+    }
+
+    /// Whether this position is past every event of its transaction.
+    pub fn is_end_of_transaction(&self) -> bool {
+        self.event_serial_no == u64::MAX
+    }
+
+    fn key(&self) -> (Lsn, u64, Lsn) {
+        (self.commit_lsn, self.event_serial_no, self.change_lsn)
     }
 }
 

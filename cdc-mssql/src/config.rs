@@ -1,0 +1,607 @@
+//! Configuration of the SQL Server source, from a builder or an ADO.NET connection string.
+
+use crate::{Error, ado};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to snapshot before streaming (Debezium's `snapshot.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotMode {
+    /// Snapshot when there is no stored position, then stream.
+    #[default]
+    Initial,
+    /// Snapshot when there is no stored position, then stop.
+    InitialOnly,
+    /// Never snapshot data: stream from the current end of the log.
+    NoData,
+    /// Snapshot when there is no stored position or it is no longer available.
+    WhenNeeded,
+    /// Snapshot at every start, then stream.
+    Always,
+}
+
+/// How the snapshot reads tables consistently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotIsolation {
+    /// `SNAPSHOT` isolation: one consistent version of every table, no locks (needs
+    /// `ALLOW_SNAPSHOT_ISOLATION ON`).
+    #[default]
+    Snapshot,
+    /// `REPEATABLE READ` with shared table locks held during the read.
+    RepeatableRead,
+    /// `READ COMMITTED`: no consistency across tables; changes during the snapshot are
+    /// reconciled by streaming from the hand-off LSN.
+    ReadCommitted,
+}
+
+/// What to do when the stored position fell out of the change tables' retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RetentionPolicy {
+    /// Stop with [`Error::LsnNotAvailable`](crate::Error::LsnNotAvailable).
+    #[default]
+    Fail,
+    /// Take a new snapshot and stream from there.
+    Resnapshot,
+}
+
+/// TLS towards the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encryption {
+    /// Encrypt everything; fail if the server cannot (the default).
+    #[default]
+    Required,
+    /// TDS 8.0 strict mode: TLS before the first TDS packet.
+    Strict,
+    /// Only the login is encrypted (`Encrypt=false`): for test servers.
+    LoginOnly,
+    /// No TLS at all: for servers without TLS such as a plain simulator.
+    Off,
+}
+
+/// A password that never shows in `Debug` output or logs.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Everything the source needs; built by [`MssqlConfig::builder`] or
+/// [`MssqlConfig::from_ado_string`], validated at build time.
+///
+/// ```
+/// use cdc_mssql::MssqlConfig;
+/// let config = MssqlConfig::from_ado_string(
+///     "Server=tcp:127.0.0.1,1433;Database=shop;User Id=cdc;Password=s3cret;TrustServerCertificate=true",
+/// )
+/// .unwrap()
+/// .server_name("erp")
+/// .build()
+/// .unwrap();
+/// assert_eq!(config.databases(), &["shop".to_string()]);
+/// assert!(!format!("{config:?}").contains("s3cret"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct MssqlConfig {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) user: String,
+    pub(crate) password: Secret,
+    pub(crate) databases: Vec<String>,
+    pub(crate) server_name: String,
+    pub(crate) include: Vec<String>,
+    pub(crate) exclude: Vec<String>,
+    pub(crate) excluded_columns: Vec<String>,
+    pub(crate) snapshot_mode: SnapshotMode,
+    pub(crate) snapshot_isolation: SnapshotIsolation,
+    pub(crate) snapshot_chunk_size: u32,
+    pub(crate) poll_interval: Duration,
+    pub(crate) max_transactions_per_poll: u32,
+    pub(crate) page_size: u32,
+    pub(crate) max_batch_events: usize,
+    pub(crate) heartbeat_interval: Option<Duration>,
+    pub(crate) retention_policy: RetentionPolicy,
+    pub(crate) read_only_intent: bool,
+    pub(crate) command_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) encryption: Encryption,
+    pub(crate) trust_server_certificate: bool,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) hostname_in_certificate: Option<String>,
+    pub(crate) max_retries: u32,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+}
+
+impl MssqlConfig {
+    /// A builder with Debezium-like defaults.
+    pub fn builder() -> MssqlConfigBuilder {
+        MssqlConfigBuilder::default()
+    }
+
+    /// A builder filled from an ADO.NET connection string. Recognised keys: `Server`
+    /// (`tcp:host,port`), `Database`/`Initial Catalog` (several separated by commas), `User
+    /// Id`, `Password`, `Encrypt` (`true`/`mandatory`, `strict`, `false`/`optional`, or
+    /// `off`), `TrustServerCertificate`, `HostNameInCertificate`, `ApplicationIntent`,
+    /// `Connect Timeout` and `Command Timeout` (seconds); a few pooling keys are accepted
+    /// and ignored; anything else is an error naming the key.
+    pub fn from_ado_string(s: &str) -> Result<MssqlConfigBuilder, Error> {
+        MssqlConfigBuilder::default().ado_string(s)
+    }
+
+    /// The databases read.
+    pub fn databases(&self) -> &[String] {
+        &self.databases
+    }
+
+    /// The logical server name: the first part of topic names and `source.name`.
+    pub fn logical_name(&self) -> &str {
+        &self.server_name
+    }
+
+    pub(crate) fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The tiberius configuration for one database.
+    pub(crate) fn tiberius(&self, database: &str) -> tiberius::Config {
+        let mut config = tiberius::Config::new();
+        config.host(&self.host);
+        config.port(self.port);
+        config.database(database);
+        config.application_name("cdc-mssql");
+        config.authentication(tiberius::AuthMethod::sql_server(
+            &self.user,
+            self.password.expose(),
+        ));
+        config.encryption(match self.encryption {
+            Encryption::Required => tiberius::EncryptionLevel::Required,
+            Encryption::Strict => tiberius::EncryptionLevel::Strict,
+            Encryption::LoginOnly => tiberius::EncryptionLevel::Off,
+            Encryption::Off => tiberius::EncryptionLevel::NotSupported,
+        });
+        if self.trust_server_certificate {
+            config.trust_cert();
+        } else if let Some(ca) = &self.ca_file {
+            config.trust_cert_ca(ca.display().to_string());
+        }
+        if let Some(name) = &self.hostname_in_certificate {
+            config.hostname_in_certificate(name);
+        }
+        config.readonly(self.read_only_intent);
+        config.command_timeout(Some(self.command_timeout));
+        config.handshake_timeout(Some(self.connect_timeout));
+        config
+    }
+
+    /// Whether `schema.table` is read, by the include and exclude patterns.
+    pub(crate) fn table_included(&self, schema: &str, table: &str) -> bool {
+        let name = format!("{schema}.{table}");
+        let matches = |patterns: &[String]| patterns.iter().any(|p| glob(p, &name));
+        (self.include.is_empty() || matches(&self.include)) && !matches(&self.exclude)
+    }
+
+    /// Whether `schema.table.column` is excluded.
+    pub(crate) fn column_excluded(&self, schema: &str, table: &str, column: &str) -> bool {
+        let name = format!("{schema}.{table}.{column}");
+        self.excluded_columns.iter().any(|p| glob(p, &name))
+    }
+}
+
+/// Case-insensitive match with `*` for any run of characters (SQL Server names are
+/// case-insensitive under the default collation).
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (
+        pattern.to_lowercase().chars().collect(),
+        text.to_lowercase().chars().collect(),
+    );
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == t[ti] || p[pi] == '?') {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Builds an [`MssqlConfig`]; [`build`](Self::build) checks every field.
+#[derive(Debug, Clone)]
+pub struct MssqlConfigBuilder {
+    config: MssqlConfig,
+}
+
+impl Default for MssqlConfigBuilder {
+    fn default() -> Self {
+        Self {
+            config: MssqlConfig {
+                host: String::new(),
+                port: 1433,
+                user: String::new(),
+                password: Secret::default(),
+                databases: Vec::new(),
+                server_name: String::new(),
+                include: Vec::new(),
+                exclude: Vec::new(),
+                excluded_columns: Vec::new(),
+                snapshot_mode: SnapshotMode::Initial,
+                snapshot_isolation: SnapshotIsolation::Snapshot,
+                snapshot_chunk_size: 10_000,
+                poll_interval: Duration::from_millis(500),
+                max_transactions_per_poll: 500,
+                page_size: 10_000,
+                max_batch_events: 2_048,
+                heartbeat_interval: Some(Duration::from_secs(10)),
+                retention_policy: RetentionPolicy::Fail,
+                read_only_intent: false,
+                command_timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(15),
+                encryption: Encryption::Required,
+                trust_server_certificate: false,
+                ca_file: None,
+                hostname_in_certificate: None,
+                max_retries: 10,
+                initial_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(10),
+            },
+        }
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, Error> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" => Ok(false),
+        _ => Err(Error::config(
+            key,
+            format!("expected true or false, got {value:?}"),
+        )),
+    }
+}
+
+fn parse_seconds(key: &str, value: &str) -> Result<Duration, Error> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| Error::config(key, format!("expected seconds, got {value:?}")))
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.config.$name = value;
+            self
+        }
+    };
+}
+
+impl MssqlConfigBuilder {
+    /// Applies an ADO.NET connection string (see [`MssqlConfig::from_ado_string`]).
+    pub fn ado_string(mut self, s: &str) -> Result<Self, Error> {
+        for (key, value) in ado::parse(s)? {
+            let c = &mut self.config;
+            match key.as_str() {
+                "server" => (c.host, c.port) = ado::server_address(&value)?,
+                "database" => {
+                    c.databases = value
+                        .split(',')
+                        .map(|d| d.trim().to_string())
+                        .filter(|d| !d.is_empty())
+                        .collect()
+                }
+                "user id" => c.user = value,
+                "password" => c.password = Secret::new(value),
+                "encrypt" => {
+                    c.encryption = match value.to_ascii_lowercase().as_str() {
+                        "true" | "yes" | "mandatory" => Encryption::Required,
+                        "strict" => Encryption::Strict,
+                        "false" | "no" | "optional" => Encryption::LoginOnly,
+                        "off" | "notsupported" => Encryption::Off,
+                        other => {
+                            return Err(Error::config(
+                                "Encrypt",
+                                format!("unknown value {other:?}"),
+                            ));
+                        }
+                    }
+                }
+                "trustservercertificate" => {
+                    c.trust_server_certificate = parse_bool("TrustServerCertificate", &value)?
+                }
+                "hostnameincertificate" => c.hostname_in_certificate = Some(value),
+                "applicationintent" => {
+                    c.read_only_intent = match value.to_ascii_lowercase().as_str() {
+                        "readonly" => true,
+                        "readwrite" => false,
+                        other => {
+                            return Err(Error::config(
+                                "ApplicationIntent",
+                                format!("unknown value {other:?}"),
+                            ));
+                        }
+                    }
+                }
+                "connect timeout" => c.connect_timeout = parse_seconds("Connect Timeout", &value)?,
+                "command timeout" => c.command_timeout = parse_seconds("Command Timeout", &value)?,
+                "application name"
+                | "multipleactiveresultsets"
+                | "persist security info"
+                | "pooling"
+                | "max pool size"
+                | "min pool size"
+                | "multisubnetfailover" => {}
+                other => return Err(Error::config(other, "unknown connection-string key")),
+            }
+        }
+        Ok(self)
+    }
+
+    /// Server host name or address.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.config.host = host.into();
+        self
+    }
+
+    /// Login name.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.config.user = user.into();
+        self
+    }
+
+    /// Login password.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.config.password = Secret::new(password);
+        self
+    }
+
+    /// Adds a database to read.
+    pub fn database(mut self, database: impl Into<String>) -> Self {
+        self.config.databases.push(database.into());
+        self
+    }
+
+    /// Logical server name: the first part of topic names (Debezium's `topic.prefix`).
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.config.server_name = name.into();
+        self
+    }
+
+    /// Reads only tables matching one of these `schema.table` patterns (`*` wildcard).
+    pub fn include_tables<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        patterns: I,
+    ) -> Self {
+        self.config.include = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Skips tables matching one of these `schema.table` patterns.
+    pub fn exclude_tables<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        patterns: I,
+    ) -> Self {
+        self.config.exclude = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Drops columns matching one of these `schema.table.column` patterns from events.
+    pub fn exclude_columns<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        patterns: I,
+    ) -> Self {
+        self.config.excluded_columns = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    setter!(/// Server port (default 1433).
+        port: u16);
+    setter!(/// What to snapshot before streaming.
+        snapshot_mode: SnapshotMode);
+    setter!(/// How the snapshot reads consistently.
+        snapshot_isolation: SnapshotIsolation);
+    setter!(/// Rows per snapshot query (keyset chunk).
+        snapshot_chunk_size: u32);
+    setter!(/// Pause between polls when there is nothing new (default 500 ms).
+        poll_interval: Duration);
+    setter!(/// At most this many transactions per poll window (default 500).
+        max_transactions_per_poll: u32);
+    setter!(/// Rows per change-table query (default 10 000).
+        page_size: u32);
+    setter!(/// At most this many events per batch handed downstream (default 2048).
+        max_batch_events: usize);
+    setter!(/// How often a quiet database reports its position; `None` for never (default 10 s).
+        heartbeat_interval: Option<Duration>);
+    setter!(/// What to do when the position fell out of retention.
+        retention_policy: RetentionPolicy);
+    setter!(/// Connect with `ApplicationIntent=ReadOnly` (to read an availability-group secondary).
+        read_only_intent: bool);
+    setter!(/// Timeout of one query (tiberius defaults to 30 s).
+        command_timeout: Duration);
+    setter!(/// Timeout of connecting and logging in.
+        connect_timeout: Duration);
+    setter!(/// TLS mode (default [`Encryption::Required`]).
+        encryption: Encryption);
+    setter!(/// Accept any server certificate: only for tests or when asked for explicitly.
+        trust_server_certificate: bool);
+    setter!(/// Retries of a transient failure before giving up (default 10).
+        max_retries: u32);
+
+    /// Trusts the CA certificate(s) in this PEM or DER file.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.ca_file = Some(path.into());
+        self
+    }
+
+    /// Checks every field and returns the configuration; the error names the first bad field.
+    pub fn build(self) -> Result<MssqlConfig, Error> {
+        let c = self.config;
+        if c.host.trim().is_empty() {
+            return Err(Error::config("host", "must be set (Server=tcp:host,port)"));
+        }
+        if c.user.is_empty() {
+            return Err(Error::config("user", "must be set (User Id=...)"));
+        }
+        if c.databases.is_empty() {
+            return Err(Error::config(
+                "databases",
+                "name at least one database (Database=...)",
+            ));
+        }
+        if let Some(bad) = c
+            .databases
+            .iter()
+            .find(|d| d.contains(']') || d.trim().is_empty())
+        {
+            return Err(Error::config(
+                "databases",
+                format!("invalid database name {bad:?}"),
+            ));
+        }
+        let positive = |field: &str, ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::config(field, "must be greater than zero"))
+            }
+        };
+        positive("poll_interval", !c.poll_interval.is_zero())?;
+        positive("max_transactions_per_poll", c.max_transactions_per_poll > 0)?;
+        positive("page_size", c.page_size > 0)?;
+        positive("snapshot_chunk_size", c.snapshot_chunk_size > 0)?;
+        positive("max_batch_events", c.max_batch_events > 0)?;
+        positive("command_timeout", !c.command_timeout.is_zero())?;
+        positive(
+            "heartbeat_interval",
+            c.heartbeat_interval.is_none_or(|d| !d.is_zero()),
+        )?;
+        if c.trust_server_certificate && c.ca_file.is_some() {
+            return Err(Error::config(
+                "ca_file",
+                "choose either a CA file or trust_server_certificate, not both",
+            ));
+        }
+        if let Some(ca) = &c.ca_file
+            && !ca.is_file()
+        {
+            return Err(Error::config(
+                "ca_file",
+                format!("{} is not a readable file", ca.display()),
+            ));
+        }
+        let server_name = if c.server_name.is_empty() {
+            c.host.clone()
+        } else {
+            c.server_name.clone()
+        };
+        if server_name.contains(|ch: char| !(ch.is_ascii_alphanumeric() || "._-".contains(ch))) {
+            return Err(Error::config(
+                "server_name",
+                format!(
+                    "{server_name:?} may only hold letters, digits, '.', '_' and '-' (it prefixes topic names)"
+                ),
+            ));
+        }
+        Ok(MssqlConfig { server_name, ..c })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn glob_matches_case_insensitively() {
+        assert!(glob("dbo.*", "DBO.Orders"));
+        assert!(glob("*.orders", "sales.orders"));
+        assert!(!glob("dbo.o*", "dbo.customers"));
+        assert!(glob("dbo.customers.ssn", "dbo.Customers.SSN"));
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let base = || MssqlConfig::builder().host("h").user("u").database("d");
+        assert!(base().build().is_ok());
+        let field = |r: Result<MssqlConfig, Error>| match r.unwrap_err() {
+            Error::Config { field, .. } => field,
+            other => panic!("{other}"),
+        };
+        assert_eq!(
+            field(MssqlConfig::builder().user("u").database("d").build()),
+            "host"
+        );
+        assert_eq!(field(base().page_size(0).build()), "page_size");
+        assert_eq!(
+            field(base().poll_interval(Duration::ZERO).build()),
+            "poll_interval"
+        );
+        assert_eq!(
+            field(base().ca_file("/nonexistent/ca.pem").build()),
+            "ca_file"
+        );
+        assert_eq!(field(base().server_name("bad name").build()), "server_name");
+        assert_eq!(
+            field(
+                MssqlConfig::from_ado_string("Server=h;Bogus=1")
+                    .map(|b| b.build())
+                    .and_then(|r| r)
+            ),
+            "bogus"
+        );
+        assert_eq!(
+            field(
+                MssqlConfig::from_ado_string("Server=h;Encrypt=maybe")
+                    .map(|b| b.build())
+                    .and_then(|r| r)
+            ),
+            "Encrypt"
+        );
+    }
+
+    #[test]
+    fn password_never_in_debug() {
+        let config = MssqlConfig::from_ado_string("Server=h;User Id=u;Password=hunter2;Database=d")
+            .unwrap()
+            .build()
+            .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("***"));
+        assert_eq!(
+            config.encryption,
+            Encryption::Required,
+            "TLS is required by default"
+        );
+        assert!(
+            !config.trust_server_certificate,
+            "certificates are checked by default"
+        );
+    }
+}

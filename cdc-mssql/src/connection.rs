@@ -1,0 +1,128 @@
+//! One connection per database, reconnected with backoff when a transient failure breaks it.
+
+use crate::{Error, MssqlConfig};
+use cdc_core::Position;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Duration;
+use tiberius::Client;
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+/// A tiberius client over tokio's TCP stream.
+pub(crate) type SqlClient = Client<Compat<TcpStream>>;
+
+/// A lazily (re)connected client for one database.
+pub(crate) struct Connection {
+    config: Arc<MssqlConfig>,
+    database: String,
+    client: Option<SqlClient>,
+}
+
+impl Connection {
+    pub(crate) fn new(config: Arc<MssqlConfig>, database: String) -> Self {
+        Self {
+            config,
+            database,
+            client: None,
+        }
+    }
+
+    pub(crate) fn database(&self) -> &str {
+        &self.database
+    }
+
+    async fn connect(&self) -> Result<SqlClient, Error> {
+        let address = self.config.address();
+        let tcp = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&address))
+            .await
+            .map_err(|_| Error::Connect {
+                address: address.clone(),
+                source: Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )),
+            })?
+            .map_err(|source| Error::Connect {
+                address: address.clone(),
+                source: Box::new(source),
+            })?;
+        tcp.set_nodelay(true).map_err(|source| Error::Connect {
+            address: address.clone(),
+            source: Box::new(source),
+        })?;
+        Client::connect(self.config.tiberius(&self.database), tcp.compat_write())
+            .await
+            .map_err(|source| self.server_error(source, None))
+    }
+
+    pub(crate) fn server_error(
+        &self,
+        source: tiberius::error::Error,
+        position: Option<Position>,
+    ) -> Error {
+        if let tiberius::error::Error::Server(token) = &source
+            && (token.code() == 229 || token.code() == 916)
+        {
+            return Error::PermissionDenied {
+                database: self.database.clone(),
+                message: token.message().to_string(),
+            };
+        }
+        Error::Server {
+            database: self.database.clone(),
+            position,
+            source: Box::new(source),
+        }
+    }
+
+    /// Runs `op` on the client, reconnecting and retrying with exponential backoff while the
+    /// failure is transient (connection reset, timeout, deadlock victim). The operation must be
+    /// safe to repeat: the reader only reads.
+    pub(crate) async fn run<T>(
+        &mut self,
+        what: &str,
+        mut op: impl for<'c> FnMut(
+            &'c mut SqlClient,
+        ) -> BoxFuture<'c, Result<T, tiberius::error::Error>>,
+    ) -> Result<T, Error> {
+        let mut attempt = 0u32;
+        let mut backoff = self.config.initial_backoff;
+        loop {
+            let result = match self.client.as_mut() {
+                Some(client) => op(client).await.map_err(|e| self.server_error(e, None)),
+                None => match self.connect().await {
+                    Ok(client) => {
+                        let client = self.client.insert(client);
+                        op(client).await.map_err(|e| self.server_error(e, None))
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
+                Ok(value) => return Ok(value),
+                Err(error) if error.is_transient() && attempt < self.config.max_retries => {
+                    attempt += 1;
+                    tracing::warn!(database = %self.database, %what, attempt, error = %error, "transient failure; reconnecting");
+                    // A broken connection may be mid-result: never reuse it.
+                    self.client = None;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2)
+                        .min(self.config.max_backoff)
+                        .max(Duration::from_millis(1));
+                }
+                Err(error) => {
+                    // The connection may be in any state after a failed request.
+                    self.client = None;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn close(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The crate's error type.
+
+use cdc_core::{Lsn, Position};
+
+/// What can go wrong reading SQL Server change data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is invalid.
+    #[error("invalid SQL Server source configuration: {field}: {reason}")]
+    Config {
+        /// The offending field (or connection-string key).
+        field: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// The database does not have change data capture enabled.
+    #[error(
+        "change data capture is not enabled on database {database:?}; run as sysadmin: USE [{database}]; EXEC sys.sp_cdc_enable_db;"
+    )]
+    CdcNotEnabled {
+        /// The database.
+        database: String,
+    },
+    /// No table matched the include/exclude patterns, or a matching table is not tracked.
+    #[error("no CDC-enabled table matches in database {database:?}{}", hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
+    NoTables {
+        /// The database.
+        database: String,
+        /// What to run to enable a table, when one is known.
+        hint: Option<String>,
+    },
+    /// The login lacks a permission the reader needs.
+    #[error(
+        "permission denied in database {database:?}: {message} (the login needs SELECT on the cdc schema, e.g. membership in the capture instance's gating role or db_owner)"
+    )]
+    PermissionDenied {
+        /// The database.
+        database: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The stored position is older than what the change tables still hold: the cleanup job
+    /// removed changes the reader has not read.
+    #[error(
+        "position {requested} is no longer available in capture instance {capture_instance:?}: its minimum LSN is {minimum}; changes were cleaned up before they were read (re-snapshot, or lengthen retention with sys.sp_cdc_change_job @job_type = N'cleanup', @retention = ...)"
+    )]
+    LsnNotAvailable {
+        /// The database.
+        database: String,
+        /// The capture instance whose data is gone.
+        capture_instance: String,
+        /// The first LSN the reader needed.
+        requested: Lsn,
+        /// The lowest LSN the instance still has.
+        minimum: Lsn,
+    },
+    /// The server returned something the reader cannot interpret.
+    #[error("unexpected data from {what}: {reason}")]
+    Protocol {
+        /// Which query or column.
+        what: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A value could not be converted to its column's type.
+    #[error("column {column:?} of {table}: {reason}")]
+    Value {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// Why.
+        reason: String,
+    },
+    /// A database call failed (after retries, if it was transient).
+    #[error("SQL Server error in database {database:?}{}", position.as_ref().map(|p| format!(" at {p}")).unwrap_or_default())]
+    Server {
+        /// The database.
+        database: String,
+        /// The position the reader was at.
+        position: Option<Position>,
+        /// The driver's error.
+        source: Box<tiberius::error::Error>,
+    },
+    /// Could not connect.
+    #[error("cannot connect to {address}")]
+    Connect {
+        /// host:port.
+        address: String,
+        /// The cause.
+        source: Box<std::io::Error>,
+    },
+}
+
+impl Error {
+    pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Config {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn protocol(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Protocol {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether retrying (after reconnecting) may succeed: connection resets, timeouts,
+    /// deadlock victims (1205) and the server's transient errors.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { .. } => true,
+            Error::Server { source, .. } => is_transient_driver_error(source),
+            _ => false,
+        }
+    }
+}
+
+/// SQL Server error numbers that a retry can fix: deadlock victim, lock timeout, Azure's
+/// transient codes, and "database is starting up / not available right now".
+const TRANSIENT_CODES: &[u32] = &[
+    1205, 1222, 4060, 4221, 40143, 40197, 40501, 40613, 49918, 49919, 49920, 10928, 10929, 233,
+    10053, 10054, 10060,
+];
+
+pub(crate) fn is_transient_driver_error(error: &tiberius::error::Error) -> bool {
+    use tiberius::error::Error as E;
+    match error {
+        E::Io { .. } => true,
+        E::Server(token) => TRANSIENT_CODES.contains(&token.code()),
+        _ => false,
+    }
+}
+
+impl From<Error> for cdc_core::Error {
+    fn from(error: Error) -> Self {
+        let position = match &error {
+            Error::Server { position, .. } => position.clone(),
+            _ => None,
+        };
+        cdc_core::Error::Source {
+            name: "sqlserver".into(),
+            position,
+            source: Box::new(error),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The reader's queries, and small helpers to run them and read their rows.
+
+use crate::connection::SqlClient;
+use tiberius::{Row, ToSql};
+
+/// Runs `sql` with positional parameters (`@P1`, …) and returns the first result's rows.
+pub(crate) async fn rows(
+    client: &mut SqlClient,
+    sql: &str,
+    params: &[&dyn ToSql],
+) -> Result<Vec<Row>, tiberius::error::Error> {
+    client.query(sql, params).await?.into_first_result().await
+}
+
+/// Runs a batch without parameters and returns its first result's rows.
+pub(crate) async fn batch_rows(
+    client: &mut SqlClient,
+    sql: &str,
+) -> Result<Vec<Row>, tiberius::error::Error> {
+    client.simple_query(sql).await?.into_first_result().await
+}
+
+/// Capture instances with their low-water marks (cleanup raises `start_lsn`).
+pub(crate) const CHANGE_TABLES: &str = "SELECT capture_instance, object_id, source_object_id, start_lsn, create_date FROM cdc.change_tables";
+/// Source tables, to name the capture instances' tables.
+pub(crate) const TABLES: &str = "SELECT t.object_id, s.name AS schema_name, t.name AS table_name FROM sys.tables t INNER JOIN sys.schemas s ON s.schema_id = t.schema_id";
+/// Captured columns of every instance.
+pub(crate) const CAPTURED_COLUMNS: &str =
+    "SELECT object_id, column_name, column_ordinal FROM cdc.captured_columns";
+/// Column types, of source and change tables alike.
+pub(crate) const COLUMNS: &str = "SELECT c.object_id, c.name, t.name AS type_name, c.max_length, c.precision, c.scale, c.is_nullable FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id";
+/// Primary keys.
+pub(crate) const KEY_CONSTRAINTS: &str = "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS WHERE CONSTRAINT_TYPE = 'PRIMARY KEY'";
+/// Primary-key columns.
+pub(crate) const KEY_COLUMNS: &str = "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE";
+/// Whether CDC is on for the current database.
+pub(crate) const CDC_ENABLED: &str =
+    "SELECT is_cdc_enabled FROM sys.databases WHERE name = DB_NAME()";
+/// The highest LSN the capture job has processed.
+pub(crate) const MAX_LSN: &str = "SELECT sys.fn_cdc_get_max_lsn()";
+
+/// Up to `limit` committed transactions at or after `@P1`, with their commit times.
+pub(crate) fn window(limit: u32) -> String {
+    format!(
+        "SELECT TOP {limit} start_lsn, tran_end_time FROM cdc.lsn_time_mapping \
+         WHERE start_lsn >= @P1 AND tran_id <> 0x00 ORDER BY start_lsn"
+    )
+}
+
+/// The commit time of the last transaction at or before `@P1`.
+pub(crate) const TIME_AT: &str = "SELECT TOP 1 tran_end_time FROM cdc.lsn_time_mapping WHERE start_lsn <= @P1 ORDER BY start_lsn DESC";
+
+/// A page of change rows of one capture instance between `@P1` and `@P2` (inclusive); with
+/// `after_key`, only rows after the keyset `(@P3 start_lsn, @P4 command_id, @P5 seqval,
+/// @P6 operation)`.
+pub(crate) fn changes(
+    capture_instance: &str,
+    select_list: &str,
+    page: u32,
+    after_key: bool,
+) -> String {
+    let table = crate::types::quote(&format!("{capture_instance}_CT"));
+    let keyset = if after_key {
+        " AND ([__$start_lsn] > @P3 OR ([__$start_lsn] = @P3 AND ([__$command_id] > @P4 OR \
+         ([__$command_id] = @P4 AND ([__$seqval] > @P5 OR ([__$seqval] = @P5 AND [__$operation] > @P6))))))"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT TOP {page} [__$start_lsn], [__$seqval], [__$operation], [__$command_id]{select_list} \
+         FROM [cdc].{table} WHERE [__$start_lsn] >= @P1 AND [__$start_lsn] <= @P2{keyset} \
+         ORDER BY [__$start_lsn], [__$command_id], [__$seqval], [__$operation]"
+    )
+}

@@ -1,0 +1,320 @@
+//! Consistent snapshots: every included table read in one transaction, with the LSN where
+//! streaming takes over read inside that transaction.
+
+use crate::catalog::{self, Catalog};
+use crate::connection::Connection;
+use crate::types::{quote, to_value};
+use crate::{Error, MssqlConfig, SnapshotIsolation, query};
+use cdc_core::{
+    ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SnapshotMarker, SourceInfo, TableSchema,
+};
+use chrono::Utc;
+use futures::FutureExt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How far the snapshot of one table has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableProgress {
+    /// `schema.table`.
+    pub table: String,
+    /// Rows read so far.
+    pub rows_done: u64,
+    /// Rows the table held when the snapshot began, from `sys.partitions` (an estimate).
+    pub rows_estimated: u64,
+    /// Whether the table is finished.
+    pub done: bool,
+}
+
+/// Shared view of a running snapshot's progress, per database.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotProgress {
+    inner: Arc<Mutex<Vec<(String, TableProgress)>>>,
+}
+
+impl SnapshotProgress {
+    /// `(database, progress)` of every table snapshotted or being snapshotted.
+    pub fn tables(&self) -> Vec<(String, TableProgress)> {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn update(&self, database: &str, progress: TableProgress) {
+        let mut tables = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        match tables
+            .iter_mut()
+            .find(|(d, p)| d == database && p.table == progress.table)
+        {
+            Some(slot) => slot.1 = progress,
+            None => tables.push((database.to_string(), progress)),
+        }
+    }
+}
+
+/// A snapshot in progress on its own connection, read chunk by chunk.
+pub(crate) struct Snapshot {
+    conn: Connection,
+    tables: Vec<Arc<TableSchema>>,
+    select_lists: Vec<String>,
+    table_index: usize,
+    offset: u64,
+    /// Where streaming takes over.
+    pub(crate) handoff: Lsn,
+    serial: u64,
+    chunk: u32,
+    server_name: String,
+    progress: SnapshotProgress,
+    /// A row read ahead, so the last event can be marked `last`.
+    held: Option<ChangeEvent>,
+}
+
+impl Snapshot {
+    /// Opens the snapshot transaction and reads the hand-off LSN inside it.
+    pub(crate) async fn begin(
+        config: &MssqlConfig,
+        mut conn: Connection,
+        catalog: &Catalog,
+        progress: SnapshotProgress,
+    ) -> Result<Self, Error> {
+        let isolation = match config.snapshot_isolation {
+            SnapshotIsolation::Snapshot => "SNAPSHOT",
+            SnapshotIsolation::RepeatableRead => "REPEATABLE READ",
+            SnapshotIsolation::ReadCommitted => "READ COMMITTED",
+        };
+        let begin = format!("SET TRANSACTION ISOLATION LEVEL {isolation}; BEGIN TRANSACTION;");
+        conn.run("begin snapshot", move |c| {
+            let begin = begin.clone();
+            async move {
+                c.simple_query(begin)
+                    .await?
+                    .into_results()
+                    .await
+                    .map(|_| ())
+            }
+            .boxed()
+        })
+        .await?;
+        // Read inside the transaction: under SNAPSHOT isolation this fixes the version every
+        // table read sees, and the LSN after which streaming must pick up.
+        let rows = conn
+            .run("sys.fn_cdc_get_max_lsn", |c| {
+                query::batch_rows(c, query::MAX_LSN).boxed()
+            })
+            .await?;
+        let handoff = rows
+            .first()
+            .and_then(|r| r.try_get::<&[u8], _>(0).ok().flatten())
+            .and_then(Lsn::from_bytes)
+            .unwrap_or(Lsn::ZERO);
+        let current: Vec<_> = catalog
+            .tables
+            .iter()
+            .filter_map(|instances| instances.last())
+            .cloned()
+            .collect();
+        let database = conn.database().to_string();
+        for instance in &current {
+            let name = format!("{}.{}", instance.table.id.schema, instance.table.id.table);
+            let estimate = estimate_rows(&mut conn, &name).await.unwrap_or(0);
+            progress.update(
+                &database,
+                TableProgress {
+                    table: name,
+                    rows_done: 0,
+                    rows_estimated: estimate,
+                    done: false,
+                },
+            );
+        }
+        Ok(Self {
+            tables: current.iter().map(|i| Arc::clone(&i.table)).collect(),
+            select_lists: current
+                .iter()
+                .map(|i| i.select_list.trim_start_matches(", ").to_string())
+                .collect(),
+            conn,
+            table_index: 0,
+            offset: 0,
+            handoff,
+            serial: 0,
+            chunk: config.snapshot_chunk_size,
+            server_name: config.logical_name().to_string(),
+            progress,
+            held: None,
+        })
+    }
+
+    /// The next chunk of snapshot events; `None` once every table was read (the transaction
+    /// is then committed).
+    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Vec<ChangeEvent>>, Error> {
+        let mut out = Vec::new();
+        while out.is_empty() {
+            let Some(table) = self.tables.get(self.table_index).cloned() else {
+                if let Some(mut last) = self.held.take() {
+                    last.source.snapshot = SnapshotMarker::Last;
+                    return Ok(Some(vec![last]));
+                }
+                self.conn
+                    .run("commit snapshot", |c| {
+                        async move {
+                            c.simple_query("COMMIT TRANSACTION")
+                                .await?
+                                .into_results()
+                                .await
+                                .map(|_| ())
+                        }
+                        .boxed()
+                    })
+                    .await?;
+                return Ok(None);
+            };
+            let rows = self.read_chunk(&table).await?;
+            let fetched = rows.len() as u64;
+            for values in rows {
+                self.serial += 1;
+                let position = LsnPosition {
+                    database: table.id.database.clone(),
+                    commit_lsn: self.handoff,
+                    change_lsn: Lsn::ZERO,
+                    event_serial_no: self.serial,
+                };
+                let mut source = SourceInfo::new(
+                    "sqlserver",
+                    &self.server_name,
+                    Position::SqlServer(position),
+                );
+                source.commit_time = Some(Utc::now());
+                source.snapshot = if self.serial == 1 {
+                    SnapshotMarker::First
+                } else {
+                    SnapshotMarker::True
+                };
+                let event = ChangeEvent::new(
+                    Arc::clone(&table),
+                    Op::Read,
+                    None,
+                    Some(Row::new(values)),
+                    source,
+                );
+                out.extend(self.held.replace(event));
+            }
+            self.offset += fetched;
+            let name = format!("{}.{}", table.id.schema, table.id.table);
+            let done = fetched < u64::from(self.chunk);
+            let database = self.conn.database().to_string();
+            let estimate = self
+                .progress
+                .tables()
+                .iter()
+                .find(|(d, p)| *d == database && p.table == name)
+                .map_or(0, |(_, p)| p.rows_estimated);
+            self.progress.update(
+                &database,
+                TableProgress {
+                    table: name,
+                    rows_done: self.offset,
+                    rows_estimated: estimate,
+                    done,
+                },
+            );
+            if done {
+                self.table_index += 1;
+                self.offset = 0;
+            }
+        }
+        Ok(Some(out))
+    }
+
+    async fn read_chunk(
+        &mut self,
+        table: &TableSchema,
+    ) -> Result<Vec<Vec<cdc_core::Value>>, Error> {
+        let index = self.table_index;
+        let order = if table.primary_key.is_empty() {
+            // Without a key there is no stable order to page by: read the table at once.
+            String::new()
+        } else {
+            let keys: Vec<String> = table.primary_key.iter().map(|k| quote(k)).collect();
+            format!(
+                " ORDER BY {} OFFSET {} ROWS FETCH NEXT {} ROWS ONLY",
+                keys.join(", "),
+                self.offset,
+                self.chunk
+            )
+        };
+        if table.primary_key.is_empty() && self.offset > 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {} FROM {}.{}{order}",
+            self.select_lists[index],
+            quote(&table.id.schema),
+            quote(&table.id.table)
+        );
+        let rows = self
+            .conn
+            .run("snapshot read", move |c| {
+                let sql = sql.clone();
+                async move { query::batch_rows(c, &sql).await }.boxed()
+            })
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut values = Vec::with_capacity(table.columns.len());
+            for (i, column) in table.columns.iter().enumerate() {
+                let data = row
+                    .get_column_data(i)
+                    .map_err(|e| Error::protocol(table.id.to_string(), e.to_string()))?;
+                values.push(
+                    to_value(data, &column.data_type).map_err(|reason| Error::Value {
+                        table: table.id.to_string(),
+                        column: column.name.clone(),
+                        reason,
+                    })?,
+                );
+            }
+            out.push(values);
+        }
+        if table.primary_key.is_empty() {
+            // Marks the whole table as read: the next call moves on.
+            self.offset = 0;
+        }
+        Ok(out)
+    }
+
+    /// Gives the connection back once the snapshot is over.
+    pub(crate) fn into_connection(self) -> Connection {
+        self.conn
+    }
+}
+
+async fn estimate_rows(conn: &mut Connection, table: &str) -> Result<u64, Error> {
+    let table = table.to_string();
+    let rows = conn
+        .run("sys.partitions", move |c| {
+            let table = table.clone();
+            async move {
+                query::rows(c, "SELECT SUM(rows) FROM sys.partitions WHERE object_id = OBJECT_ID(@P1) AND index_id IN (0, 1)", &[&table]).await
+            }
+            .boxed()
+        })
+        .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.try_get::<i64, _>(0).ok().flatten())
+        .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+}
+
+/// Whether a stored position is a snapshot's (streaming positions always carry a change LSN).
+pub(crate) fn is_snapshot_position(position: &LsnPosition) -> bool {
+    position.change_lsn == Lsn::ZERO && !position.is_end_of_transaction()
+}
+
+/// Re-exported for the source: loads the catalog used to pick the snapshot's tables.
+pub(crate) async fn catalog_for(
+    conn: &mut Connection,
+    config: &MssqlConfig,
+) -> Result<Catalog, Error> {
+    catalog::load(conn, config).await
+}

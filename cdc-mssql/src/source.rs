@@ -1,0 +1,346 @@
+//! The change source: snapshots, then streams, every configured database.
+
+use crate::connection::Connection;
+use crate::snapshot::{Snapshot, SnapshotProgress, is_snapshot_position};
+use crate::stream::{Item, StreamReader};
+use crate::{Error, MssqlConfig, RetentionPolicy, SnapshotMode, catalog};
+use async_trait::async_trait;
+use cdc_core::{ChangeSource, Checkpoint, LsnPosition, Position, SourceBatch};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Reads SQL Server change data capture: the [`ChangeSource`] of this crate.
+///
+/// ```no_run
+/// use cdc_core::{FileOffsetStore, Pipeline, PipelineConfig};
+/// use cdc_core::testing::MemorySink;
+/// use cdc_mssql::{MssqlConfig, MssqlSource};
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = MssqlConfig::from_ado_string("Server=tcp:db,1433;Database=shop;User Id=cdc;Password=...")?
+///     .server_name("erp")
+///     .build()?;
+/// let source = MssqlSource::new(config);
+/// let pipeline = Pipeline::new(PipelineConfig::new("shop"), source, MemorySink::new(), FileOffsetStore::new("offsets.json"))?;
+/// pipeline.run(tokio_util::sync::CancellationToken::new()).await?;
+/// # Ok(()) }
+/// ```
+pub struct MssqlSource {
+    config: Arc<MssqlConfig>,
+    databases: Vec<Database>,
+    next: usize,
+    progress: SnapshotProgress,
+    last_heartbeat: Instant,
+    ended: bool,
+}
+
+enum Phase {
+    Idle,
+    Snapshot(Box<Snapshot>),
+    Streaming(Box<StreamReader>),
+    /// `initial_only`: the snapshot is done and nothing follows.
+    Done,
+}
+
+struct Database {
+    name: String,
+    phase: Phase,
+    pending: VecDeque<Item>,
+    /// Set when `pending` holds a whole window: the position after it.
+    window_end: Option<LsnPosition>,
+}
+
+impl std::fmt::Debug for MssqlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MssqlSource")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MssqlSource {
+    /// A source for `config`; nothing connects until [`start`](ChangeSource::start).
+    pub fn new(config: MssqlConfig) -> Self {
+        let databases = config
+            .databases
+            .iter()
+            .map(|name| Database {
+                name: name.clone(),
+                phase: Phase::Idle,
+                pending: VecDeque::new(),
+                window_end: None,
+            })
+            .collect();
+        Self {
+            config: Arc::new(config),
+            databases,
+            next: 0,
+            progress: SnapshotProgress::default(),
+            last_heartbeat: Instant::now(),
+            ended: false,
+        }
+    }
+
+    /// Progress of the snapshot (rows done and estimated per table), readable while it runs.
+    pub fn snapshot_progress(&self) -> SnapshotProgress {
+        self.progress.clone()
+    }
+
+    fn connection(&self, database: &str) -> Connection {
+        Connection::new(Arc::clone(&self.config), database.to_string())
+    }
+
+    async fn start_database(
+        &mut self,
+        index: usize,
+        stored: Option<LsnPosition>,
+    ) -> Result<(), Error> {
+        let name = self.databases[index].name.clone();
+        let mut conn = self.connection(&name);
+        if !catalog::cdc_enabled(&mut conn).await? {
+            return Err(Error::CdcNotEnabled { database: name });
+        }
+        let catalog = crate::snapshot::catalog_for(&mut conn, &self.config).await?;
+        if catalog.tables.is_empty() {
+            return Err(Error::NoTables {
+                database: name,
+                hint: Some("enable a table with: EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'<table>', @role_name = NULL;".into()),
+            });
+        }
+        let stored = stored.filter(|p| !is_snapshot_position(p));
+        let snapshot = match self.config.snapshot_mode {
+            SnapshotMode::Always => true,
+            SnapshotMode::Initial | SnapshotMode::InitialOnly | SnapshotMode::WhenNeeded => {
+                stored.is_none()
+            }
+            SnapshotMode::NoData => false,
+        };
+        let phase = if snapshot {
+            Phase::Snapshot(Box::new(
+                Snapshot::begin(&self.config, conn, &catalog, self.progress.clone()).await?,
+            ))
+        } else {
+            let (position, resumed) = match stored {
+                Some(p) => (p, true),
+                None => {
+                    let mut reader = StreamReader::open(
+                        Arc::clone(&self.config),
+                        conn,
+                        LsnPosition::end_of(&name, cdc_core::Lsn::ZERO),
+                        false,
+                    )
+                    .await?;
+                    let max = reader.max_lsn().await?;
+                    if max.is_none() {
+                        tracing::warn!(database = %name, "the capture job has not processed anything yet (is SQL Server Agent running?); streaming from the beginning of the change tables");
+                    }
+                    reader.advance(LsnPosition::end_of(
+                        &name,
+                        max.unwrap_or(cdc_core::Lsn::ZERO),
+                    ));
+                    self.databases[index].phase = Phase::Streaming(Box::new(reader));
+                    return Ok(());
+                }
+            };
+            Phase::Streaming(Box::new(
+                StreamReader::open(Arc::clone(&self.config), conn, position, resumed).await?,
+            ))
+        };
+        self.databases[index].phase = phase;
+        Ok(())
+    }
+
+    /// One step for one database: a batch if it has something to say.
+    async fn step(&mut self, index: usize) -> Result<Option<SourceBatch>, Error> {
+        let max_events = self.config.max_batch_events;
+        let db = &mut self.databases[index];
+        if !db.pending.is_empty() || db.window_end.is_some() {
+            return Ok(Some(drain(db, max_events)));
+        }
+        match &mut db.phase {
+            Phase::Idle | Phase::Done => Ok(None),
+            Phase::Snapshot(snapshot) => match snapshot.next_chunk().await? {
+                Some(events) => Ok(Some(SourceBatch::of(events))),
+                None => {
+                    let handoff = snapshot.handoff;
+                    let Phase::Snapshot(snapshot) = std::mem::replace(&mut db.phase, Phase::Idle)
+                    else {
+                        return Ok(None);
+                    };
+                    let end = LsnPosition::end_of(&db.name, handoff);
+                    if self.config.snapshot_mode == SnapshotMode::InitialOnly {
+                        db.phase = Phase::Done;
+                    } else {
+                        let reader = StreamReader::open(
+                            Arc::clone(&self.config),
+                            snapshot.into_connection(),
+                            end.clone(),
+                            false,
+                        )
+                        .await?;
+                        db.phase = Phase::Streaming(Box::new(reader));
+                    }
+                    Ok(Some(SourceBatch {
+                        heartbeat: Some(Position::SqlServer(end)),
+                        ..SourceBatch::default()
+                    }))
+                }
+            },
+            Phase::Streaming(reader) => match reader.poll().await {
+                Ok(Some(window)) => {
+                    db.pending = window.items;
+                    db.window_end = Some(window.end);
+                    Ok(Some(drain(db, max_events)))
+                }
+                Ok(None) => Ok(None),
+                Err(Error::LsnNotAvailable { .. })
+                    if reader.retention_policy() == RetentionPolicy::Resnapshot =>
+                {
+                    tracing::warn!(database = %db.name, "position fell out of retention; taking a new snapshot");
+                    let name = db.name.clone();
+                    db.phase = Phase::Idle;
+                    self.start_database_fresh(index, &name).await?;
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    async fn start_database_fresh(&mut self, index: usize, name: &str) -> Result<(), Error> {
+        let mut conn = self.connection(name);
+        let catalog = crate::snapshot::catalog_for(&mut conn, &self.config).await?;
+        let snapshot = Snapshot::begin(&self.config, conn, &catalog, self.progress.clone()).await?;
+        self.databases[index].phase = Phase::Snapshot(Box::new(snapshot));
+        Ok(())
+    }
+
+    /// On a quiet log, reports the highest processed LSN so checkpoints keep up.
+    async fn heartbeat(&mut self) -> Result<Option<SourceBatch>, Error> {
+        let Some(interval) = self.config.heartbeat_interval else {
+            return Ok(None);
+        };
+        if self.last_heartbeat.elapsed() < interval {
+            return Ok(None);
+        }
+        self.last_heartbeat = Instant::now();
+        for db in &mut self.databases {
+            if let Phase::Streaming(reader) = &mut db.phase
+                && let Some(max) = reader.max_lsn().await?
+                && max > reader.position.commit_lsn
+                && reader.position.is_end_of_transaction()
+            {
+                // Every transaction with changes up to `max` is in lsn_time_mapping and was read.
+                let end = LsnPosition::end_of(&db.name, max);
+                reader.advance(end.clone());
+                return Ok(Some(SourceBatch {
+                    heartbeat: Some(Position::SqlServer(end)),
+                    ..SourceBatch::default()
+                }));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Hands out up to `max_events` pending items; a schema change starts a batch of its own.
+fn drain(db: &mut Database, max_events: usize) -> SourceBatch {
+    let mut batch = SourceBatch::default();
+    while let Some(item) = db.pending.front() {
+        match item {
+            Item::SchemaChange(_) if !batch.events.is_empty() => break,
+            _ if batch.events.len() >= max_events => break,
+            _ => {}
+        }
+        match db.pending.pop_front() {
+            Some(Item::SchemaChange(change)) => batch.schema_changes.push(change),
+            Some(Item::Event(event)) => batch.events.push(event),
+            None => break,
+        }
+    }
+    let last = batch.events.last().map(|e| e.position().clone());
+    let reader = match &mut db.phase {
+        Phase::Streaming(reader) => Some(reader),
+        _ => None,
+    };
+    if db.pending.is_empty() {
+        if let Some(end) = db.window_end.take() {
+            if let Some(reader) = reader {
+                reader.advance(end.clone());
+            }
+            batch.heartbeat = Some(Position::SqlServer(end));
+        }
+    } else if let (Some(Position::SqlServer(p)), Some(reader)) = (last, reader) {
+        reader.advance(p);
+    }
+    batch
+}
+
+#[async_trait]
+impl ChangeSource for MssqlSource {
+    fn name(&self) -> &str {
+        self.config.logical_name()
+    }
+
+    async fn start(&mut self, checkpoint: Option<&Checkpoint>) -> cdc_core::Result<()> {
+        for index in 0..self.databases.len() {
+            let lane = format!("sqlserver/{}", self.databases[index].name);
+            let stored = match checkpoint.and_then(|c| c.get(&lane)) {
+                Some(Position::SqlServer(p)) => Some(p.clone()),
+                Some(other) => {
+                    return Err(Error::config(
+                        "checkpoint",
+                        format!("lane {lane} holds a non-SQL Server position {other}"),
+                    )
+                    .into());
+                }
+                None => None,
+            };
+            self.start_database(index, stored).await?;
+        }
+        Ok(())
+    }
+
+    async fn next_batch(&mut self) -> cdc_core::Result<Option<SourceBatch>> {
+        if self.ended {
+            return Ok(None);
+        }
+        for _ in 0..self.databases.len() {
+            let index = self.next;
+            self.next = (self.next + 1) % self.databases.len().max(1);
+            if let Some(batch) = self.step(index).await? {
+                return Ok(Some(batch));
+            }
+        }
+        if self
+            .databases
+            .iter()
+            .all(|d| matches!(d.phase, Phase::Done))
+        {
+            self.ended = true;
+            return Ok(None);
+        }
+        if let Some(batch) = self.heartbeat().await? {
+            return Ok(Some(batch));
+        }
+        tokio::time::sleep(self.config.poll_interval).await;
+        Ok(Some(SourceBatch::default()))
+    }
+
+    async fn ack(&mut self, _position: &Position) -> cdc_core::Result<()> {
+        // Change tables keep their rows until the cleanup job's retention passes, whatever the
+        // reader acknowledges; the checkpoint in the offset store is what resumes.
+        Ok(())
+    }
+
+    async fn close(&mut self) -> cdc_core::Result<()> {
+        for db in &mut self.databases {
+            match std::mem::replace(&mut db.phase, Phase::Idle) {
+                Phase::Streaming(mut reader) => reader.conn.close().await,
+                Phase::Snapshot(snapshot) => snapshot.into_connection().close().await,
+                Phase::Idle | Phase::Done => {}
+            }
+        }
+        Ok(())
+    }
+}

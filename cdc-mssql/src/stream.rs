@@ -1,0 +1,478 @@
+//! Streaming one database's change tables: windows of committed transactions, merged across
+//! capture instances into commit order.
+
+use crate::catalog::{self, CaptureInstance, Catalog, InstanceMarks};
+use crate::connection::Connection;
+use crate::types::to_value;
+use crate::{Error, MssqlConfig, RetentionPolicy, query};
+use cdc_core::{
+    ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SchemaChange, SnapshotMarker, SourceInfo,
+    TableId, TableSchema, TransactionInfo, Value,
+};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use futures::FutureExt;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// One row of a change table.
+#[derive(Debug)]
+struct ChangeRow {
+    start_lsn: Lsn,
+    seqval: Lsn,
+    operation: u8,
+    command_id: i32,
+    values: Vec<Value>,
+}
+
+/// What the reader hands out, in order. Events dominate; boxing them would cost an
+/// allocation per event to save space on the rare schema change.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Item {
+    Event(ChangeEvent),
+    SchemaChange(SchemaChange),
+}
+
+/// Where the reader is and what it still has to hand out for one database.
+pub(crate) struct StreamReader {
+    config: Arc<MssqlConfig>,
+    pub(crate) conn: Connection,
+    catalog: Catalog,
+    marks: InstanceMarks,
+    /// The last position handed out, or resumed from.
+    pub(crate) position: LsnPosition,
+    /// The schema last emitted per table, to emit schema changes only when columns differ.
+    emitted: HashMap<TableId, Arc<TableSchema>>,
+    /// Whether `position` came from a stored checkpoint (retention is checked for it).
+    resumed: bool,
+}
+
+/// What one poll found.
+pub(crate) struct Window {
+    pub(crate) items: VecDeque<Item>,
+    /// The position after the window's last transaction.
+    pub(crate) end: LsnPosition,
+}
+
+impl StreamReader {
+    pub(crate) async fn open(
+        config: Arc<MssqlConfig>,
+        mut conn: Connection,
+        position: LsnPosition,
+        resumed: bool,
+    ) -> Result<Self, Error> {
+        let catalog = catalog::load(&mut conn, &config).await?;
+        let marks = catalog::marks(&mut conn).await?;
+        let mut emitted = HashMap::new();
+        for instances in &catalog.tables {
+            if let Some(first) = instances.first() {
+                emitted.insert(first.table.id.clone(), Arc::clone(&first.table));
+            }
+        }
+        Ok(Self {
+            config,
+            conn,
+            catalog,
+            marks,
+            position,
+            emitted,
+            resumed,
+        })
+    }
+
+    pub(crate) fn database(&self) -> &str {
+        self.conn.database()
+    }
+
+    /// The first LSN the next window must include.
+    fn next_lsn(&self) -> Lsn {
+        if self.position.is_end_of_transaction() {
+            self.position.commit_lsn.increment()
+        } else {
+            self.position.commit_lsn
+        }
+    }
+
+    /// The highest LSN the capture job has processed, if it has processed anything.
+    pub(crate) async fn max_lsn(&mut self) -> Result<Option<Lsn>, Error> {
+        let rows = self
+            .conn
+            .run("sys.fn_cdc_get_max_lsn", |c| {
+                query::batch_rows(c, query::MAX_LSN).boxed()
+            })
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.try_get::<&[u8], _>(0).ok().flatten())
+            .and_then(Lsn::from_bytes)
+            .filter(|l| *l != Lsn::ZERO))
+    }
+
+    /// Refreshes the instance set (cheap), reloading the catalog when it changed, and checks
+    /// that nothing the reader still needs was cleaned up.
+    async fn refresh(&mut self) -> Result<(), Error> {
+        let marks = catalog::marks(&mut self.conn).await?;
+        let names = |m: &InstanceMarks| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        if names(&marks) != names(&self.marks) {
+            tracing::info!(database = %self.database(), "capture instances changed; reloading the catalog");
+            self.catalog = catalog::load(&mut self.conn, &self.config).await?;
+        } else {
+            for instance in self.catalog.tables.iter_mut().flatten() {
+                if let Some((_, min)) = marks.iter().find(|(n, _)| *n == instance.name) {
+                    instance.min_lsn = *min;
+                }
+            }
+        }
+        self.marks = marks;
+        self.check_retention().await
+    }
+
+    /// Compares the position with every capture instance's minimum LSN. An instance created
+    /// after the position's transaction is new, not cleaned: its minimum is its start.
+    async fn check_retention(&mut self) -> Result<(), Error> {
+        if !self.resumed {
+            return Ok(());
+        }
+        let needed = self.next_lsn();
+        let suspicious: Vec<(String, Lsn, Option<NaiveDateTime>)> = self
+            .catalog
+            .tables
+            .iter()
+            .filter_map(|instances| instances.first())
+            .filter(|i| i.min_lsn > needed)
+            .map(|i| (i.name.clone(), i.min_lsn, i.created))
+            .collect();
+        if suspicious.is_empty() {
+            return Ok(());
+        }
+        let at = self.position.commit_lsn.to_bytes().to_vec();
+        let rows = self
+            .conn
+            .run("cdc.lsn_time_mapping", move |c| {
+                let at = at.clone();
+                async move { query::rows(c, query::TIME_AT, &[&at]).await }.boxed()
+            })
+            .await?;
+        let position_time = rows
+            .first()
+            .and_then(|r| r.try_get::<NaiveDateTime, _>(0).ok().flatten());
+        for (name, minimum, created) in suspicious {
+            let is_new = matches!((position_time, created), (Some(p), Some(c)) if c > p);
+            if !is_new {
+                return Err(Error::LsnNotAvailable {
+                    database: self.database().to_string(),
+                    capture_instance: name,
+                    requested: needed,
+                    minimum,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the next window of committed transactions. `None` when there is nothing new.
+    pub(crate) async fn poll(&mut self) -> Result<Option<Window>, Error> {
+        self.refresh().await?;
+        let from = self.next_lsn();
+        let sql = query::window(self.config.max_transactions_per_poll);
+        let from_bytes = from.to_bytes().to_vec();
+        let rows = self
+            .conn
+            .run("cdc.lsn_time_mapping", move |c| {
+                let (sql, from) = (sql.clone(), from_bytes.clone());
+                async move { query::rows(c, &sql, &[&from]).await }.boxed()
+            })
+            .await?;
+        let mut commit_times: HashMap<Lsn, DateTime<Utc>> = HashMap::new();
+        let mut to = None;
+        for row in &rows {
+            let lsn = row
+                .try_get::<&[u8], _>(0)
+                .ok()
+                .flatten()
+                .and_then(Lsn::from_bytes)
+                .ok_or_else(|| {
+                    Error::protocol("cdc.lsn_time_mapping.start_lsn", "not a binary(10) LSN")
+                })?;
+            // tran_end_time is server local time without a zone; it is taken as UTC.
+            if let Some(t) = row.try_get::<NaiveDateTime, _>(1).ok().flatten() {
+                commit_times.insert(lsn, t.and_utc());
+            }
+            to = Some(lsn);
+        }
+        let Some(to) = to else { return Ok(None) };
+        let items = self.read_window(from, to, &commit_times).await?;
+        let end = LsnPosition::end_of(self.database(), to);
+        Ok(Some(Window { items, end }))
+    }
+
+    async fn read_window(
+        &mut self,
+        from: Lsn,
+        to: Lsn,
+        commit_times: &HashMap<Lsn, DateTime<Utc>>,
+    ) -> Result<VecDeque<Item>, Error> {
+        // Each table reads its older instance up to the newer one's start LSN, then the newer.
+        let mut streams: Vec<(CaptureInstance, Vec<ChangeRow>)> = Vec::new();
+        let tables = self.catalog.tables.clone();
+        for instances in &tables {
+            for (i, instance) in instances.iter().enumerate() {
+                let lower = if i == 0 {
+                    from
+                } else {
+                    from.max(instance.min_lsn)
+                };
+                let upper = match instances.get(i + 1) {
+                    Some(next) => to.min(next.min_lsn.decrement()),
+                    None => to,
+                };
+                if lower > upper {
+                    continue;
+                }
+                let rows = self.fetch_rows(instance, lower, upper).await?;
+                if !rows.is_empty() {
+                    streams.push((instance.clone(), rows));
+                }
+            }
+        }
+        self.build_items(streams, commit_times)
+    }
+
+    /// All change rows of `instance` in `[from, to]`, page by page; a page is re-read from its
+    /// keyset after a reconnect, so a broken connection loses and repeats nothing.
+    async fn fetch_rows(
+        &mut self,
+        instance: &CaptureInstance,
+        from: Lsn,
+        to: Lsn,
+    ) -> Result<Vec<ChangeRow>, Error> {
+        let page = self.config.page_size;
+        let mut out: Vec<ChangeRow> = Vec::new();
+        loop {
+            let key = out
+                .last()
+                .map(|r| (r.start_lsn, r.command_id, r.seqval, r.operation));
+            let sql = query::changes(&instance.name, &instance.select_list, page, key.is_some());
+            let (lo, hi) = (from.to_bytes().to_vec(), to.to_bytes().to_vec());
+            let rows = self
+                .conn
+                .run("change table", move |c| {
+                    let (sql, lo, hi) = (sql.clone(), lo.clone(), hi.clone());
+                    async move {
+                        match key {
+                            None => query::rows(c, &sql, &[&lo, &hi]).await,
+                            Some((start, command, seq, op)) => {
+                                let (start, seq) =
+                                    (start.to_bytes().to_vec(), seq.to_bytes().to_vec());
+                                let op = i32::from(op);
+                                query::rows(c, &sql, &[&lo, &hi, &start, &command, &seq, &op]).await
+                            }
+                        }
+                    }
+                    .boxed()
+                })
+                .await?;
+            let fetched = rows.len();
+            for row in rows {
+                out.push(self.change_row(instance, &row)?);
+            }
+            if fetched < page as usize {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn change_row(
+        &self,
+        instance: &CaptureInstance,
+        row: &tiberius::Row,
+    ) -> Result<ChangeRow, Error> {
+        let what = || format!("cdc.{}_CT", instance.name);
+        let lsn_at = |i: usize| {
+            row.try_get::<&[u8], _>(i)
+                .ok()
+                .flatten()
+                .and_then(Lsn::from_bytes)
+                .ok_or_else(|| {
+                    Error::protocol(what(), format!("column {i} is not a binary(10) LSN"))
+                })
+        };
+        let int_at = |i: usize| -> Result<i64, Error> {
+            match row
+                .get_column_data(i)
+                .map_err(|e| Error::protocol(what(), e.to_string()))?
+            {
+                tiberius::ColumnData::I32(Some(v)) => Ok(i64::from(*v)),
+                tiberius::ColumnData::I16(Some(v)) => Ok(i64::from(*v)),
+                tiberius::ColumnData::U8(Some(v)) => Ok(i64::from(*v)),
+                tiberius::ColumnData::I64(Some(v)) => Ok(*v),
+                other => Err(Error::protocol(
+                    what(),
+                    format!("column {i}: expected an integer, got {other:?}"),
+                )),
+            }
+        };
+        let table = &instance.table;
+        let mut values = Vec::with_capacity(table.columns.len());
+        for (i, column) in table.columns.iter().enumerate() {
+            let data = row
+                .get_column_data(4 + i)
+                .map_err(|e| Error::protocol(what(), e.to_string()))?;
+            values.push(
+                to_value(data, &column.data_type).map_err(|reason| Error::Value {
+                    table: table.id.to_string(),
+                    column: column.name.clone(),
+                    reason,
+                })?,
+            );
+        }
+        Ok(ChangeRow {
+            start_lsn: lsn_at(0)?,
+            seqval: lsn_at(1)?,
+            operation: u8::try_from(int_at(2)?)
+                .map_err(|_| Error::protocol(what(), "bad __$operation"))?,
+            command_id: i32::try_from(int_at(3)?)
+                .map_err(|_| Error::protocol(what(), "bad __$command_id"))?,
+            values,
+        })
+    }
+
+    /// Merges the instances' rows into commit order, pairs update images, numbers events
+    /// inside their transaction, and skips what the position says was already handed out.
+    fn build_items(
+        &mut self,
+        streams: Vec<(CaptureInstance, Vec<ChangeRow>)>,
+        commit_times: &HashMap<Lsn, DateTime<Utc>>,
+    ) -> Result<VecDeque<Item>, Error> {
+        let mut heads: Vec<(
+            CaptureInstance,
+            std::iter::Peekable<std::vec::IntoIter<ChangeRow>>,
+        )> = streams
+            .into_iter()
+            .map(|(i, rows)| (i, rows.into_iter().peekable()))
+            .collect();
+        let mut items = VecDeque::new();
+        let mut serial = 0u64;
+        let mut per_table: HashMap<TableId, u64> = HashMap::new();
+        let mut current_tx = None;
+        loop {
+            // The next row in (commit LSN, seqval, operation) order; ties keep instance order.
+            let next = heads
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, (_, rows))| {
+                    rows.peek()
+                        .map(|r| ((r.start_lsn, r.seqval, r.operation), i))
+                })
+                .min();
+            let Some((_, index)) = next else { break };
+            let (instance, rows) = &mut heads[index];
+            let Some(row) = rows.next() else { break };
+            let (op, before, after) = match row.operation {
+                1 => (Op::Delete, Some(Row::new(row.values)), None),
+                2 => (Op::Create, None, Some(Row::new(row.values))),
+                3 => match rows.next_if(|r| {
+                    r.operation == 4 && r.start_lsn == row.start_lsn && r.seqval == row.seqval
+                }) {
+                    Some(after) => (
+                        Op::Update,
+                        Some(Row::new(row.values)),
+                        Some(Row::new(after.values)),
+                    ),
+                    None => {
+                        return Err(Error::protocol(
+                            format!("cdc.{}_CT", instance.name),
+                            format!(
+                                "update-before image at {} has no update-after image",
+                                row.seqval
+                            ),
+                        ));
+                    }
+                },
+                4 => {
+                    return Err(Error::protocol(
+                        format!("cdc.{}_CT", instance.name),
+                        format!(
+                            "update-after image at {} without its before image",
+                            row.seqval
+                        ),
+                    ));
+                }
+                other => {
+                    return Err(Error::protocol(
+                        format!("cdc.{}_CT", instance.name),
+                        format!("unknown __$operation {other}"),
+                    ));
+                }
+            };
+            if current_tx != Some(row.start_lsn) {
+                current_tx = Some(row.start_lsn);
+                serial = 0;
+                per_table.clear();
+            }
+            serial += 1;
+            let table = Arc::clone(&instance.table);
+            let table_order = per_table.entry(table.id.clone()).or_default();
+            *table_order += 1;
+            let position = LsnPosition {
+                database: self.database().to_string(),
+                commit_lsn: row.start_lsn,
+                change_lsn: row.seqval,
+                event_serial_no: serial,
+            };
+            if Position::SqlServer(position.clone()) <= Position::SqlServer(self.position.clone()) {
+                continue;
+            }
+            if let Some(change) = self.schema_change(&table, &position) {
+                items.push_back(Item::SchemaChange(change));
+            }
+            let table = Arc::clone(self.emitted.get(&table.id).unwrap_or(&table));
+            let mut source = SourceInfo::new(
+                "sqlserver",
+                self.config.logical_name(),
+                Position::SqlServer(position),
+            );
+            source.commit_time = commit_times.get(&row.start_lsn).copied();
+            source.snapshot = SnapshotMarker::False;
+            source.transaction = Some(TransactionInfo {
+                id: row.start_lsn.to_string(),
+                total_order: serial,
+                data_collection_order: *table_order,
+            });
+            items.push_back(Item::Event(ChangeEvent::new(
+                table, op, before, after, source,
+            )));
+        }
+        Ok(items)
+    }
+
+    /// A schema change when an instance with different columns takes over a table; the same
+    /// columns under a new instance keep the schema already emitted.
+    fn schema_change(
+        &mut self,
+        table: &Arc<TableSchema>,
+        position: &LsnPosition,
+    ) -> Option<SchemaChange> {
+        match self.emitted.get(&table.id) {
+            Some(known) if known.same_shape(table) || known.version >= table.version => None,
+            _ => {
+                self.emitted.insert(table.id.clone(), Arc::clone(table));
+                Some(SchemaChange {
+                    table: Arc::clone(table),
+                    position: Position::SqlServer(position.clone()),
+                })
+            }
+        }
+    }
+
+    /// Moves the position (after the items were handed out) and marks it as resumed state.
+    pub(crate) fn advance(&mut self, position: LsnPosition) {
+        self.position = position;
+        self.resumed = true;
+    }
+
+    /// The retention policy in force.
+    pub(crate) fn retention_policy(&self) -> RetentionPolicy {
+        self.config.retention_policy
+    }
+}

@@ -1,0 +1,221 @@
+//! Driver values to cdc-core values, losslessly, from tiberius's raw column data.
+//!
+//! Decimals come from tiberius's `i128` and scale (never through a 28-digit decimal type);
+//! `money` is selected as `decimal(19,4)` because tiberius decodes money into an `f64`;
+//! `datetimeoffset` is rebuilt from its raw UTC date-time and offset; `datetime2(7)` keeps its
+//! 100 ns increments; `datetime` is rounded to milliseconds the way SQL Server shows it.
+
+use cdc_core::{DataType, Decimal, Value};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+use tiberius::ColumnData;
+
+/// The select-list expression for a column, so that the driver hands over exact values.
+pub(crate) fn select_expression(column: &str, data_type: &DataType) -> String {
+    let quoted = quote(column);
+    match data_type {
+        DataType::Money | DataType::SmallMoney => {
+            format!("CAST({quoted} AS decimal(19,4)) AS {quoted}")
+        }
+        DataType::Opaque { .. } => format!("CAST({quoted} AS varbinary(max)) AS {quoted}"),
+        _ => quoted,
+    }
+}
+
+/// `[name]` with `]` doubled, as SQL Server quotes identifiers.
+pub(crate) fn quote(name: &str) -> String {
+    format!("[{}]", name.replace(']', "]]"))
+}
+
+fn day_one() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default()
+}
+
+fn day_1900() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()
+}
+
+fn date_from_days(days: u32) -> Option<NaiveDate> {
+    day_one().checked_add_signed(TimeDelta::days(i64::from(days)))
+}
+
+fn time_from_increments(increments: u64, scale: u8) -> Option<NaiveTime> {
+    let nanos = increments.checked_mul(10u64.checked_pow(9u32.checked_sub(u32::from(scale))?)?)?;
+    let secs = u32::try_from(nanos / 1_000_000_000).ok()?;
+    let frac = u32::try_from(nanos % 1_000_000_000).ok()?;
+    NaiveTime::from_num_seconds_from_midnight_opt(secs, frac)
+}
+
+fn datetime2(dt: tiberius::time::DateTime2) -> Option<NaiveDateTime> {
+    Some(NaiveDateTime::new(
+        date_from_days(dt.date().days())?,
+        time_from_increments(dt.time().increments(), dt.time().scale())?,
+    ))
+}
+
+/// Converts one cell; the error is a reason, the caller names the column.
+pub(crate) fn to_value(data: &ColumnData<'static>, data_type: &DataType) -> Result<Value, String> {
+    use ColumnData as C;
+    let bad = || format!("cannot read {data:?} as {data_type}");
+    Ok(match data {
+        C::U8(None)
+        | C::I16(None)
+        | C::I32(None)
+        | C::I64(None)
+        | C::F32(None)
+        | C::F64(None)
+        | C::Bit(None)
+        | C::String(None)
+        | C::Guid(None)
+        | C::Binary(None)
+        | C::Numeric(None)
+        | C::Xml(None)
+        | C::DateTime(None)
+        | C::SmallDateTime(None)
+        | C::Time(None)
+        | C::Date(None)
+        | C::DateTime2(None)
+        | C::DateTimeOffset(None) => Value::Null,
+        C::U8(Some(v)) => match data_type {
+            DataType::TinyInt => Value::U8(*v),
+            _ => return Err(bad()),
+        },
+        C::I16(Some(v)) => Value::I16(*v),
+        C::I32(Some(v)) => Value::I32(*v),
+        C::I64(Some(v)) => Value::I64(*v),
+        C::F32(Some(v)) => Value::F32(*v),
+        C::F64(Some(v)) => match data_type {
+            DataType::Real => Value::F32(*v as f32),
+            DataType::Float => Value::F64(*v),
+            _ => {
+                return Err(format!(
+                    "{data_type} arrived as a float; select it as decimal(19,4)"
+                ));
+            }
+        },
+        C::Bit(Some(v)) => Value::Bool(*v),
+        C::String(Some(s)) => Value::String(s.to_string()),
+        C::Guid(Some(u)) => Value::Uuid(*u),
+        C::Binary(Some(b)) => Value::Bytes(b.to_vec()),
+        C::Xml(Some(x)) => Value::String(x.as_ref().to_string()),
+        C::Numeric(Some(n)) => {
+            let (_, scale) = data_type
+                .decimal_precision_scale()
+                .unwrap_or((38, n.scale()));
+            let unscaled = rescale(n.value(), n.scale(), scale).ok_or_else(bad)?;
+            Value::Decimal(Decimal::new(unscaled, scale))
+        }
+        C::DateTime(Some(dt)) => {
+            let date = day_1900()
+                .checked_add_signed(TimeDelta::days(i64::from(dt.days())))
+                .ok_or_else(bad)?;
+            // 1/300 s ticks, rounded to milliseconds as SQL Server shows them (.000/.003/.007).
+            let millis = (u64::from(dt.seconds_fragments()) * 10 + 1) / 3;
+            let time = NaiveTime::from_num_seconds_from_midnight_opt(
+                u32::try_from(millis / 1000).map_err(|_| bad())?,
+                u32::try_from(millis % 1000).map_err(|_| bad())? * 1_000_000,
+            )
+            .ok_or_else(bad)?;
+            Value::DateTime(NaiveDateTime::new(date, time))
+        }
+        C::SmallDateTime(Some(dt)) => {
+            let date = day_1900()
+                .checked_add_signed(TimeDelta::days(i64::from(dt.days())))
+                .ok_or_else(bad)?;
+            let time = NaiveTime::from_num_seconds_from_midnight_opt(
+                u32::from(dt.seconds_fragments()) * 60,
+                0,
+            )
+            .ok_or_else(bad)?;
+            Value::DateTime(NaiveDateTime::new(date, time))
+        }
+        C::Date(Some(d)) => Value::Date(date_from_days(d.days()).ok_or_else(bad)?),
+        C::Time(Some(t)) => {
+            Value::Time(time_from_increments(t.increments(), t.scale()).ok_or_else(bad)?)
+        }
+        C::DateTime2(Some(dt)) => Value::DateTime(datetime2(*dt).ok_or_else(bad)?),
+        C::DateTimeOffset(Some(dto)) => {
+            // The wire holds the UTC date-time and the offset in minutes.
+            let utc = datetime2(dto.datetime2()).ok_or_else(bad)?;
+            let offset = FixedOffset::east_opt(i32::from(dto.offset()) * 60).ok_or_else(bad)?;
+            Value::DateTimeOffset(DateTime::from_naive_utc_and_offset(utc, offset))
+        }
+    })
+}
+
+fn rescale(value: i128, from: u8, to: u8) -> Option<i128> {
+    match from.cmp(&to) {
+        std::cmp::Ordering::Equal => Some(value),
+        std::cmp::Ordering::Less => value.checked_mul(10i128.checked_pow(u32::from(to - from))?),
+        std::cmp::Ordering::Greater => {
+            let factor = 10i128.checked_pow(u32::from(from - to))?;
+            (value % factor == 0).then_some(value / factor)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn datetime_ticks_round_like_sql_server() {
+        let v = |ticks| {
+            to_value(
+                &ColumnData::DateTime(Some(tiberius::time::DateTime::new(0, ticks))),
+                &DataType::DateTime,
+            )
+            .unwrap()
+        };
+        let ms = |m: u32| {
+            Value::DateTime(NaiveDateTime::new(
+                day_1900(),
+                NaiveTime::from_num_seconds_from_midnight_opt(m / 1000, (m % 1000) * 1_000_000)
+                    .unwrap(),
+            ))
+        };
+        assert_eq!(v(1), ms(3));
+        assert_eq!(v(2), ms(7));
+        assert_eq!(v(3), ms(10));
+        assert_eq!(v(299), ms(997));
+    }
+
+    #[test]
+    fn decimals_keep_38_digits() {
+        let big = 10i128.pow(38) - 1;
+        let n = tiberius::numeric::Numeric::new_with_scale(big, 10);
+        assert_eq!(
+            to_value(
+                &ColumnData::Numeric(Some(n)),
+                &DataType::Decimal {
+                    precision: 38,
+                    scale: 10
+                }
+            )
+            .unwrap(),
+            Value::Decimal(Decimal::new(big, 10))
+        );
+    }
+
+    #[test]
+    fn datetimeoffset_keeps_its_offset() {
+        use tiberius::time::{Date, DateTime2, DateTimeOffset, Time};
+        // 2024-05-17 06:30 UTC written at +02:00.
+        let days = (NaiveDate::from_ymd_opt(2024, 5, 17).unwrap() - day_one()).num_days() as u32;
+        let raw = DateTimeOffset::new(
+            DateTime2::new(
+                Date::new(days),
+                Time::new(6 * 3600 * 10_000_000 + 30 * 60 * 10_000_000 + 1, 7),
+            ),
+            120,
+        );
+        let Value::DateTimeOffset(v) = to_value(
+            &ColumnData::DateTimeOffset(Some(raw)),
+            &DataType::DateTimeOffset { precision: 7 },
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.to_rfc3339(), "2024-05-17T08:30:00.000000100+02:00");
+    }
+}
