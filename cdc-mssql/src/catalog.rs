@@ -46,7 +46,7 @@ fn lsn(row: &Row, i: usize, what: &str) -> Result<Lsn, Error> {
         .ok_or_else(|| Error::protocol(what, "not a binary(10) LSN"))
 }
 
-fn int(row: &Row, i: usize) -> Result<i64, tiberius::error::Error> {
+pub(crate) fn int(row: &Row, i: usize) -> Result<i64, tiberius::error::Error> {
     let data = row.get_column_data(i)?;
     Ok(match data {
         tiberius::ColumnData::U8(v) => v.map(i64::from),
@@ -211,9 +211,11 @@ pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<
                 continue;
             }
             let lower = column.to_lowercase();
-            let facts = ct_columns
+            // The source table's type first (a change table stores rowversion as binary(8)),
+            // the change table's for a column since dropped from the source.
+            let facts = src_columns
                 .and_then(|c| c.get(&lower))
-                .or_else(|| src_columns.and_then(|c| c.get(&lower)));
+                .or_else(|| ct_columns.and_then(|c| c.get(&lower)));
             let Some((type_name, max_length, precision, scale, _)) = facts else {
                 return Err(Error::protocol(
                     "sys.columns",

@@ -108,6 +108,7 @@ pub struct MssqlConfig {
     pub(crate) exclude: Vec<String>,
     pub(crate) excluded_columns: Vec<String>,
     pub(crate) snapshot_mode: SnapshotMode,
+    pub(crate) stream_from_earliest: bool,
     pub(crate) snapshot_isolation: SnapshotIsolation,
     pub(crate) snapshot_chunk_size: u32,
     pub(crate) poll_interval: Duration,
@@ -250,6 +251,7 @@ impl Default for MssqlConfigBuilder {
                 exclude: Vec::new(),
                 excluded_columns: Vec::new(),
                 snapshot_mode: SnapshotMode::Initial,
+                stream_from_earliest: false,
                 snapshot_isolation: SnapshotIsolation::Snapshot,
                 snapshot_chunk_size: 10_000,
                 poll_interval: Duration::from_millis(500),
@@ -424,6 +426,10 @@ impl MssqlConfigBuilder {
         port: u16);
     setter!(/// What to snapshot before streaming.
         snapshot_mode: SnapshotMode);
+    setter!(/// Without a stored position and without a snapshot, stream the change tables from
+        /// their oldest row rather than from the current end of the log (replays the history
+        /// the tables still hold).
+        stream_from_earliest: bool);
     setter!(/// How the snapshot reads consistently.
         snapshot_isolation: SnapshotIsolation);
     setter!(/// Rows per snapshot query (keyset chunk).

@@ -6,7 +6,7 @@
 //! `cdc.lsn_time_mapping` (at most [`max_transactions_per_poll`](MssqlConfigBuilder::max_transactions_per_poll)),
 //! pages through the capture instances' rows in clustered-index order, merges tables into
 //! commit order, pairs update images, and numbers events inside their transaction so that a
-//! stored [`LsnPosition`](cdc_core::LsnPosition) resumes exactly: no duplicate, no gap.
+//! stored [`LsnPosition`] resumes exactly: no duplicate, no gap.
 //! Snapshots read every table inside one transaction and hand over to streaming at the LSN
 //! read inside it. Cleaned-up positions are a typed error (or a new snapshot), never a silent
 //! skip; a second capture instance of a table is switched to at its start LSN with a schema

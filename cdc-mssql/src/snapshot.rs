@@ -3,10 +3,11 @@
 
 use crate::catalog::{self, Catalog};
 use crate::connection::Connection;
-use crate::types::{quote, to_value};
+use crate::types::{param, quote, to_value};
 use crate::{Error, MssqlConfig, SnapshotIsolation, query};
 use cdc_core::{
-    ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SnapshotMarker, SourceInfo, TableSchema,
+    ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SnapshotCursor, SnapshotMarker, SourceInfo,
+    TableSchema, Value,
 };
 use chrono::Utc;
 use futures::FutureExt;
@@ -52,13 +53,16 @@ impl SnapshotProgress {
     }
 }
 
-/// A snapshot in progress on its own connection, read chunk by chunk.
+/// A snapshot in progress on its own connection, read in keyset chunks by primary key.
 pub(crate) struct Snapshot {
     conn: Connection,
     tables: Vec<Arc<TableSchema>>,
     select_lists: Vec<String>,
     table_index: usize,
-    offset: u64,
+    /// Key of the last row read in the current table (`None`: start of the table).
+    last_key: Option<Vec<Value>>,
+    /// Rows read in the current table (for progress).
+    rows_done: u64,
     /// Where streaming takes over.
     pub(crate) handoff: Lsn,
     serial: u64,
@@ -70,12 +74,15 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    /// Opens the snapshot transaction and reads the hand-off LSN inside it.
+    /// Opens the snapshot transaction and reads the hand-off LSN inside it; or, given the
+    /// position of a snapshot that was interrupted, continues that snapshot after its cursor
+    /// with the same hand-off LSN (streaming from it reconciles what changed meanwhile).
     pub(crate) async fn begin(
         config: &MssqlConfig,
         mut conn: Connection,
         catalog: &Catalog,
         progress: SnapshotProgress,
+        resume: Option<&LsnPosition>,
     ) -> Result<Self, Error> {
         let isolation = match config.snapshot_isolation {
             SnapshotIsolation::Snapshot => "SNAPSHOT",
@@ -102,11 +109,14 @@ impl Snapshot {
                 query::batch_rows(c, query::MAX_LSN).boxed()
             })
             .await?;
-        let handoff = rows
+        let current_max = rows
             .first()
             .and_then(|r| r.try_get::<&[u8], _>(0).ok().flatten())
             .and_then(Lsn::from_bytes)
             .unwrap_or(Lsn::ZERO);
+        // A continued snapshot keeps its hand-off: streaming from there brings every change
+        // made since, to rows read before the interruption and after it alike.
+        let handoff = resume.map_or(current_max, |p| p.commit_lsn);
         let current: Vec<_> = catalog
             .tables
             .iter()
@@ -116,7 +126,11 @@ impl Snapshot {
         let database = conn.database().to_string();
         for instance in &current {
             let name = format!("{}.{}", instance.table.id.schema, instance.table.id.table);
-            let estimate = estimate_rows(&mut conn, &name).await.unwrap_or(0);
+            // The estimate is for progress reports only: a failure to read it is not fatal.
+            let estimate = estimate_rows(&mut conn, &name).await.unwrap_or_else(|e| {
+                tracing::warn!(table = %name, error = %e, "cannot estimate the row count");
+                0
+            });
             progress.update(
                 &database,
                 TableProgress {
@@ -127,17 +141,40 @@ impl Snapshot {
                 },
             );
         }
+        let tables: Vec<Arc<TableSchema>> = current.iter().map(|i| Arc::clone(&i.table)).collect();
+        let (table_index, last_key, serial) = match resume
+            .and_then(|p| p.snapshot.as_ref().map(|c| (p, c)))
+        {
+            Some((position, cursor)) => {
+                let index = tables
+                    .iter()
+                    .position(|t| format!("{}.{}", t.id.schema, t.id.table) == cursor.table)
+                    .unwrap_or(0);
+                let key: Option<Vec<Value>> = if cursor.key.is_empty() {
+                    None
+                } else {
+                    Some(
+                        serde_json::from_str(&cursor.key)
+                            .map_err(|e| Error::protocol("snapshot cursor", e.to_string()))?,
+                    )
+                };
+                tracing::info!(table = %cursor.table, serial = position.event_serial_no, "continuing an interrupted snapshot");
+                (index, key, position.event_serial_no)
+            }
+            None => (0, None, 0),
+        };
         Ok(Self {
-            tables: current.iter().map(|i| Arc::clone(&i.table)).collect(),
             select_lists: current
                 .iter()
                 .map(|i| i.select_list.trim_start_matches(", ").to_string())
                 .collect(),
+            tables,
             conn,
-            table_index: 0,
-            offset: 0,
+            table_index,
+            last_key,
+            rows_done: 0,
             handoff,
-            serial: 0,
+            serial,
             chunk: config.snapshot_chunk_size,
             server_name: config.logical_name().to_string(),
             progress,
@@ -169,15 +206,31 @@ impl Snapshot {
                     .await?;
                 return Ok(None);
             };
+            let name = format!("{}.{}", table.id.schema, table.id.table);
             let rows = self.read_chunk(&table).await?;
             let fetched = rows.len() as u64;
             for values in rows {
                 self.serial += 1;
+                let key: Vec<Value> = table
+                    .key_indices()
+                    .iter()
+                    .filter_map(|&i| values.get(i).cloned())
+                    .collect();
+                let cursor = SnapshotCursor {
+                    table: name.clone(),
+                    key: if key.is_empty() {
+                        String::new()
+                    } else {
+                        serde_json::to_string(&key).unwrap_or_default()
+                    },
+                };
+                self.last_key = (!key.is_empty()).then_some(key);
                 let position = LsnPosition {
                     database: table.id.database.clone(),
                     commit_lsn: self.handoff,
                     change_lsn: Lsn::ZERO,
                     event_serial_no: self.serial,
+                    snapshot: Some(cursor),
                 };
                 let mut source = SourceInfo::new(
                     "sqlserver",
@@ -199,9 +252,9 @@ impl Snapshot {
                 );
                 out.extend(self.held.replace(event));
             }
-            self.offset += fetched;
-            let name = format!("{}.{}", table.id.schema, table.id.table);
-            let done = fetched < u64::from(self.chunk);
+            self.rows_done += fetched;
+            // A keyless table is read in one query; a keyed one until a short chunk.
+            let done = table.primary_key.is_empty() || fetched < u64::from(self.chunk);
             let database = self.conn.database().to_string();
             let estimate = self
                 .progress
@@ -213,50 +266,70 @@ impl Snapshot {
                 &database,
                 TableProgress {
                     table: name,
-                    rows_done: self.offset,
+                    rows_done: self.rows_done,
                     rows_estimated: estimate,
                     done,
                 },
             );
             if done {
                 self.table_index += 1;
-                self.offset = 0;
+                self.last_key = None;
+                self.rows_done = 0;
             }
         }
         Ok(Some(out))
     }
 
-    async fn read_chunk(
-        &mut self,
-        table: &TableSchema,
-    ) -> Result<Vec<Vec<cdc_core::Value>>, Error> {
-        let index = self.table_index;
-        let order = if table.primary_key.is_empty() {
-            // Without a key there is no stable order to page by: read the table at once.
-            String::new()
-        } else {
-            let keys: Vec<String> = table.primary_key.iter().map(|k| quote(k)).collect();
-            format!(
-                " ORDER BY {} OFFSET {} ROWS FETCH NEXT {} ROWS ONLY",
-                keys.join(", "),
-                self.offset,
-                self.chunk
-            )
-        };
-        if table.primary_key.is_empty() && self.offset > 0 {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT {} FROM {}.{}{order}",
-            self.select_lists[index],
+    /// The next rows of `table` after the last key read, in key order.
+    async fn read_chunk(&mut self, table: &TableSchema) -> Result<Vec<Vec<Value>>, Error> {
+        let keys: Vec<String> = table.primary_key.iter().map(|k| quote(k)).collect();
+        let mut params: Vec<Box<dyn tiberius::ToSql + Send + Sync>> = Vec::new();
+        let mut sql = format!(
+            "SELECT{} {} FROM {}.{}",
+            if keys.is_empty() {
+                String::new()
+            } else {
+                format!(" TOP {}", self.chunk)
+            },
+            self.select_lists[self.table_index],
             quote(&table.id.schema),
             quote(&table.id.table)
         );
+        if let Some(last) = &self.last_key {
+            // (k1, k2, …) > (v1, v2, …), spelled out: k1 > v1 OR (k1 = v1 AND k2 > v2) …
+            let mut alternatives = Vec::new();
+            for i in 0..keys.len() {
+                let mut terms = Vec::new();
+                for (j, key) in keys.iter().enumerate().take(i + 1) {
+                    let value = last
+                        .get(j)
+                        .ok_or_else(|| Error::protocol("snapshot cursor", "key too short"))?;
+                    params.push(param(value).ok_or_else(|| {
+                        Error::protocol("snapshot cursor", format!("cannot bind {value:?}"))
+                    })?);
+                    let op = if j == i { ">" } else { "=" };
+                    terms.push(format!("{key} {op} @P{}", params.len()));
+                }
+                alternatives.push(format!("({})", terms.join(" AND ")));
+            }
+            sql.push_str(&format!(" WHERE {}", alternatives.join(" OR ")));
+        }
+        if !keys.is_empty() {
+            sql.push_str(&format!(" ORDER BY {}", keys.join(", ")));
+        }
+        let params = Arc::new(params);
         let rows = self
             .conn
             .run("snapshot read", move |c| {
-                let sql = sql.clone();
-                async move { query::batch_rows(c, &sql).await }.boxed()
+                let (sql, params) = (sql.clone(), Arc::clone(&params));
+                async move {
+                    let refs: Vec<&dyn tiberius::ToSql> = params
+                        .iter()
+                        .map(|p| p.as_ref() as &dyn tiberius::ToSql)
+                        .collect();
+                    query::rows(c, &sql, &refs).await
+                }
+                .boxed()
             })
             .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -275,10 +348,6 @@ impl Snapshot {
                 );
             }
             out.push(values);
-        }
-        if table.primary_key.is_empty() {
-            // Marks the whole table as read: the next call moves on.
-            self.offset = 0;
         }
         Ok(out)
     }
@@ -300,15 +369,17 @@ async fn estimate_rows(conn: &mut Connection, table: &str) -> Result<u64, Error>
             .boxed()
         })
         .await?;
-    Ok(rows
+    let count = rows
         .first()
-        .and_then(|r| r.try_get::<i64, _>(0).ok().flatten())
-        .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+        .map(|r| catalog::int(r, 0))
+        .transpose()
+        .map_err(|e| Error::protocol("sys.partitions", e.to_string()))?;
+    Ok(count.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
-/// Whether a stored position is a snapshot's (streaming positions always carry a change LSN).
+/// Whether a stored position is an unfinished snapshot's.
 pub(crate) fn is_snapshot_position(position: &LsnPosition) -> bool {
-    position.change_lsn == Lsn::ZERO && !position.is_end_of_transaction()
+    position.snapshot.is_some() && !position.is_end_of_transaction()
 }
 
 /// Re-exported for the source: loads the catalog used to pick the snapshot's tables.

@@ -107,7 +107,14 @@ impl MssqlSource {
                 hint: Some("enable a table with: EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'<table>', @role_name = NULL;".into()),
             });
         }
-        let stored = stored.filter(|p| !is_snapshot_position(p));
+        // An interrupted snapshot continues from its cursor, whatever the mode.
+        if let Some(interrupted) = stored.as_ref().filter(|p| is_snapshot_position(p)) {
+            let progress = self.progress.clone();
+            let snapshot =
+                Snapshot::begin(&self.config, conn, &catalog, progress, Some(interrupted)).await?;
+            self.databases[index].phase = Phase::Snapshot(Box::new(snapshot));
+            return Ok(());
+        }
         let snapshot = match self.config.snapshot_mode {
             SnapshotMode::Always => true,
             SnapshotMode::Initial | SnapshotMode::InitialOnly | SnapshotMode::WhenNeeded => {
@@ -117,7 +124,7 @@ impl MssqlSource {
         };
         let phase = if snapshot {
             Phase::Snapshot(Box::new(
-                Snapshot::begin(&self.config, conn, &catalog, self.progress.clone()).await?,
+                Snapshot::begin(&self.config, conn, &catalog, self.progress.clone(), None).await?,
             ))
         } else {
             let (position, resumed) = match stored {
@@ -130,8 +137,12 @@ impl MssqlSource {
                         false,
                     )
                     .await?;
-                    let max = reader.max_lsn().await?;
-                    if max.is_none() {
+                    let max = if self.config.stream_from_earliest {
+                        None
+                    } else {
+                        reader.max_lsn().await?
+                    };
+                    if max.is_none() && !self.config.stream_from_earliest {
                         tracing::warn!(database = %name, "the capture job has not processed anything yet (is SQL Server Agent running?); streaming from the beginning of the change tables");
                     }
                     reader.advance(LsnPosition::end_of(
@@ -210,7 +221,8 @@ impl MssqlSource {
     async fn start_database_fresh(&mut self, index: usize, name: &str) -> Result<(), Error> {
         let mut conn = self.connection(name);
         let catalog = crate::snapshot::catalog_for(&mut conn, &self.config).await?;
-        let snapshot = Snapshot::begin(&self.config, conn, &catalog, self.progress.clone()).await?;
+        let snapshot =
+            Snapshot::begin(&self.config, conn, &catalog, self.progress.clone(), None).await?;
         self.databases[index].phase = Phase::Snapshot(Box::new(snapshot));
         Ok(())
     }

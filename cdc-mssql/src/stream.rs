@@ -43,7 +43,8 @@ pub(crate) struct StreamReader {
     pub(crate) position: LsnPosition,
     /// The schema last emitted per table, to emit schema changes only when columns differ.
     emitted: HashMap<TableId, Arc<TableSchema>>,
-    /// Whether `position` came from a stored checkpoint (retention is checked for it).
+    /// Whether `position` came from a checkpoint or from data read (retention is checked for
+    /// it), rather than from a fresh start on an empty log.
     resumed: bool,
 }
 
@@ -202,6 +203,8 @@ impl StreamReader {
         }
         let Some(to) = to else { return Ok(None) };
         let items = self.read_window(from, to, &commit_times).await?;
+        // From now on the position points at data the reader has seen: retention applies.
+        self.resumed = true;
         let end = LsnPosition::end_of(self.database(), to);
         Ok(Some(Window { items, end }))
     }
@@ -353,8 +356,11 @@ impl StreamReader {
             .collect();
         let mut items = VecDeque::new();
         let mut serial = 0u64;
-        let mut per_table: HashMap<TableId, u64> = HashMap::new();
-        let mut current_tx = None;
+        // Events per (transaction, stream), for `data_collection_order`.
+        let mut per_stream = vec![0u64; heads.len()];
+        let mut current_tx: Option<(Lsn, String)> = None;
+        let database = self.database().to_string();
+        let (skip_lsn, skip_serial) = (self.position.commit_lsn, self.position.event_serial_no);
         loop {
             // The next row in (commit LSN, seqval, operation) order; ties keep instance order.
             let next = heads
@@ -405,28 +411,39 @@ impl StreamReader {
                     ));
                 }
             };
-            if current_tx != Some(row.start_lsn) {
-                current_tx = Some(row.start_lsn);
-                serial = 0;
-                per_table.clear();
-            }
+            let tx_id = match &current_tx {
+                Some((lsn, id)) if *lsn == row.start_lsn => id.clone(),
+                _ => {
+                    let id = row.start_lsn.to_string();
+                    current_tx = Some((row.start_lsn, id.clone()));
+                    serial = 0;
+                    per_stream.iter_mut().for_each(|n| *n = 0);
+                    id
+                }
+            };
             serial += 1;
-            let table = Arc::clone(&instance.table);
-            let table_order = per_table.entry(table.id.clone()).or_default();
-            *table_order += 1;
+            per_stream[index] += 1;
+            // Already handed out before the stored position (same database lane).
+            if (row.start_lsn, serial) <= (skip_lsn, skip_serial) {
+                continue;
+            }
             let position = LsnPosition {
-                database: self.database().to_string(),
+                database: database.clone(),
                 commit_lsn: row.start_lsn,
                 change_lsn: row.seqval,
                 event_serial_no: serial,
+                snapshot: None,
             };
-            if Position::SqlServer(position.clone()) <= Position::SqlServer(self.position.clone()) {
-                continue;
-            }
+            let table = Arc::clone(&instance.table);
             if let Some(change) = self.schema_change(&table, &position) {
                 items.push_back(Item::SchemaChange(change));
             }
-            let table = Arc::clone(self.emitted.get(&table.id).unwrap_or(&table));
+            let table = match self.emitted.get(&table.id) {
+                Some(emitted) if Arc::ptr_eq(emitted, &table) || emitted.same_shape(&table) => {
+                    Arc::clone(emitted)
+                }
+                _ => table,
+            };
             let mut source = SourceInfo::new(
                 "sqlserver",
                 self.config.logical_name(),
@@ -435,9 +452,9 @@ impl StreamReader {
             source.commit_time = commit_times.get(&row.start_lsn).copied();
             source.snapshot = SnapshotMarker::False;
             source.transaction = Some(TransactionInfo {
-                id: row.start_lsn.to_string(),
+                id: tx_id,
                 total_order: serial,
-                data_collection_order: *table_order,
+                data_collection_order: per_stream[index],
             });
             items.push_back(Item::Event(ChangeEvent::new(
                 table, op, before, after, source,
@@ -465,10 +482,9 @@ impl StreamReader {
         }
     }
 
-    /// Moves the position (after the items were handed out) and marks it as resumed state.
+    /// Moves the position, once the items before it were handed out.
     pub(crate) fn advance(&mut self, position: LsnPosition) {
         self.position = position;
-        self.resumed = true;
     }
 
     /// The retention policy in force.

@@ -52,6 +52,30 @@ fn datetime2(dt: tiberius::time::DateTime2) -> Option<NaiveDateTime> {
     ))
 }
 
+/// A query parameter holding `value`, for keyset predicates over primary keys.
+pub(crate) fn param(value: &Value) -> Option<Box<dyn tiberius::ToSql + Send + Sync>> {
+    Some(match value {
+        Value::Bool(v) => Box::new(*v),
+        Value::U8(v) => Box::new(*v),
+        Value::I16(v) => Box::new(*v),
+        Value::I32(v) => Box::new(*v),
+        Value::I64(v) => Box::new(*v),
+        Value::F32(v) => Box::new(*v),
+        Value::F64(v) => Box::new(*v),
+        Value::Decimal(d) => Box::new(tiberius::numeric::Numeric::new_with_scale(
+            d.unscaled, d.scale,
+        )),
+        Value::String(s) => Box::new(s.clone()),
+        Value::Bytes(b) => Box::new(b.clone()),
+        Value::Date(d) => Box::new(*d),
+        Value::Time(t) => Box::new(*t),
+        Value::DateTime(dt) => Box::new(*dt),
+        Value::DateTimeOffset(dt) => Box::new(*dt),
+        Value::Uuid(u) => Box::new(*u),
+        _ => return None,
+    })
+}
+
 /// Converts one cell; the error is a reason, the caller names the column.
 pub(crate) fn to_value(data: &ColumnData<'static>, data_type: &DataType) -> Result<Value, String> {
     use ColumnData as C;

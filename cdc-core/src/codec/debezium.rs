@@ -216,8 +216,11 @@ fn source_json(event: &ChangeEvent) -> Json {
     object.insert("snapshot".into(), json!(source.snapshot.as_str()));
     object.insert("db".into(), json!(id.database));
     let (sequence, change_lsn, commit_lsn, serial) = match &source.position {
+        // A snapshot's resume cursor rides in `sequence`, unused by SQL Server otherwise.
         Position::SqlServer(p) => (
-            None,
+            p.snapshot
+                .as_ref()
+                .and_then(|c| serde_json::to_string(c).ok()),
             Some(p.change_lsn.to_string()),
             Some(p.commit_lsn.to_string()),
             Some(p.event_serial_no),
@@ -411,6 +414,13 @@ fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position>
                 .get("event_serial_no")
                 .and_then(Json::as_u64)
                 .unwrap_or(0),
+            snapshot: match source.get("sequence").and_then(Json::as_str) {
+                Some(cursor) => Some(
+                    serde_json::from_str(cursor)
+                        .map_err(|e| Error::decode("payload.source.sequence", e.to_string()))?,
+                ),
+                None => None,
+            },
         }));
     }
     let sequence = source

@@ -149,6 +149,19 @@ pub struct LsnPosition {
     pub change_lsn: Lsn,
     /// Place of the event among its transaction's events, from 1 (`u64::MAX`: after all).
     pub event_serial_no: u64,
+    /// For snapshot events: how far the snapshot has come, so a restart continues it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotCursor>,
+}
+
+/// How far a snapshot has come: the table being read and the key of its last row read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnapshotCursor {
+    /// `schema.table`.
+    pub table: String,
+    /// The primary-key values of the last row read, as JSON (empty for keyless tables,
+    /// which are read in one go).
+    pub key: String,
 }
 
 impl LsnPosition {
@@ -160,6 +173,7 @@ impl LsnPosition {
             commit_lsn,
             change_lsn: Lsn::MAX,
             event_serial_no: u64::MAX,
+            snapshot: None,
         }
     }
 
@@ -196,6 +210,7 @@ pub struct KafkaOffset {
 ///     commit_lsn: Lsn::from_parts(0x27, commit, 1),
 ///     change_lsn: Lsn::from_parts(0x27, commit, 1),
 ///     event_serial_no: serial,
+///     snapshot: None,
 /// });
 /// assert!(at(0x758, 1) < at(0x758, 2));
 /// assert!(at(0x758, 9) < at(0x760, 1));

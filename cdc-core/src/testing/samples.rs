@@ -126,6 +126,16 @@ fn max_fraction(precision: u8) -> u32 {
     truncate(999_999_999, precision)
 }
 
+/// The declared length of a `(n)` type, `None` for `(max)` and unsized types.
+fn declared(data_type: &DataType) -> Option<usize> {
+    match data_type {
+        DataType::VarChar { length }
+        | DataType::NVarChar { length }
+        | DataType::VarBinary { length } => length.map(|l| l as usize),
+        _ => None,
+    }
+}
+
 fn pick<T>(which: Extreme, typical: T, min: T, max: T) -> T {
     match which {
         Extreme::Typical => typical,
@@ -166,7 +176,7 @@ pub fn sample_value(data_type: &DataType, which: Extreme) -> Value {
         D::Char { length } | D::NChar { length } => {
             let n = *length as usize;
             let text = if matches!(data_type, D::NChar { .. }) {
-                "Zürich"
+                "Zür"
             } else {
                 "abc"
             };
@@ -178,13 +188,19 @@ pub fn sample_value(data_type: &DataType, which: Extreme) -> Value {
             ))
         }
         D::VarChar { .. } | D::Text => {
-            Value::String(pick(which, "hello".into(), String::new(), "x".repeat(4000)))
+            let longest = declared(data_type).unwrap_or(4000);
+            Value::String(pick(
+                which,
+                "hello".into(),
+                String::new(),
+                "x".repeat(longest),
+            ))
         }
         D::NVarChar { .. } | D::NText => Value::String(pick(
             which,
             "Grüße, 世界 🚀".into(),
             String::new(),
-            "ß".repeat(2000),
+            "ß".repeat(declared(data_type).unwrap_or(2000)),
         )),
         D::Xml => Value::String(pick(
             which,
@@ -197,7 +213,7 @@ pub fn sample_value(data_type: &DataType, which: Extreme) -> Value {
             which,
             vec![0, 1, 2, 0xfe],
             Vec::new(),
-            vec![0xff; 1000],
+            vec![0xff; declared(data_type).unwrap_or(1000)],
         )),
         D::RowVersion => Value::Bytes(pick(which, 7u64, 0, u64::MAX).to_be_bytes().to_vec()),
         D::Date => Value::Date(pick(
@@ -344,6 +360,7 @@ pub fn every_type_events() -> Vec<ChangeEvent> {
                     commit_lsn,
                     change_lsn: Lsn::from_parts(0x27, 0x750, u16::try_from(serial).unwrap_or(0)),
                     event_serial_no: serial,
+                    snapshot: None,
                 }),
             );
             source.commit_time = Some(commit);

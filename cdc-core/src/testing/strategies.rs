@@ -148,9 +148,10 @@ pub fn event() -> impl Strategy<Value = ChangeEvent> {
                 any::<[u8; 10]>(),
                 1u64..1000,
                 any::<i64>(),
+                any::<bool>(),
             )
         })
-        .prop_map(|(table, op, a, b, lsn, serial, nanos)| {
+        .prop_map(|(table, op, a, b, lsn, serial, nanos, in_snapshot)| {
             let (before, after) = match op {
                 Op::Create | Op::Read => (None, Some(a)),
                 Op::Update => (Some(a), Some(b)),
@@ -165,6 +166,10 @@ pub fn event() -> impl Strategy<Value = ChangeEvent> {
                     commit_lsn,
                     change_lsn: commit_lsn.decrement(),
                     event_serial_no: serial,
+                    snapshot: in_snapshot.then(|| crate::SnapshotCursor {
+                        table: "dbo.t".into(),
+                        key: format!("[{serial}]"),
+                    }),
                 }),
             );
             source.commit_time = Some(DateTime::from_timestamp_nanos(nanos));
