@@ -230,7 +230,7 @@ impl Snapshot {
                     commit_lsn: self.handoff,
                     change_lsn: Lsn::ZERO,
                     event_serial_no: self.serial,
-                    snapshot: Some(cursor),
+                    snapshot: Some(Box::new(cursor)),
                 };
                 let mut source = SourceInfo::new(
                     "sqlserver",

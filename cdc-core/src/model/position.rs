@@ -150,8 +150,9 @@ pub struct LsnPosition {
     /// Place of the event among its transaction's events, from 1 (`u64::MAX`: after all).
     pub event_serial_no: u64,
     /// For snapshot events: how far the snapshot has come, so a restart continues it.
+    /// (Boxed: it is rare, and positions travel inside every event and error.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<SnapshotCursor>,
+    pub snapshot: Option<Box<SnapshotCursor>>,
 }
 
 /// How far a snapshot has come: the table being read and the key of its last row read.

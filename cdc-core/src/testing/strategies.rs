@@ -166,9 +166,11 @@ pub fn event() -> impl Strategy<Value = ChangeEvent> {
                     commit_lsn,
                     change_lsn: commit_lsn.decrement(),
                     event_serial_no: serial,
-                    snapshot: in_snapshot.then(|| crate::SnapshotCursor {
-                        table: "dbo.t".into(),
-                        key: format!("[{serial}]"),
+                    snapshot: in_snapshot.then(|| {
+                        Box::new(crate::SnapshotCursor {
+                            table: "dbo.t".into(),
+                            key: format!("[{serial}]"),
+                        })
                     }),
                 }),
             );

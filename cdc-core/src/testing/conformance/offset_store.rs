@@ -15,10 +15,10 @@ pub async fn offset_store_conformance(store: &dyn OffsetStore) -> Result<()> {
         commit_lsn: Lsn::from_parts(0x27, 0x758, 5),
         change_lsn: Lsn::from_parts(0x27, 0x750, 2),
         event_serial_no: 3,
-        snapshot: Some(crate::SnapshotCursor {
+        snapshot: Some(Box::new(crate::SnapshotCursor {
             table: "dbo.orders".into(),
             key: "[7]".into(),
-        }),
+        })),
     }));
     checkpoint.advance(Position::Kafka(crate::KafkaOffset {
         topic: "erp.shop.dbo.orders".into(),
