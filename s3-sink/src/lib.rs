@@ -1,4 +1,57 @@
-//! Exactly-once Parquet and NDJSON files on any object_store backend.
+//! Exactly-once Parquet and NDJSON files of change events on S3 or any `object_store`
+//! backend, in the Kafka Connect layout:
 //!
-//! This crate will hold the object-store sink: formats, partitioners, deterministic rotation
-//! and Kafka Connect style object names. It is being built under the "s3-sink" issue.
+//! ```text
+//! <prefix>/<topic>/<encoded partition>/<topic>+<kafka partition>+<start offset>.<ext>
+//! ```
+//!
+//! [`S3Sink`] implements [`cdc_core::Sink`]. Events are appended to one open file per lane,
+//! topic and encoded partition; a file closes by [`Rotation`] rule, schema change, memory
+//! pressure or flush, and is uploaded with `PutMode::Create` (multipart beyond one part).
+//!
+//! # Exactly once
+//! - A file's name is its first event's position; its content depends only on its events
+//!   and the deterministic rotation rules, so a replay writes identical bytes under the same
+//!   name. An existing object with identical bytes is accepted; different bytes are a
+//!   [`S3SinkError::Conflict`], never an overwrite.
+//! - A position is reported durable only after the upload of every file holding events at or
+//!   before it in its lane completed: with several open files in a lane, the sink reports
+//!   the event just before the lane's oldest open file.
+//! - The first time a restarted sink sees a directory it reads the newest stored file of
+//!   that lane and skips replayed events the file already holds, so a replay from any
+//!   earlier position (even mid-file) stores every event once.
+//!
+//! # Crate map
+//! - [`config`]: [`S3SinkBuilder`] (URL or store, options, validation);
+//! - [`sink`]: [`S3Sink`], [`SinkStats`];
+//! - [`format`](mod@format): [`Format`], [`Layout`], Parquet and NDJSON options, column mapping
+//!   ([`format::columns`]) and metadata columns ([`format::meta`]);
+//! - [`partitioner`]: [`Partitioner`], [`DefaultPartitioner`], [`FieldPartitioner`],
+//!   [`TimePartitioner`];
+//! - [`rotation`] holds [`Rotation`];
+//! - [`retry`] holds [`RetryPolicy`] and [`retry::is_transient`];
+//! - naming, memory budget and uploads are internal.
+
+mod budget;
+pub mod config;
+mod error;
+pub mod format;
+mod naming;
+pub mod partitioner;
+pub mod retry;
+pub mod rotation;
+pub mod sink;
+mod upload;
+
+pub use config::{MIN_S3_PART_SIZE, S3SinkBuilder};
+pub use error::{Result, S3SinkError};
+pub use format::{
+    Format, Layout, NdjsonCompression, NdjsonOptions, ParquetCompression, ParquetOptions,
+};
+pub use partitioner::{
+    DefaultPartitioner, FieldPartitioner, PartitionContext, Partitioner, TimePartitioner,
+    TimeSource, Zone,
+};
+pub use retry::RetryPolicy;
+pub use rotation::Rotation;
+pub use sink::{S3Sink, SinkStats};

@@ -1,0 +1,160 @@
+//! Encode throughput: events → Parquet (zstd) and → NDJSON through the sink into an
+//! in-memory store, against arrow-rs's `ArrowWriter` on prebuilt record batches of the same
+//! rows. Run: `cargo bench -p s3-sink --bench encode -- --warm-up-time 1 --measurement-time 3`.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use arrow_array::builder::{
+    BooleanBuilder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use cdc_core::testing::sample_events;
+use cdc_core::{ChangeEvent, Sink, Value};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use object_store::memory::InMemory;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use s3_sink::{Format, S3Sink};
+use std::sync::Arc;
+
+const EVENTS: usize = 100_000;
+
+async fn through_sink(events: &[ChangeEvent], format: &Format) -> u64 {
+    let mut sink = S3Sink::builder()
+        .store(Arc::new(InMemory::new()), "bench")
+        .format(format.clone())
+        .rotation(s3_sink::Rotation {
+            max_records: None,
+            max_bytes: None,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    for chunk in events.chunks(1000) {
+        sink.write(chunk).await.unwrap();
+    }
+    sink.flush().await.unwrap();
+    sink.stats().bytes_written
+}
+
+/// The same rows and columns the flattened layout writes, as prebuilt 1024-row batches.
+fn prebuilt(events: &[ChangeEvent]) -> (Arc<Schema>, Vec<RecordBatch>) {
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int32, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("price", DataType::Decimal128(10, 2), true),
+        Field::new("__op", DataType::Utf8, false),
+        Field::new("__deleted", DataType::Boolean, false),
+        Field::new("__commit_time", utc.clone(), true),
+        Field::new("__commit_lsn", DataType::Utf8, true),
+        Field::new("__change_lsn", DataType::Utf8, true),
+        Field::new("__event_serial_no", DataType::Int64, true),
+        Field::new("__position", DataType::Utf8, false),
+    ]));
+    let batches = events
+        .chunks(1024)
+        .map(|chunk| {
+            let (mut id, mut name, mut op, mut pos) = (
+                Int32Builder::new(),
+                StringBuilder::new(),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            );
+            let mut price = Decimal128Builder::new().with_data_type(DataType::Decimal128(10, 2));
+            let mut deleted = BooleanBuilder::new();
+            let mut time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+            let (mut lsn1, mut lsn2, mut serial) = (
+                StringBuilder::new(),
+                StringBuilder::new(),
+                Int64Builder::new(),
+            );
+            for e in chunk {
+                let row = e.row().unwrap();
+                match (&row.0[0], &row.0[1], &row.0[2]) {
+                    (Value::I32(i), Value::String(s), Value::Decimal(d)) => {
+                        id.append_value(*i);
+                        name.append_value(s);
+                        price.append_value(d.unscaled);
+                    }
+                    _ => unreachable!(),
+                }
+                op.append_value(e.op.code());
+                deleted.append_value(e.op == cdc_core::Op::Delete);
+                time.append_option(e.source.commit_time.map(|t| t.timestamp_micros()));
+                lsn1.append_null();
+                lsn2.append_null();
+                serial.append_null();
+                pos.append_value(serde_json::to_string(e.position()).unwrap());
+            }
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(id.finish()),
+                Arc::new(name.finish()),
+                Arc::new(price.finish()),
+                Arc::new(op.finish()),
+                Arc::new(deleted.finish()),
+                Arc::new(time.finish()),
+                Arc::new(lsn1.finish()),
+                Arc::new(lsn2.finish()),
+                Arc::new(serial.finish()),
+                Arc::new(pos.finish()),
+            ];
+            RecordBatch::try_new(Arc::clone(&schema), columns).unwrap()
+        })
+        .collect();
+    (schema, batches)
+}
+
+fn arrow_writer(schema: &Arc<Schema>, batches: &[RecordBatch]) -> usize {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap()))
+        .set_max_row_group_row_count(None)
+        .set_max_row_group_bytes(Some(32 * 1024 * 1024))
+        .build();
+    let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(schema), Some(props)).unwrap();
+    for batch in batches {
+        writer.write(batch).unwrap();
+    }
+    writer.into_inner().unwrap().len()
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let events = sample_events("bench", EVENTS);
+    let (schema, batches) = prebuilt(&events);
+    let parquet_bytes = runtime.block_on(through_sink(&events, &Format::parquet()));
+    let ndjson_bytes = runtime.block_on(through_sink(&events, &Format::ndjson()));
+    let arrow_bytes = arrow_writer(&schema, &batches);
+    eprintln!(
+        "output per run of {EVENTS} events: sink parquet zstd {parquet_bytes} B, sink ndjson {ndjson_bytes} B, ArrowWriter {arrow_bytes} B"
+    );
+
+    let mut group = c.benchmark_group("encode");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.sample_size(10);
+    group.bench_function("sink_parquet_zstd", |b| {
+        b.iter(|| runtime.block_on(through_sink(&events, &Format::parquet())))
+    });
+    group.bench_function("sink_ndjson", |b| {
+        b.iter(|| runtime.block_on(through_sink(&events, &Format::ndjson())))
+    });
+    group.bench_function("arrow_writer_prebuilt_zstd", |b| {
+        b.iter(|| arrow_writer(&schema, &batches))
+    });
+    // The same, building the record batches from the events inside the measurement: the
+    // least any events → Parquet path can cost.
+    group.bench_function("arrow_writer_with_conversion_zstd", |b| {
+        b.iter(|| {
+            let (schema, batches) = prebuilt(&events);
+            arrow_writer(&schema, &batches)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,62 @@
+"""pyarrow `write_table` on the same 100,000 rows the Rust bench encodes (benches/encode.rs:
+`cdc_core::testing::sample_events("bench", 100_000)`, flattened layout), zstd level 3,
+dictionary on. The table is built before timing, like arrow-rs's prebuilt batches.
+
+Run: .venv/bin/python s3-sink/benches/pyarrow_write.py
+"""
+import datetime as dt
+import decimal
+import io
+import json
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+N = 100_000
+base = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+ids, names, prices, ops, deleted, times, positions = [], [], [], [], [], [], []
+for seq in range(1, N + 1):
+    if seq % 7 == 0:
+        op, version = "d", 1
+    elif seq % 5 == 0:
+        op, version = "u", 2
+    else:
+        op, version = "c", 1
+    ids.append(seq)
+    names.append(f"item {seq} v{version}")
+    prices.append(decimal.Decimal(seq * 100 + version).scaleb(-2))
+    ops.append(op)
+    deleted.append(op == "d")
+    times.append(base + dt.timedelta(milliseconds=seq * 10))
+    positions.append(json.dumps({"kind": "sequence", "stream": "bench", "seq": seq}, separators=(",", ":")))
+nulls = pa.nulls(N, pa.string())
+table = pa.table({
+    "id": pa.array(ids, pa.int32()),
+    "name": pa.array(names, pa.string()),
+    "price": pa.array(prices, pa.decimal128(10, 2)),
+    "__op": pa.array(ops, pa.string()),
+    "__deleted": pa.array(deleted, pa.bool_()),
+    "__commit_time": pa.array(times, pa.timestamp("us", tz="UTC")),
+    "__commit_lsn": nulls,
+    "__change_lsn": nulls,
+    "__event_serial_no": pa.nulls(N, pa.int64()),
+    "__position": pa.array(positions, pa.string()),
+})
+
+def once():
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", compression_level=3, use_dictionary=True,
+                   row_group_size=N)
+    return buf.getbuffer().nbytes
+
+size = once()
+runs = []
+for _ in range(15):
+    t = time.perf_counter()
+    once()
+    runs.append(time.perf_counter() - t)
+runs.sort()
+median = runs[len(runs) // 2]
+print(json.dumps({"rows": N, "bytes": size, "median_ms": round(median * 1000, 2),
+                  "rows_per_s": round(N / median), "pyarrow": pa.__version__}))

@@ -1,0 +1,262 @@
+//! File formats: Parquet and NDJSON, each in the flattened or the Debezium envelope layout.
+
+pub mod columns;
+pub mod meta;
+mod ndjson;
+mod parquet;
+
+pub(crate) use ndjson::NdjsonEncoder;
+pub(crate) use parquet::{ParquetEncoder, last_position_in_metadata, metadata_range};
+
+use crate::error::{Result, S3SinkError};
+use cdc_core::{ChangeEvent, Position, TableSchema};
+use std::sync::Arc;
+
+/// How an event becomes a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// One column per table column holding the after image (the before image for deletes),
+    /// then the metadata columns of [`meta`] (`__op`, `__deleted`, `__commit_time`, LSNs,
+    /// `__position`, and `__kafka_*` for Kafka-borne events). What Debezium's
+    /// `ExtractNewRecordState` produces; what analysts query.
+    #[default]
+    Flattened,
+    /// The Debezium envelope: `before` and `after` (structs of the table columns), `source`
+    /// (connector, name, ts_ms, snapshot, db, schema, table, commit_lsn, change_lsn,
+    /// event_serial_no), `op`, `ts_ms`, plus `__position` (and `__kafka_*`).
+    Debezium,
+}
+
+/// Parquet compression codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParquetCompression {
+    /// zstd at a level from 1 to 22 (default 3).
+    Zstd(i32),
+    /// Snappy.
+    Snappy,
+    /// gzip at a level from 0 to 9.
+    Gzip(u32),
+    /// No compression.
+    None,
+}
+
+impl Default for ParquetCompression {
+    fn default() -> Self {
+        ParquetCompression::Zstd(3)
+    }
+}
+
+/// NDJSON compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NdjsonCompression {
+    /// Plain `.json`.
+    #[default]
+    None,
+    /// `.json.gz`.
+    Gzip,
+    /// `.json.zst`.
+    Zstd,
+}
+
+/// Parquet settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParquetOptions {
+    /// Row layout.
+    pub layout: Layout,
+    /// Codec; zstd(3) by default.
+    pub compression: ParquetCompression,
+    /// A row group is closed when its estimated encoded size reaches this many bytes.
+    pub row_group_bytes: usize,
+    /// Dictionary encoding (on by default).
+    pub dictionary: bool,
+    /// Rows gathered before they are handed to the Parquet writer as one record batch.
+    pub batch_rows: usize,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        Self {
+            layout: Layout::Flattened,
+            compression: ParquetCompression::default(),
+            row_group_bytes: 32 * 1024 * 1024,
+            dictionary: true,
+            batch_rows: 1024,
+        }
+    }
+}
+
+/// NDJSON settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NdjsonOptions {
+    /// Row layout: Debezium JSON lines (via `cdc_core::DebeziumJson`) or flattened rows.
+    pub layout: Layout,
+    /// Compression.
+    pub compression: NdjsonCompression,
+    /// For the Debezium layout: embed the Connect schema in every line.
+    pub debezium_schemas: bool,
+}
+
+/// The output format.
+///
+/// ```
+/// use s3_sink::{Format, Layout, NdjsonCompression};
+/// assert_eq!(Format::parquet().extension(), "parquet");
+/// assert_eq!(Format::ndjson().with_layout(Layout::Debezium).extension(), "json");
+/// assert_eq!(Format::ndjson_compressed(NdjsonCompression::Gzip).extension(), "json.gz");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Format {
+    /// Apache Parquet.
+    Parquet(ParquetOptions),
+    /// Newline-delimited JSON.
+    Ndjson(NdjsonOptions),
+}
+
+impl Default for Format {
+    fn default() -> Self {
+        Format::parquet()
+    }
+}
+
+impl Format {
+    /// Parquet, flattened, zstd.
+    pub fn parquet() -> Self {
+        Format::Parquet(ParquetOptions::default())
+    }
+
+    /// NDJSON, flattened, uncompressed.
+    pub fn ndjson() -> Self {
+        Format::Ndjson(NdjsonOptions::default())
+    }
+
+    /// NDJSON, flattened, compressed.
+    pub fn ndjson_compressed(compression: NdjsonCompression) -> Self {
+        Format::Ndjson(NdjsonOptions {
+            compression,
+            ..NdjsonOptions::default()
+        })
+    }
+
+    /// The same format with another layout.
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        match &mut self {
+            Format::Parquet(o) => o.layout = layout,
+            Format::Ndjson(o) => o.layout = layout,
+        }
+        self
+    }
+
+    /// The file extension, without the dot.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Format::Parquet(_) => "parquet",
+            Format::Ndjson(o) => match o.compression {
+                NdjsonCompression::None => "json",
+                NdjsonCompression::Gzip => "json.gz",
+                NdjsonCompression::Zstd => "json.zst",
+            },
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let Format::Parquet(o) = self {
+            if o.row_group_bytes == 0 {
+                return Err(S3SinkError::config(
+                    "format.row_group_bytes",
+                    "must be at least 1",
+                ));
+            }
+            if o.batch_rows == 0 {
+                return Err(S3SinkError::config(
+                    "format.batch_rows",
+                    "must be at least 1",
+                ));
+            }
+            match o.compression {
+                ParquetCompression::Zstd(level) if !(1..=22).contains(&level) => {
+                    return Err(S3SinkError::config(
+                        "format.compression",
+                        "zstd level must be 1 to 22",
+                    ));
+                }
+                ParquetCompression::Gzip(level) if level > 9 => {
+                    return Err(S3SinkError::config(
+                        "format.compression",
+                        "gzip level must be 0 to 9",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A new file's encoder. `kafka` says whether the file's events came through Kafka.
+    pub(crate) fn encoder(
+        &self,
+        key: &str,
+        table: &Arc<TableSchema>,
+        kafka: bool,
+        codec: &Arc<cdc_core::DebeziumJson>,
+    ) -> Result<Box<dyn FileEncoder>> {
+        Ok(match self {
+            Format::Parquet(o) => Box::new(ParquetEncoder::new(key, table, kafka, o)?),
+            Format::Ndjson(o) => Box::new(NdjsonEncoder::new(key, table, o, Arc::clone(codec))),
+        })
+    }
+
+    /// The position of the last event in a file this format wrote, read from its bytes.
+    pub(crate) fn last_position(
+        &self,
+        bytes: bytes::Bytes,
+    ) -> std::result::Result<Option<Position>, String> {
+        match self {
+            Format::Parquet(_) => parquet::last_position(bytes),
+            Format::Ndjson(o) => ndjson::last_position(&bytes, o.compression),
+        }
+    }
+}
+
+/// One file being encoded.
+pub(crate) trait FileEncoder: Send {
+    /// Adds an event.
+    fn append(&mut self, event: &ChangeEvent) -> Result<()>;
+    /// The file's size as rotation counts it; depends only on the events appended.
+    fn size(&self) -> usize;
+    /// Bytes held in memory (buffers, encoder state, encoded output not yet uploaded).
+    fn memory(&self) -> usize;
+    /// Bytes of finished output waiting to be uploaded.
+    fn ready(&self) -> usize;
+    /// Takes `size` bytes of finished output for a multipart part, if that many are ready.
+    fn take_part(&mut self, size: usize) -> Option<Vec<u8>>;
+    /// Ends the file; returns the rest of its bytes. `last` is recorded in the file so a
+    /// restarted sink knows where the file ends.
+    fn finish(self: Box<Self>, last: &Position) -> Result<Vec<u8>>;
+}
+
+/// A growable output buffer the encoders write into, drained part by part.
+#[derive(Debug, Default)]
+pub(crate) struct OutBuf(pub(crate) Vec<u8>);
+
+impl OutBuf {
+    pub(crate) fn take_part(&mut self, size: usize) -> Option<Vec<u8>> {
+        if size == 0 || self.0.len() < size {
+            return None;
+        }
+        let rest = self.0.split_off(size);
+        Some(std::mem::replace(&mut self.0, rest))
+    }
+}
+
+impl std::io::Write for OutBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

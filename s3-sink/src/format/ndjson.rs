@@ -1,0 +1,292 @@
+//! Newline-delimited JSON: Debezium envelope lines or flattened rows.
+
+use super::meta;
+use super::{FileEncoder, Layout, NdjsonCompression, NdjsonOptions, OutBuf};
+use crate::error::{Result, S3SinkError};
+use base64::Engine;
+use cdc_core::{ChangeEvent, DebeziumJson, EventCodec, Op, Position, TableSchema, Value};
+use chrono::SecondsFormat;
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+/// Uncompressed bytes compressed together as one gzip member or zstd frame. Compressing in
+/// chunks (concatenated members and frames are valid gzip and zstd) keeps no compressor
+/// state alive between appends, so a thousand open files do not each hold a compressor's
+/// window, and chunk boundaries depend only on the data, so the bytes are deterministic.
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// Encodes events as JSON lines.
+pub(crate) struct NdjsonEncoder {
+    key: String,
+    table: Arc<TableSchema>,
+    layout: Layout,
+    compression: NdjsonCompression,
+    codec: Arc<DebeziumJson>,
+    /// Uncompressed lines not yet compressed.
+    chunk: Vec<u8>,
+    /// Finished (compressed) output not yet uploaded.
+    out: OutBuf,
+    /// Uncompressed bytes written: the size rotation counts.
+    size: usize,
+    /// `"column":` for every column, escaped once per file rather than once per row.
+    keys: Vec<Vec<u8>>,
+}
+
+impl NdjsonEncoder {
+    pub(crate) fn new(
+        key: &str,
+        table: &Arc<TableSchema>,
+        options: &NdjsonOptions,
+        codec: Arc<DebeziumJson>,
+    ) -> Self {
+        Self {
+            key: key.to_string(),
+            table: Arc::clone(table),
+            layout: options.layout,
+            compression: options.compression,
+            codec,
+            chunk: Vec::new(),
+            out: OutBuf::default(),
+            size: 0,
+            keys: table
+                .columns
+                .iter()
+                .map(|c| {
+                    let mut key = Vec::new();
+                    json_string(&mut key, &c.name);
+                    key.push(b':');
+                    key
+                })
+                .collect(),
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> S3SinkError {
+        S3SinkError::Io {
+            key: self.key.clone(),
+            source,
+        }
+    }
+
+    fn compress_chunk(&mut self) -> Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.chunk);
+        match self.compression {
+            NdjsonCompression::None => self.out.0.extend_from_slice(&chunk),
+            NdjsonCompression::Gzip => {
+                let mut encoder =
+                    flate2::write::GzEncoder::new(&mut self.out.0, flate2::Compression::default());
+                let done = encoder
+                    .write_all(&chunk)
+                    .and_then(|()| encoder.try_finish());
+                drop(encoder);
+                done.map_err(|e| self.io(e))?;
+            }
+            NdjsonCompression::Zstd => {
+                let compressed = zstd::bulk::compress(&chunk, 3).map_err(|e| self.io(e))?;
+                self.out.0.extend_from_slice(&compressed);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_flattened(&mut self, event: &ChangeEvent) {
+        let line = &mut self.chunk;
+        line.push(b'{');
+        let row = event.row();
+        for (i, key) in self.keys.iter().enumerate() {
+            line.extend_from_slice(key);
+            json_value(line, row.and_then(|r| r.get(i)).unwrap_or(&Value::Null));
+            line.push(b',');
+        }
+        field(line, meta::OP, |l| json_string(l, event.op.code()));
+        field(line, meta::DELETED, |l| {
+            l.extend_from_slice(if event.op == Op::Delete {
+                b"true"
+            } else {
+                b"false"
+            })
+        });
+        field(line, meta::COMMIT_TIME, |l| {
+            match event.source.commit_time {
+                Some(t) => json_string(l, &t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+                None => l.extend_from_slice(b"null"),
+            }
+        });
+        if let Position::SqlServer(p) = &event.source.position {
+            field(line, meta::COMMIT_LSN, |l| {
+                json_string(l, &p.commit_lsn.to_string())
+            });
+            field(line, meta::CHANGE_LSN, |l| {
+                json_string(l, &p.change_lsn.to_string())
+            });
+            field(line, meta::EVENT_SERIAL_NO, |l| {
+                let _ = write!(l, "{}", p.event_serial_no);
+            });
+        }
+        if let Position::Kafka(k) = event.position() {
+            field(line, meta::KAFKA_TOPIC, |l| json_string(l, &k.topic));
+            field(line, meta::KAFKA_PARTITION, |l| {
+                let _ = write!(l, "{}", k.partition);
+            });
+            field(line, meta::KAFKA_OFFSET, |l| {
+                let _ = write!(l, "{}", k.offset);
+            });
+        }
+        json_string(line, meta::POSITION);
+        line.push(b':');
+        meta::write_position(line, event.position());
+        line.extend_from_slice(b"}\n");
+    }
+
+    fn write_envelope(&mut self, event: &ChangeEvent) -> Result<()> {
+        let record = self.codec.encode(event).map_err(|e| S3SinkError::Encode {
+            table: self.table.id.clone(),
+            column: None,
+            reason: e.to_string(),
+        })?;
+        let value = record.value.unwrap_or_else(|| b"{}".to_vec());
+        // The envelope gains top-level `__kafka_*` fields for Kafka-borne events and
+        // `__position`, so that a restarted sink can tell where the file ends (Kafka offsets
+        // are not in the envelope).
+        let body = value.strip_suffix(b"}").unwrap_or(&value);
+        self.chunk.extend_from_slice(body);
+        if body.len() > 1 {
+            self.chunk.push(b',');
+        }
+        if let Position::Kafka(k) = event.position() {
+            let line = &mut self.chunk;
+            field(line, meta::KAFKA_TOPIC, |l| json_string(l, &k.topic));
+            field(line, meta::KAFKA_PARTITION, |l| {
+                let _ = write!(l, "{}", k.partition);
+            });
+            field(line, meta::KAFKA_OFFSET, |l| {
+                let _ = write!(l, "{}", k.offset);
+            });
+        }
+        json_string(&mut self.chunk, meta::POSITION);
+        self.chunk.push(b':');
+        meta::write_position(&mut self.chunk, event.position());
+        self.chunk.extend_from_slice(b"}\n");
+        Ok(())
+    }
+}
+
+fn field(line: &mut Vec<u8>, name: &str, value: impl FnOnce(&mut Vec<u8>)) {
+    json_string(line, name);
+    line.push(b':');
+    value(line);
+    line.push(b',');
+}
+
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// A value as JSON: numbers for integers and floats (non-finite floats as strings), strings
+/// for decimals (exact), ISO-8601 text for temporal values (all nine fraction digits kept),
+/// base64 for bytes.
+fn json_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::U8(n) => {
+            let _ = write!(out, "{}", n);
+        }
+        Value::I16(n) => {
+            let _ = write!(out, "{}", n);
+        }
+        Value::I32(n) => {
+            let _ = write!(out, "{}", n);
+        }
+        Value::I64(n) => {
+            let _ = write!(out, "{}", n);
+        }
+        Value::F32(n) if n.is_finite() => {
+            let _ = write!(out, "{}", n);
+        }
+        Value::F64(n) if n.is_finite() => {
+            let _ = serde_json::to_writer(&mut *out, n);
+        }
+        Value::F32(n) => json_string(out, &n.to_string()),
+        Value::F64(n) => json_string(out, &n.to_string()),
+        Value::Decimal(d) => json_string(out, &d.to_string()),
+        Value::String(s) => json_string(out, s),
+        Value::Bytes(b) => json_string(out, &base64::engine::general_purpose::STANDARD.encode(b)),
+        Value::Date(d) => json_string(out, &d.format("%Y-%m-%d").to_string()),
+        Value::Time(t) => json_string(out, &t.format("%H:%M:%S%.f").to_string()),
+        Value::DateTime(t) => json_string(out, &t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
+        Value::DateTimeOffset(t) => {
+            json_string(out, &t.to_rfc3339_opts(SecondsFormat::AutoSi, false))
+        }
+        Value::Uuid(u) => json_string(out, &u.to_string()),
+        other => json_string(out, &format!("{other:?}")),
+    }
+}
+
+impl FileEncoder for NdjsonEncoder {
+    fn append(&mut self, event: &ChangeEvent) -> Result<()> {
+        let before = self.chunk.len();
+        match self.layout {
+            Layout::Flattened => self.write_flattened(event),
+            Layout::Debezium => self.write_envelope(event)?,
+        }
+        self.size += self.chunk.len() - before;
+        if self.chunk.len() >= CHUNK_BYTES {
+            self.compress_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn memory(&self) -> usize {
+        self.chunk.capacity() + self.out.0.capacity()
+    }
+
+    fn ready(&self) -> usize {
+        self.out.0.len()
+    }
+
+    fn take_part(&mut self, size: usize) -> Option<Vec<u8>> {
+        self.out.take_part(size)
+    }
+
+    fn finish(mut self: Box<Self>, _last: &Position) -> Result<Vec<u8>> {
+        self.compress_chunk()?;
+        Ok(std::mem::take(&mut self.out.0))
+    }
+}
+
+/// The `__position` of the last line of an NDJSON file.
+pub(crate) fn last_position(
+    bytes: &[u8],
+    compression: NdjsonCompression,
+) -> std::result::Result<Option<Position>, String> {
+    let text = match compression {
+        NdjsonCompression::None => bytes.to_vec(),
+        NdjsonCompression::Gzip => {
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(bytes)
+                .read_to_end(&mut out)
+                .map_err(|e| e.to_string())?;
+            out
+        }
+        NdjsonCompression::Zstd => zstd::stream::decode_all(bytes).map_err(|e| e.to_string())?,
+    };
+    let Some(line) = text.split(|b| *b == b'\n').rev().find(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let json: serde_json::Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    match json.get(meta::POSITION) {
+        Some(p) => serde_json::from_value(p.clone())
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        None => Err(format!("the last line has no {}", meta::POSITION)),
+    }
+}

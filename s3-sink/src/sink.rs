@@ -1,0 +1,881 @@
+//! The sink: events in, files out, durable positions back.
+
+use crate::budget::MemoryBudget;
+use crate::config::{S3SinkBuilder, Settings};
+use crate::error::{Result, S3SinkError};
+use crate::format::FileEncoder;
+use crate::naming::{self, Origin};
+use crate::partitioner::PartitionContext;
+use crate::retry::RetryCounter;
+use crate::rotation::Reason;
+use crate::upload::{Multipart, Uploader};
+use async_trait::async_trait;
+use bytes::Bytes;
+use cdc_core::{ChangeEvent, DebeziumJson, Position, SchemaChange, Sink, TableSchema};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use object_store::ObjectStore;
+use object_store::path::{Path, PathPart};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Counters describing what a sink did; see [`S3Sink::stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SinkStats {
+    /// Objects written (or found already written with identical bytes).
+    pub files_written: u64,
+    /// Bytes in those objects.
+    pub bytes_written: u64,
+    /// Objects written as multipart uploads.
+    pub multipart_files: u64,
+    /// Object store calls retried after a transient error.
+    pub retries: u64,
+    /// Replayed events skipped because a stored file already holds them.
+    pub events_skipped: u64,
+    /// Files open now.
+    pub open_files: usize,
+    /// Bytes open files hold now, as the budget counts them.
+    pub buffered_bytes: usize,
+    /// The most bytes open files held at once.
+    pub peak_buffered_bytes: usize,
+    /// Files closed by the record-count rule.
+    pub closed_by_records: u64,
+    /// … by the size rule.
+    pub closed_by_bytes: u64,
+    /// … by the record-time rule.
+    pub closed_by_record_time: u64,
+    /// … by the wall-clock schedule.
+    pub closed_by_schedule: u64,
+    /// … by a schema change.
+    pub closed_by_schema: u64,
+    /// … to stay within the memory budget.
+    pub closed_by_budget: u64,
+    /// … by a flush.
+    pub closed_by_flush: u64,
+}
+
+/// Identifies an open file: one per lane, topic and encoded partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    lane: Arc<str>,
+    topic: Arc<str>,
+    slot: Arc<str>,
+    partition: String,
+}
+
+/// The lane and origin of the previous event: consecutive events of one table and lane share
+/// them, and recomputing them (string formatting) per event is most of the per-event cost.
+struct Resolved {
+    table: Arc<TableSchema>,
+    source_name: String,
+    /// Any position of the lane: another position is in the same lane iff they compare.
+    position: Position,
+    lane: Arc<str>,
+    origin: Origin,
+}
+
+/// What the sink knows about one file key.
+struct Entry {
+    key: FileKey,
+    /// The last position stored under the key, from this sink's uploads or read back from the
+    /// store the first time the key is seen.
+    stored_end: Option<Position>,
+    file: Option<OpenFile>,
+}
+
+/// Entries without an open file are forgotten past this many (they are re-read from the
+/// store if their key comes back), so hourly partitions do not accumulate forever.
+const MAX_IDLE_ENTRIES: usize = 65_536;
+
+/// A finished file waiting for its upload.
+struct Sealed {
+    entry: usize,
+    path: Path,
+    bytes: Vec<u8>,
+    multipart: Option<Multipart>,
+    last: Position,
+    records: u64,
+    reason: Reason,
+}
+
+/// A file whose upload completed.
+struct Uploaded {
+    entry: usize,
+    path: Path,
+    len: u64,
+    multipart: bool,
+    last: Position,
+    records: u64,
+    reason: Reason,
+}
+
+/// Uploads a sealed file: a conditional single PUT, or the multipart upload's last part and
+/// completion.
+async fn upload(uploader: &Uploader, sealed: Sealed) -> Result<Uploaded> {
+    let len = sealed.bytes.len() as u64 + sealed.multipart.as_ref().map_or(0, Multipart::len);
+    let multipart = sealed.multipart.is_some();
+    match sealed.multipart {
+        None => {
+            uploader
+                .put_new(&sealed.path, Bytes::from(sealed.bytes))
+                .await?
+        }
+        Some(upload) => uploader.finish_multipart(upload, sealed.bytes).await?,
+    }
+    Ok(Uploaded {
+        entry: sealed.entry,
+        path: sealed.path,
+        len,
+        multipart,
+        last: sealed.last,
+        records: sealed.records,
+        reason: sealed.reason,
+    })
+}
+
+/// What the synchronous fast path left to do.
+enum Step {
+    /// Nothing: the event was appended or skipped.
+    Done,
+    /// The event needs the store (recovery, a new file, a rotation first): take the slow path.
+    Slow,
+    /// Appended; now upload parts, rotate or relieve the budget.
+    After(usize),
+}
+
+struct OpenFile {
+    path: Path,
+    table: Arc<TableSchema>,
+    first_time: Option<DateTime<Utc>>,
+    opened_at: Instant,
+    /// Opening order; within a lane, the smallest is the file with the oldest first event.
+    seq: u64,
+    /// The lane's last event before this file's first: durable if this file is the lane's
+    /// oldest open file.
+    prev: Option<Position>,
+    last: Position,
+    records: u64,
+    memory: usize,
+    encoder: Box<dyn FileEncoder>,
+    multipart: Option<Multipart>,
+}
+
+#[derive(Debug, Default)]
+struct LaneState {
+    written: Option<Position>,
+    reported: Option<Position>,
+}
+
+/// A [`Sink`] writing Parquet or NDJSON files to any object store in the Kafka Connect
+/// layout, exactly once.
+///
+/// Build one with [`S3Sink::builder`]. See the crate documentation for the guarantees.
+///
+/// ```
+/// use cdc_core::testing::sample_events;
+/// use cdc_core::Sink;
+/// use s3_sink::S3Sink;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let mut sink = S3Sink::builder().url("memory:///lake").build()?;
+/// let events = sample_events("demo", 10);
+/// assert!(sink.write(&events).await?.is_empty()); // the file is still open
+/// let durable = sink.flush().await?;
+/// assert_eq!(durable, vec![events[9].position().clone()]);
+/// assert_eq!(sink.stats().files_written, 1);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct S3Sink {
+    settings: Arc<Settings>,
+    uploader: Uploader,
+    codec: Arc<DebeziumJson>,
+    /// One entry per file key seen: where its stored files end, and its open file.
+    entries: Vec<Entry>,
+    index: HashMap<FileKey, usize>,
+    /// Entries with an open file.
+    open: HashSet<usize>,
+    /// The entry of the previous event: consecutive events usually share it.
+    last_entry: Option<usize>,
+    /// Reused buffer for encoded partitions.
+    scratch: String,
+    /// The last event of each lane in the current batch not yet recorded in `lanes` (the
+    /// fast path notes an index instead of cloning a position per event).
+    noted: Vec<(Arc<str>, usize)>,
+    lanes: HashMap<Arc<str>, LaneState>,
+    resolved: Option<Resolved>,
+    budget: MemoryBudget,
+    next_seq: u64,
+    stats: SinkStats,
+}
+
+impl std::fmt::Debug for S3Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Sink")
+            .field("settings", &self.settings)
+            .field("store", &self.uploader.store.to_string())
+            .field("open_files", &self.open.len())
+            .field("buffered_bytes", &self.budget.used())
+            .finish()
+    }
+}
+
+fn covers(end: &Position, position: &Position) -> bool {
+    matches!(position.partial_cmp(end), Some(o) if o.is_le())
+}
+
+fn same_table(a: &Arc<TableSchema>, b: &Arc<TableSchema>) -> bool {
+    Arc::ptr_eq(a, b) || (a.version == b.version && a.same_shape(b))
+}
+
+impl S3Sink {
+    /// A builder; see [`S3SinkBuilder`].
+    pub fn builder() -> S3SinkBuilder {
+        S3SinkBuilder::default()
+    }
+
+    pub(crate) fn from_settings(store: Arc<dyn ObjectStore>, settings: Settings) -> Self {
+        let codec = Arc::new(match &settings.format {
+            crate::Format::Ndjson(o) if o.debezium_schemas => DebeziumJson::with_schema(),
+            _ => DebeziumJson::schemaless(),
+        });
+        let uploader = Uploader {
+            store,
+            retry: settings.retry.clone(),
+            retries: Arc::new(RetryCounter::default()),
+        };
+        Self {
+            budget: MemoryBudget::new(settings.memory_budget),
+            settings: Arc::new(settings),
+            uploader,
+            codec,
+            entries: Vec::new(),
+            index: HashMap::new(),
+            open: HashSet::new(),
+            last_entry: None,
+            scratch: String::new(),
+            noted: Vec::new(),
+            lanes: HashMap::new(),
+            resolved: None,
+            next_seq: 0,
+            stats: SinkStats::default(),
+        }
+    }
+
+    /// The object store the sink writes to.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.uploader.store)
+    }
+
+    /// The key prefix under which topics are written.
+    pub fn prefix(&self) -> &Path {
+        &self.settings.prefix
+    }
+
+    /// What the sink has done so far.
+    pub fn stats(&self) -> SinkStats {
+        SinkStats {
+            retries: self.uploader.retries.get(),
+            open_files: self.open.len(),
+            buffered_bytes: self.budget.used(),
+            peak_buffered_bytes: self.budget.peak(),
+            ..self.stats.clone()
+        }
+    }
+
+    fn sink_error(&self, position: Option<Position>, error: S3SinkError) -> cdc_core::Error {
+        cdc_core::Error::Sink {
+            name: self.settings.name.clone(),
+            position,
+            source: Box::new(error),
+        }
+    }
+
+    /// The lane and origin of `event`, reusing the previous event's when they must match.
+    fn resolve(&mut self, event: &ChangeEvent) -> (Arc<str>, Origin) {
+        let position = event.position();
+        if let Some(r) = &self.resolved
+            && Arc::ptr_eq(&r.table, &event.table)
+            && r.source_name == event.source.name
+            && r.position.partial_cmp(position).is_some()
+        {
+            return (Arc::clone(&r.lane), r.origin.clone());
+        }
+        let lane: Arc<str> = position.lane().into();
+        let origin = naming::origin(event);
+        self.resolved = Some(Resolved {
+            table: Arc::clone(&event.table),
+            source_name: event.source.name.clone(),
+            position: position.clone(),
+            lane: Arc::clone(&lane),
+            origin: origin.clone(),
+        });
+        (lane, origin)
+    }
+
+    /// The file key of an event.
+    fn key(&mut self, event: &ChangeEvent) -> Result<(FileKey, Origin)> {
+        let (lane, origin) = self.resolve(event);
+        self.partition_of(event, &origin)?;
+        let partition = self.scratch.clone();
+        let key = FileKey {
+            lane,
+            topic: Arc::clone(&origin.topic),
+            slot: Arc::clone(&origin.slot),
+            partition,
+        };
+        Ok((key, origin))
+    }
+
+    /// Writes the encoded partition of `event` into `self.scratch`.
+    fn partition_of(&mut self, event: &ChangeEvent, origin: &Origin) -> Result<()> {
+        let ctx = PartitionContext {
+            topic: &origin.topic,
+            kafka_partition: origin.kafka_partition,
+        };
+        self.scratch.clear();
+        self.settings
+            .partitioner
+            .partition_into(event, &ctx, &mut self.scratch)
+            .map_err(|e| S3SinkError::Partition {
+                position: event.position().clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The entry of `key`, if the sink has seen it.
+    fn find(&mut self, key: &FileKey) -> Option<usize> {
+        let found = self.index.get(key).copied();
+        if found.is_some() {
+            self.last_entry = found;
+        }
+        found
+    }
+
+    /// The entry of the event whose lane, origin and partition (in `self.scratch`) are given,
+    /// checking the previous event's entry first by pointer, which spares building and
+    /// hashing a key.
+    fn find_fast(&mut self, lane: Arc<str>, origin: &Origin) -> Option<usize> {
+        if let Some(i) = self.last_entry
+            && let Some(entry) = self.entries.get(i)
+            && Arc::ptr_eq(&entry.key.lane, &lane)
+            && Arc::ptr_eq(&entry.key.topic, &origin.topic)
+            && entry.key.partition == self.scratch
+        {
+            return Some(i);
+        }
+        let key = FileKey {
+            lane,
+            topic: Arc::clone(&origin.topic),
+            slot: Arc::clone(&origin.slot),
+            partition: self.scratch.clone(),
+        };
+        self.find(&key)
+    }
+
+    /// Appends an event without touching the store, when that is all it needs.
+    /// Notes that event `index` of the batch is its lane's latest.
+    fn note_lane(&mut self, lane: &Arc<str>, index: usize) {
+        match self
+            .noted
+            .iter_mut()
+            .rev()
+            .find(|(l, _)| Arc::ptr_eq(l, lane))
+        {
+            Some(noted) => noted.1 = index,
+            None => self.noted.push((Arc::clone(lane), index)),
+        }
+    }
+
+    /// Records the noted lane positions of `events` in `lanes`.
+    fn settle_lanes(&mut self, events: &[ChangeEvent]) {
+        for (lane, index) in std::mem::take(&mut self.noted) {
+            if let Some(event) = events.get(index) {
+                self.advance_lane(&lane, event.position());
+            }
+        }
+    }
+
+    fn write_fast(&mut self, event: &ChangeEvent, index: usize) -> Result<Step> {
+        let (lane, origin) = self.resolve(event);
+        self.partition_of(event, &origin)?;
+        let Some(i) = self.find_fast(lane, &origin) else {
+            return Ok(Step::Slow);
+        };
+        let position = event.position();
+        let entry = &mut self.entries[i];
+        if let Some(end) = &entry.stored_end
+            && covers(end, position)
+        {
+            // A replay of an event a stored file already holds.
+            self.stats.events_skipped += 1;
+            let lane = Arc::clone(&entry.key.lane);
+            self.note_lane(&lane, index);
+            return Ok(Step::Done);
+        }
+        let Some(file) = entry.file.as_mut() else {
+            return Ok(Step::Slow);
+        };
+        if !same_table(&file.table, &event.table)
+            || self
+                .settings
+                .rotation
+                .record_time_exceeded(file.first_time, event.source.commit_time)
+        {
+            return Ok(Step::Slow);
+        }
+        file.encoder.append(event)?;
+        file.records += 1;
+        file.last.clone_from(position);
+        let memory = file.encoder.memory();
+        self.budget.update(file.memory, memory);
+        file.memory = memory;
+        let more = file.encoder.ready() >= self.settings.part_size
+            || self
+                .settings
+                .rotation
+                .full(file.records, file.encoder.size())
+                .is_some()
+            || self.budget.exceeded();
+        let lane = Arc::clone(&entry.key.lane);
+        self.note_lane(&lane, index);
+        Ok(if more { Step::After(i) } else { Step::Done })
+    }
+
+    /// The general path: recovery, rotation before the event, a new file, then the append.
+    async fn write_slow(&mut self, event: &ChangeEvent) -> Result<()> {
+        let position = event.position();
+        let (key, origin) = self.key(event)?;
+        let i = match self.find(&key) {
+            Some(i) => i,
+            None => {
+                let stored_end = recover(&self.uploader, &self.settings, &key).await?;
+                self.entries.push(Entry {
+                    key: key.clone(),
+                    stored_end,
+                    file: None,
+                });
+                let i = self.entries.len() - 1;
+                self.index.insert(key.clone(), i);
+                i
+            }
+        };
+        self.last_entry = Some(i);
+        if let Some(end) = &self.entries[i].stored_end
+            && covers(end, position)
+        {
+            self.stats.events_skipped += 1;
+            self.advance_lane(&key.lane, position);
+            return Ok(());
+        }
+        let rotate = self.entries[i].file.as_ref().and_then(|file| {
+            if !same_table(&file.table, &event.table) {
+                Some(Reason::Schema)
+            } else if self
+                .settings
+                .rotation
+                .record_time_exceeded(file.first_time, event.source.commit_time)
+            {
+                Some(Reason::RecordTime)
+            } else {
+                None
+            }
+        });
+        if let Some(reason) = rotate {
+            self.close(i, reason).await?;
+        }
+        if self.entries[i].file.is_none() {
+            // The lane's last event so far (this one is recorded after the append).
+            let prev = self.lanes.get(&key.lane).and_then(|l| l.written.clone());
+            let file = self.open(&origin, &key, event, prev)?;
+            self.entries[i].file = Some(file);
+            self.open.insert(i);
+        }
+        let Some(file) = self.entries[i].file.as_mut() else {
+            return Ok(());
+        };
+        file.encoder.append(event)?;
+        file.records += 1;
+        file.last.clone_from(position);
+        let memory = file.encoder.memory();
+        self.budget.update(file.memory, memory);
+        file.memory = memory;
+        self.advance_lane(&key.lane, position);
+        self.after_append(i).await
+    }
+
+    /// After an append: upload finished parts, close a full file, keep within the budget.
+    async fn after_append(&mut self, i: usize) -> Result<()> {
+        let part_size = self.settings.part_size;
+        if let Some(file) = self.entries[i].file.as_mut() {
+            while let Some(part) = file.encoder.take_part(part_size) {
+                if file.multipart.is_none() {
+                    file.multipart = Some(self.uploader.start_multipart(&file.path).await?);
+                }
+                if let Some(upload) = file.multipart.as_mut()
+                    && let Err(e) = upload.put(part).await
+                {
+                    if let Some(upload) = file.multipart.take() {
+                        upload.abort().await;
+                    }
+                    return Err(e);
+                }
+            }
+            let memory = file.encoder.memory();
+            self.budget.update(file.memory, memory);
+            file.memory = memory;
+            if let Some(reason) = self
+                .settings
+                .rotation
+                .full(file.records, file.encoder.size())
+            {
+                self.close(i, reason).await?;
+            }
+        }
+        while self.budget.exceeded() {
+            let largest = self
+                .open
+                .iter()
+                .filter_map(|&j| self.entries[j].file.as_ref().map(|f| (j, f.memory)))
+                .max_by_key(|&(j, memory)| (memory, std::cmp::Reverse(j)))
+                .map(|(j, _)| j);
+            let Some(largest) = largest else { break };
+            self.close(largest, Reason::Budget).await?;
+        }
+        Ok(())
+    }
+
+    fn advance_lane(&mut self, lane: &Arc<str>, position: &Position) {
+        match self.lanes.get_mut(lane) {
+            Some(LaneState {
+                written: Some(written),
+                ..
+            }) => written.clone_from(position),
+            Some(state) => state.written = Some(position.clone()),
+            None => {
+                self.lanes.insert(
+                    Arc::clone(lane),
+                    LaneState {
+                        written: Some(position.clone()),
+                        reported: None,
+                    },
+                );
+            }
+        }
+    }
+
+    fn open(
+        &mut self,
+        origin: &Origin,
+        key: &FileKey,
+        event: &ChangeEvent,
+        prev: Option<Position>,
+    ) -> Result<OpenFile> {
+        let dir = naming::directory(&self.settings.prefix, &key.topic, &key.partition);
+        let path = naming::object_path(
+            &dir,
+            origin,
+            event.position(),
+            self.settings.format.extension(),
+        );
+        let kafka = matches!(event.position(), Position::Kafka(_));
+        let encoder =
+            self.settings
+                .format
+                .encoder(path.as_ref(), &event.table, kafka, &self.codec)?;
+        self.next_seq += 1;
+        Ok(OpenFile {
+            path,
+            table: Arc::clone(&event.table),
+            first_time: event.source.commit_time,
+            opened_at: Instant::now(),
+            seq: self.next_seq,
+            prev,
+            last: event.position().clone(),
+            records: 0,
+            memory: 0,
+            encoder,
+            multipart: None,
+        })
+    }
+
+    /// Ends a file's encoding and takes it out of the open set; the upload is separate so
+    /// several files can go up at once.
+    async fn seal(&mut self, i: usize, reason: Reason) -> Result<Option<Sealed>> {
+        let Some(file) = self.entries.get_mut(i).and_then(|e| e.file.take()) else {
+            return Ok(None);
+        };
+        self.open.remove(&i);
+        self.budget.update(file.memory, 0);
+        match file.encoder.finish(&file.last) {
+            Ok(bytes) => Ok(Some(Sealed {
+                entry: i,
+                path: file.path,
+                bytes,
+                multipart: file.multipart,
+                last: file.last,
+                records: file.records,
+                reason,
+            })),
+            Err(e) => {
+                if let Some(upload) = file.multipart {
+                    upload.abort().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Records an uploaded file: its events are durable.
+    fn uploaded(&mut self, sealed: Uploaded) {
+        tracing::debug!(key = %sealed.path, records = sealed.records, reason = ?sealed.reason, "file written");
+        self.stats.files_written += 1;
+        self.stats.bytes_written += sealed.len;
+        if sealed.multipart {
+            self.stats.multipart_files += 1;
+        }
+        let counter = match sealed.reason {
+            Reason::Records => &mut self.stats.closed_by_records,
+            Reason::Bytes => &mut self.stats.closed_by_bytes,
+            Reason::RecordTime => &mut self.stats.closed_by_record_time,
+            Reason::Schedule => &mut self.stats.closed_by_schedule,
+            Reason::Schema => &mut self.stats.closed_by_schema,
+            Reason::Budget => &mut self.stats.closed_by_budget,
+            Reason::Flush => &mut self.stats.closed_by_flush,
+        };
+        *counter += 1;
+        if let Some(entry) = self.entries.get_mut(sealed.entry) {
+            entry.stored_end = Some(sealed.last);
+        }
+    }
+
+    /// Ends a file and uploads it; its events are durable when this returns.
+    async fn close(&mut self, i: usize, reason: Reason) -> Result<()> {
+        if let Some(sealed) = self.seal(i, reason).await? {
+            let done = upload(&self.uploader, sealed).await?;
+            self.uploaded(done);
+        }
+        Ok(())
+    }
+
+    /// Closes the given entries' files, up to `upload_concurrency` uploads at a time. Each
+    /// entry has one file here, so per-directory order is kept; positions are reported only
+    /// after all of them completed.
+    async fn close_all(&mut self, mut entries: Vec<usize>, reason: Reason) -> Result<()> {
+        entries.sort_by_key(|&i| self.entries[i].file.as_ref().map_or(0, |f| f.seq));
+        let mut sealed = Vec::with_capacity(entries.len());
+        for i in entries {
+            if let Some(s) = self.seal(i, reason).await? {
+                sealed.push(s);
+            }
+        }
+        let uploader = self.uploader.clone();
+        let results: Vec<Result<Uploaded>> = futures::stream::iter(sealed)
+            .map(|s| upload(&uploader, s))
+            .buffer_unordered(self.settings.upload_concurrency)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(done) => self.uploaded(done),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Forgets idle entries once there are too many.
+    fn prune(&mut self) {
+        if self.entries.len() - self.open.len() <= MAX_IDLE_ENTRIES {
+            return;
+        }
+        let entries = std::mem::take(&mut self.entries);
+        self.index.clear();
+        self.open.clear();
+        self.last_entry = None;
+        for entry in entries.into_iter().filter(|e| e.file.is_some()) {
+            self.index.insert(entry.key.clone(), self.entries.len());
+            self.open.insert(self.entries.len());
+            self.entries.push(entry);
+        }
+    }
+
+    /// Per lane, the highest position not yet reported such that everything at or before it
+    /// is stored: the event before the lane's oldest open file, or the lane's last event.
+    fn report(&mut self) -> Vec<Position> {
+        let mut oldest: HashMap<&str, (u64, &Option<Position>)> = HashMap::new();
+        for (key, file) in self.open.iter().filter_map(|&i| {
+            let e = &self.entries[i];
+            e.file.as_ref().map(|f| (&e.key, f))
+        }) {
+            let entry = oldest.entry(&*key.lane).or_insert((file.seq, &file.prev));
+            if file.seq < entry.0 {
+                *entry = (file.seq, &file.prev);
+            }
+        }
+        let mut reported = Vec::new();
+        let mut lanes: Vec<(&Arc<str>, &mut LaneState)> = self.lanes.iter_mut().collect();
+        lanes.sort_by(|a, b| a.0.cmp(b.0));
+        for (lane, state) in lanes {
+            let durable = match oldest.get(&**lane) {
+                Some((_, prev)) => (*prev).clone(),
+                None => state.written.clone(),
+            };
+            let Some(durable) = durable else { continue };
+            let newer = match &state.reported {
+                None => true,
+                Some(old) => matches!(old.partial_cmp(&durable), Some(std::cmp::Ordering::Less)),
+            };
+            if newer {
+                state.reported = Some(durable.clone());
+                reported.push(durable);
+            }
+        }
+        reported
+    }
+
+    async fn close_scheduled(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .open
+            .iter()
+            .copied()
+            .filter(|&i| {
+                self.entries[i].file.as_ref().is_some_and(|f| {
+                    self.settings
+                        .rotation
+                        .scheduled(now.saturating_duration_since(f.opened_at))
+                })
+            })
+            .collect();
+        self.close_all(due, Reason::Schedule).await
+    }
+}
+
+/// Where a replay must resume for `key`: the last position of the newest stored file of
+/// that lane in that directory (names sort by start position), read from the file.
+async fn recover(
+    uploader: &Uploader,
+    settings: &Settings,
+    key: &FileKey,
+) -> Result<Option<Position>> {
+    let dir = naming::directory(&settings.prefix, &key.topic, &key.partition);
+    let prefix = naming::file_prefix(&key.topic, &key.slot);
+    let prefix = PathPart::from(prefix.as_str()).as_ref().to_string();
+    let suffix = format!(".{}", settings.format.extension());
+    let latest = uploader
+        .list(&dir)
+        .await?
+        .into_iter()
+        .filter(|p| {
+            p.filename()
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(&suffix))
+        })
+        .max_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    let Some(latest) = latest else {
+        return Ok(None);
+    };
+    let recovery = |reason: String| S3SinkError::Recovery {
+        key: latest.to_string(),
+        reason,
+    };
+    let position = if matches!(settings.format, crate::Format::Parquet(_)) {
+        // Only the footer is needed: one ranged read of the tail, a second if the footer is
+        // larger than the tail.
+        const TAIL: u64 = 64 * 1024;
+        let (tail, size) = uploader
+            .get_suffix(&latest, TAIL)
+            .await?
+            .ok_or_else(|| recovery("vanished".into()))?;
+        let range = crate::format::metadata_range(&tail, size).map_err(recovery)?;
+        let tail_start = size
+            .checked_sub(tail.len() as u64)
+            .ok_or_else(|| recovery("the store returned more bytes than the object has".into()))?;
+        let metadata = if range.start >= tail_start {
+            let from =
+                usize::try_from(range.start - tail_start).map_err(|e| recovery(e.to_string()))?;
+            tail.slice(from..tail.len() - 8)
+        } else {
+            uploader.get_range(&latest, range).await?
+        };
+        crate::format::last_position_in_metadata(&metadata).map_err(recovery)?
+    } else {
+        let bytes = uploader
+            .get(&latest)
+            .await?
+            .ok_or_else(|| recovery("vanished".into()))?;
+        settings.format.last_position(bytes).map_err(recovery)?
+    };
+    let position = position.ok_or_else(|| recovery("the file records no position".into()))?;
+    tracing::info!(key = %latest, %position, "resuming after a stored file");
+    Ok(Some(position))
+}
+
+#[async_trait]
+impl Sink for S3Sink {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    async fn write(&mut self, events: &[ChangeEvent]) -> cdc_core::Result<Vec<Position>> {
+        for (index, event) in events.iter().enumerate() {
+            let step = match self.write_fast(event, index) {
+                Ok(Step::Done) => Ok(()),
+                Ok(Step::Slow) => {
+                    self.settle_lanes(events);
+                    self.write_slow(event).await
+                }
+                Ok(Step::After(i)) => {
+                    self.settle_lanes(events);
+                    self.after_append(i).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = step {
+                self.noted.clear();
+                return Err(self.sink_error(Some(event.position().clone()), e));
+            }
+        }
+        self.settle_lanes(events);
+        if let Err(e) = self.close_scheduled().await {
+            return Err(self.sink_error(None, e));
+        }
+        Ok(self.report())
+    }
+
+    async fn schema_changed(&mut self, change: &SchemaChange) -> cdc_core::Result<()> {
+        let stale: Vec<usize> = self
+            .open
+            .iter()
+            .copied()
+            .filter(|&i| {
+                self.entries[i].file.as_ref().is_some_and(|f| {
+                    f.table.id == change.table.id && !same_table(&f.table, &change.table)
+                })
+            })
+            .collect();
+        self.close_all(stale, Reason::Schema)
+            .await
+            .map_err(|e| self.sink_error(Some(change.position.clone()), e))
+    }
+
+    async fn tick(&mut self) -> cdc_core::Result<Vec<Position>> {
+        if let Err(e) = self.close_scheduled().await {
+            return Err(self.sink_error(None, e));
+        }
+        Ok(self.report())
+    }
+
+    async fn flush(&mut self) -> cdc_core::Result<Vec<Position>> {
+        let all: Vec<usize> = self.open.iter().copied().collect();
+        if let Err(e) = self.close_all(all, Reason::Flush).await {
+            return Err(self.sink_error(None, e));
+        }
+        self.prune();
+        Ok(self.report())
+    }
+}

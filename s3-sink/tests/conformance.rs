@@ -1,0 +1,126 @@
+//! The sink passes cdc-core's sink conformance suite as an exactly-once sink.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use async_trait::async_trait;
+use cdc_core::testing::{SinkHarness, sink_conformance};
+use cdc_core::{Position, Result};
+use object_store::ObjectStore;
+use s3_sink::{Format, Layout, NdjsonCompression, S3Sink};
+use std::sync::Arc;
+
+struct Harness {
+    store: Arc<dyn ObjectStore>,
+    format: Format,
+}
+
+#[async_trait]
+impl SinkHarness for Harness {
+    type Sink = S3Sink;
+
+    async fn new_sink(&mut self) -> Result<S3Sink> {
+        S3Sink::builder()
+            .store(Arc::clone(&self.store), "conformance")
+            .format(self.format.clone())
+            .build()
+            .map_err(|e| cdc_core::Error::config("sink", e.to_string()))
+    }
+
+    async fn stored_positions(&mut self) -> Result<Vec<Position>> {
+        Ok(support::stored_positions(&self.store).await)
+    }
+
+    fn exactly_once(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn conforms_exactly_once_with_parquet_in_memory() {
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    sink_conformance(&mut Harness {
+        store,
+        format: Format::parquet(),
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn conforms_exactly_once_with_parquet_envelope_on_local_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let format = Format::parquet().with_layout(Layout::Debezium);
+    sink_conformance(&mut Harness { store, format })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn conforms_exactly_once_with_ndjson_layouts() {
+    let with_schema = Format::Ndjson(s3_sink::NdjsonOptions {
+        layout: Layout::Debezium,
+        debezium_schemas: true,
+        ..Default::default()
+    });
+    for format in [
+        Format::ndjson(),
+        Format::ndjson().with_layout(Layout::Debezium),
+        with_schema,
+    ] {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        sink_conformance(&mut Harness { store, format })
+            .await
+            .unwrap();
+    }
+    // Compressed files are recovered too (positions read after decompression).
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let mut harness = Harness {
+        store,
+        format: Format::ndjson_compressed(NdjsonCompression::Zstd),
+    };
+    let mut sink = harness.new_sink().await.unwrap();
+    let events = cdc_core::testing::sample_events("z", 20);
+    cdc_core::Sink::write(&mut sink, &events).await.unwrap();
+    cdc_core::Sink::flush(&mut sink).await.unwrap();
+    let mut again = harness.new_sink().await.unwrap();
+    let mut reported = cdc_core::Sink::write(&mut again, &events[5..])
+        .await
+        .unwrap();
+    reported.extend(cdc_core::Sink::flush(&mut again).await.unwrap());
+    assert_eq!(reported, vec![events[19].position().clone()]);
+    assert_eq!(again.stats().events_skipped, 15);
+    assert_eq!(again.stats().files_written, 0);
+}
+
+#[tokio::test]
+async fn recovers_from_parquet_footers_larger_than_the_tail_read() {
+    // One row group per event makes a footer far larger than the 64 KiB tail the sink reads
+    // first, so recovery takes the second, exact ranged read.
+    let options = s3_sink::ParquetOptions {
+        row_group_bytes: 1,
+        batch_rows: 1,
+        ..Default::default()
+    };
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let mut harness = Harness {
+        store: Arc::clone(&store),
+        format: Format::Parquet(options),
+    };
+    let events = cdc_core::testing::sample_events("footer", 400);
+    let mut sink = harness.new_sink().await.unwrap();
+    cdc_core::Sink::write(&mut sink, &events).await.unwrap();
+    cdc_core::Sink::flush(&mut sink).await.unwrap();
+    let (_, bytes) = support::objects(&store, None).await.remove(0);
+    let footer = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap());
+    assert!(footer > 64 * 1024, "footer of {footer} bytes");
+    let mut again = harness.new_sink().await.unwrap();
+    cdc_core::Sink::write(&mut again, &events[100..])
+        .await
+        .unwrap();
+    cdc_core::Sink::flush(&mut again).await.unwrap();
+    assert_eq!(again.stats().events_skipped, 300);
+    assert_eq!(harness.stored_positions().await.unwrap().len(), 400);
+}
