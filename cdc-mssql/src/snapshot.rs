@@ -9,7 +9,7 @@ use cdc_core::{
     ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SnapshotCursor, SnapshotMarker, SourceInfo,
     TableSchema, Value,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -65,6 +65,8 @@ pub(crate) struct Snapshot {
     rows_done: u64,
     /// Where streaming takes over.
     pub(crate) handoff: Lsn,
+    /// The commit time of the hand-off LSN (`None` on a log with no transaction yet).
+    read_time: Option<DateTime<Utc>>,
     serial: u64,
     chunk: u32,
     server_name: String,
@@ -117,6 +119,19 @@ impl Snapshot {
         // A continued snapshot keeps its hand-off: streaming from there brings every change
         // made since, to rows read before the interruption and after it alike.
         let handoff = resume.map_or(current_max, |p| p.commit_lsn);
+        // Snapshot rows carry the hand-off's commit time rather than the clock, so a snapshot
+        // re-read after a crash lands in the same time partitions with the same bytes.
+        let at = handoff.to_bytes().to_vec();
+        let rows = conn
+            .run("cdc.lsn_time_mapping", move |c| {
+                let at = at.clone();
+                async move { query::rows(c, query::TIME_AT, &[&at]).await }.boxed()
+            })
+            .await?;
+        let read_time = rows
+            .first()
+            .and_then(|r| r.try_get::<chrono::NaiveDateTime, _>(0).ok().flatten())
+            .map(|t| t.and_utc());
         let current: Vec<_> = catalog
             .tables
             .iter()
@@ -174,6 +189,7 @@ impl Snapshot {
             last_key,
             rows_done: 0,
             handoff,
+            read_time,
             serial,
             chunk: config.snapshot_chunk_size,
             server_name: config.logical_name().to_string(),
@@ -237,7 +253,7 @@ impl Snapshot {
                     &self.server_name,
                     Position::SqlServer(position),
                 );
-                source.commit_time = Some(Utc::now());
+                source.commit_time = self.read_time;
                 source.snapshot = if self.serial == 1 {
                     SnapshotMarker::First
                 } else {
