@@ -1,0 +1,718 @@
+//! The capture side of CDC: capture instances, their change tables, the log of committed
+//! changes waiting for the capture job, the scan that fills change tables, and cleanup.
+
+use chrono::NaiveDateTime;
+
+use crate::cdc::lsn::Lsn;
+use crate::engine::catalog::{Database, Engine, key, now};
+use crate::engine::table::{Column, Table};
+use crate::error::{SqlError, SqlResult};
+use crate::sql::exec::TableRef;
+use crate::sql::session::{Change, Txn};
+use crate::value::{Len, SqlType, Value};
+
+/// A capture instance of a source table.
+#[derive(Debug, Clone)]
+pub(crate) struct CaptureInstance {
+    pub(crate) name: String,
+    pub(crate) source_object_id: i32,
+    pub(crate) ct_object_id: i32,
+    pub(crate) start_lsn: Lsn,
+    /// Raised by cleanup; `sys.fn_cdc_get_min_lsn` returns it.
+    pub(crate) min_lsn: Lsn,
+    /// Captured column names, in column-ordinal order.
+    pub(crate) columns: Vec<String>,
+    /// `@supports_net_changes`: whether `cdc.fn_cdc_get_net_changes_<ci>` exists.
+    pub(crate) net_changes: bool,
+    /// Positions (within `columns`) of the source table's primary-key columns.
+    pub(crate) key_positions: Vec<usize>,
+}
+
+/// A committed transaction waiting for the capture job.
+#[derive(Debug)]
+pub(crate) struct LoggedTxn {
+    pub(crate) commit_lsn: Lsn,
+    pub(crate) begin_lsn: Lsn,
+    pub(crate) begin_time: NaiveDateTime,
+    pub(crate) end_time: NaiveDateTime,
+    pub(crate) tran_id: Vec<u8>,
+    pub(crate) changes: Vec<Change>,
+}
+
+/// CDC state of a database.
+#[derive(Debug, Default)]
+pub(crate) struct CdcDb {
+    pub(crate) instances: Vec<CaptureInstance>,
+    pub(crate) pending: Vec<LoggedTxn>,
+    /// (start_lsn, tran_end_time) of every captured transaction, in LSN order.
+    pub(crate) mapping: Vec<(Lsn, NaiveDateTime)>,
+}
+
+impl CdcDb {
+    pub(crate) fn tracks(&self, object_id: i32) -> bool {
+        self.instances
+            .iter()
+            .any(|i| i.source_object_id == object_id)
+    }
+
+    pub(crate) fn instance(&self, name: &str) -> Option<&CaptureInstance> {
+        self.instances
+            .iter()
+            .find(|i| i.name.eq_ignore_ascii_case(name))
+    }
+
+    pub(crate) fn max_lsn(&self) -> Lsn {
+        self.mapping.last().map(|m| m.0).unwrap_or(Lsn::ZERO)
+    }
+}
+
+fn lsn_val(l: Lsn) -> Value {
+    Value::Bytes(l.0.to_vec())
+}
+
+/// Hands a committed transaction's changes to each database's log.
+pub(crate) fn log_commit(eng: &mut Engine, txn: Txn) {
+    if txn.changes.is_empty() {
+        return;
+    }
+    let mut dbs: Vec<String> = txn.changes.iter().map(|c| c.db.clone()).collect();
+    dbs.dedup();
+    dbs.sort();
+    dbs.dedup();
+    let end = now();
+    for name in dbs {
+        let Some(db) = eng.dbs.get_mut(&name) else {
+            continue;
+        };
+        let commit_lsn = db.log.commit();
+        let begin_lsn = txn.begin_lsn.get(&name).copied().unwrap_or(commit_lsn);
+        let changes: Vec<Change> = txn
+            .changes
+            .iter()
+            .filter(|c| c.db == name)
+            .cloned()
+            .collect();
+        let mut tran_id = vec![0u8; 4];
+        tran_id.extend_from_slice(&(txn.xid as u32).to_be_bytes());
+        tran_id.extend_from_slice(&[0, 0]);
+        if let Some(cdc) = db.cdc.as_mut() {
+            cdc.pending.push(LoggedTxn {
+                commit_lsn,
+                begin_lsn,
+                begin_time: txn.begin_time,
+                end_time: end,
+                tran_id,
+                changes,
+            });
+        }
+    }
+}
+
+fn sys_table(
+    eng: &mut Engine,
+    db: &str,
+    name: &str,
+    cols: &[(&str, SqlType, bool)],
+) -> SqlResult<()> {
+    let id = eng.alloc_object_id();
+    let columns = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (n, t, null))| Column {
+            name: n.to_string(),
+            ty: *t,
+            nullable: *null,
+            column_id: i as i32 + 1,
+            identity: None,
+            default: None,
+        })
+        .collect();
+    let mut t = Table::new(id, "cdc", name, columns, vec![], now());
+    t.system = true;
+    eng.db_mut(db)?.tables.insert(key("cdc", name), t);
+    Ok(())
+}
+
+const SYSNAME: SqlType = SqlType::NVarChar(Len::N(128));
+const LSN: SqlType = SqlType::Binary(10);
+
+/// `sys.sp_cdc_enable_db`
+pub(crate) fn enable_db(eng: &mut Engine, db: &str) -> SqlResult<()> {
+    if eng.db(db)?.cdc.is_some() {
+        return Ok(());
+    }
+    if matches!(db, "master" | "tempdb" | "model" | "msdb") {
+        return Err(SqlError::new(22988, "This instance of SQL Server is not configured for change data capture on system databases.").state(1));
+    }
+    {
+        let d = eng.db_mut(db)?;
+        if d.schema_id("cdc").is_none() {
+            d.schemas.push((5, "cdc".into()));
+        }
+    }
+    sys_table(
+        eng,
+        db,
+        "change_tables",
+        &[
+            ("object_id", SqlType::Int, false),
+            ("version", SqlType::Int, true),
+            ("source_object_id", SqlType::Int, true),
+            ("capture_instance", SYSNAME, false),
+            ("start_lsn", LSN, true),
+            ("end_lsn", LSN, true),
+            ("supports_net_changes", SqlType::Bit, true),
+            ("has_drop_pending", SqlType::Bit, true),
+            ("role_name", SYSNAME, true),
+            ("index_name", SYSNAME, true),
+            ("filegroup_name", SYSNAME, true),
+            ("create_date", SqlType::DateTime, true),
+            ("partition_switch", SqlType::Bit, false),
+        ],
+    )?;
+    sys_table(
+        eng,
+        db,
+        "captured_columns",
+        &[
+            ("object_id", SqlType::Int, false),
+            ("column_name", SYSNAME, false),
+            ("column_id", SqlType::Int, true),
+            ("column_type", SYSNAME, true),
+            ("column_ordinal", SqlType::Int, false),
+            ("is_computed", SqlType::Bit, true),
+            ("masking_function", SqlType::NVarChar(Len::N(4000)), true),
+        ],
+    )?;
+    sys_table(
+        eng,
+        db,
+        "lsn_time_mapping",
+        &[
+            ("start_lsn", LSN, false),
+            ("tran_begin_time", SqlType::DateTime, true),
+            ("tran_end_time", SqlType::DateTime, true),
+            ("tran_id", SqlType::VarBinary(Len::N(10)), true),
+            ("tran_begin_lsn", LSN, true),
+        ],
+    )?;
+    sys_table(
+        eng,
+        db,
+        "ddl_history",
+        &[
+            ("source_object_id", SqlType::Int, true),
+            ("object_id", SqlType::Int, false),
+            ("required_column_update", SqlType::Bit, true),
+            ("ddl_command", SqlType::NVarChar(Len::Max), true),
+            ("ddl_lsn", LSN, false),
+            ("ddl_time", SqlType::DateTime, true),
+        ],
+    )?;
+    sys_table(
+        eng,
+        db,
+        "index_columns",
+        &[
+            ("object_id", SqlType::Int, false),
+            ("column_name", SYSNAME, false),
+            ("index_ordinal", SqlType::TinyInt, false),
+            ("column_id", SqlType::Int, false),
+        ],
+    )?;
+    eng.db_mut(db)?.cdc = Some(CdcDb::default());
+    Ok(())
+}
+
+/// `sys.sp_cdc_disable_db`
+pub(crate) fn disable_db(eng: &mut Engine, db: &str) -> SqlResult<()> {
+    let d = eng.db_mut(db)?;
+    d.cdc = None;
+    d.tables
+        .retain(|_, t| !t.schema.eq_ignore_ascii_case("cdc"));
+    d.schemas.retain(|(_, n)| !n.eq_ignore_ascii_case("cdc"));
+    Ok(())
+}
+
+fn not_enabled(db: &str) -> SqlError {
+    SqlError::new(22901, format!("The database '{db}' is not enabled for Change Data Capture. Ensure that the correct database context is set and retry the operation. To report on the databases enabled for Change Data Capture, query the is_cdc_enabled column in the sys.databases catalog view.")).state(1)
+}
+
+/// Parameters of `sys.sp_cdc_enable_table`.
+#[derive(Debug, Default)]
+pub(crate) struct EnableTable {
+    pub(crate) schema: String,
+    pub(crate) name: String,
+    pub(crate) role: Option<String>,
+    pub(crate) capture_instance: Option<String>,
+    pub(crate) columns: Option<Vec<String>>,
+    pub(crate) net_changes: Option<bool>,
+}
+
+/// `sys.sp_cdc_enable_table`
+pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlResult<()> {
+    let ct_id = eng.alloc_object_id();
+    let d = eng.db_mut(db)?;
+    let dbname = d.name.clone();
+    if d.cdc.is_none() {
+        return Err(not_enabled(&dbname));
+    }
+    let src = d.table(&p.schema, &p.name).ok_or_else(|| {
+        SqlError::new(22853, format!("Could not find the source table '{}.{}'. Verify that the table exists in the current database.", p.schema, p.name))
+    })?;
+    let ci = p
+        .capture_instance
+        .clone()
+        .unwrap_or_else(|| format!("{}_{}", src.schema, src.name));
+    let source_object_id = src.object_id;
+    let captured: Vec<Column> = match &p.columns {
+        None => src.columns.iter().cloned().collect(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for n in list {
+                let c = src.columns.iter().find(|c| c.name.eq_ignore_ascii_case(n)).ok_or_else(|| {
+                    SqlError::new(22832, format!("Column '{n}' in the captured column list could not be found in source table '{}.{}'.", p.schema, p.name))
+                })?;
+                out.push(c.clone());
+            }
+            for &k in &src.pk {
+                if !out
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(&src.columns[k].name))
+                    && p.net_changes == Some(true)
+                {
+                    return Err(SqlError::new(
+                        22945,
+                        "Could not create a capture instance because the captured column list does not contain the primary key columns.",
+                    ));
+                }
+            }
+            out.sort_by_key(|c| c.column_id);
+            out
+        }
+    };
+    let net = p.net_changes.unwrap_or(!src.pk.is_empty());
+    if net && src.pk.is_empty() {
+        return Err(SqlError::new(
+            22939,
+            format!(
+                "The parameter @supports_net_changes is set to 1, but the source table '{}.{}' does not have a primary key defined and no alternate unique index has been specified.",
+                p.schema, p.name
+            ),
+        ));
+    }
+    let pk_cols: Vec<(String, i32)> = src
+        .pk
+        .iter()
+        .map(|&k| (src.columns[k].name.clone(), src.columns[k].column_id))
+        .collect();
+    let cdc = d.cdc.as_ref().ok_or_else(|| not_enabled(&dbname))?;
+    if cdc.instance(&ci).is_some() {
+        return Err(SqlError::new(
+            22926,
+            format!(
+                "Could not create a capture instance because the capture instance name '{ci}' already exists in the current database. Specify an explicit unique name for the parameter @capture_instance."
+            ),
+        ));
+    }
+    if cdc
+        .instances
+        .iter()
+        .filter(|i| i.source_object_id == source_object_id)
+        .count()
+        >= 2
+    {
+        return Err(SqlError::new(
+            22962,
+            format!(
+                "Two capture instances already exist for source table '{}.{}'. A table can have a maximum of two capture instances. If you want to create a new capture instance for this table, you must first disable one of the existing capture instances.",
+                p.schema, p.name
+            ),
+        ));
+    }
+    let start_lsn = d.log.next();
+    // the change table
+    let mut cols = vec![
+        Column {
+            name: "__$start_lsn".into(),
+            ty: LSN,
+            nullable: false,
+            column_id: 1,
+            identity: None,
+            default: None,
+        },
+        Column {
+            name: "__$end_lsn".into(),
+            ty: LSN,
+            nullable: true,
+            column_id: 2,
+            identity: None,
+            default: None,
+        },
+        Column {
+            name: "__$seqval".into(),
+            ty: LSN,
+            nullable: false,
+            column_id: 3,
+            identity: None,
+            default: None,
+        },
+        Column {
+            name: "__$operation".into(),
+            ty: SqlType::Int,
+            nullable: false,
+            column_id: 4,
+            identity: None,
+            default: None,
+        },
+        Column {
+            name: "__$update_mask".into(),
+            ty: SqlType::VarBinary(Len::N(128)),
+            nullable: true,
+            column_id: 5,
+            identity: None,
+            default: None,
+        },
+    ];
+    for c in &captured {
+        let n = cols.len() as i32 + 1;
+        cols.push(Column {
+            name: c.name.clone(),
+            // SQL Server captures timestamp (rowversion) columns as binary(8): the change
+            // table's own rows must not get fresh rowversions.
+            ty: match c.ty {
+                SqlType::RowVersion => SqlType::Binary(8),
+                other => other,
+            },
+            nullable: true,
+            column_id: n,
+            identity: None,
+            default: None,
+        });
+    }
+    let n = cols.len() as i32 + 1;
+    cols.push(Column {
+        name: "__$command_id".into(),
+        ty: SqlType::Int,
+        nullable: true,
+        column_id: n,
+        identity: None,
+        default: None,
+    });
+    let mut ct = Table::new(ct_id, "cdc", &format!("{ci}_CT"), cols, vec![], now());
+    ct.system = true;
+    d.tables.insert(key("cdc", &format!("{ci}_CT")), ct);
+    let created = now();
+    if let Some(t) = d.table_mut("cdc", "change_tables") {
+        t.push(
+            vec![
+                Value::Int(ct_id as i64),
+                Value::Int(0),
+                Value::Int(source_object_id as i64),
+                Value::Str(ci.clone()),
+                lsn_val(start_lsn),
+                Value::Null,
+                Value::Bit(net),
+                Value::Null,
+                p.role.clone().map(Value::Str).unwrap_or(Value::Null),
+                Value::Null,
+                Value::Null,
+                Value::DateTime(created),
+                Value::Bit(false),
+            ],
+            0,
+        );
+    }
+    if let Some(t) = d.table_mut("cdc", "captured_columns") {
+        for (i, c) in captured.iter().enumerate() {
+            t.push(
+                vec![
+                    Value::Int(ct_id as i64),
+                    Value::Str(c.name.clone()),
+                    Value::Int(c.column_id as i64),
+                    Value::Str(c.ty.name().to_string()),
+                    Value::Int(i as i64 + 1),
+                    Value::Bit(false),
+                    Value::Null,
+                ],
+                0,
+            );
+        }
+    }
+    if let Some(t) = d.table_mut("cdc", "index_columns") {
+        for (i, (n, id)) in pk_cols.iter().enumerate() {
+            t.push(
+                vec![
+                    Value::Int(ct_id as i64),
+                    Value::Str(n.clone()),
+                    Value::Int(i as i64 + 1),
+                    Value::Int(*id as i64),
+                ],
+                0,
+            );
+        }
+    }
+    if let Some(cdc) = d.cdc.as_mut() {
+        cdc.instances.push(CaptureInstance {
+            name: ci,
+            source_object_id,
+            ct_object_id: ct_id,
+            start_lsn,
+            min_lsn: start_lsn,
+            columns: captured.iter().map(|c| c.name.clone()).collect(),
+            net_changes: net,
+            key_positions: pk_cols
+                .iter()
+                .filter_map(|(n, _)| captured.iter().position(|c| c.name.eq_ignore_ascii_case(n)))
+                .collect(),
+        });
+    }
+    Ok(())
+}
+
+fn delete_where(d: &mut Database, table: &str, pred: impl Fn(&[Value]) -> bool) {
+    if let Some(t) = d.table_mut("cdc", table) {
+        t.versions.retain(|v| !pred(&v.values));
+        t.reindex();
+    }
+}
+
+/// `sys.sp_cdc_disable_table`
+pub(crate) fn disable_table(
+    eng: &mut Engine,
+    db: &str,
+    schema: &str,
+    name: &str,
+    ci: &str,
+) -> SqlResult<()> {
+    let d = eng.db_mut(db)?;
+    let dbname = d.name.clone();
+    let src = d
+        .table(schema, name)
+        .map(|t| t.object_id)
+        .ok_or_else(|| SqlError::invalid_object(name))?;
+    let cdc = d.cdc.as_mut().ok_or_else(|| not_enabled(&dbname))?;
+    let all = ci.eq_ignore_ascii_case("all");
+    let removed: Vec<CaptureInstance> = cdc
+        .instances
+        .iter()
+        .filter(|i| i.source_object_id == src && (all || i.name.eq_ignore_ascii_case(ci)))
+        .cloned()
+        .collect();
+    if removed.is_empty() {
+        return Err(SqlError::new(
+            22985,
+            format!("Could not find a capture instance '{ci}' for source table '{schema}.{name}'."),
+        ));
+    }
+    cdc.instances
+        .retain(|i| !removed.iter().any(|r| r.name == i.name));
+    for r in removed {
+        d.tables.remove(&key("cdc", &format!("{}_CT", r.name)));
+        let id = r.ct_object_id as i64;
+        delete_where(d, "change_tables", |v| v.first() == Some(&Value::Int(id)));
+        delete_where(d, "captured_columns", |v| {
+            v.first() == Some(&Value::Int(id))
+        });
+        delete_where(d, "index_columns", |v| v.first() == Some(&Value::Int(id)));
+    }
+    Ok(())
+}
+
+fn update_mask(n: usize, changed: impl Fn(usize) -> bool) -> Vec<u8> {
+    let bytes = n.div_ceil(8).max(1);
+    let mut m = vec![0u8; bytes];
+    for k in 0..n {
+        if changed(k) {
+            m[bytes - 1 - k / 8] |= 1 << (k % 8);
+        }
+    }
+    m
+}
+
+fn pick(change: &Change, values: &Option<Vec<Value>>, col: &str) -> Value {
+    let Some(vals) = values else {
+        return Value::Null;
+    };
+    change
+        .columns
+        .iter()
+        .position(|c| c.eq_ignore_ascii_case(col))
+        .and_then(|i| vals.get(i).cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// One capture-job scan over every CDC-enabled database. Returns the transactions processed.
+pub(crate) fn scan(eng: &mut Engine) -> usize {
+    let mut n = 0;
+    for d in eng.dbs.values_mut() {
+        n += scan_db(d);
+    }
+    n
+}
+
+fn scan_db(d: &mut Database) -> usize {
+    let Some(cdc) = d.cdc.as_mut() else { return 0 };
+    let pending = std::mem::take(&mut cdc.pending);
+    let instances = cdc.instances.clone();
+    let count = pending.len();
+    let mut mapping_rows = Vec::new();
+    for txn in pending {
+        let mut captured_any = false;
+        for inst in &instances {
+            if txn.commit_lsn <= inst.start_lsn {
+                continue;
+            }
+            let rows: Vec<Vec<Value>> = txn
+                .changes
+                .iter()
+                .filter(|c| c.object_id == inst.source_object_id)
+                .map(|c| {
+                    let src = if c.op == 1 || c.op == 3 {
+                        &c.before
+                    } else {
+                        &c.after
+                    };
+                    let mask = match c.op {
+                        3 | 4 => update_mask(inst.columns.len(), |k| {
+                            pick(c, &c.before, &inst.columns[k]).key()
+                                != pick(c, &c.after, &inst.columns[k]).key()
+                        }),
+                        _ => update_mask(inst.columns.len(), |_| true),
+                    };
+                    let mut row = vec![
+                        lsn_val(txn.commit_lsn),
+                        Value::Null,
+                        lsn_val(c.lsn),
+                        Value::Int(c.op as i64),
+                        Value::Bytes(mask),
+                    ];
+                    for col in &inst.columns {
+                        row.push(pick(c, src, col));
+                    }
+                    row.push(Value::Int(c.command_id as i64));
+                    row
+                })
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            captured_any = true;
+            if let Some(t) = d.tables.get_mut(&key("cdc", &format!("{}_CT", inst.name))) {
+                for r in rows {
+                    t.push(r, 0);
+                }
+            }
+        }
+        if captured_any {
+            mapping_rows.push(vec![
+                lsn_val(txn.commit_lsn),
+                Value::DateTime(txn.begin_time),
+                Value::DateTime(txn.end_time),
+                Value::Bytes(txn.tran_id.clone()),
+                lsn_val(txn.begin_lsn),
+            ]);
+            if let Some(cdc) = d.cdc.as_mut() {
+                cdc.mapping.push((txn.commit_lsn, txn.end_time));
+            }
+        }
+    }
+    if let Some(t) = d.table_mut("cdc", "lsn_time_mapping") {
+        for r in mapping_rows {
+            t.push(r, 0);
+        }
+    }
+    count
+}
+
+/// Records an ALTER TABLE on a tracked table in `cdc.ddl_history`; capture instances keep
+/// their columns, as in SQL Server.
+pub(crate) fn record_ddl(eng: &mut Engine, r: &TableRef, text: &str) -> SqlResult<()> {
+    let d = eng.db_mut(&r.db)?;
+    let Some(src) = d.table(&r.schema, &r.name).map(|t| t.object_id) else {
+        return Ok(());
+    };
+    let Some(cdc) = d.cdc.as_ref() else {
+        return Ok(());
+    };
+    let cts: Vec<i32> = cdc
+        .instances
+        .iter()
+        .filter(|i| i.source_object_id == src)
+        .map(|i| i.ct_object_id)
+        .collect();
+    if cts.is_empty() {
+        return Ok(());
+    }
+    let lsn = d.log.commit();
+    let t = now();
+    if let Some(h) = d.table_mut("cdc", "ddl_history") {
+        for ct in cts {
+            h.push(
+                vec![
+                    Value::Int(src as i64),
+                    Value::Int(ct as i64),
+                    Value::Bit(false),
+                    Value::Str(text.to_string()),
+                    lsn_val(lsn),
+                    Value::DateTime(t),
+                ],
+                0,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `sys.sp_cdc_cleanup_change_table`: removes change rows below the low-water mark and
+/// raises the instance's minimum LSN.
+pub(crate) fn cleanup(
+    eng: &mut Engine,
+    db: &str,
+    ci: &str,
+    low_water_mark: Option<Lsn>,
+) -> SqlResult<()> {
+    let d = eng.db_mut(db)?;
+    let dbname = d.name.clone();
+    let cdc = d.cdc.as_mut().ok_or_else(|| not_enabled(&dbname))?;
+    let max = cdc.max_lsn();
+    let inst = cdc
+        .instances
+        .iter_mut()
+        .find(|i| i.name.eq_ignore_ascii_case(ci))
+        .ok_or_else(|| SqlError::new(22964, format!("LSN {ci}: invalid capture instance name.")))?;
+    let lwm = low_water_mark.unwrap_or(max);
+    if lwm > max {
+        return Err(SqlError::new(
+            22957,
+            format!(
+                "LSN {lwm}, specified as the new low endpoint for the change table associated with capture instance '{ci}', is not within the Change Data Capture timeline [{}, {}].",
+                inst.min_lsn, max
+            ),
+        ));
+    }
+    if lwm > inst.min_lsn {
+        inst.min_lsn = lwm;
+    }
+    let name = inst.name.clone();
+    let ct_id = inst.ct_object_id as i64;
+    let new_min = inst.min_lsn;
+    if let Some(t) = d.table_mut("cdc", &format!("{name}_CT")) {
+        let lw = lwm.0.to_vec();
+        t.versions.retain(|v| match v.values.first() {
+            Some(Value::Bytes(b)) => b.as_slice() >= lw.as_slice(),
+            _ => true,
+        });
+        t.reindex();
+    }
+    if let Some(t) = d.table_mut("cdc", "change_tables") {
+        for v in &mut t.versions {
+            if v.values.first() == Some(&Value::Int(ct_id))
+                && let Some(slot) = v.values.get_mut(4)
+            {
+                *slot = lsn_val(new_min);
+            }
+        }
+    }
+    Ok(())
+}

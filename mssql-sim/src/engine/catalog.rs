@@ -1,0 +1,143 @@
+//! Databases, schemas and the engine state shared by all sessions.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDateTime, Utc};
+
+use crate::cdc::capture::CdcDb;
+use crate::cdc::lsn::Log;
+use crate::engine::table::Table;
+use crate::engine::txn::TxnTable;
+use crate::error::{SqlError, SqlResult};
+
+/// One database.
+#[derive(Debug)]
+pub(crate) struct Database {
+    pub(crate) id: i32,
+    pub(crate) name: String,
+    /// Keyed by lower-case `schema.table`.
+    pub(crate) tables: BTreeMap<String, Table>,
+    pub(crate) schemas: Vec<(i32, String)>,
+    pub(crate) log: Log,
+    /// Present once `sys.sp_cdc_enable_db` ran.
+    pub(crate) cdc: Option<CdcDb>,
+    pub(crate) created: NaiveDateTime,
+}
+
+impl Database {
+    pub(crate) fn new(id: i32, name: &str) -> Self {
+        Database {
+            id,
+            name: name.to_string(),
+            tables: BTreeMap::new(),
+            schemas: vec![
+                (1, "dbo".into()),
+                (4, "sys".into()),
+                (3, "INFORMATION_SCHEMA".into()),
+            ],
+            log: Log::default(),
+            cdc: None,
+            created: now(),
+        }
+    }
+
+    pub(crate) fn schema_id(&self, name: &str) -> Option<i32> {
+        self.schemas
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(i, _)| *i)
+    }
+
+    pub(crate) fn schema_name(&self, id: i32) -> Option<&str> {
+        self.schemas
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n.as_str())
+    }
+
+    pub(crate) fn table(&self, schema: &str, name: &str) -> Option<&Table> {
+        self.tables.get(&key(schema, name))
+    }
+
+    pub(crate) fn table_mut(&mut self, schema: &str, name: &str) -> Option<&mut Table> {
+        self.tables.get_mut(&key(schema, name))
+    }
+
+    pub(crate) fn table_by_id(&self, id: i32) -> Option<&Table> {
+        self.tables.values().find(|t| t.object_id == id)
+    }
+}
+
+/// The map key of a table.
+pub(crate) fn key(schema: &str, name: &str) -> String {
+    format!("{}.{}", schema.to_lowercase(), name.to_lowercase())
+}
+
+/// Local wall-clock time, as `GETDATE()` returns it.
+pub(crate) fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+/// Everything every session shares.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub(crate) dbs: BTreeMap<String, Database>,
+    pub(crate) txns: TxnTable,
+    pub(crate) next_object_id: i32,
+    pub(crate) next_db_id: i32,
+    pub(crate) rowversion: u64,
+}
+
+impl Engine {
+    pub(crate) fn new() -> Self {
+        let mut e = Engine {
+            dbs: BTreeMap::new(),
+            txns: TxnTable::default(),
+            next_object_id: 245_575_913,
+            next_db_id: 5,
+            rowversion: 2000,
+        };
+        for (id, name) in [(1, "master"), (2, "tempdb"), (3, "model"), (4, "msdb")] {
+            e.dbs.insert(name.to_string(), Database::new(id, name));
+        }
+        e
+    }
+
+    pub(crate) fn db(&self, name: &str) -> SqlResult<&Database> {
+        self.dbs
+            .get(&name.to_lowercase())
+            .ok_or_else(|| no_db(name))
+    }
+
+    pub(crate) fn db_mut(&mut self, name: &str) -> SqlResult<&mut Database> {
+        self.dbs
+            .get_mut(&name.to_lowercase())
+            .ok_or_else(|| no_db(name))
+    }
+
+    pub(crate) fn alloc_object_id(&mut self) -> i32 {
+        self.next_object_id += 16_001;
+        self.next_object_id
+    }
+
+    pub(crate) fn create_db(&mut self, name: &str) -> SqlResult<()> {
+        if self.dbs.contains_key(&name.to_lowercase()) {
+            return Err(SqlError::new(
+                1801,
+                format!("Database '{name}' already exists. Choose a different database name."),
+            ));
+        }
+        let id = self.next_db_id;
+        self.next_db_id += 1;
+        self.dbs
+            .insert(name.to_lowercase(), Database::new(id, name));
+        Ok(())
+    }
+}
+
+fn no_db(name: &str) -> SqlError {
+    SqlError::new(
+        911,
+        format!("Database '{name}' does not exist. Make sure that the name is entered correctly."),
+    )
+}

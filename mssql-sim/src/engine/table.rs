@@ -1,0 +1,167 @@
+//! Table definitions and their multi-version row storage with a primary-key index.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+
+use crate::engine::txn::{TxStatus, TxnTable, View, Xid};
+use crate::value::{SqlType, Value};
+
+/// A column definition.
+#[derive(Debug, Clone)]
+pub(crate) struct Column {
+    pub(crate) name: String,
+    pub(crate) ty: SqlType,
+    pub(crate) nullable: bool,
+    pub(crate) column_id: i32,
+    /// IDENTITY(seed, increment)
+    pub(crate) identity: Option<(i64, i64)>,
+    /// DEFAULT expression, evaluated per inserted row (so GETDATE()/NEWID() vary).
+    pub(crate) default: Option<sqlparser::ast::Expr>,
+}
+
+/// One version of a row.
+#[derive(Debug, Clone)]
+pub(crate) struct Version {
+    pub(crate) values: Vec<Value>,
+    pub(crate) xmin: Xid,
+    pub(crate) xmax: Xid,
+}
+
+/// A table: definition plus storage.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub(crate) object_id: i32,
+    pub(crate) schema: String,
+    pub(crate) name: String,
+    pub(crate) columns: Vec<Column>,
+    /// Primary-key column positions.
+    pub(crate) pk: Vec<usize>,
+    pub(crate) pk_name: Option<String>,
+    pub(crate) created: NaiveDateTime,
+    /// System tables (cdc.*) are never captured.
+    pub(crate) system: bool,
+    pub(crate) next_identity: i64,
+    pub(crate) next_column_id: i32,
+    pub(crate) versions: Vec<Version>,
+    pk_index: HashMap<String, Vec<usize>>,
+}
+
+impl Table {
+    pub(crate) fn new(
+        object_id: i32,
+        schema: &str,
+        name: &str,
+        columns: Vec<Column>,
+        pk: Vec<usize>,
+        created: NaiveDateTime,
+    ) -> Self {
+        let next_column_id = columns.len() as i32 + 1;
+        let next_identity = columns
+            .iter()
+            .find_map(|c| c.identity.map(|i| i.0))
+            .unwrap_or(1);
+        Table {
+            object_id,
+            schema: schema.to_string(),
+            name: name.to_string(),
+            columns,
+            pk,
+            pk_name: None,
+            created,
+            system: false,
+            next_identity,
+            next_column_id,
+            versions: Vec::new(),
+            pk_index: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    pub(crate) fn pk_key(&self, values: &[Value]) -> Option<String> {
+        if self.pk.is_empty() {
+            return None;
+        }
+        let mut k = String::new();
+        for &i in &self.pk {
+            k.push_str(&values.get(i).map(Value::key).unwrap_or_default());
+            k.push('\u{1}');
+        }
+        Some(k)
+    }
+
+    /// Indexes of row versions visible to `view`.
+    pub(crate) fn visible(&self, tt: &TxnTable, view: &View) -> Vec<usize> {
+        (0..self.versions.len())
+            .filter(|&i| {
+                let v = &self.versions[i];
+                view.visible(tt, v.xmin, v.xmax)
+            })
+            .collect()
+    }
+
+    /// Whether a live (not deleted, not rolled back) row with this key exists for anyone.
+    pub(crate) fn key_taken(&self, tt: &TxnTable, key: &str, own: Xid) -> bool {
+        let Some(ids) = self.pk_index.get(key) else {
+            return false;
+        };
+        ids.iter().any(|&i| {
+            let v = &self.versions[i];
+            if matches!(tt.status(v.xmin), TxStatus::Aborted) {
+                return false;
+            }
+            let deleted = v.xmax != 0
+                && (v.xmax == own || matches!(tt.status(v.xmax), TxStatus::Committed(_)));
+            !deleted
+        })
+    }
+
+    pub(crate) fn push(&mut self, values: Vec<Value>, xmin: Xid) {
+        let idx = self.versions.len();
+        if let Some(k) = self.pk_key(&values) {
+            self.pk_index.entry(k).or_default().push(idx);
+        }
+        self.versions.push(Version {
+            values,
+            xmin,
+            xmax: 0,
+        });
+    }
+
+    /// Rebuilds the key index after the primary key or column layout changes.
+    pub(crate) fn reindex(&mut self) {
+        let mut idx: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, v) in self.versions.iter().enumerate() {
+            if let Some(k) = self.pk_key(&v.values) {
+                idx.entry(k).or_default().push(i);
+            }
+        }
+        self.pk_index = idx;
+    }
+
+    /// Drops versions nobody can see any more: rolled back, or deleted by a committed
+    /// transaction. Only valid while no transaction is open (no snapshot may need them and
+    /// no undo record points at them).
+    pub(crate) fn vacuum(&mut self, tt: &TxnTable) {
+        let before = self.versions.len();
+        self.versions.retain(|v| {
+            let rolled_back = matches!(tt.status(v.xmin), TxStatus::Aborted);
+            let deleted = v.xmax != 0 && matches!(tt.status(v.xmax), TxStatus::Committed(_));
+            !rolled_back && !deleted
+        });
+        if self.versions.len() != before {
+            for v in &mut self.versions {
+                // an aborted deleter leaves the row live
+                if v.xmax != 0 && matches!(tt.status(v.xmax), TxStatus::Aborted) {
+                    v.xmax = 0;
+                }
+            }
+            self.reindex();
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! T-SQL: parsing with sqlparser's MsSqlDialect and execution on the in-memory engine.
+
+pub(crate) mod ddl;
+pub(crate) mod dml;
+pub(crate) mod eval;
+pub(crate) mod exec;
+pub(crate) mod functions;
+pub(crate) mod parse;
+pub(crate) mod procs;
+pub(crate) mod query;
+pub(crate) mod session;
+pub(crate) mod sysviews;

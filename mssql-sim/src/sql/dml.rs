@@ -1,0 +1,651 @@
+//! DML: INSERT, UPDATE (including primary-key updates), DELETE, with write-conflict checks,
+//! statement-level undo records and the change records CDC captures.
+
+use sqlparser::ast::{
+    AssignmentTarget, Expr, FromTable, SetExpr, TableFactor, TableObject, TableWithJoins,
+    UpdateTableFromKind,
+};
+
+use crate::engine::catalog::key;
+use crate::engine::txn::TxStatus;
+use crate::error::{SqlError, SqlResult};
+use crate::sql::exec::{Exec, TableRef};
+use crate::sql::parse::name_parts;
+use crate::sql::query::{ROWID, RelCol};
+use crate::sql::session::{Change, Undo};
+use crate::value::{SqlType, Value, coerce};
+
+/// Target table, columns of the rows to evaluate on, and (version index, row) pairs.
+pub(crate) type DmlRows = (TableRef, Vec<RelCol>, Vec<(usize, Vec<Value>)>);
+
+impl Exec<'_> {
+    // ---- DML ---------------------------------------------------------------------------
+
+    /// Inserts one row (values aligned with the table's columns, not yet coerced).
+    pub(crate) fn insert_row(
+        &mut self,
+        r: &TableRef,
+        mut values: Vec<Value>,
+        explicit: &[bool],
+    ) -> SqlResult<()> {
+        let own = self.xid();
+        let k = key(&r.schema, &r.name);
+        let defaults: Vec<(usize, Expr)> = self
+            .table(r)?
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !explicit.get(*i).copied().unwrap_or(false))
+            .filter_map(|(i, c)| c.default.clone().map(|e| (i, e)))
+            .collect();
+        for (i, e) in defaults {
+            if let Some(slot) = values.get_mut(i) {
+                *slot = self.eval_const(&e)?;
+            }
+        }
+        let rv = {
+            self.eng.rowversion += 1;
+            self.eng.rowversion
+        };
+        let db = self
+            .eng
+            .dbs
+            .get_mut(&r.db)
+            .ok_or_else(|| SqlError::invalid_object(&r.name))?;
+        let tracked = db
+            .cdc
+            .as_ref()
+            .is_some_and(|c| db.tables.get(&k).is_some_and(|t| c.tracks(t.object_id)));
+        let t = db
+            .tables
+            .get_mut(&k)
+            .ok_or_else(|| SqlError::invalid_object(&r.name))?;
+        for (i, c) in t.columns.iter().enumerate() {
+            let v = std::mem::replace(&mut values[i], Value::Null);
+            let v = if let Some((_, inc)) = c.identity {
+                if explicit.get(i).copied().unwrap_or(false) {
+                    return Err(SqlError::new(
+                        544,
+                        format!(
+                            "Cannot insert explicit value for identity column in table '{}' when IDENTITY_INSERT is set to OFF.",
+                            t.name
+                        ),
+                    ));
+                }
+                let n = t.next_identity;
+                t.next_identity += inc;
+                Value::Int(n)
+            } else if matches!(c.ty, SqlType::RowVersion) {
+                Value::Bytes(rv.to_be_bytes().to_vec())
+            } else {
+                v
+            };
+            let v = coerce(v, &c.ty).map_err(|e| SqlError {
+                aborts_batch: false,
+                ..e
+            })?;
+            if v.is_null() && !c.nullable {
+                return Err(SqlError::new(515, format!(
+                    "Cannot insert the value NULL into column '{}', table '{}.{}.{}'; column does not allow nulls. INSERT fails.",
+                    c.name, db.name, t.schema, t.name
+                )).state(2).statement_only());
+            }
+            values[i] = v;
+        }
+        if let Some(pk) = t.pk_key(&values)
+            && t.key_taken(&self.eng.txns, &pk, own)
+        {
+            let keyv: Vec<String> = t.pk.iter().map(|&i| values[i].to_string()).collect();
+            return Err(SqlError::new(2627, format!(
+                    "Violation of PRIMARY KEY constraint '{}'. Cannot insert duplicate key in object '{}.{}'. The duplicate key value is ({}).",
+                    t.pk_name.clone().unwrap_or_default(), t.schema, t.name, keyv.join(", ")
+                )).state(1).class(14).statement_only());
+        }
+        let idx = t.versions.len();
+        let object_id = t.object_id;
+        let columns: Vec<String> = if tracked {
+            t.columns.iter().map(|c| c.name.clone()).collect()
+        } else {
+            vec![]
+        };
+        let after = if tracked { Some(values.clone()) } else { None };
+        t.push(values, own);
+        self.sess.undo.push(Undo::Inserted {
+            db: r.db.clone(),
+            table: k,
+            idx,
+        });
+        if tracked {
+            self.log_change(&r.db, object_id, 2, columns, None, after)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn log_change(
+        &mut self,
+        db: &str,
+        object_id: i32,
+        op: u8,
+        columns: Vec<String>,
+        before: Option<Vec<Value>>,
+        after: Option<Vec<Value>>,
+    ) -> SqlResult<()> {
+        let d = self.eng.db_mut(db)?;
+        let lsn = d.log.next();
+        if let Some(t) = self.sess.txn.as_mut() {
+            t.begin_lsn.entry(db.to_string()).or_insert(lsn);
+            let command_id = t.command_id;
+            if op == 3 {
+                t.changes.push(Change {
+                    db: db.to_string(),
+                    object_id,
+                    op: 3,
+                    lsn,
+                    command_id,
+                    columns: columns.clone(),
+                    before: before.clone(),
+                    after: None,
+                });
+                t.changes.push(Change {
+                    db: db.to_string(),
+                    object_id,
+                    op: 4,
+                    lsn,
+                    command_id,
+                    columns,
+                    before,
+                    after,
+                });
+            } else {
+                t.changes.push(Change {
+                    db: db.to_string(),
+                    object_id,
+                    op,
+                    lsn,
+                    command_id,
+                    columns,
+                    before,
+                    after,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn insert(&mut self, ins: sqlparser::ast::Insert) -> SqlResult<()> {
+        if ins.output.is_some() || ins.returning.is_some() {
+            return Err(SqlError::unsupported("INSERT ... OUTPUT"));
+        }
+        let name = match &ins.table {
+            TableObject::TableName(n) => n.clone(),
+            other => return Err(SqlError::unsupported(format!("INSERT INTO {other}"))),
+        };
+        let r = self.resolve(&name_parts(&name))?;
+        let (ncols, positions) = {
+            let t = self.table(&r)?;
+            let positions: Vec<usize> = if ins.columns.is_empty() {
+                (0..t.columns.len())
+                    .filter(|&i| {
+                        t.columns[i].identity.is_none()
+                            && !matches!(t.columns[i].ty, SqlType::RowVersion)
+                    })
+                    .collect()
+            } else {
+                ins.columns
+                    .iter()
+                    .map(|c| {
+                        let n = name_parts(c).last().cloned().unwrap_or_default();
+                        t.column_index(&n)
+                            .ok_or_else(|| SqlError::invalid_column(&n))
+                    })
+                    .collect::<SqlResult<_>>()?
+            };
+            (t.columns.len(), positions)
+        };
+        let source = ins
+            .source
+            .ok_or_else(|| SqlError::unsupported("INSERT without VALUES or SELECT"))?;
+        let rows: Vec<Vec<Value>> = match source.body.as_ref() {
+            SetExpr::Values(v) => {
+                let mut rows = Vec::with_capacity(v.rows.len());
+                for row in &v.rows {
+                    let mut out = Vec::with_capacity(row.len());
+                    for e in row.iter() {
+                        out.push(self.eval_const(e)?);
+                    }
+                    rows.push(out);
+                }
+                rows
+            }
+            _ => self.query(&source)?.rows,
+        };
+        let mut n = 0u64;
+        for row in rows {
+            if row.len() != positions.len() {
+                return Err(SqlError::new(
+                    110,
+                    "There are fewer columns in the INSERT statement than values specified in the VALUES clause. The number of values in the VALUES clause must match the number of columns specified in the INSERT statement.",
+                ));
+            }
+            let mut values = vec![Value::Null; ncols];
+            let mut explicit = vec![false; ncols];
+            for (p, v) in positions.iter().zip(row) {
+                values[*p] = v;
+                explicit[*p] = true;
+            }
+            self.insert_row(&r, values, &explicit)?;
+            n += 1;
+        }
+        self.sess.rowcount = n;
+        self.done(Some(n));
+        Ok(())
+    }
+
+    /// Finds visible rows of a single table matching `selection`.
+    pub(crate) fn matching(
+        &mut self,
+        r: &TableRef,
+        alias: Option<String>,
+        selection: Option<&Expr>,
+    ) -> SqlResult<Vec<(usize, Vec<Value>)>> {
+        let view = self.view();
+        let (idxs, rel_cols, rows) = {
+            let t = self.table(r)?;
+            let idxs = t.visible(&self.eng.txns, &view);
+            let cols = crate::sql::query::table_cols(t, alias.as_deref().unwrap_or(&t.name));
+            let rows: Vec<Vec<Value>> =
+                idxs.iter().map(|&i| t.versions[i].values.clone()).collect();
+            (idxs, cols, rows)
+        };
+        let mut out = Vec::new();
+        for (i, row) in idxs.into_iter().zip(rows) {
+            let keep = match selection {
+                None => true,
+                Some(e) => self.eval(e, &rel_cols, &row, None)?.as_bool() == Some(true),
+            };
+            if keep {
+                out.push((i, row));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a version deleted by the current transaction, checking for write conflicts.
+    pub(crate) fn delete_version(&mut self, r: &TableRef, idx: usize) -> SqlResult<()> {
+        let own = self.xid();
+        let snapshot = self.sess.txn.as_ref().and_then(|t| t.snapshot);
+        let tt = &self.eng.txns;
+        let db = self
+            .eng
+            .dbs
+            .get_mut(&r.db)
+            .ok_or_else(|| SqlError::invalid_object(&r.name))?;
+        let dbname = db.name.clone();
+        let t = db
+            .table_mut(&r.schema, &r.name)
+            .ok_or_else(|| SqlError::invalid_object(&r.name))?;
+        let v = t
+            .versions
+            .get_mut(idx)
+            .ok_or_else(|| SqlError::invalid_object(&r.name))?;
+        if v.xmax != 0 && v.xmax != own {
+            match tt.status(v.xmax) {
+                TxStatus::Active => {
+                    return Err(
+                        SqlError::new(1222, "Lock request time out period exceeded.").state(56),
+                    );
+                }
+                TxStatus::Committed(seq) if snapshot.is_some_and(|s| seq > s) => {
+                    return Err(SqlError::new(3960, format!("Snapshot isolation transaction aborted due to update conflict. You cannot use snapshot isolation to access table '{}.{}' directly or indirectly in database '{}' to update, delete, or insert the row that has been modified or deleted by another transaction. Retry the transaction or change the isolation level for the update/delete statement.", t.schema, t.name, dbname)).state(2));
+                }
+                _ => {}
+            }
+        }
+        v.xmax = own;
+        self.sess.undo.push(Undo::Deleted {
+            db: r.db.clone(),
+            table: key(&r.schema, &r.name),
+            idx,
+        });
+        Ok(())
+    }
+
+    /// The rows an UPDATE/DELETE acts on: (version index, row to evaluate SET/WHERE on) plus
+    /// the columns of that row. With a FROM list the target is joined with the other tables
+    /// (T-SQL's `UPDATE t SET ... FROM t JOIN s ON ...`); each target row is taken once.
+    pub(crate) fn dml_rows(
+        &mut self,
+        target: &TableFactor,
+        from: &[TableWithJoins],
+        selection: Option<&Expr>,
+    ) -> SqlResult<DmlRows> {
+        let (r, alias) = self.single_table(target)?;
+        if from.is_empty() {
+            let cols = {
+                let t = self.table(&r)?;
+                crate::sql::query::table_cols(t, alias.as_deref().unwrap_or(&t.name))
+            };
+            let rows = self.matching(&r, alias, selection)?;
+            return Ok((r, cols, rows));
+        }
+        // The target may be named by an alias defined in FROM.
+        let target_parts = match target {
+            TableFactor::Table { name, .. } => name_parts(name),
+            _ => vec![],
+        };
+        let mut real = None;
+        for twj in from {
+            for tf in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+                if let TableFactor::Table {
+                    name,
+                    alias: a,
+                    args: None,
+                    ..
+                } = tf
+                {
+                    let by_alias = target_parts.len() == 1
+                        && a.as_ref()
+                            .is_some_and(|a| a.name.value.eq_ignore_ascii_case(&target_parts[0]));
+                    let rr = self.resolve(&name_parts(name))?;
+                    let same = rr.db == r.db
+                        && rr.schema.eq_ignore_ascii_case(&r.schema)
+                        && rr.name.eq_ignore_ascii_case(&r.name);
+                    if real.is_none() && (by_alias || same) {
+                        real = Some(rr);
+                    }
+                }
+            }
+        }
+        let mut list = from.to_vec();
+        let r = match real {
+            Some(rr) => rr,
+            None => {
+                list.insert(
+                    0,
+                    TableWithJoins {
+                        relation: target.clone(),
+                        joins: vec![],
+                    },
+                );
+                r
+            }
+        };
+        self.table(&r)?;
+        self.dml_target = Some((r.db.clone(), key(&r.schema, &r.name)));
+        let rel = self.build_from(&list);
+        self.dml_target = None;
+        let rel = rel?;
+        let rowid = rel
+            .cols
+            .iter()
+            .position(|c| c.name == ROWID)
+            .ok_or_else(|| SqlError::unsupported("this UPDATE/DELETE ... FROM form"))?;
+        let mut seen = std::collections::HashSet::new();
+        let mut rows = Vec::new();
+        for row in rel.rows {
+            let keep = match selection {
+                None => true,
+                Some(e) => self.eval(e, &rel.cols, &row, None)?.as_bool() == Some(true),
+            };
+            if let (true, Some(Value::Int(i))) = (keep, row.get(rowid)) {
+                let i = *i as usize;
+                if seen.insert(i) {
+                    rows.push((i, row));
+                }
+            }
+        }
+        Ok((r, rel.cols, rows))
+    }
+
+    pub(crate) fn single_table(&self, tf: &TableFactor) -> SqlResult<(TableRef, Option<String>)> {
+        match tf {
+            TableFactor::Table { name, alias, .. } => Ok((
+                self.resolve(&name_parts(name))?,
+                alias.as_ref().map(|a| a.name.value.clone()),
+            )),
+            other => Err(SqlError::unsupported(format!("DML on {other}"))),
+        }
+    }
+
+    pub(crate) fn update(&mut self, u: sqlparser::ast::Update) -> SqlResult<()> {
+        if !u.table.joins.is_empty() {
+            return Err(SqlError::unsupported(
+                "UPDATE with JOIN before SET (use FROM)",
+            ));
+        }
+        if u.output.is_some() || u.returning.is_some() {
+            return Err(SqlError::unsupported("UPDATE ... OUTPUT"));
+        }
+        let from: Vec<TableWithJoins> = match &u.from {
+            Some(UpdateTableFromKind::AfterSet(v)) | Some(UpdateTableFromKind::BeforeSet(v)) => {
+                v.clone()
+            }
+            None => vec![],
+        };
+        let (r, eval_cols, rows) = self.dml_rows(&u.table.relation, &from, u.selection.as_ref())?;
+        let (cols, pk, object_id, tracked) = {
+            let t = self.table(&r)?;
+            let db = self.eng.db(&r.db)?;
+            (
+                crate::sql::query::table_cols(t, &t.name),
+                t.pk.clone(),
+                t.object_id,
+                db.cdc.as_ref().is_some_and(|c| c.tracks(t.object_id)),
+            )
+        };
+        let mut targets = Vec::new();
+        for a in &u.assignments {
+            let n = match &a.target {
+                AssignmentTarget::ColumnName(n) => {
+                    name_parts(n).last().cloned().unwrap_or_default()
+                }
+                AssignmentTarget::Tuple(_) => {
+                    return Err(SqlError::unsupported("tuple assignment"));
+                }
+            };
+            let idx = self
+                .table(&r)?
+                .column_index(&n)
+                .ok_or_else(|| SqlError::invalid_column(&n))?;
+            if self.table(&r)?.columns[idx].identity.is_some() {
+                return Err(SqlError::new(
+                    8102,
+                    format!("Cannot update identity column '{n}'."),
+                ));
+            }
+            targets.push((idx, &a.value));
+        }
+        let mut n = 0u64;
+        let mut pk_changes = Vec::new();
+        for (idx, eval_row) in rows {
+            let old = match self.table(&r)?.versions.get(idx) {
+                Some(v) => v.values.clone(),
+                None => continue,
+            };
+            let mut new = old.clone();
+            for (c, e) in &targets {
+                new[*c] = self.eval(e, &eval_cols, &eval_row, None)?;
+            }
+            self.delete_version(&r, idx)?;
+            // re-insert the new version through the normal checks
+            let col_names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+            let key_changed = pk.iter().any(|&p| old[p].key() != new[p].key());
+            let mut explicit = vec![true; new.len()];
+            {
+                let t = self.table(&r)?;
+                for (i, c) in t.columns.iter().enumerate() {
+                    if c.identity.is_some() || matches!(c.ty, SqlType::RowVersion) {
+                        explicit[i] = false;
+                    }
+                }
+            }
+            let fixed_identity: Vec<(usize, Value)> = {
+                let t = self.table(&r)?;
+                t.columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.identity.is_some())
+                    .map(|(i, _)| (i, old[i].clone()))
+                    .collect()
+            };
+            self.insert_plain(&r, new.clone(), &explicit, &fixed_identity)?;
+            if tracked {
+                let after = self.latest_values(&r)?;
+                if key_changed {
+                    pk_changes.push((old, after));
+                } else {
+                    self.log_change(&r.db, object_id, 3, col_names, Some(old), Some(after))?;
+                }
+            }
+            n += 1;
+        }
+        // Key-changing updates are logged as delete + insert, as SQL Server's CDC shows them.
+        let col_names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+        for (old, _) in &pk_changes {
+            self.log_change(
+                &r.db,
+                object_id,
+                1,
+                col_names.clone(),
+                Some(old.clone()),
+                None,
+            )?;
+        }
+        for (_, new) in pk_changes {
+            self.log_change(&r.db, object_id, 2, col_names.clone(), None, Some(new))?;
+        }
+        self.sess.rowcount = n;
+        self.done(Some(n));
+        Ok(())
+    }
+
+    pub(crate) fn latest_values(&self, r: &TableRef) -> SqlResult<Vec<Value>> {
+        let t = self.table(r)?;
+        Ok(t.versions
+            .last()
+            .map(|v| v.values.clone())
+            .unwrap_or_default())
+    }
+
+    /// Inserts a new version for an UPDATE (no CDC logging: the caller logs 3/4).
+    pub(crate) fn insert_plain(
+        &mut self,
+        r: &TableRef,
+        values: Vec<Value>,
+        explicit: &[bool],
+        identity: &[(usize, Value)],
+    ) -> SqlResult<()> {
+        let own = self.xid();
+        let k = key(&r.schema, &r.name);
+        self.eng.rowversion += 1;
+        let rv = self.eng.rowversion;
+        let db = self
+            .eng
+            .dbs
+            .get_mut(&r.db)
+            .ok_or_else(|| SqlError::invalid_object(&r.name))?;
+        let dbname = db.name.clone();
+        let t = db
+            .tables
+            .get_mut(&k)
+            .ok_or_else(|| SqlError::invalid_object(&r.name))?;
+        let mut vals = Vec::with_capacity(values.len());
+        for (i, (c, v)) in t.columns.iter().zip(values).enumerate() {
+            let v = if let Some((_, idv)) = identity.iter().find(|(j, _)| *j == i) {
+                idv.clone()
+            } else if matches!(c.ty, SqlType::RowVersion) {
+                Value::Bytes(rv.to_be_bytes().to_vec())
+            } else {
+                let _ = explicit;
+                coerce(v, &c.ty).map_err(|e| SqlError {
+                    aborts_batch: false,
+                    ..e
+                })?
+            };
+            if v.is_null() && !c.nullable {
+                return Err(SqlError::new(515, format!(
+                    "Cannot insert the value NULL into column '{}', table '{}.{}.{}'; column does not allow nulls. UPDATE fails.",
+                    c.name, dbname, t.schema, t.name
+                )).state(2).statement_only());
+            }
+            vals.push(v);
+        }
+        if let Some(pk) = t.pk_key(&vals)
+            && t.key_taken(&self.eng.txns, &pk, own)
+        {
+            let keyv: Vec<String> = t.pk.iter().map(|&i| vals[i].to_string()).collect();
+            return Err(SqlError::new(2627, format!(
+                    "Violation of PRIMARY KEY constraint '{}'. Cannot insert duplicate key in object '{}.{}'. The duplicate key value is ({}).",
+                    t.pk_name.clone().unwrap_or_default(), t.schema, t.name, keyv.join(", ")
+                )).class(14).statement_only());
+        }
+        let idx = t.versions.len();
+        t.push(vals, own);
+        self.sess.undo.push(Undo::Inserted {
+            db: r.db.clone(),
+            table: k,
+            idx,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn delete(&mut self, d: sqlparser::ast::Delete) -> SqlResult<()> {
+        if d.output.is_some() || d.returning.is_some() {
+            return Err(SqlError::unsupported("DELETE ... OUTPUT"));
+        }
+        let from = match &d.from {
+            FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f,
+        };
+        let (target, from_list): (TableFactor, Vec<TableWithJoins>) =
+            match (d.tables.as_slice(), from.as_slice()) {
+                ([], [t]) if t.joins.is_empty() => (t.relation.clone(), vec![]),
+                // DELETE t FROM dbo.t t JOIN dbo.s s ON ...
+                ([name], list) => (
+                    TableFactor::Table {
+                        name: name.clone(),
+                        alias: None,
+                        args: None,
+                        with_hints: vec![],
+                        version: None,
+                        with_ordinality: false,
+                        partitions: vec![],
+                        json_path: None,
+                        sample: None,
+                        index_directives: vec![],
+                        inheritance: None,
+                    },
+                    list.to_vec(),
+                ),
+                _ => return Err(SqlError::unsupported("DELETE from several tables")),
+            };
+        let (r, _, rows) = self.dml_rows(&target, &from_list, d.selection.as_ref())?;
+        let (col_names, object_id, tracked) = {
+            let t = self.table(&r)?;
+            let db = self.eng.db(&r.db)?;
+            (
+                t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                t.object_id,
+                db.cdc.as_ref().is_some_and(|c| c.tracks(t.object_id)),
+            )
+        };
+        let n = rows.len() as u64;
+        for (idx, _) in rows {
+            let old = match self.table(&r)?.versions.get(idx) {
+                Some(v) => v.values.clone(),
+                None => continue,
+            };
+            self.delete_version(&r, idx)?;
+            if tracked {
+                self.log_change(&r.db, object_id, 1, col_names.clone(), Some(old), None)?;
+            }
+        }
+        self.sess.rowcount = n;
+        self.done(Some(n));
+        Ok(())
+    }
+
+    /// Evaluates an expression that needs no row (VALUES items, variables, procedure args).
+    pub(crate) fn eval_const(&mut self, e: &Expr) -> SqlResult<Value> {
+        self.eval(e, &[], &[], None)
+    }
+}

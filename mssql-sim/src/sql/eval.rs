@@ -1,0 +1,596 @@
+//! Expression evaluation with T-SQL's three-valued logic and the built-in functions the
+//! simulator knows.
+
+use sqlparser::ast::{BinaryOperator, Expr, InTarget, UnaryOperator, Value as AstValue};
+
+use crate::error::{SqlError, SqlResult};
+use crate::sql::exec::Exec;
+use crate::sql::parse::ident_text;
+use crate::sql::query::RelCol;
+use crate::value::{SqlType, Value, coerce, compare, parse_decimal, parse_type, rescale};
+
+fn bool_val(b: Option<bool>) -> Value {
+    match b {
+        Some(b) => Value::Bit(b),
+        None => Value::Null,
+    }
+}
+
+/// Converts a literal.
+pub(crate) fn literal(v: &AstValue) -> SqlResult<Value> {
+    Ok(match v {
+        AstValue::Number(n, _) => {
+            if let Ok(i) = n.parse::<i64>() {
+                Value::Int(i)
+            } else if let Some((d, s)) = parse_decimal(n) {
+                Value::Decimal(d, s)
+            } else {
+                Value::Float(n.parse().map_err(|_| SqlError::syntax(n))?)
+            }
+        }
+        AstValue::SingleQuotedString(s)
+        | AstValue::NationalStringLiteral(s)
+        | AstValue::DoubleQuotedString(s) => Value::Str(s.clone()),
+        AstValue::HexStringLiteral(h) => {
+            let h = if h.len() % 2 == 1 {
+                format!("0{h}")
+            } else {
+                h.clone()
+            };
+            let mut out = Vec::with_capacity(h.len() / 2);
+            for i in (0..h.len()).step_by(2) {
+                out.push(u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| SqlError::syntax(&h))?);
+            }
+            Value::Bytes(out)
+        }
+        AstValue::Boolean(b) => Value::Bit(*b),
+        AstValue::Null => Value::Null,
+        AstValue::Placeholder(p) => {
+            return Err(SqlError::new(
+                137,
+                format!("Must declare the scalar variable \"{p}\"."),
+            ));
+        }
+        other => return Err(SqlError::unsupported(format!("the literal {other}"))),
+    })
+}
+
+fn like(s: &str, pat: &str) -> bool {
+    fn rec(s: &[char], p: &[char]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some('%') => (0..=s.len()).any(|i| rec(&s[i..], &p[1..])),
+            Some('_') => !s.is_empty() && rec(&s[1..], &p[1..]),
+            Some(c) => {
+                s.first()
+                    .is_some_and(|x| x.to_lowercase().eq(c.to_lowercase()))
+                    && rec(&s[1..], &p[1..])
+            }
+        }
+    }
+    let s: Vec<char> = s.chars().collect();
+    let p: Vec<char> = pat.chars().collect();
+    rec(&s, &p)
+}
+
+pub(crate) fn arith(op: &BinaryOperator, a: Value, b: Value) -> SqlResult<Value> {
+    if a.is_null() || b.is_null() {
+        return Ok(Value::Null);
+    }
+    if matches!(op, BinaryOperator::Plus) {
+        if let (Value::Str(x), Value::Str(y)) = (&a, &b) {
+            return Ok(Value::Str(format!("{x}{y}")));
+        }
+        if let (Value::Bytes(x), Value::Bytes(y)) = (&a, &b) {
+            let mut v = x.clone();
+            v.extend_from_slice(y);
+            return Ok(Value::Bytes(v));
+        }
+    }
+    let overflow = || {
+        SqlError::new(
+            8115,
+            "Arithmetic overflow error converting expression to data type int.",
+        )
+    };
+    let zero = || SqlError::new(8134, "Divide by zero error encountered.");
+    match (&a, &b) {
+        (Value::Float(_), _) | (_, Value::Float(_)) => {
+            let (x, y) = (
+                a.as_f64().ok_or_else(overflow)?,
+                b.as_f64().ok_or_else(overflow)?,
+            );
+            Ok(Value::Float(match op {
+                BinaryOperator::Plus => x + y,
+                BinaryOperator::Minus => x - y,
+                BinaryOperator::Multiply => x * y,
+                BinaryOperator::Divide => {
+                    if y == 0.0 {
+                        return Err(zero());
+                    }
+                    x / y
+                }
+                BinaryOperator::Modulo => x % y,
+                _ => return Err(SqlError::unsupported(format!("operator {op}"))),
+            }))
+        }
+        (Value::Int(_), Value::Int(_)) => {
+            let (x, y) = (a.as_i64()?.unwrap_or(0), b.as_i64()?.unwrap_or(0));
+            Ok(Value::Int(match op {
+                BinaryOperator::Plus => x.checked_add(y).ok_or_else(overflow)?,
+                BinaryOperator::Minus => x.checked_sub(y).ok_or_else(overflow)?,
+                BinaryOperator::Multiply => x.checked_mul(y).ok_or_else(overflow)?,
+                BinaryOperator::Divide => x.checked_div(y).ok_or_else(zero)?,
+                BinaryOperator::Modulo => x.checked_rem(y).ok_or_else(zero)?,
+                _ => return Err(SqlError::unsupported(format!("operator {op}"))),
+            }))
+        }
+        _ => {
+            let money = matches!(a, Value::Money(_)) || matches!(b, Value::Money(_));
+            let ((x, xs), (y, ys)) = (
+                a.as_decimal().ok_or_else(|| {
+                    SqlError::conversion(format!(
+                        "Operand type clash: {} and {}",
+                        a.natural_type().name(),
+                        b.natural_type().name()
+                    ))
+                })?,
+                b.as_decimal().ok_or_else(|| {
+                    SqlError::conversion(format!(
+                        "Operand type clash: {} and {}",
+                        a.natural_type().name(),
+                        b.natural_type().name()
+                    ))
+                })?,
+            );
+            let s = xs.max(ys);
+            let (x, y) = (
+                rescale(x, xs, s).ok_or_else(overflow)?,
+                rescale(y, ys, s).ok_or_else(overflow)?,
+            );
+            let (v, sc) = match op {
+                BinaryOperator::Plus => (x.checked_add(y).ok_or_else(overflow)?, s),
+                BinaryOperator::Minus => (x.checked_sub(y).ok_or_else(overflow)?, s),
+                BinaryOperator::Multiply => (x.checked_mul(y).ok_or_else(overflow)?, s * 2),
+                BinaryOperator::Divide => {
+                    if y == 0 {
+                        return Err(zero());
+                    }
+                    let extra = 6u8;
+                    (
+                        rescale(x, 0, extra)
+                            .ok_or_else(overflow)?
+                            .checked_div(y)
+                            .ok_or_else(zero)?,
+                        extra,
+                    )
+                }
+                BinaryOperator::Modulo => (x.checked_rem(y).ok_or_else(zero)?, s),
+                _ => return Err(SqlError::unsupported(format!("operator {op}"))),
+            };
+            if money {
+                return Ok(Value::Money(
+                    i64::try_from(rescale(v, sc.min(38), 4).ok_or_else(overflow)?)
+                        .map_err(|_| overflow())?,
+                ));
+            }
+            Ok(Value::Decimal(v, sc.min(38)))
+        }
+    }
+}
+
+impl Exec<'_> {
+    fn lookup(&self, cols: &[RelCol], row: &[Value], parts: &[String]) -> SqlResult<Value> {
+        let (qual, name) = match parts {
+            [n] => (None, n.as_str()),
+            [.., q, n] => (Some(q.to_lowercase()), n.as_str()),
+            [] => return Err(SqlError::invalid_column("")),
+        };
+        let mut found = None;
+        for (i, c) in cols.iter().enumerate() {
+            if c.name.eq_ignore_ascii_case(name) && qual.as_ref().is_none_or(|q| *q == c.qual) {
+                if found.is_some() && qual.is_none() {
+                    return Err(SqlError::new(
+                        209,
+                        format!("Ambiguous column name '{name}'."),
+                    ));
+                }
+                found.get_or_insert(i);
+            }
+        }
+        match found {
+            Some(i) => Ok(row.get(i).cloned().unwrap_or(Value::Null)),
+            None if qual.is_some() => Err(SqlError::new(
+                4104,
+                format!(
+                    "The multi-part identifier \"{}\" could not be bound.",
+                    parts.join(".")
+                ),
+            )),
+            None => Err(SqlError::invalid_column(name)),
+        }
+    }
+
+    fn variable(&self, name: &str) -> SqlResult<Value> {
+        let upper = name.to_uppercase();
+        match upper.as_str() {
+            "@@VERSION" => {
+                return Ok(Value::Str(
+                    "Microsoft SQL Server 2022 (RTM) - 16.0.1000.6 (X64) mssql-sim".into(),
+                ));
+            }
+            "@@SPID" => return Ok(Value::Int(self.sess.spid as i64)),
+            "@@TRANCOUNT" => {
+                return Ok(Value::Int(
+                    self.sess.txn.as_ref().is_some_and(|t| t.explicit) as i64,
+                ));
+            }
+            "@@ROWCOUNT" => return Ok(Value::Int(self.sess.rowcount as i64)),
+            "@@SERVERNAME" => return Ok(Value::Str("mssql-sim".into())),
+            "@@ERROR" => return Ok(Value::Int(0)),
+            _ => {}
+        }
+        self.sess
+            .vars
+            .get(&name.to_lowercase())
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| {
+                SqlError::new(137, format!("Must declare the scalar variable \"{name}\"."))
+            })
+    }
+
+    /// Evaluates `e` against a row of a relation; `group` holds the rows of the current
+    /// group when aggregates are allowed.
+    pub(crate) fn eval(
+        &mut self,
+        e: &Expr,
+        cols: &[RelCol],
+        row: &[Value],
+        group: Option<&[Vec<Value>]>,
+    ) -> SqlResult<Value> {
+        match e {
+            Expr::Identifier(i) => {
+                if i.value.starts_with('@') && i.quote_style.is_none() {
+                    return self.variable(&i.value);
+                }
+                match self.lookup(cols, row, std::slice::from_ref(&i.value)) {
+                    Ok(v) => Ok(v),
+                    Err(err) => {
+                        // niladic functions written without parentheses
+                        match i.value.to_uppercase().as_str() {
+                            "CURRENT_TIMESTAMP" => {
+                                Ok(Value::DateTime(crate::engine::catalog::now()))
+                            }
+                            "CURRENT_USER" | "SYSTEM_USER" | "SESSION_USER" => {
+                                Ok(Value::Str(self.sess.user.clone()))
+                            }
+                            _ => Err(err),
+                        }
+                    }
+                }
+            }
+            Expr::CompoundIdentifier(ids) => {
+                let parts: Vec<String> = ids.iter().map(|i| i.value.clone()).collect();
+                self.lookup(cols, row, &parts).map_err(|e| {
+                    if e.number == 207 && parts.len() > 1 {
+                        SqlError::new(
+                            4104,
+                            format!(
+                                "The multi-part identifier \"{}\" could not be bound.",
+                                ident_text(ids)
+                            ),
+                        )
+                    } else {
+                        e
+                    }
+                })
+            }
+            Expr::Value(v) => literal(&v.value),
+            Expr::Nested(e) => self.eval(e, cols, row, group),
+            Expr::IsNull(e) => Ok(Value::Bit(self.eval(e, cols, row, group)?.is_null())),
+            Expr::IsNotNull(e) => Ok(Value::Bit(!self.eval(e, cols, row, group)?.is_null())),
+            Expr::UnaryOp { op, expr } => {
+                let v = self.eval(expr, cols, row, group)?;
+                match op {
+                    UnaryOperator::Not => Ok(bool_val(v.as_bool().map(|b| !b))),
+                    UnaryOperator::Minus => match v {
+                        Value::Null => Ok(Value::Null),
+                        Value::Int(i) => Ok(Value::Int(-i)),
+                        Value::Decimal(d, s) => Ok(Value::Decimal(-d, s)),
+                        Value::Money(m) => Ok(Value::Money(-m)),
+                        Value::Float(f) => Ok(Value::Float(-f)),
+                        other => Err(SqlError::new(
+                            8117,
+                            format!(
+                                "Operand data type {} is invalid for minus operator.",
+                                other.natural_type().name()
+                            ),
+                        )),
+                    },
+                    UnaryOperator::Plus => Ok(v),
+                    other => Err(SqlError::unsupported(format!("operator {other}"))),
+                }
+            }
+            Expr::BinaryOp { left, op, right } => {
+                match op {
+                    BinaryOperator::And => {
+                        let l = self.eval(left, cols, row, group)?.as_bool();
+                        if l == Some(false) {
+                            return Ok(Value::Bit(false));
+                        }
+                        let r = self.eval(right, cols, row, group)?.as_bool();
+                        return Ok(bool_val(match (l, r) {
+                            (_, Some(false)) => Some(false),
+                            (Some(true), Some(true)) => Some(true),
+                            _ => None,
+                        }));
+                    }
+                    BinaryOperator::Or => {
+                        let l = self.eval(left, cols, row, group)?.as_bool();
+                        if l == Some(true) {
+                            return Ok(Value::Bit(true));
+                        }
+                        let r = self.eval(right, cols, row, group)?.as_bool();
+                        return Ok(bool_val(match (l, r) {
+                            (_, Some(true)) => Some(true),
+                            (Some(false), Some(false)) => Some(false),
+                            _ => None,
+                        }));
+                    }
+                    _ => {}
+                }
+                let l = self.eval(left, cols, row, group)?;
+                let r = self.eval(right, cols, row, group)?;
+                match op {
+                    BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq => {
+                        if l.is_null() || r.is_null() {
+                            return Ok(Value::Null);
+                        }
+                        let o = compare(&l, &r)?;
+                        use std::cmp::Ordering::*;
+                        Ok(Value::Bit(match op {
+                            BinaryOperator::Eq => o == Equal,
+                            BinaryOperator::NotEq => o != Equal,
+                            BinaryOperator::Lt => o == Less,
+                            BinaryOperator::LtEq => o != Greater,
+                            BinaryOperator::Gt => o == Greater,
+                            _ => o != Less,
+                        }))
+                    }
+                    BinaryOperator::Plus
+                    | BinaryOperator::Minus
+                    | BinaryOperator::Multiply
+                    | BinaryOperator::Divide
+                    | BinaryOperator::Modulo => arith(op, l, r),
+                    BinaryOperator::StringConcat => Ok(match (l.to_text(), r.to_text()) {
+                        (Some(a), Some(b)) => Value::Str(a + &b),
+                        _ => Value::Null,
+                    }),
+                    BinaryOperator::BitwiseAnd | BinaryOperator::BitwiseOr => {
+                        let (a, b) = (l.as_i64()?, r.as_i64()?);
+                        Ok(match (a, b) {
+                            (Some(a), Some(b)) => {
+                                Value::Int(if matches!(op, BinaryOperator::BitwiseAnd) {
+                                    a & b
+                                } else {
+                                    a | b
+                                })
+                            }
+                            _ => Value::Null,
+                        })
+                    }
+                    other => Err(SqlError::unsupported(format!("operator {other}"))),
+                }
+            }
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let v = self.eval(expr, cols, row, group)?;
+                let lo = self.eval(low, cols, row, group)?;
+                let hi = self.eval(high, cols, row, group)?;
+                if v.is_null() || lo.is_null() || hi.is_null() {
+                    return Ok(Value::Null);
+                }
+                let inside = compare(&v, &lo)? != std::cmp::Ordering::Less
+                    && compare(&v, &hi)? != std::cmp::Ordering::Greater;
+                Ok(Value::Bit(inside != *negated))
+            }
+            Expr::In {
+                expr,
+                target,
+                negated,
+                ..
+            } => {
+                let v = self.eval(expr, cols, row, group)?;
+                let candidates: Vec<Value> = match target {
+                    InTarget::List(list) => {
+                        let mut out = Vec::new();
+                        for x in list {
+                            out.push(self.eval(x, cols, row, group)?);
+                        }
+                        out
+                    }
+                    InTarget::Subquery(q) => {
+                        let rel = self.query(q)?;
+                        rel.rows
+                            .into_iter()
+                            .filter_map(|r| r.into_iter().next())
+                            .collect()
+                    }
+                    _ => return Err(SqlError::unsupported("this IN form")),
+                };
+                if v.is_null() {
+                    return Ok(Value::Null);
+                }
+                let mut unknown = false;
+                for c in &candidates {
+                    if c.is_null() {
+                        unknown = true;
+                    } else if compare(&v, c)? == std::cmp::Ordering::Equal {
+                        return Ok(Value::Bit(!negated));
+                    }
+                }
+                Ok(if unknown {
+                    Value::Null
+                } else {
+                    Value::Bit(*negated)
+                })
+            }
+            Expr::Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+            } => {
+                if escape_char.is_some() || *any {
+                    return Err(SqlError::unsupported("LIKE ... ESCAPE"));
+                }
+                let v = self.eval(expr, cols, row, group)?;
+                let p = self.eval(pattern, cols, row, group)?;
+                if p.to_text().is_some_and(|p| p.contains('[')) {
+                    return Err(SqlError::unsupported("LIKE character classes ([...])"));
+                }
+                Ok(match (v.to_text(), p.to_text()) {
+                    (Some(s), Some(p)) => Value::Bit(like(&s, &p) != *negated),
+                    _ => Value::Null,
+                })
+            }
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                let base = match operand {
+                    Some(o) => Some(self.eval(o, cols, row, group)?),
+                    None => None,
+                };
+                for c in conditions {
+                    let hit = match &base {
+                        Some(b) => {
+                            let w = self.eval(&c.condition, cols, row, group)?;
+                            !b.is_null()
+                                && !w.is_null()
+                                && compare(b, &w)? == std::cmp::Ordering::Equal
+                        }
+                        None => self.eval(&c.condition, cols, row, group)?.as_bool() == Some(true),
+                    };
+                    if hit {
+                        return self.eval(&c.result, cols, row, group);
+                    }
+                }
+                match else_result {
+                    Some(e) => self.eval(e, cols, row, group),
+                    None => Ok(Value::Null),
+                }
+            }
+            Expr::Cast {
+                expr,
+                data_type,
+                kind,
+                ..
+            } => {
+                let v = self.eval(expr, cols, row, group)?;
+                let ty = parse_type(&data_type.to_string())?;
+                match coerce(v, &ty) {
+                    Ok(v) => Ok(v),
+                    Err(_) if matches!(kind, sqlparser::ast::CastKind::TryCast) => Ok(Value::Null),
+                    Err(e) => Err(e),
+                }
+            }
+            Expr::Convert {
+                expr,
+                data_type: Some(dt),
+                is_try,
+                ..
+            } => {
+                let v = self.eval(expr, cols, row, group)?;
+                let ty = parse_type(&dt.to_string())?;
+                // CONVERT(binary(10), '0x...', 1) style: hex text to bytes
+                let v = match (&ty, &v) {
+                    (SqlType::Binary(_) | SqlType::VarBinary(_), Value::Str(s))
+                        if s.starts_with("0x") || s.starts_with("0X") =>
+                    {
+                        literal(&AstValue::HexStringLiteral(s[2..].to_string()))?
+                    }
+                    _ => v,
+                };
+                let v = match (&ty, v) {
+                    (t, Value::Bytes(b)) if t.is_string() => Value::Str(format!(
+                        "0x{}",
+                        b.iter().map(|x| format!("{x:02X}")).collect::<String>()
+                    )),
+                    (_, v) => v,
+                };
+                match coerce(v, &ty) {
+                    Ok(v) => Ok(v),
+                    Err(_) if *is_try => Ok(Value::Null),
+                    Err(e) => Err(e),
+                }
+            }
+            Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let s = self.eval(expr, cols, row, group)?;
+                let from = match substring_from {
+                    Some(f) => self.eval(f, cols, row, group)?.as_i64()?.unwrap_or(1),
+                    None => 1,
+                };
+                let len = match substring_for {
+                    Some(f) => self.eval(f, cols, row, group)?.as_i64()?.unwrap_or(0),
+                    None => i64::MAX / 2,
+                };
+                Ok(match s.to_text() {
+                    None => Value::Null,
+                    Some(t) => {
+                        let start = (from - 1).max(0) as usize;
+                        let end = (from - 1 + len).max(0) as usize;
+                        Value::Str(
+                            t.chars()
+                                .skip(start)
+                                .take(end.saturating_sub(start))
+                                .collect(),
+                        )
+                    }
+                })
+            }
+            Expr::Trim { expr, .. } => Ok(match self.eval(expr, cols, row, group)?.to_text() {
+                Some(s) => Value::Str(s.trim().to_string()),
+                None => Value::Null,
+            }),
+            Expr::Subquery(q) => {
+                let rel = self.query(q)?;
+                if rel.rows.len() > 1 {
+                    return Err(SqlError::new(
+                        512,
+                        "Subquery returned more than 1 value. This is not permitted when the subquery follows =, !=, <, <= , >, >= or when the subquery is used as an expression.",
+                    ));
+                }
+                Ok(rel
+                    .rows
+                    .into_iter()
+                    .next()
+                    .and_then(|r| r.into_iter().next())
+                    .unwrap_or(Value::Null))
+            }
+            Expr::Exists { subquery, negated } => {
+                let rel = self.query(subquery)?;
+                Ok(Value::Bit(rel.rows.is_empty() == *negated))
+            }
+            Expr::Function(f) => self.function(f, cols, row, group),
+            other => Err(SqlError::unsupported(format!("the expression `{other}`"))),
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! Turning a T-SQL batch into statements.
+//!
+//! sqlparser's MsSqlDialect parses most of what the simulator runs. `EXEC proc @a = 1, ...`
+//! without a terminating semicolon, followed by another statement, is not parsed by it, so
+//! EXEC statements are cut out at the token level here and handed over as
+//! [`Segment::Exec`]; everything between them goes to sqlparser with semicolons optional.
+
+use sqlparser::ast::{Expr, Ident, ObjectName, ObjectNamePart, Statement};
+use sqlparser::dialect::MsSqlDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserOptions};
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::error::{SqlError, SqlResult};
+
+/// A piece of a batch.
+#[derive(Debug)]
+pub(crate) enum Segment {
+    Stmt(Box<Statement>),
+    /// `EXEC name [@p =] value, ...`
+    Exec {
+        name: Vec<String>,
+        args: Vec<(Option<String>, Expr)>,
+    },
+    /// A statement that is accepted and has no effect here (ALTER DATABASE ... SET ...).
+    Ignored,
+}
+
+fn syntax_from(e: impl std::fmt::Display) -> SqlError {
+    let msg = e.to_string();
+    // sqlparser says "Expected: ..., found: X at Line..."; SQL Server says near 'X'.
+    let near = msg
+        .split("found: ")
+        .nth(1)
+        .map(|s| s.split(" at Line").next().unwrap_or(s).trim().to_string())
+        .unwrap_or_else(|| msg.clone());
+    let mut e = SqlError::syntax(&near);
+    e.message = format!("{} ({msg})", e.message);
+    e
+}
+
+fn is_statement_start(kw: Keyword) -> bool {
+    matches!(
+        kw,
+        Keyword::SELECT
+            | Keyword::INSERT
+            | Keyword::UPDATE
+            | Keyword::DELETE
+            | Keyword::EXEC
+            | Keyword::EXECUTE
+            | Keyword::CREATE
+            | Keyword::DROP
+            | Keyword::ALTER
+            | Keyword::BEGIN
+            | Keyword::COMMIT
+            | Keyword::ROLLBACK
+            | Keyword::SET
+            | Keyword::USE
+            | Keyword::DECLARE
+            | Keyword::WITH
+            | Keyword::IF
+            | Keyword::PRINT
+            | Keyword::TRUNCATE
+    )
+}
+
+/// Splits and parses a batch.
+pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
+    let dialect = MsSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize()
+        .map_err(syntax_from)?;
+    let tokens = rewrite_alter_column(tokens);
+    let mut segments = Vec::new();
+    let mut pending: Vec<Token> = Vec::new();
+    let mut depth = 0i32;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ => {}
+        }
+        // ALTER DATABASE options (snapshot isolation, recovery model, ...) change nothing in
+        // the simulator: the statement is accepted and skipped up to the next statement.
+        if depth == 0
+            && is_kw(Some(t), Keyword::ALTER)
+            && is_kw(tokens.get(skip_ws(&tokens, i + 1)), Keyword::DATABASE)
+        {
+            flush(&dialect, &mut pending, &mut segments)?;
+            let mut j = skip_ws(&tokens, i + 1) + 1;
+            let mut seen_set = false;
+            while let Some(tok) = tokens.get(j) {
+                match tok {
+                    Token::SemiColon | Token::EOF => break,
+                    Token::Word(w) if w.quote_style.is_none() && is_statement_start(w.keyword) => {
+                        if w.keyword == Keyword::SET && !seen_set {
+                            seen_set = true;
+                        } else {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            segments.push(Segment::Ignored);
+            i = j;
+            continue;
+        }
+        let is_exec = matches!(t, Token::Word(w) if depth == 0 && (w.keyword == Keyword::EXEC || w.keyword == Keyword::EXECUTE));
+        if !is_exec {
+            pending.push(t.clone());
+            i += 1;
+            continue;
+        }
+        flush(&dialect, &mut pending, &mut segments)?;
+        let (seg, next) = parse_exec(&dialect, &tokens, i + 1)?;
+        segments.push(seg);
+        i = next;
+    }
+    flush(&dialect, &mut pending, &mut segments)?;
+    Ok(segments)
+}
+
+fn flush(
+    dialect: &MsSqlDialect,
+    pending: &mut Vec<Token>,
+    out: &mut Vec<Segment>,
+) -> SqlResult<()> {
+    let meaningful = pending
+        .iter()
+        .any(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon | Token::EOF));
+    if meaningful {
+        let mut opts = ParserOptions::new();
+        opts.require_semicolon_stmt_delimiter = false;
+        let stmts = Parser::new(dialect)
+            .with_options(opts)
+            .with_tokens(std::mem::take(pending))
+            .parse_statements()
+            .map_err(syntax_from)?;
+        out.extend(stmts.into_iter().map(|s| Segment::Stmt(Box::new(s))));
+    }
+    pending.clear();
+    Ok(())
+}
+
+fn skip_ws(tokens: &[Token], mut i: usize) -> usize {
+    while matches!(tokens.get(i), Some(Token::Whitespace(_))) {
+        i += 1;
+    }
+    i
+}
+
+/// Parses `name [arg [, arg]*]` starting at `i`; returns the segment and the next index.
+fn parse_exec(
+    dialect: &MsSqlDialect,
+    tokens: &[Token],
+    mut i: usize,
+) -> SqlResult<(Segment, usize)> {
+    i = skip_ws(tokens, i);
+    let mut name = Vec::new();
+    loop {
+        match tokens.get(i) {
+            Some(Token::Word(w)) => name.push(w.value.clone()),
+            other => {
+                return Err(SqlError::syntax(
+                    &other.map(|t| t.to_string()).unwrap_or_default(),
+                ));
+            }
+        }
+        i += 1;
+        if matches!(tokens.get(i), Some(Token::Period)) {
+            i += 1;
+            continue;
+        }
+        break;
+    }
+    let mut args = Vec::new();
+    let j = skip_ws(tokens, i);
+    let ends = |t: Option<&Token>| match t {
+        None | Some(Token::EOF) | Some(Token::SemiColon) => true,
+        Some(Token::Word(w)) => w.quote_style.is_none() && is_statement_start(w.keyword),
+        _ => false,
+    };
+    if ends(tokens.get(j)) {
+        return Ok((Segment::Exec { name, args }, j));
+    }
+    i = j;
+    loop {
+        i = skip_ws(tokens, i);
+        // optional `@name =`
+        let mut pname = None;
+        if let Some(Token::Word(w)) = tokens.get(i) {
+            let k = skip_ws(tokens, i + 1);
+            if w.value.starts_with('@') && matches!(tokens.get(k), Some(Token::Eq)) {
+                pname = Some(w.value.clone());
+                i = skip_ws(tokens, k + 1);
+            }
+        }
+        // the value: tokens up to a comma at depth 0, or the end of the statement
+        let mut val = Vec::new();
+        let mut depth = 0;
+        let mut last_sig: Option<Token> = None;
+        while i < tokens.len() {
+            let t = &tokens[i];
+            match t {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                Token::Comma if depth == 0 => break,
+                Token::SemiColon | Token::EOF if depth == 0 => break,
+                Token::Whitespace(_) if depth == 0 && last_sig.is_some() => {
+                    // A value ends at whitespace unless an operator continues it.
+                    let k = skip_ws(tokens, i);
+                    let continues = matches!(
+                        tokens.get(k),
+                        Some(
+                            Token::Plus
+                                | Token::Minus
+                                | Token::Mul
+                                | Token::Div
+                                | Token::LParen
+                                | Token::Period
+                        )
+                    ) || matches!(
+                        last_sig,
+                        Some(Token::Plus | Token::Minus | Token::Mul | Token::Div | Token::Period)
+                    );
+                    if !continues {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            if !matches!(t, Token::Whitespace(_)) {
+                last_sig = Some(t.clone());
+            }
+            val.push(t.clone());
+            i += 1;
+        }
+        // `OUTPUT` after a value marks an output parameter; accepted and ignored.
+        let k = skip_ws(tokens, i);
+        if let Some(Token::Word(w)) = tokens.get(k)
+            && (w.keyword == Keyword::OUTPUT || w.keyword == Keyword::OUT)
+        {
+            i = k + 1;
+        }
+        let expr = Parser::new(dialect)
+            .with_tokens(val)
+            .parse_expr()
+            .map_err(syntax_from)?;
+        args.push((pname, expr));
+        let k = skip_ws(tokens, i);
+        if matches!(tokens.get(k), Some(Token::Comma)) {
+            i = k + 1;
+            continue;
+        }
+        return Ok((Segment::Exec { name, args }, k));
+    }
+}
+
+fn is_kw(t: Option<&Token>, kw: Keyword) -> bool {
+    matches!(t, Some(Token::Word(w)) if w.keyword == kw && w.quote_style.is_none())
+}
+
+fn word(s: &str) -> Token {
+    Token::make_keyword(s)
+}
+
+/// T-SQL's `ALTER TABLE t ALTER COLUMN c <type> [NULL | NOT NULL]` is not sqlparser
+/// syntax; it becomes `... ALTER COLUMN c SET DATA TYPE <type>` followed by a second
+/// `ALTER TABLE` that sets or drops NOT NULL (SQL Server makes the column nullable when
+/// neither is written).
+fn rewrite_alter_column(tokens: Vec<Token>) -> Vec<Token> {
+    let sig: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
+        .collect();
+    let at = |k: usize| sig.get(k).map(|&i| &tokens[i]);
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut k = 0;
+    let mut table_start: Option<usize> = None;
+    while k < sig.len() {
+        if is_kw(at(k), Keyword::ALTER) && is_kw(at(k + 1), Keyword::TABLE) {
+            table_start = Some(k + 2);
+        }
+        let alter_col = is_kw(at(k), Keyword::ALTER)
+            && is_kw(at(k + 1), Keyword::COLUMN)
+            && !is_kw(at(k + 3), Keyword::SET)
+            && !is_kw(at(k + 3), Keyword::DROP)
+            && !is_kw(at(k + 3), Keyword::TYPE);
+        let (Some(ts), true) = (table_start, alter_col) else {
+            // keep the original token and the whitespace after it
+            let end = sig.get(k + 1).copied().unwrap_or(tokens.len());
+            out.extend_from_slice(&tokens[sig[k]..end]);
+            k += 1;
+            continue;
+        };
+        // table name tokens: from ts up to the ALTER keyword at k
+        let table: Vec<Token> = (ts..k).filter_map(|j| at(j).cloned()).collect();
+        let col = at(k + 2).cloned().unwrap_or(Token::EOF);
+        for t in [
+            word("ALTER"),
+            word("COLUMN"),
+            col.clone(),
+            word("SET"),
+            word("DATA"),
+            word("TYPE"),
+        ] {
+            out.push(t);
+            out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+        }
+        // the type: a word, optionally followed by a parenthesised argument list
+        let mut j = k + 3;
+        if let Some(t) = at(j) {
+            out.push(t.clone());
+            j += 1;
+        }
+        if matches!(at(j), Some(Token::LParen)) {
+            while let Some(t) = at(j) {
+                out.push(t.clone());
+                j += 1;
+                if matches!(t, Token::RParen) {
+                    break;
+                }
+            }
+        }
+        let not_null = is_kw(at(j), Keyword::NOT) && is_kw(at(j + 1), Keyword::NULL);
+        if not_null {
+            j += 2;
+        } else if is_kw(at(j), Keyword::NULL) {
+            j += 1;
+        }
+        out.push(Token::SemiColon);
+        for t in [word("ALTER"), word("TABLE")] {
+            out.push(t);
+            out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+        }
+        out.extend(table);
+        out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+        let tail: &[&str] = if not_null {
+            &["ALTER", "COLUMN", "", "SET", "NOT", "NULL"]
+        } else {
+            &["ALTER", "COLUMN", "", "DROP", "NOT", "NULL"]
+        };
+        for w in tail {
+            out.push(if w.is_empty() { col.clone() } else { word(w) });
+            out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+        }
+        out.push(Token::SemiColon);
+        table_start = None;
+        k = j;
+        if let Some(&i) = sig.get(k) {
+            // whitespace between the rewritten part and what follows
+            let prev = sig.get(k.wrapping_sub(1)).copied().unwrap_or(0);
+            out.extend(tokens[prev + 1..i].iter().cloned());
+        }
+    }
+    out
+}
+
+/// The identifier parts of an object name.
+pub(crate) fn name_parts(n: &ObjectName) -> Vec<String> {
+    n.0.iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => i.value.clone(),
+            ObjectNamePart::Function(f) => f.name.value.clone(),
+        })
+        .collect()
+}
+
+/// Joins identifiers for messages.
+pub(crate) fn ident_text(ids: &[Ident]) -> String {
+    ids.iter()
+        .map(|i| i.value.as_str())
+        .collect::<Vec<_>>()
+        .join(".")
+}

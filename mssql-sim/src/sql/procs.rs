@@ -1,0 +1,288 @@
+//! System procedures the simulator implements: the CDC procedures and `sim.*` fault control.
+
+use sqlparser::ast::Expr;
+
+use crate::cdc::capture::{self, EnableTable};
+use crate::cdc::lsn::Lsn;
+use crate::error::{SqlError, SqlResult};
+use crate::sql::exec::{Exec, Out, ResultSet};
+use crate::tds::tokens::ColumnMeta;
+use crate::value::{Len, SqlType, Value};
+
+/// Procedure arguments, by name (lower-case, without `@`) or position.
+struct Args {
+    named: Vec<(String, Value)>,
+    positional: Vec<Value>,
+}
+
+impl Args {
+    fn get(&self, name: &str, pos: usize) -> Option<Value> {
+        self.named
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| self.positional.get(pos).cloned())
+            .filter(|v| !v.is_null())
+    }
+
+    fn text(&self, name: &str, pos: usize) -> Option<String> {
+        self.get(name, pos).and_then(|v| v.to_text())
+    }
+}
+
+fn missing(proc_name: &str, param: &str) -> SqlError {
+    SqlError::new(201, format!("Procedure or function '{proc_name}' expects parameter '@{param}', which was not supplied.")).state(4)
+}
+
+impl Exec<'_> {
+    /// Runs `EXEC name args`.
+    pub(crate) fn exec_proc(
+        &mut self,
+        name: &[String],
+        args: Vec<(Option<String>, Expr)>,
+    ) -> SqlResult<()> {
+        let mut a = Args {
+            named: Vec::new(),
+            positional: Vec::new(),
+        };
+        for (n, e) in &args {
+            let v = self.eval_const(e)?;
+            match n {
+                Some(n) => a.named.push((n.trim_start_matches('@').to_lowercase(), v)),
+                None => a.positional.push(v),
+            }
+        }
+        let full = name.join(".").to_lowercase();
+        let short = name.last().map(|s| s.to_lowercase()).unwrap_or_default();
+        let db = self.sess.db.clone();
+        match (short.as_str(), full.starts_with("sim.")) {
+            ("fault", true) => return self.fault_proc(&a),
+            ("sp_executesql", _) => {
+                // EXEC sp_executesql N'stmt', N'@a int, ...', @a = 1, ...: the named
+                // arguments become the statement's parameters.
+                let stmt = a.text("stmt", 0).ok_or_else(|| missing(&short, "stmt"))?;
+                for (name, v) in &a.named {
+                    if name != "stmt" && name != "params" {
+                        let ty = v.natural_type();
+                        self.sess.vars.insert(format!("@{name}"), (ty, v.clone()));
+                    }
+                }
+                let segs = crate::sql::parse::parse_batch(&stmt)?;
+                for seg in segs {
+                    self.run_nested(seg)?;
+                }
+                return Ok(());
+            }
+            ("sp_cdc_enable_db", _) => capture::enable_db(self.eng, &db)?,
+            ("sp_cdc_disable_db", _) => capture::disable_db(self.eng, &db)?,
+            ("sp_cdc_enable_table", _) => {
+                let p = EnableTable {
+                    schema: a
+                        .text("source_schema", 0)
+                        .ok_or_else(|| missing(&short, "source_schema"))?,
+                    name: a
+                        .text("source_name", 1)
+                        .ok_or_else(|| missing(&short, "source_name"))?,
+                    role: a.text("role_name", 2),
+                    capture_instance: a.text("capture_instance", 3),
+                    net_changes: a.get("supports_net_changes", 4).and_then(|v| v.as_bool()),
+                    columns: a.text("captured_column_list", 6).map(|l| {
+                        l.split(',')
+                            .map(|c| {
+                                c.trim()
+                                    .trim_matches(|ch| ch == '[' || ch == ']')
+                                    .to_string()
+                            })
+                            .filter(|c| !c.is_empty())
+                            .collect()
+                    }),
+                };
+                if a.named.iter().all(|(n, _)| n != "role_name") && a.positional.len() < 3 {
+                    return Err(missing(&short, "role_name"));
+                }
+                capture::enable_table(self.eng, &db, p)?;
+            }
+            ("sp_cdc_disable_table", _) => {
+                let schema = a
+                    .text("source_schema", 0)
+                    .ok_or_else(|| missing(&short, "source_schema"))?;
+                let name = a
+                    .text("source_name", 1)
+                    .ok_or_else(|| missing(&short, "source_name"))?;
+                let ci = a
+                    .text("capture_instance", 2)
+                    .ok_or_else(|| missing(&short, "capture_instance"))?;
+                capture::disable_table(self.eng, &db, &schema, &name, &ci)?;
+            }
+            ("sp_cdc_scan", _) => {
+                capture::scan(self.eng);
+            }
+            ("sp_cdc_start_job", _) => self.ctl.set_capture_running(true),
+            ("sp_cdc_stop_job", _) => self.ctl.set_capture_running(false),
+            ("sp_cdc_cleanup_change_table", _) => {
+                let ci = a
+                    .text("capture_instance", 0)
+                    .ok_or_else(|| missing(&short, "capture_instance"))?;
+                let lwm = match a.get("low_water_mark", 1) {
+                    Some(Value::Bytes(b)) => Some(Lsn::from_slice(&b).ok_or_else(|| {
+                        SqlError::conversion("@low_water_mark must be binary(10)")
+                    })?),
+                    _ => None,
+                };
+                capture::cleanup(self.eng, &db, &ci, lwm)?;
+            }
+            ("sp_cdc_help_change_data_capture", _) => {
+                let rs = self.help_cdc(a.text("source_schema", 0), a.text("source_name", 1))?;
+                let n = rs.rows.len() as u64;
+                self.out.push(Out::Rows(rs));
+                self.done(Some(n));
+                return Ok(());
+            }
+            _ => {
+                return Err(SqlError::new(
+                    2812,
+                    format!("Could not find stored procedure '{}'.", name.join(".")),
+                )
+                .state(62));
+            }
+        }
+        self.done(None);
+        Ok(())
+    }
+
+    fn help_cdc(&mut self, schema: Option<String>, name: Option<String>) -> SqlResult<ResultSet> {
+        let d = self.eng.db(&self.sess.db)?;
+        let cdc = d.cdc.as_ref().ok_or_else(|| {
+            SqlError::new(
+                22901,
+                format!(
+                    "The database '{}' is not enabled for Change Data Capture.",
+                    d.name
+                ),
+            )
+        })?;
+        let sysname = SqlType::NVarChar(Len::N(128));
+        let cols: Vec<ColumnMeta> = [
+            ("source_schema", sysname),
+            ("source_table", sysname),
+            ("capture_instance", sysname),
+            ("object_id", SqlType::Int),
+            ("source_object_id", SqlType::Int),
+            ("start_lsn", SqlType::Binary(10)),
+            ("end_lsn", SqlType::Binary(10)),
+            ("supports_net_changes", SqlType::Bit),
+            ("has_drop_pending", SqlType::Bit),
+            ("role_name", sysname),
+            ("index_name", sysname),
+            ("filegroup_name", sysname),
+            ("create_date", SqlType::DateTime),
+            ("index_column_list", SqlType::NVarChar(Len::Max)),
+            ("captured_column_list", SqlType::NVarChar(Len::Max)),
+        ]
+        .iter()
+        .map(|(n, t)| ColumnMeta {
+            name: n.to_string(),
+            ty: *t,
+            nullable: true,
+        })
+        .collect();
+        let mut rows = Vec::new();
+        for i in &cdc.instances {
+            let Some(t) = d.table_by_id(i.source_object_id) else {
+                continue;
+            };
+            if schema
+                .as_ref()
+                .is_some_and(|s| !s.eq_ignore_ascii_case(&t.schema))
+                || name
+                    .as_ref()
+                    .is_some_and(|n| !n.eq_ignore_ascii_case(&t.name))
+            {
+                continue;
+            }
+            let ct = d.table("cdc", "change_tables");
+            let (net, role, created) = ct
+                .and_then(|ct| {
+                    ct.versions
+                        .iter()
+                        .find(|v| v.values.first() == Some(&Value::Int(i.ct_object_id as i64)))
+                })
+                .map(|v| {
+                    (
+                        v.values[6].clone(),
+                        v.values[8].clone(),
+                        v.values[11].clone(),
+                    )
+                })
+                .unwrap_or((Value::Null, Value::Null, Value::Null));
+            let pk: Vec<String> =
+                t.pk.iter()
+                    .map(|&k| format!("[{}]", t.columns[k].name))
+                    .collect();
+            let capcols: Vec<String> = i.columns.iter().map(|c| format!("[{c}]")).collect();
+            rows.push(vec![
+                Value::Str(t.schema.clone()),
+                Value::Str(t.name.clone()),
+                Value::Str(i.name.clone()),
+                Value::Int(i.ct_object_id as i64),
+                Value::Int(i.source_object_id as i64),
+                Value::Bytes(i.min_lsn.0.to_vec()),
+                Value::Null,
+                net,
+                Value::Null,
+                role,
+                t.pk_name.clone().map(Value::Str).unwrap_or(Value::Null),
+                Value::Null,
+                created,
+                if pk.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Str(pk.join(", "))
+                },
+                Value::Str(capcols.join(", ")),
+            ]);
+        }
+        Ok(ResultSet { cols, rows })
+    }
+
+    /// `EXEC sim.fault @action = '...', ...` — the T-SQL face of [`crate::Faults`].
+    fn fault_proc(&mut self, a: &Args) -> SqlResult<()> {
+        let action = a.text("action", 0).unwrap_or_default().to_lowercase();
+        let n = |name: &str, pos: usize| -> SqlResult<i64> {
+            a.get(name, pos)
+                .map(|v| v.as_i64())
+                .transpose()
+                .map(|o| o.flatten().unwrap_or(0))
+        };
+        match action.as_str() {
+            "close_after_rows" => self
+                .ctl
+                .faults()
+                .close_after_rows(n("rows", 1)?.max(0) as u64),
+            "delay" => self
+                .ctl
+                .faults()
+                .delay_responses(std::time::Duration::from_millis(n("ms", 1)?.max(0) as u64)),
+            "fail_next" => {
+                let number = n("error", 1)? as i32;
+                let pattern = a.text("match", 2).unwrap_or_default();
+                self.ctl.faults().fail_next(&pattern, number);
+            }
+            "refuse_logins" => self.ctl.faults().refuse_logins(n("on", 1)? != 0),
+            "restart" => self.ctl.faults().restart(),
+            "stop_capture" => self.ctl.set_capture_running(false),
+            "start_capture" => self.ctl.set_capture_running(true),
+            "clear" => self.ctl.faults().clear(),
+            other => {
+                return Err(SqlError::new(
+                    50000,
+                    format!(
+                        "sim.fault: unknown @action '{other}'; use close_after_rows, delay, fail_next, refuse_logins, restart, stop_capture, start_capture or clear."
+                    ),
+                ));
+            }
+        }
+        self.done(None);
+        Ok(())
+    }
+}

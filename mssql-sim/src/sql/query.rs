@@ -1,0 +1,878 @@
+//! SELECT: FROM with joins, WHERE, GROUP BY with aggregates, projection, DISTINCT,
+//! ORDER BY, TOP and OFFSET/FETCH, CTEs and UNION ALL.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, GroupByExpr, JoinConstraint, JoinOperator, LimitClause,
+    OrderByKind, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator,
+    SetQuantifier, TableFactor, TopQuantity,
+};
+
+use crate::engine::table::Table;
+use crate::error::{SqlError, SqlResult};
+use crate::sql::exec::{Exec, ResultSet};
+use crate::sql::parse::name_parts;
+use crate::tds::tokens::ColumnMeta;
+use crate::value::{SqlType, Value, compare};
+
+/// Hidden column carrying a DML target row's version index (see `Exec::dml_target`).
+pub(crate) const ROWID: &str = "__sim_rowid";
+
+/// A column of an intermediate relation.
+#[derive(Debug, Clone)]
+pub(crate) struct RelCol {
+    /// Lower-case table alias that qualifies the column.
+    pub(crate) qual: String,
+    pub(crate) name: String,
+    pub(crate) ty: SqlType,
+    pub(crate) nullable: bool,
+}
+
+/// An intermediate or final relation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rel {
+    pub(crate) cols: Vec<RelCol>,
+    pub(crate) rows: Vec<Vec<Value>>,
+}
+
+impl Rel {
+    pub(crate) fn into_result(self) -> ResultSet {
+        ResultSet {
+            cols: self
+                .cols
+                .into_iter()
+                .map(|c| ColumnMeta {
+                    name: c.name,
+                    ty: c.ty,
+                    nullable: c.nullable,
+                })
+                .collect(),
+            rows: self.rows,
+        }
+    }
+}
+
+/// The relation columns of a table under an alias.
+pub(crate) fn table_cols(t: &Table, alias: &str) -> Vec<RelCol> {
+    t.columns
+        .iter()
+        .map(|c| RelCol {
+            qual: alias.to_lowercase(),
+            name: c.name.clone(),
+            ty: c.ty,
+            nullable: c.nullable,
+        })
+        .collect()
+}
+
+/// Infers a column type from computed values.
+pub(crate) fn infer_type(values: impl Iterator<Item = Value>) -> SqlType {
+    let mut ty: Option<SqlType> = None;
+    for v in values {
+        if v.is_null() {
+            continue;
+        }
+        let t = v.natural_type();
+        ty = Some(match (ty, t) {
+            (None, t) => t,
+            (Some(SqlType::Int), SqlType::BigInt) => SqlType::BigInt,
+            (Some(SqlType::NVarChar(a)), SqlType::NVarChar(b)) => SqlType::NVarChar(match (a, b) {
+                (crate::value::Len::N(x), crate::value::Len::N(y)) => {
+                    crate::value::Len::N(x.max(y))
+                }
+                _ => crate::value::Len::Max,
+            }),
+            (Some(SqlType::VarBinary(a)), SqlType::VarBinary(b)) => {
+                SqlType::VarBinary(match (a, b) {
+                    (crate::value::Len::N(x), crate::value::Len::N(y)) => {
+                        crate::value::Len::N(x.max(y))
+                    }
+                    _ => crate::value::Len::Max,
+                })
+            }
+            (Some(SqlType::Decimal(p1, s1)), SqlType::Decimal(p2, s2)) => {
+                let s = s1.max(s2);
+                let ip = (p1 - s1).max(p2 - s2);
+                SqlType::Decimal((ip + s).min(38), s)
+            }
+            (Some(t0), _) => t0,
+        });
+    }
+    ty.unwrap_or(SqlType::Int)
+}
+
+fn is_aggregate(name: &str) -> bool {
+    matches!(name, "count" | "min" | "max" | "sum" | "avg" | "count_big")
+}
+
+/// Whether an expression contains an aggregate call.
+pub(crate) fn has_aggregate(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => {
+            let n = name_parts(&f.name)
+                .last()
+                .map(|s| s.to_lowercase())
+                .unwrap_or_default();
+            is_aggregate(&n)
+        }
+        Expr::BinaryOp { left, right, .. } => has_aggregate(left) || has_aggregate(right),
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => {
+            has_aggregate(expr)
+        }
+        Expr::Case {
+            conditions,
+            else_result,
+            ..
+        } => {
+            conditions
+                .iter()
+                .any(|c| has_aggregate(&c.condition) || has_aggregate(&c.result))
+                || else_result.as_deref().is_some_and(has_aggregate)
+        }
+        _ => false,
+    }
+}
+
+impl Exec<'_> {
+    /// Runs a query.
+    pub(crate) fn query(&mut self, q: &Query) -> SqlResult<Rel> {
+        let mut scope = HashMap::new();
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                self.ctes.push(scope.clone());
+                let r = self.query(&cte.query);
+                self.ctes.pop();
+                let mut rel = r?;
+                let alias = cte.alias.name.value.to_lowercase();
+                for (c, a) in rel.cols.iter_mut().zip(&cte.alias.columns) {
+                    c.name = a.name.value.clone();
+                }
+                for c in &mut rel.cols {
+                    c.qual = alias.clone();
+                }
+                scope.insert(alias, rel);
+            }
+        }
+        self.ctes.push(scope);
+        let r = self.query_inner(q);
+        self.ctes.pop();
+        r
+    }
+
+    fn query_inner(&mut self, q: &Query) -> SqlResult<Rel> {
+        if q.for_clause.is_some() {
+            return Err(SqlError::unsupported("FOR XML / FOR JSON / FOR BROWSE"));
+        }
+        if q.fetch.as_ref().is_some_and(|f| f.percent || f.with_ties) {
+            return Err(SqlError::unsupported("FETCH ... PERCENT / WITH TIES"));
+        }
+        let order: Vec<(Expr, bool)> = match &q.order_by {
+            Some(ob) => match &ob.kind {
+                OrderByKind::Expressions(v) => v
+                    .iter()
+                    .map(|o| {
+                        (
+                            o.expr.clone(),
+                            !matches!(o.options.sort, Some(sqlparser::ast::OrderBySort::Desc)),
+                        )
+                    })
+                    .collect(),
+                OrderByKind::All(_) => return Err(SqlError::unsupported("ORDER BY ALL")),
+            },
+            None => vec![],
+        };
+        let mut rel = self.set_expr(&q.body, &order)?;
+        // OFFSET / FETCH
+        let mut offset = 0usize;
+        if let Some(lc) = &q.limit_clause {
+            match lc {
+                LimitClause::LimitOffset {
+                    limit, offset: off, ..
+                } => {
+                    if let Some(o) = off {
+                        offset = self.eval_const(&o.value)?.as_i64()?.unwrap_or(0).max(0) as usize;
+                    }
+                    if let Some(l) = limit {
+                        let n = self.eval_const(l)?.as_i64()?.unwrap_or(0).max(0) as usize;
+                        rel.rows = rel.rows.into_iter().skip(offset).take(n).collect();
+                        offset = usize::MAX;
+                    }
+                }
+                LimitClause::OffsetCommaLimit { .. } => return Err(SqlError::unsupported("LIMIT")),
+            }
+        }
+        if offset != usize::MAX && offset > 0 {
+            rel.rows = rel.rows.into_iter().skip(offset).collect();
+        }
+        if let Some(f) = &q.fetch
+            && let Some(qty) = &f.quantity
+        {
+            let n = self.eval_const(qty)?.as_i64()?.unwrap_or(0).max(0) as usize;
+            rel.rows.truncate(n);
+        }
+        Ok(rel)
+    }
+
+    fn set_expr(&mut self, body: &SetExpr, order: &[(Expr, bool)]) -> SqlResult<Rel> {
+        match body {
+            SetExpr::Select(s) => self.select(s, order),
+            SetExpr::Query(q) => self.query(q),
+            SetExpr::SetOperation {
+                left,
+                op: SetOperator::Union,
+                set_quantifier,
+                right,
+            } => {
+                let mut l = self.set_expr(left, &[])?;
+                let r = self.set_expr(right, &[])?;
+                if l.cols.len() != r.cols.len() {
+                    return Err(SqlError::new(
+                        205,
+                        "All queries combined using a UNION, INTERSECT or EXCEPT operator must have an equal number of expressions in their target lists.",
+                    ));
+                }
+                l.rows.extend(r.rows);
+                if !matches!(set_quantifier, SetQuantifier::All) {
+                    let mut seen = std::collections::HashSet::new();
+                    l.rows
+                        .retain(|row| seen.insert(row.iter().map(Value::key).collect::<Vec<_>>()));
+                }
+                if !order.is_empty() {
+                    self.sort_by_output(&mut l, order)?;
+                }
+                Ok(l)
+            }
+            SetExpr::Values(v) => {
+                let mut rows = Vec::new();
+                for r in &v.rows {
+                    let mut out = Vec::new();
+                    for e in r.iter() {
+                        out.push(self.eval_const(e)?);
+                    }
+                    rows.push(out);
+                }
+                let n = rows.first().map(|r| r.len()).unwrap_or(0);
+                let cols = (0..n)
+                    .map(|i| RelCol {
+                        qual: String::new(),
+                        name: format!("column{}", i + 1),
+                        ty: infer_type(rows.iter().map(|r| r[i].clone())),
+                        nullable: true,
+                    })
+                    .collect();
+                Ok(Rel { cols, rows })
+            }
+            other => Err(SqlError::unsupported(format!("query form {other}"))),
+        }
+    }
+
+    fn sort_by_output(&mut self, rel: &mut Rel, order: &[(Expr, bool)]) -> SqlResult<()> {
+        let mut keyed = Vec::with_capacity(rel.rows.len());
+        for row in std::mem::take(&mut rel.rows) {
+            let mut k = Vec::new();
+            for (e, _) in order {
+                k.push(self.eval(e, &rel.cols, &row, None)?);
+            }
+            keyed.push((k, row));
+        }
+        sort_keyed(&mut keyed, order)?;
+        rel.rows = keyed.into_iter().map(|(_, r)| r).collect();
+        Ok(())
+    }
+
+    /// Builds the FROM relation.
+    pub(crate) fn build_from(&mut self, from: &[sqlparser::ast::TableWithJoins]) -> SqlResult<Rel> {
+        if from.is_empty() {
+            return Ok(Rel {
+                cols: vec![],
+                rows: vec![vec![]],
+            });
+        }
+        let mut acc: Option<Rel> = None;
+        for twj in from {
+            let mut rel = self.table_factor(&twj.relation)?;
+            for j in &twj.joins {
+                let right = self.table_factor(&j.relation)?;
+                rel = self.join(rel, right, &j.join_operator)?;
+            }
+            acc = Some(match acc {
+                None => rel,
+                Some(a) => cross(a, rel),
+            });
+        }
+        Ok(acc.unwrap_or_default())
+    }
+
+    fn join(&mut self, left: Rel, right: Rel, op: &JoinOperator) -> SqlResult<Rel> {
+        let (cond, outer) = match op {
+            JoinOperator::Join(c) | JoinOperator::Inner(c) => (c, false),
+            JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (c, true),
+            JoinOperator::CrossJoin(_) => return Ok(cross(left, right)),
+            other => {
+                return Err(SqlError::unsupported(
+                    format!("join {other:?}")
+                        .chars()
+                        .take(80)
+                        .collect::<String>(),
+                ));
+            }
+        };
+        let on = match cond {
+            JoinConstraint::On(e) => e,
+            JoinConstraint::None => return Ok(cross(left, right)),
+            _ => return Err(SqlError::unsupported("JOIN USING/NATURAL")),
+        };
+        let mut cols = left.cols.clone();
+        cols.extend(right.cols.iter().cloned().map(|mut c| {
+            if outer {
+                c.nullable = true;
+            }
+            c
+        }));
+        let mut rows = Vec::new();
+        let nright = right.cols.len();
+        for l in &left.rows {
+            let mut matched = false;
+            for r in &right.rows {
+                let mut row = l.clone();
+                row.extend(r.iter().cloned());
+                if self.eval(on, &cols, &row, None)?.as_bool() == Some(true) {
+                    matched = true;
+                    rows.push(row);
+                }
+            }
+            if outer && !matched {
+                let mut row = l.clone();
+                row.extend(std::iter::repeat_n(Value::Null, nright));
+                rows.push(row);
+            }
+        }
+        Ok(Rel { cols, rows })
+    }
+
+    fn table_factor(&mut self, tf: &TableFactor) -> SqlResult<Rel> {
+        match tf {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                let parts = name_parts(name);
+                let alias_name = alias.as_ref().map(|a| a.name.value.to_lowercase());
+                let mut rel = if let Some(a) = args {
+                    let mut vals = Vec::new();
+                    for arg in &a.args {
+                        match arg {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => {
+                                vals.push(self.eval_const(e)?)
+                            }
+                            _ => {
+                                return Err(SqlError::unsupported(
+                                    "named table-function arguments",
+                                ));
+                            }
+                        }
+                    }
+                    self.table_function(&parts, vals)?
+                } else {
+                    self.named_relation(&parts)?
+                };
+                let qual = alias_name
+                    .unwrap_or_else(|| parts.last().cloned().unwrap_or_default().to_lowercase());
+                for c in &mut rel.cols {
+                    c.qual = qual.clone();
+                }
+                Ok(rel)
+            }
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => {
+                let mut rel = self.query(subquery)?;
+                if let Some(a) = alias {
+                    for (c, n) in rel.cols.iter_mut().zip(&a.columns) {
+                        c.name = n.name.value.clone();
+                    }
+                    for c in &mut rel.cols {
+                        c.qual = a.name.value.to_lowercase();
+                    }
+                }
+                Ok(rel)
+            }
+            other => Err(SqlError::unsupported(format!("FROM {other}"))),
+        }
+    }
+
+    /// A table, view, system view or CTE by name.
+    fn named_relation(&mut self, parts: &[String]) -> SqlResult<Rel> {
+        if parts.len() == 1 {
+            let k = parts[0].to_lowercase();
+            for scope in self.ctes.iter().rev() {
+                if let Some(r) = scope.get(&k) {
+                    return Ok(r.clone());
+                }
+            }
+        }
+        if let Some(rel) = self.system_view(parts)? {
+            return Ok(rel);
+        }
+        let r = self.resolve(parts)?;
+        let view = self.view();
+        let t = self.table(&r)?;
+        if self.dml_target.as_ref()
+            == Some(&(
+                r.db.clone(),
+                crate::engine::catalog::key(&r.schema, &r.name),
+            ))
+        {
+            let mut cols = table_cols(t, &t.name);
+            cols.push(RelCol {
+                qual: t.name.to_lowercase(),
+                name: ROWID.into(),
+                ty: SqlType::BigInt,
+                nullable: false,
+            });
+            let rows = t
+                .visible(&self.eng.txns, &view)
+                .into_iter()
+                .map(|i| {
+                    let mut v = t.versions[i].values.clone();
+                    v.push(Value::Int(i as i64));
+                    v
+                })
+                .collect();
+            return Ok(Rel { cols, rows });
+        }
+        let rows = t
+            .visible(&self.eng.txns, &view)
+            .into_iter()
+            .map(|i| t.versions[i].values.clone())
+            .collect();
+        Ok(Rel {
+            cols: table_cols(t, &t.name),
+            rows,
+        })
+    }
+
+    fn select(&mut self, s: &Select, order: &[(Expr, bool)]) -> SqlResult<Rel> {
+        if s.into.is_some() {
+            return Err(SqlError::unsupported("SELECT INTO"));
+        }
+        let (src, prefiltered) = match self.change_table_page(s, order)? {
+            Some(rel) => (rel, true),
+            None => (self.build_from(&s.from)?, false),
+        };
+        // Fast path for `SELECT * FROM x` (how change rows are usually read): no copies.
+        let plain = s.selection.is_none()
+            && s.having.is_none()
+            && s.top.is_none()
+            && s.distinct.is_none()
+            && order.is_empty()
+            && matches!(&s.group_by, GroupByExpr::Expressions(v, _) if v.is_empty())
+            && matches!(s.projection.as_slice(), [SelectItem::Wildcard(_)]);
+        if plain {
+            let mut rel = src;
+            for c in &mut rel.cols {
+                c.qual.clear();
+            }
+            return Ok(rel);
+        }
+        // WHERE
+        let mut rows = Vec::with_capacity(src.rows.len());
+        for row in src.rows {
+            let keep = match &s.selection {
+                None => true,
+                Some(_) if prefiltered => true,
+                Some(e) => self.eval(e, &src.cols, &row, None)?.as_bool() == Some(true),
+            };
+            if keep {
+                rows.push(row);
+            }
+        }
+        let cols = src.cols;
+        let group_exprs: Vec<Expr> = match &s.group_by {
+            GroupByExpr::Expressions(v, _) => v.clone(),
+            GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
+        };
+        let aggregate = !group_exprs.is_empty()
+            || s.projection.iter().any(|p| match p {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    has_aggregate(e)
+                }
+                _ => false,
+            })
+            || s.having.is_some();
+
+        // Output expressions
+        let mut items: Vec<(String, Option<Expr>, Option<usize>)> = Vec::new(); // (name, expr, direct column)
+        for p in &s.projection {
+            match p {
+                SelectItem::Wildcard(_) => {
+                    for (i, c) in cols.iter().enumerate() {
+                        items.push((c.name.clone(), None, Some(i)));
+                    }
+                }
+                SelectItem::QualifiedWildcard(kind, _) => {
+                    let q = match kind {
+                        SelectItemQualifiedWildcardKind::ObjectName(n) => name_parts(n)
+                            .last()
+                            .cloned()
+                            .unwrap_or_default()
+                            .to_lowercase(),
+                        SelectItemQualifiedWildcardKind::Expr(e) => e.to_string().to_lowercase(),
+                    };
+                    let before = items.len();
+                    for (i, c) in cols.iter().enumerate() {
+                        if c.qual == q {
+                            items.push((c.name.clone(), None, Some(i)));
+                        }
+                    }
+                    if items.len() == before {
+                        return Err(SqlError::new(
+                            4104,
+                            format!("The multi-part identifier \"{q}\" could not be bound."),
+                        ));
+                    }
+                }
+                SelectItem::UnnamedExpr(e) => {
+                    let name = match e {
+                        Expr::Identifier(i) => i.value.clone(),
+                        Expr::CompoundIdentifier(ids) => {
+                            ids.last().map(|i| i.value.clone()).unwrap_or_default()
+                        }
+                        _ => String::new(),
+                    };
+                    items.push((name, Some(e.clone()), None));
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    items.push((alias.value.clone(), Some(expr.clone()), None))
+                }
+                SelectItem::ExprWithAliases { .. } => {
+                    return Err(SqlError::unsupported("multiple aliases"));
+                }
+            }
+        }
+
+        // Groups: each output row comes with the source row (and group) it was computed from.
+        let groups: Vec<(Vec<Value>, Vec<Vec<Value>>)> = if aggregate {
+            let mut order_keys: Vec<String> = Vec::new();
+            let mut map: HashMap<String, Vec<Vec<Value>>> = HashMap::new();
+            for row in rows {
+                let mut k = String::new();
+                for g in &group_exprs {
+                    k.push_str(&self.eval(g, &cols, &row, None)?.key());
+                    k.push('\u{1}');
+                }
+                if !map.contains_key(&k) {
+                    order_keys.push(k.clone());
+                }
+                map.entry(k).or_default().push(row);
+            }
+            if order_keys.is_empty() && group_exprs.is_empty() {
+                vec![(vec![Value::Null; cols.len()], vec![])]
+            } else {
+                order_keys
+                    .into_iter()
+                    .filter_map(|k| map.remove(&k))
+                    .map(|g| (g.first().cloned().unwrap_or_default(), g))
+                    .collect()
+            }
+        } else {
+            rows.into_iter().map(|r| (r, vec![])).collect()
+        };
+
+        let mut out_rows: Vec<(Vec<Value>, Vec<Value>)> = Vec::with_capacity(groups.len()); // (output, sort key)
+        for (row, group) in &groups {
+            let g = if aggregate {
+                Some(group.as_slice())
+            } else {
+                None
+            };
+            if let Some(h) = &s.having
+                && self.eval(h, &cols, row, g)?.as_bool() != Some(true)
+            {
+                continue;
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for (_, e, direct) in &items {
+                out.push(match (e, direct) {
+                    (_, Some(i)) => row.get(*i).cloned().unwrap_or(Value::Null),
+                    (Some(e), None) => self.eval(e, &cols, row, g)?,
+                    (None, None) => Value::Null,
+                });
+            }
+            let mut key = Vec::with_capacity(order.len());
+            for (e, _) in order {
+                // ORDER BY may name an output alias or a source column.
+                let by_alias = match e {
+                    Expr::Identifier(i) => items
+                        .iter()
+                        .position(|(n, _, _)| n.eq_ignore_ascii_case(&i.value)),
+                    Expr::Value(v) => match &v.value {
+                        sqlparser::ast::Value::Number(n, _) => {
+                            n.parse::<usize>().ok().and_then(|n| n.checked_sub(1))
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                key.push(match by_alias {
+                    Some(i) if matches!(e, Expr::Value(_)) || !cols.iter().any(|c| matches!(e, Expr::Identifier(id) if c.name.eq_ignore_ascii_case(&id.value))) => out.get(i).cloned().unwrap_or(Value::Null),
+                    _ => self.eval(e, &cols, row, g)?,
+                });
+            }
+            out_rows.push((out, key));
+        }
+
+        // DISTINCT
+        if matches!(s.distinct, Some(sqlparser::ast::Distinct::Distinct)) {
+            let mut seen = std::collections::HashSet::new();
+            out_rows.retain(|(r, _)| seen.insert(r.iter().map(Value::key).collect::<Vec<_>>()));
+        }
+        if !order.is_empty() {
+            let mut keyed: Vec<(Vec<Value>, Vec<Value>)> =
+                out_rows.into_iter().map(|(r, k)| (k, r)).collect();
+            sort_keyed(&mut keyed, order)?;
+            out_rows = keyed.into_iter().map(|(k, r)| (r, k)).collect();
+        }
+        if let Some(top) = &s.top {
+            if top.percent || top.with_ties {
+                return Err(SqlError::unsupported("TOP ... PERCENT / WITH TIES"));
+            }
+            let n = match &top.quantity {
+                Some(TopQuantity::Constant(n)) => *n as usize,
+                Some(TopQuantity::Expr(e)) => {
+                    self.eval_const(e)?.as_i64()?.unwrap_or(0).max(0) as usize
+                }
+                None => usize::MAX,
+            };
+            out_rows.truncate(n);
+        }
+        let rows: Vec<Vec<Value>> = out_rows.into_iter().map(|(r, _)| r).collect();
+        let mut out_cols = Vec::with_capacity(items.len());
+        for (i, (name, e, direct)) in items.iter().enumerate() {
+            let (ty, nullable) = match (e, direct) {
+                (_, Some(c)) => (cols[*c].ty, cols[*c].nullable),
+                (Some(e), None) => match self.static_type(e, &cols) {
+                    Some((t, n)) => (t, n),
+                    None => (infer_type(rows.iter().map(|r| r[i].clone())), true),
+                },
+                (None, None) => (SqlType::Int, true),
+            };
+            out_cols.push(RelCol {
+                qual: String::new(),
+                name: name.clone(),
+                ty,
+                nullable,
+            });
+        }
+        Ok(Rel {
+            cols: out_cols,
+            rows,
+        })
+    }
+}
+
+/// The order change-table rows are stored in (capture appends them in commit order, then by
+/// statement and sequence value) and the order a CDC reader pages them in.
+const CHANGE_TABLE_ORDER: [&str; 4] =
+    ["__$start_lsn", "__$command_id", "__$seqval", "__$operation"];
+
+impl Exec<'_> {
+    /// Fast path for paging a change table: `SELECT TOP n ... FROM cdc.<ci>_CT WHERE
+    /// __$start_lsn >= @a ... ORDER BY __$start_lsn[, __$command_id, __$seqval,
+    /// __$operation]`. Rows are already stored in that order, so the scan starts at the
+    /// lower LSN bound (binary search) and stops after n matches instead of filtering and
+    /// sorting the whole table for every page. Returns the candidate rows; the normal
+    /// pipeline then projects them.
+    fn change_table_page(&mut self, s: &Select, order: &[(Expr, bool)]) -> SqlResult<Option<Rel>> {
+        let (Some(top), [twj]) = (&s.top, s.from.as_slice()) else {
+            return Ok(None);
+        };
+        if !twj.joins.is_empty()
+            || s.having.is_some()
+            || s.distinct.is_some()
+            || top.percent
+            || top.with_ties
+        {
+            return Ok(None);
+        }
+        if !matches!(&s.group_by, GroupByExpr::Expressions(v, _) if v.is_empty())
+            || s.projection.iter().any(|p| matches!(p, SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } if has_aggregate(e)))
+        {
+            return Ok(None);
+        }
+        let in_storage_order = !order.is_empty()
+            && order.len() <= CHANGE_TABLE_ORDER.len()
+            && order
+                .iter()
+                .zip(CHANGE_TABLE_ORDER)
+                .all(|((e, asc), want)| {
+                    *asc && matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case(want))
+                });
+        if !in_storage_order {
+            return Ok(None);
+        }
+        let TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } = &twj.relation
+        else {
+            return Ok(None);
+        };
+        let parts = name_parts(name);
+        let Ok(r) = self.resolve(&parts) else {
+            return Ok(None);
+        };
+        if !r.schema.eq_ignore_ascii_case("cdc") || !r.name.to_lowercase().ends_with("_ct") {
+            return Ok(None);
+        }
+        let limit = match &top.quantity {
+            Some(TopQuantity::Constant(n)) => *n as usize,
+            Some(TopQuantity::Expr(e)) => {
+                self.eval_const(e)?.as_i64()?.unwrap_or(0).max(0) as usize
+            }
+            None => return Ok(None),
+        };
+        let lower = match &s.selection {
+            Some(w) => self.lsn_lower_bound(w),
+            None => None,
+        };
+        let view = self.view();
+        let (cols, start, end) = {
+            let Ok(t) = self.table(&r) else {
+                return Ok(None);
+            };
+            if !t.system {
+                return Ok(None);
+            }
+            let cols = table_cols(
+                t,
+                alias
+                    .as_ref()
+                    .map(|a| a.name.value.as_str())
+                    .unwrap_or(&t.name),
+            );
+            let start = match &lower {
+                Some(lb) => t.versions.partition_point(|v| match v.values.first() {
+                    Some(Value::Bytes(b)) => b.as_slice() < lb.as_slice(),
+                    _ => true,
+                }),
+                None => 0,
+            };
+            (cols, start, t.versions.len())
+        };
+        let mut rows = Vec::new();
+        for i in start..end {
+            if rows.len() >= limit {
+                break;
+            }
+            let row = {
+                let t = self.table(&r)?;
+                match t.versions.get(i) {
+                    Some(v) if view.visible(&self.eng.txns, v.xmin, v.xmax) => v.values.clone(),
+                    Some(_) => continue,
+                    None => break,
+                }
+            };
+            let keep = match &s.selection {
+                None => true,
+                Some(e) => self.eval(e, &cols, &row, None)?.as_bool() == Some(true),
+            };
+            if keep {
+                rows.push(row);
+            }
+        }
+        Ok(Some(Rel { cols, rows }))
+    }
+
+    /// A lower bound on `__$start_lsn` implied by a WHERE clause, if one can be read off it.
+    fn lsn_lower_bound(&mut self, e: &Expr) -> Option<Vec<u8>> {
+        use sqlparser::ast::BinaryOperator as B;
+        let is_col = |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("__$start_lsn"));
+        match e {
+            Expr::Nested(inner) => self.lsn_lower_bound(inner),
+            Expr::BinaryOp {
+                left,
+                op: B::And,
+                right,
+            } => match (self.lsn_lower_bound(left), self.lsn_lower_bound(right)) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            Expr::BinaryOp {
+                left,
+                op: B::Or,
+                right,
+            } => {
+                let a = self.lsn_lower_bound(left)?;
+                let b = self.lsn_lower_bound(right)?;
+                Some(a.min(b))
+            }
+            Expr::BinaryOp {
+                left,
+                op: B::Gt | B::GtEq | B::Eq,
+                right,
+            } if is_col(left) => match self.eval_const(right).ok()? {
+                Value::Bytes(b) => Some(b),
+                _ => None,
+            },
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                ..
+            } if is_col(expr) => match self.eval_const(low).ok()? {
+                Value::Bytes(b) => Some(b),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+fn cross(a: Rel, b: Rel) -> Rel {
+    let mut cols = a.cols;
+    cols.extend(b.cols);
+    let mut rows = Vec::with_capacity(a.rows.len() * b.rows.len());
+    for l in &a.rows {
+        for r in &b.rows {
+            let mut row = l.clone();
+            row.extend(r.iter().cloned());
+            rows.push(row);
+        }
+    }
+    Rel { cols, rows }
+}
+
+/// Stable sort by evaluated keys; NULLs sort first ascending, as in SQL Server.
+fn sort_keyed(rows: &mut [(Vec<Value>, Vec<Value>)], order: &[(Expr, bool)]) -> SqlResult<()> {
+    let mut err = None;
+    rows.sort_by(|(a, _), (b, _)| {
+        for (i, (_, asc)) in order.iter().enumerate() {
+            let (x, y) = (&a[i], &b[i]);
+            let o = match (x.is_null(), y.is_null()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Less,
+                (false, true) => Ordering::Greater,
+                _ => match compare(x, y) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        err.get_or_insert(e);
+                        Ordering::Equal
+                    }
+                },
+            };
+            let o = if *asc { o } else { o.reverse() };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,90 @@
+//! Per-connection state: current database, isolation level, open transaction, variables.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+
+use crate::cdc::lsn::Lsn;
+use crate::engine::txn::Xid;
+use crate::value::{SqlType, Value};
+
+/// Transaction isolation levels the engine distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    ReadCommitted,
+    Snapshot,
+}
+
+/// A row change made by a transaction in a CDC-enabled database, logged for the capture job.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub(crate) db: String,
+    pub(crate) object_id: i32,
+    /// 1 delete, 2 insert, 3/4 update (before/after)
+    pub(crate) op: u8,
+    pub(crate) lsn: Lsn,
+    pub(crate) command_id: i32,
+    pub(crate) columns: Vec<String>,
+    pub(crate) before: Option<Vec<Value>>,
+    pub(crate) after: Option<Vec<Value>>,
+}
+
+/// An open transaction.
+#[derive(Debug)]
+pub(crate) struct Txn {
+    pub(crate) xid: Xid,
+    pub(crate) explicit: bool,
+    /// SNAPSHOT: the commit sequence number reads are pinned to (set on first read).
+    pub(crate) snapshot: Option<u64>,
+    pub(crate) descriptor: u64,
+    pub(crate) begin_time: NaiveDateTime,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) command_id: i32,
+    /// First LSN used per database (the transaction's begin LSN there).
+    pub(crate) begin_lsn: HashMap<String, Lsn>,
+}
+
+/// Undo record for statement-level rollback inside a transaction.
+#[derive(Debug, Clone)]
+pub(crate) enum Undo {
+    Inserted {
+        db: String,
+        table: String,
+        idx: usize,
+    },
+    Deleted {
+        db: String,
+        table: String,
+        idx: usize,
+    },
+}
+
+/// Session state.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) db: String,
+    pub(crate) user: String,
+    pub(crate) spid: u16,
+    pub(crate) isolation: Isolation,
+    pub(crate) txn: Option<Txn>,
+    pub(crate) vars: HashMap<String, (SqlType, Value)>,
+    pub(crate) nocount: bool,
+    pub(crate) rowcount: u64,
+    pub(crate) undo: Vec<Undo>,
+}
+
+impl Session {
+    pub(crate) fn new(db: &str, user: &str, spid: u16) -> Self {
+        Session {
+            db: db.to_string(),
+            user: user.to_string(),
+            spid,
+            isolation: Isolation::ReadCommitted,
+            txn: None,
+            vars: HashMap::new(),
+            nocount: false,
+            rowcount: 0,
+            undo: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! Change data capture as SQL Server behaves, driven over TDS with tiberius.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use mssql_sim::{SimConfig, Simulator};
+
+const SETUP: &str = "CREATE DATABASE shop;
+USE shop;
+CREATE TABLE dbo.orders (id int NOT NULL PRIMARY KEY, item nvarchar(50) NOT NULL, qty int NULL);
+EXEC sys.sp_cdc_enable_db;
+EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'orders', @role_name = NULL, @supports_net_changes = 1;";
+
+async fn lsn_scalar(c: &mut common::Conn, sql: &str) -> Vec<u8> {
+    let row = c
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    row.get::<&[u8], _>(0).unwrap().to_vec()
+}
+
+async fn changes(
+    c: &mut common::Conn,
+    from: &[u8],
+    to: &[u8],
+    filter: &str,
+) -> tiberius::Result<Vec<(Vec<u8>, Vec<u8>, i32, Option<i32>, Option<String>, Vec<u8>)>> {
+    let sql = format!("SELECT * FROM cdc.fn_cdc_get_all_changes_dbo_orders(@P1, @P2, N'{filter}')");
+    let rows = c
+        .query(sql, &[&from, &to])
+        .await?
+        .into_first_result()
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<&[u8], _>("__$start_lsn").unwrap().to_vec(),
+                r.get::<&[u8], _>("__$seqval").unwrap().to_vec(),
+                r.get::<i32, _>("__$operation").unwrap(),
+                r.get::<i32, _>("id"),
+                r.get::<&str, _>("item").map(str::to_string),
+                r.get::<&[u8], _>("__$update_mask").unwrap().to_vec(),
+            )
+        })
+        .collect())
+}
+
+#[tokio::test]
+async fn transaction_is_captured_with_one_commit_lsn_after_scan() {
+    let sim = common::start().await;
+    let mut c = common::connect(&sim).await;
+    common::exec(&mut c, SETUP).await;
+
+    let row = c.simple_query("SELECT d.is_cdc_enabled, t.is_tracked_by_cdc, (SELECT COUNT(*) FROM cdc.change_tables) AS n, (SELECT COUNT(*) FROM cdc.captured_columns) AS cols
+        FROM sys.databases d CROSS JOIN sys.tables t WHERE d.name = 'shop' AND t.name = 'orders'").await.unwrap().into_row().await.unwrap().unwrap();
+    assert_eq!(row.get::<bool, _>(0), Some(true));
+    assert_eq!(row.get::<bool, _>(1), Some(true));
+    assert_eq!(row.get::<i32, _>(2), Some(1));
+    assert_eq!(row.get::<i32, _>(3), Some(3));
+
+    common::exec(&mut c, "INSERT INTO dbo.orders VALUES (1, N'apple', 1)").await;
+    common::exec(
+        &mut c,
+        "BEGIN TRAN;
+        INSERT INTO dbo.orders VALUES (2, N'pear', 2);
+        UPDATE dbo.orders SET qty = 20 WHERE id = 2;
+        DELETE FROM dbo.orders WHERE id = 1;
+        COMMIT TRAN;",
+    )
+    .await;
+
+    // Nothing is visible until the capture job scans the log.
+    let max_before = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await;
+    assert_eq!(max_before, vec![0u8; 10]);
+    common::exec(&mut c, "EXEC sys.sp_cdc_scan").await;
+
+    let min = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_min_lsn('dbo_orders')").await;
+    let max = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await;
+    assert!(min < max && min != vec![0u8; 10]);
+    let rows = changes(&mut c, &min, &max, "all update old").await.unwrap();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    // first transaction: the lone insert
+    assert_eq!(rows[0].2, 2);
+    // second transaction: insert, update before, update after, delete
+    let tx: Vec<_> = rows[1..].to_vec();
+    assert_eq!(tx.iter().map(|r| r.2).collect::<Vec<_>>(), vec![2, 3, 4, 1]);
+    assert!(
+        tx.iter().all(|r| r.0 == max),
+        "one commit LSN shared by the transaction, equal to max LSN"
+    );
+    assert!(rows[0].0 < max);
+    assert!(
+        tx[0].1 < tx[1].1 && tx[1].1 == tx[2].1 && tx[2].1 < tx[3].1,
+        "seqval orders operations"
+    );
+    assert_eq!(tx[1].4.as_deref(), Some("pear"));
+    assert_eq!(tx[3].3, Some(1));
+    // update mask: only qty (ordinal 3) changed
+    assert_eq!(tx[2].5, vec![0b100]);
+    assert_eq!(tx[0].5, vec![0b111]);
+    // N'all' leaves out the before image
+    let all = changes(&mut c, &min, &max, "all").await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.2).collect::<Vec<_>>(),
+        vec![2, 2, 4, 1]
+    );
+
+    // lsn_time_mapping holds one row per captured transaction, mapped both ways
+    let row = c
+        .simple_query(
+            "SELECT COUNT(*), MAX(start_lsn) FROM cdc.lsn_time_mapping WHERE tran_id <> 0x00",
+        )
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<i32, _>(0), Some(2));
+    assert_eq!(row.get::<&[u8], _>(1), Some(&max[..]));
+    let row = c.query("SELECT sys.fn_cdc_map_time_to_lsn('largest less than or equal', sys.fn_cdc_map_lsn_to_time(@P1)) AS l, sys.fn_cdc_increment_lsn(@P1) AS inc, sys.fn_cdc_decrement_lsn(sys.fn_cdc_increment_lsn(@P1)) AS same", &[&max.as_slice()]).await.unwrap().into_row().await.unwrap().unwrap();
+    assert_eq!(row.get::<&[u8], _>("l"), Some(&max[..]));
+    assert_eq!(row.get::<&[u8], _>("same"), Some(&max[..]));
+    let inc = row.get::<&[u8], _>("inc").unwrap().to_vec();
+    assert!(inc > max);
+
+    // Outside the valid range: error 313
+    let err = changes(&mut c, &min, &inc, "all").await.unwrap_err();
+    assert_eq!(common::err_number(&err), 313);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn rollback_adds_nothing_and_cleanup_moves_the_low_water_mark() {
+    let sim = common::start().await;
+    let mut c = common::connect(&sim).await;
+    common::exec(&mut c, SETUP).await;
+    common::exec(
+        &mut c,
+        "INSERT INTO dbo.orders VALUES (1, N'a', 1); INSERT INTO dbo.orders VALUES (2, N'b', 2)",
+    )
+    .await;
+    common::exec(&mut c, "EXEC sys.sp_cdc_scan").await;
+    let max1 = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await;
+
+    common::exec(&mut c, "BEGIN TRAN; INSERT INTO dbo.orders VALUES (3, N'c', 3); UPDATE dbo.orders SET qty = 9; ROLLBACK TRAN;").await;
+    common::exec(&mut c, "EXEC sys.sp_cdc_scan").await;
+    let max2 = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await;
+    assert_eq!(max1, max2, "a rolled-back transaction leaves no trace");
+    let row = c
+        .simple_query("SELECT COUNT(*) FROM cdc.dbo_orders_CT")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<i32, _>(0), Some(2));
+    let row = c
+        .simple_query("SELECT COUNT(*) FROM dbo.orders")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<i32, _>(0), Some(2));
+
+    let min = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_min_lsn('dbo_orders')").await;
+    assert_eq!(changes(&mut c, &min, &max1, "all").await.unwrap().len(), 2);
+    c.execute("EXEC sys.sp_cdc_cleanup_change_table @capture_instance = N'dbo_orders', @low_water_mark = @P1", &[&max1.as_slice()]).await.unwrap();
+    let new_min = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_min_lsn('dbo_orders')").await;
+    assert_eq!(new_min, max1);
+    let err = changes(&mut c, &min, &max1, "all").await.unwrap_err();
+    assert_eq!(common::err_number(&err), 313, "the old range is gone");
+    let rows = changes(&mut c, &new_min, &max1, "all").await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].3, Some(2));
+    let row = c
+        .simple_query(
+            "SELECT start_lsn FROM cdc.change_tables WHERE capture_instance = 'dbo_orders'",
+        )
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<&[u8], _>(0), Some(&max1[..]));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn capture_job_runs_on_its_own_interval_and_can_be_stopped() {
+    let sim = Simulator::start(
+        SimConfig::new(common::PASSWORD).capture_interval(Duration::from_millis(50)),
+    )
+    .await
+    .unwrap();
+    let mut c = common::connect(&sim).await;
+    common::exec(&mut c, SETUP).await;
+    sim.faults().stop_capture();
+    common::exec(&mut c, "INSERT INTO dbo.orders VALUES (1, N'a', 1)").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await,
+        vec![0u8; 10]
+    );
+    common::exec(&mut c, "EXEC sim.fault @action = 'start_capture'").await;
+    let mut seen = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await != vec![0u8; 10] {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "the capture job picked up the change");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn ddl_is_recorded_and_capture_instances_keep_their_columns() {
+    let sim = common::start().await;
+    let mut c = common::connect(&sim).await;
+    common::exec(&mut c, SETUP).await;
+    common::exec(&mut c, "ALTER TABLE dbo.orders ADD note nvarchar(100) NULL").await;
+    let row = c
+        .simple_query("SELECT COUNT(*) FROM cdc.ddl_history")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<i32, _>(0), Some(1));
+    common::exec(&mut c, "INSERT INTO dbo.orders (id, item, qty, note) VALUES (1, N'a', 1, N'n'); EXEC sys.sp_cdc_scan").await;
+    let rows = c
+        .simple_query("SELECT * FROM cdc.dbo_orders_CT")
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0].columns().iter().all(|c| c.name() != "note"),
+        "old instance keeps its columns"
+    );
+    // a second instance picks up the new column; a third is refused
+    common::exec(&mut c, "EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'orders', @role_name = NULL, @capture_instance = N'dbo_orders_v2'").await;
+    let err = common::try_exec(&mut c, "EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'orders', @role_name = NULL, @capture_instance = N'dbo_orders_v3'").await.unwrap_err();
+    assert_eq!(common::err_number(&err), 22962);
+    common::exec(
+        &mut c,
+        "UPDATE dbo.orders SET note = N'm' WHERE id = 1; EXEC sys.sp_cdc_scan",
+    )
+    .await;
+    let rows = c
+        .simple_query(
+            "SELECT __$operation, note FROM cdc.dbo_orders_v2_CT ORDER BY __$seqval, __$operation",
+        )
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.get::<i32, _>(0).unwrap())
+            .collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    assert_eq!(rows[1].get::<&str, _>(1), Some("m"));
+    let rows = c
+        .simple_query("EXEC sys.sp_cdc_help_change_data_capture")
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    common::exec(&mut c, "EXEC sys.sp_cdc_disable_table @source_schema = N'dbo', @source_name = N'orders', @capture_instance = N'dbo_orders'").await;
+    let row = c
+        .simple_query("SELECT COUNT(*) FROM cdc.change_tables")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<i32, _>(0), Some(1));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn captured_column_list_limits_the_change_table() {
+    let sim = common::start().await;
+    let mut c = common::connect(&sim).await;
+    common::exec(&mut c, "CREATE DATABASE shop; USE shop;
+        CREATE TABLE dbo.orders (id int NOT NULL PRIMARY KEY, item nvarchar(50) NOT NULL, qty int NULL, secret nvarchar(20) NULL);
+        EXEC sys.sp_cdc_enable_db;
+        EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'orders', @role_name = N'cdc_reader', @captured_column_list = N'id, qty';
+        INSERT INTO dbo.orders VALUES (1, N'a', 5, N'hidden');
+        EXEC sys.sp_cdc_scan;").await;
+    let rows = c
+        .simple_query("SELECT * FROM cdc.dbo_orders_CT")
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    let names: Vec<&str> = rows[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "__$start_lsn",
+            "__$end_lsn",
+            "__$seqval",
+            "__$operation",
+            "__$update_mask",
+            "id",
+            "qty",
+            "__$command_id"
+        ]
+    );
+    let cols = c
+        .simple_query(
+            "SELECT column_name, column_ordinal FROM cdc.captured_columns ORDER BY column_ordinal",
+        )
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    assert_eq!(
+        cols.iter()
+            .map(|r| r.get::<&str, _>(0).unwrap().to_string())
+            .collect::<Vec<_>>(),
+        vec!["id", "qty"]
+    );
+    let row = c
+        .simple_query("SELECT role_name FROM cdc.change_tables")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<&str, _>(0), Some("cdc_reader"));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn net_changes_collapse_each_key_to_its_final_state() {
+    let sim = common::start().await;
+    let mut c = common::connect(&sim).await;
+    common::exec(&mut c, SETUP).await;
+    common::exec(&mut c, "INSERT INTO dbo.orders VALUES (1, N'keep', 1), (2, N'gone', 2), (3, N'upd', 3); EXEC sys.sp_cdc_scan").await;
+    let first = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await;
+    common::exec(&mut c, "BEGIN TRAN; DELETE FROM dbo.orders WHERE id = 2; UPDATE dbo.orders SET qty = 30 WHERE id = 3; UPDATE dbo.orders SET qty = 31 WHERE id = 3;
+        INSERT INTO dbo.orders VALUES (4, N'new', 4); UPDATE dbo.orders SET item = N'newer' WHERE id = 4; INSERT INTO dbo.orders VALUES (5, N'tmp', 5); DELETE FROM dbo.orders WHERE id = 5; COMMIT;
+        EXEC sys.sp_cdc_scan").await;
+    let from = lsn_scalar(
+        &mut c,
+        "SELECT sys.fn_cdc_increment_lsn(sys.fn_cdc_get_max_lsn())",
+    )
+    .await;
+    let _ = from;
+    let rows = c
+        .query("SELECT __$operation, id, item, qty FROM cdc.fn_cdc_get_net_changes_dbo_orders(sys.fn_cdc_increment_lsn(@P1), sys.fn_cdc_get_max_lsn(), N'all') ORDER BY id", &[&first.as_slice()])
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    let got: Vec<(i32, i32, String, Option<i32>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<i32, _>(0).unwrap(),
+                r.get::<i32, _>(1).unwrap(),
+                r.get::<&str, _>(2).unwrap().to_string(),
+                r.get::<i32, _>(3),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, 2, "gone".into(), Some(2)),
+            (4, 3, "upd".into(), Some(31)),
+            (2, 4, "newer".into(), Some(4))
+        ]
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn waitfor_delay_lets_the_capture_job_run_inside_one_batch() {
+    let sim = Simulator::start(
+        SimConfig::new(common::PASSWORD).capture_interval(Duration::from_millis(50)),
+    )
+    .await
+    .unwrap();
+    let mut c = common::connect(&sim).await;
+    common::exec(&mut c, SETUP).await;
+    let sets = common::try_exec(
+        &mut c,
+        "INSERT INTO dbo.orders VALUES (1, N'a', 1);
+         DECLARE @before binary(10) = sys.fn_cdc_get_max_lsn();
+         WAITFOR DELAY '00:00:00.400';
+         SELECT @before AS before_wait, sys.fn_cdc_get_max_lsn() AS after_wait;",
+    )
+    .await
+    .unwrap();
+    let row = &sets.last().unwrap()[0];
+    assert_ne!(
+        row.get::<&[u8], _>("after_wait"),
+        Some(&[0u8; 10][..]),
+        "captured while the batch waited"
+    );
+    let e = common::try_exec(&mut c, "WAITFOR TIME '23:59'")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("does not support"), "{e}");
+    sim.stop().await;
+}
