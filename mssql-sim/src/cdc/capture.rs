@@ -266,7 +266,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
         .unwrap_or_else(|| format!("{}_{}", src.schema, src.name));
     let source_object_id = src.object_id;
     let captured: Vec<Column> = match &p.columns {
-        None => src.columns.iter().cloned().collect(),
+        None => src.columns.to_vec(),
         Some(list) => {
             let mut out = Vec::new();
             for n in list {
