@@ -1,0 +1,577 @@
+//! The consumer source: a consumer group whose offsets move only with durable acknowledgements.
+
+use crate::auth::AuthContext;
+use crate::dlq::{DeadLetterWriter, Poison};
+use crate::{DecodeFailurePolicy, KafkaConfig, KafkaIoError};
+use async_trait::async_trait;
+use cdc_core::{
+    ChangeEvent, ChangeSource, Checkpoint, EncodedRecord, EventCodec, KafkaOffset, Position,
+    SourceBatch,
+};
+use futures::FutureExt;
+use rdkafka::client::OAuthToken;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+type Partition = (String, i32);
+
+/// Which partitions this consumer owns now, kept by the rebalance callbacks.
+#[derive(Debug, Default, Clone)]
+struct Assignment {
+    inner: Arc<Mutex<HashSet<Partition>>>,
+}
+
+impl Assignment {
+    fn lock(&self) -> MutexGuard<'_, HashSet<Partition>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Consumer context: tracks the assignment so acknowledgements for revoked partitions are
+/// not stored.
+#[derive(Clone)]
+struct SourceContext {
+    name: String,
+    assignment: Assignment,
+    auth: AuthContext,
+}
+
+impl ClientContext for SourceContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.auth.oauth_token()
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            // Everything stored so far is durable downstream; librdkafka commits it during
+            // the revoke (enable.auto.commit). From here on, acknowledgements of these
+            // partitions are dropped: the in-flight work of a revoked partition is dropped,
+            // not flushed, and the next owner re-reads it from the committed offset.
+            let mut assigned = self.assignment.lock();
+            for e in tpl.elements() {
+                assigned.remove(&(e.topic().to_string(), e.partition()));
+            }
+            tracing::info!(source = %self.name, partitions = tpl.count(), "partitions revoked");
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let mut assigned = self.assignment.lock();
+            for e in tpl.elements() {
+                assigned.insert((e.topic().to_string(), e.partition()));
+            }
+            tracing::info!(source = %self.name, partitions = tpl.count(), "partitions assigned");
+        }
+    }
+
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &TopicPartitionList,
+    ) {
+        match result {
+            Ok(()) => {
+                tracing::debug!(source = %self.name, partitions = offsets.count(), "offsets committed")
+            }
+            Err(error) => tracing::warn!(source = %self.name, %error, "offset commit failed"),
+        }
+    }
+}
+
+/// Builds a [`KafkaSource`]; [`build`](Self::build) validates and names the bad field.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use cdc_core::DebeziumJson;
+/// use kafka_io::{DecodeFailurePolicy, KafkaConfig, KafkaSource};
+/// # fn main() -> Result<(), kafka_io::KafkaIoError> {
+/// let source = KafkaSource::builder(KafkaConfig::new("localhost:9092"), Arc::new(DebeziumJson::with_schema()), "s3-writer")
+///     .topic("erp.shop.dbo.orders")
+///     .on_decode_failure(DecodeFailurePolicy::DeadLetter { topic: "cdc.dlq".into() })
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub struct KafkaSourceBuilder {
+    kafka: KafkaConfig,
+    codec: Arc<dyn EventCodec>,
+    group_id: String,
+    topics: Vec<String>,
+    name: String,
+    batch_size: usize,
+    poll_timeout: Duration,
+    commit_interval: Duration,
+    policy: DecodeFailurePolicy,
+}
+
+impl std::fmt::Debug for KafkaSourceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSourceBuilder")
+            .field("kafka", &self.kafka)
+            .field("group_id", &self.group_id)
+            .field("topics", &self.topics)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSourceBuilder {
+    /// Adds a topic to subscribe to (a name, or a regex starting with `^`).
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        self.topics.push(topic.into());
+        self
+    }
+
+    /// Name for logs and errors (default `kafka`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// At most this many records per batch (default 1000).
+    pub fn batch_size(mut self, records: usize) -> Self {
+        self.batch_size = records;
+        self
+    }
+
+    /// How long `next_batch` waits for a first record before returning an empty batch
+    /// (default 100 ms).
+    pub fn poll_timeout(mut self, timeout: Duration) -> Self {
+        self.poll_timeout = timeout;
+        self
+    }
+
+    /// How often librdkafka commits the offsets stored by `ack` (default 1 s).
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// What to do with records the codec cannot decode (default: fail).
+    pub fn on_decode_failure(mut self, policy: DecodeFailurePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The source; fails naming the first invalid field.
+    pub fn build(self) -> Result<KafkaSource, KafkaIoError> {
+        if self.name.trim().is_empty() {
+            return Err(KafkaIoError::config("name", "must not be empty"));
+        }
+        if self.group_id.trim().is_empty() {
+            return Err(KafkaIoError::config("group_id", "must not be empty"));
+        }
+        if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
+            return Err(KafkaIoError::config(
+                "topics",
+                "need at least one non-empty topic",
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(KafkaIoError::config(
+                "batch_size",
+                "must be greater than zero",
+            ));
+        }
+        if self.poll_timeout.is_zero() {
+            return Err(KafkaIoError::config(
+                "poll_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.commit_interval.is_zero() {
+            return Err(KafkaIoError::config(
+                "commit_interval",
+                "must be greater than zero",
+            ));
+        }
+        self.kafka.validate()?;
+        let dead_letters = match &self.policy {
+            DecodeFailurePolicy::DeadLetter { topic } => {
+                Some(DeadLetterWriter::new(&self.kafka, topic.clone())?)
+            }
+            _ => None,
+        };
+        let mut config = self.kafka.client_config();
+        config.set("auto.offset.reset", "earliest");
+        // Set after the pass-through properties: these make the delivery guarantee.
+        // Offsets are stored only by `ack` (durable downstream); librdkafka's auto-commit
+        // then commits stored offsets only, periodically and on revoke and close.
+        config
+            .set("group.id", &self.group_id)
+            .set("enable.auto.offset.store", "false")
+            .set("enable.auto.commit", "true")
+            .set(
+                "auto.commit.interval.ms",
+                self.commit_interval.as_millis().to_string(),
+            )
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "false");
+        let assignment = Assignment::default();
+        let context = SourceContext {
+            name: self.name.clone(),
+            assignment: assignment.clone(),
+            auth: self.kafka.auth_context(),
+        };
+        let consumer: StreamConsumer<SourceContext> =
+            config
+                .create_with_context(context)
+                .map_err(|source| KafkaIoError::Client {
+                    role: "consumer",
+                    source,
+                })?;
+        Ok(KafkaSource {
+            name: self.name,
+            consumer: Some(Arc::new(consumer)),
+            codec: self.codec,
+            topics: self.topics,
+            batch_size: self.batch_size,
+            poll_timeout: self.poll_timeout,
+            policy: self.policy,
+            dead_letters,
+            assignment,
+            resume: Checkpoint::default(),
+            acked: HashMap::new(),
+            started: false,
+        })
+    }
+}
+
+/// A [`ChangeSource`] reading change events from Kafka topics as a consumer group member.
+///
+/// - records are decoded with the codec; each event's [`transport`](ChangeEvent::transport)
+///   is its `Position::Kafka { topic, partition, offset }` (its `source` keeps the origin);
+/// - tombstones (null values) are skipped;
+/// - `ack(position)` stores `offset + 1` for the partition (the next record to read, as Kafka
+///   expects); with `enable.auto.offset.store=false` nothing else is ever stored, and
+///   librdkafka's auto-commit commits only stored offsets — so no offset is committed before
+///   the pipeline made it durable;
+/// - on partition revocation, the partition's in-flight work is **dropped**: its later
+///   acknowledgements are ignored and the new owner re-reads from the last committed
+///   offset, so the sink may see those events twice (at-least-once, as the sink contract
+///   allows), and nothing undurable is committed;
+/// - `isolation.level=read_committed`: records of aborted transactions are not read;
+/// - `start(checkpoint)` skips records the checkpoint covers, so a pipeline's own offset
+///   store wins over older group offsets;
+/// - undecodable records follow the [`DecodeFailurePolicy`].
+pub struct KafkaSource {
+    name: String,
+    consumer: Option<Arc<StreamConsumer<SourceContext>>>,
+    codec: Arc<dyn EventCodec>,
+    topics: Vec<String>,
+    batch_size: usize,
+    poll_timeout: Duration,
+    policy: DecodeFailurePolicy,
+    dead_letters: Option<DeadLetterWriter>,
+    assignment: Assignment,
+    resume: Checkpoint,
+    acked: HashMap<Partition, i64>,
+    started: bool,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("name", &self.name)
+            .field("topics", &self.topics)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSource {
+    /// A builder for a member of consumer group `group_id`.
+    pub fn builder(
+        kafka: KafkaConfig,
+        codec: Arc<dyn EventCodec>,
+        group_id: impl Into<String>,
+    ) -> KafkaSourceBuilder {
+        KafkaSourceBuilder {
+            kafka,
+            codec,
+            group_id: group_id.into(),
+            topics: Vec::new(),
+            name: "kafka".into(),
+            batch_size: 1000,
+            poll_timeout: Duration::from_millis(100),
+            commit_interval: Duration::from_secs(1),
+            policy: DecodeFailurePolicy::Fail,
+        }
+    }
+
+    /// The partitions this member owns now.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        let mut partitions: Vec<_> = self.assignment.lock().iter().cloned().collect();
+        partitions.sort();
+        partitions
+    }
+
+    fn consumer(&self) -> Result<&Arc<StreamConsumer<SourceContext>>, KafkaIoError> {
+        self.consumer.as_ref().ok_or(KafkaIoError::Consumer {
+            operation: "poll after close",
+            source: KafkaError::ClientCreation("the source was closed".into()),
+        })
+    }
+
+    async fn read_batch(&mut self) -> Result<SourceBatch, KafkaIoError> {
+        let consumer = Arc::clone(self.consumer()?);
+        let mut messages = Vec::new();
+        match tokio::time::timeout(self.poll_timeout, consumer.recv()).await {
+            Err(_) => return Ok(SourceBatch::default()),
+            Ok(message) => messages.push(
+                message
+                    .map_err(|source| KafkaIoError::Consumer {
+                        operation: "poll",
+                        source,
+                    })?
+                    .detach(),
+            ),
+        }
+        while messages.len() < self.batch_size {
+            match consumer.recv().now_or_never() {
+                Some(message) => messages.push(
+                    message
+                        .map_err(|source| KafkaIoError::Consumer {
+                            operation: "poll",
+                            source,
+                        })?
+                        .detach(),
+                ),
+                None => break,
+            }
+        }
+        let mut batch = SourceBatch::default();
+        let mut skipped: Option<Position> = None;
+        for message in messages {
+            let position = Position::Kafka(KafkaOffset {
+                topic: message.topic().to_string(),
+                partition: message.partition(),
+                offset: message.offset(),
+            });
+            if self.resume.covers(&position) {
+                continue;
+            }
+            match self.decode(&message, &position).await? {
+                Some(mut event) => {
+                    event.transport = Some(position);
+                    if skipped
+                        .as_ref()
+                        .is_some_and(|s| s.lane() == event.position().lane())
+                    {
+                        skipped = None;
+                    }
+                    batch.events.push(event);
+                }
+                None => skipped = Some(position),
+            }
+        }
+        // A batch that ends on skipped records (tombstones, dead-lettered records) carries
+        // the last one as a heartbeat, so its offset gets committed once what precedes it is.
+        batch.heartbeat = skipped;
+        Ok(batch)
+    }
+
+    async fn decode(
+        &self,
+        message: &OwnedMessage,
+        position: &Position,
+    ) -> Result<Option<ChangeEvent>, KafkaIoError> {
+        let Some(value) = message.payload() else {
+            return Ok(None); // a tombstone: compaction's business, not an event
+        };
+        let headers: Vec<(String, Vec<u8>)> = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let record = EncodedRecord {
+            key: message.key().map(<[u8]>::to_vec),
+            value: Some(value.to_vec()),
+            headers,
+        };
+        match self.codec.decode(&record) {
+            Ok(event) => Ok(event),
+            Err(error) => match &self.policy {
+                DecodeFailurePolicy::Fail => Err(KafkaIoError::Decode {
+                    position: Box::new(position.clone()),
+                    source: Box::new(error),
+                }),
+                DecodeFailurePolicy::Skip => {
+                    tracing::warn!(source = %self.name, %position, %error, "skipping undecodable record");
+                    Ok(None)
+                }
+                DecodeFailurePolicy::DeadLetter { topic } => {
+                    tracing::warn!(source = %self.name, %position, %error, dlq = %topic, "dead-lettering undecodable record");
+                    if let Some(writer) = &self.dead_letters {
+                        writer
+                            .write(Poison {
+                                position,
+                                topic: message.topic(),
+                                partition: message.partition(),
+                                offset: message.offset(),
+                                key: message.key(),
+                                value: Some(value),
+                                headers: &record.headers,
+                                reason: error_chain(&error),
+                                codec: self.codec.name(),
+                            })
+                            .await?;
+                    }
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    fn store(&mut self, position: &Position) -> Result<(), KafkaIoError> {
+        let Position::Kafka(at) = position else {
+            return Err(KafkaIoError::NotKafkaPosition {
+                position: Box::new(position.clone()),
+            });
+        };
+        let partition = (at.topic.clone(), at.partition);
+        if !self.assignment.lock().contains(&partition) {
+            tracing::debug!(source = %self.name, %position, "partition not assigned any more: acknowledgement dropped");
+            return Ok(());
+        }
+        let next = at.offset + 1;
+        if self.acked.get(&partition).is_some_and(|&done| done >= next) {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&at.topic, at.partition, Offset::Offset(next))
+            .map_err(|source| KafkaIoError::Consumer {
+                operation: "store offset",
+                source,
+            })?;
+        match self.consumer()?.store_offsets(&tpl) {
+            Ok(()) => {
+                self.acked.insert(partition, next);
+                Ok(())
+            }
+            // Revoked between our check and the store: the next owner re-reads it.
+            Err(KafkaError::StoreOffset(
+                RDKafkaErrorCode::State | RDKafkaErrorCode::UnknownPartition,
+            )) => Ok(()),
+            Err(source) => Err(KafkaIoError::Consumer {
+                operation: "store offset",
+                source,
+            }),
+        }
+    }
+
+    async fn close_consumer(&mut self) -> Result<(), KafkaIoError> {
+        let Some(consumer) = self.consumer.take() else {
+            return Ok(());
+        };
+        let assigned = self.assignment.lock().clone();
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in &self.acked {
+            if assigned.contains(&(topic.clone(), *partition)) {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    .map_err(|source| KafkaIoError::Consumer {
+                        operation: "commit",
+                        source,
+                    })?;
+            }
+        }
+        // Commit what was acknowledged and leave the group, off the runtime: both block.
+        tokio::task::spawn_blocking(move || {
+            let committed = if tpl.count() > 0 {
+                consumer.commit(&tpl, CommitMode::Sync)
+            } else {
+                Ok(())
+            };
+            drop(consumer);
+            committed
+        })
+        .await
+        .map_err(|e| KafkaIoError::Task(e.to_string()))?
+        .map_err(|source| KafkaIoError::Consumer {
+            operation: "commit",
+            source,
+        })
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
+#[async_trait]
+impl ChangeSource for KafkaSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn start(&mut self, checkpoint: Option<&Checkpoint>) -> cdc_core::Result<()> {
+        self.resume = Checkpoint::default();
+        for position in checkpoint.into_iter().flat_map(Checkpoint::positions) {
+            if matches!(position, Position::Kafka(_)) {
+                self.resume.advance(position.clone());
+            }
+        }
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        let subscribed = match self.consumer() {
+            Ok(consumer) => consumer
+                .subscribe(&topics)
+                .map_err(|source| KafkaIoError::Consumer {
+                    operation: "subscribe",
+                    source,
+                }),
+            Err(e) => Err(e),
+        };
+        self.started = subscribed.is_ok();
+        subscribed.map_err(|e| e.into_source_error(&self.name))
+    }
+
+    async fn next_batch(&mut self) -> cdc_core::Result<Option<SourceBatch>> {
+        if !self.started {
+            return Err(
+                KafkaIoError::config("start", "call start before next_batch")
+                    .into_source_error(&self.name),
+            );
+        }
+        let batch = self.read_batch().await;
+        batch.map(Some).map_err(|e| e.into_source_error(&self.name))
+    }
+
+    async fn ack(&mut self, position: &Position) -> cdc_core::Result<()> {
+        let stored = self.store(position);
+        stored.map_err(|e| e.into_source_error(&self.name))
+    }
+
+    async fn close(&mut self) -> cdc_core::Result<()> {
+        let closed = self.close_consumer().await;
+        closed.map_err(|e| e.into_source_error(&self.name))
+    }
+}

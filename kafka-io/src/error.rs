@@ -1,0 +1,221 @@
+//! The crate's error type.
+
+use cdc_core::Position;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+/// Everything that can go wrong in this crate.
+///
+/// At the cdc-core trait boundaries it becomes the `source` of [`cdc_core::Error::Sink`] or
+/// [`cdc_core::Error::Source`], so `downcast_ref::<KafkaIoError>()` on the chain recovers it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaIoError {
+    /// A configuration value is invalid; `field` names it.
+    #[error("invalid configuration: {field}: {reason}")]
+    Config {
+        /// The offending field.
+        field: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// librdkafka refused to create a client from the configuration.
+    #[error("cannot create the Kafka {role}")]
+    Client {
+        /// Which client (`producer`, `consumer`, `admin client`).
+        role: &'static str,
+        /// The cause.
+        source: KafkaError,
+    },
+    /// An event could not be encoded by the codec.
+    #[error("cannot encode the event at {position}")]
+    Encode {
+        /// The event's position.
+        position: Box<Position>,
+        /// The codec's error (boxed: errors are rare, results stay small).
+        source: Box<cdc_core::Error>,
+    },
+    /// A message could not be queued or delivered; nothing at or after `position` in its lane
+    /// was reported durable.
+    #[error("delivery of the event at {position} to topic {topic} failed")]
+    Delivery {
+        /// The event whose message failed.
+        position: Box<Position>,
+        /// The topic it was sent to.
+        topic: String,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// A flush did not see every message delivered in time.
+    #[error("flush timed out with {in_flight} messages in flight")]
+    FlushTimeout {
+        /// Messages not yet acknowledged by the brokers.
+        in_flight: usize,
+    },
+    /// Another producer with the same `transactional.id` took over: this one must stop.
+    #[error("producer {transactional_id} was fenced by a newer instance")]
+    Fenced {
+        /// The transactional id.
+        transactional_id: String,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// A transaction operation failed (the transaction was aborted if it could be).
+    #[error("transaction {operation} failed (aborted: {aborted})")]
+    Transaction {
+        /// `init`, `begin`, `commit`, `abort`.
+        operation: &'static str,
+        /// Whether the open transaction was aborted, so none of its messages are visible.
+        aborted: bool,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// A topic could not be created.
+    #[error("cannot create topic {topic}")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// librdkafka's or the broker's error.
+        source: KafkaError,
+    },
+    /// The consumer failed (subscribe, poll, store or commit offsets).
+    #[error("consumer {operation} failed")]
+    Consumer {
+        /// What it was doing.
+        operation: &'static str,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// A record could not be decoded and the policy says fail.
+    #[error("cannot decode the record at {position}")]
+    Decode {
+        /// Where the record is.
+        position: Box<Position>,
+        /// The codec's error (boxed: errors are rare, results stay small).
+        source: Box<cdc_core::Error>,
+    },
+    /// A poison record could not be written to the dead-letter topic.
+    #[error("cannot write the record at {position} to dead-letter topic {topic}")]
+    DeadLetter {
+        /// Where the poison record is.
+        position: Box<Position>,
+        /// The dead-letter topic.
+        topic: String,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// An acknowledged position is not a Kafka position of this source.
+    #[error("position {position} is not a Kafka position")]
+    NotKafkaPosition {
+        /// The position passed to `ack`.
+        position: Box<Position>,
+    },
+    /// The offsets topic holds a value that is not a checkpoint.
+    #[error(
+        "offsets topic {topic} holds an unreadable checkpoint at partition {partition} offset {offset}"
+    )]
+    BadCheckpoint {
+        /// The offsets topic.
+        topic: String,
+        /// Partition of the record.
+        partition: i32,
+        /// Offset of the record.
+        offset: i64,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// Reading or writing the offsets topic failed.
+    #[error("offsets topic {topic}: {operation} failed")]
+    OffsetsTopic {
+        /// The offsets topic.
+        topic: String,
+        /// What was being done.
+        operation: &'static str,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// An operation did not finish in time.
+    #[error("{operation} timed out after {seconds:.1} s")]
+    Timeout {
+        /// What was being done.
+        operation: &'static str,
+        /// How long it waited.
+        seconds: f64,
+    },
+    /// The sink already failed; the pipeline must restart it from the last acknowledged position.
+    #[error("the sink failed earlier and cannot be used again")]
+    Poisoned,
+    /// A blocking task on the runtime's blocking pool panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl KafkaIoError {
+    pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        KafkaIoError::Config {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The position this error is about, if any.
+    pub fn position(&self) -> Option<&Position> {
+        match self {
+            KafkaIoError::Encode { position, .. }
+            | KafkaIoError::Delivery { position, .. }
+            | KafkaIoError::Decode { position, .. }
+            | KafkaIoError::DeadLetter { position, .. }
+            | KafkaIoError::NotKafkaPosition { position } => Some(&**position),
+            _ => None,
+        }
+    }
+
+    /// This error as a [`cdc_core::Error::Sink`] of the sink `name`.
+    pub fn into_sink_error(self, name: &str) -> cdc_core::Error {
+        match self {
+            KafkaIoError::Config { field, reason } => cdc_core::Error::Config { field, reason },
+            other => cdc_core::Error::Sink {
+                name: name.to_string(),
+                position: other.position().cloned(),
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// This error as a [`cdc_core::Error::Source`] of the source `name`.
+    pub fn into_source_error(self, name: &str) -> cdc_core::Error {
+        match self {
+            KafkaIoError::Config { field, reason } => cdc_core::Error::Config { field, reason },
+            other => cdc_core::Error::Source {
+                name: name.to_string(),
+                position: other.position().cloned(),
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// This error as a [`cdc_core::Error::OffsetStore`] of the store `store`.
+    pub fn into_store_error(self, store: &str) -> cdc_core::Error {
+        cdc_core::Error::OffsetStore {
+            store: store.to_string(),
+            source: Box::new(self),
+        }
+    }
+}
+
+/// Whether librdkafka's error means that this producer was fenced.
+pub(crate) fn is_fenced(error: &KafkaError) -> bool {
+    let code = match error {
+        KafkaError::Transaction(e) => e.code(),
+        other => match other.rdkafka_error_code() {
+            Some(code) => code,
+            None => return false,
+        },
+    };
+    matches!(
+        code,
+        RDKafkaErrorCode::Fenced
+            | RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::InvalidProducerIdMapping
+    )
+}

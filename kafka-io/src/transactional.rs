@@ -1,0 +1,400 @@
+//! Exactly-once: a transactional producer that commits the events and the source's
+//! checkpoint together.
+
+use crate::delivery::{DeliveryContext, DeliveryTracker, LaneQueues};
+use crate::error::is_fenced;
+use crate::offsets_topic::read_checkpoint;
+use crate::producer_sink::{DeliveryProducer, producer_config, send};
+use crate::record::{OutRecord, records_for};
+use crate::{DefaultTopicNamer, KafkaConfig, KafkaIoError, TopicNamer};
+use async_trait::async_trait;
+use cdc_core::{ChangeEvent, Checkpoint, EventCodec, Position, Sink};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::Producer;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The ticket of the checkpoint record; event tickets count up from zero and never reach it.
+const CHECKPOINT_TICKET: u64 = u64::MAX >> 1;
+
+/// Builds a [`TransactionalSink`].
+pub struct TransactionalSinkBuilder {
+    kafka: KafkaConfig,
+    codec: Arc<dyn EventCodec>,
+    namer: Arc<dyn TopicNamer>,
+    name: String,
+    tombstones: bool,
+    transactional_id: String,
+    offsets_topic: String,
+    checkpoint_key: Option<String>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for TransactionalSinkBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionalSinkBuilder")
+            .field("kafka", &self.kafka)
+            .field("transactional_id", &self.transactional_id)
+            .field("offsets_topic", &self.offsets_topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransactionalSinkBuilder {
+    /// Name for logs and errors (default `kafka-transactional`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// How topics are named (default [`DefaultTopicNamer`]).
+    pub fn topic_namer(mut self, namer: impl TopicNamer + 'static) -> Self {
+        self.namer = Arc::new(namer);
+        self
+    }
+
+    /// Whether a tombstone follows each delete (default on).
+    pub fn tombstones(mut self, on: bool) -> Self {
+        self.tombstones = on;
+        self
+    }
+
+    /// The key of the checkpoint record (default: the transactional id).
+    pub fn checkpoint_key(mut self, key: impl Into<String>) -> Self {
+        self.checkpoint_key = Some(key.into());
+        self
+    }
+
+    /// Timeout of each blocking transaction call and of reading the checkpoint (default 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Validates, creates the producer, fences any older instance with the same
+    /// `transactional.id` (its open transaction is aborted), then reads the last committed
+    /// checkpoint from the offsets topic.
+    pub async fn build(self) -> Result<TransactionalSink, KafkaIoError> {
+        if self.name.trim().is_empty() {
+            return Err(KafkaIoError::config("name", "must not be empty"));
+        }
+        if self.transactional_id.trim().is_empty() {
+            return Err(KafkaIoError::config(
+                "transactional_id",
+                "must not be empty",
+            ));
+        }
+        if self.offsets_topic.trim().is_empty() {
+            return Err(KafkaIoError::config("offsets_topic", "must not be empty"));
+        }
+        if self.timeout.is_zero() {
+            return Err(KafkaIoError::config("timeout", "must be greater than zero"));
+        }
+        self.kafka.validate()?;
+        let key = self
+            .checkpoint_key
+            .unwrap_or_else(|| self.transactional_id.clone());
+        if key.is_empty() {
+            return Err(KafkaIoError::config("checkpoint_key", "must not be empty"));
+        }
+        let context = DeliveryContext {
+            auth: self.kafka.auth_context(),
+            ..DeliveryContext::default()
+        };
+        let tracker = context.tracker.clone();
+        let mut config = producer_config(&self.kafka);
+        config.set("transactional.id", &self.transactional_id);
+        let producer: DeliveryProducer =
+            config
+                .create_with_context(context)
+                .map_err(|source| KafkaIoError::Client {
+                    role: "producer",
+                    source,
+                })?;
+        let producer = Arc::new(producer);
+        let id = self.transactional_id.clone();
+        let timeout = self.timeout;
+        blocking(&producer, move |p| p.init_transactions(timeout))
+            .await?
+            .map_err(|source| txn_error(&id, "init", false, source))?;
+        let (kafka, topic, k) = (self.kafka.clone(), self.offsets_topic.clone(), key.clone());
+        let committed =
+            tokio::task::spawn_blocking(move || read_checkpoint(&kafka, &topic, &k, timeout))
+                .await
+                .map_err(|e| KafkaIoError::Task(e.to_string()))??
+                .unwrap_or_default();
+        tracing::info!(transactional_id = %self.transactional_id, ?committed, "transactional sink ready");
+        Ok(TransactionalSink {
+            name: self.name,
+            producer,
+            tracker,
+            lanes: LaneQueues::default(),
+            codec: self.codec,
+            namer: self.namer,
+            tombstones: self.tombstones,
+            transactional_id: self.transactional_id,
+            offsets_topic: self.offsets_topic,
+            checkpoint_key: key,
+            timeout: self.timeout,
+            committed,
+            in_transaction: Checkpoint::default(),
+            replayed: Checkpoint::default(),
+            open: false,
+            failed: false,
+        })
+    }
+}
+
+/// Runs a blocking producer call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    producer: &Arc<DeliveryProducer>,
+    call: impl FnOnce(&DeliveryProducer) -> T + Send + 'static,
+) -> Result<T, KafkaIoError> {
+    let producer = Arc::clone(producer);
+    tokio::task::spawn_blocking(move || call(&producer))
+        .await
+        .map_err(|e| KafkaIoError::Task(e.to_string()))
+}
+
+fn txn_error(id: &str, operation: &'static str, aborted: bool, source: KafkaError) -> KafkaIoError {
+    if is_fenced(&source) {
+        KafkaIoError::Fenced {
+            transactional_id: id.to_string(),
+            source,
+        }
+    } else {
+        KafkaIoError::Transaction {
+            operation,
+            aborted,
+            source,
+        }
+    }
+}
+
+/// A [`Sink`] that writes events and the source checkpoint in one Kafka transaction.
+///
+/// - the first `write` after a flush begins a transaction; `write` only queues messages and
+///   reports nothing durable, because nothing is visible to `read_committed` consumers before
+///   the commit;
+/// - `flush` adds the checkpoint (every lane's last position, JSON, keyed by the checkpoint
+///   key) to the compacted offsets topic and commits; only then are the positions reported.
+///   Events and checkpoint become visible together or not at all;
+/// - events the committed checkpoint already covers (a replay after a restart) are skipped,
+///   and reported durable at the next flush;
+/// - on restart, [`build`](TransactionalSinkBuilder::build) fences the previous instance
+///   (aborting its open transaction); the pipeline resumes from the checkpoint that a
+///   [`KafkaOffsetStore::written_by_transactions`](crate::KafkaOffsetStore::written_by_transactions)
+///   store reads, so each event is committed once;
+/// - a fenced producer fails with [`KafkaIoError::Fenced`] and must not be used again;
+/// - blocking calls (`init_transactions`, `commit_transaction`, `abort_transaction`) run on
+///   tokio's blocking pool.
+pub struct TransactionalSink {
+    name: String,
+    producer: Arc<DeliveryProducer>,
+    tracker: DeliveryTracker,
+    lanes: LaneQueues,
+    codec: Arc<dyn EventCodec>,
+    namer: Arc<dyn TopicNamer>,
+    tombstones: bool,
+    transactional_id: String,
+    offsets_topic: String,
+    checkpoint_key: String,
+    timeout: Duration,
+    /// Every lane's last committed position (from the offsets topic, then our commits).
+    committed: Checkpoint,
+    /// Last position per lane written in the open transaction.
+    in_transaction: Checkpoint,
+    /// Replayed events skipped because already committed: durable, reported at the next flush.
+    replayed: Checkpoint,
+    open: bool,
+    failed: bool,
+}
+
+impl std::fmt::Debug for TransactionalSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionalSink")
+            .field("name", &self.name)
+            .field("transactional_id", &self.transactional_id)
+            .field("offsets_topic", &self.offsets_topic)
+            .field("committed", &self.committed)
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransactionalSink {
+    /// A builder: events to `kafka` through `codec`, transactions under `transactional_id`,
+    /// checkpoints to the compacted `offsets_topic`.
+    pub fn builder(
+        kafka: KafkaConfig,
+        codec: Arc<dyn EventCodec>,
+        transactional_id: impl Into<String>,
+        offsets_topic: impl Into<String>,
+    ) -> TransactionalSinkBuilder {
+        TransactionalSinkBuilder {
+            kafka,
+            codec,
+            namer: Arc::new(DefaultTopicNamer::new()),
+            name: "kafka-transactional".into(),
+            tombstones: true,
+            transactional_id: transactional_id.into(),
+            offsets_topic: offsets_topic.into(),
+            checkpoint_key: None,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The checkpoint of the last committed transaction (as read at start, then as
+    /// committed by this sink).
+    pub fn committed(&self) -> &Checkpoint {
+        &self.committed
+    }
+
+    fn check_deliveries(&mut self) -> Result<(), KafkaIoError> {
+        // Positions popped here are not durable yet (the transaction is open); this only
+        // surfaces failed deliveries early.
+        self.lanes
+            .advance(&self.tracker)
+            .map(drop)
+            .map_err(|failure| {
+                let (position, topic, source) = *failure;
+                if is_fenced(&source) {
+                    KafkaIoError::Fenced {
+                        transactional_id: self.transactional_id.clone(),
+                        source,
+                    }
+                } else {
+                    KafkaIoError::Delivery {
+                        position: Box::new(position),
+                        topic,
+                        source,
+                    }
+                }
+            })
+    }
+
+    async fn write_events(&mut self, events: &[ChangeEvent]) -> Result<(), KafkaIoError> {
+        if self.failed {
+            return Err(KafkaIoError::Poisoned);
+        }
+        if events.iter().all(|e| self.committed.covers(e.position())) {
+            events.iter().for_each(|e| {
+                self.replayed.advance(e.position().clone());
+            });
+            return Ok(());
+        }
+        if !self.open {
+            self.producer
+                .begin_transaction()
+                .map_err(|source| txn_error(&self.transactional_id, "begin", false, source))?;
+            self.open = true;
+        }
+        for event in events {
+            if self.committed.covers(event.position()) {
+                // Already committed before a restart: writing it again would duplicate it.
+                self.replayed.advance(event.position().clone());
+                continue;
+            }
+            let records = records_for(
+                event,
+                self.codec.as_ref(),
+                self.namer.as_ref(),
+                self.tombstones,
+            )?;
+            let ticket = self.lanes.push(event.position());
+            self.tracker.expect(ticket, records.len() as u32);
+            for record in &records {
+                if let Err(source) = send(&self.producer, record, ticket).await {
+                    if is_fenced(&source) {
+                        return Err(KafkaIoError::Fenced {
+                            transactional_id: self.transactional_id.clone(),
+                            source,
+                        });
+                    }
+                    return Err(KafkaIoError::Delivery {
+                        position: Box::new(event.position().clone()),
+                        topic: record.topic.clone(),
+                        source,
+                    });
+                }
+            }
+            self.in_transaction.advance(event.position().clone());
+        }
+        self.check_deliveries()
+    }
+
+    async fn commit(&mut self) -> Result<Vec<Position>, KafkaIoError> {
+        if self.failed {
+            return Err(KafkaIoError::Poisoned);
+        }
+        if !self.open {
+            let replayed = std::mem::take(&mut self.replayed);
+            return Ok(replayed.positions().cloned().collect());
+        }
+        let mut checkpoint = self.committed.clone();
+        for position in self.in_transaction.positions() {
+            checkpoint.advance(position.clone());
+        }
+        let value =
+            serde_json::to_vec(&checkpoint).map_err(|source| KafkaIoError::BadCheckpoint {
+                topic: self.offsets_topic.clone(),
+                partition: -1,
+                offset: -1,
+                source,
+            })?;
+        let record = OutRecord {
+            topic: self.offsets_topic.clone(),
+            key: Some(self.checkpoint_key.clone().into_bytes()),
+            value: Some(value),
+            headers: Vec::new(),
+        };
+        self.tracker.expect(CHECKPOINT_TICKET, 1);
+        send(&self.producer, &record, CHECKPOINT_TICKET)
+            .await
+            .map_err(|source| txn_error(&self.transactional_id, "commit", false, source))?;
+        let timeout = self.timeout;
+        // commit_transaction flushes every message of the transaction first and fails if any
+        // was not delivered, so success means all of them, and the checkpoint, are in.
+        let committed = blocking(&self.producer, move |p| p.commit_transaction(timeout)).await?;
+        if let Err(source) = committed {
+            let abortable = matches!(&source, KafkaError::Transaction(e) if e.txn_requires_abort());
+            let aborted = abortable
+                && blocking(&self.producer, move |p| p.abort_transaction(timeout))
+                    .await?
+                    .is_ok();
+            return Err(txn_error(&self.transactional_id, "commit", aborted, source));
+        }
+        self.check_deliveries()?;
+        self.lanes = LaneQueues::default();
+        self.open = false;
+        self.committed = checkpoint;
+        let mut reported = std::mem::take(&mut self.replayed);
+        for position in std::mem::take(&mut self.in_transaction).positions() {
+            reported.advance(position.clone());
+        }
+        Ok(reported.positions().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl Sink for TransactionalSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn write(&mut self, events: &[ChangeEvent]) -> cdc_core::Result<Vec<Position>> {
+        let result = self.write_events(events).await;
+        result.map(|()| Vec::new()).map_err(|e| {
+            self.failed = true;
+            e.into_sink_error(&self.name)
+        })
+    }
+
+    async fn flush(&mut self) -> cdc_core::Result<Vec<Position>> {
+        let result = self.commit().await;
+        result.map_err(|e| {
+            self.failed = true;
+            e.into_sink_error(&self.name)
+        })
+    }
+}
