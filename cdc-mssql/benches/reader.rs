@@ -81,7 +81,8 @@ async fn setup() -> Simulator {
     sim
 }
 
-async fn read_with_source(sim: &Simulator) -> usize {
+/// A started source (connected, catalog loaded): set-up the timing leaves out.
+async fn started_source(sim: &Simulator) -> MssqlSource {
     let config = MssqlConfig::builder()
         .host("127.0.0.1")
         .port(sim.addr().port())
@@ -96,6 +97,11 @@ async fn read_with_source(sim: &Simulator) -> usize {
         .unwrap();
     let mut source = MssqlSource::new(config);
     source.start(None).await.unwrap();
+    source
+}
+
+/// Reads every change row as events.
+async fn read_with_source(mut source: MssqlSource) -> usize {
     let mut n = 0;
     while n < ROWS {
         n += source.next_batch().await.unwrap().unwrap().events.len();
@@ -104,8 +110,8 @@ async fn read_with_source(sim: &Simulator) -> usize {
     n
 }
 
-async fn read_with_select(sim: &Simulator) -> usize {
-    let mut c = connect(sim, "bench").await;
+/// Reads every change row with one plain query on a connected client.
+async fn read_with_select(mut c: Client<tokio_util::compat::Compat<TcpStream>>) -> usize {
     let rows = c
         .simple_query("SELECT * FROM cdc.dbo_orders_CT")
         .await
@@ -128,20 +134,26 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("cdc_reader", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
+            let mut total = Duration::ZERO;
             for _ in 0..iters {
-                assert_eq!(rt.block_on(read_with_source(&sim)), ROWS);
+                let source = rt.block_on(started_source(&sim));
+                let start = Instant::now();
+                assert_eq!(rt.block_on(read_with_source(source)), ROWS);
+                total += start.elapsed();
             }
-            start.elapsed()
+            total
         })
     });
     group.bench_function("plain_tiberius_select", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
+            let mut total = Duration::ZERO;
             for _ in 0..iters {
-                assert_eq!(rt.block_on(read_with_select(&sim)), ROWS);
+                let client = rt.block_on(connect(&sim, "bench"));
+                let start = Instant::now();
+                assert_eq!(rt.block_on(read_with_select(client)), ROWS);
+                total += start.elapsed();
             }
-            start.elapsed()
+            total
         })
     });
     group.finish();

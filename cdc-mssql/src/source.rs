@@ -135,6 +135,7 @@ impl MssqlSource {
                         conn,
                         LsnPosition::end_of(&name, cdc_core::Lsn::ZERO),
                         false,
+                        Some(catalog),
                     )
                     .await?;
                     let max = if self.config.stream_from_earliest {
@@ -154,7 +155,14 @@ impl MssqlSource {
                 }
             };
             Phase::Streaming(Box::new(
-                StreamReader::open(Arc::clone(&self.config), conn, position, resumed).await?,
+                StreamReader::open(
+                    Arc::clone(&self.config),
+                    conn,
+                    position,
+                    resumed,
+                    Some(catalog),
+                )
+                .await?,
             ))
         };
         self.databases[index].phase = phase;
@@ -187,6 +195,7 @@ impl MssqlSource {
                             snapshot.into_connection(),
                             end.clone(),
                             false,
+                            None,
                         )
                         .await?;
                         db.phase = Phase::Streaming(Box::new(reader));

@@ -3,7 +3,7 @@
 
 use crate::catalog::{self, CaptureInstance, Catalog, InstanceMarks};
 use crate::connection::Connection;
-use crate::types::to_value;
+use crate::types::into_value;
 use crate::{Error, MssqlConfig, RetentionPolicy, query};
 use cdc_core::{
     ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SchemaChange, SnapshotMarker, SourceInfo,
@@ -56,13 +56,18 @@ pub(crate) struct Window {
 }
 
 impl StreamReader {
+    /// A reader at `position`; `catalog` is reused when the caller just loaded it.
     pub(crate) async fn open(
         config: Arc<MssqlConfig>,
         mut conn: Connection,
         position: LsnPosition,
         resumed: bool,
+        catalog: Option<Catalog>,
     ) -> Result<Self, Error> {
-        let catalog = catalog::load(&mut conn, &config).await?;
+        let catalog = match catalog {
+            Some(catalog) => catalog,
+            None => catalog::load(&mut conn, &config).await?,
+        };
         let marks = catalog::marks(&mut conn).await?;
         let mut emitted = HashMap::new();
         for instances in &catalog.tables {
@@ -277,7 +282,7 @@ impl StreamReader {
                 .await?;
             let fetched = rows.len();
             for row in rows {
-                out.push(self.change_row(instance, &row)?);
+                out.push(self.change_row(instance, row)?);
             }
             if fetched < page as usize {
                 return Ok(out);
@@ -288,7 +293,7 @@ impl StreamReader {
     fn change_row(
         &self,
         instance: &CaptureInstance,
-        row: &tiberius::Row,
+        row: tiberius::Row,
     ) -> Result<ChangeRow, Error> {
         let what = || format!("cdc.{}_CT", instance.name);
         let lsn_at = |i: usize| {
@@ -315,14 +320,17 @@ impl StreamReader {
                 )),
             }
         };
+        let (start_lsn, seqval) = (lsn_at(0)?, lsn_at(1)?);
+        let (operation, command_id) = (int_at(2)?, int_at(3)?);
         let table = &instance.table;
         let mut values = Vec::with_capacity(table.columns.len());
-        for (i, column) in table.columns.iter().enumerate() {
-            let data = row
-                .get_column_data(4 + i)
-                .map_err(|e| Error::protocol(what(), e.to_string()))?;
+        let mut cells = row.into_iter().skip(4);
+        for column in &table.columns {
+            let data = cells.next().ok_or_else(|| {
+                Error::protocol(what(), format!("no value for column {}", column.name))
+            })?;
             values.push(
-                to_value(data, &column.data_type).map_err(|reason| Error::Value {
+                into_value(data, &column.data_type).map_err(|reason| Error::Value {
                     table: table.id.to_string(),
                     column: column.name.clone(),
                     reason,
@@ -330,11 +338,11 @@ impl StreamReader {
             );
         }
         Ok(ChangeRow {
-            start_lsn: lsn_at(0)?,
-            seqval: lsn_at(1)?,
-            operation: u8::try_from(int_at(2)?)
+            start_lsn,
+            seqval,
+            operation: u8::try_from(operation)
                 .map_err(|_| Error::protocol(what(), "bad __$operation"))?,
-            command_id: i32::try_from(int_at(3)?)
+            command_id: i32::try_from(command_id)
                 .map_err(|_| Error::protocol(what(), "bad __$command_id"))?,
             values,
         })

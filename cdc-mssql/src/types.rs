@@ -76,6 +76,18 @@ pub(crate) fn param(value: &Value) -> Option<Box<dyn tiberius::ToSql + Send + Sy
     })
 }
 
+/// Converts one cell it owns: strings and binaries move out of the driver's row instead
+/// of being copied.
+pub(crate) fn into_value(data: ColumnData<'static>, data_type: &DataType) -> Result<Value, String> {
+    match data {
+        ColumnData::String(Some(s)) if !matches!(data_type, DataType::Xml) => {
+            Ok(Value::String(s.into_owned()))
+        }
+        ColumnData::Binary(Some(b)) => Ok(Value::Bytes(b.into_owned())),
+        other => to_value(&other, data_type),
+    }
+}
+
 /// Converts one cell; the error is a reason, the caller names the column.
 pub(crate) fn to_value(data: &ColumnData<'static>, data_type: &DataType) -> Result<Value, String> {
     use ColumnData as C;

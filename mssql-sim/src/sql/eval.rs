@@ -73,6 +73,23 @@ fn like(s: &str, pat: &str) -> bool {
     rec(&s, &p)
 }
 
+/// `l op r` for the six comparison operators, NULL if either side is NULL.
+fn compare_op(op: &BinaryOperator, l: &Value, r: &Value) -> SqlResult<Value> {
+    if l.is_null() || r.is_null() {
+        return Ok(Value::Null);
+    }
+    let o = compare(l, r)?;
+    use std::cmp::Ordering::*;
+    Ok(Value::Bit(match op {
+        BinaryOperator::Eq => o == Equal,
+        BinaryOperator::NotEq => o != Equal,
+        BinaryOperator::Lt => o == Less,
+        BinaryOperator::LtEq => o != Greater,
+        BinaryOperator::Gt => o == Greater,
+        _ => o != Less,
+    }))
+}
+
 pub(crate) fn arith(op: &BinaryOperator, a: Value, b: Value) -> SqlResult<Value> {
     if a.is_null() || b.is_null() {
         return Ok(Value::Null);
@@ -211,7 +228,43 @@ impl Exec<'_> {
         }
     }
 
+    /// A variable's value by reference, without allocating: variables are stored under
+    /// lower-case names and looked up case-insensitively.
+    fn variable_ref(&self, name: &str) -> Option<&Value> {
+        if name.starts_with("@@") {
+            return None;
+        }
+        let key_matches = |k: &String| k.eq_ignore_ascii_case(name);
+        match self.sess.vars.get(name) {
+            Some((_, v)) => Some(v),
+            None => self.sess.vars.iter().find(|(k, _)| key_matches(k)).map(|(_, (_, v))| v),
+        }
+    }
+
+    /// A plain column or variable operand by reference, so that comparisons in WHERE
+    /// clauses do not clone binary and string values row after row.
+    fn operand_ref<'a>(&'a self, e: &Expr, cols: &[RelCol], row: &'a [Value]) -> Option<&'a Value> {
+        let Expr::Identifier(i) = e else { return None };
+        if i.value.starts_with('@') && i.quote_style.is_none() {
+            return self.variable_ref(&i.value);
+        }
+        let mut found = None;
+        for (index, c) in cols.iter().enumerate() {
+            if c.name.eq_ignore_ascii_case(&i.value) {
+                if found.is_some() {
+                    // Ambiguous: let the general path report it.
+                    return None;
+                }
+                found = Some(index);
+            }
+        }
+        row.get(found?)
+    }
+
     fn variable(&self, name: &str) -> SqlResult<Value> {
+        if let Some(v) = self.variable_ref(name) {
+            return Ok(v.clone());
+        }
         let upper = name.to_uppercase();
         match upper.as_str() {
             "@@VERSION" => {
@@ -339,6 +392,21 @@ impl Exec<'_> {
                     }
                     _ => {}
                 }
+                let comparison = matches!(
+                    op,
+                    BinaryOperator::Eq
+                        | BinaryOperator::NotEq
+                        | BinaryOperator::Lt
+                        | BinaryOperator::LtEq
+                        | BinaryOperator::Gt
+                        | BinaryOperator::GtEq
+                );
+                if comparison
+                    && let (Some(l), Some(r)) =
+                        (self.operand_ref(left, cols, row), self.operand_ref(right, cols, row))
+                {
+                    return compare_op(op, l, r);
+                }
                 let l = self.eval(left, cols, row, group)?;
                 let r = self.eval(right, cols, row, group)?;
                 match op {
@@ -348,19 +416,7 @@ impl Exec<'_> {
                     | BinaryOperator::LtEq
                     | BinaryOperator::Gt
                     | BinaryOperator::GtEq => {
-                        if l.is_null() || r.is_null() {
-                            return Ok(Value::Null);
-                        }
-                        let o = compare(&l, &r)?;
-                        use std::cmp::Ordering::*;
-                        Ok(Value::Bit(match op {
-                            BinaryOperator::Eq => o == Equal,
-                            BinaryOperator::NotEq => o != Equal,
-                            BinaryOperator::Lt => o == Less,
-                            BinaryOperator::LtEq => o != Greater,
-                            BinaryOperator::Gt => o == Greater,
-                            _ => o != Less,
-                        }))
+                        compare_op(op, &l, &r)
                     }
                     BinaryOperator::Plus
                     | BinaryOperator::Minus

@@ -541,7 +541,22 @@ impl Exec<'_> {
                         }
                         _ => String::new(),
                     };
-                    items.push((name, Some(e.clone()), None));
+                    // A plain column that names exactly one source column is read by index,
+                    // not looked up by name row after row.
+                    let direct = match e {
+                        Expr::Identifier(i) if !i.value.starts_with('@') && !aggregate => {
+                            let mut hits = cols
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, c)| c.name.eq_ignore_ascii_case(&i.value));
+                            match (hits.next(), hits.next()) {
+                                (Some((index, _)), None) => Some(index),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    items.push((name, Some(e.clone()), direct));
                 }
                 SelectItem::ExprWithAlias { expr, alias } => {
                     items.push((alias.value.clone(), Some(expr.clone()), None))
@@ -581,7 +596,15 @@ impl Exec<'_> {
         };
 
         let mut out_rows: Vec<(Vec<Value>, Vec<Value>)> = Vec::with_capacity(groups.len()); // (output, sort key)
-        for (row, group) in &groups {
+        // A pre-sorted change-table page uses each source row once and needs no sort keys, so
+        // its plain columns move into the output instead of being copied (when no column is
+        // selected twice).
+        let move_cells = prefiltered && !aggregate && s.having.is_none() && {
+            let mut seen = std::collections::HashSet::new();
+            items.iter().filter_map(|(_, _, d)| *d).all(|i| seen.insert(i))
+        };
+        for (mut row, group) in groups {
+            let row = &mut row;
             let g = if aggregate {
                 Some(group.as_slice())
             } else {
@@ -593,14 +616,26 @@ impl Exec<'_> {
                 continue;
             }
             let mut out = Vec::with_capacity(items.len());
+            // Computed items first: they may read columns that are moved below.
             for (_, e, direct) in &items {
                 out.push(match (e, direct) {
-                    (_, Some(i)) => row.get(*i).cloned().unwrap_or(Value::Null),
+                    (_, Some(_)) => Value::Null,
                     (Some(e), None) => self.eval(e, &cols, row, g)?,
                     (None, None) => Value::Null,
                 });
             }
+            for (slot, (_, _, direct)) in out.iter_mut().zip(&items) {
+                if let Some(i) = direct {
+                    *slot = match row.get_mut(*i) {
+                        Some(v) if move_cells => std::mem::replace(v, Value::Null),
+                        Some(v) => v.clone(),
+                        None => Value::Null,
+                    };
+                }
+            }
             let mut key = Vec::with_capacity(order.len());
+            // The change-table page is already in ORDER BY order: no keys, no sort.
+            let order: &[(Expr, bool)] = if prefiltered { &[] } else { order };
             for (e, _) in order {
                 // ORDER BY may name an output alias or a source column.
                 let by_alias = match e {
@@ -628,7 +663,7 @@ impl Exec<'_> {
             let mut seen = std::collections::HashSet::new();
             out_rows.retain(|(r, _)| seen.insert(r.iter().map(Value::key).collect::<Vec<_>>()));
         }
-        if !order.is_empty() {
+        if !order.is_empty() && !prefiltered {
             let mut keyed: Vec<(Vec<Value>, Vec<Value>)> =
                 out_rows.into_iter().map(|(r, k)| (k, r)).collect();
             sort_keyed(&mut keyed, order)?;
