@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// What happened to a row. The Debezium letters are `c`, `u`, `d`, `r` and `t`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Op {
     /// A row was inserted (`c`).
     #[serde(rename = "c")]

@@ -237,7 +237,12 @@ impl Exec<'_> {
         let key_matches = |k: &String| k.eq_ignore_ascii_case(name);
         match self.sess.vars.get(name) {
             Some((_, v)) => Some(v),
-            None => self.sess.vars.iter().find(|(k, _)| key_matches(k)).map(|(_, (_, v))| v),
+            None => self
+                .sess
+                .vars
+                .iter()
+                .find(|(k, _)| key_matches(k))
+                .map(|(_, (_, v))| v),
         }
     }
 
@@ -402,8 +407,10 @@ impl Exec<'_> {
                         | BinaryOperator::GtEq
                 );
                 if comparison
-                    && let (Some(l), Some(r)) =
-                        (self.operand_ref(left, cols, row), self.operand_ref(right, cols, row))
+                    && let (Some(l), Some(r)) = (
+                        self.operand_ref(left, cols, row),
+                        self.operand_ref(right, cols, row),
+                    )
                 {
                     return compare_op(op, l, r);
                 }
@@ -415,9 +422,7 @@ impl Exec<'_> {
                     | BinaryOperator::Lt
                     | BinaryOperator::LtEq
                     | BinaryOperator::Gt
-                    | BinaryOperator::GtEq => {
-                        compare_op(op, &l, &r)
-                    }
+                    | BinaryOperator::GtEq => compare_op(op, &l, &r),
                     BinaryOperator::Plus
                     | BinaryOperator::Minus
                     | BinaryOperator::Multiply

@@ -601,7 +601,10 @@ impl Exec<'_> {
         // selected twice).
         let move_cells = prefiltered && !aggregate && s.having.is_none() && {
             let mut seen = std::collections::HashSet::new();
-            items.iter().filter_map(|(_, _, d)| *d).all(|i| seen.insert(i))
+            items
+                .iter()
+                .filter_map(|(_, _, d)| *d)
+                .all(|i| seen.insert(i))
         };
         for (mut row, group) in groups {
             let row = &mut row;
