@@ -1,13 +1,13 @@
 //! The Debezium JSON envelope, with or without an embedded Connect schema.
 
 use super::debezium_schema::{envelope_schema, key_schema, table_from_schemas};
-use super::{EncodedRecord, EventCodec, debezium_value};
+use super::{EncodedRecord, EventCodec, debezium_value, debezium_writer};
 use crate::{
     ChangeEvent, Error, Lsn, LsnPosition, Op, Position, Result, Row, SnapshotMarker, SourceInfo,
     TableId, TableSchema, TransactionInfo,
 };
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value as Json, json};
+use chrono::DateTime;
+use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -131,13 +131,6 @@ impl DebeziumJson {
         schemas
     }
 
-    fn wrap(&self, schema: Option<&str>, payload: &Json) -> Vec<u8> {
-        match schema {
-            Some(schema) => format!("{{\"schema\":{schema},\"payload\":{payload}}}").into_bytes(),
-            None => payload.to_string().into_bytes(),
-        }
-    }
-
     /// Interns a decoded schema so events of one table share one `Arc`.
     fn intern(&self, decoded: TableSchema) -> Arc<TableSchema> {
         let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
@@ -170,72 +163,6 @@ impl DebeziumJson {
     }
 }
 
-fn row_json(table: &TableSchema, row: &Row) -> Result<Json> {
-    if row.values().len() != table.columns.len() {
-        return Err(Error::Encode {
-            table: table.id.clone(),
-            column: None,
-            reason: format!(
-                "row has {} values, table has {} columns",
-                row.values().len(),
-                table.columns.len()
-            ),
-        });
-    }
-    let mut object = Map::with_capacity(table.columns.len());
-    for (column, value) in table.columns.iter().zip(row.values()) {
-        let encoded =
-            debezium_value::encode(value, &column.data_type).map_err(|reason| Error::Encode {
-                table: table.id.clone(),
-                column: Some(column.name.clone()),
-                reason,
-            })?;
-        object.insert(column.name.clone(), encoded);
-    }
-    Ok(Json::Object(object))
-}
-
-fn time_fields(object: &mut Map<String, Json>, time: Option<DateTime<Utc>>) {
-    let nanos = time.and_then(|t| t.timestamp_nanos_opt());
-    object.insert(
-        "ts_ms".into(),
-        json!(time.map_or(0, |t| t.timestamp_millis())),
-    );
-    object.insert("ts_us".into(), json!(time.map(|t| t.timestamp_micros())));
-    object.insert("ts_ns".into(), json!(nanos));
-}
-
-fn source_json(event: &ChangeEvent) -> Json {
-    let source = &event.source;
-    let id = &event.table.id;
-    let mut object = Map::new();
-    object.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
-    object.insert("connector".into(), json!(source.connector));
-    object.insert("name".into(), json!(source.name));
-    time_fields(&mut object, source.commit_time);
-    object.insert("snapshot".into(), json!(source.snapshot.as_str()));
-    object.insert("db".into(), json!(id.database));
-    let (sequence, change_lsn, commit_lsn, serial) = match &source.position {
-        // A snapshot's resume cursor rides in `sequence`, unused by SQL Server otherwise.
-        Position::SqlServer(p) => (
-            p.snapshot
-                .as_ref()
-                .and_then(|c| serde_json::to_string(c).ok()),
-            Some(p.change_lsn.to_string()),
-            Some(p.commit_lsn.to_string()),
-            Some(p.event_serial_no),
-        ),
-        other => (serde_json::to_string(other).ok(), None, None, None),
-    };
-    object.insert("sequence".into(), json!(sequence));
-    object.insert("schema".into(), json!(id.schema));
-    object.insert("table".into(), json!(id.table));
-    object.insert("change_lsn".into(), json!(change_lsn));
-    object.insert("commit_lsn".into(), json!(commit_lsn));
-    object.insert("event_serial_no".into(), json!(serial));
-    Json::Object(object)
-}
-
 impl EventCodec for DebeziumJson {
     fn name(&self) -> &str {
         "debezium-json"
@@ -244,43 +171,38 @@ impl EventCodec for DebeziumJson {
     fn encode(&self, event: &ChangeEvent) -> Result<EncodedRecord> {
         let table = &event.table;
         let schemas = self.schemas.then(|| self.schemas_for(event));
-        let key = match event.key() {
-            Some(values) => {
-                let mut object = Map::new();
-                for (&i, value) in table.key_indices().iter().zip(values) {
-                    let column = &table.columns[i];
-                    let encoded =
-                        debezium_value::encode(value, &column.data_type).map_err(|reason| {
-                            Error::Encode {
-                                table: table.id.clone(),
-                                column: Some(column.name.clone()),
-                                reason,
-                            }
-                        })?;
-                    object.insert(column.name.clone(), encoded);
+        // `{"schema":…,"payload":…}` around the payload when schemas are on.
+        let framed = |schema: Option<&str>, body: &mut dyn FnMut(&mut Vec<u8>) -> Result<()>| {
+            let mut out = Vec::with_capacity(schema.map_or(0, str::len) + 512);
+            match schema {
+                Some(schema) => {
+                    out.extend_from_slice(b"{\"schema\":");
+                    out.extend_from_slice(schema.as_bytes());
+                    out.extend_from_slice(b",\"payload\":");
+                    body(&mut out)?;
+                    out.push(b'}');
                 }
-                let key_schema = schemas.as_ref().and_then(|s| s.key.as_deref());
-                Some(self.wrap(key_schema, &Json::Object(object)))
+                None => body(&mut out)?,
             }
-            None => None,
+            Ok::<_, Error>(out)
         };
-        let mut payload = Map::new();
-        let image = |row: &Option<Row>| row.as_ref().map(|r| row_json(table, r)).transpose();
-        payload.insert("before".into(), image(&event.before)?.unwrap_or(Json::Null));
-        payload.insert("after".into(), image(&event.after)?.unwrap_or(Json::Null));
-        payload.insert("source".into(), source_json(event));
-        payload.insert(
-            "transaction".into(),
-            event.source.transaction.as_ref().map_or(Json::Null, |t| {
-                json!({"id": t.id, "total_order": t.total_order, "data_collection_order": t.data_collection_order})
-            }),
-        );
-        payload.insert("op".into(), json!(event.op.code()));
-        time_fields(&mut payload, event.source.commit_time);
-        let value = self.wrap(
-            schemas.as_ref().map(|s| s.envelope.as_str()),
-            &Json::Object(payload),
-        );
+        let key = match (event.key().is_some(), event.row()) {
+            (true, Some(row)) => Some(framed(
+                schemas.as_ref().and_then(|s| s.key.as_deref()),
+                &mut |out| {
+                    debezium_writer::put_columns(
+                        out,
+                        table,
+                        row,
+                        table.key_indices().iter().copied(),
+                    )
+                },
+            )?),
+            _ => None,
+        };
+        let value = framed(schemas.as_ref().map(|s| s.envelope.as_str()), &mut |out| {
+            debezium_writer::put_payload(out, event)
+        })?;
         Ok(EncodedRecord {
             key,
             value: Some(value),

@@ -3,6 +3,7 @@
 mod debezium;
 mod debezium_schema;
 mod debezium_value;
+mod debezium_writer;
 
 pub use debezium::{DebeziumJson, DebeziumJsonBuilder};
 
