@@ -397,11 +397,3 @@ async fn estimate_rows(conn: &mut Connection, table: &str) -> Result<u64, Error>
 pub(crate) fn is_snapshot_position(position: &LsnPosition) -> bool {
     position.snapshot.is_some() && !position.is_end_of_transaction()
 }
-
-/// Re-exported for the source: loads the catalog used to pick the snapshot's tables.
-pub(crate) async fn catalog_for(
-    conn: &mut Connection,
-    config: &MssqlConfig,
-) -> Result<Catalog, Error> {
-    catalog::load(conn, config).await
-}

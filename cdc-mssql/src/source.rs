@@ -100,7 +100,7 @@ impl MssqlSource {
         if !catalog::cdc_enabled(&mut conn).await? {
             return Err(Error::CdcNotEnabled { database: name });
         }
-        let catalog = crate::snapshot::catalog_for(&mut conn, &self.config).await?;
+        let catalog = catalog::load(&mut conn, &self.config).await?;
         if catalog.tables.is_empty() {
             return Err(Error::NoTables {
                 database: name,
@@ -229,7 +229,7 @@ impl MssqlSource {
 
     async fn start_database_fresh(&mut self, index: usize, name: &str) -> Result<(), Error> {
         let mut conn = self.connection(name);
-        let catalog = crate::snapshot::catalog_for(&mut conn, &self.config).await?;
+        let catalog = catalog::load(&mut conn, &self.config).await?;
         let snapshot =
             Snapshot::begin(&self.config, conn, &catalog, self.progress.clone(), None).await?;
         self.databases[index].phase = Phase::Snapshot(Box::new(snapshot));

@@ -243,25 +243,31 @@ impl Position {
             Position::Sequence { stream, .. } => format!("sequence/{stream}"),
         }
     }
+
+    /// Whether two positions are in the same lane, without building lane names.
+    pub fn same_lane(&self, other: &Position) -> bool {
+        match (self, other) {
+            (Position::SqlServer(a), Position::SqlServer(b)) => a.database == b.database,
+            (Position::Kafka(a), Position::Kafka(b)) => {
+                a.topic == b.topic && a.partition == b.partition
+            }
+            (Position::Sequence { stream: a, .. }, Position::Sequence { stream: b, .. }) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl PartialOrd for Position {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        match (self, other) {
-            (Position::SqlServer(a), Position::SqlServer(b)) if a.database == b.database => {
-                Some(a.key().cmp(&b.key()))
-            }
-            (Position::Kafka(a), Position::Kafka(b))
-                if a.topic == b.topic && a.partition == b.partition =>
-            {
-                Some(a.offset.cmp(&b.offset))
-            }
-            (
-                Position::Sequence { stream: a, seq: x },
-                Position::Sequence { stream: b, seq: y },
-            ) if a == b => Some(x.cmp(y)),
-            _ => None,
+        if !self.same_lane(other) {
+            return None;
         }
+        Some(match (self, other) {
+            (Position::SqlServer(a), Position::SqlServer(b)) => a.key().cmp(&b.key()),
+            (Position::Kafka(a), Position::Kafka(b)) => a.offset.cmp(&b.offset),
+            (Position::Sequence { seq: x, .. }, Position::Sequence { seq: y, .. }) => x.cmp(y),
+            _ => return None,
+        })
     }
 }
 

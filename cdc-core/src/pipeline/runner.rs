@@ -205,8 +205,17 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
         }
         if !batch.events.is_empty() {
             let bytes: usize = batch.events.iter().map(|e| e.approx_size()).sum();
-            for event in &batch.events {
+            // Events come in source order, so within a run of one lane only the last one
+            // moves the written position: no lane name or clone per event on this path.
+            let mut events = batch.events.iter().peekable();
+            while let Some(event) = events.next() {
                 let position = event.position();
+                if events
+                    .peek()
+                    .is_some_and(|next| next.position().same_lane(position))
+                {
+                    continue;
+                }
                 self.written.advance(position.clone());
                 if let Some(time) = event.source.commit_time {
                     self.commit_times.insert(position.lane(), time);
