@@ -1,6 +1,10 @@
 //! Encode throughput: events → Parquet (zstd) and → NDJSON through the sink into an
 //! in-memory store, against arrow-rs's `ArrowWriter` on prebuilt record batches of the same
 //! rows. Run: `cargo bench -p s3-sink --bench encode -- --warm-up-time 1 --measurement-time 3`.
+//!
+//! The sink runs with its defaults (encoding thread, dictionaries only where they pay) and
+//! on the caller's thread alone. `ArrowWriter` runs with dictionaries on every column (its
+//! and pyarrow's default) and with the columns the sink chose, so each difference shows.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use arrow_array::builder::{
@@ -16,10 +20,18 @@ use object_store::memory::InMemory;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use s3_sink::{Format, S3Sink};
+use parquet::schema::types::ColumnPath;
+use s3_sink::{Format, ParquetOptions, S3Sink};
 use std::sync::Arc;
 
 const EVENTS: usize = 100_000;
+
+fn parquet_one_thread() -> Format {
+    Format::Parquet(ParquetOptions {
+        encode_in_background: false,
+        ..ParquetOptions::default()
+    })
+}
 
 async fn through_sink(events: &[ChangeEvent], format: &Format) -> u64 {
     let mut sink = S3Sink::builder()
@@ -107,8 +119,17 @@ fn prebuilt(events: &[ChangeEvent]) -> (Arc<Schema>, Vec<RecordBatch>) {
     (schema, batches)
 }
 
-fn arrow_writer(schema: &Arc<Schema>, batches: &[RecordBatch]) -> usize {
-    let props = WriterProperties::builder()
+/// Columns the sink writes plain for these rows (distinct values: no dictionary pays).
+const PLAIN: [&str; 5] = ["id", "name", "price", "__commit_time", "__position"];
+
+fn arrow_writer(schema: &Arc<Schema>, batches: &[RecordBatch], sink_encodings: bool) -> usize {
+    let mut props = WriterProperties::builder();
+    if sink_encodings {
+        for column in PLAIN {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+        }
+    }
+    let props = props
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap()))
         .set_max_row_group_row_count(None)
         .set_max_row_group_bytes(Some(32 * 1024 * 1024))
@@ -127,10 +148,13 @@ fn bench(c: &mut Criterion) {
     let events = sample_events("bench", EVENTS);
     let (schema, batches) = prebuilt(&events);
     let parquet_bytes = runtime.block_on(through_sink(&events, &Format::parquet()));
+    let one_thread_bytes = runtime.block_on(through_sink(&events, &parquet_one_thread()));
+    assert_eq!(parquet_bytes, one_thread_bytes);
     let ndjson_bytes = runtime.block_on(through_sink(&events, &Format::ndjson()));
-    let arrow_bytes = arrow_writer(&schema, &batches);
+    let arrow_bytes = arrow_writer(&schema, &batches, false);
+    let same_bytes = arrow_writer(&schema, &batches, true);
     eprintln!(
-        "output per run of {EVENTS} events: sink parquet zstd {parquet_bytes} B, sink ndjson {ndjson_bytes} B, ArrowWriter {arrow_bytes} B"
+        "output per run of {EVENTS} events: sink parquet zstd {parquet_bytes} B, sink ndjson {ndjson_bytes} B, ArrowWriter {arrow_bytes} B, ArrowWriter with the sink's encodings {same_bytes} B"
     );
 
     let mut group = c.benchmark_group("encode");
@@ -139,18 +163,24 @@ fn bench(c: &mut Criterion) {
     group.bench_function("sink_parquet_zstd", |b| {
         b.iter(|| runtime.block_on(through_sink(&events, &Format::parquet())))
     });
+    group.bench_function("sink_parquet_zstd_one_thread", |b| {
+        b.iter(|| runtime.block_on(through_sink(&events, &parquet_one_thread())))
+    });
     group.bench_function("sink_ndjson", |b| {
         b.iter(|| runtime.block_on(through_sink(&events, &Format::ndjson())))
     });
     group.bench_function("arrow_writer_prebuilt_zstd", |b| {
-        b.iter(|| arrow_writer(&schema, &batches))
+        b.iter(|| arrow_writer(&schema, &batches, false))
+    });
+    group.bench_function("arrow_writer_prebuilt_sink_encodings_zstd", |b| {
+        b.iter(|| arrow_writer(&schema, &batches, true))
     });
     // The same, building the record batches from the events inside the measurement: the
     // least any events → Parquet path can cost.
     group.bench_function("arrow_writer_with_conversion_zstd", |b| {
         b.iter(|| {
             let (schema, batches) = prebuilt(&events);
-            arrow_writer(&schema, &batches)
+            arrow_writer(&schema, &batches, false)
         })
     });
     group.finish();

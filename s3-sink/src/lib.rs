@@ -46,7 +46,8 @@ mod upload;
 pub use config::{MIN_S3_PART_SIZE, S3SinkBuilder};
 pub use error::{Result, S3SinkError};
 pub use format::{
-    Format, Layout, NdjsonCompression, NdjsonOptions, ParquetCompression, ParquetOptions,
+    Dictionary, Format, Layout, NdjsonCompression, NdjsonOptions, ParquetCompression,
+    ParquetOptions,
 };
 pub use partitioner::{
     DefaultPartitioner, FieldPartitioner, PartitionContext, Partitioner, TimePartitioner,

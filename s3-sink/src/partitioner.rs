@@ -69,8 +69,8 @@ impl Partitioner for DefaultPartitioner {
         ctx: &PartitionContext<'_>,
         out: &mut String,
     ) -> Result<(), BoxError> {
-        use std::fmt::Write;
-        write!(out, "partition={}", ctx.kafka_partition.unwrap_or(0))?;
+        out.push_str("partition=");
+        out.push_str(itoa::Buffer::new().format(ctx.kafka_partition.unwrap_or(0)));
         Ok(())
     }
 }

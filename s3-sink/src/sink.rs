@@ -3,7 +3,7 @@
 use crate::budget::MemoryBudget;
 use crate::config::{S3SinkBuilder, Settings};
 use crate::error::{Result, S3SinkError};
-use crate::format::FileEncoder;
+use crate::format::{EncodeThread, FileEncoder};
 use crate::naming::{self, Origin};
 use crate::partitioner::PartitionContext;
 use crate::retry::RetryCounter;
@@ -206,6 +206,9 @@ pub struct S3Sink {
     lanes: HashMap<Arc<str>, LaneState>,
     resolved: Option<Resolved>,
     budget: MemoryBudget,
+    /// Parquet's encoding thread, started with the first Parquet file (`None` inside when
+    /// it is off or could not start).
+    encode_thread: std::sync::OnceLock<Option<Arc<EncodeThread>>>,
     next_seq: u64,
     stats: SinkStats,
 }
@@ -227,6 +230,57 @@ fn covers(end: &Position, position: &Position) -> bool {
 
 fn same_table(a: &Arc<TableSchema>, b: &Arc<TableSchema>) -> bool {
     Arc::ptr_eq(a, b) || (a.version == b.version && a.same_shape(b))
+}
+
+/// The lane and origin of `event`, kept from the previous event when it has the same table,
+/// source and lane (recomputing them formats strings).
+fn resolve<'a>(resolved: &'a mut Option<Resolved>, event: &ChangeEvent) -> &'a Resolved {
+    let position = event.position();
+    let same = resolved.as_ref().is_some_and(|r| {
+        Arc::ptr_eq(&r.table, &event.table)
+            && r.source_name == event.source.name
+            && r.position.same_lane(position)
+    });
+    if !same {
+        *resolved = None;
+    }
+    resolved.get_or_insert_with(|| Resolved {
+        table: Arc::clone(&event.table),
+        source_name: event.source.name.clone(),
+        position: position.clone(),
+        lane: position.lane().into(),
+        origin: naming::origin(event),
+    })
+}
+
+/// Writes the encoded partition of `event` into `out`.
+fn partition_into(
+    settings: &Settings,
+    event: &ChangeEvent,
+    origin: &Origin,
+    out: &mut String,
+) -> Result<()> {
+    let ctx = PartitionContext {
+        topic: &origin.topic,
+        kafka_partition: origin.kafka_partition,
+    };
+    out.clear();
+    settings
+        .partitioner
+        .partition_into(event, &ctx, out)
+        .map_err(|e| S3SinkError::Partition {
+            position: event.position().clone(),
+            reason: e.to_string(),
+        })
+}
+
+/// Notes that event `index` of the batch is its lane's latest (a lane is cloned only the
+/// first time it is seen in a batch).
+fn note_lane(noted: &mut Vec<(Arc<str>, usize)>, lane: &Arc<str>, index: usize) {
+    match noted.iter_mut().rev().find(|(l, _)| Arc::ptr_eq(l, lane)) {
+        Some(noted) => noted.1 = index,
+        None => noted.push((Arc::clone(lane), index)),
+    }
 }
 
 impl S3Sink {
@@ -258,6 +312,7 @@ impl S3Sink {
             noted: Vec::new(),
             lanes: HashMap::new(),
             resolved: None,
+            encode_thread: std::sync::OnceLock::new(),
             next_seq: 0,
             stats: SinkStats::default(),
         }
@@ -292,56 +347,18 @@ impl S3Sink {
         }
     }
 
-    /// The lane and origin of `event`, reusing the previous event's when they must match.
-    fn resolve(&mut self, event: &ChangeEvent) -> (Arc<str>, Origin) {
-        let position = event.position();
-        if let Some(r) = &self.resolved
-            && Arc::ptr_eq(&r.table, &event.table)
-            && r.source_name == event.source.name
-            && r.position.partial_cmp(position).is_some()
-        {
-            return (Arc::clone(&r.lane), r.origin.clone());
-        }
-        let lane: Arc<str> = position.lane().into();
-        let origin = naming::origin(event);
-        self.resolved = Some(Resolved {
-            table: Arc::clone(&event.table),
-            source_name: event.source.name.clone(),
-            position: position.clone(),
-            lane: Arc::clone(&lane),
-            origin: origin.clone(),
-        });
-        (lane, origin)
-    }
-
     /// The file key of an event.
     fn key(&mut self, event: &ChangeEvent) -> Result<(FileKey, Origin)> {
-        let (lane, origin) = self.resolve(event);
-        self.partition_of(event, &origin)?;
-        let partition = self.scratch.clone();
+        let resolved = resolve(&mut self.resolved, event);
+        partition_into(&self.settings, event, &resolved.origin, &mut self.scratch)?;
+        let origin = resolved.origin.clone();
         let key = FileKey {
-            lane,
+            lane: Arc::clone(&resolved.lane),
             topic: Arc::clone(&origin.topic),
             slot: Arc::clone(&origin.slot),
-            partition,
+            partition: self.scratch.clone(),
         };
         Ok((key, origin))
-    }
-
-    /// Writes the encoded partition of `event` into `self.scratch`.
-    fn partition_of(&mut self, event: &ChangeEvent, origin: &Origin) -> Result<()> {
-        let ctx = PartitionContext {
-            topic: &origin.topic,
-            kafka_partition: origin.kafka_partition,
-        };
-        self.scratch.clear();
-        self.settings
-            .partitioner
-            .partition_into(event, &ctx, &mut self.scratch)
-            .map_err(|e| S3SinkError::Partition {
-                position: event.position().clone(),
-                reason: e.to_string(),
-            })
     }
 
     /// The entry of `key`, if the sink has seen it.
@@ -353,41 +370,6 @@ impl S3Sink {
         found
     }
 
-    /// The entry of the event whose lane, origin and partition (in `self.scratch`) are given,
-    /// checking the previous event's entry first by pointer, which spares building and
-    /// hashing a key.
-    fn find_fast(&mut self, lane: Arc<str>, origin: &Origin) -> Option<usize> {
-        if let Some(i) = self.last_entry
-            && let Some(entry) = self.entries.get(i)
-            && Arc::ptr_eq(&entry.key.lane, &lane)
-            && Arc::ptr_eq(&entry.key.topic, &origin.topic)
-            && entry.key.partition == self.scratch
-        {
-            return Some(i);
-        }
-        let key = FileKey {
-            lane,
-            topic: Arc::clone(&origin.topic),
-            slot: Arc::clone(&origin.slot),
-            partition: self.scratch.clone(),
-        };
-        self.find(&key)
-    }
-
-    /// Appends an event without touching the store, when that is all it needs.
-    /// Notes that event `index` of the batch is its lane's latest.
-    fn note_lane(&mut self, lane: &Arc<str>, index: usize) {
-        match self
-            .noted
-            .iter_mut()
-            .rev()
-            .find(|(l, _)| Arc::ptr_eq(l, lane))
-        {
-            Some(noted) => noted.1 = index,
-            None => self.noted.push((Arc::clone(lane), index)),
-        }
-    }
-
     /// Records the noted lane positions of `events` in `lanes`.
     fn settle_lanes(&mut self, events: &[ChangeEvent]) {
         for (lane, index) in std::mem::take(&mut self.noted) {
@@ -397,11 +379,34 @@ impl S3Sink {
         }
     }
 
+    /// Appends an event without touching the store, when that is all it needs. Runs once per
+    /// event, so it borrows what it can: no key is built, hashed or reference-counted when
+    /// the event goes where the previous one went.
     fn write_fast(&mut self, event: &ChangeEvent, index: usize) -> Result<Step> {
-        let (lane, origin) = self.resolve(event);
-        self.partition_of(event, &origin)?;
-        let Some(i) = self.find_fast(lane, &origin) else {
-            return Ok(Step::Slow);
+        let resolved = resolve(&mut self.resolved, event);
+        partition_into(&self.settings, event, &resolved.origin, &mut self.scratch)?;
+        let i = match self.last_entry {
+            Some(i)
+                if self.entries.get(i).is_some_and(|entry| {
+                    Arc::ptr_eq(&entry.key.lane, &resolved.lane)
+                        && Arc::ptr_eq(&entry.key.topic, &resolved.origin.topic)
+                        && entry.key.partition == self.scratch
+                }) =>
+            {
+                i
+            }
+            _ => {
+                let key = FileKey {
+                    lane: Arc::clone(&resolved.lane),
+                    topic: Arc::clone(&resolved.origin.topic),
+                    slot: Arc::clone(&resolved.origin.slot),
+                    partition: self.scratch.clone(),
+                };
+                match self.find(&key) {
+                    Some(i) => i,
+                    None => return Ok(Step::Slow),
+                }
+            }
         };
         let position = event.position();
         let entry = &mut self.entries[i];
@@ -410,8 +415,7 @@ impl S3Sink {
         {
             // A replay of an event a stored file already holds.
             self.stats.events_skipped += 1;
-            let lane = Arc::clone(&entry.key.lane);
-            self.note_lane(&lane, index);
+            note_lane(&mut self.noted, &entry.key.lane, index);
             return Ok(Step::Done);
         }
         let Some(file) = entry.file.as_mut() else {
@@ -438,8 +442,7 @@ impl S3Sink {
                 .full(file.records, file.encoder.size())
                 .is_some()
             || self.budget.exceeded();
-        let lane = Arc::clone(&entry.key.lane);
-        self.note_lane(&lane, index);
+        note_lane(&mut self.noted, &entry.key.lane, index);
         Ok(if more { Step::After(i) } else { Step::Done })
     }
 
@@ -509,7 +512,17 @@ impl S3Sink {
     async fn after_append(&mut self, i: usize) -> Result<()> {
         let part_size = self.settings.part_size;
         if let Some(file) = self.entries[i].file.as_mut() {
-            while let Some(part) = file.encoder.take_part(part_size) {
+            loop {
+                let part = match file.encoder.take_part(part_size) {
+                    Ok(Some(part)) => part,
+                    Ok(None) => break,
+                    Err(e) => {
+                        if let Some(upload) = file.multipart.take() {
+                            upload.abort().await;
+                        }
+                        return Err(e);
+                    }
+                };
                 if file.multipart.is_none() {
                     file.multipart = Some(self.uploader.start_multipart(&file.path).await?);
                 }
@@ -580,10 +593,20 @@ impl S3Sink {
             self.settings.format.extension(),
         );
         let kafka = matches!(event.position(), Position::Kafka(_));
-        let encoder =
-            self.settings
-                .format
-                .encoder(path.as_ref(), &event.table, kafka, &self.codec)?;
+        let background = match &self.settings.format {
+            crate::Format::Parquet(o) if o.encode_in_background => self
+                .encode_thread
+                .get_or_init(|| EncodeThread::start().map(Arc::new))
+                .as_ref(),
+            _ => None,
+        };
+        let encoder = self.settings.format.encoder(
+            path.as_ref(),
+            &event.table,
+            kafka,
+            &self.codec,
+            background,
+        )?;
         self.next_seq += 1;
         Ok(OpenFile {
             path,

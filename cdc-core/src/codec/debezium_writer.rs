@@ -157,11 +157,7 @@ fn put_source(out: &mut Vec<u8>, event: &ChangeEvent) {
             p.snapshot
                 .as_ref()
                 .and_then(|c| serde_json::to_string(c).ok()),
-            Some((
-                p.change_lsn.to_string(),
-                p.commit_lsn.to_string(),
-                p.event_serial_no,
-            )),
+            Some((p.change_lsn.text(), p.commit_lsn.text(), p.event_serial_no)),
         ),
         other => (serde_json::to_string(other).ok(), None),
     };

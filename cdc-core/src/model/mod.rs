@@ -9,7 +9,7 @@ mod value;
 pub use data_type::DataType;
 pub use event::{ChangeEvent, Op, SchemaChange, SnapshotMarker, SourceInfo, TransactionInfo};
 pub use position::{
-    Checkpoint, KafkaOffset, Lsn, LsnPosition, ParseLsnError, Position, SnapshotCursor,
+    Checkpoint, KafkaOffset, Lsn, LsnPosition, LsnText, ParseLsnError, Position, SnapshotCursor,
 };
 pub use table::{Column, TableId, TableSchema, UnknownKeyColumn};
 pub use value::{Decimal, ParseDecimalError, Row, Value};

@@ -60,10 +60,51 @@ impl Lsn {
         narrow(n + 1)
     }
 
+    /// The text form, built on the stack: per-event writers use it where `to_string` would
+    /// allocate and go through the formatting machinery.
+    ///
+    /// ```
+    /// use cdc_core::Lsn;
+    /// let lsn = Lsn::from_parts(0x27, 0x758, 5);
+    /// assert_eq!(lsn.text().as_str(), "00000027:00000758:0005");
+    /// ```
+    pub fn text(&self) -> LsnText {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b':'; 22];
+        let mut at = 0;
+        for (i, byte) in self.0.iter().enumerate() {
+            if i == 4 || i == 8 {
+                at += 1; // the ':' already there
+            }
+            out[at] = HEX[usize::from(byte >> 4)];
+            out[at + 1] = HEX[usize::from(byte & 0x0f)];
+            at += 2;
+        }
+        LsnText(out)
+    }
+
     /// The previous LSN, like `sys.fn_cdc_decrement_lsn`; saturates at [`Lsn::ZERO`].
     pub fn decrement(self) -> Self {
         let n = u128::from_be_bytes(widen(self.0));
         narrow(n.saturating_sub(1))
+    }
+}
+
+/// An LSN's text form on the stack; see [`Lsn::text`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct LsnText([u8; 22]);
+
+impl LsnText {
+    /// The text, `00000027:00000758:0005`.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits and ':' are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for LsnText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -82,11 +123,7 @@ fn narrow(n: u128) -> Lsn {
 
 impl fmt::Display for Lsn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.0;
-        let vlf = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-        let block = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-        let slot = u16::from_be_bytes([b[8], b[9]]);
-        write!(f, "{vlf:08x}:{block:08x}:{slot:04x}")
+        f.pad(self.text().as_str())
     }
 }
 

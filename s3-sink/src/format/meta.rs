@@ -99,8 +99,8 @@ impl MetaBuilder {
                 .append_option(event.source.commit_time.map(|t| t.timestamp_micros()));
             match &event.source.position {
                 Position::SqlServer(p) => {
-                    append_display(&mut self.commit_lsn, &p.commit_lsn);
-                    append_display(&mut self.change_lsn, &p.change_lsn);
+                    self.commit_lsn.append_value(p.commit_lsn.text().as_str());
+                    self.change_lsn.append_value(p.change_lsn.text().as_str());
                     self.serial
                         .append_option(i64::try_from(p.event_serial_no).ok());
                 }
@@ -149,32 +149,37 @@ impl MetaBuilder {
     }
 }
 
-/// Appends a value's text to a string column without an intermediate `String`.
-pub(crate) fn append_display(builder: &mut StringBuilder, value: &impl std::fmt::Display) {
-    use std::fmt::Write;
-    // Writing into the builder's buffer cannot fail; `append_value("")` ends the value.
-    let _ = write!(builder, "{value}");
-    builder.append_value("");
-}
-
 /// Appends a position as compact JSON to `out`: the same JSON as serde's, written by hand
 /// for the per-event kinds because serde's path is a measurable share of encoding time.
 pub(crate) fn write_position(out: &mut Vec<u8>, position: &Position) {
-    use std::io::Write;
     match position {
         Position::Sequence { stream, seq } => {
             out.extend_from_slice(b"{\"kind\":\"sequence\",\"stream\":");
             let _ = serde_json::to_writer(&mut *out, stream);
-            let _ = write!(out, ",\"seq\":{seq}}}");
+            out.extend_from_slice(b",\"seq\":");
+            out.extend_from_slice(itoa::Buffer::new().format(*seq).as_bytes());
+            out.push(b'}');
         }
         Position::Kafka(k) => {
+            let mut n = itoa::Buffer::new();
             out.extend_from_slice(b"{\"kind\":\"kafka\",\"topic\":");
             let _ = serde_json::to_writer(&mut *out, &k.topic);
-            let _ = write!(
-                out,
-                ",\"partition\":{},\"offset\":{}}}",
-                k.partition, k.offset
-            );
+            out.extend_from_slice(b",\"partition\":");
+            out.extend_from_slice(n.format(k.partition).as_bytes());
+            out.extend_from_slice(b",\"offset\":");
+            out.extend_from_slice(n.format(k.offset).as_bytes());
+            out.push(b'}');
+        }
+        Position::SqlServer(p) if p.snapshot.is_none() => {
+            out.extend_from_slice(b"{\"kind\":\"sql_server\",\"database\":");
+            let _ = serde_json::to_writer(&mut *out, &p.database);
+            out.extend_from_slice(b",\"commit_lsn\":\"");
+            out.extend_from_slice(p.commit_lsn.text().as_str().as_bytes());
+            out.extend_from_slice(b"\",\"change_lsn\":\"");
+            out.extend_from_slice(p.change_lsn.text().as_str().as_bytes());
+            out.extend_from_slice(b"\",\"event_serial_no\":");
+            out.extend_from_slice(itoa::Buffer::new().format(p.event_serial_no).as_bytes());
+            out.push(b'}');
         }
         other => {
             if serde_json::to_writer(&mut *out, other).is_err() {

@@ -253,8 +253,8 @@ impl FileEncoder for NdjsonEncoder {
         self.out.0.len()
     }
 
-    fn take_part(&mut self, size: usize) -> Option<Vec<u8>> {
-        self.out.take_part(size)
+    fn take_part(&mut self, size: usize) -> Result<Option<Vec<u8>>> {
+        Ok(self.out.take_part(size))
     }
 
     fn finish(mut self: Box<Self>, _last: &Position) -> Result<Vec<u8>> {

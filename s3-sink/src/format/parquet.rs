@@ -1,6 +1,8 @@
 //! Parquet files through arrow-rs's `ArrowWriter`.
 
+use super::background::EncodeThread;
 use super::columns::ImageBuilder;
+use super::dictionary::{self, Dictionary};
 use super::meta::MetaBuilder;
 use super::{FileEncoder, Layout, OutBuf, ParquetCompression, ParquetOptions};
 use crate::error::{Result, S3SinkError};
@@ -13,9 +15,10 @@ use cdc_core::{ChangeEvent, Position, TableSchema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
 
 /// Fixed memory of one column's writer state, measured (see `memory`).
 const PER_COLUMN_OVERHEAD: usize = 2048;
@@ -81,8 +84,8 @@ impl SourceBuilder {
         self.table.append_value(&event.table.id.table);
         match &source.position {
             Position::SqlServer(p) => {
-                super::meta::append_display(&mut self.commit_lsn, &p.commit_lsn);
-                super::meta::append_display(&mut self.change_lsn, &p.change_lsn);
+                self.commit_lsn.append_value(p.commit_lsn.text().as_str());
+                self.change_lsn.append_value(p.change_lsn.text().as_str());
                 self.serial
                     .append_option(i64::try_from(p.event_serial_no).ok());
             }
@@ -129,19 +132,58 @@ struct Envelope {
 }
 
 /// Encodes events of one table version into a Parquet file in memory.
+///
+/// Rows gather in Arrow builders; every `batch_rows` they become a record batch that the
+/// writer encodes, on the sink's encoding thread when there is one. The writer is then away
+/// until the batch is done; the next batch, a part upload or the end of the file waits for it.
 pub(crate) struct ParquetEncoder {
     key: String,
     schema: SchemaRef,
-    writer: ArrowWriter<OutBuf>,
+    /// The writer's settings until the first batch decides the dictionaries; then `None`.
+    properties: Option<WriterPropertiesBuilder>,
+    dictionary: Dictionary,
+    /// The writer, when no batch is being encoded (made with the first batch).
+    writer: Option<ArrowWriter<OutBuf>>,
+    /// Where the writer comes back from after encoding a batch.
+    away: Option<Receiver<Encoded>>,
+    background: Option<Arc<EncodeThread>>,
     rows: Rows,
     meta: MetaBuilder,
     batch_rows: usize,
     pending_rows: usize,
     pending_bytes: usize,
-    /// The writer's size and memory estimates, refreshed when a batch is written: they only
-    /// change then, and computing them walks every column writer.
+    /// Estimated bytes of the batch being encoded.
+    in_flight_bytes: usize,
+    /// The writer's figures when it last came back. They are taken at points that depend
+    /// only on the events appended (a new batch, a part, the end), never on how fast the
+    /// encoding thread is, so rotation by size cuts files at the same event in every run.
     writer_size: usize,
     writer_memory: usize,
+    out_len: usize,
+    out_capacity: usize,
+}
+
+/// A writer back from encoding a batch, with its figures.
+struct Encoded {
+    writer: ArrowWriter<OutBuf>,
+    result: std::result::Result<(), parquet::errors::ParquetError>,
+    size: usize,
+    memory: usize,
+    out_len: usize,
+    out_capacity: usize,
+}
+
+/// Encodes one batch. Also computes the writer's figures, which walk every column writer.
+fn encode(mut writer: ArrowWriter<OutBuf>, batch: &RecordBatch) -> Encoded {
+    let result = writer.write(batch);
+    Encoded {
+        size: writer.bytes_written() + writer.in_progress_size(),
+        memory: writer.memory_size(),
+        out_len: writer.inner().0.len(),
+        out_capacity: writer.inner().0.capacity(),
+        result,
+        writer,
+    }
 }
 
 fn compression(
@@ -180,23 +222,20 @@ impl ParquetEncoder {
         table: &Arc<TableSchema>,
         kafka: bool,
         options: &ParquetOptions,
+        background: Option<Arc<EncodeThread>>,
     ) -> Result<Self> {
         let err = |source| S3SinkError::Parquet {
             key: key.to_string(),
             source,
         };
         let schema = Arc::new(arrow_schema(table, options.layout, kafka));
-        let props = WriterProperties::builder()
+        let properties = WriterProperties::builder()
             .set_compression(compression(options.compression).map_err(err)?)
-            .set_dictionary_enabled(options.dictionary)
-            // Every `__position` is distinct: a dictionary would only be built to be dropped
-            // when it overflows, which measurably slows encoding.
+            .set_dictionary_enabled(options.dictionary != Dictionary::Never)
+            // Every `__position` is distinct: a dictionary would only be built to be dropped.
             .set_column_dictionary_enabled(ColumnPath::from(super::meta::POSITION), false)
             .set_max_row_group_row_count(None)
-            .set_max_row_group_bytes(Some(options.row_group_bytes.max(1)))
-            .build();
-        let writer = ArrowWriter::try_new(OutBuf::default(), Arc::clone(&schema), Some(props))
-            .map_err(err)?;
+            .set_max_row_group_bytes(Some(options.row_group_bytes.max(1)));
         let capacity = 0;
         let rows = match options.layout {
             Layout::Flattened => Rows::Flat(ImageBuilder::new(table, capacity)),
@@ -214,14 +253,21 @@ impl ParquetEncoder {
         Ok(Self {
             key: key.to_string(),
             schema,
-            writer,
+            properties: Some(properties),
+            dictionary: options.dictionary,
+            writer: None,
+            away: None,
+            background,
             rows,
             meta: MetaBuilder::new(options.layout == Layout::Flattened, kafka),
             batch_rows: options.batch_rows.max(1),
             pending_rows: 0,
             pending_bytes: 0,
+            in_flight_bytes: 0,
             writer_size: 0,
             writer_memory: 0,
+            out_len: 0,
+            out_capacity: 0,
         })
     }
 
@@ -230,6 +276,50 @@ impl ParquetEncoder {
             key: self.key.clone(),
             source,
         }
+    }
+
+    fn lost(&self) -> S3SinkError {
+        self.error(parquet::errors::ParquetError::General(
+            "the encoding thread ended before returning the writer".into(),
+        ))
+    }
+
+    /// Makes the writer, choosing the dictionary columns from the file's first batch.
+    fn start(&mut self, first: Option<&RecordBatch>) -> Result<()> {
+        let Some(mut properties) = self.properties.take() else {
+            return Ok(());
+        };
+        if let (Dictionary::WhenSmaller, Some(batch)) = (self.dictionary, first) {
+            for column in dictionary::plain_columns(batch) {
+                properties = properties.set_column_dictionary_enabled(column, false);
+            }
+        }
+        let writer = ArrowWriter::try_new(
+            OutBuf::default(),
+            Arc::clone(&self.schema),
+            Some(properties.build()),
+        )
+        .map_err(|e| self.error(e))?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    /// The writer, waiting for the batch it is encoding; takes its figures and surfaces the
+    /// batch's error.
+    fn home(&mut self) -> Result<&mut ArrowWriter<OutBuf>> {
+        self.start(None)?;
+        if let Some(away) = self.away.take() {
+            let back = away.recv().map_err(|_| self.lost())?;
+            self.writer_size = back.size;
+            self.writer_memory = back.memory;
+            self.out_len = back.out_len;
+            self.out_capacity = back.out_capacity;
+            self.in_flight_bytes = 0;
+            self.writer = Some(back.writer);
+            back.result.map_err(|e| self.error(e))?;
+        }
+        let lost = self.lost();
+        self.writer.as_mut().ok_or(lost)
     }
 
     /// Hands the gathered rows to the writer as one record batch.
@@ -274,11 +364,27 @@ impl ParquetEncoder {
         self.meta.finish(&mut columns);
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .map_err(|e| self.error(e.into()))?;
-        self.writer.write(&batch).map_err(|e| self.error(e))?;
+        self.start(Some(&batch))?;
+        self.home()?;
+        let writer = self.writer.take().ok_or_else(|| self.lost())?;
+        // The same channel whether the batch is encoded here or on the thread, so the
+        // writer's figures are taken at the same points either way.
+        let (done, away) = sync_channel(1);
+        let job: super::background::Job = Box::new(move || {
+            let _ = done.send(encode(writer, &batch));
+        });
+        match &self.background {
+            Some(thread) => {
+                if let Err(job) = thread.run(job) {
+                    job();
+                }
+            }
+            None => job(),
+        }
+        self.away = Some(away);
+        self.in_flight_bytes = self.pending_bytes;
         self.pending_rows = 0;
         self.pending_bytes = 0;
-        self.writer_size = self.writer.bytes_written() + self.writer.in_progress_size();
-        self.writer_memory = self.writer.memory_size();
         Ok(())
     }
 }
@@ -317,7 +423,7 @@ impl FileEncoder for ParquetEncoder {
     }
 
     fn size(&self) -> usize {
-        self.writer_size + self.pending_bytes
+        self.writer_size + self.in_flight_bytes + self.pending_bytes
     }
 
     fn memory(&self) -> usize {
@@ -327,29 +433,38 @@ impl FileEncoder for ParquetEncoder {
         // writer's estimate leaves out: measured as the resident-memory growth per open file
         // with 1,000 files open (tests/budget.rs), about 2 KiB per column.
         self.pending_bytes
+            + self.in_flight_bytes
             + self.writer_memory
-            + self.writer.inner().0.capacity()
+            + self.out_capacity
             + PER_COLUMN_OVERHEAD * self.schema.fields().len()
     }
 
     fn ready(&self) -> usize {
-        self.writer.inner().0.len()
+        self.out_len
     }
 
-    fn take_part(&mut self, size: usize) -> Option<Vec<u8>> {
-        self.writer.inner_mut().take_part(size)
+    fn take_part(&mut self, size: usize) -> Result<Option<Vec<u8>>> {
+        // Judged by the figures of the writer's last return: waiting for it here would
+        // make part boundaries (and the writer's start) depend on timing.
+        if size == 0 || self.out_len < size {
+            return Ok(None);
+        }
+        let part = self.home()?.inner_mut().take_part(size);
+        if part.is_some() {
+            self.out_len = self.writer.as_ref().map_or(0, |w| w.inner().0.len());
+        }
+        Ok(part)
     }
 
     fn finish(mut self: Box<Self>, last: &Position) -> Result<Vec<u8>> {
         self.write_batch()?;
-        self.writer.append_key_value_metadata(KeyValue::new(
+        let writer = self.home()?;
+        writer.append_key_value_metadata(KeyValue::new(
             LAST_POSITION_KEY.to_string(),
             super::meta::position_json(last),
         ));
-        let out = self.writer.into_inner().map_err(|e| S3SinkError::Parquet {
-            key: self.key.clone(),
-            source: e,
-        })?;
+        let writer = self.writer.take().ok_or_else(|| self.lost())?;
+        let out = writer.into_inner().map_err(|e| self.error(e))?;
         Ok(out.0)
     }
 }
