@@ -69,7 +69,8 @@ pub(crate) struct Snapshot {
     read_time: Option<DateTime<Utc>>,
     serial: u64,
     chunk: u32,
-    server_name: String,
+    server_name: Arc<str>,
+    database: Arc<str>,
     progress: SnapshotProgress,
     /// A row read ahead, so the last event can be marked `last`.
     held: Option<ChangeEvent>,
@@ -184,6 +185,7 @@ impl Snapshot {
                 .map(|i| i.select_list.trim_start_matches(", ").to_string())
                 .collect(),
             tables,
+            database: conn.database().into(),
             conn,
             table_index,
             last_key,
@@ -192,7 +194,7 @@ impl Snapshot {
             read_time,
             serial,
             chunk: config.snapshot_chunk_size,
-            server_name: config.logical_name().to_string(),
+            server_name: config.logical_name().into(),
             progress,
             held: None,
         })
@@ -242,15 +244,15 @@ impl Snapshot {
                 };
                 self.last_key = (!key.is_empty()).then_some(key);
                 let position = LsnPosition {
-                    database: table.id.database.clone(),
+                    database: Arc::clone(&self.database),
                     commit_lsn: self.handoff,
                     change_lsn: Lsn::ZERO,
                     event_serial_no: self.serial,
                     snapshot: Some(Box::new(cursor)),
                 };
                 let mut source = SourceInfo::new(
-                    "sqlserver",
-                    &self.server_name,
+                    crate::stream::CONNECTOR,
+                    Arc::clone(&self.server_name),
                     Position::SqlServer(position),
                 );
                 source.commit_time = self.read_time;

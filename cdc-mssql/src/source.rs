@@ -133,7 +133,7 @@ impl MssqlSource {
                     let mut reader = StreamReader::open(
                         Arc::clone(&self.config),
                         conn,
-                        LsnPosition::end_of(&name, cdc_core::Lsn::ZERO),
+                        LsnPosition::end_of(name.as_str(), cdc_core::Lsn::ZERO),
                         false,
                         Some(catalog),
                     )
@@ -147,7 +147,7 @@ impl MssqlSource {
                         tracing::warn!(database = %name, "the capture job has not processed anything yet (is SQL Server Agent running?); streaming from the beginning of the change tables");
                     }
                     reader.advance(LsnPosition::end_of(
-                        &name,
+                        name.as_str(),
                         max.unwrap_or(cdc_core::Lsn::ZERO),
                     ));
                     self.databases[index].phase = Phase::Streaming(Box::new(reader));
@@ -186,7 +186,7 @@ impl MssqlSource {
                     else {
                         return Ok(None);
                     };
-                    let end = LsnPosition::end_of(&db.name, handoff);
+                    let end = LsnPosition::end_of(db.name.as_str(), handoff);
                     if self.config.snapshot_mode == SnapshotMode::InitialOnly {
                         db.phase = Phase::Done;
                     } else {
@@ -252,7 +252,7 @@ impl MssqlSource {
                 && reader.position.is_end_of_transaction()
             {
                 // Every transaction with changes up to `max` is in lsn_time_mapping and was read.
-                let end = LsnPosition::end_of(&db.name, max);
+                let end = LsnPosition::end_of(db.name.as_str(), max);
                 reader.advance(end.clone());
                 return Ok(Some(SourceBatch {
                     heartbeat: Some(Position::SqlServer(end)),

@@ -10,7 +10,7 @@ use cdc_core::{
     TableId, TableSchema, TransactionInfo, Value,
 };
 use chrono::{DateTime, NaiveDateTime, Utc};
-use futures::FutureExt;
+use futures::{FutureExt, TryStreamExt};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -23,6 +23,9 @@ struct ChangeRow {
     command_id: i32,
     values: Vec<Value>,
 }
+
+/// The connector kind in every event's source information.
+pub(crate) const CONNECTOR: &str = "sqlserver";
 
 /// What the reader hands out, in order. Events dominate; boxing them would cost an
 /// allocation per event to save space on the rare schema change.
@@ -256,96 +259,57 @@ impl StreamReader {
     ) -> Result<Vec<ChangeRow>, Error> {
         let page = self.config.page_size;
         let mut out: Vec<ChangeRow> = Vec::new();
+        let instance = Arc::new(instance.clone());
         loop {
             let key = out
                 .last()
                 .map(|r| (r.start_lsn, r.command_id, r.seqval, r.operation));
             let sql = query::changes(&instance.name, &instance.select_list, page, key.is_some());
             let (lo, hi) = (from.to_bytes().to_vec(), to.to_bytes().to_vec());
-            let rows = self
+            let (rows, bad) = self
                 .conn
-                .run("change table", move |c| {
+                .run("change table", |c| {
                     let (sql, lo, hi) = (sql.clone(), lo.clone(), hi.clone());
+                    let instance = Arc::clone(&instance);
                     async move {
-                        match key {
-                            None => query::rows(c, &sql, &[&lo, &hi]).await,
+                        let stream = match key {
+                            None => c.query(&sql, &[&lo, &hi]).await?,
                             Some((start, command, seq, op)) => {
                                 let (start, seq) =
                                     (start.to_bytes().to_vec(), seq.to_bytes().to_vec());
                                 let op = i32::from(op);
-                                query::rows(c, &sql, &[&lo, &hi, &start, &command, &seq, &op]).await
+                                c.query(&sql, &[&lo, &hi, &start, &command, &seq, &op])
+                                    .await?
+                            }
+                        };
+                        // Rows are converted as they arrive, while the server still sends.
+                        // A row that does not convert is reported once the result is read
+                        // to its end, so the connection stays usable.
+                        let mut rows = stream.into_row_stream();
+                        let mut out = Vec::new();
+                        let mut bad = None;
+                        while let Some(row) = rows.try_next().await? {
+                            if bad.is_none() {
+                                match change_row(&instance, row) {
+                                    Ok(row) => out.push(row),
+                                    Err(e) => bad = Some(e),
+                                }
                             }
                         }
+                        Ok((out, bad))
                     }
                     .boxed()
                 })
                 .await?;
-            let fetched = rows.len();
-            for row in rows {
-                out.push(self.change_row(instance, row)?);
+            if let Some(e) = bad {
+                return Err(e);
             }
+            let fetched = rows.len();
+            out.extend(rows);
             if fetched < page as usize {
                 return Ok(out);
             }
         }
-    }
-
-    fn change_row(
-        &self,
-        instance: &CaptureInstance,
-        row: tiberius::Row,
-    ) -> Result<ChangeRow, Error> {
-        let what = || format!("cdc.{}_CT", instance.name);
-        let lsn_at = |i: usize| {
-            row.try_get::<&[u8], _>(i)
-                .ok()
-                .flatten()
-                .and_then(Lsn::from_bytes)
-                .ok_or_else(|| {
-                    Error::protocol(what(), format!("column {i} is not a binary(10) LSN"))
-                })
-        };
-        let int_at = |i: usize| -> Result<i64, Error> {
-            match row
-                .get_column_data(i)
-                .map_err(|e| Error::protocol(what(), e.to_string()))?
-            {
-                tiberius::ColumnData::I32(Some(v)) => Ok(i64::from(*v)),
-                tiberius::ColumnData::I16(Some(v)) => Ok(i64::from(*v)),
-                tiberius::ColumnData::U8(Some(v)) => Ok(i64::from(*v)),
-                tiberius::ColumnData::I64(Some(v)) => Ok(*v),
-                other => Err(Error::protocol(
-                    what(),
-                    format!("column {i}: expected an integer, got {other:?}"),
-                )),
-            }
-        };
-        let (start_lsn, seqval) = (lsn_at(0)?, lsn_at(1)?);
-        let (operation, command_id) = (int_at(2)?, int_at(3)?);
-        let table = &instance.table;
-        let mut values = Vec::with_capacity(table.columns.len());
-        let mut cells = row.into_iter().skip(4);
-        for column in &table.columns {
-            let data = cells.next().ok_or_else(|| {
-                Error::protocol(what(), format!("no value for column {}", column.name))
-            })?;
-            values.push(
-                into_value(data, &column.data_type).map_err(|reason| Error::Value {
-                    table: table.id.to_string(),
-                    column: column.name.clone(),
-                    reason,
-                })?,
-            );
-        }
-        Ok(ChangeRow {
-            start_lsn,
-            seqval,
-            operation: u8::try_from(operation)
-                .map_err(|_| Error::protocol(what(), "bad __$operation"))?,
-            command_id: i32::try_from(command_id)
-                .map_err(|_| Error::protocol(what(), "bad __$command_id"))?,
-            values,
-        })
     }
 
     /// Merges the instances' rows into commit order, pairs update images, numbers events
@@ -366,8 +330,14 @@ impl StreamReader {
         let mut serial = 0u64;
         // Events per (transaction, stream), for `data_collection_order`.
         let mut per_stream = vec![0u64; heads.len()];
-        let mut current_tx: Option<(Lsn, String)> = None;
-        let database = self.database().to_string();
+        let mut current_tx: Option<(Lsn, Arc<str>, Option<DateTime<Utc>>)> = None;
+        // The table each stream's events carry, once looked up (`emitted` is keyed by the
+        // table's id, hashing three strings); forgotten whenever a schema change moves it.
+        let mut tables: Vec<Option<Arc<TableSchema>>> = vec![None; heads.len()];
+        // Shared by every event of the window: an event allocates none of its strings.
+        let database: Arc<str> = self.database().into();
+        let connector: Arc<str> = CONNECTOR.into();
+        let server: Arc<str> = self.config.logical_name().into();
         let (skip_lsn, skip_serial) = (self.position.commit_lsn, self.position.event_serial_no);
         loop {
             // The next row in (commit LSN, seqval, operation) order; ties keep instance order.
@@ -419,14 +389,15 @@ impl StreamReader {
                     ));
                 }
             };
-            let tx_id = match &current_tx {
-                Some((lsn, id)) if *lsn == row.start_lsn => id.clone(),
+            let (tx_id, commit_time) = match &current_tx {
+                Some((lsn, id, time)) if *lsn == row.start_lsn => (id.clone(), *time),
                 _ => {
-                    let id = row.start_lsn.to_string();
-                    current_tx = Some((row.start_lsn, id.clone()));
+                    let id: Arc<str> = row.start_lsn.text().as_str().into();
+                    let time = commit_times.get(&row.start_lsn).copied();
+                    current_tx = Some((row.start_lsn, id.clone(), time));
                     serial = 0;
                     per_stream.iter_mut().for_each(|n| *n = 0);
-                    id
+                    (id, time)
                 }
             };
             serial += 1;
@@ -442,22 +413,32 @@ impl StreamReader {
                 event_serial_no: serial,
                 snapshot: None,
             };
-            let table = Arc::clone(&instance.table);
-            if let Some(change) = self.schema_change(&table, &position) {
-                items.push_back(Item::SchemaChange(change));
-            }
-            let table = match self.emitted.get(&table.id) {
-                Some(emitted) if Arc::ptr_eq(emitted, &table) || emitted.same_shape(&table) => {
-                    Arc::clone(emitted)
+            let table = match &tables[index] {
+                Some(table) => Arc::clone(table),
+                None => {
+                    let table = Arc::clone(&instance.table);
+                    if let Some(change) = self.schema_change(&table, &position) {
+                        items.push_back(Item::SchemaChange(change));
+                        tables.iter_mut().for_each(|t| *t = None);
+                    }
+                    let table = match self.emitted.get(&table.id) {
+                        Some(emitted)
+                            if Arc::ptr_eq(emitted, &table) || emitted.same_shape(&table) =>
+                        {
+                            Arc::clone(emitted)
+                        }
+                        _ => table,
+                    };
+                    tables[index] = Some(Arc::clone(&table));
+                    table
                 }
-                _ => table,
             };
             let mut source = SourceInfo::new(
-                "sqlserver",
-                self.config.logical_name(),
+                Arc::clone(&connector),
+                Arc::clone(&server),
                 Position::SqlServer(position),
             );
-            source.commit_time = commit_times.get(&row.start_lsn).copied();
+            source.commit_time = commit_time;
             source.snapshot = SnapshotMarker::False;
             source.transaction = Some(TransactionInfo {
                 id: tx_id,
@@ -499,4 +480,57 @@ impl StreamReader {
     pub(crate) fn retention_policy(&self) -> RetentionPolicy {
         self.config.retention_policy
     }
+}
+
+/// One change-table row: the four CDC columns, then the captured columns' values.
+fn change_row(instance: &CaptureInstance, row: tiberius::Row) -> Result<ChangeRow, Error> {
+    let what = || format!("cdc.{}_CT", instance.name);
+    let lsn_at = |i: usize| {
+        row.try_get::<&[u8], _>(i)
+            .ok()
+            .flatten()
+            .and_then(Lsn::from_bytes)
+            .ok_or_else(|| Error::protocol(what(), format!("column {i} is not a binary(10) LSN")))
+    };
+    let int_at = |i: usize| -> Result<i64, Error> {
+        match row
+            .get_column_data(i)
+            .map_err(|e| Error::protocol(what(), e.to_string()))?
+        {
+            tiberius::ColumnData::I32(Some(v)) => Ok(i64::from(*v)),
+            tiberius::ColumnData::I16(Some(v)) => Ok(i64::from(*v)),
+            tiberius::ColumnData::U8(Some(v)) => Ok(i64::from(*v)),
+            tiberius::ColumnData::I64(Some(v)) => Ok(*v),
+            other => Err(Error::protocol(
+                what(),
+                format!("column {i}: expected an integer, got {other:?}"),
+            )),
+        }
+    };
+    let (start_lsn, seqval) = (lsn_at(0)?, lsn_at(1)?);
+    let (operation, command_id) = (int_at(2)?, int_at(3)?);
+    let table = &instance.table;
+    let mut values = Vec::with_capacity(table.columns.len());
+    let mut cells = row.into_iter().skip(4);
+    for column in &table.columns {
+        let data = cells.next().ok_or_else(|| {
+            Error::protocol(what(), format!("no value for column {}", column.name))
+        })?;
+        values.push(
+            into_value(data, &column.data_type).map_err(|reason| Error::Value {
+                table: table.id.to_string(),
+                column: column.name.clone(),
+                reason,
+            })?,
+        );
+    }
+    Ok(ChangeRow {
+        start_lsn,
+        seqval,
+        operation: u8::try_from(operation)
+            .map_err(|_| Error::protocol(what(), "bad __$operation"))?,
+        command_id: i32::try_from(command_id)
+            .map_err(|_| Error::protocol(what(), "bad __$command_id"))?,
+        values,
+    })
 }

@@ -89,7 +89,7 @@ async fn inserts_updates_deletes_arrive_in_commit_order_across_tables() {
     );
     let tx = events[3].source.transaction.as_ref().unwrap();
     assert_eq!(
-        (tx.id.as_str(), tx.total_order, tx.data_collection_order),
+        (&*tx.id, tx.total_order, tx.data_collection_order),
         (positions[1].commit_lsn.to_string().as_str(), 3, 1)
     );
     assert!(events.iter().all(|e| e.source.commit_time.is_some()));

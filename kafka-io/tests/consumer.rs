@@ -430,7 +430,7 @@ async fn real_broker_at_least_once_when_kafka_brokers_set() {
     let events: Vec<_> = keyed_events("real-alo", 300, 50)
         .into_iter()
         .map(|mut e| {
-            e.source.name = prefix.clone();
+            e.source.name = prefix.as_str().into();
             e
         })
         .collect();

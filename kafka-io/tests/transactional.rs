@@ -221,7 +221,7 @@ async fn real_broker_exactly_once_when_kafka_brokers_set() {
     let events: Vec<_> = sample_events("real", 50)
         .into_iter()
         .map(|mut e| {
-            e.source.name = topic_prefix.clone();
+            e.source.name = topic_prefix.as_str().into();
             e
         })
         .collect();
@@ -261,7 +261,7 @@ async fn real_broker_exactly_once_when_kafka_brokers_set() {
     let mut zombie = build().await.unwrap();
     let _newer = build().await.unwrap();
     let mut extra = sample_events("real", 51).pop().unwrap(); // not covered by the checkpoint
-    extra.source.name = topic_prefix.clone();
+    extra.source.name = topic_prefix.as_str().into();
     let error = match zombie.write(&[extra]).await {
         Err(e) => e,
         Ok(_) => zombie

@@ -69,7 +69,7 @@ struct FileKey {
 /// them, and recomputing them (string formatting) per event is most of the per-event cost.
 struct Resolved {
     table: Arc<TableSchema>,
-    source_name: String,
+    source_name: Arc<str>,
     /// Any position of the lane: another position is in the same lane iff they compare.
     position: Position,
     lane: Arc<str>,
@@ -246,7 +246,7 @@ fn resolve<'a>(resolved: &'a mut Option<Resolved>, event: &ChangeEvent) -> &'a R
     }
     resolved.get_or_insert_with(|| Resolved {
         table: Arc::clone(&event.table),
-        source_name: event.source.name.clone(),
+        source_name: Arc::clone(&event.source.name),
         position: position.clone(),
         lane: position.lane().into(),
         origin: naming::origin(event),

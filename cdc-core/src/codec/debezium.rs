@@ -11,6 +11,13 @@ use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+/// Encoded Connect schemas per (source name, table, version), and the last one used.
+#[derive(Debug, Default)]
+struct SchemaCache {
+    by_table: HashMap<(Arc<str>, TableId, u32), Arc<CachedSchemas>>,
+    last: Option<(Arc<str>, Arc<CachedSchemas>)>,
+}
+
 /// The Debezium change-event envelope in JSON, as Kafka Connect's `JsonConverter` writes it.
 ///
 /// - key: the primary-key columns as an object (`{"id": 7}`);
@@ -37,7 +44,7 @@ pub struct DebeziumJson {
     tables: Mutex<HashMap<TableId, Vec<Arc<TableSchema>>>>,
     /// Serialised envelope and key schemas per table version, so encoding does not rebuild
     /// them for every event.
-    encoded_schemas: Mutex<HashMap<(String, TableId, u32), Arc<CachedSchemas>>>,
+    encoded_schemas: Mutex<SchemaCache>,
 }
 
 #[derive(Debug)]
@@ -109,17 +116,32 @@ impl DebeziumJson {
     }
 
     fn schemas_for(&self, event: &ChangeEvent) -> Arc<CachedSchemas> {
-        let key = (
-            event.source.name.clone(),
-            event.table.id.clone(),
-            event.table.version,
-        );
         let mut cache = self
             .encoded_schemas
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(found) = cache.get(&key).filter(|c| c.table.same_shape(&event.table)) {
+        // Consecutive events usually share their table and source: no key to build.
+        if let Some((name, found)) = &cache.last
+            && Arc::ptr_eq(&found.table, &event.table)
+            && *name == event.source.name
+        {
             return Arc::clone(found);
+        }
+        let key = (
+            Arc::clone(&event.source.name),
+            event.table.id.clone(),
+            event.table.version,
+        );
+        if let Some(found) = cache
+            .by_table
+            .get(&key)
+            .filter(|c| c.table.same_shape(&event.table))
+        {
+            let found = Arc::clone(found);
+            if Arc::ptr_eq(&found.table, &event.table) {
+                cache.last = Some((Arc::clone(&event.source.name), Arc::clone(&found)));
+            }
+            return found;
         }
         let prefix = &event.source.name;
         let schemas = Arc::new(CachedSchemas {
@@ -127,7 +149,8 @@ impl DebeziumJson {
             envelope: envelope_schema(&event.table, prefix, &event.source.connector).to_string(),
             key: key_schema(&event.table, prefix).map(|k| k.to_string()),
         });
-        cache.insert(key, Arc::clone(&schemas));
+        cache.by_table.insert(key, Arc::clone(&schemas));
+        cache.last = Some((Arc::clone(&event.source.name), Arc::clone(&schemas)));
         schemas
     }
 
@@ -273,8 +296,8 @@ impl EventCodec for DebeziumJson {
         };
         let position = decode_position(source, &table.id)?;
         let source_info = SourceInfo {
-            connector: text("connector")?.to_string(),
-            name: text("name")?.to_string(),
+            connector: text("connector")?.into(),
+            name: text("name")?.into(),
             commit_time,
             snapshot,
             transaction,
@@ -329,7 +352,7 @@ fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position>
     };
     if let Some(commit_lsn) = lsn("commit_lsn")? {
         return Ok(Position::SqlServer(LsnPosition {
-            database: id.database.clone(),
+            database: id.database.as_str().into(),
             commit_lsn,
             change_lsn: lsn("change_lsn")?.unwrap_or(Lsn::ZERO),
             event_serial_no: source

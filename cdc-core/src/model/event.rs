@@ -106,8 +106,9 @@ impl SnapshotMarker {
 /// The transaction an event belongs to (Debezium's `transaction` block).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TransactionInfo {
-    /// Transaction id; for SQL Server, the commit LSN.
-    pub id: String,
+    /// Transaction id; for SQL Server, the commit LSN. (Shared: every event of the
+    /// transaction carries it.)
+    pub id: Arc<str>,
     /// Position of the event among all events of the transaction, from 1.
     pub total_order: u64,
     /// Position of the event among the transaction's events for the same table, from 1.
@@ -117,11 +118,12 @@ pub struct TransactionInfo {
 /// Where and when a change happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceInfo {
-    /// Connector kind, e.g. `sqlserver`.
-    pub connector: String,
+    /// Connector kind, e.g. `sqlserver`. (Strings every event of a source shares are
+    /// reference-counted: an event then costs no allocation for them.)
+    pub connector: Arc<str>,
     /// Logical name of the source server; the first part of topic names (Debezium's
     /// `topic.prefix`).
-    pub name: String,
+    pub name: Arc<str>,
     /// When the change was committed at the source (for snapshots: when the row was read).
     pub commit_time: Option<DateTime<Utc>>,
     /// Snapshot marker.
@@ -218,7 +220,11 @@ impl ChangeEvent {
 
 impl SourceInfo {
     /// Source information with only the required parts; the rest can be filled in.
-    pub fn new(connector: impl Into<String>, name: impl Into<String>, position: Position) -> Self {
+    pub fn new(
+        connector: impl Into<Arc<str>>,
+        name: impl Into<Arc<str>>,
+        position: Position,
+    ) -> Self {
         Self {
             connector: connector.into(),
             name: name.into(),

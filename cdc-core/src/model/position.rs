@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// A SQL Server log sequence number: `binary(10)`, ordered as unsigned bytes.
 ///
@@ -178,8 +179,8 @@ impl<'de> Deserialize<'de> for Lsn {
 /// up to an LSN) as passed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LsnPosition {
-    /// The database whose log the LSNs belong to.
-    pub database: String,
+    /// The database whose log the LSNs belong to (shared by the events of a database).
+    pub database: Arc<str>,
     /// Commit LSN of the transaction (`__$start_lsn`).
     pub commit_lsn: Lsn,
     /// LSN of the change inside the transaction (`__$seqval`).
@@ -205,7 +206,7 @@ pub struct SnapshotCursor {
 impl LsnPosition {
     /// The position after every event of the transaction committed at `commit_lsn` (and of
     /// everything before it): what a heartbeat or a finished transaction stores.
-    pub fn end_of(database: impl Into<String>, commit_lsn: Lsn) -> Self {
+    pub fn end_of(database: impl Into<Arc<str>>, commit_lsn: Lsn) -> Self {
         Self {
             database: database.into(),
             commit_lsn,

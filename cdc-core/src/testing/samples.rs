@@ -366,7 +366,7 @@ pub fn every_type_events() -> Vec<ChangeEvent> {
             source.commit_time = Some(commit);
             source.snapshot = snapshot;
             source.transaction = Some(TransactionInfo {
-                id: commit_lsn.to_string(),
+                id: commit_lsn.to_string().into(),
                 total_order: serial,
                 data_collection_order: serial,
             });

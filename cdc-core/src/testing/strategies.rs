@@ -162,7 +162,7 @@ pub fn event() -> impl Strategy<Value = ChangeEvent> {
                 "sqlserver",
                 "prop",
                 Position::SqlServer(LsnPosition {
-                    database: table.id.database.clone(),
+                    database: table.id.database.as_str().into(),
                     commit_lsn,
                     change_lsn: commit_lsn.decrement(),
                     event_serial_no: serial,
@@ -176,7 +176,7 @@ pub fn event() -> impl Strategy<Value = ChangeEvent> {
             );
             source.commit_time = Some(DateTime::from_timestamp_nanos(nanos));
             source.transaction = Some(TransactionInfo {
-                id: commit_lsn.to_string(),
+                id: commit_lsn.to_string().into(),
                 total_order: serial,
                 data_collection_order: serial,
             });

@@ -802,24 +802,33 @@ impl Exec<'_> {
             (cols, start, t.versions.len())
         };
         let mut rows = Vec::new();
-        for i in start..end {
-            if rows.len() >= limit {
-                break;
-            }
-            let row = {
+        let mut next = start;
+        while rows.len() < limit && next < end {
+            // Visible rows are copied out a chunk at a time (evaluating the WHERE clause
+            // needs the engine mutably), so the table is looked up once per chunk, not per row.
+            let chunk_end = end.min(next + (limit - rows.len()).clamp(64, 4096));
+            let candidates: Vec<Vec<Value>> = {
                 let t = self.table(&r)?;
-                match t.versions.get(i) {
-                    Some(v) if view.visible(&self.eng.txns, v.xmin, v.xmax) => v.values.clone(),
-                    Some(_) => continue,
-                    None => break,
+                t.versions
+                    .get(next..chunk_end)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|v| view.visible(&self.eng.txns, v.xmin, v.xmax))
+                    .map(|v| v.values.clone())
+                    .collect()
+            };
+            next = chunk_end;
+            for row in candidates {
+                if rows.len() >= limit {
+                    break;
                 }
-            };
-            let keep = match &s.selection {
-                None => true,
-                Some(e) => self.eval(e, &cols, &row, None)?.as_bool() == Some(true),
-            };
-            if keep {
-                rows.push(row);
+                let keep = match &s.selection {
+                    None => true,
+                    Some(e) => self.eval(e, &cols, &row, None)?.as_bool() == Some(true),
+                };
+                if keep {
+                    rows.push(row);
+                }
             }
         }
         Ok(Some(Rel { cols, rows }))
