@@ -92,7 +92,20 @@ impl Snapshot {
             SnapshotIsolation::RepeatableRead => "REPEATABLE READ",
             SnapshotIsolation::ReadCommitted => "READ COMMITTED",
         };
-        let begin = format!("SET TRANSACTION ISOLATION LEVEL {isolation}; BEGIN TRANSACTION;");
+        let mut begin = format!("SET TRANSACTION ISOLATION LEVEL {isolation}; BEGIN TRANSACTION;");
+        if config.snapshot_isolation == SnapshotIsolation::RepeatableRead {
+            // Shared locks on every captured table, taken before the hand-off LSN is read and
+            // held to the end of the snapshot: no table changes between its hand-off and its
+            // last row (writers wait), as with Debezium's locking modes.
+            for table in catalog.tables.iter().filter_map(|i| i.last()) {
+                let id = &table.table.id;
+                begin.push_str(&format!(
+                    " SELECT TOP (0) * FROM {}.{} WITH (TABLOCK, HOLDLOCK);",
+                    crate::types::quote(&id.schema),
+                    crate::types::quote(&id.table)
+                ));
+            }
+        }
         conn.run("begin snapshot", move |c| {
             let begin = begin.clone();
             async move {

@@ -4,7 +4,7 @@
 mod support;
 
 use cdc_core::{ChangeSource, Op, SnapshotMarker, Value};
-use cdc_mssql::SnapshotMode;
+use cdc_mssql::{SnapshotIsolation, SnapshotMode};
 use std::collections::BTreeMap;
 use support::Target;
 
@@ -220,4 +220,48 @@ async fn a_restart_mid_snapshot_continues_after_the_last_key() {
             .map(|e| (e.op, id_of(e), e.position().to_string()))
             .collect::<Vec<_>>()
     );
+}
+
+#[tokio::test]
+async fn repeatable_read_holds_shared_table_locks_until_the_snapshot_ends() {
+    let target = Target::with_orders("snapshot_locks").await;
+    let mut inserts = String::new();
+    for id in 1..=20 {
+        inserts.push_str(&format!(
+            "INSERT INTO dbo.customers (id, name) VALUES ({id}, N'c{id}');\n"
+        ));
+    }
+    target.run(&inserts).await;
+    let config = target
+        .config()
+        .snapshot_mode(SnapshotMode::Initial)
+        .snapshot_isolation(SnapshotIsolation::RepeatableRead)
+        .snapshot_chunk_size(5)
+        .build()
+        .unwrap();
+    let mut source = target.source(config, None).await;
+    let locks = "SELECT l.request_mode FROM sys.dm_tran_locks l \
+                 WHERE l.resource_type = 'OBJECT' \
+                 AND l.resource_associated_entity_id = OBJECT_ID('dbo.customers')";
+    let mut conn = target.connect().await;
+
+    let first = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(first.events[0].source.snapshot, SnapshotMarker::First);
+    let held = support::exec(&mut conn, locks).await.unwrap();
+    let modes: Vec<&str> = held[0].iter().map(|r| r.get(0).unwrap()).collect();
+    assert_eq!(
+        modes,
+        ["S"],
+        "a shared lock on the table while the snapshot reads"
+    );
+
+    let mut snapshot_rows = first.events.len();
+    while snapshot_rows < 20 {
+        let batch = source.next_batch().await.unwrap().unwrap();
+        snapshot_rows += batch.events.iter().filter(|e| e.op == Op::Read).count();
+    }
+    // The snapshot transaction ends once its last row is handed out and streaming begins.
+    support::drain(&mut source, 2).await;
+    let held = support::exec(&mut conn, locks).await.unwrap();
+    assert!(held[0].is_empty(), "locks released when the snapshot ended");
 }

@@ -63,6 +63,18 @@ impl TxnTable {
     }
 }
 
+/// A table lock a transaction holds until it ends: taken by `WITH (TABLOCK, HOLDLOCK)`,
+/// `WITH (TABLOCKX)` and the like, shown in `sys.dm_tran_locks`. The simulator has no lock
+/// waits, so a lock only shows; it blocks nobody.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableLock {
+    pub(crate) xid: Xid,
+    pub(crate) spid: u16,
+    pub(crate) database_id: i32,
+    pub(crate) object_id: i32,
+    pub(crate) exclusive: bool,
+}
+
 /// What one statement may see: its own transaction's writes plus committed ones, either
 /// the latest (READ COMMITTED) or as of a commit sequence number (SNAPSHOT).
 #[derive(Debug, Clone, Copy)]

@@ -355,9 +355,14 @@ impl Exec<'_> {
     fn table_factor(&mut self, tf: &TableFactor) -> SqlResult<Rel> {
         match tf {
             TableFactor::Table {
-                name, alias, args, ..
+                name,
+                alias,
+                args,
+                with_hints,
+                ..
             } => {
                 let parts = name_parts(name);
+                self.take_table_lock(&parts, with_hints)?;
                 let alias_name = alias.as_ref().map(|a| a.name.value.to_lowercase());
                 let mut rel = if let Some(a) = args {
                     let mut vals = Vec::new();
@@ -400,6 +405,38 @@ impl Exec<'_> {
             }
             other => Err(SqlError::unsupported(format!("FROM {other}"))),
         }
+    }
+
+    /// Records the table lock that hints like `TABLOCK, HOLDLOCK` or `TABLOCKX` hold until the
+    /// end of the session's transaction (outside one, the lock ends with the statement).
+    fn take_table_lock(&mut self, parts: &[String], hints: &[Expr]) -> SqlResult<()> {
+        let named = |want: &str| {
+            hints
+                .iter()
+                .any(|h| matches!(h, Expr::Identifier(i) if i.value.eq_ignore_ascii_case(want)))
+        };
+        let exclusive = named("TABLOCKX") || (named("TABLOCK") && named("XLOCK"));
+        let held = exclusive || (named("TABLOCK") && (named("HOLDLOCK") || named("SERIALIZABLE")));
+        let Some(xid) = self.sess.txn.as_ref().map(|t| t.xid) else {
+            return Ok(());
+        };
+        if !held {
+            return Ok(());
+        }
+        let r = self.resolve(parts)?;
+        let database_id = self.eng.db(&r.db)?.id;
+        let object_id = self.table(&r)?.object_id;
+        let lock = crate::engine::txn::TableLock {
+            xid,
+            spid: self.sess.spid,
+            database_id,
+            object_id,
+            exclusive,
+        };
+        if !self.eng.table_locks.contains(&lock) {
+            self.eng.table_locks.push(lock);
+        }
+        Ok(())
     }
 
     /// A table, view, system view or CTE by name.
