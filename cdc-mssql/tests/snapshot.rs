@@ -8,16 +8,18 @@ use cdc_mssql::{SnapshotIsolation, SnapshotMode};
 use std::collections::BTreeMap;
 use support::Target;
 
+/// Customers 1..=n, named `c<id>`.
+async fn insert_customers(target: &Target, n: i32) {
+    let inserts: String = (1..=n)
+        .map(|id| format!("INSERT INTO dbo.customers (id, name) VALUES ({id}, N'c{id}');\n"))
+        .collect();
+    target.run(&inserts).await;
+}
+
 #[tokio::test]
 async fn snapshot_with_concurrent_writes_then_streaming_gives_every_row_once() {
     let target = Target::with_orders("snapshot_concurrent").await;
-    let mut inserts = String::new();
-    for id in 1..=50 {
-        inserts.push_str(&format!(
-            "INSERT INTO dbo.customers (id, name) VALUES ({id}, N'c{id}');\n"
-        ));
-    }
-    target.run(&inserts).await;
+    insert_customers(&target, 50).await;
     target.scan().await;
 
     let config = target
@@ -225,13 +227,7 @@ async fn a_restart_mid_snapshot_continues_after_the_last_key() {
 #[tokio::test]
 async fn repeatable_read_holds_shared_table_locks_until_the_snapshot_ends() {
     let target = Target::with_orders("snapshot_locks").await;
-    let mut inserts = String::new();
-    for id in 1..=20 {
-        inserts.push_str(&format!(
-            "INSERT INTO dbo.customers (id, name) VALUES ({id}, N'c{id}');\n"
-        ));
-    }
-    target.run(&inserts).await;
+    insert_customers(&target, 20).await;
     let config = target
         .config()
         .snapshot_mode(SnapshotMode::Initial)
