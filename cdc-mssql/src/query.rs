@@ -20,6 +20,19 @@ pub(crate) async fn batch_rows(
     client.simple_query(sql).await?.into_first_result().await
 }
 
+/// Runs a batch whose results, if any, are not needed.
+pub(crate) async fn execute(
+    client: &mut SqlClient,
+    sql: &str,
+) -> Result<(), tiberius::error::Error> {
+    client
+        .simple_query(sql)
+        .await?
+        .into_results()
+        .await
+        .map(|_| ())
+}
+
 /// Capture instances with their low-water marks (cleanup raises `start_lsn`).
 pub(crate) const CHANGE_TABLES: &str = "SELECT capture_instance, object_id, source_object_id, start_lsn, create_date FROM cdc.change_tables";
 /// Source tables, to name the capture instances' tables.

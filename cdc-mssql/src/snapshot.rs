@@ -108,14 +108,7 @@ impl Snapshot {
         }
         conn.run("begin snapshot", move |c| {
             let begin = begin.clone();
-            async move {
-                c.simple_query(begin)
-                    .await?
-                    .into_results()
-                    .await
-                    .map(|_| ())
-            }
-            .boxed()
+            async move { query::execute(c, &begin).await }.boxed()
         })
         .await?;
         // Read inside the transaction: under SNAPSHOT isolation this fixes the version every
@@ -225,14 +218,7 @@ impl Snapshot {
                 }
                 self.conn
                     .run("commit snapshot", |c| {
-                        async move {
-                            c.simple_query("COMMIT TRANSACTION")
-                                .await?
-                                .into_results()
-                                .await
-                                .map(|_| ())
-                        }
-                        .boxed()
+                        query::execute(c, "COMMIT TRANSACTION").boxed()
                     })
                     .await?;
                 return Ok(None);

@@ -162,6 +162,23 @@ struct OpenFile {
     multipart: Option<Multipart>,
 }
 
+impl OpenFile {
+    fn append(&mut self, event: &ChangeEvent, budget: &mut MemoryBudget) -> Result<()> {
+        self.encoder.append(event)?;
+        self.records += 1;
+        self.last.clone_from(event.position());
+        self.measure(budget);
+        Ok(())
+    }
+
+    /// Brings the budget up to date with the memory the file holds now.
+    fn measure(&mut self, budget: &mut MemoryBudget) {
+        let memory = self.encoder.memory();
+        budget.update(self.memory, memory);
+        self.memory = memory;
+    }
+}
+
 #[derive(Debug, Default)]
 struct LaneState {
     written: Option<Position>,
@@ -429,12 +446,7 @@ impl S3Sink {
         {
             return Ok(Step::Slow);
         }
-        file.encoder.append(event)?;
-        file.records += 1;
-        file.last.clone_from(position);
-        let memory = file.encoder.memory();
-        self.budget.update(file.memory, memory);
-        file.memory = memory;
+        file.append(event, &mut self.budget)?;
         let more = file.encoder.ready() >= self.settings.part_size
             || self
                 .settings
@@ -498,12 +510,7 @@ impl S3Sink {
         let Some(file) = self.entries[i].file.as_mut() else {
             return Ok(());
         };
-        file.encoder.append(event)?;
-        file.records += 1;
-        file.last.clone_from(position);
-        let memory = file.encoder.memory();
-        self.budget.update(file.memory, memory);
-        file.memory = memory;
+        file.append(event, &mut self.budget)?;
         self.advance_lane(&key.lane, position);
         self.after_append(i).await
     }
@@ -535,9 +542,7 @@ impl S3Sink {
                     return Err(e);
                 }
             }
-            let memory = file.encoder.memory();
-            self.budget.update(file.memory, memory);
-            file.memory = memory;
+            file.measure(&mut self.budget);
             if let Some(reason) = self
                 .settings
                 .rotation

@@ -236,34 +236,7 @@ impl Exec<'_> {
                 }
             }
         }
-        let mut cols = vec![
-            RelCol {
-                qual: String::new(),
-                name: "__$start_lsn".into(),
-                ty: SqlType::Binary(10),
-                nullable: false,
-            },
-            RelCol {
-                qual: String::new(),
-                name: "__$operation".into(),
-                ty: SqlType::Int,
-                nullable: false,
-            },
-            RelCol {
-                qual: String::new(),
-                name: "__$update_mask".into(),
-                ty: SqlType::VarBinary(crate::value::Len::N(128)),
-                nullable: true,
-            },
-        ];
-        for c in &t.columns[5..5 + ncap] {
-            cols.push(RelCol {
-                qual: String::new(),
-                name: c.name.clone(),
-                ty: c.ty,
-                nullable: true,
-            });
-        }
+        let cols = change_columns(false, &t.columns[5..5 + ncap]);
         let mut rows = Vec::new();
         for k in order {
             let Some((first, lsn, last, vals, m)) = state.remove(&k) else {
@@ -323,40 +296,7 @@ impl Exec<'_> {
             .table("cdc", &format!("{}_CT", inst.name))
             .ok_or_else(|| SqlError::invalid_object(ci))?;
         let ncap = inst.columns.len();
-        let mut cols = vec![
-            RelCol {
-                qual: String::new(),
-                name: "__$start_lsn".into(),
-                ty: SqlType::Binary(10),
-                nullable: false,
-            },
-            RelCol {
-                qual: String::new(),
-                name: "__$seqval".into(),
-                ty: SqlType::Binary(10),
-                nullable: false,
-            },
-            RelCol {
-                qual: String::new(),
-                name: "__$operation".into(),
-                ty: SqlType::Int,
-                nullable: false,
-            },
-            RelCol {
-                qual: String::new(),
-                name: "__$update_mask".into(),
-                ty: SqlType::VarBinary(crate::value::Len::N(128)),
-                nullable: true,
-            },
-        ];
-        for c in &t.columns[5..5 + ncap] {
-            cols.push(RelCol {
-                qual: String::new(),
-                name: c.name.clone(),
-                ty: c.ty,
-                nullable: true,
-            });
-        }
+        let cols = change_columns(true, &t.columns[5..5 + ncap]);
         let (lo, hi) = (from.0, to.0);
         let mut rows = Vec::new();
         for v in &t.versions {
@@ -376,4 +316,28 @@ impl Exec<'_> {
         }
         Ok(Rel { cols, rows })
     }
+}
+
+/// The columns of a change function's result: `__$start_lsn`, `__$seqval` (all changes
+/// only), `__$operation`, `__$update_mask`, then the captured columns (nullable: a delete's
+/// net change has no values).
+fn change_columns(with_seqval: bool, captured: &[crate::engine::table::Column]) -> Vec<RelCol> {
+    let col = |name: &str, ty: SqlType, nullable: bool| RelCol {
+        qual: String::new(),
+        name: name.into(),
+        ty,
+        nullable,
+    };
+    let mut cols = vec![col("__$start_lsn", SqlType::Binary(10), false)];
+    if with_seqval {
+        cols.push(col("__$seqval", SqlType::Binary(10), false));
+    }
+    cols.push(col("__$operation", SqlType::Int, false));
+    cols.push(col(
+        "__$update_mask",
+        SqlType::VarBinary(crate::value::Len::N(128)),
+        true,
+    ));
+    cols.extend(captured.iter().map(|c| col(&c.name, c.ty, true)));
+    cols
 }

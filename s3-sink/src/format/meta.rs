@@ -37,9 +37,7 @@ pub(crate) struct MetaBuilder {
     op: StringBuilder,
     deleted: BooleanBuilder,
     commit_time: TimestampMicrosecondBuilder,
-    commit_lsn: StringBuilder,
-    change_lsn: StringBuilder,
-    serial: Int64Builder,
+    lsns: LsnColumns,
     position: StringBuilder,
     kafka: Option<(StringBuilder, Int32Builder, Int64Builder)>,
     scratch: Vec<u8>,
@@ -53,9 +51,7 @@ impl MetaBuilder {
             deleted: BooleanBuilder::with_capacity(0),
             commit_time: TimestampMicrosecondBuilder::with_capacity(0)
                 .with_timezone(super::columns::UTC),
-            commit_lsn: StringBuilder::with_capacity(0, 0),
-            change_lsn: StringBuilder::with_capacity(0, 0),
-            serial: Int64Builder::with_capacity(0),
+            lsns: LsnColumns::new(),
             position: StringBuilder::with_capacity(0, 0),
             kafka: kafka.then(|| {
                 (
@@ -75,10 +71,12 @@ impl MetaBuilder {
                 Field::new(OP, ArrowType::Utf8, false),
                 Field::new(DELETED, ArrowType::Boolean, false),
                 Field::new(COMMIT_TIME, utc_micros(), true),
-                Field::new(COMMIT_LSN, ArrowType::Utf8, true),
-                Field::new(CHANGE_LSN, ArrowType::Utf8, true),
-                Field::new(EVENT_SERIAL_NO, ArrowType::Int64, true),
             ]);
+            fields.extend(LsnColumns::fields([
+                COMMIT_LSN,
+                CHANGE_LSN,
+                EVENT_SERIAL_NO,
+            ]));
         }
         fields.push(Field::new(POSITION, ArrowType::Utf8, false));
         if kafka {
@@ -97,19 +95,7 @@ impl MetaBuilder {
             self.deleted.append_value(event.op == Op::Delete);
             self.commit_time
                 .append_option(event.source.commit_time.map(|t| t.timestamp_micros()));
-            match &event.source.position {
-                Position::SqlServer(p) => {
-                    self.commit_lsn.append_value(p.commit_lsn.text().as_str());
-                    self.change_lsn.append_value(p.change_lsn.text().as_str());
-                    self.serial
-                        .append_option(i64::try_from(p.event_serial_no).ok());
-                }
-                _ => {
-                    self.commit_lsn.append_null();
-                    self.change_lsn.append_null();
-                    self.serial.append_null();
-                }
-            }
+            self.lsns.append(&event.source.position);
         }
         self.scratch.clear();
         write_position(&mut self.scratch, event.position());
@@ -136,9 +122,7 @@ impl MetaBuilder {
             out.push(Arc::new(self.op.finish()));
             out.push(Arc::new(self.deleted.finish()));
             out.push(Arc::new(self.commit_time.finish()));
-            out.push(Arc::new(self.commit_lsn.finish()));
-            out.push(Arc::new(self.change_lsn.finish()));
-            out.push(Arc::new(self.serial.finish()));
+            self.lsns.finish(out);
         }
         out.push(Arc::new(self.position.finish()));
         if let Some((topic, partition, offset)) = &mut self.kafka {
@@ -146,6 +130,55 @@ impl MetaBuilder {
             out.push(Arc::new(partition.finish()));
             out.push(Arc::new(offset.finish()));
         }
+    }
+}
+
+/// A SQL Server position's commit LSN, change LSN and event serial: text, text, Int64; NULL
+/// for positions of other sources.
+pub(crate) struct LsnColumns {
+    commit_lsn: StringBuilder,
+    change_lsn: StringBuilder,
+    serial: Int64Builder,
+}
+
+impl LsnColumns {
+    pub(crate) fn new() -> Self {
+        Self {
+            commit_lsn: StringBuilder::with_capacity(0, 0),
+            change_lsn: StringBuilder::with_capacity(0, 0),
+            serial: Int64Builder::with_capacity(0),
+        }
+    }
+
+    /// The three fields, named `[commit LSN, change LSN, serial]`.
+    pub(crate) fn fields([commit, change, serial]: [&str; 3]) -> [Field; 3] {
+        [
+            Field::new(commit, ArrowType::Utf8, true),
+            Field::new(change, ArrowType::Utf8, true),
+            Field::new(serial, ArrowType::Int64, true),
+        ]
+    }
+
+    pub(crate) fn append(&mut self, position: &Position) {
+        match position {
+            Position::SqlServer(p) => {
+                self.commit_lsn.append_value(p.commit_lsn.text().as_str());
+                self.change_lsn.append_value(p.change_lsn.text().as_str());
+                self.serial
+                    .append_option(i64::try_from(p.event_serial_no).ok());
+            }
+            _ => {
+                self.commit_lsn.append_null();
+                self.change_lsn.append_null();
+                self.serial.append_null();
+            }
+        }
+    }
+
+    pub(crate) fn finish(&mut self, out: &mut Vec<ArrayRef>) {
+        out.push(Arc::new(self.commit_lsn.finish()));
+        out.push(Arc::new(self.change_lsn.finish()));
+        out.push(Arc::new(self.serial.finish()));
     }
 }
 

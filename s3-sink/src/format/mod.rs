@@ -3,6 +3,7 @@
 mod background;
 pub mod columns;
 mod dictionary;
+mod envelope;
 pub mod meta;
 mod ndjson;
 mod parquet;

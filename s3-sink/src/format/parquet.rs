@@ -3,13 +3,12 @@
 use super::background::EncodeThread;
 use super::columns::ImageBuilder;
 use super::dictionary::{self, Dictionary};
+use super::envelope::EnvelopeBuilder;
 use super::meta::MetaBuilder;
 use super::{FileEncoder, Layout, OutBuf, ParquetCompression, ParquetOptions};
 use crate::error::{Result, S3SinkError};
-use arrow_array::builder::{Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch, StructArray};
-use arrow_buffer::NullBuffer;
-use arrow_schema::{DataType as ArrowType, Field, Fields, Schema, SchemaRef};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, Schema, SchemaRef};
 use bytes::Bytes;
 use cdc_core::{ChangeEvent, Position, TableSchema};
 use parquet::arrow::ArrowWriter;
@@ -26,109 +25,26 @@ const PER_COLUMN_OVERHEAD: usize = 2048;
 /// Footer key holding the JSON position of the file's last event.
 pub(crate) const LAST_POSITION_KEY: &str = "cdc.last_position";
 
-/// The `source` struct of the envelope layout.
-struct SourceBuilder {
-    connector: StringBuilder,
-    name: StringBuilder,
-    ts_ms: Int64Builder,
-    snapshot: StringBuilder,
-    db: StringBuilder,
-    schema: StringBuilder,
-    table: StringBuilder,
-    commit_lsn: StringBuilder,
-    change_lsn: StringBuilder,
-    serial: Int64Builder,
-}
-
-impl SourceBuilder {
-    fn new() -> Self {
-        Self {
-            connector: StringBuilder::with_capacity(0, 0),
-            name: StringBuilder::with_capacity(0, 0),
-            ts_ms: Int64Builder::with_capacity(0),
-            snapshot: StringBuilder::with_capacity(0, 0),
-            db: StringBuilder::with_capacity(0, 0),
-            schema: StringBuilder::with_capacity(0, 0),
-            table: StringBuilder::with_capacity(0, 0),
-            commit_lsn: StringBuilder::with_capacity(0, 0),
-            change_lsn: StringBuilder::with_capacity(0, 0),
-            serial: Int64Builder::with_capacity(0),
-        }
-    }
-
-    fn fields() -> Fields {
-        let s = |n: &str| Field::new(n, ArrowType::Utf8, true);
-        Fields::from(vec![
-            s("connector"),
-            s("name"),
-            Field::new("ts_ms", ArrowType::Int64, true),
-            s("snapshot"),
-            s("db"),
-            s("schema"),
-            s("table"),
-            s("commit_lsn"),
-            s("change_lsn"),
-            Field::new("event_serial_no", ArrowType::Int64, true),
-        ])
-    }
-
-    fn append(&mut self, event: &ChangeEvent) {
-        let source = &event.source;
-        self.connector.append_value(&source.connector);
-        self.name.append_value(&source.name);
-        self.ts_ms
-            .append_option(source.commit_time.map(|t| t.timestamp_millis()));
-        self.snapshot.append_value(source.snapshot.as_str());
-        self.db.append_value(&event.table.id.database);
-        self.schema.append_value(&event.table.id.schema);
-        self.table.append_value(&event.table.id.table);
-        match &source.position {
-            Position::SqlServer(p) => {
-                self.commit_lsn.append_value(p.commit_lsn.text().as_str());
-                self.change_lsn.append_value(p.change_lsn.text().as_str());
-                self.serial
-                    .append_option(i64::try_from(p.event_serial_no).ok());
-            }
-            _ => {
-                self.commit_lsn.append_null();
-                self.change_lsn.append_null();
-                self.serial.append_null();
-            }
-        }
-    }
-
-    fn finish(&mut self) -> Vec<ArrayRef> {
-        vec![
-            Arc::new(self.connector.finish()),
-            Arc::new(self.name.finish()),
-            Arc::new(self.ts_ms.finish()),
-            Arc::new(self.snapshot.finish()),
-            Arc::new(self.db.finish()),
-            Arc::new(self.schema.finish()),
-            Arc::new(self.table.finish()),
-            Arc::new(self.commit_lsn.finish()),
-            Arc::new(self.change_lsn.finish()),
-            Arc::new(self.serial.finish()),
-        ]
-    }
-}
-
 /// Row builders for one layout.
 enum Rows {
     Flat(ImageBuilder),
-    Envelope(Box<Envelope>),
+    Envelope(Box<EnvelopeBuilder>),
 }
 
-/// Builders of the envelope layout.
-struct Envelope {
-    image_fields: Fields,
-    before: ImageBuilder,
-    before_valid: Vec<bool>,
-    after: ImageBuilder,
-    after_valid: Vec<bool>,
-    source: SourceBuilder,
-    op: StringBuilder,
-    ts_ms: Int64Builder,
+impl Rows {
+    fn append(&mut self, event: &ChangeEvent) -> Result<()> {
+        match self {
+            Rows::Flat(image) => image.append(event.row()),
+            Rows::Envelope(envelope) => envelope.append(event),
+        }
+    }
+
+    fn finish(&mut self) -> std::result::Result<Vec<ArrayRef>, ArrowError> {
+        match self {
+            Rows::Flat(image) => Ok(image.finish()),
+            Rows::Envelope(envelope) => envelope.finish(),
+        }
+    }
 }
 
 /// Encodes events of one table version into a Parquet file in memory.
@@ -186,6 +102,16 @@ fn encode(mut writer: ArrowWriter<OutBuf>, batch: &RecordBatch) -> Encoded {
     }
 }
 
+/// The error when the encoding thread never gave the writer back (it panicked).
+fn lost(key: &str) -> S3SinkError {
+    S3SinkError::Parquet {
+        key: key.to_string(),
+        source: parquet::errors::ParquetError::General(
+            "the encoding thread ended before returning the writer".into(),
+        ),
+    }
+}
+
 fn compression(
     c: ParquetCompression,
 ) -> std::result::Result<Compression, parquet::errors::ParquetError> {
@@ -201,16 +127,7 @@ fn compression(
 pub(crate) fn arrow_schema(table: &TableSchema, layout: Layout, kafka: bool) -> Schema {
     let mut fields = match layout {
         Layout::Flattened => ImageBuilder::fields(table),
-        Layout::Debezium => {
-            let image = Fields::from(ImageBuilder::fields(table));
-            vec![
-                Field::new("before", ArrowType::Struct(image.clone()), true),
-                Field::new("after", ArrowType::Struct(image), true),
-                Field::new("source", ArrowType::Struct(SourceBuilder::fields()), false),
-                Field::new("op", ArrowType::Utf8, false),
-                Field::new("ts_ms", ArrowType::Int64, true),
-            ]
-        }
+        Layout::Debezium => EnvelopeBuilder::fields(table),
     };
     fields.extend(MetaBuilder::fields(layout == Layout::Flattened, kafka));
     Schema::new(fields)
@@ -236,19 +153,9 @@ impl ParquetEncoder {
             .set_column_dictionary_enabled(ColumnPath::from(super::meta::POSITION), false)
             .set_max_row_group_row_count(None)
             .set_max_row_group_bytes(Some(options.row_group_bytes.max(1)));
-        let capacity = 0;
         let rows = match options.layout {
-            Layout::Flattened => Rows::Flat(ImageBuilder::new(table, capacity)),
-            Layout::Debezium => Rows::Envelope(Box::new(Envelope {
-                image_fields: Fields::from(ImageBuilder::fields(table)),
-                before: ImageBuilder::new(table, capacity),
-                before_valid: Vec::with_capacity(capacity),
-                after: ImageBuilder::new(table, capacity),
-                after_valid: Vec::with_capacity(capacity),
-                source: SourceBuilder::new(),
-                op: StringBuilder::with_capacity(0, 0),
-                ts_ms: Int64Builder::with_capacity(0),
-            })),
+            Layout::Flattened => Rows::Flat(ImageBuilder::new(table, 0)),
+            Layout::Debezium => Rows::Envelope(Box::new(EnvelopeBuilder::new(table))),
         };
         Ok(Self {
             key: key.to_string(),
@@ -279,9 +186,7 @@ impl ParquetEncoder {
     }
 
     fn lost(&self) -> S3SinkError {
-        self.error(parquet::errors::ParquetError::General(
-            "the encoding thread ended before returning the writer".into(),
-        ))
+        lost(&self.key)
     }
 
     /// Makes the writer, choosing the dictionary columns from the file's first batch.
@@ -318,8 +223,8 @@ impl ParquetEncoder {
             self.writer = Some(back.writer);
             back.result.map_err(|e| self.error(e))?;
         }
-        let lost = self.lost();
-        self.writer.as_mut().ok_or(lost)
+        let key = &self.key;
+        self.writer.as_mut().ok_or_else(|| lost(key))
     }
 
     /// Hands the gathered rows to the writer as one record batch.
@@ -327,40 +232,7 @@ impl ParquetEncoder {
         if self.pending_rows == 0 {
             return Ok(());
         }
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        match &mut self.rows {
-            Rows::Flat(image) => columns.extend(image.finish()),
-            Rows::Envelope(envelope) => {
-                let Envelope {
-                    image_fields,
-                    before,
-                    before_valid,
-                    after,
-                    after_valid,
-                    source,
-                    op,
-                    ts_ms,
-                } = &mut **envelope;
-                for (image, valid) in [(before, before_valid), (after, after_valid)] {
-                    let nulls = NullBuffer::from(std::mem::take(valid));
-                    let array =
-                        StructArray::try_new(image_fields.clone(), image.finish(), Some(nulls))
-                            .map_err(|e| S3SinkError::Parquet {
-                                key: self.key.clone(),
-                                source: e.into(),
-                            })?;
-                    columns.push(Arc::new(array));
-                }
-                let source = StructArray::try_new(SourceBuilder::fields(), source.finish(), None)
-                    .map_err(|e| S3SinkError::Parquet {
-                    key: self.key.clone(),
-                    source: e.into(),
-                })?;
-                columns.push(Arc::new(source));
-                columns.push(Arc::new(op.finish()));
-                columns.push(Arc::new(ts_ms.finish()));
-            }
-        }
+        let mut columns = self.rows.finish().map_err(|e| self.error(e.into()))?;
         self.meta.finish(&mut columns);
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .map_err(|e| self.error(e.into()))?;
@@ -391,28 +263,7 @@ impl ParquetEncoder {
 
 impl FileEncoder for ParquetEncoder {
     fn append(&mut self, event: &ChangeEvent) -> Result<()> {
-        match &mut self.rows {
-            Rows::Flat(image) => image.append(event.row())?,
-            Rows::Envelope(envelope) => {
-                let Envelope {
-                    before,
-                    before_valid,
-                    after,
-                    after_valid,
-                    source,
-                    op,
-                    ts_ms,
-                    ..
-                } = &mut **envelope;
-                before.append(event.before.as_ref())?;
-                before_valid.push(event.before.is_some());
-                after.append(event.after.as_ref())?;
-                after_valid.push(event.after.is_some());
-                source.append(event);
-                op.append_value(event.op.code());
-                ts_ms.append_option(event.source.commit_time.map(|t| t.timestamp_millis()));
-            }
-        }
+        self.rows.append(event)?;
         self.meta.append(event);
         self.pending_rows += 1;
         self.pending_bytes += event.approx_size();
