@@ -185,10 +185,6 @@ impl ParquetEncoder {
         }
     }
 
-    fn lost(&self) -> S3SinkError {
-        lost(&self.key)
-    }
-
     /// Makes the writer, choosing the dictionary columns from the file's first batch.
     fn start(&mut self, first: Option<&RecordBatch>) -> Result<()> {
         let Some(mut properties) = self.properties.take() else {
@@ -214,7 +210,7 @@ impl ParquetEncoder {
     fn home(&mut self) -> Result<&mut ArrowWriter<OutBuf>> {
         self.start(None)?;
         if let Some(away) = self.away.take() {
-            let back = away.recv().map_err(|_| self.lost())?;
+            let back = away.recv().map_err(|_| lost(&self.key))?;
             self.writer_size = back.size;
             self.writer_memory = back.memory;
             self.out_len = back.out_len;
@@ -238,7 +234,7 @@ impl ParquetEncoder {
             .map_err(|e| self.error(e.into()))?;
         self.start(Some(&batch))?;
         self.home()?;
-        let writer = self.writer.take().ok_or_else(|| self.lost())?;
+        let writer = self.writer.take().ok_or_else(|| lost(&self.key))?;
         // The same channel whether the batch is encoded here or on the thread, so the
         // writer's figures are taken at the same points either way.
         let (done, away) = sync_channel(1);
@@ -314,7 +310,7 @@ impl FileEncoder for ParquetEncoder {
             LAST_POSITION_KEY.to_string(),
             super::meta::position_json(last),
         ));
-        let writer = self.writer.take().ok_or_else(|| self.lost())?;
+        let writer = self.writer.take().ok_or_else(|| lost(&self.key))?;
         let out = writer.into_inner().map_err(|e| self.error(e))?;
         Ok(out.0)
     }
