@@ -15,8 +15,9 @@
 #   KAFKA_PORT             client port (default 19092); the controller listens on KAFKA_PORT+1
 #   KAFKA_DIR              data, logs and pid file (default ${TMPDIR:-/tmp}/cdc-rs-kafka-$KAFKA_PORT);
 #                          `start` on an existing directory restarts the same broker with its data
-#   KAFKA_OWNER_PID        if set, the broker is stopped when that process exits (tests use it so a
-#                          crashed test run leaves no broker behind)
+#   KAFKA_OWNER_PID        if set, the broker is killed when that process exits (tests use it so a
+#                          crashed test run leaves no broker behind); with KAFKA_REMOVE_DIR=1 its
+#                          directory is removed then too
 #   KAFKA_HEAP             JVM heap (default 512m)
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker to serve (default 180)
 set -euo pipefail
@@ -137,6 +138,10 @@ start() {
     (
       while kill -0 "$owner" 2>/dev/null && kill -0 "$broker" 2>/dev/null; do sleep 1; done
       kill -KILL "$broker" 2>/dev/null || true
+      if [ "${KAFKA_REMOVE_DIR:-0}" = 1 ] && ! kill -0 "$owner" 2>/dev/null; then
+        while kill -0 "$broker" 2>/dev/null; do sleep 0.2; done
+        rm -rf "$dir"
+      fi
     ) </dev/null >/dev/null 2>&1 &
     disown
   fi
