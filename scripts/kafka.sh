@@ -34,7 +34,12 @@ log() { echo "kafka.sh: $*" >&2; }
 # Rebuilds only when the pom or the judge's sources changed since the last build.
 build() {
   local stamp="$tools/target/.built"
+  # Tests may start several brokers at once: one build at a time, the others wait for it.
+  mkdir -p "$tools/target"
+  exec 9>"$tools/target/.build.lock"
+  flock 9
   if [ -f "$stamp" ] && [ -d "$lib" ] && [ -z "$(find "$tools/pom.xml" "$tools/src" -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+    flock -u 9
     return 0
   fi
   command -v mvn >/dev/null || { log "mvn not found: run scripts/setup.sh"; exit 1; }
@@ -44,6 +49,7 @@ build() {
   (cd "$tools" && mvn -B -q -Dstyle.color=never -DskipTests package >&2)
   touch "$stamp"
   log "built in $((SECONDS - started)) s"
+  flock -u 9
 }
 
 classpath() { echo "$lib/*:$tools/target/classes"; }
