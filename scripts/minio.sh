@@ -28,6 +28,11 @@ export MINIO_ROOT_PASSWORD="${MINIO_ROOT_PASSWORD:-cdc-test-secret}"
 
 log() { echo "minio.sh: $*" >&2; }
 
+# The Go toolchain scripts/setup.sh fetched where Debian's Go is too old to build MinIO.
+if [ -x "$HOME/.cache/cdc-rs/go-toolchain/bin/go" ]; then
+  export PATH="$HOME/.cache/cdc-rs/go-toolchain/bin:$PATH"
+fi
+
 binary() { echo "$(go env GOPATH)/bin/minio"; }
 
 build() {
@@ -37,14 +42,14 @@ build() {
   exec 8>"$(go env GOPATH)/bin/.minio-build.lock"
   flock 8
   if [ -x "$(binary)" ]; then
-    flock -u 8
+    flock -u 8; exec 8>&-
     return 0
   fi
   log "building MinIO with go install (several minutes on a cold machine; cached afterwards)"
   local started=$SECONDS
   (cd "${TMPDIR:-/tmp}" && GOFLAGS=-buildvcs=false go install "github.com/minio/minio@${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}") >&2
   log "built $(binary) in $((SECONDS - started)) s"
-  flock -u 8
+  flock -u 8; exec 8>&-
 }
 
 running() { [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }
