@@ -94,6 +94,19 @@ impl Error {
         }
     }
 
+    /// Whether this error, or any error in its source chain, is an offset store's
+    /// [`Fenced`](crate::offset::Fenced): another instance writes the same checkpoint.
+    pub fn is_fenced(&self) -> bool {
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = current {
+            if error.is::<crate::offset::Fenced>() {
+                return true;
+            }
+            current = error.source();
+        }
+        false
+    }
+
     /// A [`Error::Decode`] at `path`.
     pub fn decode(path: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Decode {

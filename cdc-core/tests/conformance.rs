@@ -30,13 +30,13 @@ async fn file_offset_store_conforms() {
 #[tokio::test]
 async fn object_offset_store_conforms_on_memory_and_local_stores() {
     let memory = Arc::new(object_store::memory::InMemory::new());
-    offset_store_conformance(&ObjectOffsetStore::new(memory, "pipelines/a/offsets.json"))
+    offset_store_conformance(&ObjectOffsetStore::new(memory, "pipelines/a/offsets"))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let local =
         Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-    offset_store_conformance(&ObjectOffsetStore::new(local, "offsets.json"))
+    offset_store_conformance(&ObjectOffsetStore::new(local, "offsets"))
         .await
         .unwrap();
 }

@@ -194,10 +194,26 @@ impl KafkaIoError {
     }
 
     /// This error as a [`cdc_core::Error::OffsetStore`] of the store `store`.
+    ///
+    /// A [`Fenced`](Self::Fenced) producer becomes a [`cdc_core::offset::Fenced`] (with this
+    /// error as its source), so [`cdc_core::Error::is_fenced`] recognises it as it does for
+    /// every other store.
     pub fn into_store_error(self, store: &str) -> cdc_core::Error {
+        let source: cdc_core::BoxError = match &self {
+            KafkaIoError::Fenced {
+                transactional_id, ..
+            } => Box::new(cdc_core::offset::Fenced {
+                store: store.to_string(),
+                detail: format!(
+                    "producer {transactional_id} was fenced by a newer instance with the same transactional.id"
+                ),
+                source: Some(Box::new(self)),
+            }),
+            _ => Box::new(self),
+        };
         cdc_core::Error::OffsetStore {
             store: store.to_string(),
-            source: Box::new(self),
+            source,
         }
     }
 }

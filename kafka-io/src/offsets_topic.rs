@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use cdc_core::{Checkpoint, OffsetStore};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
 
@@ -121,8 +121,13 @@ pub(crate) fn read_checkpoint(
 /// An [`OffsetStore`] in a compacted Kafka topic.
 ///
 /// Two modes:
-/// - [`new`](Self::new): `save` produces the checkpoint with an idempotent producer and
-///   waits for its delivery (at-least-once pipelines);
+/// - [`new`](Self::new): `save` produces the checkpoint in a Kafka transaction of its own
+///   (transactional.id `cdc-offsets-<key>`, or [`transactional_id`](Self::transactional_id))
+///   and waits for the commit. The transactional producer is what fences a second instance,
+///   as Kafka Connect fences zombie source tasks (KIP-618): `load` first initialises the
+///   producer, which bumps its epoch on the broker, so the older instance's next `save` fails
+///   with [`KafkaIoError::Fenced`] (a [`cdc_core::offset::Fenced`] through
+///   [`OffsetStore`]) instead of overwriting the newer instance's checkpoint;
 /// - [`written_by_transactions`](Self::written_by_transactions): a
 ///   [`TransactionalSink`](crate::TransactionalSink) already writes the checkpoint inside each
 ///   transaction, so `save` does nothing and `load` reads what the last committed
@@ -138,8 +143,16 @@ pub struct KafkaOffsetStore {
     kafka: KafkaConfig,
     topic: String,
     key: String,
-    producer: Option<FutureProducer<AuthContext>>,
+    writer: Option<Writer>,
     timeout: Duration,
+}
+
+/// The transactional producer of a store that saves its own checkpoints.
+struct Writer {
+    producer: FutureProducer<AuthContext>,
+    transactional_id: String,
+    /// Set once `init_transactions` succeeded (which fences every older instance).
+    initialised: tokio::sync::OnceCell<()>,
 }
 
 impl std::fmt::Debug for KafkaOffsetStore {
@@ -148,7 +161,10 @@ impl std::fmt::Debug for KafkaOffsetStore {
             .field("kafka", &self.kafka)
             .field("topic", &self.topic)
             .field("key", &self.key)
-            .field("saves", &self.producer.is_some())
+            .field(
+                "transactional_id",
+                &self.writer.as_ref().map(|w| &w.transactional_id),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -160,15 +176,44 @@ impl KafkaOffsetStore {
         topic: impl Into<String>,
         key: impl Into<String>,
     ) -> Result<Self, KafkaIoError> {
-        let mut store = Self::written_by_transactions(kafka, topic, key)?;
-        let producer = crate::producer_sink::producer_config(&store.kafka)
-            .create_with_context(store.kafka.auth_context())
+        let store = Self::written_by_transactions(kafka, topic, key)?;
+        let transactional_id = format!("cdc-offsets-{}", store.key);
+        store.with_writer(transactional_id)
+    }
+
+    /// Saves under the transactional.id `id` instead of `cdc-offsets-<key>` (only for a store
+    /// made with [`new`](Self::new); two instances fence each other only if they share it).
+    pub fn transactional_id(self, id: impl Into<String>) -> Result<Self, KafkaIoError> {
+        let id = id.into();
+        if id.trim().is_empty() {
+            return Err(KafkaIoError::config("transactional_id", "must not be empty"));
+        }
+        if self.writer.is_none() {
+            return Err(KafkaIoError::config(
+                "transactional_id",
+                "a store written by transactions saves nothing itself",
+            ));
+        }
+        self.with_writer(id)
+    }
+
+    fn with_writer(mut self, transactional_id: String) -> Result<Self, KafkaIoError> {
+        let mut config = crate::producer_sink::producer_config(&self.kafka);
+        config
+            .set("transactional.id", &transactional_id)
+            .set("transaction.timeout.ms", self.timeout.as_millis().to_string());
+        let producer = config
+            .create_with_context(self.kafka.auth_context())
             .map_err(|source| KafkaIoError::Client {
                 role: "producer",
                 source,
             })?;
-        store.producer = Some(producer);
-        Ok(store)
+        self.writer = Some(Writer {
+            producer,
+            transactional_id,
+            initialised: tokio::sync::OnceCell::new(),
+        });
+        Ok(self)
     }
 
     /// A store whose checkpoints a [`TransactionalSink`](crate::TransactionalSink) writes:
@@ -190,7 +235,7 @@ impl KafkaOffsetStore {
             kafka,
             topic,
             key,
-            producer: None,
+            writer: None,
             timeout: Duration::from_secs(30),
         })
     }
@@ -205,8 +250,52 @@ impl KafkaOffsetStore {
         format!("kafka:{}/{}", self.topic, self.key)
     }
 
-    /// The last committed checkpoint.
+    /// Initialises the transactional producer once, fencing every older instance that shares
+    /// its transactional.id (and aborting a transaction one of them left open).
+    async fn initialised(&self) -> Result<Option<&Writer>, KafkaIoError> {
+        let Some(writer) = &self.writer else {
+            return Ok(None);
+        };
+        writer
+            .initialised
+            .get_or_try_init(|| {
+                let producer = writer.producer.clone();
+                let (id, timeout) = (writer.transactional_id.clone(), self.timeout);
+                async move {
+                    tokio::task::spawn_blocking(move || producer.init_transactions(timeout))
+                        .await
+                        .map_err(|e| KafkaIoError::Task(e.to_string()))?
+                        .map_err(|source| self.transaction_error(&id, "init transactions", source))
+                }
+            })
+            .await?;
+        Ok(Some(writer))
+    }
+
+    fn transaction_error(
+        &self,
+        transactional_id: &str,
+        operation: &'static str,
+        source: rdkafka::error::KafkaError,
+    ) -> KafkaIoError {
+        if crate::error::is_fenced(&source) {
+            KafkaIoError::Fenced {
+                transactional_id: transactional_id.to_string(),
+                source,
+            }
+        } else {
+            KafkaIoError::OffsetsTopic {
+                topic: self.topic.clone(),
+                operation,
+                source,
+            }
+        }
+    }
+
+    /// The last committed checkpoint. A store that saves its own checkpoints first fences
+    /// every older instance, so nothing can overwrite what this load returns.
     pub async fn load_checkpoint(&self) -> Result<Option<Checkpoint>, KafkaIoError> {
+        self.initialised().await?;
         let (kafka, topic, key, timeout) = (
             self.kafka.clone(),
             self.topic.clone(),
@@ -218,11 +307,14 @@ impl KafkaOffsetStore {
             .map_err(|e| KafkaIoError::Task(e.to_string()))?
     }
 
-    /// Writes `checkpoint` (a no-op for a store written by transactions).
+    /// Writes `checkpoint` in a transaction and waits for the commit (a no-op for a store
+    /// written by transactions). Fails with [`KafkaIoError::Fenced`] once a newer instance
+    /// has loaded.
     pub async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), KafkaIoError> {
-        let Some(producer) = &self.producer else {
+        let Some(writer) = self.initialised().await? else {
             return Ok(());
         };
+        let id = writer.transactional_id.as_str();
         let value =
             serde_json::to_vec(checkpoint).map_err(|source| KafkaIoError::BadCheckpoint {
                 topic: self.topic.clone(),
@@ -230,18 +322,36 @@ impl KafkaOffsetStore {
                 offset: -1,
                 source,
             })?;
+        let producer = writer.producer.clone();
+        tokio::task::spawn_blocking(move || producer.begin_transaction())
+            .await
+            .map_err(|e| KafkaIoError::Task(e.to_string()))?
+            .map_err(|source| self.transaction_error(id, "begin transaction", source))?;
         let record = FutureRecord::to(&self.topic)
             .key(self.key.as_bytes())
             .payload(&value);
-        producer
+        let sent = writer
+            .producer
             .send(record, self.timeout)
             .await
-            .map_err(|(source, _)| KafkaIoError::OffsetsTopic {
-                topic: self.topic.clone(),
-                operation: "save",
-                source,
-            })?;
-        Ok(())
+            .map(drop)
+            .map_err(|(source, _)| source);
+        let producer = writer.producer.clone();
+        let timeout = self.timeout;
+        let ended = tokio::task::spawn_blocking(move || match sent {
+            Ok(_) => producer
+                .commit_transaction(timeout)
+                .map_err(|source| ("commit transaction", source)),
+            Err(source) => {
+                // Best effort: a fenced producer cannot abort, and the broker aborts an
+                // abandoned transaction after transaction.timeout.ms anyway.
+                let _ = producer.abort_transaction(timeout);
+                Err(("save", source))
+            }
+        })
+        .await
+        .map_err(|e| KafkaIoError::Task(e.to_string()))?;
+        ended.map_err(|(operation, source)| self.transaction_error(id, operation, source))
     }
 }
 
