@@ -14,6 +14,14 @@ use async_trait::async_trait;
 /// - a reported position means every event at or before it *in its lane* is durable, so the
 ///   caller may acknowledge it upstream. Each call reports the highest such position per lane
 ///   (an empty vector if nothing new);
+/// - [`pre_commit`](Sink::pre_commit) (Kafka Connect's `SinkTask.preCommit`) reports what is
+///   durable now without forcing anything; the pipeline calls it on its commit schedule and
+///   calls `flush` only at shutdown, so a sink whose unit of durability is a file closes
+///   files by its own rotation rule only. The default flushes (for sinks where delivery is
+///   durability, such as a Kafka producer);
+/// - [`lanes_revoked`](Sink::lanes_revoked) says the source gave up some lanes (a Kafka
+///   rebalance): the sink drops their open, not yet durable work and never reports it; events
+///   of those lanes may come again from their last durable position;
 /// - after an error the sink is not used again; the pipeline restarts from the last
 ///   acknowledged position, so a sink must tolerate seeing events again (idempotent writes,
 ///   deterministic file names).
@@ -55,6 +63,29 @@ pub trait Sink: Send {
         Ok(Vec::new())
     }
 
+    /// The source gave up `lanes` (see [`Position::lane`]; a Kafka partition revoked in a
+    /// rebalance). Drops their written but not yet durable work (open files, buffers), so
+    /// that nothing of it is reported durable, written twice when the lane's events come
+    /// again from its last durable position, or written by two owners under one name. Called
+    /// in stream order: before the events read after the revocation.
+    ///
+    /// The default does nothing, which is right for sinks that make each event durable on
+    /// its own (a producer: delivered is durable, a re-read is an at-least-once duplicate).
+    async fn lanes_revoked(&mut self, lanes: &[String]) -> Result<()> {
+        let _ = lanes;
+        Ok(())
+    }
+
+    /// Returns positions durable now, per lane, without forcing open work to close (Kafka
+    /// Connect's `SinkTask.preCommit`: a file sink reports what its closed files hold). The
+    /// pipeline calls it on its commit schedule and [`flush`](Sink::flush) only at shutdown.
+    ///
+    /// The default is [`flush`](Sink::flush), for sinks whose durability does not depend on
+    /// a rotation rule (a producer waits for delivery).
+    async fn pre_commit(&mut self) -> Result<Vec<Position>> {
+        self.flush().await
+    }
+
     /// Makes everything written so far durable; returns the highest durable position per lane.
     async fn flush(&mut self) -> Result<Vec<Position>>;
 }
@@ -72,6 +103,12 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     async fn tick(&mut self) -> Result<Vec<Position>> {
         (**self).tick().await
+    }
+    async fn lanes_revoked(&mut self, lanes: &[String]) -> Result<()> {
+        (**self).lanes_revoked(lanes).await
+    }
+    async fn pre_commit(&mut self) -> Result<Vec<Position>> {
+        (**self).pre_commit().await
     }
     async fn flush(&mut self) -> Result<Vec<Position>> {
         (**self).flush().await

@@ -4,8 +4,18 @@ use crate::{ChangeEvent, Checkpoint, Position, Result, SchemaChange};
 use async_trait::async_trait;
 
 /// What one call to [`ChangeSource::next_batch`] returns: events in source order.
+///
+/// The parts take effect in this order: `revoked_lanes`, `schema_changes`, `events`, then
+/// the heartbeats.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceBatch {
+    /// Lanes (see [`Position::lane`]) the source gave up before this batch, e.g. Kafka
+    /// partitions revoked in a consumer-group rebalance (Kafka Connect closes their writers
+    /// in `SinkTask.close`). What the pipeline wrote for them and is not yet durable is
+    /// dropped ([`Sink::lanes_revoked`](crate::Sink::lanes_revoked)); the lane's next owner
+    /// (possibly this source again, later) re-reads it from the last committed position. They
+    /// take effect before everything else in the batch.
+    pub revoked_lanes: Vec<String>,
     /// Schema changes that take effect before `events`. A source ends a batch before a schema
     /// change so that this rule is enough to keep them in order.
     pub schema_changes: Vec<SchemaChange>,
@@ -14,6 +24,11 @@ pub struct SourceBatch {
     /// The position the source has reached, at or after the last event's. A source sets it on
     /// a quiet database so that checkpoints keep moving (a heartbeat).
     pub heartbeat: Option<Position>,
+    /// Further heartbeats, at most one per lane, for sources with many lanes (a Kafka source
+    /// whose partitions end on skipped records: tombstones, transaction markers). Each one is
+    /// acknowledged once everything written before it in its lane is durable, like
+    /// [`heartbeat`](Self::heartbeat).
+    pub heartbeats: Vec<Position>,
 }
 
 impl SourceBatch {
@@ -27,7 +42,17 @@ impl SourceBatch {
 
     /// Whether the batch carries nothing at all.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.schema_changes.is_empty() && self.heartbeat.is_none()
+        self.events.is_empty()
+            && self.schema_changes.is_empty()
+            && self.heartbeat.is_none()
+            && self.heartbeats.is_empty()
+            && self.revoked_lanes.is_empty()
+    }
+
+    /// Every heartbeat of the batch: [`heartbeat`](Self::heartbeat), then
+    /// [`heartbeats`](Self::heartbeats).
+    pub fn all_heartbeats(&self) -> impl Iterator<Item = &Position> {
+        self.heartbeat.iter().chain(&self.heartbeats)
     }
 }
 

@@ -399,3 +399,193 @@ async fn boxed_roles_run_as_trait_objects() {
     assert_eq!(report.events_written, 7);
     assert_eq!(sink.durable_events().len(), 7);
 }
+
+fn at(stream: &str, n: u64) -> Position {
+    Position::Sequence {
+        stream: stream.into(),
+        seq: n,
+    }
+}
+
+/// Events `from..=to` of stream `stream` (sample events, positions renamed).
+fn lane_events(stream: &str, from: u64, to: u64) -> Vec<ChangeEvent> {
+    sample_events(stream, to as usize).split_off(from as usize - 1)
+}
+
+/// A source that returns the given batches, then ends.
+struct ScriptSource {
+    batches: std::collections::VecDeque<SourceBatch>,
+}
+
+#[async_trait]
+impl ChangeSource for ScriptSource {
+    fn name(&self) -> &str {
+        "script"
+    }
+    async fn start(&mut self, _: Option<&Checkpoint>) -> Result<()> {
+        Ok(())
+    }
+    async fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
+        Ok(self.batches.pop_front())
+    }
+    async fn ack(&mut self, _: &Position) -> Result<()> {
+        Ok(())
+    }
+}
+
+async fn run_script(batches: Vec<SourceBatch>, sink: MemorySink) -> Checkpoint {
+    // Nothing becomes durable before shutdown: no commit by count or time.
+    let config = PipelineConfig::new("script")
+        .flush_max_events(1_000)
+        .flush_interval(None);
+    let source = ScriptSource {
+        batches: batches.into(),
+    };
+    let report = Pipeline::new(config, source, sink, MemoryOffsetStore::new())
+        .unwrap()
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    report.checkpoint
+}
+
+/// A Kafka source whose partitions each end on a tombstone reports one heartbeat per
+/// partition in one batch; every one of them reaches the checkpoint (issue 13: with one
+/// heartbeat per batch, all but one partition kept a lag of 1 forever).
+#[tokio::test]
+async fn heartbeats_of_every_lane_in_one_batch_reach_the_checkpoint() {
+    let mut events = lane_events("a", 1, 3);
+    events.extend(lane_events("b", 1, 2));
+    let sink = MemorySink::new();
+    let checkpoint = run_script(
+        vec![
+            SourceBatch::of(events),
+            SourceBatch {
+                heartbeats: vec![at("a", 4), at("b", 3)],
+                ..SourceBatch::default()
+            },
+        ],
+        sink.handle(),
+    )
+    .await;
+    assert_eq!(checkpoint.get("sequence/a"), Some(&at("a", 4)));
+    assert_eq!(checkpoint.get("sequence/b"), Some(&at("b", 3)));
+}
+
+/// A lane revoked with written, not durable events (a Kafka partition taken away in a
+/// rebalance, then given back and re-read from its committed position): the sink drops the
+/// open work before the batch's events are written, so each event is stored once.
+#[tokio::test]
+async fn a_revoked_lane_is_dropped_before_its_reread_so_each_event_is_stored_once() {
+    let mut first = lane_events("a", 1, 3);
+    first.extend(lane_events("b", 1, 2));
+    let sink = MemorySink::new();
+    let checkpoint = run_script(
+        vec![
+            SourceBatch::of(first),
+            SourceBatch {
+                revoked_lanes: vec![at("a", 1).lane()],
+                events: lane_events("a", 1, 4),
+                ..SourceBatch::default()
+            },
+        ],
+        sink.handle(),
+    )
+    .await;
+    let mut stored: Vec<Position> = sink
+        .durable_events()
+        .iter()
+        .map(|e| e.position().clone())
+        .collect();
+    stored.sort_by_key(|p| (p.lane(), p.to_string()));
+    assert_eq!(
+        stored,
+        vec![
+            at("a", 1),
+            at("a", 2),
+            at("a", 3),
+            at("a", 4),
+            at("b", 1),
+            at("b", 2)
+        ]
+    );
+    assert_eq!(checkpoint.get("sequence/a"), Some(&at("a", 4)));
+    assert_eq!(checkpoint.get("sequence/b"), Some(&at("b", 2)));
+}
+
+/// After a revocation the lane's dropped events never become durable; a heartbeat of the
+/// lane that comes back (a partition whose only new records are tombstones) must not wait
+/// for them.
+#[tokio::test]
+async fn a_heartbeat_after_a_revocation_does_not_wait_for_dropped_work() {
+    let sink = MemorySink::new();
+    let checkpoint = run_script(
+        vec![
+            SourceBatch::of(lane_events("a", 1, 3)),
+            SourceBatch {
+                revoked_lanes: vec![at("a", 1).lane()],
+                heartbeats: vec![at("a", 12)],
+                ..SourceBatch::default()
+            },
+        ],
+        sink.handle(),
+    )
+    .await;
+    assert!(
+        sink.durable_events().is_empty(),
+        "the dropped work stays dropped"
+    );
+    assert_eq!(checkpoint.get("sequence/a"), Some(&at("a", 12)));
+}
+
+/// Counts how the pipeline asks a sink for durability.
+struct CountingSink {
+    inner: MemorySink,
+    pre_commits: Arc<AtomicU64>,
+    flushes: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl Sink for CountingSink {
+    fn name(&self) -> &str {
+        "counting"
+    }
+    async fn write(&mut self, events: &[ChangeEvent]) -> Result<Vec<Position>> {
+        self.inner.write(events).await
+    }
+    async fn pre_commit(&mut self) -> Result<Vec<Position>> {
+        self.pre_commits.fetch_add(1, Ordering::Relaxed);
+        Ok(Vec::new())
+    }
+    async fn flush(&mut self) -> Result<Vec<Position>> {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.inner.flush().await
+    }
+}
+
+/// The commit schedule (every 5 events here) asks the sink what is durable without forcing
+/// anything closed; only shutdown flushes, so a file sink's boundaries follow its rotation
+/// rule, not the schedule (issue 11, fault 6).
+#[tokio::test]
+async fn the_commit_schedule_pre_commits_and_only_shutdown_flushes() {
+    let (pre_commits, flushes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let sink = CountingSink {
+        inner: MemorySink::new(),
+        pre_commits: Arc::clone(&pre_commits),
+        flushes: Arc::clone(&flushes),
+    };
+    let durable = sink.inner.handle();
+    let source = MemorySource::new("m", sample_events("s", 50))
+        .batch_size(5)
+        .ending_when_drained();
+    let config = PipelineConfig::new("schedule").flush_max_events(5);
+    let report = Pipeline::new(config, source, sink, MemoryOffsetStore::new())
+        .unwrap()
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(pre_commits.load(Ordering::Relaxed), 10);
+    assert_eq!(flushes.load(Ordering::Relaxed), 1);
+    assert_eq!(durable.durable_events().len(), 50);
+    assert_eq!(report.checkpoint.get("sequence/s"), Some(&seq(50)));
+}

@@ -3,7 +3,13 @@
 use crate::{Error, Result};
 use std::time::Duration;
 
-/// How a [`Pipeline`](super::Pipeline) batches, flushes and checkpoints.
+/// How a [`Pipeline`](super::Pipeline) batches, commits and checkpoints.
+///
+/// The `flush_*` settings are the commit schedule (Kafka Connect's `offset.flush.interval.ms`):
+/// when they are reached the pipeline asks the sink what is durable
+/// ([`Sink::pre_commit`](crate::Sink::pre_commit)) and checkpoints it. Sinks whose durability
+/// is delivery (Kafka) flush then; file sinks keep their files open until their own rotation
+/// rule closes them. [`Sink::flush`](crate::Sink::flush) itself runs only at shutdown.
 ///
 /// ```
 /// use std::time::Duration;
@@ -21,19 +27,19 @@ pub struct PipelineConfig {
     /// Batches that may wait between the source and the sink; a full queue stops the source
     /// from reading (back-pressure).
     pub queue_capacity: usize,
-    /// Flush once this many events were written since the last flush.
+    /// Commit (pre-commit the sink) once this many events were written since the last commit.
     pub flush_max_events: usize,
-    /// Flush once about this many bytes were written since the last flush.
+    /// Commit once about this many bytes were written since the last commit.
     pub flush_max_bytes: usize,
-    /// Flush at least this often while events are pending; `None` leaves it to the sink's own
-    /// rules (for sinks that commit on deterministic rotation).
+    /// Commit at least this often while events are pending; `None` leaves it to the sink's
+    /// own reports from `write` and `tick` (files closed by rotation).
     pub flush_interval: Option<Duration>,
     /// How often the sink's [`tick`](crate::Sink::tick) runs and the interval is checked.
     pub tick_interval: Duration,
 }
 
 impl PipelineConfig {
-    /// Defaults: 16 queued batches, flush every 10 000 events, 64 MiB or 5 s, tick every 250 ms.
+    /// Defaults: 16 queued batches, commit every 10 000 events, 64 MiB or 5 s, tick every 250 ms.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),

@@ -32,7 +32,7 @@ pub struct MetricsSnapshot {
     pub events_written: u64,
     /// Approximate bytes of row data handed to the sink.
     pub bytes_written: u64,
-    /// Completed sink flushes.
+    /// Completed commits: sink pre-commits on the commit schedule and the flush at shutdown.
     pub flushes: u64,
     /// Checkpoints saved.
     pub checkpoints: u64,

@@ -17,6 +17,11 @@ use tracing::Instrument;
 ///   between source and sink;
 /// - a position is saved to the offset store, and then acknowledged to the source, only after
 ///   the sink reported it durable;
+/// - on the commit schedule (events, bytes, interval) the sink is asked what is durable
+///   ([`Sink::pre_commit`]), which does not force files closed; [`Sink::flush`] runs only at
+///   shutdown, so file boundaries follow the sink's rotation rule, not timing;
+/// - lanes the source gave up ([`SourceBatch::revoked_lanes`]) are dropped in the sink and
+///   their written-not-durable positions forgotten before the batch's events are written;
 /// - on shutdown the sink is flushed and the checkpoint saved before `run` returns; batches
 ///   still queued are not written, and are read again on the next start;
 /// - on a sink error nothing more is acknowledged and the error is returned.
@@ -52,7 +57,7 @@ pub struct Pipeline<Src, Snk, Off> {
 pub struct PipelineReport {
     /// Events handed to the sink.
     pub events_written: u64,
-    /// Sink flushes.
+    /// Commits: sink pre-commits on the schedule plus the flush at shutdown.
     pub flushes: u64,
     /// The checkpoint saved last.
     pub checkpoint: Checkpoint,
@@ -155,8 +160,8 @@ where
     }
 }
 
-/// The sink side: writes batches, flushes by policy, turns durable positions into checkpoints
-/// and acknowledgements.
+/// The sink side: writes batches, pre-commits on the schedule, flushes at shutdown, and turns
+/// durable positions into checkpoints and acknowledgements.
 struct Writer<'a, Snk, Off> {
     config: &'a PipelineConfig,
     sink: &'a mut Snk,
@@ -195,11 +200,22 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
                 _ = ticker.tick() => self.tick().await?,
             }
         }
+        // Queued batches are not written (they are read again after a restart), but their
+        // revocations are applied: the flush must not upload files of a lane another owner
+        // now writes.
+        while let Ok(batch) = batches.try_recv() {
+            if !batch.revoked_lanes.is_empty() {
+                self.revoke(&batch.revoked_lanes).await?;
+            }
+        }
         drop(batches);
         self.flush().await
     }
 
     async fn write(&mut self, batch: SourceBatch) -> Result<()> {
+        if !batch.revoked_lanes.is_empty() {
+            self.revoke(&batch.revoked_lanes).await?;
+        }
         for change in &batch.schema_changes {
             self.sink.schema_changed(change).await?;
         }
@@ -227,15 +243,36 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
             self.pending_bytes += bytes;
             self.commit(durable).await?;
         }
-        if let Some(heartbeat) = batch.heartbeat {
-            self.heartbeats.advance(heartbeat);
+        let mut heartbeats = batch.all_heartbeats().peekable();
+        if heartbeats.peek().is_some() {
+            for heartbeat in heartbeats {
+                self.heartbeats.advance(heartbeat.clone());
+            }
             self.commit(Vec::new()).await?;
         }
         if self.pending_events >= self.config.flush_max_events
             || self.pending_bytes >= self.config.flush_max_bytes
         {
-            self.flush().await?;
+            self.pre_commit().await?;
         }
+        Ok(())
+    }
+
+    /// The source gave up `lanes`: the sink drops their open work, and what was written for
+    /// them but is not durable is forgotten, so the lane's written position falls back to its
+    /// durable one (heartbeats wait on it) and its heartbeats are dropped (they belonged to
+    /// the old ownership; the next one comes with the re-read).
+    async fn revoke(&mut self, lanes: &[String]) -> Result<()> {
+        self.sink.lanes_revoked(lanes).await?;
+        for lane in lanes {
+            self.written.remove_lane(lane);
+            if let Some(durable) = self.durable.get(lane) {
+                self.written.advance(durable.clone());
+            }
+            self.heartbeats.remove_lane(lane);
+            self.commit_times.remove(lane);
+        }
+        tracing::debug!(lanes = lanes.len(), "lanes revoked");
         Ok(())
     }
 
@@ -247,18 +284,29 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
             .flush_interval
             .is_some_and(|i| self.last_flush.elapsed() >= i);
         if due && self.pending_events > 0 {
-            self.flush().await?;
+            self.pre_commit().await?;
         }
         Ok(())
     }
 
+    /// The commit schedule: asks the sink what is durable now, without forcing it.
+    async fn pre_commit(&mut self) -> Result<()> {
+        let durable = self.sink.pre_commit().await?;
+        self.committed_schedule(durable, "pre-committed").await
+    }
+
+    /// Shutdown: makes everything written durable.
     async fn flush(&mut self) -> Result<()> {
         let durable = self.sink.flush().await?;
+        self.committed_schedule(durable, "flushed").await
+    }
+
+    async fn committed_schedule(&mut self, durable: Vec<Position>, what: &str) -> Result<()> {
         self.metrics.flushed();
         self.pending_events = 0;
         self.pending_bytes = 0;
         self.last_flush = Instant::now();
-        tracing::debug!(positions = durable.len(), "flushed");
+        tracing::debug!(positions = durable.len(), "{what}");
         self.commit(durable).await
     }
 

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// A [`Sink`] holding events in memory: written events are pending until a flush makes them
-/// durable. [`handle`](Self::handle) gives a view that outlives the sink being moved into a
+/// durable, and the pending events of revoked lanes are dropped
+/// ([`lanes_revoked`](Sink::lanes_revoked)), as a file sink drops its open files. [`handle`](Self::handle) gives a view that outlives the sink being moved into a
 /// pipeline.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySink {
@@ -100,6 +101,13 @@ impl Sink for MemorySink {
 
     async fn schema_changed(&mut self, change: &SchemaChange) -> Result<()> {
         self.lock().schema_changes.push(change.clone());
+        Ok(())
+    }
+
+    async fn lanes_revoked(&mut self, lanes: &[String]) -> Result<()> {
+        self.lock()
+            .pending
+            .retain(|e| !lanes.contains(&e.position().lane()));
         Ok(())
     }
 

@@ -18,6 +18,14 @@ pub trait SinkHarness: Send {
 
     /// Whether the sink promises no duplicates when events are replayed after a restart.
     fn exactly_once(&self) -> bool;
+
+    /// Whether the sink drops a revoked lane's not yet durable work
+    /// ([`Sink::lanes_revoked`]) instead of making it durable anyway (the default no-op,
+    /// right for a producer). When it does, the suite checks that the dropped work is never
+    /// reported and that the lane's re-read is stored once by an exactly-once sink.
+    fn drops_revoked_work(&self) -> bool {
+        false
+    }
 }
 
 fn check_reported(reported: &[Position], written: &Checkpoint) {
@@ -31,7 +39,9 @@ fn check_reported(reported: &[Position], written: &Checkpoint) {
 
 /// Checks a sink against its contract: flush makes everything written durable and reports
 /// the last position per lane; nothing unwritten is reported; replays after a restart are
-/// tolerated (and deduplicated by exactly-once sinks); schema changes are accepted.
+/// tolerated (and deduplicated by exactly-once sinks); a revoked lane's open work is dropped
+/// and its re-read from the durable position stored once (sinks that drop revoked work);
+/// `pre_commit` reports only durable positions; schema changes are accepted.
 pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
     let mut sink = harness.new_sink().await?;
     let reported = sink.flush().await?;
@@ -100,6 +110,56 @@ pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
                 copies,
                 1,
                 "{} stored {copies} times by an exactly-once sink",
+                event.position()
+            );
+        }
+    }
+
+    // A lane is revoked with work open, then re-read from its durable position (a Kafka
+    // rebalance that gives the partition back).
+    let lane_c = sample_events("conformance-c", 20);
+    let mut c_written = Checkpoint::default();
+    sink.write(&lane_c[..10]).await?;
+    lane_c[..10].iter().for_each(|e| {
+        c_written.advance(e.position().clone());
+    });
+    let reported = sink.flush().await?;
+    check_reported(&reported, &c_written);
+    let durable_c = lane_c[9].position().clone();
+    let c_lane = durable_c.lane();
+    let mut reported = sink.write(&lane_c[10..15]).await?;
+    lane_c[10..15].iter().for_each(|e| {
+        c_written.advance(e.position().clone());
+    });
+    reported.extend(sink.pre_commit().await?);
+    check_reported(&reported, &c_written);
+    sink.lanes_revoked(std::slice::from_ref(&c_lane)).await?;
+    reported.extend(sink.flush().await?);
+    if harness.drops_revoked_work() {
+        assert!(
+            reported
+                .iter()
+                .filter(|p| p.lane() == c_lane)
+                .all(|p| matches!(p.partial_cmp(&durable_c), Some(o) if o.is_le())),
+            "work of a revoked lane is dropped, never reported: {reported:?}"
+        );
+    }
+    sink.write(&lane_c[10..]).await?;
+    let reported = sink.flush().await?;
+    let last = lane_c.last().map(|e| e.position().clone());
+    assert!(
+        reported.iter().any(|p| Some(p) == last.as_ref()),
+        "a revoked lane re-read from its durable position is flushed"
+    );
+    let stored = harness.stored_positions().await?;
+    for event in &lane_c {
+        let copies = stored.iter().filter(|p| *p == event.position()).count();
+        assert!(copies >= 1, "{} lost after a revocation", event.position());
+        if harness.exactly_once() && harness.drops_revoked_work() {
+            assert_eq!(
+                copies,
+                1,
+                "{} stored {copies} times after a revocation and re-read",
                 event.position()
             );
         }
