@@ -15,7 +15,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use cdc_core::testing::sample_events;
 use cdc_core::{ChangeEvent, Sink, Value};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use object_store::memory::InMemory;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -186,5 +186,46 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// One pass of one contender, for `valgrind --tool=callgrind --toggle-collect=*measured*`:
+/// instruction counts are repeatable whatever else the machine runs.
+#[inline(never)]
+fn measured(
+    runtime: &tokio::runtime::Runtime,
+    case: &str,
+    events: &[ChangeEvent],
+    batches: &(Arc<Schema>, Vec<RecordBatch>),
+) -> u64 {
+    match case {
+        "sink" => runtime.block_on(through_sink(events, &Format::parquet())),
+        "sink_one_thread" => runtime.block_on(through_sink(events, &parquet_one_thread())),
+        "arrow_writer_sink_encodings" => arrow_writer(&batches.0, &batches.1, true) as u64,
+        "arrow_writer" => arrow_writer(&batches.0, &batches.1, false) as u64,
+        other => panic!("unknown ENCODE_ONCE case {other}"),
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// `ENCODE_ONCE=<case>` runs one contender once over the events instead of the criterion
+/// benches (cases: `sink`, `sink_one_thread`, `arrow_writer_sink_encodings`, `arrow_writer`):
+///
+/// ```text
+/// cargo bench -p s3-sink --bench encode --no-run
+/// ENCODE_ONCE=sink_one_thread valgrind --tool=callgrind --toggle-collect='*measured*' \
+///     target/release/deps/encode-<hash>
+/// ```
+/// Instructions per event = the run's total `Ir` / 100 000.
+fn main() {
+    if let Ok(case) = std::env::var("ENCODE_ONCE") {
+        let events = sample_events("bench", EVENTS);
+        let batches = prebuilt(&events);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = measured(&runtime, &case, &events, &batches);
+        eprintln!("{case}: {EVENTS} events, {bytes} B");
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -21,12 +21,13 @@
 //! `<col>__nanos` (0–999, the nanoseconds below the microsecond): value = column + nanos.
 
 use crate::error::S3SinkError;
-use arrow_array::ArrayRef;
 use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
-    Float64Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
-    Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    Float64Builder, GenericByteBuilder, Int16Builder, Int32Builder, Int64Builder, PrimitiveBuilder,
+    StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
 };
+use arrow_array::types::{ArrowPrimitiveType, ByteArrayType};
+use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType as ArrowType, Field, TimeUnit};
 use cdc_core::{Column, DataType, Row, TableSchema, Value};
 use chrono::{DateTime, NaiveDate, Timelike};
@@ -44,6 +45,37 @@ pub(crate) fn utc_micros() -> ArrowType {
     ArrowType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
 }
 
+// Finishing a builder leaves it empty with no capacity, so every batch would grow its
+// buffers again from nothing, copying each value several times over. Batches of a file are
+// alike in size, so each builder starts again with room for as many rows and bytes as the
+// batch it just finished (a file's first batch grows; a file of few events keeps little).
+
+/// The values built so far; the builder starts again sized for as many.
+pub(crate) fn finish_primitive<T: ArrowPrimitiveType>(
+    builder: &mut PrimitiveBuilder<T>,
+) -> ArrayRef {
+    let array = builder.finish();
+    *builder =
+        PrimitiveBuilder::with_capacity(array.len()).with_data_type(array.data_type().clone());
+    Arc::new(array)
+}
+
+/// The strings (or byte strings) built so far; the builder starts again sized for as many
+/// values and bytes.
+pub(crate) fn finish_strings<T: ByteArrayType>(builder: &mut GenericByteBuilder<T>) -> ArrayRef {
+    let bytes = builder.values_slice().len();
+    let array = builder.finish();
+    *builder = GenericByteBuilder::with_capacity(array.len(), bytes);
+    Arc::new(array)
+}
+
+/// The booleans built so far; the builder starts again sized for as many.
+pub(crate) fn finish_booleans(builder: &mut BooleanBuilder) -> ArrayRef {
+    let array = builder.finish();
+    *builder = BooleanBuilder::with_capacity(array.len());
+    Arc::new(array)
+}
+
 enum Kind {
     Bool(BooleanBuilder),
     I16(Int16Builder),
@@ -51,7 +83,9 @@ enum Kind {
     I64(Int64Builder),
     F32(Float32Builder),
     F64(Float64Builder),
-    Decimal(Decimal128Builder, u8, i8),
+    /// The builder, the column's scale, and 10^precision: the bound every value stays
+    /// below, computed once rather than per value.
+    Decimal(Decimal128Builder, u8, u128),
     Utf8(StringBuilder),
     Binary(BinaryBuilder),
     Date(Date32Builder),
@@ -132,8 +166,8 @@ impl ColumnBuilder {
             (_, ArrowType::Float64) => Kind::F64(Float64Builder::with_capacity(capacity)),
             (_, ArrowType::Decimal128(p, s)) => Kind::Decimal(
                 Decimal128Builder::with_capacity(capacity).with_data_type(arrow.clone()),
-                *p,
-                *s,
+                u8::try_from(*s).unwrap_or(0),
+                10u128.pow(u32::from(*p)),
             ),
             (_, ArrowType::Date32) => Kind::Date(Date32Builder::with_capacity(capacity)),
             (_, ArrowType::Time64(_)) => {
@@ -202,8 +236,12 @@ impl ColumnBuilder {
             (Kind::F32(b), Value::F32(v)) => b.append_value(*v),
             (Kind::F64(b), Value::F64(v)) => b.append_value(*v),
             (Kind::F64(b), Value::F32(v)) => b.append_value(f64::from(*v)),
-            (Kind::Decimal(b, p, s), Value::Decimal(d)) => {
-                b.append_value(rescale(d.unscaled, d.scale, *p, *s)?)
+            (Kind::Decimal(b, scale, limit), Value::Decimal(d)) => {
+                if d.scale == *scale && d.unscaled.unsigned_abs() < *limit {
+                    b.append_value(d.unscaled)
+                } else {
+                    b.append_value(rescale(d.unscaled, d.scale, *scale, *limit)?)
+                }
             }
             (Kind::Utf8(b), Value::String(s)) => b.append_value(s),
             (Kind::Uuid(b), Value::Uuid(u)) => {
@@ -243,25 +281,25 @@ impl ColumnBuilder {
 
     fn finish(&mut self, out: &mut Vec<ArrayRef>) {
         let main: ArrayRef = match &mut self.kind {
-            Kind::Bool(b) => Arc::new(b.finish()),
-            Kind::I16(b) => Arc::new(b.finish()),
-            Kind::I32(b) => Arc::new(b.finish()),
-            Kind::I64(b) => Arc::new(b.finish()),
-            Kind::F32(b) => Arc::new(b.finish()),
-            Kind::F64(b) => Arc::new(b.finish()),
-            Kind::Decimal(b, ..) => Arc::new(b.finish()),
-            Kind::Utf8(b) | Kind::Uuid(b) => Arc::new(b.finish()),
-            Kind::Binary(b) => Arc::new(b.finish()),
-            Kind::Date(b) => Arc::new(b.finish()),
-            Kind::Time(b) => Arc::new(b.finish()),
-            Kind::Timestamp(b) => Arc::new(b.finish()),
+            Kind::Bool(b) => finish_booleans(b),
+            Kind::I16(b) => finish_primitive(b),
+            Kind::I32(b) => finish_primitive(b),
+            Kind::I64(b) => finish_primitive(b),
+            Kind::F32(b) => finish_primitive(b),
+            Kind::F64(b) => finish_primitive(b),
+            Kind::Decimal(b, ..) => finish_primitive(b),
+            Kind::Utf8(b) | Kind::Uuid(b) => finish_strings(b),
+            Kind::Binary(b) => finish_strings(b),
+            Kind::Date(b) => finish_primitive(b),
+            Kind::Time(b) => finish_primitive(b),
+            Kind::Timestamp(b) => finish_primitive(b),
         };
         out.push(main);
         if let Some(n) = &mut self.nanos {
-            out.push(Arc::new(n.finish()));
+            out.push(finish_primitive(n));
         }
         if let Some(o) = &mut self.offset {
-            out.push(Arc::new(o.finish()));
+            out.push(finish_primitive(o));
         }
     }
 }
@@ -289,9 +327,10 @@ pub(crate) fn days(date: NaiveDate) -> Option<i32> {
 }
 
 /// `unscaled × 10^-scale` as an unscaled value at the column's scale, checked against its
-/// precision. Never rounds: a value with more fraction digits than the column is an error.
-fn rescale(unscaled: i128, scale: u8, precision: u8, column_scale: i8) -> Result<i128, String> {
-    let target = u32::try_from(column_scale.max(0)).unwrap_or(0);
+/// precision (`limit` = 10^precision). Never rounds: a value with more fraction digits than
+/// the column is an error.
+fn rescale(unscaled: i128, scale: u8, column_scale: u8, limit: u128) -> Result<i128, String> {
+    let target = u32::from(column_scale);
     let have = u32::from(scale);
     let value = if have == target {
         Some(unscaled)
@@ -303,13 +342,11 @@ fn rescale(unscaled: i128, scale: u8, precision: u8, column_scale: i8) -> Result
         let f = 10i128.checked_pow(have - target);
         f.filter(|f| unscaled % f == 0).map(|f| unscaled / f)
     };
-    let limit = 10i128
-        .checked_pow(u32::from(precision))
-        .unwrap_or(i128::MAX);
     match value {
-        Some(v) if v.unsigned_abs() < limit.unsigned_abs() => Ok(v),
+        Some(v) if v.unsigned_abs() < limit => Ok(v),
         _ => Err(format!(
-            "decimal {unscaled}e-{scale} does not fit decimal({precision},{column_scale}) without rounding"
+            "decimal {unscaled}e-{scale} does not fit decimal({},{column_scale}) without rounding",
+            limit.ilog10()
         )),
     }
 }
@@ -381,17 +418,92 @@ impl ImageBuilder {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use arrow_array::cast::AsArray;
 
     #[test]
     fn rescale_never_rounds() {
-        assert_eq!(rescale(1234, 2, 10, 4), Ok(123_400));
-        assert_eq!(rescale(123_400, 4, 10, 2), Ok(1234));
-        assert!(rescale(123_456, 4, 10, 2).is_err());
-        assert!(rescale(10i128.pow(10), 0, 10, 0).is_err());
+        let ten = 10u128.pow(10);
+        assert_eq!(rescale(1234, 2, 4, ten), Ok(123_400));
+        assert_eq!(rescale(123_400, 4, 2, ten), Ok(1234));
+        assert!(rescale(123_456, 4, 2, ten).is_err());
+        assert!(rescale(10i128.pow(10), 0, 0, ten).is_err());
         assert_eq!(
-            rescale(-(10i128.pow(38) - 1), 0, 38, 0),
+            rescale(-(10i128.pow(38) - 1), 0, 0, 10u128.pow(38)),
             Ok(-(10i128.pow(38) - 1))
         );
+    }
+
+    fn decimal_table() -> Arc<TableSchema> {
+        Arc::new(
+            TableSchema::new(
+                cdc_core::TableId::new("d", "dbo", "t"),
+                vec![Column::new(
+                    "price",
+                    DataType::Decimal {
+                        precision: 10,
+                        scale: 2,
+                    },
+                    true,
+                )],
+                vec![],
+            )
+            .unwrap(),
+        )
+    }
+
+    fn decimal(unscaled: i128, scale: u8) -> Row {
+        Row::new(vec![Value::Decimal(cdc_core::Decimal::new(
+            unscaled, scale,
+        ))])
+    }
+
+    #[test]
+    fn decimals_at_the_column_scale_are_still_checked_against_its_precision() {
+        let mut builder = ImageBuilder::new(&decimal_table(), 4);
+        // 10 digits fit decimal(10,2); 11 do not, whether or not the scale matches.
+        builder.append(Some(&decimal(9_999_999_999, 2))).unwrap();
+        builder.append(Some(&decimal(-9_999_999_999, 2))).unwrap();
+        assert!(builder.append(Some(&decimal(10_000_000_000, 2))).is_err());
+        assert!(builder.append(Some(&decimal(-10_000_000_000, 2))).is_err());
+        assert!(builder.append(Some(&decimal(10_000_000_000, 1))).is_err());
+        builder.append(Some(&decimal(5, 1))).unwrap();
+        let arrays = builder.finish();
+        let prices = arrays[0].as_primitive::<arrow_array::types::Decimal128Type>();
+        assert_eq!(
+            prices.values().to_vec(),
+            vec![9_999_999_999, -9_999_999_999, 50]
+        );
+    }
+
+    #[test]
+    fn finished_builders_start_again_with_room_for_a_batch_as_large() {
+        let events = cdc_core::testing::sample_events("s", 100);
+        let table = Arc::clone(&events[0].table);
+        let mut builder = ImageBuilder::new(&table, 0);
+        let mut meta = super::super::meta::MetaBuilder::new(true, false);
+        for event in &events {
+            builder.append(event.row()).unwrap();
+            meta.append(event);
+        }
+        let first = builder.finish();
+        meta.finish(&mut Vec::new());
+        assert_eq!(first[0].len(), 100);
+        // Room for 100 more rows and as many string bytes, before any is appended.
+        let ColumnBuilder {
+            kind: Kind::I32(ids),
+            ..
+        } = &builder.columns[0]
+        else {
+            panic!("id is an int column");
+        };
+        assert!(ids.capacity() >= 100, "{}", ids.capacity());
+        // And the next batch is built right.
+        for event in &events[..3] {
+            builder.append(event.row()).unwrap();
+        }
+        let second = builder.finish();
+        assert_eq!(second[1].as_string::<i32>().value(0), "item 1 v1");
+        assert_eq!(second[0].len(), 3);
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Metadata columns: what happened, where and when.
 
-use super::columns::utc_micros;
+use super::columns::{finish_booleans, finish_primitive, finish_strings, utc_micros};
 use arrow_array::ArrayRef;
 use arrow_array::builder::{
     BooleanBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_schema::{DataType as ArrowType, Field};
 use cdc_core::{ChangeEvent, Op, Position};
-use std::sync::Arc;
+use std::fmt::Write as _;
 
 /// Operation letter: `c`, `u`, `d`, `r` or `t`.
 pub const OP: &str = "__op";
@@ -38,9 +38,8 @@ pub(crate) struct MetaBuilder {
     deleted: BooleanBuilder,
     commit_time: TimestampMicrosecondBuilder,
     lsns: LsnColumns,
-    position: StringBuilder,
+    position: PositionColumn,
     kafka: Option<(StringBuilder, Int32Builder, Int64Builder)>,
-    scratch: Vec<u8>,
 }
 
 impl MetaBuilder {
@@ -52,7 +51,7 @@ impl MetaBuilder {
             commit_time: TimestampMicrosecondBuilder::with_capacity(0)
                 .with_timezone(super::columns::UTC),
             lsns: LsnColumns::new(),
-            position: StringBuilder::with_capacity(0, 0),
+            position: PositionColumn::new(),
             kafka: kafka.then(|| {
                 (
                     StringBuilder::with_capacity(0, 0),
@@ -60,7 +59,6 @@ impl MetaBuilder {
                     Int64Builder::with_capacity(0),
                 )
             }),
-            scratch: Vec::new(),
         }
     }
 
@@ -97,10 +95,7 @@ impl MetaBuilder {
                 .append_option(event.source.commit_time.map(|t| t.timestamp_micros()));
             self.lsns.append(&event.source.position);
         }
-        self.scratch.clear();
-        write_position(&mut self.scratch, event.position());
-        self.position
-            .append_value(std::str::from_utf8(&self.scratch).unwrap_or_default());
+        self.position.append(event.position());
         if let Some((topic, partition, offset)) = &mut self.kafka {
             match event.position() {
                 Position::Kafka(k) => {
@@ -117,18 +112,130 @@ impl MetaBuilder {
         }
     }
 
+    /// The arrays built so far; the builders start over, sized for a batch like this one.
     pub(crate) fn finish(&mut self, out: &mut Vec<ArrayRef>) {
         if self.full {
-            out.push(Arc::new(self.op.finish()));
-            out.push(Arc::new(self.deleted.finish()));
-            out.push(Arc::new(self.commit_time.finish()));
+            out.push(finish_strings(&mut self.op));
+            out.push(finish_booleans(&mut self.deleted));
+            out.push(finish_primitive(&mut self.commit_time));
             self.lsns.finish(out);
         }
-        out.push(Arc::new(self.position.finish()));
+        out.push(finish_strings(&mut self.position.builder));
         if let Some((topic, partition, offset)) = &mut self.kafka {
-            out.push(Arc::new(topic.finish()));
-            out.push(Arc::new(partition.finish()));
-            out.push(Arc::new(offset.finish()));
+            out.push(finish_strings(topic));
+            out.push(finish_primitive(partition));
+            out.push(finish_primitive(offset));
+        }
+    }
+}
+
+/// Which kind of position a cached `__position` prefix was made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PrefixKind {
+    None,
+    Sequence,
+    Kafka,
+    SqlServer,
+}
+
+/// The `__position` column, written straight into the column's value buffer. The JSON up to
+/// the first number depends only on the position's kind and its stream, topic or database,
+/// which stay the same event after event, so that part is escaped once and reused; the
+/// output is byte for byte what [`write_position`] (and serde) writes.
+struct PositionColumn {
+    builder: StringBuilder,
+    kind: PrefixKind,
+    /// The stream, topic or database the prefix was made for.
+    name: String,
+    prefix: String,
+    /// For the positions written through [`write_position`].
+    scratch: Vec<u8>,
+}
+
+impl PositionColumn {
+    fn new() -> Self {
+        Self {
+            builder: StringBuilder::with_capacity(0, 0),
+            kind: PrefixKind::None,
+            name: String::new(),
+            prefix: String::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Makes the cached prefix `head` + `name` as a JSON string + `tail`, unless it is that
+    /// already. False if the name cannot be written as JSON (never, for a `str`).
+    fn prefix(&mut self, kind: PrefixKind, name: &str, head: &str, tail: &str) -> bool {
+        if self.kind == kind && self.name == name {
+            return true;
+        }
+        let Ok(quoted) = serde_json::to_string(name) else {
+            self.kind = PrefixKind::None;
+            return false;
+        };
+        self.prefix.clear();
+        self.prefix.push_str(head);
+        self.prefix.push_str(&quoted);
+        self.prefix.push_str(tail);
+        self.kind = kind;
+        self.name.clear();
+        self.name.push_str(name);
+        true
+    }
+
+    fn append(&mut self, position: &Position) {
+        let mut n = itoa::Buffer::new();
+        // Writing into a string builder cannot fail; `append_value` ends the value.
+        match position {
+            Position::Sequence { stream, seq }
+                if self.prefix(
+                    PrefixKind::Sequence,
+                    stream,
+                    "{\"kind\":\"sequence\",\"stream\":",
+                    ",\"seq\":",
+                ) =>
+            {
+                let _ = self.builder.write_str(&self.prefix);
+                let _ = self.builder.write_str(n.format(*seq));
+                self.builder.append_value("}");
+            }
+            Position::Kafka(k)
+                if self.prefix(
+                    PrefixKind::Kafka,
+                    &k.topic,
+                    "{\"kind\":\"kafka\",\"topic\":",
+                    ",\"partition\":",
+                ) =>
+            {
+                let _ = self.builder.write_str(&self.prefix);
+                let _ = self.builder.write_str(n.format(k.partition));
+                let _ = self.builder.write_str(",\"offset\":");
+                let _ = self.builder.write_str(n.format(k.offset));
+                self.builder.append_value("}");
+            }
+            Position::SqlServer(p)
+                if p.snapshot.is_none()
+                    && self.prefix(
+                        PrefixKind::SqlServer,
+                        &p.database,
+                        "{\"kind\":\"sql_server\",\"database\":",
+                        ",\"commit_lsn\":\"",
+                    ) =>
+            {
+                let _ = self.builder.write_str(&self.prefix);
+                let _ = self.builder.write_str(p.commit_lsn.text().as_str());
+                let _ = self.builder.write_str("\",\"change_lsn\":\"");
+                let _ = self.builder.write_str(p.change_lsn.text().as_str());
+                let _ = self.builder.write_str("\",\"event_serial_no\":");
+                let _ = self.builder.write_str(n.format(p.event_serial_no));
+                self.builder.append_value("}");
+            }
+            other => {
+                self.scratch.clear();
+                write_position(&mut self.scratch, other);
+                self.builder
+                    .append_value(String::from_utf8_lossy(&self.scratch));
+            }
         }
     }
 }
@@ -139,6 +246,9 @@ pub(crate) struct LsnColumns {
     commit_lsn: StringBuilder,
     change_lsn: StringBuilder,
     serial: Int64Builder,
+    /// NULL rows not yet appended: positions of other sources come in long runs, which
+    /// cost one bulk append instead of three per event.
+    nulls: usize,
 }
 
 impl LsnColumns {
@@ -147,6 +257,7 @@ impl LsnColumns {
             commit_lsn: StringBuilder::with_capacity(0, 0),
             change_lsn: StringBuilder::with_capacity(0, 0),
             serial: Int64Builder::with_capacity(0),
+            nulls: 0,
         }
     }
 
@@ -162,23 +273,30 @@ impl LsnColumns {
     pub(crate) fn append(&mut self, position: &Position) {
         match position {
             Position::SqlServer(p) => {
+                self.append_nulls();
                 self.commit_lsn.append_value(p.commit_lsn.text().as_str());
                 self.change_lsn.append_value(p.change_lsn.text().as_str());
                 self.serial
                     .append_option(i64::try_from(p.event_serial_no).ok());
             }
-            _ => {
-                self.commit_lsn.append_null();
-                self.change_lsn.append_null();
-                self.serial.append_null();
-            }
+            _ => self.nulls += 1,
+        }
+    }
+
+    fn append_nulls(&mut self) {
+        if self.nulls > 0 {
+            self.commit_lsn.append_nulls(self.nulls);
+            self.change_lsn.append_nulls(self.nulls);
+            self.serial.append_nulls(self.nulls);
+            self.nulls = 0;
         }
     }
 
     pub(crate) fn finish(&mut self, out: &mut Vec<ArrayRef>) {
-        out.push(Arc::new(self.commit_lsn.finish()));
-        out.push(Arc::new(self.change_lsn.finish()));
-        out.push(Arc::new(self.serial.finish()));
+        self.append_nulls();
+        out.push(finish_strings(&mut self.commit_lsn));
+        out.push(finish_strings(&mut self.change_lsn));
+        out.push(finish_primitive(&mut self.serial));
     }
 }
 
@@ -234,6 +352,7 @@ pub(crate) fn position_json(position: &Position) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use arrow_array::cast::AsArray;
     use cdc_core::KafkaOffset;
 
     #[test]
@@ -254,6 +373,98 @@ mod tests {
         assert_eq!(commit.value(0), "00000027:00000758:0005");
         assert_eq!(change.value(1), "00000027:00000750:0002");
         assert_eq!(arrow_array::Array::len(commit), events.len());
+    }
+
+    /// A position of every kind, with names that need escaping.
+    fn positions() -> Vec<Position> {
+        let sql_server = cdc_core::testing::every_type_events()[0].position().clone();
+        let mut snapshot = sql_server.clone();
+        if let Position::SqlServer(p) = &mut snapshot {
+            p.snapshot = Some(Box::new(cdc_core::SnapshotCursor {
+                table: "dbo.t".into(),
+                key: "[1]".into(),
+            }));
+        }
+        let mut other_database = sql_server.clone();
+        if let Position::SqlServer(p) = &mut other_database {
+            p.database = "shop \"two\"".into();
+        }
+        vec![
+            Position::Sequence {
+                stream: "a \"quoted\" ß".into(),
+                seq: u64::MAX,
+            },
+            Position::Kafka(KafkaOffset {
+                topic: "t.x".into(),
+                partition: -1,
+                offset: i64::MAX,
+            }),
+            sql_server,
+            snapshot,
+            other_database,
+        ]
+    }
+
+    #[test]
+    fn position_column_holds_serde_json_whichever_stream_came_before() {
+        // Every ordered pair of positions, so each cached prefix is followed by every other
+        // kind and name: the column must never reuse a prefix made for another stream.
+        let all = positions();
+        let mut column = PositionColumn::new();
+        let mut expected = Vec::new();
+        for a in &all {
+            for b in &all {
+                for p in [a, b, a] {
+                    column.append(p);
+                    expected.push(serde_json::to_string(p).unwrap());
+                }
+            }
+        }
+        column.append(&Position::Sequence {
+            stream: "b".into(),
+            seq: 7,
+        });
+        expected.push(r#"{"kind":"sequence","stream":"b","seq":7}"#.to_string());
+        let array = column.builder.finish();
+        let got: Vec<&str> = array.iter().map(|v| v.unwrap()).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn lsn_columns_keep_row_order_around_runs_of_other_sources() {
+        let sql_server = cdc_core::testing::every_type_events()[0].position().clone();
+        let sequence = Position::Sequence {
+            stream: "s".into(),
+            seq: 1,
+        };
+        let mut lsns = LsnColumns::new();
+        for p in [
+            &sequence,
+            &sequence,
+            &sql_server,
+            &sequence,
+            &sql_server,
+            &sequence,
+        ] {
+            lsns.append(p);
+        }
+        let mut arrays = Vec::new();
+        lsns.finish(&mut arrays);
+        let commit = arrays[0].as_string::<i32>();
+        let serial = arrays[2].as_primitive::<arrow_array::types::Int64Type>();
+        let present =
+            |a: &dyn arrow_array::Array| (0..a.len()).map(|i| a.is_valid(i)).collect::<Vec<_>>();
+        let pattern = vec![false, false, true, false, true, false];
+        assert_eq!(present(commit), pattern);
+        assert_eq!(present(&arrays[1]), pattern);
+        assert_eq!(present(serial), pattern);
+        assert_eq!(commit.value(2), "00000027:00000758:0005");
+        // The builders start the next batch empty, trailing NULLs included.
+        lsns.append(&sql_server);
+        let mut next = Vec::new();
+        lsns.finish(&mut next);
+        assert_eq!(next[0].len(), 1);
+        assert_eq!(next[0].null_count(), 0);
     }
 
     #[test]
