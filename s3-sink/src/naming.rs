@@ -80,7 +80,7 @@ fn hex(bytes: &[u8]) -> String {
 pub(crate) fn directory(prefix: &Path, topic: &str, partition: &str) -> Path {
     let mut path = prefix.clone().join(topic);
     for segment in partition.split('/').filter(|s| !s.is_empty()) {
-        path = path.join(segment);
+        path = path.join(crate::partitioner::escaped_segment(segment));
     }
     path
 }
@@ -92,11 +92,12 @@ pub(crate) fn file_prefix(topic: &str, slot: &str) -> String {
 
 /// The full object path of a file starting at `start`.
 pub(crate) fn object_path(dir: &Path, origin: &Origin, start: &Position, extension: &str) -> Path {
-    dir.clone().join(format!(
+    let name = format!(
         "{}{}.{extension}",
         file_prefix(&origin.topic, &origin.slot),
         position_token(start)
-    ))
+    );
+    dir.clone().join(crate::partitioner::escaped_segment(&name))
 }
 
 #[cfg(test)]

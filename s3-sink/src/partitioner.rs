@@ -172,23 +172,201 @@ impl Zone {
 pub struct TimePartitioner {
     source: TimeSource,
     zone: Zone,
+    /// The pattern's literal text; [`FormatToken::Literal`] ranges index into it.
+    literals: String,
+    format: Vec<FormatToken>,
+    duration: Option<chrono::Duration>,
+}
+
+/// Kafka Connect's `HourlyPartitioner` layout, as a `path.format` pattern.
+pub const HOURLY_PATH_FORMAT: &str = "'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH";
+/// Kafka Connect's `DailyPartitioner` layout, as a `path.format` pattern.
+pub const DAILY_PATH_FORMAT: &str = "'year'=YYYY/'month'=MM/'day'=dd";
+
+/// One piece of a parsed `path.format` pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FormatToken {
+    /// Text copied as is (a quoted literal or punctuation such as `/` and `=`).
+    Literal(usize, usize),
+    /// A numeric field, zero-padded to `width` digits.
+    Field(TimeField, usize),
+}
+
+/// The numeric fields a `path.format` may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeField {
+    Year,
+    /// `yy`: the year modulo 100, as Joda-Time prints it.
+    YearOfCentury,
+    Month,
+    Day,
+    DayOfYear,
+    Hour,
+    Minute,
+    Second,
+}
+
+/// Parses a Joda-Time pattern (the syntax of Kafka Connect's `path.format`) into tokens over
+/// `pattern`; literal ranges index into the unquoted copy returned beside them.
+fn parse_path_format(pattern: &str) -> Result<(String, Vec<FormatToken>), String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut text = String::new();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    let mut literal_start = 0;
+    let flush = |text: &String, start: &mut usize, tokens: &mut Vec<FormatToken>| {
+        if text.len() > *start {
+            tokens.push(FormatToken::Literal(*start, text.len()));
+        }
+        *start = text.len();
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // A quoted literal; '' inside or alone is one quote.
+            i += 1;
+            if chars.get(i) == Some(&'\'') {
+                text.push('\'');
+                i += 1;
+                continue;
+            }
+            loop {
+                match chars.get(i) {
+                    None => return Err(format!("unterminated quote in {pattern:?}")),
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                        text.push('\'');
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(other) => {
+                        text.push(*other);
+                        i += 1;
+                    }
+                }
+            }
+        } else if c.is_ascii_alphabetic() {
+            let mut width = 1;
+            while chars.get(i + width) == Some(&c) {
+                width += 1;
+            }
+            let field = match (c, width) {
+                ('y' | 'Y' | 'u', 2) => TimeField::YearOfCentury,
+                ('y' | 'Y' | 'u', _) => TimeField::Year,
+                ('M', 1..=2) => TimeField::Month,
+                ('d', _) => TimeField::Day,
+                ('D', _) => TimeField::DayOfYear,
+                ('H', _) => TimeField::Hour,
+                ('m', _) => TimeField::Minute,
+                ('s', _) => TimeField::Second,
+                _ => {
+                    return Err(format!(
+                        "pattern letter {:?} in {pattern:?} is not supported: only numeric \
+                         fields (y, Y, M, MM, d, D, H, m, s) and quoted literals are",
+                        c.to_string().repeat(width)
+                    ));
+                }
+            };
+            flush(&text, &mut literal_start, &mut tokens);
+            tokens.push(FormatToken::Field(field, width));
+            i += width;
+        } else {
+            text.push(c);
+            i += 1;
+        }
+    }
+    flush(&text, &mut literal_start, &mut tokens);
+    if tokens.is_empty() {
+        return Err("the pattern is empty".into());
+    }
+    Ok((text, tokens))
 }
 
 impl TimePartitioner {
     /// Hours of the commit time, in UTC.
     pub fn commit_time() -> Self {
-        Self {
-            source: TimeSource::CommitTime,
-            zone: Zone::Fixed(utc_offset()),
-        }
+        Self::from_source(TimeSource::CommitTime)
     }
 
     /// Hours of a column's value, in UTC.
     pub fn column(name: impl Into<String>) -> Self {
+        Self::from_source(TimeSource::Column(name.into()))
+    }
+
+    /// Hours of `source`, in UTC.
+    pub fn from_source(source: TimeSource) -> Self {
+        let (literals, format) = match parse_path_format(HOURLY_PATH_FORMAT) {
+            Ok(parsed) => parsed,
+            Err(e) => unreachable!("the hourly pattern is valid: {e}"),
+        };
         Self {
-            source: TimeSource::Column(name.into()),
+            source,
             zone: Zone::Fixed(utc_offset()),
+            format,
+            literals,
+            duration: None,
         }
+    }
+
+    /// Lays directories out by a Joda-Time pattern, Kafka Connect's `path.format`:
+    /// quoted literals and the numeric fields `y`/`Y` (year; `yy` two digits), `M`/`MM`
+    /// (month), `d` (day of month), `D` (day of year), `H` (hour 0–23), `m`, `s`, each
+    /// zero-padded to the number of letters. Text fields (`MMM`, `EEE`) are refused, so
+    /// `locale` never changes a path. A
+    /// [`S3SinkError::Config`](crate::S3SinkError::Config) naming `path.format` if the
+    /// pattern is not one of these.
+    ///
+    /// ```
+    /// use s3_sink::{PartitionContext, Partitioner, TimePartitioner, partitioner::DAILY_PATH_FORMAT};
+    /// let events = cdc_core::testing::sample_events("s", 1); // committed 2026-01-01T00:00:00.010Z
+    /// let ctx = PartitionContext { topic: "t", kafka_partition: None };
+    /// let daily = TimePartitioner::commit_time().with_path_format(DAILY_PATH_FORMAT).unwrap();
+    /// assert_eq!(daily.partition(&events[0], &ctx).unwrap(), "year=2026/month=01/day=01");
+    /// let custom = TimePartitioner::commit_time().with_path_format("'dt'=YYYY-MM-dd").unwrap();
+    /// assert_eq!(custom.partition(&events[0], &ctx).unwrap(), "dt=2026-01-01");
+    /// assert!(TimePartitioner::commit_time().with_path_format("MMMM").is_err());
+    /// ```
+    pub fn with_path_format(mut self, pattern: &str) -> crate::Result<Self> {
+        let (literals, format) = parse_path_format(pattern)
+            .map_err(|reason| crate::S3SinkError::config("path.format", reason))?;
+        self.literals = literals;
+        self.format = format;
+        Ok(self)
+    }
+
+    /// Puts every event of one `duration`-long window (in the partitioner's zone, counted
+    /// from midnight 1970-01-01 local time, as Kafka Connect's `partition.duration.ms`) in
+    /// the directory of the window's start. A
+    /// [`S3SinkError::Config`](crate::S3SinkError::Config) naming `partition.duration.ms`
+    /// unless it is between 1 ms and 366 days.
+    ///
+    /// ```
+    /// use s3_sink::{PartitionContext, Partitioner, TimePartitioner};
+    /// use std::time::Duration;
+    /// let events = cdc_core::testing::sample_events("s", 1); // committed 2026-01-01T00:00:00.010Z
+    /// let ctx = PartitionContext { topic: "t", kafka_partition: None };
+    /// let six_hourly = TimePartitioner::commit_time()
+    ///     .with_path_format("'dt'=YYYYMMdd'T'HHmm").unwrap()
+    ///     .with_offset_hours(-5).unwrap()
+    ///     .with_partition_duration(Duration::from_secs(6 * 3600)).unwrap();
+    /// assert_eq!(six_hourly.partition(&events[0], &ctx).unwrap(), "dt=20251231T1800");
+    /// ```
+    pub fn with_partition_duration(mut self, duration: std::time::Duration) -> crate::Result<Self> {
+        let bad = || {
+            crate::S3SinkError::config(
+                "partition.duration.ms",
+                format!("{duration:?} is not between 1 ms and 366 days"),
+            )
+        };
+        if duration < std::time::Duration::from_millis(1)
+            || duration > std::time::Duration::from_secs(366 * 86_400)
+        {
+            return Err(bad());
+        }
+        self.duration = Some(chrono::Duration::from_std(duration).map_err(|_| bad())?);
+        Ok(self)
     }
 
     /// Renders hours in a zone `hours` east of UTC; `None` beyond ±14 h.
@@ -241,16 +419,61 @@ fn utc_offset() -> FixedOffset {
     FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("zero is a valid offset"))
 }
 
+impl TimePartitioner {
+    /// The start of the window holding `t`, when a partition duration is set.
+    fn window_start(&self, t: NaiveDateTime) -> Result<NaiveDateTime, BoxError> {
+        let Some(duration) = self.duration else {
+            return Ok(t);
+        };
+        let millis = t.and_utc().timestamp_millis();
+        let step = duration.num_milliseconds().max(1);
+        let start = millis - millis.rem_euclid(step);
+        DateTime::<Utc>::from_timestamp_millis(start)
+            .map(|d| d.naive_utc())
+            .ok_or_else(|| BoxError::from(format!("time {t} is out of range")))
+    }
+}
+
 impl Partitioner for TimePartitioner {
-    fn partition(&self, event: &ChangeEvent, _: &PartitionContext<'_>) -> Result<String, BoxError> {
-        let t = self.local_time(event)?;
-        Ok(format!(
-            "year={:04}/month={:02}/day={:02}/hour={:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour()
-        ))
+    fn partition(
+        &self,
+        event: &ChangeEvent,
+        ctx: &PartitionContext<'_>,
+    ) -> Result<String, BoxError> {
+        let mut out = String::with_capacity(32);
+        self.partition_into(event, ctx, &mut out)?;
+        Ok(out)
+    }
+
+    fn partition_into(
+        &self,
+        event: &ChangeEvent,
+        _: &PartitionContext<'_>,
+        out: &mut String,
+    ) -> Result<(), BoxError> {
+        use std::fmt::Write;
+        let t = self.window_start(self.local_time(event)?)?;
+        for token in &self.format {
+            match *token {
+                FormatToken::Literal(from, to) => {
+                    out.push_str(self.literals.get(from..to).unwrap_or_default())
+                }
+                FormatToken::Field(field, width) => {
+                    let value = match field {
+                        TimeField::Year => i64::from(t.year()),
+                        TimeField::YearOfCentury => i64::from(t.year()).rem_euclid(100),
+                        TimeField::Month => i64::from(t.month()),
+                        TimeField::Day => i64::from(t.day()),
+                        TimeField::DayOfYear => i64::from(t.ordinal()),
+                        TimeField::Hour => i64::from(t.hour()),
+                        TimeField::Minute => i64::from(t.minute()),
+                        TimeField::Second => i64::from(t.second()),
+                    };
+                    write!(out, "{value:0width$}")?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -277,24 +500,61 @@ fn value_text(value: &Value) -> String {
     }
 }
 
-/// Hive-style escaping: everything but ASCII letters, digits and `-_.` becomes `%XX`, so a
-/// value is always exactly one path segment and safe in any object store.
+/// Hive-style escaping, applied exactly once: the characters Hive and Spark escape in
+/// partition directory names (`"#%'*/:=?\\{[]^`, DEL and control characters) plus the
+/// ones object_store would otherwise encode again (`<>|~` and backquote) become `%XX`, so
+/// a value is exactly one path segment that object_store keeps byte for byte and that
+/// Hive-style readers (Hive, Spark, DuckDB, Athena) decode to the original value.
+/// Other characters, non-ASCII letters included, stay as they are, as Hive leaves them.
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
-            out.push(char::from(byte));
+    for c in text.chars() {
+        let escaped = c.is_ascii_control()
+            || matches!(
+                c,
+                '"' | '#'
+                    | '%'
+                    | '\''
+                    | '*'
+                    | '/'
+                    | ':'
+                    | '='
+                    | '?'
+                    | '\\'
+                    | '{'
+                    | '}'
+                    | '['
+                    | ']'
+                    | '^'
+                    | '<'
+                    | '>'
+                    | '|'
+                    | '~'
+                    | '`'
+            );
+        if escaped {
+            let mut buf = [0u8; 4];
+            for byte in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push(c);
         }
     }
     if out.is_empty() || out == "." || out == ".." {
         out = out.replace('.', "%2E");
         if out.is_empty() {
-            out.push_str("%00");
+            // Hive's name for an empty partition value is the default partition.
+            out.push_str(NULL_PARTITION);
         }
     }
     out
+}
+
+/// One path segment exactly as [`escape`] produced it: object_store's `PathPart::from`
+/// would percent-encode the `%` of every escape a second time.
+pub(crate) fn escaped_segment(segment: &str) -> object_store::path::PathPart<'_> {
+    object_store::path::PathPart::parse(segment).unwrap_or_else(|_| segment.into())
 }
 
 #[cfg(test)]
@@ -370,10 +630,7 @@ mod tests {
         let by_field = FieldPartitioner::new([text.clone()]);
         assert_eq!(
             by_field.partition(&events[0], &ctx()).unwrap(),
-            format!(
-                "{}=Gr%C3%BC%C3%9Fe%2C%20%E4%B8%96%E7%95%8C%20%F0%9F%9A%80",
-                escape(text)
-            )
+            format!("{}=Grüße, 世界 🚀", escape(text))
         );
         assert_eq!(
             by_field.partition(&events[3], &ctx()).unwrap(),
