@@ -13,6 +13,7 @@ struct FaultState {
     close_after_rows: Option<u64>,
     delay: Option<Duration>,
     fail_next: Option<(String, i32)>,
+    scan_after_next: Option<String>,
     refuse_logins: bool,
 }
 
@@ -52,6 +53,13 @@ impl Faults {
     /// open database, or any other number).
     pub fn fail_next(&self, pattern: &str, number: i32) {
         self.state().fail_next = Some((pattern.to_lowercase(), number));
+    }
+
+    /// The capture job runs one scan right after the next statement whose text contains
+    /// `pattern` (case-insensitive) has executed, before that statement's reply is sent: a
+    /// deterministic way to let capture happen between a client's query and its next one.
+    pub fn scan_after_next(&self, pattern: &str) {
+        self.state().scan_after_next = Some(pattern.to_lowercase());
     }
 
     /// While on, logins fail with error 18456.
@@ -128,6 +136,18 @@ impl Control {
 
     pub(crate) async fn restarted(&self) {
         self.faults.inner.restart.notified().await
+    }
+
+    /// If a scan-after-next fault matches this statement, consumes it and says so.
+    pub(crate) fn take_scan_after(&self, stmt: &str) -> bool {
+        let mut st = self.faults.state();
+        match &st.scan_after_next {
+            Some(p) if stmt.to_lowercase().contains(p.as_str()) => {
+                st.scan_after_next = None;
+                self.capture_running()
+            }
+            _ => false,
+        }
     }
 
     /// If a fail-next fault matches this statement, consumes it and returns its error.

@@ -44,8 +44,10 @@ pub(crate) struct LoggedTxn {
 pub(crate) struct CdcDb {
     pub(crate) instances: Vec<CaptureInstance>,
     pub(crate) pending: Vec<LoggedTxn>,
-    /// (start_lsn, tran_end_time) of every captured transaction, in LSN order.
-    pub(crate) mapping: Vec<(Lsn, NaiveDateTime)>,
+    /// (start_lsn, tran_end_time, whether it is a transaction with changes) of every
+    /// `cdc.lsn_time_mapping` row, in LSN order: `false` marks the `tran_id = 0x00` rows the
+    /// capture job writes to show progress over log records that hold no captured change.
+    pub(crate) mapping: Vec<(Lsn, NaiveDateTime, bool)>,
 }
 
 impl CdcDb {
@@ -71,14 +73,18 @@ fn lsn_val(l: Lsn) -> Value {
 }
 
 /// Hands a committed transaction's changes to each database's log.
-pub(crate) fn log_commit(eng: &mut Engine, txn: Txn) {
-    if txn.changes.is_empty() {
-        return;
-    }
+///
+/// Every database the transaction wrote a log record in (changes, untracked writes,
+/// savepoints) gets a commit record: the log moves at once, whether or not the capture job
+/// ever reads it. Only CDC-enabled databases keep the transaction for the capture job.
+pub(crate) fn log_commit(eng: &mut Engine, mut txn: Txn) {
     let mut dbs: Vec<String> = txn.changes.iter().map(|c| c.db.clone()).collect();
-    dbs.dedup();
+    dbs.extend(txn.begin_lsn.keys().cloned());
     dbs.sort();
     dbs.dedup();
+    if dbs.is_empty() {
+        return;
+    }
     let end = now();
     for name in dbs {
         let Some(db) = eng.dbs.get_mut(&name) else {
@@ -86,12 +92,11 @@ pub(crate) fn log_commit(eng: &mut Engine, txn: Txn) {
         };
         let commit_lsn = db.log.commit();
         let begin_lsn = txn.begin_lsn.get(&name).copied().unwrap_or(commit_lsn);
-        let changes: Vec<Change> = txn
-            .changes
-            .iter()
-            .filter(|c| c.db == name)
-            .cloned()
-            .collect();
+        // Moved, not copied: a transaction of millions of rows is held once.
+        let (changes, rest): (Vec<Change>, Vec<Change>) = std::mem::take(&mut txn.changes)
+            .into_iter()
+            .partition(|c| c.db == name);
+        txn.changes = rest;
         let mut tran_id = vec![0u8; 4];
         tran_id.extend_from_slice(&(txn.xid as u32).to_be_bytes());
         tran_id.extend_from_slice(&[0, 0]);
@@ -557,6 +562,9 @@ fn scan_db(d: &mut Database) -> usize {
     let instances = cdc.instances.clone();
     let count = pending.len();
     let mut mapping_rows = Vec::new();
+    // The last committed transaction the scan read that had nothing to capture, if no
+    // captured one followed it.
+    let mut uncaptured = None;
     for txn in pending {
         let mut captured_any = false;
         for inst in &instances {
@@ -604,6 +612,7 @@ fn scan_db(d: &mut Database) -> usize {
                 }
             }
         }
+        uncaptured = (!captured_any).then_some(txn.commit_lsn);
         if captured_any {
             mapping_rows.push(vec![
                 lsn_val(txn.commit_lsn),
@@ -613,8 +622,30 @@ fn scan_db(d: &mut Database) -> usize {
                 lsn_val(txn.begin_lsn),
             ]);
             if let Some(cdc) = d.cdc.as_mut() {
-                cdc.mapping.push((txn.commit_lsn, txn.end_time));
+                cdc.mapping.push((txn.commit_lsn, txn.end_time, true));
             }
+        }
+    }
+    // If the scan read committed transactions past the last mapped one that had nothing to
+    // capture (writes to untracked tables, transactions whose only log record is a
+    // savepoint), the capture job records its progress the way SQL Server's does
+    // (sys.sp_ins_dummy_lsn_time_mapping_with_replnoop): a no-op log record and a
+    // `tran_id = 0x00` row at its LSN, with no change rows. This moves fn_cdc_get_max_lsn()
+    // but not the highest transaction with changes. Rolled-back work commits nothing and
+    // leaves no row.
+    let max = d.cdc.as_ref().map_or(Lsn::ZERO, |c| c.max_lsn());
+    if uncaptured.is_some_and(|l| l > max) {
+        let lsn = d.log.commit();
+        let t = now();
+        mapping_rows.push(vec![
+            lsn_val(lsn),
+            Value::DateTime(t),
+            Value::DateTime(t),
+            Value::Bytes(vec![0]),
+            lsn_val(lsn),
+        ]);
+        if let Some(cdc) = d.cdc.as_mut() {
+            cdc.mapping.push((lsn, t, false));
         }
     }
     if let Some(t) = d.table_mut("cdc", "lsn_time_mapping") {

@@ -92,7 +92,8 @@ impl Exec<'_> {
                     SqlError::conversion("fn_cdc_map_time_to_lsn needs a datetime")
                 })?;
                 let cdc = self.cdc_db()?;
-                let m = &cdc.mapping;
+                // Only transactions with changes; not the capture job's tran_id = 0x00 rows.
+                let m: Vec<_> = cdc.mapping.iter().filter(|m| m.2).collect();
                 let hit = match op.as_str() {
                     "largest less than" => m.iter().rev().find(|x| x.1 < t),
                     "largest less than or equal" => m.iter().rev().find(|x| x.1 <= t),

@@ -117,6 +117,20 @@ impl Exec<'_> {
         });
         if tracked {
             self.log_change(&r.db, object_id, 2, columns, None, after)?;
+        } else {
+            self.log_write(&r.db)?;
+        }
+        Ok(())
+    }
+
+    /// A write the capture job has no interest in (a table without a capture instance):
+    /// it still takes a log record, and its transaction a commit record.
+    pub(crate) fn log_write(&mut self, db: &str) -> SqlResult<()> {
+        let d = self.eng.db_mut(db)?;
+        let lsn = d.log.next();
+        if let Some(t) = self.sess.txn.as_mut() {
+            t.begin_lsn.entry(db.to_string()).or_insert(lsn);
+            t.last_lsn.insert(db.to_string(), lsn);
         }
         Ok(())
     }
@@ -134,6 +148,7 @@ impl Exec<'_> {
         let lsn = d.log.next();
         if let Some(t) = self.sess.txn.as_mut() {
             t.begin_lsn.entry(db.to_string()).or_insert(lsn);
+            t.last_lsn.insert(db.to_string(), lsn);
             let command_id = t.command_id;
             if op == 3 {
                 t.changes.push(Change {
@@ -496,6 +511,8 @@ impl Exec<'_> {
                 } else {
                     self.log_change(&r.db, object_id, 3, col_names, Some(old), Some(after))?;
                 }
+            } else {
+                self.log_write(&r.db)?;
             }
             n += 1;
         }
@@ -637,6 +654,8 @@ impl Exec<'_> {
             self.delete_version(&r, idx)?;
             if tracked {
                 self.log_change(&r.db, object_id, 1, col_names.clone(), Some(old), None)?;
+            } else {
+                self.log_write(&r.db)?;
             }
         }
         self.sess.rowcount = n;

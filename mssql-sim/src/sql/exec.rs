@@ -171,8 +171,25 @@ impl<'a> Exec<'a> {
     }
 
     fn run_segment(&mut self, seg: Segment) -> SqlResult<()> {
-        if let Some(f) = self.ctl.take_failure(&segment_text(&seg)) {
+        let text = segment_text(&seg);
+        if let Some(f) = self.ctl.take_failure(&text) {
             return Err(f);
+        }
+        let r = self.run_segment_inner(seg);
+        if self.ctl.take_scan_after(&text) {
+            // The capture job runs right after this statement, before its reply goes out.
+            capture::scan(self.eng);
+        }
+        r
+    }
+
+    fn run_segment_inner(&mut self, seg: Segment) -> SqlResult<()> {
+        if let Segment::Save(name) = &seg {
+            let r = self.save_tran(name);
+            if r.is_ok() {
+                self.done(None);
+            }
+            return r;
         }
         if let Segment::Stmt(s) = &seg {
             match s.as_ref() {
@@ -198,6 +215,7 @@ impl<'a> Exec<'a> {
                 self.done(None);
                 Ok(())
             }
+            Segment::Save(_) => Ok(()),
         };
         match r {
             Ok(()) => {
@@ -223,6 +241,7 @@ impl<'a> Exec<'a> {
             Segment::Stmt(s) => self.statement(*s),
             Segment::Exec { name, args } => self.exec_proc(&name, args),
             Segment::Ignored => Ok(()),
+            Segment::Save(name) => self.save_tran(&name),
         }
     }
 
@@ -240,6 +259,8 @@ impl<'a> Exec<'a> {
             changes: Vec::new(),
             command_id: 0,
             begin_lsn: HashMap::new(),
+            savepoint_lsn: HashMap::new(),
+            last_lsn: HashMap::new(),
         });
     }
 
@@ -256,6 +277,35 @@ impl<'a> Exec<'a> {
             }
         }
         self.done(None);
+        Ok(())
+    }
+
+    /// `SAVE TRANSACTION name`: writes a savepoint record to the current database's log (and
+    /// the transaction's begin record first if it has none there yet), as SQL Server does;
+    /// outside a transaction it is error 628.
+    pub(crate) fn save_tran(&mut self, _name: &str) -> SqlResult<()> {
+        if !self.sess.txn.as_ref().is_some_and(|t| t.explicit) {
+            return Err(SqlError::new(
+                628,
+                "Cannot issue SAVE TRANSACTION when there is no active transaction.",
+            ));
+        }
+        let db = self.sess.db.clone();
+        let d = self.eng.db_mut(&db)?;
+        let begun = self
+            .sess
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.begin_lsn.contains_key(&db));
+        let begin = (!begun).then(|| d.log.next());
+        let lsn = d.log.next();
+        if let Some(t) = self.sess.txn.as_mut() {
+            if let Some(begin) = begin {
+                t.begin_lsn.insert(db.clone(), begin);
+            }
+            t.savepoint_lsn.insert(db.clone(), lsn);
+            t.last_lsn.insert(db, lsn);
+        }
         Ok(())
     }
 
@@ -856,5 +906,6 @@ fn segment_text(seg: &Segment) -> String {
         Segment::Stmt(s) => s.to_string(),
         Segment::Exec { name, .. } => format!("EXEC {}", name.join(".")),
         Segment::Ignored => String::new(),
+        Segment::Save(name) => format!("SAVE TRANSACTION {name}"),
     }
 }

@@ -24,6 +24,8 @@ pub(crate) enum Segment {
     },
     /// A statement that is accepted and has no effect here (ALTER DATABASE ... SET ...).
     Ignored,
+    /// `SAVE { TRAN | TRANSACTION } name`: a savepoint (sqlparser knows only `SAVEPOINT`).
+    Save(String),
 }
 
 fn syntax_from(e: impl std::fmt::Display) -> SqlError {
@@ -107,6 +109,22 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
             }
             segments.push(Segment::Ignored);
             i = j;
+            continue;
+        }
+        // SAVE TRAN[SACTION] name
+        if depth == 0
+            && matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("save"))
+            && matches!(tokens.get(skip_ws(&tokens, i + 1)), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("tran") || w.value.eq_ignore_ascii_case("transaction"))
+        {
+            flush(&dialect, &mut pending, &mut segments)?;
+            let at = skip_ws(&tokens, skip_ws(&tokens, i + 1) + 1);
+            let Some(Token::Word(name)) = tokens.get(at) else {
+                return Err(SqlError::syntax(
+                    &tokens.get(at).map(|t| t.to_string()).unwrap_or_default(),
+                ));
+            };
+            segments.push(Segment::Save(name.value.clone()));
+            i = at + 1;
             continue;
         }
         let is_exec = matches!(t, Token::Word(w) if depth == 0 && (w.keyword == Keyword::EXEC || w.keyword == Keyword::EXECUTE));

@@ -42,6 +42,11 @@ pub(crate) struct Txn {
     pub(crate) command_id: i32,
     /// First LSN used per database (the transaction's begin LSN there).
     pub(crate) begin_lsn: HashMap<String, Lsn>,
+    /// LSN of the latest `SAVE TRANSACTION` record per database
+    /// (`sys.dm_tran_database_transactions.database_transaction_most_recent_savepoint_lsn`).
+    pub(crate) savepoint_lsn: HashMap<String, Lsn>,
+    /// LSN of the transaction's last log record per database.
+    pub(crate) last_lsn: HashMap<String, Lsn>,
 }
 
 /// Undo record for statement-level rollback inside a transaction.

@@ -66,6 +66,16 @@ const ALL_TYPES: [SqlType; 28] = [
     SqlType::RowVersion,
 ];
 
+/// An LSN in the numeric form the `sys.dm_tran_*` views use: VLF sequence × 10^15 + block
+/// × 10^5 + slot (what Microsoft's `fn_convertnumericlsntobinary` template takes apart).
+fn numeric_lsn(l: crate::cdc::lsn::Lsn) -> i128 {
+    let b = l.0;
+    let vlf = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let block = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+    let slot = u16::from_be_bytes([b[8], b[9]]);
+    i128::from(vlf) * 1_000_000_000_000_000 + i128::from(block) * 100_000 + i128::from(slot)
+}
+
 impl Exec<'_> {
     /// A catalog view by name, if `parts` names one.
     pub(crate) fn system_view(&mut self, parts: &[String]) -> SqlResult<Option<Rel>> {
@@ -284,6 +294,72 @@ impl Exec<'_> {
                         ("key_ordinal", SqlType::TinyInt),
                         ("is_descending_key", SqlType::Bit),
                         ("is_included_column", SqlType::Bit),
+                    ],
+                    rows,
+                )
+            }
+            ("sys", "dm_tran_current_transaction") => {
+                let (xid, seq, snapshot) = match self.sess.txn.as_ref() {
+                    Some(t) => (t.xid, t.snapshot, t.snapshot.is_some()),
+                    None => (0, None, false),
+                };
+                let opt = |v: Option<u64>| v.map_or(Value::Null, |v| i(v as i64));
+                rel(
+                    &[
+                        ("transaction_id", SqlType::BigInt),
+                        ("transaction_sequence_num", SqlType::BigInt),
+                        ("transaction_is_snapshot", SqlType::Bit),
+                        ("first_snapshot_sequence_num", SqlType::BigInt),
+                    ],
+                    vec![vec![i(xid as i64), opt(seq), b(snapshot), opt(seq)]],
+                )
+            }
+            ("sys", "dm_tran_database_transactions") => {
+                // The current session's transaction, one row per database it has touched (the
+                // current one always): log positions in SQL Server's numeric(25,0) LSN form.
+                // Other sessions' transactions are not listed.
+                let numeric = |l: Option<&crate::cdc::lsn::Lsn>| match l {
+                    Some(l) => Value::Decimal(numeric_lsn(*l), 0),
+                    None => Value::Null,
+                };
+                let mut rows = Vec::new();
+                if let Some(t) = self.sess.txn.as_ref() {
+                    let mut names: Vec<String> = t.begin_lsn.keys().cloned().collect();
+                    if !names.iter().any(|n| n.eq_ignore_ascii_case(&self.sess.db)) {
+                        names.push(self.sess.db.clone());
+                    }
+                    for name in names {
+                        let Ok(d) = self.eng.db(&name) else { continue };
+                        let begin = t.begin_lsn.get(&name);
+                        rows.push(vec![
+                            i(t.xid as i64),
+                            i(i64::from(d.id)),
+                            begin.map_or(Value::Null, |_| Value::DateTime(t.begin_time)),
+                            // 1 read/write; 4 has generated log records, 3 has not
+                            i(1),
+                            i(if begin.is_some() { 4 } else { 3 }),
+                            numeric(begin),
+                            numeric(t.last_lsn.get(&name)),
+                            numeric(t.savepoint_lsn.get(&name)),
+                            Value::Null,
+                        ]);
+                    }
+                }
+                const NUMERIC_LSN: SqlType = SqlType::Decimal(25, 0);
+                rel(
+                    &[
+                        ("transaction_id", SqlType::BigInt),
+                        ("database_id", SqlType::Int),
+                        ("database_transaction_begin_time", SqlType::DateTime),
+                        ("database_transaction_type", SqlType::Int),
+                        ("database_transaction_state", SqlType::Int),
+                        ("database_transaction_begin_lsn", NUMERIC_LSN),
+                        ("database_transaction_last_lsn", NUMERIC_LSN),
+                        (
+                            "database_transaction_most_recent_savepoint_lsn",
+                            NUMERIC_LSN,
+                        ),
+                        ("database_transaction_commit_lsn", NUMERIC_LSN),
                     ],
                     rows,
                 )
