@@ -28,6 +28,16 @@ impl Connection {
         }
     }
 
+    /// Another, not yet connected, connection to the same database.
+    pub(crate) fn sibling(&self) -> Connection {
+        Connection::new(Arc::clone(&self.config), self.database.clone())
+    }
+
+    /// The configuration the connection was made with.
+    pub(crate) fn config(&self) -> &MssqlConfig {
+        &self.config
+    }
+
     pub(crate) fn database(&self) -> &str {
         &self.database
     }
@@ -62,7 +72,9 @@ impl Connection {
         position: Option<Position>,
     ) -> Error {
         if let tiberius::error::Error::Server(token) = &source
-            && (token.code() == 229 || token.code() == 916)
+            // 229/916: no permission on an object or database; 297/300: VIEW SERVER STATE
+            // (or VIEW DATABASE STATE) missing for the sys.dm_tran_* views.
+            && matches!(token.code(), 229 | 916 | 297 | 300)
         {
             return Error::PermissionDenied {
                 database: self.database.clone(),
@@ -78,10 +90,36 @@ impl Connection {
 
     /// Runs `op` on the client, reconnecting and retrying with exponential backoff while the
     /// failure is transient (connection reset, timeout, deadlock victim). The operation must be
-    /// safe to repeat: the reader only reads.
+    /// safe to repeat on a new connection: the reader only reads, and nothing here may run
+    /// inside a transaction (a new connection has none) — see [`Connection::run_once`].
     pub(crate) async fn run<T>(
         &mut self,
         what: &str,
+        op: impl for<'c> FnMut(&'c mut SqlClient) -> BoxFuture<'c, Result<T, tiberius::error::Error>>,
+    ) -> Result<T, Error> {
+        self.run_with(what, self.config.max_retries, op).await
+    }
+
+    /// Runs `op` once, for statements that belong to an open transaction: a reconnect would
+    /// silently run them outside it. A failure drops the connection (the transaction with it)
+    /// and is returned; the caller decides how to start over.
+    pub(crate) async fn run_once<T>(
+        &mut self,
+        what: &str,
+        op: impl for<'c> FnMut(&'c mut SqlClient) -> BoxFuture<'c, Result<T, tiberius::error::Error>>,
+    ) -> Result<T, Error> {
+        self.run_with(what, 0, op).await
+    }
+
+    /// Drops the connection (and whatever transaction it had open); the next call reconnects.
+    pub(crate) fn reset(&mut self) {
+        self.client = None;
+    }
+
+    async fn run_with<T>(
+        &mut self,
+        what: &str,
+        max_retries: u32,
         mut op: impl for<'c> FnMut(
             &'c mut SqlClient,
         ) -> BoxFuture<'c, Result<T, tiberius::error::Error>>,
@@ -101,7 +139,7 @@ impl Connection {
             };
             match result {
                 Ok(value) => return Ok(value),
-                Err(error) if error.is_transient() && attempt < self.config.max_retries => {
+                Err(error) if error.is_transient() && attempt < max_retries => {
                     attempt += 1;
                     tracing::warn!(database = %self.database, %what, attempt, error = %error, "transient failure; reconnecting");
                     // A broken connection may be mid-result: never reuse it.

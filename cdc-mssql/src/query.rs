@@ -52,11 +52,21 @@ pub(crate) const CDC_ENABLED: &str =
 /// The highest LSN the capture job has processed.
 pub(crate) const MAX_LSN: &str = "SELECT sys.fn_cdc_get_max_lsn()";
 
-/// Up to `limit` committed transactions at or after `@P1`, with their commit times.
+/// The LSN of the current transaction's latest savepoint in the current database, numeric(25,0).
+pub(crate) const SAVEPOINT_LSN: &str = "SELECT dt.database_transaction_most_recent_savepoint_lsn \
+     FROM sys.dm_tran_database_transactions dt \
+     JOIN sys.dm_tran_current_transaction ct ON ct.transaction_id = dt.transaction_id \
+     WHERE dt.database_id = DB_ID()";
+
+/// Up to `limit` rows of `cdc.lsn_time_mapping` at or after `@P1`, with their commit times:
+/// committed transactions, and the capture job's `tran_id = 0x00` progress marks (no change
+/// rows) so that a window on a quiet database still ends where capture really got to.
+/// `sys.fn_cdc_get_max_lsn()` read separately would not do: a transaction captured between
+/// that read and this query would be skipped.
 pub(crate) fn window(limit: u32) -> String {
     format!(
         "SELECT TOP {limit} start_lsn, tran_end_time FROM cdc.lsn_time_mapping \
-         WHERE start_lsn >= @P1 AND tran_id <> 0x00 ORDER BY start_lsn"
+         WHERE start_lsn >= @P1 ORDER BY start_lsn"
     )
 }
 

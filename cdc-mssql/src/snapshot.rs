@@ -74,12 +74,17 @@ pub(crate) struct Snapshot {
     progress: SnapshotProgress,
     /// A row read ahead, so the last event can be marked `last`.
     held: Option<ChangeEvent>,
+    /// Whether the next event is the first of this read (`snapshot = first`).
+    first: bool,
+    /// Restarts after a broken connection so far.
+    restarts: u32,
 }
 
 impl Snapshot {
-    /// Opens the snapshot transaction and reads the hand-off LSN inside it; or, given the
-    /// position of a snapshot that was interrupted, continues that snapshot after its cursor
-    /// with the same hand-off LSN (streaming from it reconciles what changed meanwhile).
+    /// Opens the snapshot transaction and takes the hand-off LSN inside it (see
+    /// [`open_transaction`]); or, given the position of a snapshot that was interrupted by a
+    /// restart of the process, continues that snapshot after its cursor with the same hand-off
+    /// LSN (streaming from it reconciles what changed meanwhile).
     pub(crate) async fn begin(
         config: &MssqlConfig,
         mut conn: Connection,
@@ -87,64 +92,13 @@ impl Snapshot {
         progress: SnapshotProgress,
         resume: Option<&LsnPosition>,
     ) -> Result<Self, Error> {
-        let isolation = match config.snapshot_isolation {
-            SnapshotIsolation::Snapshot => "SNAPSHOT",
-            SnapshotIsolation::RepeatableRead => "REPEATABLE READ",
-            SnapshotIsolation::ReadCommitted => "READ COMMITTED",
-        };
-        let mut begin = format!("SET TRANSACTION ISOLATION LEVEL {isolation}; BEGIN TRANSACTION;");
-        if config.snapshot_isolation == SnapshotIsolation::RepeatableRead {
-            // Shared locks on every captured table, taken before the hand-off LSN is read and
-            // held to the end of the snapshot: no table changes between its hand-off and its
-            // last row (writers wait), as with Debezium's locking modes.
-            for table in catalog.tables.iter().filter_map(|i| i.last()) {
-                let id = &table.table.id;
-                begin.push_str(&format!(
-                    " SELECT TOP (0) * FROM {}.{} WITH (TABLOCK, HOLDLOCK);",
-                    crate::types::quote(&id.schema),
-                    crate::types::quote(&id.table)
-                ));
-            }
-        }
-        conn.run("begin snapshot", move |c| {
-            let begin = begin.clone();
-            async move { query::execute(c, &begin).await }.boxed()
-        })
-        .await?;
-        // Read inside the transaction: under SNAPSHOT isolation this fixes the version every
-        // table read sees, and the LSN after which streaming must pick up.
-        let rows = conn
-            .run("sys.fn_cdc_get_max_lsn", |c| {
-                query::batch_rows(c, query::MAX_LSN).boxed()
-            })
-            .await?;
-        let current_max = rows
-            .first()
-            .and_then(|r| r.try_get::<&[u8], _>(0).ok().flatten())
-            .and_then(Lsn::from_bytes)
-            .unwrap_or(Lsn::ZERO);
-        // A continued snapshot keeps its hand-off: streaming from there brings every change
-        // made since, to rows read before the interruption and after it alike.
-        let handoff = resume.map_or(current_max, |p| p.commit_lsn);
-        // Snapshot rows carry the hand-off's commit time rather than the clock, so a snapshot
-        // re-read after a crash lands in the same time partitions with the same bytes.
-        let at = handoff.to_bytes().to_vec();
-        let rows = conn
-            .run("cdc.lsn_time_mapping", move |c| {
-                let at = at.clone();
-                async move { query::rows(c, query::TIME_AT, &[&at]).await }.boxed()
-            })
-            .await?;
-        let read_time = rows
-            .first()
-            .and_then(|r| r.try_get::<chrono::NaiveDateTime, _>(0).ok().flatten())
-            .map(|t| t.and_utc());
         let current: Vec<_> = catalog
             .tables
             .iter()
             .filter_map(|instances| instances.last())
             .cloned()
             .collect();
+        let tables: Vec<Arc<TableSchema>> = current.iter().map(|i| Arc::clone(&i.table)).collect();
         let database = conn.database().to_string();
         for instance in &current {
             let name = format!("{}.{}", instance.table.id.schema, instance.table.id.table);
@@ -163,7 +117,11 @@ impl Snapshot {
                 },
             );
         }
-        let tables: Vec<Arc<TableSchema>> = current.iter().map(|i| Arc::clone(&i.table)).collect();
+        // Estimates first: nothing may reconnect once the snapshot transaction is open.
+        // A continued snapshot keeps its hand-off: streaming from there brings every change
+        // made since, to rows read before the interruption and after it alike.
+        let (handoff, read_time) =
+            open_transaction_retrying(&mut conn, &tables, resume.map(|p| p.commit_lsn)).await?;
         let (table_index, last_key, serial) = match resume
             .and_then(|p| p.snapshot.as_ref().map(|c| (p, c)))
         {
@@ -203,7 +161,36 @@ impl Snapshot {
             server_name: config.logical_name().into(),
             progress,
             held: None,
+            first: serial == 0,
+            restarts: 0,
         })
+    }
+
+    /// Starts the snapshot over in a new transaction after its connection broke: the rows
+    /// still to come must not be read at another point in time than those already handed
+    /// out, and the old transaction is gone with the connection. Every table is read again
+    /// from its first row at the new read point, which becomes the hand-off; serial numbers
+    /// keep counting, so no position repeats.
+    async fn restart(&mut self, cause: Error) -> Result<(), Error> {
+        self.restarts += 1;
+        if self.restarts > self.conn.config().max_retries {
+            return Err(cause);
+        }
+        tracing::warn!(database = %self.database, error = %cause, restart = self.restarts, "the snapshot's connection broke; taking the snapshot again in a new transaction");
+        self.conn.reset();
+        let backoff = self.conn.config().initial_backoff;
+        tokio::time::sleep(backoff * self.restarts).await;
+        let (handoff, read_time) =
+            open_transaction_retrying(&mut self.conn, &self.tables, None).await?;
+        self.handoff = handoff;
+        self.read_time = read_time;
+        self.table_index = 0;
+        self.last_key = None;
+        self.rows_done = 0;
+        // The row read ahead belongs to the abandoned read; it is read again.
+        self.held = None;
+        self.first = true;
+        Ok(())
     }
 
     /// The next chunk of snapshot events; `None` once every table was read (the transaction
@@ -216,15 +203,31 @@ impl Snapshot {
                     last.source.snapshot = SnapshotMarker::Last;
                     return Ok(Some(vec![last]));
                 }
-                self.conn
-                    .run("commit snapshot", |c| {
+                // Every row was read in the transaction; if the connection broke just now the
+                // transaction is gone with it and there is nothing to commit.
+                if let Err(e) = self
+                    .conn
+                    .run_once("commit snapshot", |c| {
                         query::execute(c, "COMMIT TRANSACTION").boxed()
                     })
-                    .await?;
+                    .await
+                {
+                    if !e.is_transient() {
+                        return Err(e);
+                    }
+                    tracing::warn!(database = %self.database, error = %e, "the snapshot's connection broke after its last row; nothing to commit");
+                }
                 return Ok(None);
             };
             let name = format!("{}.{}", table.id.schema, table.id.table);
-            let rows = self.read_chunk(&table).await?;
+            let rows = match self.read_chunk(&table).await {
+                Ok(rows) => rows,
+                Err(e) if e.is_transient() => {
+                    self.restart(e).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let fetched = rows.len() as u64;
             for values in rows {
                 self.serial += 1;
@@ -255,7 +258,7 @@ impl Snapshot {
                     Position::SqlServer(position),
                 );
                 source.commit_time = self.read_time;
-                source.snapshot = if self.serial == 1 {
+                source.snapshot = if std::mem::take(&mut self.first) {
                     SnapshotMarker::First
                 } else {
                     SnapshotMarker::True
@@ -335,9 +338,10 @@ impl Snapshot {
             sql.push_str(&format!(" ORDER BY {}", keys.join(", ")));
         }
         let params = Arc::new(params);
+        // Once: after a reconnect the read would run outside the snapshot transaction.
         let rows = self
             .conn
-            .run("snapshot read", move |c| {
+            .run_once("snapshot read", move |c| {
                 let (sql, params) = (sql.clone(), Arc::clone(&params));
                 async move {
                     let refs: Vec<&dyn tiberius::ToSql> = params
@@ -373,6 +377,169 @@ impl Snapshot {
     pub(crate) fn into_connection(self) -> Connection {
         self.conn
     }
+}
+
+/// Opens the snapshot transaction on `conn` and returns the hand-off LSN (`handoff`, or else
+/// the log position of the read point) with its commit time, retrying the whole opening on a
+/// new connection after a transient failure (a statement retried alone would run outside
+/// the transaction).
+async fn open_transaction_retrying(
+    conn: &mut Connection,
+    tables: &[Arc<TableSchema>],
+    handoff: Option<Lsn>,
+) -> Result<(Lsn, Option<DateTime<Utc>>), Error> {
+    let mut attempt = 0;
+    loop {
+        let opened = async {
+            let read_point = open_transaction(conn, tables).await?;
+            let handoff = handoff.unwrap_or(read_point);
+            Ok::<_, Error>((handoff, commit_time_at(conn, handoff).await?))
+        };
+        match opened.await {
+            Ok(opened) => return Ok(opened),
+            Err(e) if e.is_transient() && attempt < conn.config().max_retries => {
+                attempt += 1;
+                tracing::warn!(database = %conn.database(), error = %e, attempt, "opening the snapshot transaction failed; retrying");
+                conn.reset();
+                tokio::time::sleep(conn.config().initial_backoff * attempt).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Opens the snapshot transaction and finds the log position of its read point: the LSN at
+/// which streaming takes over. Every transaction that committed at or before it is in what
+/// the snapshot reads; every later one is not.
+///
+/// `sys.fn_cdc_get_max_lsn()` cannot give that position: it is how far the asynchronous
+/// capture job got, and rows committed before the snapshot but captured after it would
+/// arrive twice. The log position comes from the transaction itself (the way Materialize's
+/// SQL Server source does it): `SAVE TRANSACTION` writes a log record, and
+/// `sys.dm_tran_database_transactions.database_transaction_most_recent_savepoint_lsn` of the
+/// current transaction is its LSN (numeric form; needs VIEW SERVER STATE, or VIEW DATABASE
+/// STATE on Azure SQL). Under `SNAPSHOT` isolation the read point is fixed by the first read
+/// (a row of `cdc.change_tables`); a second connection holds shared table locks on the
+/// captured tables while the read point and the savepoint are taken, so no write to them
+/// commits in between, then lets go. Under `REPEATABLE READ` the snapshot transaction's own
+/// locks, held to its end, do that.
+async fn open_transaction(
+    conn: &mut Connection,
+    tables: &[Arc<TableSchema>],
+) -> Result<Lsn, Error> {
+    let isolation = conn.config().snapshot_isolation;
+    let locks: String = tables
+        .iter()
+        .map(|t| {
+            format!(
+                " SELECT TOP (0) * FROM {}.{} WITH (TABLOCK, HOLDLOCK);",
+                quote(&t.id.schema),
+                quote(&t.id.table)
+            )
+        })
+        .collect();
+    let mut fence = None;
+    let mut begin = match isolation {
+        SnapshotIsolation::Snapshot => {
+            let mut fencing = conn.sibling();
+            let sql = format!(
+                "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN TRANSACTION;{locks}"
+            );
+            fencing
+                .run_once("lock tables for the snapshot's read point", move |c| {
+                    let sql = sql.clone();
+                    async move { query::execute(c, &sql).await }.boxed()
+                })
+                .await?;
+            fence = Some(fencing);
+            "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION; \
+             SELECT TOP 1 object_id FROM cdc.change_tables;"
+                .to_string()
+        }
+        // Shared locks on every captured table, taken before the read point and held to
+        // the end of the snapshot: no table changes between its hand-off and its last row
+        // (writers wait), as with Debezium's locking modes.
+        SnapshotIsolation::RepeatableRead => {
+            format!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; BEGIN TRANSACTION;{locks}")
+        }
+        SnapshotIsolation::ReadCommitted => {
+            "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN TRANSACTION;".to_string()
+        }
+    };
+    begin.push_str(" SAVE TRANSACTION cdc_rs_snapshot;");
+    let opened = async {
+        conn.run_once("begin snapshot", move |c| {
+            let begin = begin.clone();
+            async move { query::execute(c, &begin).await }.boxed()
+        })
+        .await?;
+        conn.run_once("snapshot read point", |c| {
+            query::batch_rows(c, query::SAVEPOINT_LSN).boxed()
+        })
+        .await
+    }
+    .await;
+    if let Some(mut fence) = fence {
+        // Rolling back releases the locks; a failure only means the connection is gone,
+        // which releases them too.
+        let _ = fence
+            .run_once("release the snapshot's table locks", |c| {
+                query::execute(c, "ROLLBACK TRANSACTION").boxed()
+            })
+            .await;
+        fence.close().await;
+    }
+    let rows = opened?;
+    let numeric = rows
+        .first()
+        .and_then(|r| r.try_get::<tiberius::numeric::Numeric, _>(0).ok().flatten())
+        .ok_or_else(|| {
+            Error::protocol(
+                "sys.dm_tran_database_transactions",
+                "no savepoint LSN for the snapshot transaction",
+            )
+        })?;
+    lsn_from_numeric(numeric).ok_or_else(|| {
+        Error::protocol(
+            "sys.dm_tran_database_transactions",
+            format!("{numeric} is not a numeric LSN"),
+        )
+    })
+}
+
+/// An LSN from its numeric(25,0) form (VLF × 10^15 + block × 10^5 + slot), as the
+/// `sys.dm_tran_*` views show it; Microsoft's `fn_convertnumericlsntobinary` template takes
+/// it apart the same way.
+fn lsn_from_numeric(n: tiberius::numeric::Numeric) -> Option<Lsn> {
+    if n.scale() != 0 || n.value() < 0 {
+        return None;
+    }
+    let v = n.value();
+    let vlf = u32::try_from(v / 1_000_000_000_000_000).ok()?;
+    let block = u32::try_from((v / 100_000) % 10_000_000_000).ok()?;
+    let slot = u16::try_from(v % 100_000).ok()?;
+    let mut bytes = [0u8; 10];
+    bytes[..4].copy_from_slice(&vlf.to_be_bytes());
+    bytes[4..8].copy_from_slice(&block.to_be_bytes());
+    bytes[8..].copy_from_slice(&slot.to_be_bytes());
+    Lsn::from_bytes(&bytes)
+}
+
+/// The commit time of the last transaction at or before `lsn` (`None` on a log with none):
+/// snapshot rows carry it rather than the clock, so a snapshot re-read after a crash lands in
+/// the same time partitions with the same bytes.
+async fn commit_time_at(conn: &mut Connection, lsn: Lsn) -> Result<Option<DateTime<Utc>>, Error> {
+    let at = lsn.to_bytes().to_vec();
+    let rows = conn
+        .run_once("cdc.lsn_time_mapping", move |c| {
+            let at = at.clone();
+            async move { query::rows(c, query::TIME_AT, &[&at]).await }.boxed()
+        })
+        .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.try_get::<chrono::NaiveDateTime, _>(0).ok().flatten())
+        .map(|t| t.and_utc()))
 }
 
 async fn estimate_rows(conn: &mut Connection, table: &str) -> Result<u64, Error> {

@@ -190,14 +190,17 @@ impl MssqlSource {
                     if self.config.snapshot_mode == SnapshotMode::InitialOnly {
                         db.phase = Phase::Done;
                     } else {
-                        let reader = StreamReader::open(
+                        // The hand-off is a real position: retention is checked for it from
+                        // the first poll on, and change rows at or before it are skipped.
+                        let mut reader = StreamReader::open(
                             Arc::clone(&self.config),
                             snapshot.into_connection(),
                             end.clone(),
-                            false,
+                            true,
                             None,
                         )
                         .await?;
+                        reader.await_capture_past(handoff);
                         db.phase = Phase::Streaming(Box::new(reader));
                     }
                     Ok(Some(SourceBatch {
@@ -206,10 +209,10 @@ impl MssqlSource {
                     }))
                 }
             },
-            Phase::Streaming(reader) => match reader.poll().await {
+            Phase::Streaming(reader) => match reader.poll(max_events).await {
                 Ok(Some(window)) => {
                     db.pending = window.items;
-                    db.window_end = Some(window.end);
+                    db.window_end = window.end;
                     Ok(Some(drain(db, max_events)))
                 }
                 Ok(None) => Ok(None),
@@ -236,7 +239,11 @@ impl MssqlSource {
         Ok(())
     }
 
-    /// On a quiet log, reports the highest processed LSN so checkpoints keep up.
+    /// On a quiet log, reports the position every `heartbeat_interval`, so checkpoints keep
+    /// their time current. It never moves the position: only a window actually read moves
+    /// it (its end may be a `tran_id = 0x00` progress mark of the capture job), because
+    /// `sys.fn_cdc_get_max_lsn()` read after a poll can lie past a transaction that poll did
+    /// not see.
     async fn heartbeat(&mut self) -> Result<Option<SourceBatch>, Error> {
         let Some(interval) = self.config.heartbeat_interval else {
             return Ok(None);
@@ -245,17 +252,13 @@ impl MssqlSource {
             return Ok(None);
         }
         self.last_heartbeat = Instant::now();
-        for db in &mut self.databases {
-            if let Phase::Streaming(reader) = &mut db.phase
-                && let Some(max) = reader.max_lsn().await?
-                && max > reader.position.commit_lsn
+        for db in &self.databases {
+            if let Phase::Streaming(reader) = &db.phase
                 && reader.position.is_end_of_transaction()
+                && reader.position.commit_lsn != cdc_core::Lsn::ZERO
             {
-                // Every transaction with changes up to `max` is in lsn_time_mapping and was read.
-                let end = LsnPosition::end_of(db.name.as_str(), max);
-                reader.advance(end.clone());
                 return Ok(Some(SourceBatch {
-                    heartbeat: Some(Position::SqlServer(end)),
+                    heartbeat: Some(Position::SqlServer(reader.position.clone())),
                     ..SourceBatch::default()
                 }));
             }
@@ -284,15 +287,19 @@ fn drain(db: &mut Database, max_events: usize) -> SourceBatch {
         Phase::Streaming(reader) => Some(reader),
         _ => None,
     };
-    if db.pending.is_empty() {
-        if let Some(end) = db.window_end.take() {
+    match db.window_end.take() {
+        Some(end) if db.pending.is_empty() => {
             if let Some(reader) = reader {
                 reader.advance(end.clone());
             }
             batch.heartbeat = Some(Position::SqlServer(end));
         }
-    } else if let (Some(Position::SqlServer(p)), Some(reader)) = (last, reader) {
-        reader.advance(p);
+        end => {
+            db.window_end = end;
+            if let (Some(Position::SqlServer(p)), Some(reader)) = (last, reader) {
+                reader.advance(p);
+            }
+        }
     }
     batch
 }

@@ -24,6 +24,9 @@ struct ChangeRow {
     values: Vec<Value>,
 }
 
+/// How long the capture job may stand still, while the reader waits for it, before a warning.
+const CAPTURE_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The connector kind in every event's source information.
 pub(crate) const CONNECTOR: &str = "sqlserver";
 
@@ -46,16 +49,51 @@ pub(crate) struct StreamReader {
     pub(crate) position: LsnPosition,
     /// The schema last emitted per table, to emit schema changes only when columns differ.
     emitted: HashMap<TableId, Arc<TableSchema>>,
-    /// Whether `position` came from a checkpoint or from data read (retention is checked for
-    /// it), rather than from a fresh start on an empty log.
+    /// Whether `position` came from a checkpoint, a snapshot's hand-off or data read
+    /// (retention is checked for it), rather than from a fresh start on an empty log.
     resumed: bool,
+    /// The window being read, page by page.
+    window: Option<WindowCursor>,
+    /// A snapshot's hand-off the capture job has not yet passed, and since when the reader
+    /// waits for it (for the progress line).
+    awaiting: Option<(Lsn, Option<Lsn>, std::time::Instant)>,
 }
 
-/// What one poll found.
+/// What one poll found: the next items of the current window.
 pub(crate) struct Window {
     pub(crate) items: VecDeque<Item>,
-    /// The position after the window's last transaction.
-    pub(crate) end: LsnPosition,
+    /// The position after the window's last transaction, once the window is read to its end.
+    pub(crate) end: Option<LsnPosition>,
+}
+
+/// One capture instance's rows in a window, read a page at a time.
+struct Lane {
+    instance: Arc<CaptureInstance>,
+    lower: Lsn,
+    upper: Lsn,
+    rows: VecDeque<ChangeRow>,
+    /// Keyset of the last row fetched: `(start_lsn, command_id, seqval, operation)`.
+    last_key: Option<(Lsn, i32, Lsn, u8)>,
+    /// No more pages.
+    exhausted: bool,
+}
+
+/// A window of committed transactions `[from, to]` being merged into commit order. Only a
+/// page per capture instance is held at a time, so a transaction of millions of rows streams
+/// through in bounded memory.
+struct WindowCursor {
+    lanes: Vec<Lane>,
+    commit_times: HashMap<Lsn, DateTime<Utc>>,
+    end: LsnPosition,
+    /// What the position said was already handed out when the window began.
+    skip: (Lsn, u64),
+    serial: u64,
+    /// Events per (transaction, lane), for `data_collection_order`.
+    per_lane: Vec<u64>,
+    current_tx: Option<(Lsn, Arc<str>, Option<DateTime<Utc>>)>,
+    /// The table each lane's events carry, once looked up; forgotten whenever a schema change
+    /// moves it.
+    tables: Vec<Option<Arc<TableSchema>>>,
 }
 
 impl StreamReader {
@@ -86,7 +124,39 @@ impl StreamReader {
             position,
             emitted,
             resumed,
+            window: None,
+            awaiting: None,
         })
+    }
+
+    /// Streaming takes over from a snapshot whose hand-off is `handoff`: the reader waits for
+    /// the capture job to pass it before the first window (change rows at or before it are
+    /// skipped; they are in the snapshot).
+    pub(crate) fn await_capture_past(&mut self, handoff: Lsn) {
+        self.awaiting = Some((handoff, None, std::time::Instant::now()));
+    }
+
+    /// Whether the capture job has passed the awaited hand-off; logs progress meanwhile.
+    async fn capture_passed_handoff(&mut self) -> Result<bool, Error> {
+        let Some((handoff, seen, since)) = self.awaiting else {
+            return Ok(true);
+        };
+        let max = self.max_lsn().await?;
+        if max.is_some_and(|m| m >= handoff) {
+            tracing::info!(database = %self.database(), handoff = %handoff, "the capture job passed the snapshot's hand-off; streaming");
+            self.awaiting = None;
+            return Ok(true);
+        }
+        let waited = since.elapsed();
+        let at = max.map_or_else(|| "nothing yet".to_string(), |m| m.to_string());
+        if seen != max {
+            tracing::info!(database = %self.database(), handoff = %handoff, capture_at = %at, "waiting for the capture job to pass the snapshot's hand-off LSN");
+            self.awaiting = Some((handoff, max, std::time::Instant::now()));
+        } else if waited >= CAPTURE_STALL {
+            tracing::warn!(database = %self.database(), handoff = %handoff, capture_at = %at, waited_s = waited.as_secs(), "the capture job has not moved; is SQL Server Agent running and the CDC capture job started (EXEC sys.sp_cdc_help_jobs)? Streaming starts once it passes the hand-off");
+            self.awaiting = Some((handoff, max, std::time::Instant::now()));
+        }
+        Ok(false)
     }
 
     pub(crate) fn database(&self) -> &str {
@@ -179,8 +249,41 @@ impl StreamReader {
         Ok(())
     }
 
-    /// Reads the next window of committed transactions. `None` when there is nothing new.
-    pub(crate) async fn poll(&mut self) -> Result<Option<Window>, Error> {
+    /// The next items (at most `max` events, and any schema change among them) of the current
+    /// window, opening a new window when none is open. `None` when there is nothing new.
+    pub(crate) async fn poll(&mut self, max: usize) -> Result<Option<Window>, Error> {
+        if self.window.is_none() && !self.open_window().await? {
+            return Ok(None);
+        }
+        let Some(mut cursor) = self.window.take() else {
+            return Ok(None);
+        };
+        let result = self.next_items(&mut cursor, max).await;
+        let items = match result {
+            Ok(items) => items,
+            Err(e) => {
+                // The window is read again from its start; the position skips what went out.
+                return Err(e);
+            }
+        };
+        let finished = cursor
+            .lanes
+            .iter()
+            .all(|l| l.exhausted && l.rows.is_empty());
+        let end = if finished {
+            Some(cursor.end.clone())
+        } else {
+            self.window = Some(cursor);
+            None
+        };
+        Ok(Some(Window { items, end }))
+    }
+
+    /// Reads the next window's bounds from `cdc.lsn_time_mapping`; `false` when there is none.
+    async fn open_window(&mut self) -> Result<bool, Error> {
+        if !self.capture_passed_handoff().await? {
+            return Ok(false);
+        }
         self.refresh().await?;
         let from = self.next_lsn();
         let sql = query::window(self.config.max_transactions_per_poll);
@@ -207,26 +310,14 @@ impl StreamReader {
             if let Some(t) = row.try_get::<NaiveDateTime, _>(1).ok().flatten() {
                 commit_times.insert(lsn, t.and_utc());
             }
+            // A tran_id = 0x00 row is the capture job's progress mark: no change rows, but
+            // everything up to it was captured, so the window may end there.
             to = Some(lsn);
         }
-        let Some(to) = to else { return Ok(None) };
-        let items = self.read_window(from, to, &commit_times).await?;
-        // From now on the position points at data the reader has seen: retention applies.
-        self.resumed = true;
-        let end = LsnPosition::end_of(self.database(), to);
-        Ok(Some(Window { items, end }))
-    }
-
-    async fn read_window(
-        &mut self,
-        from: Lsn,
-        to: Lsn,
-        commit_times: &HashMap<Lsn, DateTime<Utc>>,
-    ) -> Result<VecDeque<Item>, Error> {
+        let Some(to) = to else { return Ok(false) };
         // Each table reads its older instance up to the newer one's start LSN, then the newer.
-        let mut streams: Vec<(CaptureInstance, Vec<ChangeRow>)> = Vec::new();
-        let tables = self.catalog.tables.clone();
-        for instances in &tables {
+        let mut lanes = Vec::new();
+        for instances in &self.catalog.tables {
             for (i, instance) in instances.iter().enumerate() {
                 let lower = if i == 0 {
                     from
@@ -240,130 +331,142 @@ impl StreamReader {
                 if lower > upper {
                     continue;
                 }
-                let rows = self.fetch_rows(instance, lower, upper).await?;
-                if !rows.is_empty() {
-                    streams.push((instance.clone(), rows));
-                }
+                lanes.push(Lane {
+                    instance: Arc::new(instance.clone()),
+                    lower,
+                    upper,
+                    rows: VecDeque::new(),
+                    last_key: None,
+                    exhausted: false,
+                });
             }
         }
-        self.build_items(streams, commit_times)
+        // From now on the position points at data the reader has seen: retention applies.
+        self.resumed = true;
+        let n = lanes.len();
+        self.window = Some(WindowCursor {
+            lanes,
+            commit_times,
+            end: LsnPosition::end_of(self.database(), to),
+            skip: (self.position.commit_lsn, self.position.event_serial_no),
+            serial: 0,
+            per_lane: vec![0; n],
+            current_tx: None,
+            tables: vec![None; n],
+        });
+        Ok(true)
     }
 
-    /// All change rows of `instance` in `[from, to]`, page by page; a page is re-read from its
-    /// keyset after a reconnect, so a broken connection loses and repeats nothing.
-    async fn fetch_rows(
-        &mut self,
-        instance: &CaptureInstance,
-        from: Lsn,
-        to: Lsn,
-    ) -> Result<Vec<ChangeRow>, Error> {
+    /// Fetches the next page of `lane`'s rows; a page is re-read from its keyset after a
+    /// reconnect, so a broken connection loses and repeats nothing.
+    async fn fetch_page(&mut self, lane: &mut Lane) -> Result<(), Error> {
         let page = self.config.page_size;
-        let mut out: Vec<ChangeRow> = Vec::new();
-        let instance = Arc::new(instance.clone());
-        loop {
-            let key = out
-                .last()
-                .map(|r| (r.start_lsn, r.command_id, r.seqval, r.operation));
-            let sql = query::changes(&instance.name, &instance.select_list, page, key.is_some());
-            let (lo, hi) = (from.to_bytes().to_vec(), to.to_bytes().to_vec());
-            let (rows, bad) = self
-                .conn
-                .run("change table", |c| {
-                    let (sql, lo, hi) = (sql.clone(), lo.clone(), hi.clone());
-                    let instance = Arc::clone(&instance);
-                    async move {
-                        let stream = match key {
-                            None => c.query(&sql, &[&lo, &hi]).await?,
-                            Some((start, command, seq, op)) => {
-                                let (start, seq) =
-                                    (start.to_bytes().to_vec(), seq.to_bytes().to_vec());
-                                let op = i32::from(op);
-                                c.query(&sql, &[&lo, &hi, &start, &command, &seq, &op])
-                                    .await?
-                            }
-                        };
-                        // Rows are converted as they arrive, while the server still sends.
-                        // A row that does not convert is reported once the result is read
-                        // to its end, so the connection stays usable.
-                        let mut rows = stream.into_row_stream();
-                        let mut out = Vec::new();
-                        let mut bad = None;
-                        while let Some(row) = rows.try_next().await? {
-                            if bad.is_none() {
-                                match change_row(&instance, row) {
-                                    Ok(row) => out.push(row),
-                                    Err(e) => bad = Some(e),
-                                }
+        let instance = Arc::clone(&lane.instance);
+        let key = lane.last_key;
+        let sql = query::changes(&instance.name, &instance.select_list, page, key.is_some());
+        let (lo, hi) = (
+            lane.lower.to_bytes().to_vec(),
+            lane.upper.to_bytes().to_vec(),
+        );
+        let (rows, bad) = self
+            .conn
+            .run("change table", |c| {
+                let (sql, lo, hi) = (sql.clone(), lo.clone(), hi.clone());
+                let instance = Arc::clone(&instance);
+                async move {
+                    let stream = match key {
+                        None => c.query(&sql, &[&lo, &hi]).await?,
+                        Some((start, command, seq, op)) => {
+                            let (start, seq) = (start.to_bytes().to_vec(), seq.to_bytes().to_vec());
+                            let op = i32::from(op);
+                            c.query(&sql, &[&lo, &hi, &start, &command, &seq, &op])
+                                .await?
+                        }
+                    };
+                    // Rows are converted as they arrive, while the server still sends.
+                    // A row that does not convert is reported once the result is read
+                    // to its end, so the connection stays usable.
+                    let mut rows = stream.into_row_stream();
+                    let mut out = Vec::new();
+                    let mut bad = None;
+                    while let Some(row) = rows.try_next().await? {
+                        if bad.is_none() {
+                            match change_row(&instance, row) {
+                                Ok(row) => out.push(row),
+                                Err(e) => bad = Some(e),
                             }
                         }
-                        Ok((out, bad))
                     }
-                    .boxed()
-                })
-                .await?;
-            if let Some(e) = bad {
-                return Err(e);
-            }
-            let fetched = rows.len();
-            out.extend(rows);
-            if fetched < page as usize {
-                return Ok(out);
-            }
+                    Ok((out, bad))
+                }
+                .boxed()
+            })
+            .await?;
+        if let Some(e) = bad {
+            return Err(e);
         }
+        if rows.len() < page as usize {
+            lane.exhausted = true;
+        }
+        if let Some(r) = rows.last() {
+            lane.last_key = Some((r.start_lsn, r.command_id, r.seqval, r.operation));
+        }
+        lane.rows.extend(rows);
+        Ok(())
     }
 
-    /// Merges the instances' rows into commit order, pairs update images, numbers events
-    /// inside their transaction, and skips what the position says was already handed out.
-    fn build_items(
+    /// Merges the lanes' rows into commit order, pairs update images, numbers events inside
+    /// their transaction, and skips what the position says was already handed out; stops
+    /// after `max` events or at the end of the window.
+    async fn next_items(
         &mut self,
-        streams: Vec<(CaptureInstance, Vec<ChangeRow>)>,
-        commit_times: &HashMap<Lsn, DateTime<Utc>>,
+        cursor: &mut WindowCursor,
+        max: usize,
     ) -> Result<VecDeque<Item>, Error> {
-        let mut heads: Vec<(
-            CaptureInstance,
-            std::iter::Peekable<std::vec::IntoIter<ChangeRow>>,
-        )> = streams
-            .into_iter()
-            .map(|(i, rows)| (i, rows.into_iter().peekable()))
-            .collect();
         let mut items = VecDeque::new();
-        let mut serial = 0u64;
-        // Events per (transaction, stream), for `data_collection_order`.
-        let mut per_stream = vec![0u64; heads.len()];
-        let mut current_tx: Option<(Lsn, Arc<str>, Option<DateTime<Utc>>)> = None;
-        // The table each stream's events carry, once looked up (`emitted` is keyed by the
-        // table's id, hashing three strings); forgotten whenever a schema change moves it.
-        let mut tables: Vec<Option<Arc<TableSchema>>> = vec![None; heads.len()];
+        let mut events = 0usize;
         // Shared by every event of the window: an event allocates none of its strings.
         let database: Arc<str> = self.database().into();
         let connector: Arc<str> = CONNECTOR.into();
         let server: Arc<str> = self.config.logical_name().into();
-        let (skip_lsn, skip_serial) = (self.position.commit_lsn, self.position.event_serial_no);
-        loop {
+        let (skip_lsn, skip_serial) = cursor.skip;
+        while events < max {
+            // Two rows ahead per lane, so an update-before image finds its after image.
+            for lane in &mut cursor.lanes {
+                while lane.rows.len() < 2 && !lane.exhausted {
+                    self.fetch_page(lane).await?;
+                }
+            }
             // The next row in (commit LSN, seqval, operation) order; ties keep instance order.
-            let next = heads
-                .iter_mut()
+            let next = cursor
+                .lanes
+                .iter()
                 .enumerate()
-                .filter_map(|(i, (_, rows))| {
-                    rows.peek()
+                .filter_map(|(i, lane)| {
+                    lane.rows
+                        .front()
                         .map(|r| ((r.start_lsn, r.seqval, r.operation), i))
                 })
                 .min();
             let Some((_, index)) = next else { break };
-            let (instance, rows) = &mut heads[index];
-            let Some(row) = rows.next() else { break };
+            let lane = &mut cursor.lanes[index];
+            let Some(row) = lane.rows.pop_front() else {
+                break;
+            };
+            let instance = Arc::clone(&lane.instance);
             let (op, before, after) = match row.operation {
                 1 => (Op::Delete, Some(Row::new(row.values)), None),
                 2 => (Op::Create, None, Some(Row::new(row.values))),
-                3 => match rows.next_if(|r| {
-                    r.operation == 4 && r.start_lsn == row.start_lsn && r.seqval == row.seqval
-                }) {
-                    Some(after) => (
-                        Op::Update,
-                        Some(Row::new(row.values)),
-                        Some(Row::new(after.values)),
-                    ),
-                    None => {
+                3 => match lane.rows.front() {
+                    Some(r)
+                        if r.operation == 4
+                            && r.start_lsn == row.start_lsn
+                            && r.seqval == row.seqval =>
+                    {
+                        let after = lane.rows.pop_front().map(|r| Row::new(r.values));
+                        (Op::Update, Some(Row::new(row.values)), after)
+                    }
+                    _ => {
                         return Err(Error::protocol(
                             format!("cdc.{}_CT", instance.name),
                             format!(
@@ -389,19 +492,20 @@ impl StreamReader {
                     ));
                 }
             };
-            let (tx_id, commit_time) = match &current_tx {
+            let (tx_id, commit_time) = match &cursor.current_tx {
                 Some((lsn, id, time)) if *lsn == row.start_lsn => (id.clone(), *time),
                 _ => {
                     let id: Arc<str> = row.start_lsn.text().as_str().into();
-                    let time = commit_times.get(&row.start_lsn).copied();
-                    current_tx = Some((row.start_lsn, id.clone(), time));
-                    serial = 0;
-                    per_stream.iter_mut().for_each(|n| *n = 0);
+                    let time = cursor.commit_times.get(&row.start_lsn).copied();
+                    cursor.current_tx = Some((row.start_lsn, id.clone(), time));
+                    cursor.serial = 0;
+                    cursor.per_lane.iter_mut().for_each(|n| *n = 0);
                     (id, time)
                 }
             };
-            serial += 1;
-            per_stream[index] += 1;
+            cursor.serial += 1;
+            cursor.per_lane[index] += 1;
+            let serial = cursor.serial;
             // Already handed out before the stored position (same database lane).
             if (row.start_lsn, serial) <= (skip_lsn, skip_serial) {
                 continue;
@@ -413,13 +517,13 @@ impl StreamReader {
                 event_serial_no: serial,
                 snapshot: None,
             };
-            let table = match &tables[index] {
+            let table = match &cursor.tables[index] {
                 Some(table) => Arc::clone(table),
                 None => {
                     let table = Arc::clone(&instance.table);
                     if let Some(change) = self.schema_change(&table, &position) {
                         items.push_back(Item::SchemaChange(change));
-                        tables.iter_mut().for_each(|t| *t = None);
+                        cursor.tables.iter_mut().for_each(|t| *t = None);
                     }
                     let table = match self.emitted.get(&table.id) {
                         Some(emitted)
@@ -429,7 +533,7 @@ impl StreamReader {
                         }
                         _ => table,
                     };
-                    tables[index] = Some(Arc::clone(&table));
+                    cursor.tables[index] = Some(Arc::clone(&table));
                     table
                 }
             };
@@ -443,11 +547,12 @@ impl StreamReader {
             source.transaction = Some(TransactionInfo {
                 id: tx_id,
                 total_order: serial,
-                data_collection_order: per_stream[index],
+                data_collection_order: cursor.per_lane[index],
             });
             items.push_back(Item::Event(ChangeEvent::new(
                 table, op, before, after, source,
             )));
+            events += 1;
         }
         Ok(items)
     }
