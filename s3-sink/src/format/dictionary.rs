@@ -13,6 +13,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType as ArrowType;
 use parquet::schema::types::ColumnPath;
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// When Parquet columns use dictionary encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,10 +30,13 @@ pub enum Dictionary {
 }
 
 /// The leaf columns of `batch` whose dictionary would not pay, by Parquet column path.
-pub(crate) fn plain_columns(batch: &RecordBatch) -> Vec<ColumnPath> {
+/// Top-level columns named in `plain` are plain already and not judged.
+pub(crate) fn plain_columns(batch: &RecordBatch, plain: &[&str]) -> Vec<ColumnPath> {
     let mut out = Vec::new();
     for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
-        collect(vec![field.name().clone()], array, &mut out);
+        if !plain.contains(&field.name().as_str()) {
+            collect(vec![field.name().clone()], array, &mut out);
+        }
     }
     out
 }
@@ -58,9 +62,12 @@ pub(crate) fn dictionary_pays(array: &dyn Array) -> bool {
     if present == 0 {
         return true;
     }
-    let (distinct, value_bytes) = match array.data_type() {
-        ArrowType::Utf8 => distinct_bytes(array.as_string::<i32>().iter()),
-        ArrowType::Binary => distinct_bytes(array.as_binary::<i32>().iter()),
+    match array.data_type() {
+        ArrowType::Utf8 => byte_values_pay(
+            array.as_string::<i32>().iter().flatten().map(str::as_bytes),
+            present,
+        ),
+        ArrowType::Binary => byte_values_pay(array.as_binary::<i32>().iter().flatten(), present),
         t if t.is_primitive() => {
             let Some(width) = t.primitive_width() else {
                 return true;
@@ -75,37 +82,91 @@ pub(crate) fn dictionary_pays(array: &dyn Array) -> bool {
                 .get(start..start + data.len() * width)
                 .unwrap_or_default();
             let nulls = data.nulls();
-            let seen: HashSet<&[u8]> = values
-                .chunks_exact(width)
-                .enumerate()
-                .filter(|(i, _)| nulls.is_none_or(|n| n.is_valid(*i)))
-                .map(|(_, v)| v)
-                .collect();
-            (seen.len(), present * width)
+            pays(
+                values
+                    .chunks_exact(width)
+                    .enumerate()
+                    .filter(|(i, _)| nulls.is_none_or(|n| n.is_valid(*i)))
+                    .map(|(_, v)| v),
+                present,
+                present * width,
+            )
         }
-        _ => return true,
-    };
-    // Byte arrays carry a 4-byte length in plain and in the dictionary page alike.
-    let per_value = value_bytes.div_ceil(present);
-    let index_bits = usize::try_from(usize::BITS - distinct.leading_zeros()).unwrap_or(64);
-    let dictionary = distinct * per_value + (present * index_bits).div_ceil(8);
-    dictionary < value_bytes
+        _ => true,
+    }
 }
 
-/// Distinct values and total bytes (each with its 4-byte plain length) of a byte column.
-fn distinct_bytes<'a, T: AsRef<[u8]> + ?Sized + 'a>(
-    values: impl Iterator<Item = Option<&'a T>>,
-) -> (usize, usize) {
-    let mut bytes = 0;
-    let seen: HashSet<&[u8]> = values
-        .flatten()
-        .map(|v| {
-            let v = v.as_ref();
-            bytes += v.len() + 4;
-            v
-        })
-        .collect();
-    (seen.len(), bytes)
+/// [`pays`] for byte arrays, which carry a 4-byte length in plain and in the dictionary page
+/// alike.
+fn byte_values_pay<'a>(values: impl Iterator<Item = &'a [u8]> + Clone, present: usize) -> bool {
+    let plain = values.clone().map(|v| v.len() + 4).sum();
+    pays(values, present, plain)
+}
+
+/// The rule for `present` non-NULL values taking `plain` bytes as plain values.
+///
+/// The dictionary's size only grows with the distinct values seen, so the count stops as
+/// soon as it reaches the plain size: the answer is the same as after counting them all,
+/// and columns of distinct values (keys, timestamps, names) are judged on part of the batch.
+fn pays<'a>(values: impl Iterator<Item = &'a [u8]>, present: usize, plain: usize) -> bool {
+    let per_value = plain.div_ceil(present);
+    let dictionary = |distinct: usize| {
+        let index_bits = usize::try_from(usize::BITS - distinct.leading_zeros()).unwrap_or(64);
+        distinct * per_value + (present * index_bits).div_ceil(8)
+    };
+    let mut seen: HashSet<&[u8], BuildHasherDefault<ValueHasher>> =
+        HashSet::with_capacity_and_hasher(present, BuildHasherDefault::default());
+    for value in values {
+        if seen.insert(value) && dictionary(seen.len()) >= plain {
+            return false;
+        }
+    }
+    dictionary(seen.len()) < plain
+}
+
+/// A fast hash for the values of one column: the std default (SipHash) resists hash
+/// flooding, which counting a batch's distinct values does not need, at several times the
+/// cost; this takes 8 bytes per multiply (the FxHash step) and mixes the result so the high
+/// bits the table groups by depend on every byte.
+#[derive(Default)]
+struct ValueHasher(u64);
+
+impl ValueHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for ValueHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // murmur3's finaliser: every input bit reaches the top bits.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +190,38 @@ mod tests {
         assert!(dictionary_pays(&times));
         let nulls = Int64Array::from(vec![None::<i64>; 10]);
         assert!(dictionary_pays(&nulls));
+    }
+
+    /// The rule, counting every distinct value with the standard hasher.
+    fn counted(values: &[&[u8]], plain: usize) -> bool {
+        let distinct = values.iter().collect::<HashSet<_>>().len();
+        let present = values.len();
+        let per_value = plain.div_ceil(present);
+        let index_bits = usize::try_from(usize::BITS - distinct.leading_zeros()).unwrap();
+        distinct * per_value + (present * index_bits).div_ceil(8) < plain
+    }
+
+    #[test]
+    fn stopping_early_answers_as_counting_every_value_would() {
+        // Every share of distinct values from all-equal to all-distinct, so the threshold
+        // is crossed at every place, for fixed-width and variable-width values.
+        for distinct in 1..=1024usize {
+            let ints = Int32Array::from_iter_values((0..1024).map(|i| (i % distinct) as i32));
+            let words: Vec<[u8; 4]> = ints.values().iter().map(|v| v.to_le_bytes()).collect();
+            let refs: Vec<&[u8]> = words.iter().map(|w| w.as_slice()).collect();
+            assert_eq!(
+                dictionary_pays(&ints),
+                counted(&refs, 1024 * 4),
+                "{distinct}"
+            );
+
+            let texts = StringArray::from_iter_values(
+                (0..1024).map(|i| format!("v{}", (i * 7) % distinct)),
+            );
+            let refs: Vec<&[u8]> = texts.iter().map(|v| v.unwrap().as_bytes()).collect();
+            let plain = refs.iter().map(|v| v.len() + 4).sum();
+            assert_eq!(dictionary_pays(&texts), counted(&refs, plain), "{distinct}");
+        }
     }
 
     #[test]
@@ -156,7 +249,7 @@ mod tests {
         )]));
         let batch = RecordBatch::try_new(schema, vec![after]).unwrap();
         assert_eq!(
-            plain_columns(&batch),
+            plain_columns(&batch, &[]),
             vec![ColumnPath::new(vec!["after".into(), "id".into()])]
         );
     }

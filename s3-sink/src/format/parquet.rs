@@ -191,7 +191,7 @@ impl ParquetEncoder {
             return Ok(());
         };
         if let (Dictionary::WhenSmaller, Some(batch)) = (self.dictionary, first) {
-            for column in dictionary::plain_columns(batch) {
+            for column in dictionary::plain_columns(batch, &[super::meta::POSITION]) {
                 properties = properties.set_column_dictionary_enabled(column, false);
             }
         }
