@@ -165,10 +165,13 @@ impl PositionColumn {
 
     /// Makes the cached prefix `head` + `name` as a JSON string + `tail`, unless it is that
     /// already. False if the name cannot be written as JSON (never, for a `str`).
+    #[inline]
     fn prefix(&mut self, kind: PrefixKind, name: &str, head: &str, tail: &str) -> bool {
-        if self.kind == kind && self.name == name {
-            return true;
-        }
+        (self.kind == kind && self.name == name) || self.new_prefix(kind, name, head, tail)
+    }
+
+    #[cold]
+    fn new_prefix(&mut self, kind: PrefixKind, name: &str, head: &str, tail: &str) -> bool {
         let Ok(quoted) = serde_json::to_string(name) else {
             self.kind = PrefixKind::None;
             return false;
