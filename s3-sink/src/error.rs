@@ -73,6 +73,23 @@ pub enum S3SinkError {
         #[source]
         source: object_store::Error,
     },
+    /// The object store refused the credentials (HTTP 401 or 403): a wrong secret or access
+    /// key, a signature the server does not accept, an expired token, or no permission on the
+    /// bucket. Not retried: waiting does not fix it.
+    #[error(
+        "object store bucket {bucket} refused the credentials for {operation} of {key}: check the access key, secret and permissions"
+    )]
+    Authentication {
+        /// The bucket (or container) written to.
+        bucket: String,
+        /// `put`, `get`, `list`, `multipart`, ….
+        operation: &'static str,
+        /// The object key or prefix.
+        key: String,
+        /// The store's error (boxed: errors are rare, results stay small).
+        #[source]
+        source: Box<object_store::Error>,
+    },
     /// An existing object could not be read back to find where a replay must resume.
     #[error("cannot read the last position from {key}: {reason}")]
     Recovery {

@@ -20,17 +20,70 @@ pub(crate) struct Uploader {
     pub(crate) retries: Arc<RetryCounter>,
 }
 
+/// The error of a failed store call: [`S3SinkError::Authentication`] when the server refused
+/// the credentials (HTTP 401/403), else [`S3SinkError::Store`].
 fn store_error(
+    bucket: &str,
     operation: &'static str,
     key: &Path,
     attempts: u32,
     source: object_store::Error,
 ) -> S3SinkError {
+    if is_authentication(&source) {
+        return S3SinkError::Authentication {
+            bucket: bucket.to_string(),
+            operation,
+            key: key.to_string(),
+            source: Box::new(source),
+        };
+    }
     S3SinkError::Store {
         operation,
         key: key.to_string(),
         attempts,
         source,
+    }
+}
+
+/// Whether the server refused the credentials. object_store types this for some calls
+/// (`PermissionDenied`, `Unauthenticated`) but wraps others (S3 listings, multipart calls) in
+/// `Generic` with a private retry error, so the chain's text is checked too: the HTTP status
+/// line and S3's error codes for bad credentials
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>).
+fn is_authentication(error: &object_store::Error) -> bool {
+    if matches!(
+        error,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    ) {
+        return true;
+    }
+    const MARKERS: [&str; 7] = [
+        "403 forbidden",
+        "401 unauthorized",
+        "<code>signaturedoesnotmatch</code>",
+        "<code>invalidaccesskeyid</code>",
+        "<code>accessdenied</code>",
+        "<code>expiredtoken</code>",
+        "<code>invalidtoken</code>",
+    ];
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string().to_ascii_lowercase();
+        if MARKERS.iter().any(|m| text.contains(m)) {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// The bucket (or container) a store writes to, from its `Display` (`AmazonS3(bucket)`,
+/// `GoogleCloudStorage(bucket)`); the whole text for stores that show something else.
+fn bucket_of(store: &dyn ObjectStore) -> String {
+    let shown = store.to_string();
+    match shown.strip_suffix(')').and_then(|s| s.rsplit_once('(')) {
+        Some((_, bucket)) if !bucket.is_empty() => bucket.to_string(),
+        _ => shown,
     }
 }
 
@@ -52,6 +105,23 @@ impl Fingerprint {
 }
 
 impl Uploader {
+    /// The typed error of a failed call on this uploader's store.
+    fn error(
+        &self,
+        operation: &'static str,
+        key: &Path,
+        attempts: u32,
+        source: object_store::Error,
+    ) -> S3SinkError {
+        store_error(
+            &bucket_of(self.store.as_ref()),
+            operation,
+            key,
+            attempts,
+            source,
+        )
+    }
+
     /// The whole object, retried.
     pub(crate) async fn get(&self, path: &Path) -> Result<Option<Bytes>> {
         let (result, attempts) = with_retry(&self.retry, &self.retries, || async {
@@ -62,7 +132,7 @@ impl Uploader {
             }
         })
         .await;
-        result.map_err(|e| store_error("get", path, attempts, e))
+        result.map_err(|e| self.error("get", path, attempts, e))
     }
 
     /// The last `n` bytes of an object (all of it if smaller) and the object's size.
@@ -82,7 +152,7 @@ impl Uploader {
             }
         })
         .await;
-        result.map_err(|e| store_error("get", path, attempts, e))
+        result.map_err(|e| self.error("get", path, attempts, e))
     }
 
     /// A byte range of an object.
@@ -95,7 +165,7 @@ impl Uploader {
             self.store.get_range(path, range.clone())
         })
         .await;
-        result.map_err(|e| store_error("get", path, attempts, e))
+        result.map_err(|e| self.error("get", path, attempts, e))
     }
 
     /// Objects directly under `dir` (no recursion into sub-directories).
@@ -104,7 +174,7 @@ impl Uploader {
             self.store.list_with_delimiter(Some(dir))
         })
         .await;
-        let listing = result.map_err(|e| store_error("list", dir, attempts, e))?;
+        let listing = result.map_err(|e| self.error("list", dir, attempts, e))?;
         Ok(listing.objects.into_iter().map(|m| m.location).collect())
     }
 
@@ -132,7 +202,7 @@ impl Uploader {
                     key: path.to_string(),
                 }),
             },
-            Err(e) => Err(store_error("put", path, attempts, e)),
+            Err(e) => Err(self.error("put", path, attempts, e)),
         }
     }
 
@@ -143,8 +213,9 @@ impl Uploader {
                 .put_multipart_opts(path, PutMultipartOptions::default())
         })
         .await;
-        let upload = result.map_err(|e| store_error("multipart start", path, attempts, e))?;
+        let upload = result.map_err(|e| self.error("multipart start", path, attempts, e))?;
         Ok(Multipart {
+            bucket: bucket_of(self.store.as_ref()),
             path: path.clone(),
             upload,
             parts: 0,
@@ -169,7 +240,7 @@ impl Uploader {
             }
         })
         .await;
-        result.map_err(|e| store_error("get", path, attempts, e))
+        result.map_err(|e| self.error("get", path, attempts, e))
     }
 
     /// Uploads the last part and completes, unless an object appeared at the key meanwhile:
@@ -201,7 +272,7 @@ impl Uploader {
                 .complete()
                 .await
                 .map(|_| ())
-                .map_err(|e| store_error("multipart complete", &upload.path, 1, e))
+                .map_err(|e| self.error("multipart complete", &upload.path, 1, e))
         }
         .await;
         if let Err(e) = &result
@@ -215,6 +286,7 @@ impl Uploader {
 
 /// An open multipart upload.
 pub(crate) struct Multipart {
+    bucket: String,
     path: Path,
     upload: Box<dyn MultipartUpload>,
     parts: usize,
@@ -239,7 +311,7 @@ impl Multipart {
         self.upload
             .put_part(PutPayload::from(bytes))
             .await
-            .map_err(|e| store_error("multipart part", &self.path, 1, e))
+            .map_err(|e| store_error(&self.bucket, "multipart part", &self.path, 1, e))
     }
 
     /// Bytes uploaded in parts so far.
