@@ -1,0 +1,21 @@
+//! `cdc`: run a CDC pipeline as a service from one TOML file, or from the Kafka Connect
+//! connector configurations a team already has (Debezium SQL Server source, Confluent S3
+//! sink), without a JVM.
+//!
+//! The binary is a thin shell over this library, which is built only on the public API of
+//! cdc-core, cdc-mssql, kafka-io and s3-sink:
+//! - [`config`]: the pipeline file, `${ENV}` substitution, errors naming the key and the
+//!   closest valid one, secrets redacted;
+//! - [`connect`]: Kafka Connect properties → pipeline file, with warnings and errors;
+//! - [`wiring`]: pipeline file → source, sink and offset store;
+//! - [`metering`] and [`ops`]: Prometheus metrics, `/metrics`, `/health`, `/ready`;
+//! - [`run`]: the run loop with graceful stop on SIGTERM/SIGINT.
+
+pub mod config;
+pub mod connect;
+pub mod metering;
+pub mod ops;
+pub mod run;
+pub mod wiring;
+
+pub use config::{ConfigError, PipelineFile};

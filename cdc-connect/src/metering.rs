@@ -1,0 +1,242 @@
+//! Metrics through the `metrics` crate: a sink wrapper that counts what passes through it per
+//! table, and a sampler that turns the pipeline's own counters, the source's lag and the
+//! snapshot's progress into gauges and counters.
+//!
+//! Every metric name this binary exports is in [`METRIC_NAMES`]; the Grafana dashboard test
+//! checks each panel's query against that list.
+
+use async_trait::async_trait;
+use cdc_core::{ChangeEvent, PipelineMetrics, Position, Result, SchemaChange, Sink};
+use cdc_mssql::SnapshotProgress;
+use chrono::{DateTime, Utc};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Events handed to the sink, by `table` (`database.schema.table`) and `op` (c/u/d/r/t).
+pub const EVENTS: &str = "cdc_events_total";
+/// Approximate bytes of row data handed to the sink, by `table`.
+pub const EVENT_BYTES: &str = "cdc_event_bytes_total";
+/// Events the source delivered.
+pub const EVENTS_READ: &str = "cdc_events_read_total";
+/// Sink flushes.
+pub const FLUSHES: &str = "cdc_flushes_total";
+/// Checkpoints saved.
+pub const CHECKPOINTS: &str = "cdc_checkpoints_total";
+/// Milliseconds between now and the commit time of the newest event handed to the sink:
+/// grows while a stalled source delivers nothing.
+pub const SOURCE_LAG_MS: &str = "cdc_source_lag_ms";
+/// Milliseconds from commit to durable for the last event made durable.
+pub const DURABLE_LAG_MS: &str = "cdc_durable_lag_ms";
+/// Snapshot rows read, by `database` and `table`.
+pub const SNAPSHOT_ROWS_DONE: &str = "cdc_snapshot_rows_done";
+/// Snapshot rows expected (`sys.partitions` estimate), by `database` and `table`.
+pub const SNAPSHOT_ROWS_TOTAL: &str = "cdc_snapshot_rows_total";
+/// Object-store files written by the S3 sink.
+pub const FILES_WRITTEN: &str = "cdc_files_written_total";
+/// Bytes in those files.
+pub const FILE_BYTES_WRITTEN: &str = "cdc_file_bytes_written_total";
+/// Object-store calls retried.
+pub const RETRIES: &str = "cdc_retries_total";
+/// Errors, by `kind` (`source`, `sink`, `offsets`, `pipeline`).
+pub const ERRORS: &str = "cdc_errors_total";
+/// 1 while the pipeline runs and has not failed, else 0.
+pub const READY: &str = "cdc_ready";
+
+/// Every metric name the binary exports.
+pub const METRIC_NAMES: &[&str] = &[
+    EVENTS,
+    EVENT_BYTES,
+    EVENTS_READ,
+    FLUSHES,
+    CHECKPOINTS,
+    SOURCE_LAG_MS,
+    DURABLE_LAG_MS,
+    SNAPSHOT_ROWS_DONE,
+    SNAPSHOT_ROWS_TOTAL,
+    FILES_WRITTEN,
+    FILE_BYTES_WRITTEN,
+    RETRIES,
+    ERRORS,
+    READY,
+];
+
+/// Shared between the metered sink (which records commit times) and the sampler.
+#[derive(Debug, Clone, Default)]
+pub struct SinkCounters {
+    pipeline: Arc<str>,
+    newest_commit: Arc<Mutex<Option<DateTime<Utc>>>>,
+}
+
+impl SinkCounters {
+    /// Counters labelled with `pipeline`.
+    pub fn new(pipeline: &str) -> Self {
+        Self {
+            pipeline: pipeline.into(),
+            newest_commit: Arc::default(),
+        }
+    }
+
+    fn saw(&self, commit: DateTime<Utc>) {
+        let mut newest = self
+            .newest_commit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if newest.is_none_or(|n| commit > n) {
+            *newest = Some(commit);
+        }
+    }
+
+    /// Counts an error of `kind`.
+    pub fn error(&self, kind: &'static str) {
+        metrics::counter!(ERRORS, "pipeline" => self.pipeline.to_string(), "kind" => kind)
+            .increment(1);
+    }
+
+    /// Sets the readiness gauge.
+    pub fn ready(&self, ready: bool) {
+        metrics::gauge!(READY, "pipeline" => self.pipeline.to_string()).set(if ready {
+            1.0
+        } else {
+            0.0
+        });
+    }
+
+    /// Samples the pipeline's counters, the lag and the snapshot progress into metrics.
+    pub fn sample(&self, pipeline: &PipelineMetrics, snapshot: Option<&SnapshotProgress>) {
+        let name = self.pipeline.to_string();
+        let m = pipeline.snapshot();
+        metrics::counter!(EVENTS_READ, "pipeline" => name.clone()).absolute(m.events_read);
+        metrics::counter!(FLUSHES, "pipeline" => name.clone()).absolute(m.flushes);
+        metrics::counter!(CHECKPOINTS, "pipeline" => name.clone()).absolute(m.checkpoints);
+        if let Some(lag) = m.lag {
+            metrics::gauge!(DURABLE_LAG_MS, "pipeline" => name.clone())
+                .set(lag.as_secs_f64() * 1000.0);
+        }
+        let newest = *self
+            .newest_commit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(newest) = newest {
+            let lag = (Utc::now() - newest).num_milliseconds().max(0);
+            metrics::gauge!(SOURCE_LAG_MS, "pipeline" => name.clone()).set(lag as f64);
+        }
+        if let Some(snapshot) = snapshot {
+            for (database, table) in snapshot.tables() {
+                let labels = [
+                    ("pipeline", name.clone()),
+                    ("database", database.clone()),
+                    ("table", table.table.clone()),
+                ];
+                metrics::gauge!(SNAPSHOT_ROWS_DONE, &labels).set(table.rows_done as f64);
+                metrics::gauge!(SNAPSHOT_ROWS_TOTAL, &labels)
+                    .set(table.rows_estimated.max(table.rows_done) as f64);
+            }
+        }
+    }
+}
+
+type FileStats<S> = Box<dyn Fn(&S) -> (u64, u64, u64) + Send>;
+
+/// A sink that counts events and bytes per table, sink errors and (for the S3 sink) files,
+/// then hands everything to the sink it wraps unchanged.
+pub struct MeteredSink<S> {
+    inner: S,
+    counters: SinkCounters,
+    file_stats: Option<FileStats<S>>,
+}
+
+impl<S> std::fmt::Debug for MeteredSink<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeteredSink")
+            .field("pipeline", &self.counters.pipeline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Sink> MeteredSink<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, counters: SinkCounters) -> Self {
+        Self {
+            inner,
+            counters,
+            file_stats: None,
+        }
+    }
+
+    /// Reads `(files, bytes, retries)` from the sink after each flush and tick.
+    pub fn with_file_stats(
+        mut self,
+        stats: impl Fn(&S) -> (u64, u64, u64) + Send + 'static,
+    ) -> Self {
+        self.file_stats = Some(Box::new(stats));
+        self
+    }
+
+    fn record_files(&self) {
+        if let Some(stats) = &self.file_stats {
+            let (files, bytes, retries) = stats(&self.inner);
+            let name = self.counters.pipeline.to_string();
+            metrics::counter!(FILES_WRITTEN, "pipeline" => name.clone()).absolute(files);
+            metrics::counter!(FILE_BYTES_WRITTEN, "pipeline" => name.clone()).absolute(bytes);
+            metrics::counter!(RETRIES, "pipeline" => name).absolute(retries);
+        }
+    }
+
+    fn checked<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            self.counters.error("sink");
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl<S: Sink> Sink for MeteredSink<S> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn write(&mut self, events: &[ChangeEvent]) -> Result<Vec<Position>> {
+        let name = self.counters.pipeline.to_string();
+        // Runs of one table and op are counted together: batches are mostly such runs.
+        let mut i = 0;
+        while let Some(first) = events.get(i) {
+            let mut j = i + 1;
+            let mut bytes = first.approx_size();
+            while let Some(e) = events.get(j) {
+                if !Arc::ptr_eq(&e.table, &first.table) || e.op != first.op {
+                    break;
+                }
+                bytes += e.approx_size();
+                j += 1;
+            }
+            let table = first.table.id.to_string();
+            metrics::counter!(EVENTS, "pipeline" => name.clone(), "table" => table.clone(), "op" => first.op.code())
+                .increment((j - i) as u64);
+            metrics::counter!(EVENT_BYTES, "pipeline" => name.clone(), "table" => table)
+                .increment(bytes as u64);
+            i = j;
+        }
+        if let Some(commit) = events.iter().rev().find_map(|e| e.source.commit_time) {
+            self.counters.saw(commit);
+        }
+        let result = self.inner.write(events).await;
+        self.checked(result)
+    }
+
+    async fn schema_changed(&mut self, change: &SchemaChange) -> Result<()> {
+        let result = self.inner.schema_changed(change).await;
+        self.checked(result)
+    }
+
+    async fn tick(&mut self) -> Result<Vec<Position>> {
+        let result = self.inner.tick().await;
+        self.record_files();
+        self.checked(result)
+    }
+
+    async fn flush(&mut self) -> Result<Vec<Position>> {
+        let result = self.inner.flush().await;
+        self.record_files();
+        self.checked(result)
+    }
+}

@@ -1,0 +1,187 @@
+//! `cdc run`: builds the pipeline, serves the operations endpoints, and stops gracefully on
+//! SIGTERM or SIGINT (flush, checkpoint, exit 0) within `shutdown_timeout_ms`.
+
+use crate::config::PipelineFile;
+use crate::metering::SinkCounters;
+use crate::ops::{self, Readiness};
+use crate::wiring;
+use cdc_core::{Pipeline, PipelineMetrics};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The source ended or a stop was asked for; everything written is checkpointed.
+    Stopped,
+    /// The pipeline failed; the message names the cause.
+    Failed(String),
+    /// A graceful stop did not finish within the shutdown timeout.
+    TimedOut,
+}
+
+impl Outcome {
+    /// The process exit code: 0 stopped, 1 failed, 2 timed out.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Stopped => 0,
+            Outcome::Failed(_) => 1,
+            Outcome::TimedOut => 2,
+        }
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and cancels `token`.
+pub fn stop_on_signals(token: CancellationToken) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping gracefully"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping gracefully"),
+        }
+        token.cancel();
+    });
+    Ok(())
+}
+
+/// Runs the pipeline of `file` until it ends, fails or `stop` is cancelled.
+pub async fn run(file: &PipelineFile, stop: CancellationToken) -> Outcome {
+    let handle = match ops::install_recorder() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!("{e}; /metrics will be empty");
+            None
+        }
+    };
+    let name = file.pipeline.name.clone();
+    let counters = SinkCounters::new(&name);
+    let readiness = Readiness::default();
+    let ops_stop = CancellationToken::new();
+    if let (Some(listen), Some(handle)) = (&file.ops.listen, handle) {
+        match ops::serve(listen, handle, readiness.clone(), ops_stop.clone()).await {
+            Ok(addr) => {
+                tracing::info!(%addr, "ops endpoints listening (/metrics, /health, /ready)")
+            }
+            Err(e) => {
+                return Outcome::Failed(format!("ops.listen: cannot listen on {listen}: {e}"));
+            }
+        }
+    }
+    counters.ready(false);
+    let outcome = run_pipeline(file, stop, &counters, &readiness).await;
+    readiness.set(false);
+    counters.ready(false);
+    ops_stop.cancel();
+    outcome
+}
+
+async fn run_pipeline(
+    file: &PipelineFile,
+    stop: CancellationToken,
+    counters: &SinkCounters,
+    readiness: &Readiness,
+) -> Outcome {
+    let parts = match wiring::build(file, counters.clone()).await {
+        Ok(p) => p,
+        Err(e) => {
+            counters.error("config");
+            return Outcome::Failed(e.to_string());
+        }
+    };
+    let metrics = Arc::new(PipelineMetrics::default());
+    let pipeline = match Pipeline::new(parts.pipeline, parts.source, parts.sink, parts.offsets) {
+        Ok(p) => p.with_metrics(Arc::clone(&metrics)),
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    let snapshot = parts.snapshot;
+    let sampler_stop = CancellationToken::new();
+    {
+        let (counters, metrics, stop) =
+            (counters.clone(), Arc::clone(&metrics), sampler_stop.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => counters.sample(&metrics, snapshot.as_ref()),
+                }
+            }
+        });
+    }
+    let pipeline_stop = CancellationToken::new();
+    let mut task = tokio::spawn(pipeline.run(pipeline_stop.clone()));
+    readiness.set(true);
+    counters.ready(true);
+    let timeout = Duration::from_millis(file.pipeline.shutdown_timeout_ms.unwrap_or(30_000));
+    let result = tokio::select! {
+        joined = &mut task => Some(joined),
+        () = stop.cancelled() => None,
+    };
+    let result = match result {
+        Some(joined) => joined,
+        None => {
+            readiness.set(false);
+            counters.ready(false);
+            pipeline_stop.cancel();
+            match tokio::time::timeout(timeout, &mut task).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    task.abort();
+                    sampler_stop.cancel();
+                    tracing::error!(?timeout, "graceful stop did not finish in time");
+                    return Outcome::TimedOut;
+                }
+            }
+        }
+    };
+    counters.sample(&metrics, None);
+    sampler_stop.cancel();
+    match result {
+        Ok(Ok(report)) => {
+            tracing::info!(
+                events = report.events_written,
+                flushes = report.flushes,
+                checkpoint = ?report.checkpoint,
+                "pipeline stopped; checkpoint saved"
+            );
+            Outcome::Stopped
+        }
+        Ok(Err(e)) => {
+            counters.error(error_kind(&e));
+            tracing::error!(error = %e, "pipeline failed");
+            Outcome::Failed(error_chain(&e))
+        }
+        Err(e) => {
+            counters.error("pipeline");
+            Outcome::Failed(format!("pipeline task failed: {e}"))
+        }
+    }
+}
+
+/// The `kind` label of an error.
+fn error_kind(e: &cdc_core::Error) -> &'static str {
+    use cdc_core::Error as E;
+    match e {
+        E::Source { .. } => "source",
+        E::Sink { .. } => "sink",
+        E::Encode { .. } => "encode",
+        E::Decode { .. } => "decode",
+        E::OffsetStore { .. } => "offsets",
+        E::Config { .. } => "config",
+        _ => "pipeline",
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,149 @@
+//! Pipeline-file errors name the key, its table and the closest valid key; `${ENV}` is
+//! substituted; secrets never show.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use cdc_connect::config::{ConfigError, PipelineFile};
+
+const VALID: &str = r#"
+[pipeline]
+name = "erp"
+
+[source.mssql]
+connection = "Server=tcp:db,1433;Database=shop;User Id=cdc;Password=${MSSQL_PASSWORD};TrustServerCertificate=true"
+server_name = "erp"
+snapshot_mode = "initial"
+
+[sink.s3]
+url = "file:///tmp/lake"
+format = "ndjson"
+
+[sink.s3.partitioner]
+kind = "time"
+path_format = "'dt'=YYYY-MM-dd"
+timezone = "Europe/Zurich"
+
+[offsets]
+file = "/tmp/erp.offsets.json"
+"#;
+
+fn env(name: &str) -> Option<String> {
+    (name == "MSSQL_PASSWORD").then(|| "pa\"ss;wo\\rd".to_string())
+}
+
+fn parse(text: &str) -> Result<PipelineFile, ConfigError> {
+    PipelineFile::parse(text, "pipeline.toml", env)
+}
+
+#[test]
+fn env_references_are_substituted_and_secrets_never_printed() {
+    let file = parse(VALID).unwrap();
+    let connection = file
+        .source
+        .mssql
+        .as_ref()
+        .unwrap()
+        .connection
+        .as_ref()
+        .unwrap();
+    assert!(connection.expose().contains("Password=pa\"ss;wo\\rd;"));
+    assert!(!format!("{file:?}").contains("wo\\rd"));
+    assert!(!file.to_toml().contains("wo\\rd"));
+    // The configuration it describes builds.
+    cdc_connect::wiring::s3_sink(file.sink.s3.as_ref().unwrap(), "erp").unwrap();
+}
+
+#[test]
+fn unset_env_reference_is_an_error_naming_the_variable_and_line() {
+    let err = PipelineFile::parse(VALID, "pipeline.toml", |_| None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pipeline.toml:6: environment variable MSSQL_PASSWORD is not set (referenced as ${MSSQL_PASSWORD})"
+    );
+}
+
+#[test]
+fn unknown_key_names_the_key_table_and_closest_valid_key() {
+    let text = VALID.replace("snapshot_mode = ", "snapshot_mod = ");
+    let err = parse(&text).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pipeline.toml:8: unknown key `snapshot_mod` in [source.mssql]; did you mean `snapshot_mode`?"
+    );
+    // A Kafka Connect spelling is a dotted TOML key: its first part is the unknown key.
+    let text = VALID.replace("path_format", "path.format");
+    let err = parse(&text).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "pipeline.toml:16: unknown key `path` in [sink.s3.partitioner]; did you mean `path_format`?"
+    );
+}
+
+#[test]
+fn unknown_key_far_from_any_valid_key_gets_no_suggestion() {
+    let text = VALID.replace("format = \"ndjson\"", "format = \"ndjson\"\nzzz = 1");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.ends_with("unknown key `zzz` in [sink.s3]"), "{err}");
+}
+
+#[test]
+fn missing_field_is_an_error_naming_it_and_its_table() {
+    let text = VALID.replace("server_name = \"erp\"\n", "");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("missing field `server_name`") && err.contains("[source.mssql]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_value_is_an_error_with_the_closest_valid_value() {
+    let text = VALID.replace("snapshot_mode = \"initial\"", "snapshot_mode = \"inital\"");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown variant `inital`") && err.contains("did you mean `initial`?"),
+        "{err}"
+    );
+    assert!(err.starts_with("pipeline.toml:8:"), "{err}");
+    let text = VALID.replace("name = \"erp\"", "name = 5");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("invalid type") && err.contains("[pipeline]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_value_error_does_not_quote_a_substituted_secret() {
+    // A secret substituted into a field of the wrong type must not appear in the error.
+    let text = VALID.replace(
+        "server_name = \"erp\"",
+        "server_name = \"erp\"\nport = \"${MSSQL_PASSWORD}\"",
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(!err.contains("wo\\rd") && !err.contains("ss;wo"), "{err}");
+}
+
+#[test]
+fn exactly_one_source_and_one_sink() {
+    let text = VALID.replace(
+        "[sink.s3]\n",
+        "[sink.kafka]\nbrokers = \"k:9092\"\n\n[sink.s3]\n",
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "sink: give exactly one of [sink.kafka] and [sink.s3], not both"
+    );
+    let text = VALID.replace("[offsets]\nfile = \"/tmp/erp.offsets.json\"\n", "");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.starts_with("offsets: missing"), "{err}");
+}
+
+#[test]
+fn bad_partitioner_setting_fails_at_build_naming_the_field() {
+    let file = parse(&VALID.replace("Europe/Zurich", "Mars/Olympus")).unwrap();
+    let err = cdc_connect::wiring::s3_sink(file.sink.s3.as_ref().unwrap(), "erp")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("sink.s3.partitioner.timezone:"), "{err}");
+}

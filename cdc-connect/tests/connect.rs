@@ -1,0 +1,237 @@
+//! Kafka Connect configurations as users have them translate to the expected pipeline.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use cdc_connect::config::{self, PartitionerKind};
+use cdc_connect::connect::{ConnectorConfig, WorkerSettings, translate};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> ConnectorConfig {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    ConnectorConfig::load(&path).unwrap()
+}
+
+fn worker() -> WorkerSettings {
+    WorkerSettings {
+        brokers: Some("b-1.msk:9098".into()),
+    }
+}
+
+#[test]
+fn debezium_and_s3_sink_pair_becomes_one_sqlserver_to_s3_pipeline() {
+    let source = fixture("debezium-sqlserver.json");
+    let sink = fixture("s3-sink.properties.json");
+    let t = translate(&[source, sink], &worker()).unwrap();
+    let file = &t.file;
+    assert_eq!(file.pipeline.name, "erp-sqlserver-source");
+
+    let m = file.source.mssql.as_ref().unwrap();
+    assert_eq!(
+        m.host.as_deref(),
+        Some("erp-db.abc123xyz.eu-west-1.rds.amazonaws.com")
+    );
+    assert_eq!(m.port, Some(1433));
+    assert_eq!(m.user.as_deref(), Some("cdc_reader"));
+    assert_eq!(m.password.as_ref().unwrap().expose(), "Sup3r-S3cret!");
+    assert_eq!(m.databases, ["shop"]);
+    assert_eq!(m.server_name, "erp");
+    assert_eq!(m.include_tables, ["dbo.customers", "dbo.orders"]);
+    assert_eq!(m.exclude_columns, ["dbo.customers.email"]);
+    assert_eq!(m.snapshot_mode, Some(config::SnapshotMode::Initial));
+    assert_eq!(
+        m.snapshot_isolation,
+        Some(config::SnapshotIsolation::Snapshot)
+    );
+    assert_eq!(m.max_transactions_per_poll, Some(200));
+    assert_eq!(m.heartbeat_interval_ms, Some(10_000));
+    assert_eq!(m.encryption, Some(config::Encryption::Required));
+    assert_eq!(m.trust_server_certificate, Some(true));
+    assert!(file.source.kafka.is_none());
+
+    let s3 = file.sink.s3.as_ref().unwrap();
+    assert_eq!(s3.url, "s3://erp-data-lake/raw/cdc");
+    assert_eq!(
+        s3.options.get("region").map(String::as_str),
+        Some("eu-west-1")
+    );
+    assert_eq!(s3.format, Some(config::FileFormat::Parquet));
+    assert_eq!(s3.compression, Some(config::Compression::Snappy));
+    assert_eq!(s3.part_size, Some(26_214_400));
+    let rotation = s3.rotation.as_ref().unwrap();
+    assert_eq!(rotation.max_records, Some(1000));
+    assert_eq!(rotation.max_record_interval_ms, Some(600_000));
+    assert_eq!(rotation.schedule_interval_ms, Some(3_600_000));
+    let partitioner = s3.partitioner.as_ref().unwrap();
+    assert_eq!(partitioner.kind, PartitionerKind::Time);
+    assert_eq!(
+        partitioner.path_format.as_deref(),
+        Some("'year'=YYYY/'month'=MM/'day'=dd")
+    );
+    assert_eq!(partitioner.partition_duration_ms, Some(86_400_000));
+    assert_eq!(partitioner.timezone.as_deref(), Some("UTC"));
+    assert_eq!(partitioner.time_column, None);
+
+    let offsets = file.offsets.as_ref().unwrap().object.as_ref().unwrap();
+    assert_eq!(
+        offsets.url,
+        "s3://erp-data-lake/raw/cdc/_cdc/erp-sqlserver-source.offsets.json"
+    );
+
+    // Each ignored property is reported once.
+    let properties: Vec<&str> = t.warnings.iter().map(|w| w.property.as_str()).collect();
+    for expected in [
+        "tasks.max",
+        "include.schema.changes",
+        "schema.history.internal.kafka.topic",
+        "schema.compatibility",
+        "tombstones.on.delete",
+        "timestamp.extractor",
+    ] {
+        assert!(
+            properties.contains(&expected),
+            "{expected} not warned: {properties:?}"
+        );
+    }
+    let mut unique = properties.clone();
+    unique.sort();
+    unique.dedup();
+    // tasks.max appears in both connectors, once each.
+    assert_eq!(unique.len() + 1, properties.len(), "{properties:?}");
+
+    // The pipeline it describes builds: the S3 sink, the time partitioner, the source config.
+    cdc_connect::wiring::s3_sink(s3, "erp").unwrap();
+    cdc_connect::wiring::mssql_config(m).unwrap();
+    // And print-config shows it as TOML that parses back, the password redacted.
+    let toml = file.to_toml();
+    assert!(!toml.contains("Sup3r-S3cret!"), "{toml}");
+    assert!(toml.contains("password = \"<redacted>\""), "{toml}");
+    let back = config::PipelineFile::parse(&toml, "printed", |_| None).unwrap();
+    assert_eq!(back.sink.s3, file.sink.s3);
+}
+
+#[test]
+fn debezium_alone_becomes_sqlserver_to_kafka_with_offsets_in_a_topic() {
+    let t = translate(
+        &[fixture("debezium-sqlserver.json")],
+        &WorkerSettings::default(),
+    )
+    .unwrap();
+    let kafka = t.file.sink.kafka.as_ref().unwrap();
+    // Taken from the schema-history client when the worker's is not given.
+    assert_eq!(kafka.brokers, "b-1.msk.eu-west-1.amazonaws.com:9098");
+    assert_eq!(kafka.tombstones, Some(true));
+    assert_eq!(kafka.schemas, Some(true));
+    let offsets = t.file.offsets.as_ref().unwrap().kafka.as_ref().unwrap();
+    assert_eq!(offsets.topic, "cdc-offsets");
+}
+
+#[test]
+fn s3_sink_alone_becomes_kafka_to_s3_in_the_connect_consumer_group() {
+    let t = translate(&[fixture("s3-sink.properties.json")], &worker()).unwrap();
+    let kafka = t.file.source.kafka.as_ref().unwrap();
+    assert_eq!(kafka.group_id, "connect-erp-s3-sink");
+    assert_eq!(
+        kafka.topics,
+        ["erp.shop.dbo.customers", "erp.shop.dbo.orders"]
+    );
+    assert_eq!(kafka.brokers, "b-1.msk:9098");
+    assert!(t.file.offsets.is_none());
+}
+
+fn with(base: &str, key: &str, value: &str) -> ConnectorConfig {
+    let mut c = fixture(base);
+    c.properties.insert(key.into(), value.into());
+    c
+}
+
+fn error_of(connectors: &[ConnectorConfig]) -> String {
+    translate(connectors, &worker()).unwrap_err().to_string()
+}
+
+#[test]
+fn properties_that_cannot_be_honoured_are_errors_naming_them() {
+    for (base, key, value) in [
+        (
+            "debezium-sqlserver.json",
+            "message.key.columns",
+            "dbo.orders:order_no",
+        ),
+        ("debezium-sqlserver.json", "decimal.handling.mode", "double"),
+        ("debezium-sqlserver.json", "time.precision.mode", "connect"),
+        ("debezium-sqlserver.json", "snapshot.mode", "recovery"),
+        (
+            "debezium-sqlserver.json",
+            "table.include.list",
+            "dbo\\.(a|b)",
+        ),
+        (
+            "debezium-sqlserver.json",
+            "value.converter",
+            "io.confluent.connect.avro.AvroConverter",
+        ),
+        (
+            "s3-sink.properties.json",
+            "timestamp.extractor",
+            "Wallclock",
+        ),
+        (
+            "s3-sink.properties.json",
+            "format.class",
+            "io.confluent.connect.s3.format.avro.AvroFormat",
+        ),
+        ("s3-sink.properties.json", "path.format", "'month'=MMMM"),
+        (
+            "s3-sink.properties.json",
+            "partitioner.class",
+            "com.example.MyPartitioner",
+        ),
+    ] {
+        let c = with(base, key, value);
+        let result = translate(std::slice::from_ref(&c), &worker());
+        let message = match result {
+            Ok(t) => {
+                // path.format is checked when the sink is built.
+                let s3 = t.file.sink.s3.unwrap();
+                cdc_connect::wiring::s3_sink(&s3, "x")
+                    .unwrap_err()
+                    .to_string()
+            }
+            Err(e) => e.to_string(),
+        };
+        let field = if key == "path.format" {
+            "path_format"
+        } else {
+            key
+        };
+        assert!(message.contains(field), "{key}={value}: {message}");
+    }
+}
+
+#[test]
+fn unknown_properties_are_errors_naming_the_closest_known_one() {
+    let message = error_of(&[with(
+        "debezium-sqlserver.json",
+        "snapshot.isolation.mod",
+        "snapshot",
+    )]);
+    assert!(
+        message.contains("snapshot.isolation.mod")
+            && message.contains("did you mean `snapshot.isolation.mode`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn sink_topics_from_another_prefix_are_refused() {
+    let sink = with(
+        "s3-sink.properties.json",
+        "topics",
+        "crm.shop.dbo.customers",
+    );
+    let message = error_of(&[fixture("debezium-sqlserver.json"), sink]);
+    assert!(
+        message.contains("topics") && message.contains("erp."),
+        "{message}"
+    );
+}
