@@ -125,6 +125,14 @@ fn prebuilt(events: &[ChangeEvent]) -> (Arc<Schema>, Vec<RecordBatch>) {
 const PLAIN: [&str; 5] = ["id", "name", "price", "__commit_time", "__position"];
 
 fn arrow_writer(schema: &Arc<Schema>, batches: &[RecordBatch], sink_encodings: bool) -> usize {
+    arrow_writer_bytes(schema, batches, sink_encodings).len()
+}
+
+fn arrow_writer_bytes(
+    schema: &Arc<Schema>,
+    batches: &[RecordBatch],
+    sink_encodings: bool,
+) -> Vec<u8> {
     let mut props = WriterProperties::builder();
     if sink_encodings {
         for column in PLAIN {
@@ -140,7 +148,7 @@ fn arrow_writer(schema: &Arc<Schema>, batches: &[RecordBatch], sink_encodings: b
     for batch in batches {
         writer.write(batch).unwrap();
     }
-    writer.into_inner().unwrap().len()
+    writer.into_inner().unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -225,6 +233,13 @@ criterion_group!(benches, bench);
 /// ```
 /// Instructions per event = the run's total `Ir` / 100 000.
 fn main() {
+    if let Some(path) = std::env::var_os("ENCODE_WRITE_FILE") {
+        // The file `ArrowWriter` writes with the sink's encodings, to compare with pyarrow's
+        // (`benches/pyarrow_write.py` prints both files' column chunk sizes).
+        let (schema, batches) = prebuilt(&sample_events("bench", EVENTS));
+        std::fs::write(path, arrow_writer_bytes(&schema, &batches, true)).unwrap();
+        return;
+    }
     if let Ok(case) = std::env::var("ENCODE_ONCE") {
         let events = sample_events("bench", EVENTS);
         let batches = prebuilt(&events);
