@@ -7,7 +7,10 @@
 //!
 //! [`S3Sink`] implements [`cdc_core::Sink`]. Events are appended to one open file per lane,
 //! topic and encoded partition; a file closes by [`Rotation`] rule, schema change, memory
-//! pressure or flush, and is uploaded with `PutMode::Create` (multipart beyond one part).
+//! pressure or the flush at shutdown, and is uploaded with `PutMode::Create` (multipart
+//! beyond one part). The pipeline's commit schedule does not close files: it asks the sink
+//! what is durable ([`Sink::pre_commit`](cdc_core::Sink::pre_commit)), and positions become
+//! durable as files close (as the Confluent S3 sink commits offsets on rotation).
 //!
 //! # Exactly once
 //! - A file's name is its first event's position; its content depends only on its events
@@ -20,6 +23,12 @@
 //! - The first time a restarted sink sees a directory it reads the newest stored file of
 //!   that lane and skips replayed events the file already holds, so a replay from any
 //!   earlier position (even mid-file) stores every event once.
+//! - An event at or before the last one the sink already holds in its lane (open or
+//!   uploaded file) is skipped, so a consumer that re-reads from its committed offset never
+//!   appends a record twice.
+//! - On a Kafka rebalance the revoked partitions' open files are dropped
+//!   ([`Sink::lanes_revoked`](cdc_core::Sink::lanes_revoked)): the next owner rewrites them
+//!   byte-identically from the committed offset.
 //!
 //! # Crate map
 //! - [`config`]: [`S3SinkBuilder`] (URL or store, options, validation);

@@ -2,9 +2,10 @@
 //!
 //! Record count, size and record time depend only on the events, so the same events always
 //! give the same files: that is what makes a replay after a crash rewrite identical objects.
-//! The wall-clock schedule, the memory budget and an explicit flush depend on timing; the sink
-//! stays exactly-once with them too, because a restarted sink skips events already stored
-//! (see the crate documentation), but file boundaries then differ between runs.
+//! The wall-clock schedule, the memory budget and the flush at shutdown depend on timing; the
+//! sink stays exactly-once with them too, because a restarted sink skips events already
+//! stored (see the crate documentation), but file boundaries then differ between runs. The
+//! pipeline's periodic commits do not close files (`pre_commit`).
 
 use chrono::{DateTime, Utc};
 use std::time::Duration;

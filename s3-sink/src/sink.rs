@@ -52,8 +52,12 @@ pub struct SinkStats {
     pub closed_by_schema: u64,
     /// … to stay within the memory budget.
     pub closed_by_budget: u64,
-    /// … by a flush.
+    /// … by a flush (the pipeline flushes only at shutdown).
     pub closed_by_flush: u64,
+    /// Open files dropped, not uploaded, because their lane was revoked (a Kafka rebalance).
+    pub files_dropped: u64,
+    /// Events a revoked lane's dropped files held (the lane's next owner writes them).
+    pub events_dropped: u64,
 }
 
 /// Identifies an open file: one per lane, topic and encoded partition.
@@ -438,7 +442,8 @@ impl S3Sink {
         let Some(file) = entry.file.as_mut() else {
             return Ok(Step::Slow);
         };
-        if !same_table(&file.table, &event.table)
+        if covers(&file.last, position)
+            || !same_table(&file.table, &event.table)
             || self
                 .settings
                 .rotation
@@ -482,6 +487,18 @@ impl S3Sink {
         {
             self.stats.events_skipped += 1;
             self.advance_lane(&key.lane, position);
+            return Ok(());
+        }
+        if self
+            .lanes
+            .get(&key.lane)
+            .and_then(|l| l.written.as_ref())
+            .is_some_and(|written| covers(written, position))
+        {
+            // A re-read (a consumer back at its committed offset) of an event this sink
+            // already holds, in an open file or an uploaded one: appending it again would
+            // store it twice.
+            self.stats.events_skipped += 1;
             return Ok(());
         }
         let rotate = self.entries[i].file.as_ref().and_then(|file| {
@@ -766,6 +783,39 @@ impl S3Sink {
         reported
     }
 
+    /// See [`Sink::lanes_revoked`].
+    async fn drop_lanes(&mut self, lanes: &[String]) {
+        let mut dropped: HashMap<Arc<str>, (u64, Option<Position>)> = HashMap::new();
+        for i in 0..self.entries.len() {
+            if !lanes.iter().any(|l| **l == *self.entries[i].key.lane) {
+                continue;
+            }
+            self.index.remove(&self.entries[i].key);
+            let lane = Arc::clone(&self.entries[i].key.lane);
+            let Some(file) = self.entries[i].file.take() else {
+                continue;
+            };
+            self.open.remove(&i);
+            self.budget.update(file.memory, 0);
+            self.stats.files_dropped += 1;
+            self.stats.events_dropped += file.records;
+            tracing::debug!(key = %file.path, records = file.records, "revoked lane: open file dropped");
+            let oldest = dropped.entry(lane).or_insert((file.seq, file.prev.clone()));
+            if file.seq < oldest.0 {
+                *oldest = (file.seq, file.prev.clone());
+            }
+            if let Some(upload) = file.multipart {
+                upload.abort().await;
+            }
+        }
+        self.last_entry = None;
+        for (lane, (_, prev)) in dropped {
+            if let Some(state) = self.lanes.get_mut(&lane) {
+                state.written = prev;
+            }
+        }
+    }
+
     async fn close_scheduled(&mut self) -> Result<()> {
         let now = Instant::now();
         let due: Vec<usize> = self
@@ -896,6 +946,25 @@ impl Sink for S3Sink {
             return Err(self.sink_error(None, e));
         }
         Ok(self.report())
+    }
+
+    /// Drops the revoked lanes' open files (aborting their multipart uploads): the lane's
+    /// next owner rewrites them byte-identically from the committed offset, and this sink
+    /// never uploads different bytes under a name the other owner uses. The lane's written
+    /// position falls back to the event before its oldest dropped file, and its stored-file
+    /// knowledge is forgotten, so if the lane comes back the store is read again (the other
+    /// owner may have written files meanwhile).
+    async fn lanes_revoked(&mut self, lanes: &[String]) -> cdc_core::Result<()> {
+        self.drop_lanes(lanes).await;
+        Ok(())
+    }
+
+    /// Reports what closed files hold, without closing any (Kafka Connect's `preCommit`
+    /// returns the offsets of committed files only): file boundaries follow the rotation
+    /// rule, not the pipeline's commit schedule. Files due by the wall-clock schedule are
+    /// closed first, as on `tick`.
+    async fn pre_commit(&mut self) -> cdc_core::Result<Vec<Position>> {
+        self.tick().await
     }
 
     async fn flush(&mut self) -> cdc_core::Result<Vec<Position>> {

@@ -34,6 +34,10 @@ impl SinkHarness for Harness {
     fn exactly_once(&self) -> bool {
         true
     }
+
+    fn drops_revoked_work(&self) -> bool {
+        true
+    }
 }
 
 #[tokio::test]
