@@ -433,3 +433,141 @@ async fn waitfor_delay_lets_the_capture_job_run_inside_one_batch() {
     assert!(e.to_string().contains("does not support"), "{e}");
     sim.stop().await;
 }
+
+/// Splits a numeric(25,0) LSN of the `sys.dm_tran_*` views into its binary(10) form.
+fn numeric_to_binary(n: tiberius::numeric::Numeric) -> Vec<u8> {
+    assert_eq!(n.scale(), 0);
+    let v = n.value();
+    let vlf = u32::try_from(v / 1_000_000_000_000_000).unwrap();
+    let block = u32::try_from((v / 100_000) % 10_000_000_000).unwrap();
+    let slot = u16::try_from(v % 100_000).unwrap();
+    [
+        &vlf.to_be_bytes()[..],
+        &block.to_be_bytes(),
+        &slot.to_be_bytes(),
+    ]
+    .concat()
+}
+
+const SAVEPOINT_LSN: &str = "SELECT dt.database_transaction_most_recent_savepoint_lsn, dt.database_transaction_begin_lsn \
+    FROM sys.dm_tran_database_transactions dt \
+    JOIN sys.dm_tran_current_transaction ct ON ct.transaction_id = dt.transaction_id \
+    WHERE dt.database_id = DB_ID()";
+
+#[tokio::test]
+async fn commits_move_the_log_at_once_and_the_capture_job_follows_only_when_it_scans() {
+    let sim = common::start().await;
+    let mut c = common::connect(&sim).await;
+    common::exec(&mut c, SETUP).await;
+    common::exec(&mut c, "INSERT INTO dbo.orders VALUES (1, N'a', 1)").await;
+    let max = c
+        .simple_query("SELECT sys.fn_cdc_get_max_lsn()")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        max.get::<&[u8], _>(0)
+            .is_none_or(|m| m.iter().all(|b| *b == 0)),
+        "nothing captured before a scan"
+    );
+
+    // A savepoint writes a log record; the transaction's view shows its LSN.
+    common::exec(&mut c, "BEGIN TRANSACTION; SAVE TRANSACTION snap;").await;
+    let row = c
+        .simple_query(SAVEPOINT_LSN)
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    let savepoint = numeric_to_binary(row.get::<tiberius::numeric::Numeric, _>(0).unwrap());
+    let begin = numeric_to_binary(row.get::<tiberius::numeric::Numeric, _>(1).unwrap());
+    assert!(
+        begin < savepoint,
+        "the begin record comes before the savepoint"
+    );
+    common::exec(&mut c, "COMMIT TRANSACTION").await;
+
+    common::exec(&mut c, "EXEC sys.sp_cdc_scan").await;
+    let insert = lsn_scalar(
+        &mut c,
+        "SELECT start_lsn FROM cdc.lsn_time_mapping WHERE tran_id <> 0x00",
+    )
+    .await;
+    assert!(
+        insert < savepoint,
+        "the insert committed before the savepoint was taken"
+    );
+    // The scan read the read-only transaction's records past the insert: a progress mark.
+    let max = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await;
+    let mark = lsn_scalar(
+        &mut c,
+        "SELECT start_lsn FROM cdc.lsn_time_mapping WHERE tran_id = 0x00",
+    )
+    .await;
+    assert_eq!(max, mark);
+    assert!(mark > savepoint);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn save_transaction_outside_a_transaction_is_error_628() {
+    let sim = common::start().await;
+    let mut c = common::connect(&sim).await;
+    let err = common::try_exec(&mut c, "SAVE TRANSACTION s")
+        .await
+        .unwrap_err();
+    assert_eq!(common::err_number(&err), 628);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_capture_job_marks_progress_over_untracked_work_with_tran_id_0x00_rows() {
+    let sim = common::start().await;
+    let mut c = common::connect(&sim).await;
+    common::exec(&mut c, SETUP).await;
+    common::exec(&mut c, "CREATE TABLE dbo.notes (id int PRIMARY KEY)").await;
+    common::exec(&mut c, "INSERT INTO dbo.orders VALUES (1, N'a', 1)").await;
+    common::exec(&mut c, "EXEC sys.sp_cdc_scan").await;
+    let captured = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await;
+    common::exec(&mut c, "INSERT INTO dbo.notes VALUES (1)").await;
+    common::exec(&mut c, "EXEC sys.sp_cdc_scan").await;
+    let rows = common::try_exec(
+        &mut c,
+        "SELECT start_lsn, tran_id FROM cdc.lsn_time_mapping ORDER BY start_lsn",
+    )
+    .await
+    .unwrap();
+    let ids: Vec<Vec<u8>> = rows[0]
+        .iter()
+        .map(|r| r.get::<&[u8], _>(1).unwrap().to_vec())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[1], [0u8], "the second row is a progress mark");
+    let max = lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await;
+    assert!(max > captured, "fn_cdc_get_max_lsn() includes the mark");
+    let count = c
+        .simple_query("SELECT COUNT(*) FROM cdc.dbo_orders_CT")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        count.get::<i32, _>(0),
+        Some(1),
+        "no change rows for the mark"
+    );
+    // An idle database gets no more marks.
+    common::exec(&mut c, "EXEC sys.sp_cdc_scan").await;
+    assert_eq!(
+        lsn_scalar(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await,
+        max
+    );
+    sim.stop().await;
+}

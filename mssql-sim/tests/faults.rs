@@ -109,3 +109,28 @@ async fn attention_cancels_a_request_and_the_connection_stays_usable() {
     assert_eq!(rows[0][0].get::<i32, _>(0), Some(10));
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn scan_after_next_runs_the_capture_job_right_after_the_matching_statement() {
+    let sim = common::start().await;
+    let mut c = common::connect(&sim).await;
+    common::exec(
+        &mut c,
+        "CREATE DATABASE shop; USE shop; CREATE TABLE dbo.t (id int PRIMARY KEY);
+         EXEC sys.sp_cdc_enable_db;
+         EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N't', @role_name = NULL;
+         INSERT INTO dbo.t VALUES (1);",
+    )
+    .await;
+    sim.faults().scan_after_next("lsn_time_mapping");
+    // The statement itself saw nothing captured; the scan ran right after it.
+    let first = common::try_exec(&mut c, "SELECT COUNT(*) FROM cdc.lsn_time_mapping")
+        .await
+        .unwrap();
+    assert_eq!(first[0][0].get::<i32, _>(0), Some(0));
+    let second = common::try_exec(&mut c, "SELECT COUNT(*) FROM cdc.lsn_time_mapping")
+        .await
+        .unwrap();
+    assert_eq!(second[0][0].get::<i32, _>(0), Some(1));
+    sim.stop().await;
+}
