@@ -187,6 +187,13 @@ impl Snapshot {
         self.table_index = 0;
         self.last_key = None;
         self.rows_done = 0;
+        for (database, mut table) in self.progress.tables() {
+            if *database == *self.database {
+                table.rows_done = 0;
+                table.done = false;
+                self.progress.update(&database, table);
+            }
+        }
         // The row read ahead belongs to the abandoned read; it is read again.
         self.held = None;
         self.first = true;

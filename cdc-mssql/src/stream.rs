@@ -258,14 +258,9 @@ impl StreamReader {
         let Some(mut cursor) = self.window.take() else {
             return Ok(None);
         };
-        let result = self.next_items(&mut cursor, max).await;
-        let items = match result {
-            Ok(items) => items,
-            Err(e) => {
-                // The window is read again from its start; the position skips what went out.
-                return Err(e);
-            }
-        };
+        // On an error the window is dropped: the next poll reads it again from its start and
+        // the position skips what already went out.
+        let items = self.next_items(&mut cursor, max).await?;
         let finished = cursor
             .lanes
             .iter()

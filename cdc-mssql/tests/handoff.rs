@@ -267,7 +267,10 @@ async fn cleanup_right_after_the_snapshot_handoff_is_a_typed_error() {
     let (_target, mut source) =
         cleaned_after_handoff("handoff_retention_fail", RetentionPolicy::Fail).await;
     let mut seen = Vec::new();
+    let mut polls = 0;
     let err = loop {
+        polls += 1;
+        assert!(polls < 200, "no error within 200 polls; streamed {seen:?}");
         match source.next_batch().await {
             Ok(Some(batch)) => {
                 seen.extend(batch.events);
@@ -416,7 +419,10 @@ async fn a_large_transaction_is_fetched_page_by_page_not_held_whole() {
     let err = loop {
         match source.next_batch().await {
             Ok(Some(b)) if b.events.is_empty() => continue,
-            Ok(other) => panic!("the rest of the transaction was held in memory: {other:?}"),
+            Ok(other) => panic!(
+                "the rest of the transaction was held in memory: {:?} more events",
+                other.map(|b| b.events.len())
+            ),
             Err(e) => break e,
         }
     };
