@@ -1,40 +1,41 @@
-//! `--flag value` parsing for the examples, without a dependency.
+//! `--flag value` options of the examples, parsed by clap.
 
 use std::collections::HashMap;
 
 /// Flags given on the command line.
 #[derive(Debug, Default)]
 pub struct Args {
-    values: HashMap<String, String>,
+    values: HashMap<&'static str, String>,
 }
 
 impl Args {
-    /// Parses `std::env::args()`; `allowed` lists the flags (without `--`) the program takes.
-    /// `--help` prints them and exits.
-    pub fn parse(usage: &str, allowed: &[&str]) -> Result<Self, String> {
-        let mut values = HashMap::new();
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            if arg == "--help" || arg == "-h" {
-                println!("{usage}");
-                std::process::exit(0);
-            }
-            let Some(flag) = arg.strip_prefix("--") else {
-                return Err(format!("unexpected argument {arg:?}\n\n{usage}"));
-            };
-            let (flag, value) = match flag.split_once('=') {
-                Some((f, v)) => (f.to_string(), v.to_string()),
-                None => (
-                    flag.to_string(),
-                    args.next()
-                        .ok_or_else(|| format!("--{flag} needs a value"))?,
-                ),
-            };
-            if !allowed.contains(&flag.as_str()) {
-                return Err(format!("unknown flag --{flag}\n\n{usage}"));
-            }
-            values.insert(flag, value);
+    /// Parses `std::env::args()`; `allowed` lists the flags (without `--`) the program takes,
+    /// each with one value. `--help` prints `usage` and the flags, then exits.
+    pub fn parse(usage: &'static str, allowed: &[&'static str]) -> Result<Self, String> {
+        let mut command = clap::Command::new("example")
+            .about(usage)
+            .no_binary_name(false);
+        for flag in allowed {
+            command = command.arg(
+                clap::Arg::new(*flag)
+                    .long(*flag)
+                    .value_name("VALUE")
+                    .num_args(1),
+            );
         }
+        let matches = match command.try_get_matches() {
+            Ok(m) => m,
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.exit(),
+            Err(e) => return Err(e.render().to_string()),
+        };
+        let values = allowed
+            .iter()
+            .filter_map(|flag| {
+                matches
+                    .get_one::<String>(flag)
+                    .map(|value| (*flag, value.clone()))
+            })
+            .collect();
         Ok(Self { values })
     }
 
