@@ -106,8 +106,10 @@ impl Logical {
             | Logical::TimestampMillis
             | Logical::TimestampMicros
             | Logical::TimestampNanos => "int64",
-            Logical::Float32 => "float32",
-            Logical::Float64 => "float64",
+            // Kafka Connect's JSON schema names for FLOAT32 and FLOAT64 (JsonSchema in
+            // connect-json); its JsonConverter refuses "float32"/"float64".
+            Logical::Float32 => "float",
+            Logical::Float64 => "double",
             Logical::Decimal { .. } | Logical::Bytes => "bytes",
             Logical::String | Logical::Zoned { .. } | Logical::Uuid => "string",
         }
@@ -212,8 +214,9 @@ pub(super) fn data_type_of(field: &Json, path: &str) -> Result<DataType> {
         ("int64", Some(MICRO_TIMESTAMP)) => D::DateTime2 { precision: 6 },
         ("int64", Some(NANO_TIMESTAMP)) => D::DateTime2 { precision: 7 },
         ("int64", _) => D::BigInt,
-        ("float32", _) => D::Real,
-        ("float64", _) => D::Float,
+        // "float32"/"float64" as written by earlier versions of this codec.
+        ("float" | "float32", _) => D::Real,
+        ("double" | "float64", _) => D::Float,
         ("bytes", Some(DECIMAL)) => {
             let scale = param("scale").and_then(|s| s.parse().ok()).unwrap_or(0);
             let precision = param("connect.decimal.precision")
