@@ -969,15 +969,16 @@ fn toml_error(error: &toml::de::Error, text: &str, origin: &str) -> ConfigError 
     };
     let quoted = backquoted(&message);
     if message.starts_with("unknown field")
-        && let Some((key, valid)) = quoted.split_first() {
-            return ConfigError::UnknownKey {
-                origin: origin.into(),
-                line,
-                table,
-                key: key.clone(),
-                suggestion: closest(key, valid),
-            };
-        }
+        && let Some((key, valid)) = quoted.split_first()
+    {
+        return ConfigError::UnknownKey {
+            origin: origin.into(),
+            line,
+            table,
+            key: key.clone(),
+            suggestion: closest(key, valid),
+        };
+    }
     let message = if message.starts_with("unknown variant") {
         match quoted.split_first() {
             Some((value, valid)) => match closest(value, valid) {

@@ -303,12 +303,13 @@ fn json_converter(p: &mut Props<'_>, which: &str) -> Result<Option<bool>, Config
     let schemas_key = format!("{which}.converter.schemas.enable");
     let class = p.take(&class_key);
     if let Some(class) = &class
-        && class != "org.apache.kafka.connect.json.JsonConverter" {
-            return Err(p.refuse(
+        && class != "org.apache.kafka.connect.json.JsonConverter"
+    {
+        return Err(p.refuse(
                 &class_key,
                 format!("{class} is not supported: events are Debezium JSON (org.apache.kafka.connect.json.JsonConverter)"),
             ));
-        }
+    }
     let schemas = p.parse::<bool>(&schemas_key)?;
     Ok(schemas.or(class.map(|_| true)))
 }
@@ -440,33 +441,37 @@ fn translate_debezium(
         ),
     ] {
         if let Some(v) = p.take(key)
-            && v != default {
-                return Err(p.refuse(key, format!("{v:?} is not supported: {what} ({default})")));
-            }
+            && v != default
+        {
+            return Err(p.refuse(key, format!("{v:?} is not supported: {what} ({default})")));
+        }
     }
     if let Some(v) = p.take("message.key.columns")
-        && !v.trim().is_empty() {
-            return Err(p.refuse(
-                "message.key.columns",
-                "custom message keys are not supported: keys are the primary key or the capture \
+        && !v.trim().is_empty()
+    {
+        return Err(p.refuse(
+            "message.key.columns",
+            "custom message keys are not supported: keys are the primary key or the capture \
                  instance's unique index; remove it or give the table a primary key",
-            ));
-        }
+        ));
+    }
     if let Some(v) = p.take("provide.transaction.metadata")
-        && v == "true" {
-            return Err(p.refuse(
-                "provide.transaction.metadata",
-                "transaction metadata topics are not produced",
-            ));
-        }
+        && v == "true"
+    {
+        return Err(p.refuse(
+            "provide.transaction.metadata",
+            "transaction metadata topics are not produced",
+        ));
+    }
     if let Some(v) = p.take("transforms")
-        && !v.trim().is_empty() {
-            return Err(p.refuse(
-                "transforms",
-                "single message transforms do not run here; for flat rows in S3 use the \
+        && !v.trim().is_empty()
+    {
+        return Err(p.refuse(
+            "transforms",
+            "single message transforms do not run here; for flat rows in S3 use the \
                  flattened layout of [sink.s3] instead of ExtractNewRecordState",
-            ));
-        }
+        ));
+    }
     let tombstones = p.parse::<bool>("tombstones.on.delete")?;
     let key_schemas = json_converter(&mut p, "key")?;
     let value_schemas = json_converter(&mut p, "value")?;
@@ -661,9 +666,10 @@ fn translate_s3(
     sink.partitioner = partitioner(&mut p)?;
     sink.part_size = p.parse("s3.part.size")?;
     if let Some(class) = p.take("storage.class")
-        && class != "io.confluent.connect.s3.storage.S3Storage" {
-            return Err(p.refuse("storage.class", format!("{class} is not supported")));
-        }
+        && class != "io.confluent.connect.s3.storage.S3Storage"
+    {
+        return Err(p.refuse("storage.class", format!("{class} is not supported")));
+    }
     json_converter(&mut p, "key")?;
     json_converter(&mut p, "value")?;
     let skip_errors = match p.take("errors.tolerance").as_deref() {

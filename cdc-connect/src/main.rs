@@ -26,6 +26,12 @@ enum Command {
         #[arg(long, value_enum)]
         log_format: Option<LogFormatArg>,
     },
+    /// Connects and reports what would be captured and every problem with its fix; exits 1
+    /// when there are problems.
+    Check {
+        #[command(flatten)]
+        input: Input,
+    },
     /// Prints the pipeline file (translated from Kafka Connect configurations, if given)
     /// as TOML, secrets redacted.
     PrintConfig {
@@ -110,6 +116,32 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Check { input } => {
+            let file = match load(&input) {
+                Ok(file) => file,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let report = runtime.block_on(cdc_connect::check::check(&file));
+            print!("{}", report.render());
+            if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
         Command::Run { input, log_format } => {
             let file = match load(&input) {
                 Ok(file) => file,

@@ -1,0 +1,460 @@
+//! `cdc check`: connects before anything runs and reports what would be captured (databases,
+//! capture instances, keys, columns, types) and every problem found, each with the T-SQL or
+//! setting that fixes it.
+
+use crate::config::{self, PipelineFile};
+use crate::wiring;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+use tiberius::{Client, Config, EncryptionLevel, Row};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+/// Snapshot speed assumed when comparing the expected snapshot time with the change-table
+/// retention (rows per second; a deliberately low figure for a busy server).
+pub const ASSUMED_SNAPSHOT_ROWS_PER_SECOND: u64 = 20_000;
+
+/// One problem and its fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// What is wrong.
+    pub what: String,
+    /// The T-SQL or setting that fixes it.
+    pub fix: String,
+}
+
+/// What `cdc check` found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// What would be captured, one line each.
+    pub captured: Vec<String>,
+    /// Problems, each with its fix.
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    fn problem(&mut self, what: impl Into<String>, fix: impl Into<String>) {
+        self.problems.push(Problem {
+            what: what.into(),
+            fix: fix.into(),
+        });
+    }
+
+    /// The report as text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for line in &self.captured {
+            let _ = writeln!(out, "{line}");
+        }
+        if self.problems.is_empty() {
+            let _ = writeln!(out, "\nno problems found");
+        } else {
+            let _ = writeln!(out, "\n{} problem(s):", self.problems.len());
+            for p in &self.problems {
+                let _ = writeln!(out, "- {}\n  fix: {}", p.what, p.fix);
+            }
+        }
+        out
+    }
+}
+
+type Conn = Client<Compat<TcpStream>>;
+
+fn tiberius_config(m: &config::MssqlSection, database: &str) -> Result<Config, String> {
+    let mut c = match &m.connection {
+        Some(ado) => Config::from_ado_string(ado.expose())
+            .map_err(|e| format!("source.mssql.connection: {e}"))?,
+        None => Config::new(),
+    };
+    if let Some(h) = &m.host {
+        c.host(h);
+    }
+    if let Some(p) = m.port {
+        c.port(p);
+    }
+    if let (Some(u), Some(p)) = (&m.user, &m.password) {
+        c.authentication(tiberius::AuthMethod::sql_server(u, p.expose()));
+    }
+    match m.encryption {
+        Some(config::Encryption::Off) => c.encryption(EncryptionLevel::NotSupported),
+        Some(config::Encryption::LoginOnly) => c.encryption(EncryptionLevel::Off),
+        Some(_) => c.encryption(EncryptionLevel::Required),
+        None => {}
+    }
+    if m.trust_server_certificate == Some(true) {
+        c.trust_cert();
+    }
+    c.database(database);
+    Ok(c)
+}
+
+async fn connect(config: Config) -> Result<Conn, String> {
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(15),
+        TcpStream::connect(config.get_addr()),
+    )
+    .await
+    .map_err(|_| format!("connecting to {} timed out", config.get_addr()))?
+    .map_err(|e| format!("cannot reach {}: {e}", config.get_addr()))?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    Client::connect(config, tcp.compat_write())
+        .await
+        .map_err(|e| format!("cannot log in: {e}"))
+}
+
+async fn rows(conn: &mut Conn, sql: &str) -> Result<Vec<Row>, tiberius::error::Error> {
+    conn.simple_query(sql).await?.into_first_result().await
+}
+
+fn text(row: &Row, i: usize) -> String {
+    row.try_get::<&str, _>(i)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn int(row: &Row, i: usize) -> i64 {
+    row.try_get::<i32, _>(i)
+        .ok()
+        .flatten()
+        .map(i64::from)
+        .or_else(|| row.try_get::<i64, _>(i).ok().flatten())
+        .or_else(|| row.try_get::<u8, _>(i).ok().flatten().map(i64::from))
+        .or_else(|| row.try_get::<i16, _>(i).ok().flatten().map(i64::from))
+        .or_else(|| row.try_get::<bool, _>(i).ok().flatten().map(i64::from))
+        .unwrap_or_default()
+}
+
+/// SQL Server error 229: permission denied on an object.
+fn permission_denied(e: &tiberius::error::Error) -> bool {
+    matches!(e, tiberius::error::Error::Server(t) if t.code() == 229 || t.code() == 230)
+}
+
+fn matches_pattern(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern.eq_ignore_ascii_case(name),
+        Some((head, tail)) => {
+            let lower = name.to_ascii_lowercase();
+            lower.starts_with(&head.to_ascii_lowercase())
+                && lower[head.len().min(lower.len())..]
+                    .ends_with(&tail.to_ascii_lowercase().replace('*', ""))
+        }
+    }
+}
+
+fn included(m: &config::MssqlSection, table: &str) -> bool {
+    (m.include_tables.is_empty() || m.include_tables.iter().any(|p| matches_pattern(p, table)))
+        && !m.exclude_tables.iter().any(|p| matches_pattern(p, table))
+}
+
+async fn check_database(m: &config::MssqlSection, database: &str, report: &mut Report) {
+    let user = m
+        .user
+        .clone()
+        .unwrap_or_else(|| "<the reader's login>".into());
+    let mut conn = match tiberius_config(m, database) {
+        Ok(c) => match connect(c).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                report.problem(
+                    format!("database {database}: {e}"),
+                    "check source.mssql host, port, user, password, encryption and trust_server_certificate",
+                );
+                return;
+            }
+        },
+        Err(e) => {
+            report.problem(e, "fix the connection string");
+            return;
+        }
+    };
+    let db = match rows(
+        &mut conn,
+        "SELECT is_cdc_enabled, snapshot_isolation_state FROM sys.databases WHERE name = DB_NAME()",
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            report.problem(
+                format!("database {database}: {e}"),
+                "check the login's access to the database",
+            );
+            return;
+        }
+    };
+    let (cdc_on, snapshot_on) = db
+        .first()
+        .map_or((false, false), |r| (int(r, 0) == 1, int(r, 1) == 1));
+    if !cdc_on {
+        report.problem(
+            format!("CDC is not enabled on database {database}"),
+            format!("USE [{database}]; EXEC sys.sp_cdc_enable_db;"),
+        );
+        return;
+    }
+    let isolation = m
+        .snapshot_isolation
+        .unwrap_or(config::SnapshotIsolation::Snapshot);
+    let snapshots = !matches!(m.snapshot_mode, Some(config::SnapshotMode::NoData));
+    if snapshots && isolation == config::SnapshotIsolation::Snapshot && !snapshot_on {
+        report.problem(
+            format!("snapshot isolation is off on {database}: the snapshot would fail with error 3952"),
+            format!(
+                "ALTER DATABASE [{database}] SET ALLOW_SNAPSHOT_ISOLATION ON; (or snapshot_isolation = \"repeatable_read\")"
+            ),
+        );
+    }
+    match rows(&mut conn, "SELECT sys.fn_cdc_get_max_lsn()").await {
+        // An empty cdc.lsn_time_mapping gives NULL or 0x00000000000000000000.
+        Ok(r) if r
+            .first()
+            .and_then(|r| r.try_get::<&[u8], _>(0).ok().flatten())
+            .is_some_and(|lsn| lsn.iter().any(|b| *b != 0)) => {}
+        Ok(_) => report.problem(
+            format!("{database}: sys.fn_cdc_get_max_lsn() is empty: the capture job has not run (is SQL Server Agent running?)"),
+            format!("USE [{database}]; EXEC sys.sp_cdc_start_job @job_type = N'capture';"),
+        ),
+        Err(e) => report.problem(format!("{database}: {e}"), "check the login's access"),
+    }
+    let tables = match rows(
+        &mut conn,
+        "SELECT t.object_id, s.name AS schema_name, t.name AS table_name, t.is_tracked_by_cdc FROM sys.tables t INNER JOIN sys.schemas s ON s.schema_id = t.schema_id",
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            report.problem(format!("{database}: {e}"), "check the login's access");
+            return;
+        }
+    };
+    let mut by_id = HashMap::new();
+    for t in &tables {
+        by_id.insert(int(t, 0), (text(t, 1), text(t, 2), int(t, 3) == 1));
+    }
+    let instances = match rows(
+        &mut conn,
+        "SELECT capture_instance, object_id, source_object_id FROM cdc.change_tables",
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) if permission_denied(&e) => {
+            report.problem(
+                format!("{database}: the login cannot read the cdc schema: {e}"),
+                format!("USE [{database}]; GRANT SELECT ON SCHEMA::cdc TO [{user}]; (or add it to the capture instance's gating role)"),
+            );
+            return;
+        }
+        Err(e) => {
+            report.problem(format!("{database}: {e}"), "check the login's access");
+            return;
+        }
+    };
+    let captured = rows(
+        &mut conn,
+        "SELECT object_id, column_name, column_ordinal FROM cdc.captured_columns",
+    )
+    .await
+    .unwrap_or_default();
+    let types = rows(
+        &mut conn,
+        "SELECT c.object_id, c.name, t.name AS type_name FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id",
+    )
+    .await
+    .unwrap_or_default();
+    let keys = rows(
+        &mut conn,
+        "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE",
+    )
+    .await
+    .unwrap_or_default();
+    let partitions = rows(&mut conn, "SELECT object_id, rows FROM sys.partitions")
+        .await
+        .unwrap_or_default();
+    let mut total_rows = 0u64;
+    for instance in &instances {
+        let (name, ct_id, source_id) = (text(instance, 0), int(instance, 1), int(instance, 2));
+        let Some((schema, table, _)) = by_id.get(&source_id) else {
+            continue;
+        };
+        let qualified = format!("{schema}.{table}");
+        if !included(m, &qualified) {
+            continue;
+        }
+        let mut columns: Vec<(i64, String)> = captured
+            .iter()
+            .filter(|c| int(c, 0) == ct_id)
+            .map(|c| (int(c, 2), text(c, 1)))
+            .collect();
+        columns.sort();
+        let described: Vec<String> = columns
+            .iter()
+            .map(|(_, c)| {
+                let ty = types
+                    .iter()
+                    .find(|t| int(t, 0) == source_id && text(t, 1) == *c)
+                    .map(|t| text(t, 2))
+                    .unwrap_or_else(|| "?".into());
+                format!("{c} {ty}")
+            })
+            .collect();
+        let mut key: Vec<(i64, String)> = keys
+            .iter()
+            .filter(|k| text(k, 0) == *schema && text(k, 1) == *table)
+            .map(|k| (int(k, 3), text(k, 2)))
+            .collect();
+        key.sort();
+        let key: Vec<String> = key.into_iter().map(|(_, c)| c).collect();
+        let rows_estimate: i64 = partitions
+            .iter()
+            .filter(|p| int(p, 0) == source_id)
+            .map(|p| int(p, 1))
+            .sum();
+        total_rows += rows_estimate.max(0) as u64;
+        report.captured.push(format!(
+            "{database}.{qualified}: capture instance {name}, key ({}), ~{rows_estimate} rows, columns: {}",
+            key.join(", "),
+            described.join(", ")
+        ));
+        if key.is_empty() {
+            report.problem(
+                format!("{database}.{qualified} has no primary key: events would have no key and a compacted topic would drop them"),
+                format!("ALTER TABLE [{schema}].[{table}] ADD CONSTRAINT [PK_{table}] PRIMARY KEY (...); then re-create the capture instance with @index_name"),
+            );
+        }
+    }
+    for (schema, table, tracked) in by_id.values() {
+        let qualified = format!("{schema}.{table}");
+        if !tracked
+            && schema != "cdc"
+            && schema != "sys"
+            && included(m, &qualified)
+            && !m.include_tables.is_empty()
+        {
+            report.problem(
+                format!("{database}.{qualified} is listed in include_tables but has no capture instance"),
+                format!("USE [{database}]; EXEC sys.sp_cdc_enable_table @source_schema = N'{schema}', @source_name = N'{table}', @role_name = NULL;"),
+            );
+        }
+    }
+    if report
+        .captured
+        .iter()
+        .all(|l| !l.starts_with(&format!("{database}.")))
+    {
+        report.problem(
+            format!("{database}: no captured table matches include_tables / exclude_tables"),
+            "enable CDC on the tables (sys.sp_cdc_enable_table) or widen include_tables",
+        );
+    }
+    match rows(
+        &mut conn,
+        "SELECT retention FROM msdb.dbo.cdc_jobs WHERE job_type = N'cleanup'",
+    )
+    .await
+    {
+        Ok(r) => {
+            if let Some(minutes) = r.first().map(|r| int(r, 0)) {
+                let snapshot_minutes = total_rows / ASSUMED_SNAPSHOT_ROWS_PER_SECOND / 60;
+                if snapshots && minutes > 0 && (minutes as u64) < snapshot_minutes * 2 {
+                    report.problem(
+                        format!("{database}: change-table retention is {minutes} min; the snapshot of ~{total_rows} rows may take ~{snapshot_minutes} min (at {ASSUMED_SNAPSHOT_ROWS_PER_SECOND} rows/s), and changes made meanwhile could be cleaned up before they are read"),
+                        format!("EXEC sys.sp_cdc_change_job @job_type = N'cleanup', @retention = {};", (snapshot_minutes * 4).max(4320)),
+                    );
+                }
+            }
+        }
+        Err(e) => report.captured.push(format!(
+            "{database}: retention not checked (msdb.dbo.cdc_jobs: {e})"
+        )),
+    }
+}
+
+async fn check_sink(file: &PipelineFile, report: &mut Report) {
+    if let Some(s3) = &file.sink.s3 {
+        let url = match url::Url::parse(&s3.url) {
+            Ok(u) => u,
+            Err(e) => {
+                report.problem(
+                    format!("sink.s3.url: {e}"),
+                    "give an object_store URL such as s3://bucket/prefix",
+                );
+                return;
+            }
+        };
+        match object_store::parse_url_opts(&url, s3.options.iter()) {
+            Ok((store, prefix)) => {
+                use futures::TryStreamExt;
+                let listed = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    store.list(Some(&prefix)).try_next(),
+                )
+                .await;
+                match listed {
+                    Ok(Ok(_)) => report.captured.push(format!("sink: {} is reachable", s3.url)),
+                    Ok(Err(e)) => report.problem(
+                        format!("sink.s3: cannot list {}: {e}", s3.url),
+                        "check the bucket name, region, endpoint and credentials (s3:ListBucket, s3:PutObject, s3:GetObject)",
+                    ),
+                    Err(_) => report.problem(
+                        format!("sink.s3: listing {} timed out", s3.url),
+                        "check the endpoint and network path (VPC endpoint for S3)",
+                    ),
+                }
+            }
+            Err(e) => report.problem(format!("sink.s3: {e}"), "fix sink.s3.url and options"),
+        }
+    }
+    if let Some(k) = &file.sink.kafka {
+        match wiring::kafka_config(k.client(), "sink.kafka") {
+            Ok(kafka) => {
+                use kafka_io::rdkafka::consumer::{BaseConsumer, Consumer};
+                let consumer: Result<BaseConsumer, _> = kafka.client_config().create();
+                let outcome = match consumer {
+                    Ok(c) => tokio::task::spawn_blocking(move || {
+                        c.fetch_metadata(None, Duration::from_secs(15))
+                            .map(|m| m.brokers().len())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string())),
+                    Err(e) => Err(e.to_string()),
+                };
+                match outcome {
+                    Ok(n) => report.captured.push(format!(
+                        "sink: Kafka at {} answers ({n} brokers)",
+                        k.brokers
+                    )),
+                    Err(e) => report.problem(
+                        format!("sink.kafka: cannot reach {}: {e}", k.brokers),
+                        "check brokers, security and the network path",
+                    ),
+                }
+            }
+            Err(e) => report.problem(e.to_string(), "fix [sink.kafka]"),
+        }
+    }
+}
+
+/// Runs every check of `file`.
+pub async fn check(file: &PipelineFile) -> Report {
+    let mut report = Report::default();
+    if let Some(m) = &file.source.mssql {
+        let databases = match wiring::mssql_config(m) {
+            Ok(c) => c.databases().to_vec(),
+            Err(e) => {
+                report.problem(e.to_string(), "fix [source.mssql]");
+                return report;
+            }
+        };
+        for database in &databases {
+            check_database(m, database, &mut report).await;
+        }
+    }
+    check_sink(file, &mut report).await;
+    report
+}
