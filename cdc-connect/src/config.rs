@@ -59,6 +59,10 @@ impl Serialize for Secret {
     }
 }
 
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 /// The whole pipeline file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -75,10 +79,10 @@ pub struct PipelineFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offsets: Option<OffsetsSection>,
     /// Operations endpoints (`[ops]`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub ops: OpsSection,
     /// Logging (`[log]`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub log: LogSection,
 }
 

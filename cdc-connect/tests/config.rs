@@ -147,3 +147,21 @@ fn bad_partitioner_setting_fails_at_build_naming_the_field() {
         .to_string();
     assert!(err.starts_with("sink.s3.partitioner.timezone:"), "{err}");
 }
+
+#[test]
+fn readme_service_example_parses_and_builds() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme.split("## Run it as a service").nth(1).unwrap();
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let file = PipelineFile::parse(example, "README.md", |_| Some("x".into())).unwrap();
+    assert_eq!(file.pipeline.name, "erp-to-lake");
+    cdc_connect::wiring::s3_sink(file.sink.s3.as_ref().unwrap(), "erp").unwrap();
+    cdc_connect::wiring::mssql_config(file.source.mssql.as_ref().unwrap()).unwrap();
+}
