@@ -34,12 +34,43 @@ impl Assignment {
     }
 }
 
+/// Partitions revoked by the rebalance callback and not yet passed downstream: the next
+/// batch names them in [`SourceBatch::revoked_lanes`], so the pipeline drops their open work
+/// before any record read after the revocation.
+#[derive(Debug, Default, Clone)]
+struct Revocations {
+    inner: Arc<Mutex<Vec<Partition>>>,
+}
+
+impl Revocations {
+    fn push(&self, partition: Partition) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(partition);
+    }
+
+    fn take(&self) -> Vec<Partition> {
+        std::mem::take(&mut *self.inner.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+fn lane_of(topic: &str, partition: i32) -> String {
+    Position::Kafka(KafkaOffset {
+        topic: topic.to_string(),
+        partition,
+        offset: 0,
+    })
+    .lane()
+}
+
 /// Consumer context: tracks the assignment so acknowledgements for revoked partitions are
 /// not stored.
 #[derive(Clone)]
 struct SourceContext {
     name: String,
     assignment: Assignment,
+    revocations: Revocations,
     auth: AuthContext,
 }
 
@@ -63,7 +94,9 @@ impl ConsumerContext for SourceContext {
             // not flushed, and the next owner re-reads it from the committed offset.
             let mut assigned = self.assignment.lock();
             for e in tpl.elements() {
-                assigned.remove(&(e.topic().to_string(), e.partition()));
+                let partition = (e.topic().to_string(), e.partition());
+                assigned.remove(&partition);
+                self.revocations.push(partition);
             }
             tracing::info!(source = %self.name, partitions = tpl.count(), "partitions revoked");
         }
@@ -222,9 +255,11 @@ impl KafkaSourceBuilder {
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "false");
         let assignment = Assignment::default();
+        let revocations = Revocations::default();
         let context = SourceContext {
             name: self.name.clone(),
             assignment: assignment.clone(),
+            revocations: revocations.clone(),
             auth: self.kafka.auth_context(),
         };
         let consumer: StreamConsumer<SourceContext> =
@@ -244,8 +279,10 @@ impl KafkaSourceBuilder {
             policy: self.policy,
             dead_letters,
             assignment,
+            revocations,
             resume: Checkpoint::default(),
             acked: HashMap::new(),
+            owned: HashMap::new(),
             started: false,
         })
     }
@@ -260,10 +297,16 @@ impl KafkaSourceBuilder {
 ///   expects); with `enable.auto.offset.store=false` nothing else is ever stored, and
 ///   librdkafka's auto-commit commits only stored offsets — so no offset is committed before
 ///   the pipeline made it durable;
-/// - on partition revocation, the partition's in-flight work is **dropped**: its later
-///   acknowledgements are ignored and the new owner re-reads from the last committed
-///   offset, so the sink may see those events twice (at-least-once, as the sink contract
-///   allows), and nothing undurable is committed;
+/// - on partition revocation, the partition's in-flight work is **dropped**: the next batch
+///   names the partition in [`SourceBatch::revoked_lanes`] (before any record read after the
+///   revocation; records of it read before the revocation in the same batch are left out),
+///   so the pipeline drops its open, undurable work; acknowledgements from before the
+///   revocation are ignored, and the new owner re-reads from the last committed offset;
+/// - a batch ending on skipped records (tombstones, dead-lettered records) of several
+///   partitions carries one heartbeat per partition; on an idle poll, a partition whose
+///   consumer position is past the last record passed downstream (transaction markers,
+///   aborted records under `read_committed`) gets a heartbeat at `position - 1`, so the
+///   committed offsets reach the end of every partition;
 /// - `isolation.level=read_committed`: records of aborted transactions are not read;
 /// - `start(checkpoint)` skips records the checkpoint covers, so a pipeline's own offset
 ///   store wins over older group offsets;
@@ -278,8 +321,13 @@ pub struct KafkaSource {
     policy: DecodeFailurePolicy,
     dead_letters: Option<DeadLetterWriter>,
     assignment: Assignment,
+    revocations: Revocations,
     resume: Checkpoint,
     acked: HashMap<Partition, i64>,
+    /// Per partition, what this assignment of it passed downstream: `(first, next)`, the
+    /// first offset and the offset after the last one (events, skipped records, position
+    /// heartbeats). Forgotten on revoke.
+    owned: HashMap<Partition, (i64, i64)>,
     started: bool,
 }
 
@@ -330,8 +378,9 @@ impl KafkaSource {
     async fn read_batch(&mut self) -> Result<SourceBatch, KafkaIoError> {
         let consumer = Arc::clone(self.consumer()?);
         let mut messages = Vec::new();
+        let mut revoked: Vec<Partition> = Vec::new();
         match tokio::time::timeout(self.poll_timeout, consumer.recv()).await {
-            Err(_) => return Ok(SourceBatch::default()),
+            Err(_) => return Ok(self.idle_batch(&consumer, &mut revoked)),
             Ok(message) => messages.push(
                 message
                     .map_err(|source| KafkaIoError::Consumer {
@@ -341,6 +390,8 @@ impl KafkaSource {
                     .detach(),
             ),
         }
+        // The rebalance callbacks run inside `recv`: check after every record.
+        self.take_revoked(&mut messages, &mut revoked);
         while messages.len() < self.batch_size {
             match consumer.recv().now_or_never() {
                 Some(message) => messages.push(
@@ -353,36 +404,105 @@ impl KafkaSource {
                 ),
                 None => break,
             }
+            self.take_revoked(&mut messages, &mut revoked);
         }
-        let mut batch = SourceBatch::default();
-        let mut skipped: Option<Position> = None;
+        let mut batch = SourceBatch {
+            revoked_lanes: revoked.iter().map(|(t, p)| lane_of(t, *p)).collect(),
+            ..SourceBatch::default()
+        };
+        // The last skipped record of each partition, if no event of it follows.
+        let mut skipped: Vec<Position> = Vec::new();
         for message in messages {
             let position = Position::Kafka(KafkaOffset {
                 topic: message.topic().to_string(),
                 partition: message.partition(),
                 offset: message.offset(),
             });
+            let partition = (message.topic().to_string(), message.partition());
+            let owned = self
+                .owned
+                .entry(partition)
+                .or_insert((message.offset(), message.offset()));
+            owned.1 = owned.1.max(message.offset() + 1);
             if self.resume.covers(&position) {
                 continue;
             }
+            skipped.retain(|s| !s.same_lane(&position));
             match self.decode(&message, &position).await? {
                 Some(mut event) => {
                     event.transport = Some(position);
-                    if skipped
-                        .as_ref()
-                        .is_some_and(|s| s.lane() == event.position().lane())
-                    {
-                        skipped = None;
-                    }
                     batch.events.push(event);
                 }
-                None => skipped = Some(position),
+                None => skipped.push(position),
             }
         }
         // A batch that ends on skipped records (tombstones, dead-lettered records) carries
-        // the last one as a heartbeat, so its offset gets committed once what precedes it is.
-        batch.heartbeat = skipped;
+        // the last one of each partition as a heartbeat, so its offset gets committed once
+        // what precedes it is: with one heartbeat per batch, all partitions but one kept a
+        // lag of 1 forever.
+        batch.heartbeat = skipped.pop();
+        batch.heartbeats = skipped;
         Ok(batch)
+    }
+
+    /// Takes the partitions revoked since the last check: records of them read before the
+    /// revocation are left out of the batch (their next owner re-reads them), and what this
+    /// source knew about its ownership of them is forgotten.
+    fn take_revoked(&mut self, messages: &mut Vec<OwnedMessage>, revoked: &mut Vec<Partition>) {
+        for partition in self.revocations.take() {
+            messages.retain(|m| m.partition() != partition.1 || m.topic() != partition.0);
+            self.owned.remove(&partition);
+            self.acked.remove(&partition);
+            if !revoked.contains(&partition) {
+                revoked.push(partition);
+            }
+        }
+    }
+
+    /// An idle poll's batch: the revocations, and a heartbeat at `position - 1` for every
+    /// assigned partition whose consumer position is past what was passed downstream. Under
+    /// `read_committed` the position moves past transaction markers and aborted records
+    /// that are never delivered; without these heartbeats the committed offset would stay
+    /// behind the end of the partition forever.
+    fn idle_batch(
+        &mut self,
+        consumer: &StreamConsumer<SourceContext>,
+        revoked: &mut Vec<Partition>,
+    ) -> SourceBatch {
+        let mut none = Vec::new();
+        self.take_revoked(&mut none, revoked);
+        let mut batch = SourceBatch {
+            revoked_lanes: revoked.iter().map(|(t, p)| lane_of(t, *p)).collect(),
+            ..SourceBatch::default()
+        };
+        let positions = match consumer.position() {
+            Ok(positions) => positions,
+            Err(error) => {
+                tracing::debug!(source = %self.name, %error, "no consumer positions");
+                return batch;
+            }
+        };
+        let assigned = self.assignment.lock().clone();
+        for e in positions.elements() {
+            let Offset::Offset(next) = e.offset() else {
+                continue;
+            };
+            let partition = (e.topic().to_string(), e.partition());
+            if next <= 0 || !assigned.contains(&partition) {
+                continue;
+            }
+            let owned = self.owned.entry(partition).or_insert((next - 1, next - 1));
+            if owned.1 >= next {
+                continue;
+            }
+            owned.1 = next;
+            batch.heartbeats.push(Position::Kafka(KafkaOffset {
+                topic: e.topic().to_string(),
+                partition: e.partition(),
+                offset: next - 1,
+            }));
+        }
+        batch
     }
 
     async fn decode(
@@ -456,7 +576,18 @@ impl KafkaSource {
             tracing::debug!(source = %self.name, %position, "partition not assigned any more: acknowledgement dropped");
             return Ok(());
         }
+        // An acknowledgement from before a revocation of the partition, arriving after it
+        // was assigned again, may lie below the offset the other owner committed meanwhile:
+        // storing it would move the group's offset backwards.
         let next = at.offset + 1;
+        if self
+            .owned
+            .get(&partition)
+            .is_none_or(|&(first, _)| next < first)
+        {
+            tracing::debug!(source = %self.name, %position, "acknowledgement from an earlier assignment dropped");
+            return Ok(());
+        }
         if self.acked.get(&partition).is_some_and(|&done| done >= next) {
             return Ok(());
         }
@@ -498,11 +629,27 @@ impl KafkaSource {
             }
         }
         // Commit what was acknowledged and leave the group, off the runtime: both block.
+        let name = self.name.clone();
         tokio::task::spawn_blocking(move || {
-            let committed = if tpl.count() > 0 {
-                consumer.commit(&tpl, CommitMode::Sync)
-            } else {
-                Ok(())
+            let committed = match tpl.count() {
+                0 => Ok(()),
+                _ => match consumer.commit(&tpl, CommitMode::Sync) {
+                    // Another member joined or left meanwhile (two pipelines stopping at
+                    // once): the group refuses commits until it has rebalanced, which this
+                    // leaving member will not wait for. The offsets stay stored, so the
+                    // close below commits them if it can; else the partitions' next owner
+                    // re-reads from the older committed offset, which the sink contract
+                    // allows (the S3 sink skips what its stored files hold).
+                    Err(KafkaError::ConsumerCommit(
+                        code @ (RDKafkaErrorCode::RebalanceInProgress
+                        | RDKafkaErrorCode::IllegalGeneration
+                        | RDKafkaErrorCode::UnknownMemberId),
+                    )) => {
+                        tracing::warn!(source = %name, error = %code, "final commit refused by a rebalance; offsets stay stored");
+                        Ok(())
+                    }
+                    other => other,
+                },
             };
             drop(consumer);
             committed
