@@ -125,3 +125,133 @@ async fn partitions_ending_on_tombstones_are_all_committed_to_their_end() {
     );
     assert_eq!(report.checkpoint.positions().count(), 2);
 }
+
+/// Needs a real broker (the mock cluster writes no transaction markers): ignored by default,
+/// run with `KAFKA_BROKERS=host:port cargo test -p kafka-io --test committed_offsets --
+/// --ignored` (`scripts/kafka.sh start` prints the address). Partition 0 holds a committed
+/// transaction of two events, partition 1 an aborted one of one event; each ends on its
+/// transaction marker. A `read_committed` consumer never sees the markers or the aborted
+/// record, yet the committed offsets must reach the end of both partitions: `{0: 3, 1: 2}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real broker: KAFKA_BROKERS=host:port cargo test -p kafka-io --test committed_offsets -- --ignored"]
+async fn partitions_ending_on_transaction_markers_are_committed_to_their_end() {
+    use kafka_io::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use kafka_io::rdkafka::client::DefaultClientContext;
+    use kafka_io::rdkafka::producer::Producer;
+
+    let brokers = std::env::var("KAFKA_BROKERS")
+        .expect("this test needs KAFKA_BROKERS (a real Kafka broker: scripts/kafka.sh start)");
+    let run = format!("markers{}", std::process::id());
+    let topic = format!("{run}.demo.dbo.items");
+    let config = KafkaConfig::new(brokers);
+    let admin: AdminClient<DefaultClientContext> = config.client_config().create().unwrap();
+    admin
+        .create_topics(
+            &[NewTopic::new(&topic, 2, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+
+    let codec = DebeziumJson::with_schema();
+    let producer: FutureProducer = config
+        .client_config()
+        .set("transactional.id", &run)
+        .create()
+        .unwrap();
+    let timeout = Duration::from_secs(30);
+    producer.init_transactions(timeout).unwrap();
+    let events = sample_events(&run, 3);
+    for (partition, chunk, commit) in [(0, &events[..2], true), (1, &events[2..], false)] {
+        producer.begin_transaction().unwrap();
+        for event in chunk {
+            let record = codec.encode(event).unwrap();
+            let (key, value) = (record.key.unwrap(), record.value.unwrap());
+            producer
+                .send(
+                    FutureRecord::to(&topic)
+                        .partition(partition)
+                        .key(&key)
+                        .payload(&value),
+                    timeout,
+                )
+                .await
+                .unwrap();
+        }
+        if commit {
+            producer.commit_transaction(timeout).unwrap();
+        } else {
+            producer.abort_transaction(timeout).unwrap();
+        }
+    }
+
+    let group = format!("{run}-group");
+    let source = KafkaSource::builder(
+        config.clone(),
+        Arc::new(DebeziumJson::with_schema()),
+        &group,
+    )
+    .topic(&topic)
+    .commit_interval(Duration::from_millis(100))
+    .build()
+    .unwrap();
+    let sink = MemorySink::new();
+    let pipeline_config = PipelineConfig::new("markers")
+        .flush_interval(Some(Duration::from_millis(100)))
+        .tick_interval(Duration::from_millis(50));
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(
+        Pipeline::new(
+            pipeline_config,
+            source,
+            sink.handle(),
+            MemoryOffsetStore::new(),
+        )
+        .unwrap()
+        .run(stop.clone()),
+    );
+    let ends = HashMap::from([(0, 3), (1, 2)]);
+    let started = Instant::now();
+    let mut seen = HashMap::new();
+    while seen != ends && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        seen = committed_in(&config, &topic, &group, 2);
+    }
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(
+        sink.durable_events().len(),
+        2,
+        "the aborted event is not read"
+    );
+    assert_eq!(
+        seen, ends,
+        "committed offsets at the end of every partition"
+    );
+}
+
+fn committed_in(
+    config: &KafkaConfig,
+    topic: &str,
+    group: &str,
+    partitions: i32,
+) -> HashMap<i32, i64> {
+    let mut client: ClientConfig = config.client_config();
+    client
+        .set("group.id", group)
+        .set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = client.create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_range(topic, 0, partitions - 1);
+    let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10)) else {
+        return HashMap::new();
+    };
+    committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
