@@ -105,10 +105,12 @@ impl Sink for Watched {
     }
 }
 
-async fn produce(config: &KafkaConfig, events: &[ChangeEvent]) {
-    let mut sink = KafkaSink::builder(config.clone(), Arc::new(DebeziumJson::with_schema()))
-        .build()
-        .unwrap();
+async fn produce(config: &KafkaConfig, events: &[ChangeEvent], create: bool) {
+    let mut builder = KafkaSink::builder(config.clone(), Arc::new(DebeziumJson::with_schema()));
+    if create {
+        builder = builder.create_topics(kafka_io::TopicSpec::new(4, 1));
+    }
+    let mut sink = builder.build().unwrap();
     sink.write(events).await.unwrap();
     sink.flush().await.unwrap();
 }
@@ -137,13 +139,42 @@ async fn kafka_rebalance_hands_partitions_over_with_every_record_stored_once() {
     let config = KafkaConfig::new(mock.bootstrap_servers())
         .set("session.timeout.ms", "3000")
         .set("heartbeat.interval.ms", "300");
-    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    let events = sample_events("demo", 2000);
+    rebalance_scenario(config, sample_events("demo", 2000), TOPIC, "g", false).await;
+}
 
+/// The same on a real broker (Apache Kafka 4.x, `scripts/kafka.sh start`): ignored by
+/// default, run with `KAFKA_BROKERS=host:port cargo test -p s3-sink --test kafka_handoff --
+/// --ignored`. A topic and group of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real broker: KAFKA_BROKERS=host:port cargo test -p s3-sink --test kafka_handoff -- --ignored"]
+async fn real_broker_rebalance_hands_partitions_over_with_every_record_stored_once() {
+    let brokers = std::env::var("KAFKA_BROKERS")
+        .expect("this test needs KAFKA_BROKERS (a real Kafka broker: scripts/kafka.sh start)");
+    let run = format!("handoff{}", std::process::id());
+    let topic = format!("{run}.demo.dbo.items");
+    let events: Vec<ChangeEvent> = sample_events("demo", 2000)
+        .into_iter()
+        .map(|mut e| {
+            e.source.name = run.as_str().into();
+            e
+        })
+        .collect();
+    let group = format!("{run}-g");
+    rebalance_scenario(KafkaConfig::new(brokers), events, &topic, &group, true).await;
+}
+
+async fn rebalance_scenario(
+    config: KafkaConfig,
+    events: Vec<ChangeEvent>,
+    topic: &str,
+    group: &str,
+    create: bool,
+) {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let start = |name: &str, held: Arc<Mutex<Held>>, stop: CancellationToken| {
         let source =
-            KafkaSource::builder(config.clone(), Arc::new(DebeziumJson::with_schema()), "g")
-                .topic(TOPIC)
+            KafkaSource::builder(config.clone(), Arc::new(DebeziumJson::with_schema()), group)
+                .topic(topic)
                 .name(name)
                 .commit_interval(Duration::from_millis(100))
                 .build()
@@ -173,8 +204,9 @@ async fn kafka_rebalance_hands_partitions_over_with_every_record_stored_once() {
 
     let (held_a, held_b) = (Arc::default(), Arc::default());
     let stop = CancellationToken::new();
+    // On a real broker the topic must exist before a member subscribes.
+    produce(&config, &events[..1000], create).await;
     let a = start("a", Arc::clone(&held_a), stop.clone());
-    produce(&config, &events[..1000]).await;
     let first: HashSet<Position> = events[..1000]
         .iter()
         .map(|e| e.position().clone())
@@ -185,7 +217,7 @@ async fn kafka_rebalance_hands_partitions_over_with_every_record_stored_once() {
     .await;
 
     let b = start("b", Arc::clone(&held_b), stop.clone());
-    produce(&config, &events[1000..]).await;
+    produce(&config, &events[1000..], false).await;
     let all: HashSet<Position> = events.iter().map(|e| e.position().clone()).collect();
     wait_until(
         "the rebalance is done and the pipelines hold all 2,000 between them",
