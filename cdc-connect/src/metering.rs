@@ -234,6 +234,18 @@ impl<S: Sink> Sink for MeteredSink<S> {
         self.checked(result)
     }
 
+    async fn lanes_revoked(&mut self, lanes: &[String]) -> Result<()> {
+        let result = self.inner.lanes_revoked(lanes).await;
+        self.record_files();
+        self.checked(result)
+    }
+
+    async fn pre_commit(&mut self) -> Result<Vec<Position>> {
+        let result = self.inner.pre_commit().await;
+        self.record_files();
+        self.checked(result)
+    }
+
     async fn flush(&mut self) -> Result<Vec<Position>> {
         let result = self.inner.flush().await;
         self.record_files();

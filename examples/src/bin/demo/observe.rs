@@ -107,6 +107,16 @@ impl<S: Sink> Sink for Observe<S> {
         Ok(durable)
     }
 
+    async fn lanes_revoked(&mut self, lanes: &[String]) -> cdc_core::Result<()> {
+        self.inner.lanes_revoked(lanes).await
+    }
+
+    async fn pre_commit(&mut self) -> cdc_core::Result<Vec<Position>> {
+        let durable = self.inner.pre_commit().await?;
+        self.record(&durable);
+        Ok(durable)
+    }
+
     async fn flush(&mut self) -> cdc_core::Result<Vec<Position>> {
         let durable = self.inner.flush().await?;
         self.record(&durable);
