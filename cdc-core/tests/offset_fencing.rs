@@ -24,7 +24,10 @@ fn backends() -> Vec<(Arc<dyn ObjectStore>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let local = LocalFileSystem::new_with_prefix(dir.path()).expect("local store");
     vec![
-        (Arc::new(InMemory::new()), tempfile::tempdir().expect("temp dir")),
+        (
+            Arc::new(InMemory::new()),
+            tempfile::tempdir().expect("temp dir"),
+        ),
         (Arc::new(local), dir),
     ]
 }
@@ -37,16 +40,28 @@ async fn a_second_writer_is_fenced_and_the_winners_checkpoint_stays() {
         assert_eq!(first.load().await.expect("load"), None);
         assert_eq!(second.load().await.expect("load"), None);
 
-        first.save(&checkpoint(10)).await.expect("the first save wins");
-        let lost = second.save(&checkpoint(3)).await.expect_err("the second writer is fenced");
+        first
+            .save(&checkpoint(10))
+            .await
+            .expect("the first save wins");
+        let lost = second
+            .save(&checkpoint(3))
+            .await
+            .expect_err("the second writer is fenced");
         assert!(lost.is_fenced(), "{backend}: {lost}");
 
         // A restarted second instance takes over from the winner's checkpoint ...
         let restarted = ObjectOffsetStore::new(backend.clone(), "pipelines/orders");
         assert_eq!(restarted.load().await.expect("load"), Some(checkpoint(10)));
-        restarted.save(&checkpoint(11)).await.expect("the new owner saves");
+        restarted
+            .save(&checkpoint(11))
+            .await
+            .expect("the new owner saves");
         // ... and the first, now the stale one, can no longer move the checkpoint.
-        let stale = first.save(&checkpoint(12)).await.expect_err("the old owner is fenced");
+        let stale = first
+            .save(&checkpoint(12))
+            .await
+            .expect_err("the old owner is fenced");
         assert!(stale.is_fenced(), "{backend}: {stale}");
         let reader = ObjectOffsetStore::new(backend, "pipelines/orders");
         assert_eq!(reader.load().await.expect("load"), Some(checkpoint(11)));
@@ -101,7 +116,10 @@ async fn a_single_writer_keeps_two_checkpoint_objects() {
 async fn a_store_that_never_loaded_continues_from_the_newest_generation() {
     let backend: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let first = ObjectOffsetStore::new(backend.clone(), "p");
-    first.save(&checkpoint(1)).await.expect("save without a load");
+    first
+        .save(&checkpoint(1))
+        .await
+        .expect("save without a load");
     first.save(&checkpoint(2)).await.expect("save");
     let reader = ObjectOffsetStore::new(backend, "p");
     assert_eq!(reader.load().await.expect("load"), Some(checkpoint(2)));

@@ -186,7 +186,10 @@ impl KafkaOffsetStore {
     pub fn transactional_id(self, id: impl Into<String>) -> Result<Self, KafkaIoError> {
         let id = id.into();
         if id.trim().is_empty() {
-            return Err(KafkaIoError::config("transactional_id", "must not be empty"));
+            return Err(KafkaIoError::config(
+                "transactional_id",
+                "must not be empty",
+            ));
         }
         if self.writer.is_none() {
             return Err(KafkaIoError::config(
@@ -199,9 +202,10 @@ impl KafkaOffsetStore {
 
     fn with_writer(mut self, transactional_id: String) -> Result<Self, KafkaIoError> {
         let mut config = crate::producer_sink::producer_config(&self.kafka);
-        config
-            .set("transactional.id", &transactional_id)
-            .set("transaction.timeout.ms", self.timeout.as_millis().to_string());
+        config.set("transactional.id", &transactional_id).set(
+            "transaction.timeout.ms",
+            self.timeout.as_millis().to_string(),
+        );
         let producer = config
             .create_with_context(self.kafka.auth_context())
             .map_err(|source| KafkaIoError::Client {

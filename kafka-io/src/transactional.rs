@@ -11,11 +11,54 @@ use async_trait::async_trait;
 use cdc_core::{ChangeEvent, Checkpoint, EventCodec, Position, Sink};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 /// The ticket of the checkpoint record; event tickets count up from zero and never reach it.
 const CHECKPOINT_TICKET: u64 = u64::MAX >> 1;
+
+/// The transactional producers of this process, by transactional.id.
+///
+/// Blocking producer calls (`init_transactions`, `commit_transaction`) run on tokio's blocking
+/// pool and keep running when the sink that started them is dropped — a cancelled `build`,
+/// a pipeline task aborted in the middle of a flush. Such an orphaned `init_transactions`
+/// that finishes after a newer instance's bumps the producer epoch again and fences the
+/// newer instance. A new sink therefore waits until every orphaned producer with its
+/// transactional.id is gone (a live, owned older sink is fenced at once, as across processes).
+static PRODUCERS: LazyLock<Mutex<HashMap<String, Lineage>>> = LazyLock::new(Mutex::default);
+
+/// One producer of [`PRODUCERS`]: the producer, and a token only its sink (or the `build`
+/// making it) holds, so a producer alive without its token is an orphan.
+struct Lineage {
+    producer: Weak<DeliveryProducer>,
+    owner: Weak<()>,
+}
+
+/// Waits (at most `timeout`) until no orphaned producer of `id` is left in this process.
+async fn wait_for_orphans(id: &str, timeout: Duration) {
+    let started = Instant::now();
+    let mut warned = false;
+    loop {
+        let orphaned = PRODUCERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .is_some_and(|l| l.producer.strong_count() > 0 && l.owner.strong_count() == 0);
+        if !orphaned {
+            return;
+        }
+        if started.elapsed() >= timeout {
+            tracing::warn!(transactional_id = %id, "an orphaned producer of this transactional.id is still busy; starting anyway");
+            return;
+        }
+        if !warned {
+            tracing::info!(transactional_id = %id, "waiting for a dropped instance's blocking call to end before fencing it");
+            warned = true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 /// Builds a [`TransactionalSink`].
 pub struct TransactionalSinkBuilder {
@@ -102,6 +145,7 @@ impl TransactionalSinkBuilder {
             ..DeliveryContext::default()
         };
         let tracker = context.tracker.clone();
+        wait_for_orphans(&self.transactional_id, self.timeout).await;
         let mut config = producer_config(&self.kafka);
         config.set("transactional.id", &self.transactional_id);
         let producer: DeliveryProducer =
@@ -112,6 +156,17 @@ impl TransactionalSinkBuilder {
                     source,
                 })?;
         let producer = Arc::new(producer);
+        let owner = Arc::new(());
+        PRODUCERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                self.transactional_id.clone(),
+                Lineage {
+                    producer: Arc::downgrade(&producer),
+                    owner: Arc::downgrade(&owner),
+                },
+            );
         let id = self.transactional_id.clone();
         let timeout = self.timeout;
         blocking(&producer, move |p| p.init_transactions(timeout))
@@ -126,6 +181,7 @@ impl TransactionalSinkBuilder {
         tracing::info!(transactional_id = %self.transactional_id, ?committed, "transactional sink ready");
         Ok(TransactionalSink {
             name: self.name,
+            _owner: owner,
             producer,
             tracker,
             lanes: LaneQueues::default(),
@@ -190,6 +246,8 @@ fn txn_error(id: &str, operation: &'static str, aborted: bool, source: KafkaErro
 ///   tokio's blocking pool.
 pub struct TransactionalSink {
     name: String,
+    /// This sink's token in [`PRODUCERS`]: while it lives, the producer is not an orphan.
+    _owner: Arc<()>,
     producer: Arc<DeliveryProducer>,
     tracker: DeliveryTracker,
     lanes: LaneQueues,

@@ -90,11 +90,17 @@ impl ObjectOffsetStore {
     }
 
     fn remember(&self, generation: u64) {
-        *self.generation.lock().unwrap_or_else(PoisonError::into_inner) = Some(generation);
+        *self
+            .generation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(generation);
     }
 
     fn remembered(&self) -> Option<u64> {
-        *self.generation.lock().unwrap_or_else(PoisonError::into_inner)
+        *self
+            .generation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn fenced(&self, attempted: u64, found: u64) -> Error {
@@ -184,9 +190,15 @@ mod tests {
 
     #[test]
     fn generations_are_parsed_only_from_checkpoint_names() {
-        assert_eq!(parse_generation("checkpoint-00000000000000000042.json"), Some(42));
+        assert_eq!(
+            parse_generation("checkpoint-00000000000000000042.json"),
+            Some(42)
+        );
         assert_eq!(parse_generation("checkpoint-42.json"), None);
-        assert_eq!(parse_generation("checkpoint-0000000000000000004x.json"), None);
+        assert_eq!(
+            parse_generation("checkpoint-0000000000000000004x.json"),
+            None
+        );
         assert_eq!(parse_generation("offsets.json"), None);
     }
 
