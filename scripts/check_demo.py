@@ -1,7 +1,9 @@
 """Checks the demo's output with DuckDB, independently of the Rust code that wrote it.
 
 Every event the demo reported must be a row in the Parquet files and a line in the NDJSON
-files, with the sample schema's columns typed as declared in SQL Server.
+files, with the sample schema's columns typed as declared in SQL Server; no key the snapshot
+read may arrive again as an insert (unless a delete of it came first), and no source position
+may appear twice.
 """
 import json
 import sys
@@ -28,6 +30,33 @@ deleted = db.execute(
     f"SELECT count(*) FROM read_parquet('{summary['parquet']}/*customers*/**/*.parquet') WHERE id = 3 AND __op = 'd'"
 ).fetchone()[0]
 
+# Snapshot/stream hand-off: a key read by the snapshot (op r) that arrives again as an insert
+# (op c) without a delete of it in between was handed over twice. Positions order events:
+# commit LSN (fixed-width hex text), then the serial inside the transaction.
+twice = {}
+for table in ("customers", "orders"):
+    files = f"{summary['parquet']}/*{table}*/**/*.parquet"
+    twice[table] = db.execute(
+        f"""
+        WITH t AS (SELECT id, __op, __commit_lsn AS lsn, __event_serial_no AS serial
+                   FROM read_parquet('{files}'))
+        SELECT c.id, c.lsn FROM t c
+        WHERE c.__op = 'c'
+          AND EXISTS (SELECT 1 FROM t r WHERE r.__op = 'r' AND r.id = c.id
+                      AND (r.lsn, r.serial) < (c.lsn, c.serial))
+          AND NOT EXISTS (SELECT 1 FROM t d WHERE d.__op = 'd' AND d.id = c.id
+                          AND (d.lsn, d.serial) < (c.lsn, c.serial))
+        ORDER BY c.id LIMIT 10
+        """
+    ).fetchall()
+# Every event has its own source position (__position is the exact position as JSON).
+repeated = db.execute(
+    f"""
+    SELECT __position, count(*) FROM read_parquet('{parquet}', union_by_name = true)
+    GROUP BY __position HAVING count(*) > 1 ORDER BY 2 DESC LIMIT 10
+    """
+).fetchall()
+
 print(f"summary: {expected} events; parquet rows: {rows} {by_op}; json lines: {json_rows}")
 print(f"customers columns: {types}")
 failures = []
@@ -37,6 +66,11 @@ if json_rows != expected:
     failures.append(f"json holds {json_rows} lines, the demo reported {expected}")
 if deleted != 1:
     failures.append(f"the delete of customer 3 is not in the files exactly once ({deleted})")
+for table, keys in twice.items():
+    if keys:
+        failures.append(f"{table}: keys read by the snapshot arrive again as inserts: {keys}")
+if repeated:
+    failures.append(f"source positions appear more than once: {repeated}")
 for column, want in [("credit_limit", "DECIMAL(12,2)"), ("name", "VARCHAR"), ("id", "INTEGER")]:
     if types.get(column) != want:
         failures.append(f"column {column} is {types.get(column)}, expected {want}")
