@@ -2,6 +2,7 @@
 
 use crate::auth::AuthContext;
 use crate::dlq::{DeadLetterWriter, Poison};
+use crate::error::is_fatal_consumer_error;
 use crate::{DecodeFailurePolicy, KafkaConfig, KafkaIoError};
 use async_trait::async_trait;
 use cdc_core::{
@@ -13,8 +14,8 @@ use rdkafka::client::OAuthToken;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedMessage};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -379,32 +380,44 @@ impl KafkaSource {
         let consumer = Arc::clone(self.consumer()?);
         let mut messages = Vec::new();
         let mut revoked: Vec<Partition> = Vec::new();
-        match tokio::time::timeout(self.poll_timeout, consumer.recv()).await {
-            Err(_) => return Ok(self.idle_batch(&consumer, &mut revoked)),
-            Ok(message) => messages.push(
-                message
-                    .map_err(|source| KafkaIoError::Consumer {
-                        operation: "poll",
-                        source,
-                    })?
-                    .detach(),
-            ),
+        let mut left_group = false;
+        // Recoverable conditions arrive in place of messages; they do not end the poll early.
+        let deadline = tokio::time::Instant::now() + self.poll_timeout;
+        while messages.is_empty() && !left_group {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Err(_) => return Ok(self.idle_batch(&consumer, &mut revoked)),
+                Ok(message) => messages.extend(consumed(&self.name, message, &mut left_group)?),
+            }
+            // The rebalance callbacks run inside `recv`: check after every record.
+            self.take_revoked(&mut messages, &mut revoked);
         }
-        // The rebalance callbacks run inside `recv`: check after every record.
-        self.take_revoked(&mut messages, &mut revoked);
-        while messages.len() < self.batch_size {
+        while messages.len() < self.batch_size && !left_group {
             match consumer.recv().now_or_never() {
-                Some(message) => messages.push(
-                    message
-                        .map_err(|source| KafkaIoError::Consumer {
-                            operation: "poll",
-                            source,
-                        })?
-                        .detach(),
-                ),
+                Some(message) => messages.extend(consumed(&self.name, message, &mut left_group)?),
                 None => break,
             }
             self.take_revoked(&mut messages, &mut revoked);
+        }
+        if left_group {
+            // The poll interval was exceeded (a slow sink) and librdkafka left the group:
+            // records it had fetched for the old membership came out with a gap in tests
+            // (Kafka 4.4, librdkafka 2.12: the first record after the error went missing).
+            // Start over from the committed offsets, which cover only durable work, by
+            // subscribing again; what was read but not acknowledged is read again.
+            let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+            consumer.unsubscribe();
+            consumer
+                .subscribe(&topics)
+                .map_err(|source| KafkaIoError::Consumer {
+                    operation: "subscribe",
+                    source,
+                })?;
+            let mut none = Vec::new();
+            self.take_revoked(&mut none, &mut revoked);
+            return Ok(SourceBatch {
+                revoked_lanes: revoked.iter().map(|(t, p)| lane_of(t, *p)).collect(),
+                ..SourceBatch::default()
+            });
         }
         let mut batch = SourceBatch {
             revoked_lanes: revoked.iter().map(|(t, p)| lane_of(t, *p)).collect(),
@@ -660,6 +673,33 @@ impl KafkaSource {
             operation: "commit",
             source,
         })
+    }
+}
+
+/// The message the consumer delivered, `None` for a condition librdkafka recovers from by
+/// itself (logged; see [`is_fatal_consumer_error`]), or the error that stops the source.
+/// Sets `left_group` when the condition is an exceeded poll interval.
+fn consumed(
+    source: &str,
+    message: KafkaResult<BorrowedMessage<'_>>,
+    left_group: &mut bool,
+) -> Result<Option<OwnedMessage>, KafkaIoError> {
+    match message {
+        Ok(message) => Ok(Some(message.detach())),
+        Err(error) if !is_fatal_consumer_error(&error) => {
+            if matches!(
+                error,
+                KafkaError::MessageConsumption(RDKafkaErrorCode::PollExceeded)
+            ) {
+                *left_group = true;
+            }
+            tracing::warn!(source, %error, "consumer condition librdkafka recovers from; waiting");
+            Ok(None)
+        }
+        Err(error) => Err(KafkaIoError::Consumer {
+            operation: "poll",
+            source: error,
+        }),
     }
 }
 

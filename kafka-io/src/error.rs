@@ -227,11 +227,69 @@ pub(crate) fn is_fenced(error: &KafkaError) -> bool {
             None => return false,
         },
     };
+    is_fenced_code(code)
+}
+
+/// Whether `error` means fenced, given the producer's fatal error (`Client::fatal_error`).
+///
+/// Once a producer is fenced, librdkafka raises a fatal error, purges what it had queued and
+/// fails every later call with a generic code (`Fatal`, `PurgeQueue`); the fencing itself is
+/// only in `rd_kafka_fatal_error`. A fatal producer can do nothing more, so when its fatal
+/// error is a fencing, every failure of it is.
+pub(crate) fn is_fenced_given(error: &KafkaError, fatal: Option<RDKafkaErrorCode>) -> bool {
+    is_fenced(error) || fatal.is_some_and(is_fenced_code)
+}
+
+fn is_fenced_code(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
         RDKafkaErrorCode::Fenced
             | RDKafkaErrorCode::ProducerFenced
             | RDKafkaErrorCode::InvalidProducerEpoch
             | RDKafkaErrorCode::InvalidProducerIdMapping
+    )
+}
+
+/// Whether an error the consumer delivered in place of a message means the consumer cannot go
+/// on.
+///
+/// librdkafka reports most consumer conditions as *informational* errors and recovers from
+/// them by itself (`rd_kafka_consumer_poll`: "the error is informational"; see its
+/// INTRODUCTION.md, "Error handling"): a subscribed topic that does not exist yet
+/// (`UnknownTopicOrPartition`, it keeps refreshing metadata and joins the topic when it
+/// appears), a broker connection that dropped (`BrokerTransportFailure`, `AllBrokersDown`, it
+/// reconnects), leader and coordinator moves, request timeouts, a poll interval that was
+/// exceeded (`MaxPollExceeded`, it rejoins the group on the next poll). The truly fatal ones it
+/// marks separately (`rd_kafka_event_error_is_fatal`, surfaced by rdkafka as
+/// [`KafkaError::MessageConsumptionFatal`], or the `Fatal` code): then the client instance is
+/// unusable.
+///
+/// Besides those, errors that no amount of waiting heals stop the consumer too, so a
+/// misconfiguration fails with its name instead of stalling silently: authentication,
+/// authorisation (topic, group, cluster), TLS, an invalid configuration or group id.
+pub(crate) fn is_fatal_consumer_error(error: &KafkaError) -> bool {
+    let code = match error {
+        KafkaError::MessageConsumptionFatal(_) => return true,
+        KafkaError::MessageConsumption(code) => *code,
+        // Errors of other operations than consuming are not reported by poll as recoverable.
+        other => match other.rdkafka_error_code() {
+            Some(code) => code,
+            None => return true,
+        },
+    };
+    matches!(
+        code,
+        RDKafkaErrorCode::Fatal
+            | RDKafkaErrorCode::Authentication
+            | RDKafkaErrorCode::SaslAuthenticationFailed
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::SSL
+            | RDKafkaErrorCode::InvalidArgument
+            | RDKafkaErrorCode::InvalidGroupId
+            | RDKafkaErrorCode::UnsupportedFeature
+            | RDKafkaErrorCode::UnsupportedSASLMechanism
+            | RDKafkaErrorCode::IllegalSASLState
     )
 }

@@ -171,16 +171,38 @@ fn try_committed_offsets(
 /// group's committed offsets cover only records some sink had already made durable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebalancing_consumers_deliver_everything_and_commit_only_durable() {
+    let mock = mock(1, &[(SAMPLE_TOPIC, 4)]);
+    rebalance_scenario(kafka_for_groups(&mock), "demo", "rebalance").await;
+}
+
+/// The same rebalance scenario on a real broker, whose group coordinator runs the real
+/// protocol (`KAFKA_BROKERS`, or one this process starts through scripts/kafka.sh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_broker_rebalancing_consumers_deliver_everything_and_commit_only_durable() {
+    let config = KafkaConfig::new(common::broker::shared())
+        // The broker's smallest allowed session (group.min.session.timeout.ms).
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500");
+    let prefix = format!("rebalance{}", std::process::id());
+    kafka_io::TopicCreator::new(&config, kafka_io::TopicSpec::new(4, 1))
+        .unwrap()
+        .ensure(&format!("{prefix}.demo.dbo.items"))
+        .await
+        .unwrap();
+    rebalance_scenario(config, &prefix, &format!("{prefix}-group")).await;
+}
+
+/// Runs the rebalance scenario on topic `<prefix>.demo.dbo.items` (4 partitions, existing).
+async fn rebalance_scenario(config: KafkaConfig, prefix: &str, group: &str) {
     const PARTITIONS: i32 = 4;
     const EVENTS: usize = 3000;
-    let mock = mock(1, &[(SAMPLE_TOPIC, PARTITIONS)]);
-    let config = kafka_for_groups(&mock);
-    let group = "rebalance";
+    let topic = format!("{prefix}.demo.dbo.items");
+    let topic = topic.as_str();
 
     let run = |sink: MemorySink, stop: CancellationToken| {
         let source =
             KafkaSource::builder(config.clone(), Arc::new(DebeziumJson::with_schema()), group)
-                .topic(SAMPLE_TOPIC)
+                .topic(topic)
                 .commit_interval(Duration::from_millis(100))
                 .build()
                 .unwrap();
@@ -202,17 +224,19 @@ async fn rebalancing_consumers_deliver_everything_and_commit_only_durable() {
     type Sample = (HashMap<i32, i64>, HashSet<(i32, i64)>);
     let stop_monitor = CancellationToken::new();
     let monitor = {
-        let (config, sinks, stop) = (
+        let (config, sinks, stop, group, topic) = (
             config.clone(),
             [sink_a.handle(), sink_b.handle()],
             stop_monitor.clone(),
+            group.to_string(),
+            topic.to_string(),
         );
         tokio::task::spawn_blocking(move || {
             let mut samples: Vec<Sample> = Vec::new();
             while !stop.is_cancelled() {
                 // The coordinator may be busy rebalancing: a sample that times out is skipped.
                 let Ok(committed) =
-                    try_committed_offsets(&config, group, &[(SAMPLE_TOPIC, PARTITIONS)])
+                    try_committed_offsets(&config, &group, &[(topic.as_str(), PARTITIONS)])
                 else {
                     continue;
                 };
@@ -231,7 +255,13 @@ async fn rebalancing_consumers_deliver_everything_and_commit_only_durable() {
         })
     };
 
-    let events = keyed_events("flow", EVENTS, 97);
+    let events: Vec<_> = keyed_events("flow", EVENTS, 97)
+        .into_iter()
+        .map(|mut e| {
+            e.source.name = prefix.into();
+            e
+        })
+        .collect();
     let mut sink = KafkaSink::builder(config.clone(), Arc::new(DebeziumJson::with_schema()))
         .build()
         .unwrap();
@@ -278,7 +308,7 @@ async fn rebalancing_consumers_deliver_everything_and_commit_only_durable() {
         "the second consumer took part"
     );
     assert!(samples.len() > 10, "the monitor ran");
-    let records = read_topic(&config, SAMPLE_TOPIC, false);
+    let records = read_topic(&config, topic, false);
     let mut violations = 0;
     let mut commits_seen = 0;
     for (committed, durable) in &samples {
@@ -415,14 +445,13 @@ fn source_builder_validates() {
     );
 }
 
-/// Needs a real broker: ignored by default, run with `--ignored` and `KAFKA_BROKERS` set. Creates a 3-partition compacted topic through the admin client, produces with the
+/// On a real broker (`KAFKA_BROKERS`, or one this process starts through scripts/kafka.sh):
+/// creates a 3-partition compacted topic through the admin client, produces with the
 /// idempotent sink, and runs a pipeline from a consumer-group source into a memory sink:
 /// every event arrives and the group's committed offsets end at the topic's end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a real broker: KAFKA_BROKERS=host:port cargo test -p kafka-io -- --ignored"]
-async fn real_broker_at_least_once_when_kafka_brokers_set() {
-    let brokers = std::env::var("KAFKA_BROKERS")
-        .expect("this test needs KAFKA_BROKERS (a real Kafka-compatible broker)");
+async fn real_broker_at_least_once() {
+    let brokers = common::broker::shared();
     let run = std::process::id();
     let prefix = format!("alo{run}");
     let topic = format!("{prefix}.demo.dbo.items");
@@ -474,7 +503,7 @@ async fn real_broker_at_least_once_when_kafka_brokers_set() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await; // let the acknowledgements be committed
+    // Stopping the pipeline closes the source, which commits what was acknowledged.
     stop.cancel();
     running.await.unwrap().unwrap();
     let seen: HashSet<Position> = memory

@@ -3,8 +3,8 @@
 //!
 //! librdkafka's mock cluster runs transactions but does not hide aborted records from
 //! `read_committed` consumers, so the mock tests check what it can show (resume point,
-//! commits, fencing); `real_broker_exactly_once_when_kafka_brokers_set` checks the
-//! read_committed view on a real broker.
+//! commits, fencing); `real_broker_aborted_transactions_are_invisible_and_producers_are_fenced`
+//! checks the read_committed view and fencing on a real broker.
 
 mod common;
 
@@ -206,13 +206,14 @@ async fn fenced_producer_stops_with_typed_error() {
     assert!(old.flush().await.is_err(), "a fenced sink stays failed");
 }
 
-/// Needs a real broker: ignored by default, run with `--ignored` and `KAFKA_BROKERS` set. Kills a producer mid-transaction and checks that a read_committed consumer sees
-/// every event exactly once — what the mock cannot show.
+/// On a real broker (`KAFKA_BROKERS`, or one this process starts through scripts/kafka.sh):
+/// a producer dies mid-transaction after its records reached the broker; a read_uncommitted
+/// consumer sees them, a read_committed consumer does not, and after the restart every event
+/// is there exactly once — what the mock cannot show. Then a second instance with the same
+/// transactional.id fences the first, which stops with `KafkaIoError::Fenced`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a real broker: KAFKA_BROKERS=host:port cargo test -p kafka-io -- --ignored"]
-async fn real_broker_exactly_once_when_kafka_brokers_set() {
-    let brokers = std::env::var("KAFKA_BROKERS")
-        .expect("this test needs KAFKA_BROKERS (a real Kafka-compatible broker)");
+async fn real_broker_aborted_transactions_are_invisible_and_producers_are_fenced() {
+    let brokers = common::broker::shared();
     let run = std::process::id();
     let config = KafkaConfig::new(brokers);
     let topic_prefix = format!("eos{run}");
@@ -241,6 +242,29 @@ async fn real_broker_exactly_once_when_kafka_brokers_set() {
     first.write(&events[..20]).await.unwrap();
     first.flush().await.unwrap();
     first.write(&events[20..30]).await.unwrap();
+    // Wait until the open transaction's records are in the log, then kill the producer.
+    let uncommitted_seqs = |config: KafkaConfig, topic: String| {
+        tokio::task::spawn_blocking(move || {
+            read_topic(&config, &topic, false)
+                .iter()
+                .filter(|r| !r.is_tombstone())
+                .map(|r| seq(&r.position()))
+                .collect::<Vec<u64>>()
+        })
+    };
+    let started = std::time::Instant::now();
+    while uncommitted_seqs(config.clone(), topic.clone())
+        .await
+        .unwrap()
+        .len()
+        < 30
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the open transaction's records never reached the broker"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(first);
     let sink = build().await.unwrap();
     let store =
@@ -257,6 +281,14 @@ async fn real_broker_exactly_once_when_kafka_brokers_set() {
         .filter(|r| !r.is_tombstone())
         .map(|r| seq(&r.position()))
         .collect();
+    let uncommitted = uncommitted_seqs(config.clone(), topic.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        uncommitted.len(),
+        seqs.len() + 10,
+        "read_uncommitted also sees the 10 aborted records, read_committed does not"
+    );
     // A second instance with the same transactional.id fences the first.
     let mut zombie = build().await.unwrap();
     let _newer = build().await.unwrap();

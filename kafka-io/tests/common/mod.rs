@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: mock clusters, reading topics back, events.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod broker;
+
 use cdc_core::testing::sample_events;
 use cdc_core::{ChangeEvent, Position, Value};
 use kafka_io::KafkaConfig;
