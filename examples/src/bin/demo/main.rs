@@ -15,7 +15,7 @@ use cdc_mssql::{MssqlConfig, MssqlSource};
 use kafka_io::rdkafka::mocking::MockCluster;
 use kafka_io::{KafkaConfig, KafkaSink, KafkaSource};
 use observe::{Observe, Observed};
-use s3_sink::{Format, NdjsonOptions, ParquetOptions, S3Sink};
+use s3_sink::{Format, NdjsonOptions, ParquetOptions, Rotation, S3Sink};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -89,9 +89,16 @@ async fn main() -> Result {
         }
         Ok(builder.build()?)
     };
+    // Files close by the rotation rule only (the pipeline's commits do not close them): a
+    // half-second schedule keeps the demo's files near real time.
+    let rotation = Rotation {
+        schedule_interval: Some(Duration::from_millis(500)),
+        ..Rotation::default()
+    };
     let parquet = S3Sink::builder()
         .url(format!("{lake}/parquet"))
         .format(Format::Parquet(ParquetOptions::default()))
+        .rotation(rotation.clone())
         .build()?;
     let (store, prefix) = (parquet.store(), parquet.prefix().clone());
     let observed = Arc::new(Mutex::new(Observed::default()));
@@ -104,6 +111,7 @@ async fn main() -> Result {
     let json = S3Sink::builder()
         .url(format!("{lake}/json"))
         .format(Format::Ndjson(NdjsonOptions::default()))
+        .rotation(rotation)
         .build()?;
     let to_json = Pipeline::new(
         PipelineConfig::new("kafka-to-json").flush_interval(Some(Duration::from_millis(500))),
