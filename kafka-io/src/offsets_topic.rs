@@ -282,7 +282,12 @@ impl KafkaOffsetStore {
         operation: &'static str,
         source: rdkafka::error::KafkaError,
     ) -> KafkaIoError {
-        if crate::error::is_fenced(&source) {
+        let fatal = self
+            .writer
+            .as_ref()
+            .and_then(|w| w.producer.client().fatal_error())
+            .map(|(code, _)| code);
+        if crate::error::is_fenced_given(&source, fatal) {
             KafkaIoError::Fenced {
                 transactional_id: transactional_id.to_string(),
                 source,

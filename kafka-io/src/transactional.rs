@@ -2,7 +2,7 @@
 //! checkpoint together.
 
 use crate::delivery::{DeliveryContext, DeliveryTracker, LaneQueues};
-use crate::error::is_fenced;
+use crate::error::is_fenced_given;
 use crate::offsets_topic::read_checkpoint;
 use crate::producer_sink::{DeliveryProducer, producer_config, send};
 use crate::record::{OutRecord, records_for};
@@ -171,7 +171,7 @@ impl TransactionalSinkBuilder {
         let timeout = self.timeout;
         blocking(&producer, move |p| p.init_transactions(timeout))
             .await?
-            .map_err(|source| txn_error(&id, "init", false, source))?;
+            .map_err(|source| txn_error(&id, "init", false, source, fatal(&producer)))?;
         let (kafka, topic, k) = (self.kafka.clone(), self.offsets_topic.clone(), key.clone());
         let committed =
             tokio::task::spawn_blocking(move || read_checkpoint(&kafka, &topic, &k, timeout))
@@ -212,8 +212,19 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| KafkaIoError::Task(e.to_string()))
 }
 
-fn txn_error(id: &str, operation: &'static str, aborted: bool, source: KafkaError) -> KafkaIoError {
-    if is_fenced(&source) {
+/// The producer's fatal error code, if it raised one (see [`is_fenced_given`]).
+fn fatal(producer: &DeliveryProducer) -> Option<rdkafka::types::RDKafkaErrorCode> {
+    producer.client().fatal_error().map(|(code, _)| code)
+}
+
+fn txn_error(
+    id: &str,
+    operation: &'static str,
+    aborted: bool,
+    source: KafkaError,
+    fatal: Option<rdkafka::types::RDKafkaErrorCode>,
+) -> KafkaIoError {
+    if is_fenced_given(&source, fatal) {
         KafkaIoError::Fenced {
             transactional_id: id.to_string(),
             source,
@@ -316,7 +327,7 @@ impl TransactionalSink {
             .map(drop)
             .map_err(|failure| {
                 let (position, topic, source) = *failure;
-                if is_fenced(&source) {
+                if is_fenced_given(&source, fatal(&self.producer)) {
                     KafkaIoError::Fenced {
                         transactional_id: self.transactional_id.clone(),
                         source,
@@ -342,9 +353,15 @@ impl TransactionalSink {
             return Ok(());
         }
         if !self.open {
-            self.producer
-                .begin_transaction()
-                .map_err(|source| txn_error(&self.transactional_id, "begin", false, source))?;
+            self.producer.begin_transaction().map_err(|source| {
+                txn_error(
+                    &self.transactional_id,
+                    "begin",
+                    false,
+                    source,
+                    fatal(&self.producer),
+                )
+            })?;
             self.open = true;
         }
         for event in events {
@@ -363,7 +380,7 @@ impl TransactionalSink {
             self.tracker.expect(ticket, records.len() as u32);
             for record in &records {
                 if let Err(source) = send(&self.producer, record, ticket).await {
-                    if is_fenced(&source) {
+                    if is_fenced_given(&source, fatal(&self.producer)) {
                         return Err(KafkaIoError::Fenced {
                             transactional_id: self.transactional_id.clone(),
                             source,
@@ -409,7 +426,15 @@ impl TransactionalSink {
         self.tracker.expect(CHECKPOINT_TICKET, 1);
         send(&self.producer, &record, CHECKPOINT_TICKET)
             .await
-            .map_err(|source| txn_error(&self.transactional_id, "commit", false, source))?;
+            .map_err(|source| {
+                txn_error(
+                    &self.transactional_id,
+                    "commit",
+                    false,
+                    source,
+                    fatal(&self.producer),
+                )
+            })?;
         let timeout = self.timeout;
         // commit_transaction flushes every message of the transaction first and fails if any
         // was not delivered, so success means all of them, and the checkpoint, are in.
@@ -420,7 +445,13 @@ impl TransactionalSink {
                 && blocking(&self.producer, move |p| p.abort_transaction(timeout))
                     .await?
                     .is_ok();
-            return Err(txn_error(&self.transactional_id, "commit", aborted, source));
+            return Err(txn_error(
+                &self.transactional_id,
+                "commit",
+                aborted,
+                source,
+                fatal(&self.producer),
+            ));
         }
         self.check_deliveries()?;
         self.lanes = LaneQueues::default();
