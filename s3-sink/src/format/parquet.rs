@@ -16,8 +16,8 @@ use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex};
 
 /// Fixed memory of one column's writer state, measured (see `memory`).
 const PER_COLUMN_OVERHEAD: usize = 2048;
@@ -50,17 +50,19 @@ impl Rows {
 /// Encodes events of one table version into a Parquet file in memory.
 ///
 /// Rows gather in Arrow builders; every `batch_rows` they become a record batch that the
-/// writer encodes, on the sink's encoding thread when there is one. The writer is then away
-/// until the batch is done; the next batch, a part upload or the end of the file waits for it.
+/// writer encodes, on the sink's encoding thread when there is one. A new batch is queued
+/// behind the one being encoded, then this thread waits for the earlier one's figures, so the
+/// encoding thread goes from batch to batch without waiting for this one to be scheduled. A
+/// part upload or the end of the file waits for the last batch.
 pub(crate) struct ParquetEncoder {
     key: String,
     schema: SchemaRef,
     /// The writer's settings until the first batch decides the dictionaries; then `None`.
     properties: Option<WriterPropertiesBuilder>,
     dictionary: Dictionary,
-    /// The writer, when no batch is being encoded (made with the first batch).
-    writer: Option<ArrowWriter<OutBuf>>,
-    /// Where the writer comes back from after encoding a batch.
+    /// The writer (made with the first batch), which each batch's job takes in turn.
+    slot: Arc<Mutex<Slot>>,
+    /// Where the figures of the batch being encoded come back.
     away: Option<Receiver<Encoded>>,
     background: Option<Arc<EncodeThread>>,
     rows: Rows,
@@ -79,9 +81,17 @@ pub(crate) struct ParquetEncoder {
     out_capacity: usize,
 }
 
-/// A writer back from encoding a batch, with its figures.
+/// A file's writer between batches. The jobs of one file run one after another, in the order
+/// sent (on the sink's encoding thread, or inline), so each finds the writer its predecessor
+/// left; after a failed batch the rest are refused, so no batch is written out of turn.
+#[derive(Default)]
+struct Slot {
+    writer: Option<ArrowWriter<OutBuf>>,
+    failed: bool,
+}
+
+/// The figures of the writer after encoding a batch, and the batch's result.
 struct Encoded {
-    writer: ArrowWriter<OutBuf>,
     result: std::result::Result<(), parquet::errors::ParquetError>,
     size: usize,
     memory: usize,
@@ -89,16 +99,38 @@ struct Encoded {
     out_capacity: usize,
 }
 
+impl Encoded {
+    fn refused(reason: &str) -> Self {
+        Self {
+            result: Err(parquet::errors::ParquetError::General(reason.into())),
+            size: 0,
+            memory: 0,
+            out_len: 0,
+            out_capacity: 0,
+        }
+    }
+}
+
 /// Encodes one batch. Also computes the writer's figures, which walk every column writer.
-fn encode(mut writer: ArrowWriter<OutBuf>, batch: &RecordBatch) -> Encoded {
+fn encode(slot: &Mutex<Slot>, batch: &RecordBatch) -> Encoded {
+    let Ok(mut slot) = slot.lock() else {
+        return Encoded::refused("an encoding job of the file panicked");
+    };
+    let slot = &mut *slot;
+    if slot.failed {
+        return Encoded::refused("an earlier batch of the file failed");
+    }
+    let Some(writer) = slot.writer.as_mut() else {
+        return Encoded::refused("the file's writer is gone");
+    };
     let result = writer.write(batch);
+    slot.failed = result.is_err();
     Encoded {
         size: writer.bytes_written() + writer.in_progress_size(),
         memory: writer.memory_size(),
         out_len: writer.inner().0.len(),
         out_capacity: writer.inner().0.capacity(),
         result,
-        writer,
     }
 }
 
@@ -162,7 +194,7 @@ impl ParquetEncoder {
             schema,
             properties: Some(properties),
             dictionary: options.dictionary,
-            writer: None,
+            slot: Arc::default(),
             away: None,
             background,
             rows,
@@ -201,26 +233,31 @@ impl ParquetEncoder {
             Some(properties.build()),
         )
         .map_err(|e| self.error(e))?;
-        self.writer = Some(writer);
+        self.slot.lock().map_err(|_| lost(&self.key))?.writer = Some(writer);
         Ok(())
     }
 
-    /// The writer, waiting for the batch it is encoding; takes its figures and surfaces the
-    /// batch's error.
-    fn home(&mut self) -> Result<&mut ArrowWriter<OutBuf>> {
-        self.start(None)?;
-        if let Some(away) = self.away.take() {
-            let back = away.recv().map_err(|_| lost(&self.key))?;
-            self.writer_size = back.size;
-            self.writer_memory = back.memory;
-            self.out_len = back.out_len;
-            self.out_capacity = back.out_capacity;
-            self.in_flight_bytes = 0;
-            self.writer = Some(back.writer);
-            back.result.map_err(|e| self.error(e))?;
+    /// Waits for the batch being encoded; takes its figures and surfaces its error.
+    fn settle(&mut self) -> Result<()> {
+        match self.away.take() {
+            Some(away) => {
+                let back = away.recv().map_err(|_| lost(&self.key))?;
+                self.writer_size = back.size;
+                self.writer_memory = back.memory;
+                self.out_len = back.out_len;
+                self.out_capacity = back.out_capacity;
+                self.in_flight_bytes = 0;
+                back.result.map_err(|e| self.error(e))
+            }
+            None => Ok(()),
         }
-        let key = &self.key;
-        self.writer.as_mut().ok_or_else(|| lost(key))
+    }
+
+    /// The writer with no batch being encoded.
+    fn home(&mut self) -> Result<std::sync::MutexGuard<'_, Slot>> {
+        self.start(None)?;
+        self.settle()?;
+        self.slot.lock().map_err(|_| lost(&self.key))
     }
 
     /// Hands the gathered rows to the writer as one record batch.
@@ -233,13 +270,13 @@ impl ParquetEncoder {
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .map_err(|e| self.error(e.into()))?;
         self.start(Some(&batch))?;
-        self.home()?;
-        let writer = self.writer.take().ok_or_else(|| lost(&self.key))?;
         // The same channel whether the batch is encoded here or on the thread, so the
-        // writer's figures are taken at the same points either way.
+        // writer's figures are taken at the same points either way: after the previous
+        // batch, once this one is queued behind it.
         let (done, away) = sync_channel(1);
+        let slot = Arc::clone(&self.slot);
         let job: super::background::Job = Box::new(move || {
-            let _ = done.send(encode(writer, &batch));
+            let _ = done.send(encode(&slot, &batch));
         });
         match &self.background {
             Some(thread) => {
@@ -249,11 +286,12 @@ impl ParquetEncoder {
             }
             None => job(),
         }
+        let settled = self.settle();
         self.away = Some(away);
         self.in_flight_bytes = self.pending_bytes;
         self.pending_rows = 0;
         self.pending_bytes = 0;
-        Ok(())
+        settled
     }
 }
 
@@ -296,21 +334,26 @@ impl FileEncoder for ParquetEncoder {
         if size == 0 || self.out_len < size {
             return Ok(None);
         }
-        let part = self.home()?.inner_mut().take_part(size);
+        let key = self.key.clone();
+        let mut slot = self.home()?;
+        let writer = slot.writer.as_mut().ok_or_else(|| lost(&key))?;
+        let part = writer.inner_mut().take_part(size);
+        let out_len = writer.inner().0.len();
+        drop(slot);
         if part.is_some() {
-            self.out_len = self.writer.as_ref().map_or(0, |w| w.inner().0.len());
+            self.out_len = out_len;
         }
         Ok(part)
     }
 
     fn finish(mut self: Box<Self>, last: &Position) -> Result<Vec<u8>> {
         self.write_batch()?;
-        let writer = self.home()?;
+        let writer = self.home()?.writer.take();
+        let mut writer = writer.ok_or_else(|| lost(&self.key))?;
         writer.append_key_value_metadata(KeyValue::new(
             LAST_POSITION_KEY.to_string(),
             super::meta::position_json(last),
         ));
-        let writer = self.writer.take().ok_or_else(|| lost(&self.key))?;
         let out = writer.into_inner().map_err(|e| self.error(e))?;
         Ok(out.0)
     }
@@ -366,5 +409,55 @@ fn position_from(
             .map(Some)
             .map_err(|e| e.to_string()),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use arrow_array::{Int32Array, StringArray};
+    use arrow_schema::{DataType, Field};
+
+    #[test]
+    fn after_a_failed_batch_the_file_refuses_the_rest() {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int32, false)]));
+        let writer = ArrowWriter::try_new(OutBuf::default(), Arc::clone(&schema), None).unwrap();
+        let slot = Mutex::new(Slot {
+            writer: Some(writer),
+            failed: false,
+        });
+        let good = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int32Array::from(vec![1, 2]))],
+        )
+        .unwrap();
+        let other = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
+        let bad =
+            RecordBatch::try_new(other, vec![Arc::new(StringArray::from(vec!["x"]))]).unwrap();
+
+        assert!(encode(&slot, &good).result.is_ok());
+        assert!(encode(&slot, &bad).result.is_err());
+        let rows_after_failure = slot
+            .lock()
+            .unwrap()
+            .writer
+            .as_ref()
+            .unwrap()
+            .in_progress_rows();
+        // A batch queued behind the failed one is not written in its place.
+        let refused = encode(&slot, &good);
+        assert!(
+            refused
+                .result
+                .unwrap_err()
+                .to_string()
+                .contains("earlier batch")
+        );
+        let slot = slot.lock().unwrap();
+        assert_eq!(
+            slot.writer.as_ref().unwrap().in_progress_rows(),
+            rows_after_failure
+        );
     }
 }
