@@ -252,7 +252,8 @@ impl StreamReader {
     /// The next items (at most `max` events, and any schema change among them) of the current
     /// window, opening a new window when none is open. `None` when there is nothing new.
     pub(crate) async fn poll(&mut self, max: usize) -> Result<Option<Window>, Error> {
-        if self.window.is_none() && !self.open_window().await? {
+        let continuing = self.window.is_some();
+        if !continuing && !self.open_window().await? {
             return Ok(None);
         }
         let Some(mut cursor) = self.window.take() else {
@@ -261,6 +262,12 @@ impl StreamReader {
         // On an error the window is dropped: the next poll reads it again from its start and
         // the position skips what already went out.
         let items = self.next_items(&mut cursor, max).await?;
+        // A window can span many polls: had cleanup removed rows the pages just read should
+        // have held, the minimum LSNs now say so. Checked after the read, against the
+        // position of the last event handed out from this window.
+        if continuing {
+            self.refresh().await?;
+        }
         let finished = cursor
             .lanes
             .iter()

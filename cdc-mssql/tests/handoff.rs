@@ -455,3 +455,61 @@ async fn a_large_transaction_is_fetched_page_by_page_not_held_whole() {
             .all(|b| b.events.is_empty())
     );
 }
+
+#[tokio::test]
+async fn cleanup_in_the_middle_of_a_large_transaction_is_a_typed_error_not_a_short_read() {
+    let target = Target::with_orders("handoff_large_tx_cleanup").await;
+    let config = target
+        .streaming()
+        .page_size(10)
+        .max_batch_events(10)
+        .build()
+        .unwrap();
+    let mut source = target.source(config, None).await;
+    let mut sql = String::from("BEGIN TRANSACTION;\n");
+    for id in 1..=100 {
+        sql.push_str(&format!(
+            "INSERT INTO dbo.customers (id, name) VALUES ({id}, N'c{id}');\n"
+        ));
+    }
+    sql.push_str("COMMIT TRANSACTION;");
+    target.run(&sql).await;
+    // A later transaction in the same window.
+    target
+        .run("INSERT INTO dbo.customers (id, name) VALUES (101, N'late');")
+        .await;
+    target.scan().await;
+    let first = read_events(&mut source, 1).await;
+    assert_eq!(first.len(), 10);
+    // Cleanup up to the later transaction while the large one is being read: its remaining
+    // rows are gone, the later one's are not.
+    target
+        .run("DECLARE @lwm binary(10) = sys.fn_cdc_get_max_lsn(); EXEC sys.sp_cdc_cleanup_change_table @capture_instance = N'dbo_customers', @low_water_mark = @lwm;")
+        .await;
+    let mut more = Vec::new();
+    let mut polls = 0;
+    let err = loop {
+        polls += 1;
+        assert!(polls < 100, "no error; read {} more events", more.len());
+        match source.next_batch().await {
+            Ok(Some(b)) => more.extend(b.events),
+            Ok(None) => panic!("ended"),
+            Err(e) => break e,
+        }
+    };
+    let cdc_core::Error::Source { source, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        matches!(
+            source.downcast_ref::<Error>(),
+            Some(Error::LsnNotAvailable { .. })
+        ),
+        "{err}"
+    );
+    assert!(
+        more.iter().all(|e| id_of(e) <= 100 && id_of(e) > 10),
+        "nothing past the gap: {:?}",
+        more.iter().map(id_of).collect::<Vec<_>>()
+    );
+}
