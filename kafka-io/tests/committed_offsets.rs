@@ -1,7 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Committed offsets reach the end of every partition once everything before is durable,
 //! however the partitions end (issue 13, item 5): tombstones at the end of several partitions
-//! at once, on librdkafka's mock cluster.
+//! at once, on librdkafka's mock cluster; transaction markers on a real broker (the shared one
+//! of `common::broker`: `KAFKA_BROKERS`, or one this process starts with `scripts/kafka.sh`).
+
+mod common;
 
 use cdc_core::testing::{MemorySink, sample_events};
 use cdc_core::{DebeziumJson, EventCodec, MemoryOffsetStore, Pipeline, PipelineConfig};
@@ -126,21 +129,17 @@ async fn partitions_ending_on_tombstones_are_all_committed_to_their_end() {
     assert_eq!(report.checkpoint.positions().count(), 2);
 }
 
-/// Needs a real broker (the mock cluster writes no transaction markers): ignored by default,
-/// run with `KAFKA_BROKERS=host:port cargo test -p kafka-io --test committed_offsets --
-/// --ignored` (`scripts/kafka.sh start` prints the address). Partition 0 holds a committed
+/// On a real broker (the mock cluster writes no transaction markers). Partition 0 holds a committed
 /// transaction of two events, partition 1 an aborted one of one event; each ends on its
 /// transaction marker. A `read_committed` consumer never sees the markers or the aborted
 /// record, yet the committed offsets must reach the end of both partitions: `{0: 3, 1: 2}`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a real broker: KAFKA_BROKERS=host:port cargo test -p kafka-io --test committed_offsets -- --ignored"]
 async fn partitions_ending_on_transaction_markers_are_committed_to_their_end() {
     use kafka_io::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use kafka_io::rdkafka::client::DefaultClientContext;
     use kafka_io::rdkafka::producer::Producer;
 
-    let brokers = std::env::var("KAFKA_BROKERS")
-        .expect("this test needs KAFKA_BROKERS (a real Kafka broker: scripts/kafka.sh start)");
+    let brokers = common::broker::shared();
     let run = format!("markers{}", std::process::id());
     let topic = format!("{run}.demo.dbo.items");
     let config = KafkaConfig::new(brokers);
