@@ -3,6 +3,10 @@
 //! exactly once and neither pipeline fails with a `Conflict`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// kafka-io's real-broker helper (`scripts/kafka.sh`), shared rather than copied.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../kafka-io/tests/common/broker.rs"]
+mod broker;
 mod support;
 
 use async_trait::async_trait;
@@ -142,14 +146,11 @@ async fn kafka_rebalance_hands_partitions_over_with_every_record_stored_once() {
     rebalance_scenario(config, sample_events("demo", 2000), TOPIC, "g", false).await;
 }
 
-/// The same on a real broker (Apache Kafka 4.x, `scripts/kafka.sh start`): ignored by
-/// default, run with `KAFKA_BROKERS=host:port cargo test -p s3-sink --test kafka_handoff --
-/// --ignored`. A topic and group of its own.
+/// The same on a real broker (Apache Kafka 4.x): `KAFKA_BROKERS`, or one this process starts
+/// with `scripts/kafka.sh`. A topic and group of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a real broker: KAFKA_BROKERS=host:port cargo test -p s3-sink --test kafka_handoff -- --ignored"]
 async fn real_broker_rebalance_hands_partitions_over_with_every_record_stored_once() {
-    let brokers = std::env::var("KAFKA_BROKERS")
-        .expect("this test needs KAFKA_BROKERS (a real Kafka broker: scripts/kafka.sh start)");
+    let brokers = broker::shared();
     let run = format!("handoff{}", std::process::id());
     let topic = format!("{run}.demo.dbo.items");
     let events: Vec<ChangeEvent> = sample_events("demo", 2000)
