@@ -39,7 +39,7 @@ build() {
   exec 9>"$tools/target/.build.lock"
   flock 9
   if [ -f "$stamp" ] && [ -d "$lib" ] && [ -z "$(find "$tools/pom.xml" "$tools/src" -newer "$stamp" -print -quit 2>/dev/null)" ]; then
-    flock -u 9
+    flock -u 9; exec 9>&-
     return 0
   fi
   command -v mvn >/dev/null || { log "mvn not found: run scripts/setup.sh"; exit 1; }
@@ -49,7 +49,7 @@ build() {
   (cd "$tools" && mvn -B -q -Dstyle.color=never -DskipTests package >&2)
   touch "$stamp"
   log "built in $((SECONDS - started)) s"
-  flock -u 9
+  flock -u 9; exec 9>&-
 }
 
 classpath() { echo "$lib/*:$tools/target/classes"; }
