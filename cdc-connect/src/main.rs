@@ -22,7 +22,7 @@ enum Command {
     Run {
         #[command(flatten)]
         input: Input,
-        /// Log format (overrides [log] format).
+        /// Log format (overrides `format` in the `[log]` table).
         #[arg(long, value_enum)]
         log_format: Option<LogFormatArg>,
     },
