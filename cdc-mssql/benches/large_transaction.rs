@@ -79,6 +79,15 @@ async fn exec(c: &mut Conn, sql: &str) {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs harness-less benches without `--bench`: this one
+    // measures minutes of work against a separately built simulator, so it only runs
+    // under `cargo bench`.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!(
+            "large_transaction: a measurement, run it with `cargo bench -p cdc-mssql --bench large_transaction`"
+        );
+        return;
+    }
     let rows: usize = std::env::var("ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -87,8 +96,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let bin = std::env::var("MSSQL_SIM_BIN")
-        .unwrap_or_else(|_| format!("{}/../target/release/mssql-sim", env!("CARGO_MANIFEST_DIR")));
+    let bin = std::env::var("MSSQL_SIM_BIN").unwrap_or_else(|_| {
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
+        format!("{target}/release/mssql-sim")
+    });
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
