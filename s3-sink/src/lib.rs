@@ -45,6 +45,7 @@ mod budget;
 pub mod config;
 mod error;
 pub mod format;
+mod ledger;
 mod naming;
 pub mod partitioner;
 pub mod retry;

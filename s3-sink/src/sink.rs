@@ -4,6 +4,7 @@ use crate::budget::MemoryBudget;
 use crate::config::{S3SinkBuilder, Settings};
 use crate::error::{Result, S3SinkError};
 use crate::format::{EncodeThread, FileEncoder};
+use crate::ledger::{Ledger, OpenFileMark, covers};
 use crate::naming::{self, Origin};
 use crate::partitioner::PartitionContext;
 use crate::retry::RetryCounter;
@@ -183,12 +184,6 @@ impl OpenFile {
     }
 }
 
-#[derive(Debug, Default)]
-struct LaneState {
-    written: Option<Position>,
-    reported: Option<Position>,
-}
-
 /// A [`Sink`] writing Parquet or NDJSON files to any object store in the Kafka Connect
 /// layout, exactly once.
 ///
@@ -221,10 +216,8 @@ pub struct S3Sink {
     last_entry: Option<usize>,
     /// Reused buffer for encoded partitions.
     scratch: String,
-    /// The last event of each lane in the current batch not yet recorded in `lanes` (the
-    /// fast path notes an index instead of cloning a position per event).
-    noted: Vec<(Arc<str>, usize)>,
-    lanes: HashMap<Arc<str>, LaneState>,
+    /// What the sink holds of each lane and what it reported durable.
+    ledger: Ledger,
     resolved: Option<Resolved>,
     budget: MemoryBudget,
     /// Parquet's encoding thread, started with the first Parquet file (`None` inside when
@@ -243,10 +236,6 @@ impl std::fmt::Debug for S3Sink {
             .field("buffered_bytes", &self.budget.used())
             .finish()
     }
-}
-
-fn covers(end: &Position, position: &Position) -> bool {
-    matches!(position.partial_cmp(end), Some(o) if o.is_le())
 }
 
 fn same_table(a: &Arc<TableSchema>, b: &Arc<TableSchema>) -> bool {
@@ -295,15 +284,6 @@ fn partition_into(
         })
 }
 
-/// Notes that event `index` of the batch is its lane's latest (a lane is cloned only the
-/// first time it is seen in a batch).
-fn note_lane(noted: &mut Vec<(Arc<str>, usize)>, lane: &Arc<str>, index: usize) {
-    match noted.iter_mut().rev().find(|(l, _)| Arc::ptr_eq(l, lane)) {
-        Some(noted) => noted.1 = index,
-        None => noted.push((Arc::clone(lane), index)),
-    }
-}
-
 impl S3Sink {
     /// A builder; see [`S3SinkBuilder`].
     pub fn builder() -> S3SinkBuilder {
@@ -330,8 +310,7 @@ impl S3Sink {
             open: HashSet::new(),
             last_entry: None,
             scratch: String::new(),
-            noted: Vec::new(),
-            lanes: HashMap::new(),
+            ledger: Ledger::default(),
             resolved: None,
             encode_thread: std::sync::OnceLock::new(),
             next_seq: 0,
@@ -391,15 +370,6 @@ impl S3Sink {
         found
     }
 
-    /// Records the noted lane positions of `events` in `lanes`.
-    fn settle_lanes(&mut self, events: &[ChangeEvent]) {
-        for (lane, index) in std::mem::take(&mut self.noted) {
-            if let Some(event) = events.get(index) {
-                self.advance_lane(&lane, event.position());
-            }
-        }
-    }
-
     /// Appends an event without touching the store, when that is all it needs. Runs once per
     /// event, so it borrows what it can: no key is built, hashed or reference-counted when
     /// the event goes where the previous one went.
@@ -436,7 +406,7 @@ impl S3Sink {
         {
             // A replay of an event a stored file already holds.
             self.stats.events_skipped += 1;
-            note_lane(&mut self.noted, &entry.key.lane, index);
+            self.ledger.note(&entry.key.lane, index);
             return Ok(Step::Done);
         }
         let Some(file) = entry.file.as_mut() else {
@@ -459,7 +429,7 @@ impl S3Sink {
                 .full(file.records, file.encoder.size())
                 .is_some()
             || self.budget.exceeded();
-        note_lane(&mut self.noted, &entry.key.lane, index);
+        self.ledger.note(&entry.key.lane, index);
         Ok(if more { Step::After(i) } else { Step::Done })
     }
 
@@ -486,15 +456,10 @@ impl S3Sink {
             && covers(end, position)
         {
             self.stats.events_skipped += 1;
-            self.advance_lane(&key.lane, position);
+            self.ledger.advance(&key.lane, position);
             return Ok(());
         }
-        if self
-            .lanes
-            .get(&key.lane)
-            .and_then(|l| l.written.as_ref())
-            .is_some_and(|written| covers(written, position))
-        {
+        if self.ledger.holds(&key.lane, position) {
             // A re-read (a consumer back at its committed offset) of an event this sink
             // already holds, in an open file or an uploaded one: appending it again would
             // store it twice.
@@ -519,7 +484,7 @@ impl S3Sink {
         }
         if self.entries[i].file.is_none() {
             // The lane's last event so far (this one is recorded after the append).
-            let prev = self.lanes.get(&key.lane).and_then(|l| l.written.clone());
+            let prev = self.ledger.written(&key.lane).cloned();
             let file = self.open(&origin, &key, event, prev)?;
             self.entries[i].file = Some(file);
             self.open.insert(i);
@@ -528,7 +493,7 @@ impl S3Sink {
             return Ok(());
         };
         file.append(event, &mut self.budget)?;
-        self.advance_lane(&key.lane, position);
+        self.ledger.advance(&key.lane, position);
         self.after_append(i).await
     }
 
@@ -579,25 +544,6 @@ impl S3Sink {
             self.close(largest, Reason::Budget).await?;
         }
         Ok(())
-    }
-
-    fn advance_lane(&mut self, lane: &Arc<str>, position: &Position) {
-        match self.lanes.get_mut(lane) {
-            Some(LaneState {
-                written: Some(written),
-                ..
-            }) => written.clone_from(position),
-            Some(state) => state.written = Some(position.clone()),
-            None => {
-                self.lanes.insert(
-                    Arc::clone(lane),
-                    LaneState {
-                        written: Some(position.clone()),
-                        reported: None,
-                    },
-                );
-            }
-        }
     }
 
     fn open(
@@ -750,37 +696,17 @@ impl S3Sink {
     }
 
     /// Per lane, the highest position not yet reported such that everything at or before it
-    /// is stored: the event before the lane's oldest open file, or the lane's last event.
+    /// is stored (see [`Ledger::report`]).
     fn report(&mut self) -> Vec<Position> {
-        let mut oldest: HashMap<&str, (u64, &Option<Position>)> = HashMap::new();
-        for (key, file) in self.open.iter().filter_map(|&i| {
+        let open = self.open.iter().filter_map(|&i| {
             let e = &self.entries[i];
-            e.file.as_ref().map(|f| (&e.key, f))
-        }) {
-            let entry = oldest.entry(&*key.lane).or_insert((file.seq, &file.prev));
-            if file.seq < entry.0 {
-                *entry = (file.seq, &file.prev);
-            }
-        }
-        let mut reported = Vec::new();
-        let mut lanes: Vec<(&Arc<str>, &mut LaneState)> = self.lanes.iter_mut().collect();
-        lanes.sort_by(|a, b| a.0.cmp(b.0));
-        for (lane, state) in lanes {
-            let durable = match oldest.get(&**lane) {
-                Some((_, prev)) => (*prev).clone(),
-                None => state.written.clone(),
-            };
-            let Some(durable) = durable else { continue };
-            let newer = match &state.reported {
-                None => true,
-                Some(old) => matches!(old.partial_cmp(&durable), Some(std::cmp::Ordering::Less)),
-            };
-            if newer {
-                state.reported = Some(durable.clone());
-                reported.push(durable);
-            }
-        }
-        reported
+            e.file.as_ref().map(|f| OpenFileMark {
+                lane: &e.key.lane,
+                seq: f.seq,
+                prev: f.prev.as_ref(),
+            })
+        });
+        self.ledger.report(open)
     }
 
     /// See [`Sink::lanes_revoked`].
@@ -810,9 +736,7 @@ impl S3Sink {
         }
         self.last_entry = None;
         for (lane, (_, prev)) in dropped {
-            if let Some(state) = self.lanes.get_mut(&lane) {
-                state.written = prev;
-            }
+            self.ledger.rewind(&lane, prev);
         }
     }
 
@@ -904,21 +828,21 @@ impl Sink for S3Sink {
             let step = match self.write_fast(event, index) {
                 Ok(Step::Done) => Ok(()),
                 Ok(Step::Slow) => {
-                    self.settle_lanes(events);
+                    self.ledger.settle(events);
                     self.write_slow(event).await
                 }
                 Ok(Step::After(i)) => {
-                    self.settle_lanes(events);
+                    self.ledger.settle(events);
                     self.after_append(i).await
                 }
                 Err(e) => Err(e),
             };
             if let Err(e) = step {
-                self.noted.clear();
+                self.ledger.forget_noted();
                 return Err(self.sink_error(Some(event.position().clone()), e));
             }
         }
-        self.settle_lanes(events);
+        self.ledger.settle(events);
         if let Err(e) = self.close_scheduled().await {
             return Err(self.sink_error(None, e));
         }

@@ -1,0 +1,262 @@
+//! The per-lane durability ledger: what the sink holds of each lane, and what it may report
+//! durable.
+//!
+//! A lane (Kafka Connect's source partition: one Kafka topic partition, one SQL Server
+//! database) arrives in position order. A position may be reported durable only once every
+//! event at or before it in its lane is in an uploaded file: with files of the lane still
+//! open, that is the lane's last event before its oldest open file (the file opened first);
+//! with none open, the lane's last event. Each position is reported once, and a lane's
+//! report never goes backwards.
+
+use cdc_core::{ChangeEvent, Position};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Whether `position` is at or before `end` in the same lane (positions of different lanes
+/// do not compare, so never cover each other).
+pub(crate) fn covers(end: &Position, position: &Position) -> bool {
+    matches!(position.partial_cmp(end), Some(o) if o.is_le())
+}
+
+#[derive(Debug, Default)]
+struct LaneState {
+    /// The lane's last event the sink holds, in an open or an uploaded file.
+    written: Option<Position>,
+    /// The last position reported durable.
+    reported: Option<Position>,
+}
+
+/// An open file as the ledger needs to see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpenFileMark<'a> {
+    /// The file's lane.
+    pub(crate) lane: &'a str,
+    /// Opening order: within a lane, the smallest is the file with the oldest first event.
+    pub(crate) seq: u64,
+    /// The lane's last event before the file's first one.
+    pub(crate) prev: Option<&'a Position>,
+}
+
+/// Per lane: the last event held and the last position reported.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    lanes: HashMap<Arc<str>, LaneState>,
+    /// The last event of each lane in the current batch not yet recorded in `lanes`, by its
+    /// index in the batch: the per-event path notes an index instead of cloning a position.
+    noted: Vec<(Arc<str>, usize)>,
+}
+
+impl Ledger {
+    /// Notes that event `index` of the current batch is its lane's latest (a lane is cloned
+    /// only the first time it is seen in a batch). [`settle`](Self::settle) records it.
+    pub(crate) fn note(&mut self, lane: &Arc<str>, index: usize) {
+        match self
+            .noted
+            .iter_mut()
+            .rev()
+            .find(|(l, _)| Arc::ptr_eq(l, lane))
+        {
+            Some(noted) => noted.1 = index,
+            None => self.noted.push((Arc::clone(lane), index)),
+        }
+    }
+
+    /// Records the noted lane positions of the batch `events`.
+    pub(crate) fn settle(&mut self, events: &[ChangeEvent]) {
+        for (lane, index) in std::mem::take(&mut self.noted) {
+            if let Some(event) = events.get(index) {
+                self.advance(&lane, event.position());
+            }
+        }
+    }
+
+    /// Drops the notes of a batch that failed: its events are not held.
+    pub(crate) fn forget_noted(&mut self) {
+        self.noted.clear();
+    }
+
+    /// Records `position` as the lane's last event held.
+    pub(crate) fn advance(&mut self, lane: &Arc<str>, position: &Position) {
+        match self.lanes.get_mut(lane) {
+            Some(LaneState {
+                written: Some(written),
+                ..
+            }) => written.clone_from(position),
+            Some(state) => state.written = Some(position.clone()),
+            None => {
+                self.lanes.insert(
+                    Arc::clone(lane),
+                    LaneState {
+                        written: Some(position.clone()),
+                        reported: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The lane's last event held, if any.
+    pub(crate) fn written(&self, lane: &str) -> Option<&Position> {
+        self.lanes.get(lane).and_then(|l| l.written.as_ref())
+    }
+
+    /// Whether the sink already holds `position` (it is at or before the lane's last event).
+    pub(crate) fn holds(&self, lane: &str, position: &Position) -> bool {
+        self.written(lane)
+            .is_some_and(|written| covers(written, position))
+    }
+
+    /// Sets the lane's last event held back to `to`: its open files were dropped, and `to`
+    /// is the event before the oldest of them.
+    pub(crate) fn rewind(&mut self, lane: &str, to: Option<Position>) {
+        if let Some(state) = self.lanes.get_mut(lane) {
+            state.written = to;
+        }
+    }
+
+    /// Per lane, in lane order, the highest position not reported yet such that everything
+    /// at or before it is stored, given the files open now.
+    pub(crate) fn report<'a>(
+        &mut self,
+        open: impl IntoIterator<Item = OpenFileMark<'a>>,
+    ) -> Vec<Position> {
+        let mut oldest: HashMap<&str, OpenFileMark<'a>> = HashMap::new();
+        for file in open {
+            let entry = oldest.entry(file.lane).or_insert(file);
+            if file.seq < entry.seq {
+                *entry = file;
+            }
+        }
+        let mut lanes: Vec<(&Arc<str>, &mut LaneState)> = self.lanes.iter_mut().collect();
+        lanes.sort_by(|a, b| a.0.cmp(b.0));
+        let mut reported = Vec::new();
+        for (lane, state) in lanes {
+            let durable = match oldest.get(&**lane) {
+                Some(file) => file.prev,
+                None => state.written.as_ref(),
+            };
+            let Some(durable) = durable else { continue };
+            let newer = match &state.reported {
+                None => true,
+                Some(old) => matches!(old.partial_cmp(durable), Some(Ordering::Less)),
+            };
+            if newer {
+                state.reported = Some(durable.clone());
+                reported.push(durable.clone());
+            }
+        }
+        reported
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use cdc_core::testing::sample_events;
+
+    fn at(stream: &str, seq: u64) -> Position {
+        Position::Sequence {
+            stream: stream.into(),
+            seq,
+        }
+    }
+
+    fn lane(name: &str) -> Arc<str> {
+        name.into()
+    }
+
+    fn mark<'a>(lane: &'a str, seq: u64, prev: Option<&'a Position>) -> OpenFileMark<'a> {
+        OpenFileMark { lane, seq, prev }
+    }
+
+    #[test]
+    fn with_no_file_open_the_lanes_last_event_is_durable() {
+        let mut ledger = Ledger::default();
+        ledger.advance(&lane("a"), &at("a", 1));
+        ledger.advance(&lane("a"), &at("a", 2));
+        assert_eq!(ledger.report([]), vec![at("a", 2)]);
+    }
+
+    #[test]
+    fn with_files_open_the_event_before_the_oldest_open_file_is_durable() {
+        let mut ledger = Ledger::default();
+        ledger.advance(&lane("a"), &at("a", 9));
+        let (p3, p6) = (at("a", 3), at("a", 6));
+        // Opened second but listed first: the order of opening decides, not the listing.
+        let open = [mark("a", 8, Some(&p6)), mark("a", 5, Some(&p3))];
+        assert_eq!(ledger.report(open), vec![at("a", 3)]);
+    }
+
+    #[test]
+    fn a_lane_whose_oldest_open_file_is_its_first_reports_nothing() {
+        let mut ledger = Ledger::default();
+        ledger.advance(&lane("a"), &at("a", 4));
+        assert!(ledger.report([mark("a", 1, None)]).is_empty());
+    }
+
+    #[test]
+    fn a_position_is_reported_once_and_never_backwards() {
+        let mut ledger = Ledger::default();
+        ledger.advance(&lane("a"), &at("a", 5));
+        assert_eq!(ledger.report([]), vec![at("a", 5)]);
+        assert!(ledger.report([]).is_empty());
+        // A revoked lane falls back to an earlier event: nothing older is reported again.
+        ledger.rewind("a", Some(at("a", 2)));
+        assert!(ledger.report([]).is_empty());
+        ledger.advance(&lane("a"), &at("a", 7));
+        assert_eq!(ledger.report([]), vec![at("a", 7)]);
+    }
+
+    #[test]
+    fn lanes_are_reported_in_lane_order_each_by_its_own_open_files() {
+        let mut ledger = Ledger::default();
+        for name in ["b", "c", "a"] {
+            ledger.advance(&lane(name), &at(name, 10));
+        }
+        let p4 = at("b", 4);
+        assert_eq!(
+            ledger.report([mark("b", 1, Some(&p4)), mark("c", 2, None)]),
+            vec![at("a", 10), at("b", 4)]
+        );
+    }
+
+    #[test]
+    fn rewinding_a_lane_makes_its_dropped_events_new_again() {
+        let mut ledger = Ledger::default();
+        ledger.advance(&lane("a"), &at("a", 8));
+        assert!(ledger.holds("a", &at("a", 6)));
+        ledger.rewind("a", Some(at("a", 5)));
+        assert!(!ledger.holds("a", &at("a", 6)));
+        assert!(ledger.holds("a", &at("a", 5)));
+        ledger.rewind("a", None);
+        assert!(!ledger.holds("a", &at("a", 1)));
+        assert_eq!(ledger.written("a"), None);
+    }
+
+    #[test]
+    fn positions_of_other_lanes_are_never_held() {
+        let mut ledger = Ledger::default();
+        ledger.advance(&lane("a"), &at("a", 8));
+        assert!(!ledger.holds("a", &at("b", 1)));
+        assert!(!ledger.holds("b", &at("a", 1)));
+    }
+
+    #[test]
+    fn noted_events_are_recorded_when_the_batch_settles_and_dropped_when_it_fails() {
+        let events = sample_events("s", 4);
+        let lane: Arc<str> = events[0].position().lane().into();
+        let mut ledger = Ledger::default();
+        ledger.note(&lane, 0);
+        ledger.note(&lane, 2);
+        assert_eq!(ledger.written(&lane), None);
+        ledger.settle(&events);
+        assert_eq!(ledger.written(&lane), Some(events[2].position()));
+
+        ledger.note(&lane, 3);
+        ledger.forget_noted();
+        ledger.settle(&events);
+        assert_eq!(ledger.written(&lane), Some(events[2].position()));
+    }
+}
