@@ -125,10 +125,10 @@ async fn cdc_reader_statements_work() {
         Some(Numeric::new_with_scale(90000, 4))
     );
 
-    // snapshot cursor
+    // snapshot cursor (SNAPSHOT needs the database option, off in a new database)
     common::exec(
         &mut c,
-        "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION;",
+        "ALTER DATABASE [rd] SET ALLOW_SNAPSHOT_ISOLATION ON; SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION;",
     )
     .await;
     let n = c.query("SELECT SUM(rows) FROM sys.partitions WHERE object_id = OBJECT_ID(@P1) AND index_id IN (0, 1)", &[&"dbo.acct"]).await.unwrap().into_row().await.unwrap().unwrap();

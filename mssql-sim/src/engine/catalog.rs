@@ -22,6 +22,10 @@ pub(crate) struct Database {
     /// Present once `sys.sp_cdc_enable_db` ran.
     pub(crate) cdc: Option<CdcDb>,
     pub(crate) created: NaiveDateTime,
+    /// `ALLOW_SNAPSHOT_ISOLATION`: OFF in a new database (as in `model`), ON in `master` and
+    /// `msdb`, as a stock SQL Server 2022 reports them in `sys.databases.snapshot_isolation_state`.
+    /// While OFF, a SNAPSHOT transaction touching the database fails with error 3952.
+    pub(crate) allow_snapshot_isolation: bool,
 }
 
 impl Database {
@@ -38,6 +42,7 @@ impl Database {
             log: Log::default(),
             cdc: None,
             created: now(),
+            allow_snapshot_isolation: matches!(name, "master" | "msdb"),
         }
     }
 

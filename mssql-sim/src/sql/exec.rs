@@ -191,6 +191,13 @@ impl<'a> Exec<'a> {
             }
             return r;
         }
+        if let Segment::AlterDatabase { database, options } = &seg {
+            let r = self.alter_database(database, options);
+            if r.is_ok() {
+                self.done(None);
+            }
+            return r;
+        }
         if let Segment::Stmt(s) = &seg {
             match s.as_ref() {
                 Statement::StartTransaction { .. } => return self.begin_tran(),
@@ -211,11 +218,7 @@ impl<'a> Exec<'a> {
         let r = match seg {
             Segment::Stmt(s) => self.statement(*s),
             Segment::Exec { name, args } => self.exec_proc(&name, args),
-            Segment::Ignored => {
-                self.done(None);
-                Ok(())
-            }
-            Segment::Save(_) => Ok(()),
+            Segment::Save(_) | Segment::AlterDatabase { .. } => Ok(()),
         };
         match r {
             Ok(()) => {
@@ -240,8 +243,10 @@ impl<'a> Exec<'a> {
         match seg {
             Segment::Stmt(s) => self.statement(*s),
             Segment::Exec { name, args } => self.exec_proc(&name, args),
-            Segment::Ignored => Ok(()),
             Segment::Save(name) => self.save_tran(&name),
+            Segment::AlterDatabase { database, options } => {
+                self.alter_database(&database, &options)
+            }
         }
     }
 
@@ -254,6 +259,7 @@ impl<'a> Exec<'a> {
             xid,
             explicit,
             snapshot: None,
+            started_as: self.sess.isolation,
             descriptor,
             begin_time: now(),
             changes: Vec::new(),
@@ -374,8 +380,11 @@ impl<'a> Exec<'a> {
             match rd.u16().map_err(bad)? {
                 5 => {
                     match rd.u8().map_err(bad)? {
+                        // MS-TDS 2.2.6.9 TM_BEGIN_XACT isolation levels.
                         0 => {}
                         1 | 2 => self.sess.isolation = Isolation::ReadCommitted,
+                        3 => self.sess.isolation = Isolation::RepeatableRead,
+                        4 => self.sess.isolation = Isolation::Serializable,
                         _ => self.sess.isolation = Isolation::Snapshot,
                     }
                     self.begin_tran()
@@ -489,7 +498,12 @@ impl<'a> Exec<'a> {
     /// The view a read in the current statement uses.
     pub(crate) fn view(&mut self) -> View {
         let latest = self.eng.txns.latest();
-        let snapshot = self.sess.isolation == Isolation::Snapshot;
+        // REPEATABLE READ and SERIALIZABLE read one consistent view too: without lock waits
+        // that is what their locks would give the reader.
+        let snapshot = matches!(
+            self.sess.isolation,
+            Isolation::Snapshot | Isolation::RepeatableRead | Isolation::Serializable
+        );
         match self.sess.txn.as_mut() {
             Some(t) => {
                 let as_of = if snapshot && t.explicit {
@@ -508,6 +522,77 @@ impl<'a> Exec<'a> {
 
     pub(crate) fn xid(&self) -> u64 {
         self.sess.txn.as_ref().map(|t| t.xid).unwrap_or(0)
+    }
+
+    /// Whether a statement of the session may touch database `db`'s tables under the session's
+    /// isolation level. Under SNAPSHOT: error 3951 when the transaction began under another
+    /// level, 3952 when the database does not allow snapshot isolation. Texts: SQL Server's
+    /// sys.messages (language 1033) for 3951 and 3952, `%.*ls` = the database name.
+    pub(crate) fn snapshot_access(&self, db: &str) -> SqlResult<()> {
+        if self.sess.isolation != Isolation::Snapshot {
+            return Ok(());
+        }
+        let d = self.eng.db(db)?;
+        if self
+            .sess
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.started_as != Isolation::Snapshot)
+        {
+            return Err(SqlError::new(
+                3951,
+                format!(
+                    "Transaction failed in database '{}' because the statement was run under snapshot isolation but the transaction did not start in snapshot isolation. You cannot change the isolation level of the transaction to snapshot after the transaction has started unless the transaction was originally started under snapshot isolation level.",
+                    d.name
+                ),
+            ));
+        }
+        if !d.allow_snapshot_isolation {
+            return Err(SqlError::new(
+                3952,
+                format!(
+                    "Snapshot isolation transaction failed accessing database '{}' because snapshot isolation is not allowed in this database. Use ALTER DATABASE to allow snapshot isolation.",
+                    d.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `ALTER DATABASE { name | CURRENT } SET option [, ...]`: `ALLOW_SNAPSHOT_ISOLATION
+    /// { ON | OFF }` changes what `sys.databases.snapshot_isolation_state` reports and whether
+    /// SNAPSHOT transactions may run there; the other options (recovery model, ...) are
+    /// accepted and change nothing in the simulator. Inside a user transaction it is error 226,
+    /// for an unknown database 5011, as on SQL Server.
+    pub(crate) fn alter_database(&mut self, name: &str, options: &[String]) -> SqlResult<()> {
+        if self.sess.txn.as_ref().is_some_and(|t| t.explicit) {
+            return Err(SqlError::new(
+                226,
+                "ALTER DATABASE statement not allowed within multi-statement transaction.",
+            ));
+        }
+        let name = if name.eq_ignore_ascii_case("current") {
+            self.sess.db.clone()
+        } else {
+            name.to_string()
+        };
+        let d = self.eng.db_mut(&name).map_err(|_| {
+            SqlError::new(
+                5011,
+                format!("User does not have permission to alter database '{name}', the database does not exist, or the database is not in a state that allows access checks."),
+            )
+            .class(14)
+            .state(7)
+        })?;
+        let upper: Vec<String> = options.iter().map(|o| o.to_uppercase()).collect();
+        if let Some(at) = upper.iter().position(|o| o == "ALLOW_SNAPSHOT_ISOLATION") {
+            match upper.get(at + 1).map(String::as_str) {
+                Some("ON") => d.allow_snapshot_isolation = true,
+                Some("OFF") => d.allow_snapshot_isolation = false,
+                other => return Err(SqlError::syntax(other.unwrap_or_default())),
+            }
+        }
+        Ok(())
     }
 
     // ---- name resolution ---------------------------------------------------------------
@@ -537,6 +622,7 @@ impl<'a> Exec<'a> {
     }
 
     pub(crate) fn table(&self, r: &TableRef) -> SqlResult<&Table> {
+        self.snapshot_access(&r.db)?;
         self.eng
             .db(&r.db)?
             .table(&r.schema, &r.name)
@@ -544,6 +630,7 @@ impl<'a> Exec<'a> {
     }
 
     pub(crate) fn table_mut(&mut self, r: &TableRef) -> SqlResult<&mut Table> {
+        self.snapshot_access(&r.db)?;
         self.eng
             .db_mut(&r.db)?
             .table_mut(&r.schema, &r.name)
@@ -554,6 +641,10 @@ impl<'a> Exec<'a> {
 
     fn statement(&mut self, s: Statement) -> SqlResult<()> {
         match s {
+            // Inside IF blocks (`IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION`, as cleanup scripts do).
+            Statement::StartTransaction { .. } => self.begin_tran(),
+            Statement::Commit { .. } => self.commit_tran(),
+            Statement::Rollback { .. } => self.rollback_tran(),
             Statement::Query(q) if assigns_variables(&q) => {
                 // `SELECT @a = expr, ...`: the last row's values go into the variables.
                 let rel = self.query(&q)?;
@@ -839,9 +930,9 @@ impl<'a> Exec<'a> {
                             // Without lock waits, REPEATABLE READ and SERIALIZABLE are served
                             // like SNAPSHOT: reads stay consistent, and a write conflict is an
                             // error instead of a wait.
-                            TransactionIsolationLevel::Snapshot
-                            | TransactionIsolationLevel::RepeatableRead
-                            | TransactionIsolationLevel::Serializable => Isolation::Snapshot,
+                            TransactionIsolationLevel::Snapshot => Isolation::Snapshot,
+                            TransactionIsolationLevel::RepeatableRead => Isolation::RepeatableRead,
+                            TransactionIsolationLevel::Serializable => Isolation::Serializable,
                             _ => Isolation::ReadCommitted,
                         };
                     }
@@ -905,7 +996,9 @@ fn segment_text(seg: &Segment) -> String {
     match seg {
         Segment::Stmt(s) => s.to_string(),
         Segment::Exec { name, .. } => format!("EXEC {}", name.join(".")),
-        Segment::Ignored => String::new(),
         Segment::Save(name) => format!("SAVE TRANSACTION {name}"),
+        Segment::AlterDatabase { database, options } => {
+            format!("ALTER DATABASE {database} {}", options.join(" "))
+        }
     }
 }

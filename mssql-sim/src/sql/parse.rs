@@ -22,8 +22,12 @@ pub(crate) enum Segment {
         name: Vec<String>,
         args: Vec<(Option<String>, Expr)>,
     },
-    /// A statement that is accepted and has no effect here (ALTER DATABASE ... SET ...).
-    Ignored,
+    /// `ALTER DATABASE name SET ...`: the database name as written (or `CURRENT`) and the
+    /// words after it (`SET`, option names, `ON`/`OFF`, ...), interpreted by the executor.
+    AlterDatabase {
+        database: String,
+        options: Vec<String>,
+    },
     /// `SAVE { TRAN | TRANSACTION } name`: a savepoint (sqlparser knows only `SAVEPOINT`).
     Save(String),
 }
@@ -84,14 +88,15 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
             Token::RParen => depth -= 1,
             _ => {}
         }
-        // ALTER DATABASE options (snapshot isolation, recovery model, ...) change nothing in
-        // the simulator: the statement is accepted and skipped up to the next statement.
+        // ALTER DATABASE options (snapshot isolation, recovery model, ...) are cut out up to
+        // the next statement and handed to the executor as words.
         if depth == 0
             && is_kw(Some(t), Keyword::ALTER)
             && is_kw(tokens.get(skip_ws(&tokens, i + 1)), Keyword::DATABASE)
         {
             flush(&dialect, &mut pending, &mut segments)?;
             let mut j = skip_ws(&tokens, i + 1) + 1;
+            let start = j;
             let mut seen_set = false;
             while let Some(tok) = tokens.get(j) {
                 match tok {
@@ -107,7 +112,7 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
                 }
                 j += 1;
             }
-            segments.push(Segment::Ignored);
+            segments.push(alter_database_segment(&tokens[start..j]));
             i = j;
             continue;
         }
@@ -275,6 +280,20 @@ fn parse_exec(
             continue;
         }
         return Ok((Segment::Exec { name, args }, k));
+    }
+}
+
+/// `ALTER DATABASE` from the tokens after `DATABASE`: the first word is the name, the other
+/// non-blank tokens its options.
+fn alter_database_segment(tokens: &[Token]) -> Segment {
+    let mut words = tokens.iter().filter_map(|t| match t {
+        Token::Whitespace(_) => None,
+        Token::Word(w) => Some(w.value.clone()),
+        other => Some(other.to_string()),
+    });
+    Segment::AlterDatabase {
+        database: words.next().unwrap_or_default(),
+        options: words.collect(),
     }
 }
 

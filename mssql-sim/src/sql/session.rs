@@ -12,6 +12,11 @@ use crate::value::{SqlType, Value};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Isolation {
     ReadCommitted,
+    /// Served with one consistent view from the first read (the simulator has no lock waits,
+    /// so the locks that keep SQL Server's reads repeatable are modelled by the view).
+    RepeatableRead,
+    /// As `RepeatableRead`.
+    Serializable,
     Snapshot,
 }
 
@@ -36,6 +41,12 @@ pub(crate) struct Txn {
     pub(crate) explicit: bool,
     /// SNAPSHOT: the commit sequence number reads are pinned to (set on first read).
     pub(crate) snapshot: Option<u64>,
+    /// The isolation level in force when the transaction began (`BEGIN TRANSACTION`, or the
+    /// statement of an autocommit transaction). A statement run under SNAPSHOT in a
+    /// transaction that began under another level fails with error 3951, as SQL Server's does
+    /// even before the transaction read anything (the 3951 transcript in Kuznetsov's "Don't
+    /// swap horses in midstream", sqlblog.com 2010: REPEATABLE READ, BEGIN TRAN, then SNAPSHOT).
+    pub(crate) started_as: Isolation,
     pub(crate) descriptor: u64,
     pub(crate) begin_time: NaiveDateTime,
     pub(crate) changes: Vec<Change>,

@@ -112,7 +112,7 @@ impl Exec<'_> {
                             i(160),
                             s("SQL_Latin1_General_CP1_CI_AS"),
                             s("ONLINE"),
-                            i(1),
+                            i(i64::from(d.allow_snapshot_isolation)),
                             b(false),
                             b(d.cdc.is_some()),
                         ]
