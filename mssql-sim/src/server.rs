@@ -21,6 +21,7 @@ use crate::faults::{Control, Faults};
 use crate::sql::exec::{Env, Exec, Out};
 use crate::sql::session::Session;
 use crate::tds::packet::{Message, frame, read_message, ty, write_message};
+use crate::tds::prepared::{Handles, Plan};
 use crate::tds::tokens::{self, DoneKind, done};
 use crate::tds::{login, prelogin, rpc};
 use crate::tls::PreloginWrap;
@@ -316,10 +317,12 @@ enum Flow {
 }
 
 /// Streams the outputs of one request. `rpc` wraps them the way a procedure call is answered.
+/// `handle` is an `sp_prepexec` handle, returned as the OUTPUT value of parameter 0.
 async fn respond<W: AsyncWrite + Unpin>(
     r: &mut Responder<'_, W>,
     outs: Vec<Out>,
     rpc: bool,
+    handle: Option<i32>,
     ctl: &Control,
 ) -> Result<Flow, SimError> {
     if let Some(d) = ctl.delay() {
@@ -403,6 +406,9 @@ async fn respond<W: AsyncWrite + Unpin>(
     }
     if rpc {
         tokens::return_status(&mut r.buf, 0);
+        if let Some(h) = handle {
+            tokens::return_int(&mut r.buf, 0, "", h);
+        }
         tokens::done(&mut r.buf, DoneKind::Proc, done::FINAL, 0);
     } else if last_done.is_none() {
         tokens::done(&mut r.buf, DoneKind::Done, done::FINAL, 0);
@@ -585,6 +591,8 @@ async fn serve<W: AsyncWrite + Unpin>(
     packet_size: usize,
     generation: u64,
 ) -> Result<(), SimError> {
+    // Prepared statements belong to the connection (sp_prepexec / sp_execute / sp_unprepare).
+    let mut handles = Handles::default();
     loop {
         if shared.ctl.restart_gen() != generation {
             return Ok(());
@@ -624,17 +632,33 @@ async fn serve<W: AsyncWrite + Unpin>(
                         None => break,
                     }
                 }
-                respond(&mut r, outs, false, &shared.ctl).await?
+                respond(&mut r, outs, false, None, &shared.ctl).await?
             }
             ty::TRANSACTION_MANAGER => {
                 let outs = run(shared, sess, |ex| ex.run_tm(&msg.payload));
-                respond(&mut r, outs, false, &shared.ctl).await?
+                respond(&mut r, outs, false, None, &shared.ctl).await?
             }
             ty::RPC => {
                 let req = rpc::parse(&msg.payload)?;
                 sess.vars.clear();
-                let outs = run(shared, sess, |ex| ex.run_rpc(req));
-                respond(&mut r, outs, true, &shared.ctl).await?
+                let (outs, handle) = match handles.plan(req) {
+                    Plan::Forward(req) => (run(shared, sess, |ex| ex.run_rpc(req)), None),
+                    Plan::Execute { req, handle } => {
+                        (run(shared, sess, |ex| ex.run_rpc(req)), handle)
+                    }
+                    Plan::Nothing => (Vec::new(), None),
+                    Plan::Fail(e) => (
+                        vec![
+                            Out::Error(e),
+                            Out::Done {
+                                count: None,
+                                error: true,
+                            },
+                        ],
+                        None,
+                    ),
+                };
+                respond(&mut r, outs, true, handle, &shared.ctl).await?
             }
             other => {
                 let e = SqlError::unsupported(format!("TDS packet type {other}"));
@@ -644,7 +668,7 @@ async fn serve<W: AsyncWrite + Unpin>(
                     count: None,
                     error: true,
                 });
-                respond(&mut r, outs, false, &shared.ctl).await?
+                respond(&mut r, outs, false, None, &shared.ctl).await?
             }
         };
         if let Flow::Close = flow {

@@ -144,6 +144,19 @@ pub(crate) fn return_status(out: &mut Vec<u8>, status: i32) {
     out.extend_from_slice(&status.to_le_bytes());
 }
 
+/// RETURNVALUE of an `int` OUTPUT parameter (MS-TDS 2.2.7.18): ordinal, name, status 0x01
+/// (output parameter), user type 0, flags nullable, TYPE_INFO INTN(4), the value.
+pub(crate) fn return_int(out: &mut Vec<u8>, ordinal: u16, name: &str, value: i32) {
+    out.push(0xAC);
+    out.extend_from_slice(&ordinal.to_le_bytes());
+    b_varchar(out, name);
+    out.push(0x01);
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&0x0001u16.to_le_bytes());
+    out.extend_from_slice(&[0x26, 4, 4]);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
 /// COLMETADATA describing a result set.
 pub(crate) fn col_metadata(out: &mut Vec<u8>, cols: &[ColumnMeta]) {
     out.push(0x81);
