@@ -1,12 +1,17 @@
 //! The Debezium JSON envelope, with or without an embedded Connect schema.
 
-use super::debezium_schema::{envelope_schema, key_schema, table_from_schemas};
+use super::debezium_schema::{
+    Logical, envelope_schema, key_schema, row_logicals, table_from_schemas,
+};
+use super::handling::{BinaryHandlingMode, DecimalHandlingMode, Handling, TimePrecisionMode};
 use super::{EncodedRecord, EventCodec, debezium_value, debezium_writer};
 use crate::{
     ChangeEvent, Error, Lsn, LsnPosition, Op, Position, Result, Row, SnapshotMarker, SourceInfo,
     TableId, TableSchema, TransactionInfo,
 };
 use chrono::DateTime;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,6 +37,13 @@ struct SchemaCache {
 /// parameters, so decoding returns the same event, types included. The
 /// [`schemaless`](DebeziumJson::schemaless) form needs the table schemas registered to decode.
 ///
+/// How temporal, exact numeric and binary columns are written follows Debezium's
+/// `time.precision.mode`, `decimal.handling.mode` and `binary.handling.mode`, set on the
+/// [builder](DebeziumJsonBuilder) (defaults `adaptive`, `precise`, `bytes`); a
+/// [`Value::Unavailable`](crate::Value::Unavailable) is written as Debezium's
+/// `unavailable.value.placeholder`. Decoding the schema form follows each field's schema, so
+/// it reads records written with any modes; the schemaless form is read with the codec's own.
+///
 /// Differences from Debezium, on purpose: the envelope's `ts_ms` is the commit time rather
 /// than the moment of processing, so that re-encoding an event after a restart gives identical
 /// bytes (sinks rely on that for exactly-once files); positions other than SQL Server LSNs are
@@ -39,6 +51,7 @@ struct SchemaCache {
 #[derive(Debug)]
 pub struct DebeziumJson {
     schemas: bool,
+    handling: Handling,
     /// Tables known to the decoder, and schemas already decoded (reused so that decoded events
     /// of one table share an `Arc`).
     tables: Mutex<HashMap<TableId, Vec<Arc<TableSchema>>>>,
@@ -58,6 +71,7 @@ struct CachedSchemas {
 #[derive(Debug, Default)]
 pub struct DebeziumJsonBuilder {
     schemas: bool,
+    handling: Handling,
     tables: Vec<Arc<TableSchema>>,
 }
 
@@ -65,6 +79,33 @@ impl DebeziumJsonBuilder {
     /// Embed the Connect schema in every key and value (`schemas.enable=true`).
     pub fn schemas(mut self, enabled: bool) -> Self {
         self.schemas = enabled;
+        self
+    }
+
+    /// Debezium's `time.precision.mode` (default `adaptive`); see [`TimePrecisionMode`].
+    pub fn time_precision_mode(mut self, mode: TimePrecisionMode) -> Self {
+        self.handling.time = mode;
+        self
+    }
+
+    /// Debezium's `decimal.handling.mode` (default `precise`); see [`DecimalHandlingMode`].
+    pub fn decimal_handling_mode(mut self, mode: DecimalHandlingMode) -> Self {
+        self.handling.decimal = mode;
+        self
+    }
+
+    /// Debezium's `binary.handling.mode` (default `bytes`); see [`BinaryHandlingMode`].
+    pub fn binary_handling_mode(mut self, mode: BinaryHandlingMode) -> Self {
+        self.handling.binary = mode;
+        self
+    }
+
+    /// Debezium's `unavailable.value.placeholder`: the text written for a
+    /// [`Value::Unavailable`](crate::Value::Unavailable) (default
+    /// `__debezium_unavailable_value`, [`DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER`](super::DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER));
+    /// binary columns get its UTF-8 bytes.
+    pub fn unavailable_value_placeholder(mut self, placeholder: impl Into<String>) -> Self {
+        self.handling.placeholder = placeholder.into().into();
         self
     }
 
@@ -76,7 +117,8 @@ impl DebeziumJsonBuilder {
 
     /// The codec.
     pub fn build(self) -> DebeziumJson {
-        let codec = DebeziumJson::new(self.schemas);
+        let mut codec = DebeziumJson::new(self.schemas);
+        codec.handling = self.handling;
         for table in self.tables {
             codec.register(table);
         }
@@ -88,6 +130,7 @@ impl DebeziumJson {
     fn new(schemas: bool) -> Self {
         Self {
             schemas,
+            handling: Handling::default(),
             tables: Mutex::default(),
             encoded_schemas: Mutex::default(),
         }
@@ -146,8 +189,14 @@ impl DebeziumJson {
         let prefix = &event.source.name;
         let schemas = Arc::new(CachedSchemas {
             table: Arc::clone(&event.table),
-            envelope: envelope_schema(&event.table, prefix, &event.source.connector).to_string(),
-            key: key_schema(&event.table, prefix).map(|k| k.to_string()),
+            envelope: envelope_schema(
+                &event.table,
+                prefix,
+                &event.source.connector,
+                &self.handling,
+            )
+            .to_string(),
+            key: key_schema(&event.table, prefix, &self.handling).map(|k| k.to_string()),
         });
         cache.by_table.insert(key, Arc::clone(&schemas));
         cache.last = Some((Arc::clone(&event.source.name), Arc::clone(&schemas)));
@@ -218,13 +267,14 @@ impl EventCodec for DebeziumJson {
                         table,
                         row,
                         table.key_indices().iter().copied(),
+                        &self.handling,
                     )
                 },
             )?),
             _ => None,
         };
         let value = framed(schemas.as_ref().map(|s| s.envelope.as_str()), &mut |out| {
-            debezium_writer::put_payload(out, event)
+            debezium_writer::put_payload(out, event, &self.handling)
         })?;
         Ok(EncodedRecord {
             key,
@@ -237,6 +287,7 @@ impl EventCodec for DebeziumJson {
         let Some(value) = &record.value else {
             return Ok(None);
         };
+        let value_bytes: &[u8] = value;
         let value: Json = serde_json::from_slice(value)
             .map_err(|e| Error::decode("", format!("not JSON: {e}")))?;
         let (schema, payload) = split_envelope(&value);
@@ -251,7 +302,7 @@ impl EventCodec for DebeziumJson {
                 .ok_or_else(|| Error::decode(format!("payload.source.{field}"), "missing"))
         };
         let id = TableId::new(text("db")?, text("schema")?, text("table")?);
-        let table = match schema {
+        let (table, logicals) = match schema {
             Some(schema) => {
                 let key: Option<Json> = match &record.key {
                     Some(k) => Some(
@@ -261,14 +312,34 @@ impl EventCodec for DebeziumJson {
                     None => None,
                 };
                 let key_schema = key.as_ref().and_then(|k| split_envelope(k).0);
-                self.intern(table_from_schemas(id, schema, key_schema)?)
+                let table = self.intern(table_from_schemas(id, schema, key_schema)?);
+                let logicals = row_logicals(schema, &table, &self.handling);
+                (table, logicals)
             }
-            None => self.registered(&id)?,
+            None => {
+                let table = self.registered(&id)?;
+                let logicals = table
+                    .columns
+                    .iter()
+                    .map(|c| Logical::of(&c.data_type, &self.handling))
+                    .collect();
+                (table, logicals)
+            }
         };
+        let framed = schema.is_some();
         let row = |field: &str| -> Result<Option<Row>> {
             match payload.get(field) {
                 None | Some(Json::Null) => Ok(None),
-                Some(Json::Object(object)) => decode_row(&table, object, field).map(Some),
+                Some(Json::Object(object)) => {
+                    let rows = RowDecoder {
+                        table: &table,
+                        logicals: &logicals,
+                        handling: &self.handling,
+                        record: value_bytes,
+                        framed,
+                    };
+                    rows.decode(object, field).map(Some)
+                }
                 Some(_) => Err(Error::decode(format!("payload.{field}"), "not an object")),
             }
         };
@@ -321,20 +392,87 @@ fn split_envelope(value: &Json) -> (Option<&Json>, &Json) {
     }
 }
 
-fn decode_row(table: &TableSchema, object: &Map<String, Json>, field: &str) -> Result<Row> {
-    table
-        .columns
-        .iter()
-        .map(|column| {
-            let path = format!("payload.{field}.{}", column.name);
-            match object.get(&column.name) {
-                Some(json) => debezium_value::decode(json, &column.data_type, &path),
-                None if column.nullable => Ok(crate::Value::Null),
-                None => Err(Error::decode(path, "missing value for a NOT NULL column")),
-            }
-        })
-        .collect::<Result<Vec<_>>>()
-        .map(Row::new)
+/// Decodes the row images of one record.
+struct RowDecoder<'a> {
+    table: &'a TableSchema,
+    /// How each column is written, aligned with the table's columns.
+    logicals: &'a [Logical],
+    handling: &'a Handling,
+    /// The record's value bytes, for the rare value that needs its exact text.
+    record: &'a [u8],
+    /// Whether the record is `{"schema":…,"payload":…}`.
+    framed: bool,
+}
+
+/// A record's row images with each value's text as written.
+#[derive(Deserialize)]
+struct RawImages<'a> {
+    #[serde(borrow, default)]
+    before: Option<HashMap<String, &'a RawValue>>,
+    #[serde(borrow, default)]
+    after: Option<HashMap<String, &'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct RawFramed<'a> {
+    #[serde(borrow)]
+    payload: &'a RawValue,
+}
+
+impl RowDecoder<'_> {
+    fn decode(&self, object: &Map<String, Json>, field: &str) -> Result<Row> {
+        self.table
+            .columns
+            .iter()
+            .zip(self.logicals)
+            .map(|(column, &logical)| {
+                let path = format!("payload.{field}.{}", column.name);
+                match object.get(&column.name) {
+                    Some(json) if debezium_value::needs_exact_text(json, logical) => self
+                        .exact_text(field, &column.name)
+                        .and_then(|text| debezium_value::nanos_timestamp(&text))
+                        .ok_or_else(|| {
+                            Error::decode(
+                                path,
+                                format!(
+                                    "expected nanoseconds since the epoch for {}, found {json}",
+                                    column.data_type
+                                ),
+                            )
+                        }),
+                    Some(json) => debezium_value::decode(
+                        json,
+                        &column.data_type,
+                        logical,
+                        self.handling,
+                        &path,
+                    ),
+                    None if column.nullable => Ok(crate::Value::Null),
+                    None => Err(Error::decode(path, "missing value for a NOT NULL column")),
+                }
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Row::new)
+    }
+
+    /// The text of `column` in the `field` image as the record has it: `serde_json::Value`
+    /// turns integers beyond 64 bits into floats, so those are read again from the bytes.
+    fn exact_text(&self, field: &str, column: &str) -> Option<String> {
+        let payload: &str = if self.framed {
+            serde_json::from_slice::<RawFramed<'_>>(self.record)
+                .ok()?
+                .payload
+                .get()
+        } else {
+            std::str::from_utf8(self.record).ok()?
+        };
+        let images: RawImages<'_> = serde_json::from_str(payload).ok()?;
+        let image = match field {
+            "before" => images.before,
+            _ => images.after,
+        }?;
+        image.get(column).map(|raw| raw.get().to_string())
+    }
 }
 
 fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position> {

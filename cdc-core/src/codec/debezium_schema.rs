@@ -1,10 +1,11 @@
 //! Kafka Connect schemas for Debezium envelopes: `DataType` ⇄ Connect field schema.
 //!
-//! Temporal types follow Debezium's `time.precision.mode=adaptive`, decimals its
-//! `decimal.handling.mode=precise`. Every field also carries Debezium's
+//! Temporal, exact numeric and binary types follow the codec's `time.precision.mode`,
+//! `decimal.handling.mode` and `binary.handling.mode` (see [`super::handling`]). Every field also carries Debezium's
 //! `column.propagate.source.type` parameters, which is what makes decoding lossless: an
 //! `int16` alone cannot tell `tinyint` from `smallint`, the source type can.
 
+use super::handling::{BinaryHandlingMode, DecimalHandlingMode, Handling, TimePrecisionMode};
 use crate::{Column, DataType, Error, Result, TableId, TableSchema};
 use serde_json::{Map, Value as Json, json};
 
@@ -19,12 +20,18 @@ pub(super) const NANO_TIMESTAMP: &str = "io.debezium.time.NanoTimestamp";
 pub(super) const ZONED_TIMESTAMP: &str = "io.debezium.time.ZonedTimestamp";
 pub(super) const UUID: &str = "io.debezium.data.Uuid";
 pub(super) const XML: &str = "io.debezium.data.Xml";
+pub(super) const CONNECT_DATE: &str = "org.apache.kafka.connect.data.Date";
+pub(super) const CONNECT_TIME: &str = "org.apache.kafka.connect.data.Time";
+pub(super) const CONNECT_TIMESTAMP: &str = "org.apache.kafka.connect.data.Timestamp";
 
 const SOURCE_TYPE: &str = "__debezium.source.column.type";
 const SOURCE_LENGTH: &str = "__debezium.source.column.length";
 const SOURCE_SCALE: &str = "__debezium.source.column.scale";
 /// Our own parameter on the row schema: the primary-key column names as a JSON array.
 const PRIMARY_KEY: &str = "__cdc.primary.key";
+/// Our own parameter on a binary column written as text: which `binary.handling.mode` wrote
+/// it, since base64 and hex text cannot be told apart by looking.
+const BINARY_MODE: &str = "__cdc.binary.handling.mode";
 /// What Debezium reports as the length of `(max)` columns.
 const MAX_LENGTH: u32 = i32::MAX as u32;
 
@@ -37,23 +44,47 @@ pub(super) enum Logical {
     Int64,
     Float32,
     Float64,
-    Decimal { scale: u8 },
+    /// `decimal.handling.mode=precise`.
+    Decimal {
+        scale: u8,
+    },
+    /// `decimal.handling.mode=double`.
+    DecimalDouble,
+    /// `decimal.handling.mode=string`.
+    DecimalString,
     String,
+    /// `binary.handling.mode=bytes`: Connect bytes, base64 in JSON.
     Bytes,
+    /// `binary.handling.mode=base64`.
+    Base64Text,
+    /// `binary.handling.mode=base64-url-safe`.
+    Base64UrlText,
+    /// `binary.handling.mode=hex`.
+    HexText,
     Date,
+    /// `org.apache.kafka.connect.data.Date` (`time.precision.mode=connect`).
+    ConnectDate,
     TimeMillis,
     TimeMicros,
     TimeNanos,
+    /// `org.apache.kafka.connect.data.Time`: int32 milliseconds of the day.
+    ConnectTime,
     TimestampMillis,
     TimestampMicros,
     TimestampNanos,
-    Zoned { precision: u8 },
+    /// `org.apache.kafka.connect.data.Timestamp`: int64 milliseconds since the epoch.
+    ConnectTimestamp,
+    Zoned {
+        precision: u8,
+    },
     Uuid,
 }
 
 impl Logical {
-    pub(super) fn of(data_type: &DataType) -> Logical {
+    /// The representation of `data_type` under the codec's handling modes.
+    pub(super) fn of(data_type: &DataType, handling: &Handling) -> Logical {
         use DataType as D;
+        let connect = handling.time == TimePrecisionMode::Connect;
         match data_type {
             D::Bit => Logical::Bool,
             D::TinyInt | D::SmallInt => Logical::Int16,
@@ -61,8 +92,15 @@ impl Logical {
             D::BigInt => Logical::Int64,
             D::Real => Logical::Float32,
             D::Float => Logical::Float64,
-            D::Decimal { scale, .. } => Logical::Decimal { scale: *scale },
-            D::Money | D::SmallMoney => Logical::Decimal { scale: 4 },
+            D::Decimal { .. } | D::Money | D::SmallMoney => match handling.decimal {
+                DecimalHandlingMode::Double => Logical::DecimalDouble,
+                DecimalHandlingMode::String => Logical::DecimalString,
+                _ => Logical::Decimal {
+                    scale: data_type
+                        .decimal_precision_scale()
+                        .map_or(0, |(_, scale)| scale),
+                },
+            },
             D::Char { .. }
             | D::VarChar { .. }
             | D::NChar { .. }
@@ -74,13 +112,26 @@ impl Logical {
             | D::VarBinary { .. }
             | D::Image
             | D::RowVersion
-            | D::Opaque { .. } => Logical::Bytes,
+            | D::Opaque { .. } => match handling.binary {
+                BinaryHandlingMode::Base64 => Logical::Base64Text,
+                BinaryHandlingMode::Base64UrlSafe => Logical::Base64UrlText,
+                BinaryHandlingMode::Hex => Logical::HexText,
+                _ => Logical::Bytes,
+            },
+            D::Date if connect => Logical::ConnectDate,
             D::Date => Logical::Date,
+            D::Time { .. } if connect => Logical::ConnectTime,
+            D::Time { .. } if handling.time == TimePrecisionMode::AdaptiveTimeMicroseconds => {
+                Logical::TimeMicros
+            }
             D::Time { precision } => match precision {
                 0..=3 => Logical::TimeMillis,
                 4..=6 => Logical::TimeMicros,
                 _ => Logical::TimeNanos,
             },
+            D::DateTime | D::SmallDateTime | D::DateTime2 { .. } if connect => {
+                Logical::ConnectTimestamp
+            }
             D::DateTime | D::SmallDateTime => Logical::TimestampMillis,
             D::DateTime2 { precision } => match precision {
                 0..=3 => Logical::TimestampMillis,
@@ -95,23 +146,78 @@ impl Logical {
         }
     }
 
+    /// The representation a field schema describes, for a column of `data_type`: the schema's
+    /// type and logical name decide where they can (a decoder configured differently from the
+    /// encoder still reads the schema form right); `handling` decides the rest.
+    pub(super) fn of_field(field: &Json, data_type: &DataType, handling: &Handling) -> Logical {
+        let configured = Logical::of(data_type, handling);
+        let connect_type = field.get("type").and_then(Json::as_str).unwrap_or_default();
+        let name = field.get("name").and_then(Json::as_str);
+        let decimal = data_type.decimal_precision_scale();
+        let binary = matches!(Logical::of(data_type, &Handling::default()), Logical::Bytes);
+        let temporal = data_type.time_precision().is_some() || *data_type == DataType::Date;
+        match (connect_type, name) {
+            (_, Some(DATE)) if temporal => Logical::Date,
+            (_, Some(CONNECT_DATE)) if temporal => Logical::ConnectDate,
+            (_, Some(TIME)) if temporal => Logical::TimeMillis,
+            (_, Some(MICRO_TIME)) if temporal => Logical::TimeMicros,
+            (_, Some(NANO_TIME)) if temporal => Logical::TimeNanos,
+            (_, Some(CONNECT_TIME)) if temporal => Logical::ConnectTime,
+            (_, Some(TIMESTAMP)) if temporal => Logical::TimestampMillis,
+            (_, Some(MICRO_TIMESTAMP)) if temporal => Logical::TimestampMicros,
+            (_, Some(NANO_TIMESTAMP)) if temporal => Logical::TimestampNanos,
+            (_, Some(CONNECT_TIMESTAMP)) if temporal => Logical::ConnectTimestamp,
+            ("bytes", Some(DECIMAL)) => match decimal {
+                Some((_, scale)) => Logical::Decimal { scale },
+                None => configured,
+            },
+            ("double", None) if decimal.is_some() => Logical::DecimalDouble,
+            ("string", None) if decimal.is_some() => Logical::DecimalString,
+            ("bytes", None) if binary => Logical::Bytes,
+            ("string", _) if binary => {
+                let recorded = field
+                    .get("parameters")
+                    .and_then(|p| p.get(BINARY_MODE))
+                    .and_then(Json::as_str)
+                    .and_then(|m| m.parse::<BinaryHandlingMode>().ok());
+                match recorded.unwrap_or(handling.binary) {
+                    BinaryHandlingMode::Base64UrlSafe => Logical::Base64UrlText,
+                    BinaryHandlingMode::Hex => Logical::HexText,
+                    _ => Logical::Base64Text,
+                }
+            }
+            _ => configured,
+        }
+    }
+
     fn connect_type(self) -> &'static str {
         match self {
             Logical::Bool => "boolean",
             Logical::Int16 => "int16",
-            Logical::Int32 | Logical::Date | Logical::TimeMillis => "int32",
+            Logical::Int32
+            | Logical::Date
+            | Logical::ConnectDate
+            | Logical::TimeMillis
+            | Logical::ConnectTime => "int32",
             Logical::Int64
             | Logical::TimeMicros
             | Logical::TimeNanos
             | Logical::TimestampMillis
             | Logical::TimestampMicros
-            | Logical::TimestampNanos => "int64",
+            | Logical::TimestampNanos
+            | Logical::ConnectTimestamp => "int64",
             // Kafka Connect's JSON schema names for FLOAT32 and FLOAT64 (JsonSchema in
             // connect-json); its JsonConverter refuses "float32"/"float64".
             Logical::Float32 => "float",
-            Logical::Float64 => "double",
+            Logical::Float64 | Logical::DecimalDouble => "double",
             Logical::Decimal { .. } | Logical::Bytes => "bytes",
-            Logical::String | Logical::Zoned { .. } | Logical::Uuid => "string",
+            Logical::String
+            | Logical::DecimalString
+            | Logical::Base64Text
+            | Logical::Base64UrlText
+            | Logical::HexText
+            | Logical::Zoned { .. }
+            | Logical::Uuid => "string",
         }
     }
 
@@ -119,12 +225,15 @@ impl Logical {
         Some(match self {
             Logical::Decimal { .. } => DECIMAL,
             Logical::Date => DATE,
+            Logical::ConnectDate => CONNECT_DATE,
             Logical::TimeMillis => TIME,
             Logical::TimeMicros => MICRO_TIME,
             Logical::TimeNanos => NANO_TIME,
+            Logical::ConnectTime => CONNECT_TIME,
             Logical::TimestampMillis => TIMESTAMP,
             Logical::TimestampMicros => MICRO_TIMESTAMP,
             Logical::TimestampNanos => NANO_TIMESTAMP,
+            Logical::ConnectTimestamp => CONNECT_TIMESTAMP,
             Logical::Zoned { .. } => ZONED_TIMESTAMP,
             Logical::Uuid => UUID,
             Logical::String if *data_type == DataType::Xml => XML,
@@ -134,9 +243,9 @@ impl Logical {
 }
 
 /// The Connect schema of one column.
-pub(super) fn field_schema(column: &Column) -> Json {
+pub(super) fn field_schema(column: &Column, handling: &Handling) -> Json {
     let dt = &column.data_type;
-    let logical = Logical::of(dt);
+    let logical = Logical::of(dt, handling);
     let mut field = Map::new();
     field.insert("type".into(), json!(logical.connect_type()));
     field.insert("optional".into(), json!(column.nullable));
@@ -145,12 +254,20 @@ pub(super) fn field_schema(column: &Column) -> Json {
         field.insert("name".into(), json!(name));
         field.insert("version".into(), json!(1));
     }
-    if let Some((precision, scale)) = dt.decimal_precision_scale() {
+    if let (Logical::Decimal { .. }, Some((precision, scale))) =
+        (logical, dt.decimal_precision_scale())
+    {
         params.insert("scale".into(), json!(scale.to_string()));
         params.insert(
             "connect.decimal.precision".into(),
             json!(precision.to_string()),
         );
+    }
+    if matches!(
+        logical,
+        Logical::Base64Text | Logical::Base64UrlText | Logical::HexText
+    ) {
+        params.insert(BINARY_MODE.into(), json!(handling.binary.as_str()));
     }
     params.insert(SOURCE_TYPE.into(), json!(dt.sql_name()));
     let (length, scale) = source_length_scale(dt);
@@ -205,7 +322,9 @@ pub(super) fn data_type_of(field: &Json, path: &str) -> Result<DataType> {
     Ok(match (connect_type, name) {
         ("boolean", _) => D::Bit,
         ("int8" | "int16", _) => D::SmallInt,
-        ("int32", Some(DATE)) => D::Date,
+        ("int32", Some(DATE | CONNECT_DATE)) => D::Date,
+        ("int32", Some(CONNECT_TIME)) => D::Time { precision: 3 },
+        ("int64", Some(CONNECT_TIMESTAMP)) => D::DateTime2 { precision: 3 },
         ("int32", Some(TIME)) => D::Time { precision: 3 },
         ("int32", _) => D::Int,
         ("int64", Some(MICRO_TIME)) => D::Time { precision: 6 },
@@ -277,10 +396,15 @@ pub(super) fn qualified_name(prefix: &str, id: &TableId) -> String {
 /// The schema of the row images (`before` and `after`). The primary key is recorded as a
 /// parameter too, so that events without a key record (truncates) still decode to the same
 /// table schema.
-pub(super) fn row_schema(table: &TableSchema, prefix: &str, field: &str) -> Json {
+pub(super) fn row_schema(
+    table: &TableSchema,
+    prefix: &str,
+    field: &str,
+    handling: &Handling,
+) -> Json {
     json!({
         "type": "struct",
-        "fields": table.columns.iter().map(field_schema).collect::<Vec<_>>(),
+        "fields": table.columns.iter().map(|c| field_schema(c, handling)).collect::<Vec<_>>(),
         "optional": true,
         "name": format!("{}.Value", qualified_name(prefix, &table.id)),
         "version": table.version,
@@ -290,14 +414,14 @@ pub(super) fn row_schema(table: &TableSchema, prefix: &str, field: &str) -> Json
 }
 
 /// The schema of the key, `None` for a table without a primary key.
-pub(super) fn key_schema(table: &TableSchema, prefix: &str) -> Option<Json> {
+pub(super) fn key_schema(table: &TableSchema, prefix: &str, handling: &Handling) -> Option<Json> {
     let keys = table.key_indices();
     if keys.is_empty() {
         return None;
     }
     let fields: Vec<Json> = keys
         .iter()
-        .map(|&i| field_schema(&table.columns[i]))
+        .map(|&i| field_schema(&table.columns[i], handling))
         .collect();
     Some(json!({
         "type": "struct",
@@ -312,7 +436,12 @@ fn plain(connect_type: &str, optional: bool, field: &str) -> Json {
 }
 
 /// The schema of the whole envelope.
-pub(super) fn envelope_schema(table: &TableSchema, prefix: &str, connector: &str) -> Json {
+pub(super) fn envelope_schema(
+    table: &TableSchema,
+    prefix: &str,
+    connector: &str,
+    handling: &Handling,
+) -> Json {
     let source = json!({
         "type": "struct",
         "fields": [
@@ -354,8 +483,8 @@ pub(super) fn envelope_schema(table: &TableSchema, prefix: &str, connector: &str
     json!({
         "type": "struct",
         "fields": [
-            row_schema(table, prefix, "before"),
-            row_schema(table, prefix, "after"),
+            row_schema(table, prefix, "before", handling),
+            row_schema(table, prefix, "after", handling),
             source,
             transaction,
             plain("string", false, "op"),
@@ -367,6 +496,41 @@ pub(super) fn envelope_schema(table: &TableSchema, prefix: &str, connector: &str
         "name": format!("{}.Envelope", qualified_name(prefix, &table.id)),
         "version": 2,
     })
+}
+
+/// The representation of each column of `table` as the envelope schema's `after` fields
+/// describe it (see [`Logical::of_field`]); a column the schema does not list gets the
+/// configured one.
+pub(super) fn row_logicals(
+    envelope: &Json,
+    table: &TableSchema,
+    handling: &Handling,
+) -> Vec<Logical> {
+    let fields = envelope
+        .get("fields")
+        .and_then(Json::as_array)
+        .and_then(|f| {
+            f.iter()
+                .find(|f| f.get("field").and_then(Json::as_str) == Some("after"))
+        })
+        .and_then(|row| row.get("fields"))
+        .and_then(Json::as_array);
+    table
+        .columns
+        .iter()
+        .map(|column| {
+            fields
+                .and_then(|fields| {
+                    fields
+                        .iter()
+                        .find(|f| f.get("field").and_then(Json::as_str) == Some(&column.name))
+                })
+                .map_or_else(
+                    || Logical::of(&column.data_type, handling),
+                    |field| Logical::of_field(field, &column.data_type, handling),
+                )
+        })
+        .collect()
 }
 
 /// Rebuilds a table schema from an envelope schema and (optionally) a key schema.

@@ -1,11 +1,14 @@
 //! Column values ⇄ JSON, in the representation Debezium's Connect schemas prescribe.
 
 use super::debezium_schema::Logical;
+use super::handling::Handling;
 use crate::{DataType, Decimal, Error, Result, Value};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE};
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Timelike};
 use serde_json::{Number, Value as Json};
+use std::fmt::Write as _;
+use std::io::Write as _;
 use uuid::Uuid;
 
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;
@@ -14,11 +17,17 @@ fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
 }
 
-/// Encodes `value`, declared as `data_type`. The error is a reason; the caller names the column.
-pub(super) fn encode(value: &Value, data_type: &DataType) -> Result<Json, String> {
-    let logical = Logical::of(data_type);
+/// Appends `value`, declared as `data_type` and written as `logical`, to `out`. The error is
+/// a reason; the caller names the column.
+pub(super) fn put(
+    out: &mut Vec<u8>,
+    value: &Value,
+    data_type: &DataType,
+    logical: Logical,
+    handling: &Handling,
+) -> Result<(), String> {
     let mismatch = || format!("value {value:?} does not fit type {data_type}");
-    Ok(match (logical, value) {
+    let json = match (logical, value) {
         (_, Value::Null) => Json::Null,
         (Logical::Bool, Value::Bool(b)) => Json::Bool(*b),
         (Logical::Int16, Value::U8(v)) => Json::from(*v),
@@ -27,31 +36,77 @@ pub(super) fn encode(value: &Value, data_type: &DataType) -> Result<Json, String
         (Logical::Int64, Value::I64(v)) => Json::from(*v),
         (Logical::Float32, Value::F32(v)) => float(f64::from(*v), v.to_string()),
         (Logical::Float64, Value::F64(v)) => float(*v, v.to_string()),
-        (Logical::Decimal { scale }, Value::Decimal(d)) => {
+        (
+            Logical::Decimal { .. } | Logical::DecimalDouble | Logical::DecimalString,
+            Value::Decimal(d),
+        ) => {
+            let scale = data_type
+                .decimal_precision_scale()
+                .map_or(d.scale, |(_, s)| s);
             if d.scale != scale {
                 return Err(format!(
                     "decimal {d} has scale {}, the column {scale}",
                     d.scale
                 ));
             }
-            Json::String(BASE64.encode(twos_complement(d.unscaled)))
+            match logical {
+                // The nearest double: Rust's parse rounds correctly, as Java's
+                // BigDecimal.doubleValue does.
+                Logical::DecimalDouble => d
+                    .to_string()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(Number::from_f64)
+                    .map(Json::Number)
+                    .ok_or_else(mismatch)?,
+                Logical::DecimalString => Json::String(d.to_string()),
+                _ => Json::String(BASE64.encode(twos_complement(d.unscaled))),
+            }
         }
         (Logical::String, Value::String(s)) => Json::String(s.clone()),
-        (Logical::Bytes, Value::Bytes(b)) => Json::String(BASE64.encode(b)),
-        (Logical::Date, Value::Date(d)) => Json::from((*d - epoch()).num_days()),
-        (Logical::TimeMillis, Value::Time(t)) => Json::from(time_nanos(t) / 1_000_000),
+        (
+            Logical::Bytes | Logical::Base64Text | Logical::Base64UrlText | Logical::HexText,
+            Value::Bytes(b),
+        ) => Json::String(binary_text(logical, b)),
+        // An unchanged large-object value: Debezium's placeholder, as text or as its bytes.
+        (Logical::String, Value::Unavailable) => Json::String(handling.placeholder.to_string()),
+        (
+            Logical::Bytes | Logical::Base64Text | Logical::Base64UrlText | Logical::HexText,
+            Value::Unavailable,
+        ) => Json::String(binary_text(logical, handling.placeholder.as_bytes())),
+        (_, Value::Unavailable) => {
+            return Err(format!(
+                "an unavailable value in a {data_type} column; only character and binary \
+                 (large-object) columns can be unavailable"
+            ));
+        }
+        (Logical::Date | Logical::ConnectDate, Value::Date(d)) => {
+            Json::from((*d - epoch()).num_days())
+        }
+        (Logical::TimeMillis | Logical::ConnectTime, Value::Time(t)) => {
+            Json::from(time_nanos(t) / 1_000_000)
+        }
         (Logical::TimeMicros, Value::Time(t)) => Json::from(time_nanos(t) / 1_000),
         (Logical::TimeNanos, Value::Time(t)) => Json::from(time_nanos(t)),
-        (Logical::TimestampMillis, Value::DateTime(dt)) => {
+        (Logical::TimestampMillis | Logical::ConnectTimestamp, Value::DateTime(dt)) => {
             Json::from(dt.and_utc().timestamp_millis())
         }
         (Logical::TimestampMicros, Value::DateTime(dt)) => {
             Json::from(dt.and_utc().timestamp_micros())
         }
         (Logical::TimestampNanos, Value::DateTime(dt)) => {
-            Json::from(dt.and_utc().timestamp_nanos_opt().ok_or_else(|| {
-                format!("{dt} is outside the range of io.debezium.time.NanoTimestamp (1677-2262)")
-            })?)
+            let utc = dt.and_utc();
+            let nanos = i128::from(utc.timestamp()) * 1_000_000_000
+                + i128::from(utc.timestamp_subsec_nanos());
+            match i64::try_from(nanos) {
+                Ok(n) => Json::from(n),
+                // Beyond int64 (before 1677 or after 2262): the exact integer, which a
+                // `serde_json::Value` cannot hold, so it is written as text.
+                Err(_) => {
+                    let _ = write!(out, "{nanos}");
+                    return Ok(());
+                }
+            }
         }
         (Logical::Zoned { precision }, Value::DateTimeOffset(dt)) => {
             Json::String(dt.to_rfc3339_opts(seconds_format(precision), true))
@@ -60,7 +115,79 @@ pub(super) fn encode(value: &Value, data_type: &DataType) -> Result<Json, String
             Json::String(u.hyphenated().to_string().to_ascii_uppercase())
         }
         _ => return Err(mismatch()),
-    })
+    };
+    let _ = serde_json::to_writer(&mut *out, &json);
+    Ok(())
+}
+
+/// Bytes as the text `logical` prescribes.
+pub(super) fn binary_text(logical: Logical, bytes: &[u8]) -> String {
+    match logical {
+        Logical::Base64UrlText => URL_SAFE.encode(bytes),
+        Logical::HexText => {
+            let mut text = String::with_capacity(bytes.len() * 2);
+            for b in bytes {
+                let _ = write!(text, "{b:02x}");
+            }
+            text
+        }
+        _ => BASE64.encode(bytes),
+    }
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Whether `json` for a column written as `logical` needs its exact text to decode: a
+/// nanosecond timestamp beyond int64, which `serde_json` parses into a lossy float.
+pub(super) fn needs_exact_text(json: &Json, logical: Logical) -> bool {
+    logical == Logical::TimestampNanos && json.is_number() && json.as_i64().is_none()
+}
+
+/// A nanosecond timestamp from its exact JSON text.
+pub(super) fn nanos_timestamp(text: &str) -> Option<Value> {
+    let nanos: i128 = text.trim().parse().ok()?;
+    let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?;
+    let frac = u32::try_from(nanos.rem_euclid(1_000_000_000)).ok()?;
+    Some(Value::DateTime(
+        DateTime::from_timestamp(secs, frac)?.naive_utc(),
+    ))
+}
+
+/// `d` at `scale`: exact, or, when `round` is set, rounded half away from zero.
+fn rescale(d: Decimal, scale: u8, round: bool) -> Option<Decimal> {
+    use std::cmp::Ordering;
+    match d.scale.cmp(&scale) {
+        Ordering::Equal => Some(d),
+        Ordering::Less => {
+            let factor = 10i128.checked_pow(u32::from(scale - d.scale))?;
+            Some(Decimal::new(d.unscaled.checked_mul(factor)?, scale))
+        }
+        Ordering::Greater => {
+            let factor = 10i128.checked_pow(u32::from(d.scale - scale))?;
+            let (quotient, remainder) = (d.unscaled / factor, d.unscaled % factor);
+            if remainder == 0 {
+                return Some(Decimal::new(quotient, scale));
+            }
+            if !round {
+                return None;
+            }
+            let away = remainder.unsigned_abs() * 2 >= factor.unsigned_abs();
+            let adjusted = if away {
+                quotient + d.unscaled.signum()
+            } else {
+                quotient
+            };
+            Some(Decimal::new(adjusted, scale))
+        }
+    }
 }
 
 /// Writes floats in their shortest form (`0.1`, not `0.10000000149011612` for an `f32`).
@@ -111,8 +238,16 @@ fn from_twos_complement(bytes: &[u8]) -> Option<i128> {
     Some(i128::from_be_bytes(wide))
 }
 
-/// Decodes `json` as a value of `data_type`; `path` names the place for errors.
-pub(super) fn decode(json: &Json, data_type: &DataType, path: &str) -> Result<Value> {
+/// Decodes `json` as a value of `data_type` written as `logical`; `path` names the place for
+/// errors. Text equal to the placeholder (or, in a binary column, bytes equal to its bytes)
+/// decodes as [`Value::Unavailable`].
+pub(super) fn decode(
+    json: &Json,
+    data_type: &DataType,
+    logical: Logical,
+    handling: &Handling,
+    path: &str,
+) -> Result<Value> {
     if json.is_null() {
         return Ok(Value::Null);
     }
@@ -125,7 +260,14 @@ pub(super) fn decode(json: &Json, data_type: &DataType, path: &str) -> Result<Va
     let int = || json.as_i64().ok_or_else(|| bad("an integer"));
     let text = || json.as_str().ok_or_else(|| bad("a string"));
     let base64 = || BASE64.decode(text()?).map_err(|_| bad("base64"));
-    let logical = Logical::of(data_type);
+    let column_scale = data_type.decimal_precision_scale().map(|(_, s)| s);
+    let binary = |bytes: Vec<u8>| {
+        if bytes == handling.placeholder.as_bytes() {
+            Value::Unavailable
+        } else {
+            Value::Bytes(bytes)
+        }
+    };
     Ok(match logical {
         Logical::Bool => Value::Bool(json.as_bool().ok_or_else(|| bad("a boolean"))?),
         Logical::Int16 if *data_type == DataType::TinyInt => {
@@ -141,9 +283,42 @@ pub(super) fn decode(json: &Json, data_type: &DataType, path: &str) -> Result<Va
             let unscaled = from_twos_complement(&base64()?).ok_or_else(|| bad("decimal bytes"))?;
             Value::Decimal(Decimal::new(unscaled, scale))
         }
-        Logical::String => Value::String(text()?.to_string()),
-        Logical::Bytes => Value::Bytes(base64()?),
-        Logical::Date => {
+        Logical::DecimalDouble => {
+            let double = json.as_f64().ok_or_else(|| bad("a number"))?;
+            // The shortest text of the double, at the column's scale: what was written when
+            // the decimal had at most 15 significant digits; the mode loses the rest.
+            let d: Decimal = double
+                .to_string()
+                .parse()
+                .map_err(|_| bad("a finite number"))?;
+            Value::Decimal(
+                rescale(d, column_scale.unwrap_or(d.scale), true)
+                    .ok_or_else(|| bad("a number within the column's precision"))?,
+            )
+        }
+        Logical::DecimalString => {
+            let d: Decimal = text()?.parse().map_err(|_| bad("decimal text"))?;
+            Value::Decimal(
+                rescale(d, column_scale.unwrap_or(d.scale), false)
+                    .ok_or_else(|| bad("decimal text at the column's scale"))?,
+            )
+        }
+        Logical::String => {
+            let s = text()?;
+            if s == &*handling.placeholder {
+                Value::Unavailable
+            } else {
+                Value::String(s.to_string())
+            }
+        }
+        Logical::Bytes | Logical::Base64Text => binary(base64()?),
+        Logical::Base64UrlText => binary(
+            URL_SAFE
+                .decode(text()?)
+                .map_err(|_| bad("URL-safe base64"))?,
+        ),
+        Logical::HexText => binary(from_hex(text()?).ok_or_else(|| bad("hex digits"))?),
+        Logical::Date | Logical::ConnectDate => {
             let days = int()?;
             Value::Date(
                 epoch()
@@ -151,10 +326,12 @@ pub(super) fn decode(json: &Json, data_type: &DataType, path: &str) -> Result<Va
                     .ok_or_else(|| bad("a date"))?,
             )
         }
-        Logical::TimeMillis => Value::Time(time_of(int()?.checked_mul(1_000_000), &bad)?),
+        Logical::TimeMillis | Logical::ConnectTime => {
+            Value::Time(time_of(int()?.checked_mul(1_000_000), &bad)?)
+        }
         Logical::TimeMicros => Value::Time(time_of(int()?.checked_mul(1_000), &bad)?),
         Logical::TimeNanos => Value::Time(time_of(Some(int()?), &bad)?),
-        Logical::TimestampMillis => Value::DateTime(
+        Logical::TimestampMillis | Logical::ConnectTimestamp => Value::DateTime(
             DateTime::from_timestamp_millis(int()?)
                 .ok_or_else(|| bad("a timestamp"))?
                 .naive_utc(),

@@ -6,6 +6,7 @@
 
 use super::debezium_schema::Logical;
 use super::debezium_value;
+use super::handling::Handling;
 use crate::{ChangeEvent, Error, Position, Result, Row, TableSchema, Value};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -44,21 +45,31 @@ fn put_base64(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// One column value in its Connect representation.
-fn put_value(out: &mut Vec<u8>, table: &TableSchema, index: usize, value: &Value) -> Result<()> {
+fn put_value(
+    out: &mut Vec<u8>,
+    table: &TableSchema,
+    index: usize,
+    value: &Value,
+    handling: &Handling,
+) -> Result<()> {
     let column = &table.columns[index];
-    match (Logical::of(&column.data_type), value) {
+    let logical = Logical::of(&column.data_type, handling);
+    match (logical, value) {
         (_, Value::Null) => out.extend_from_slice(b"null"),
         (Logical::String, Value::String(s)) => put_str(out, s),
-        (Logical::Bytes, Value::Bytes(b)) => put_base64(out, b),
+        (Logical::Bytes | Logical::Base64Text, Value::Bytes(b)) => put_base64(out, b),
         _ => {
-            let json = debezium_value::encode(value, &column.data_type).map_err(|reason| {
-                Error::Encode {
-                    table: table.id.clone(),
-                    column: Some(column.name.clone()),
-                    reason,
-                }
-            })?;
-            let _ = serde_json::to_writer(&mut *out, &json);
+            let start = out.len();
+            debezium_value::put(out, value, &column.data_type, logical, handling).map_err(
+                |reason| {
+                    out.truncate(start);
+                    Error::Encode {
+                        table: table.id.clone(),
+                        column: Some(column.name.clone()),
+                        reason,
+                    }
+                },
+            )?;
         }
     }
     Ok(())
@@ -70,6 +81,7 @@ pub(super) fn put_columns(
     table: &TableSchema,
     row: &Row,
     indices: impl Iterator<Item = usize>,
+    handling: &Handling,
 ) -> Result<()> {
     if row.values().len() != table.columns.len() {
         return Err(Error::Encode {
@@ -88,15 +100,20 @@ pub(super) fn put_columns(
             out.push(b',');
         }
         put_key(out, &table.columns[i].name);
-        put_value(out, table, i, &row.values()[i])?;
+        put_value(out, table, i, &row.values()[i], handling)?;
     }
     out.push(b'}');
     Ok(())
 }
 
-fn put_row(out: &mut Vec<u8>, table: &TableSchema, row: &Option<Row>) -> Result<()> {
+fn put_row(
+    out: &mut Vec<u8>,
+    table: &TableSchema,
+    row: &Option<Row>,
+    handling: &Handling,
+) -> Result<()> {
     match row {
-        Some(row) => put_columns(out, table, row, 0..table.columns.len()),
+        Some(row) => put_columns(out, table, row, 0..table.columns.len(), handling),
         None => {
             out.extend_from_slice(b"null");
             Ok(())
@@ -185,14 +202,18 @@ fn put_source(out: &mut Vec<u8>, event: &ChangeEvent) {
 }
 
 /// The envelope's payload: `{before, after, source, transaction, op, ts_ms, ts_us, ts_ns}`.
-pub(super) fn put_payload(out: &mut Vec<u8>, event: &ChangeEvent) -> Result<()> {
+pub(super) fn put_payload(
+    out: &mut Vec<u8>,
+    event: &ChangeEvent,
+    handling: &Handling,
+) -> Result<()> {
     let table = &event.table;
     out.push(b'{');
     put_key(out, "before");
-    put_row(out, table, &event.before)?;
+    put_row(out, table, &event.before, handling)?;
     out.push(b',');
     put_key(out, "after");
-    put_row(out, table, &event.after)?;
+    put_row(out, table, &event.after, handling)?;
     out.push(b',');
     put_key(out, "source");
     put_source(out, event);

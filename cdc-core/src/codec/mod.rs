@@ -4,8 +4,13 @@ mod debezium;
 mod debezium_schema;
 mod debezium_value;
 mod debezium_writer;
+mod handling;
 
 pub use debezium::{DebeziumJson, DebeziumJsonBuilder};
+pub use handling::{
+    BinaryHandlingMode, DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER, DecimalHandlingMode, ParseModeError,
+    TimePrecisionMode,
+};
 
 use crate::{ChangeEvent, Result};
 

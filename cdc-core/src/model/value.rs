@@ -125,6 +125,13 @@ pub enum Value {
     DateTimeOffset(DateTime<FixedOffset>),
     /// `uniqueidentifier`.
     Uuid(Uuid),
+    /// A value the source did not get although it exists: an unchanged large-object column
+    /// (`varchar(max)`, `nvarchar(max)`, `varbinary(max)`, `text`, `ntext`, `image`, `xml`)
+    /// in an update's before image, which SQL Server's change table holds as NULL. It is not
+    /// SQL `NULL`: the column was not set to NULL. The Debezium codec writes it as Debezium's
+    /// `unavailable.value.placeholder` (default `__debezium_unavailable_value`; a binary
+    /// column gets the placeholder's UTF-8 bytes) and reads that placeholder back as this.
+    Unavailable,
 }
 
 impl PartialEq for Value {
@@ -147,6 +154,7 @@ impl PartialEq for Value {
             (DateTime(a), DateTime(b)) => a == b,
             (DateTimeOffset(a), DateTimeOffset(b)) => a == b && a.offset() == b.offset(),
             (Uuid(a), Uuid(b)) => a == b,
+            (Unavailable, Unavailable) => true,
             _ => false,
         }
     }
@@ -161,7 +169,7 @@ impl Value {
     /// A rough count of the bytes this value occupies, used for batch and buffer accounting.
     pub fn approx_size(&self) -> usize {
         match self {
-            Value::Null => 1,
+            Value::Null | Value::Unavailable => 1,
             Value::Bool(_) | Value::U8(_) => 1,
             Value::I16(_) => 2,
             Value::I32(_) | Value::F32(_) | Value::Date(_) => 4,
