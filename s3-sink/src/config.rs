@@ -5,6 +5,7 @@ use crate::format::Format;
 use crate::partitioner::{DefaultPartitioner, Partitioner};
 use crate::retry::RetryPolicy;
 use crate::rotation::Rotation;
+use crate::settings::Settings;
 use crate::sink::S3Sink;
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
@@ -91,18 +92,11 @@ impl fmt::Debug for S3SinkBuilder {
     }
 }
 
-/// The validated settings a sink runs with.
-#[derive(Debug)]
-pub(crate) struct Settings {
-    pub(crate) name: String,
-    pub(crate) prefix: Path,
-    pub(crate) format: Format,
-    pub(crate) partitioner: Arc<dyn Partitioner>,
-    pub(crate) rotation: Rotation,
-    pub(crate) memory_budget: usize,
-    pub(crate) part_size: usize,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) upload_concurrency: usize,
+impl S3Sink {
+    /// A builder; see [`S3SinkBuilder`].
+    pub fn builder() -> S3SinkBuilder {
+        S3SinkBuilder::default()
+    }
 }
 
 impl S3SinkBuilder {

@@ -48,9 +48,12 @@ pub mod format;
 mod ledger;
 mod naming;
 pub mod partitioner;
+mod recovery;
 pub mod retry;
 pub mod rotation;
+mod settings;
 pub mod sink;
+mod stats;
 mod upload;
 
 pub use config::{MIN_S3_PART_SIZE, S3SinkBuilder};
@@ -65,4 +68,5 @@ pub use partitioner::{
 };
 pub use retry::RetryPolicy;
 pub use rotation::Rotation;
-pub use sink::{S3Sink, SinkStats};
+pub use sink::S3Sink;
+pub use stats::SinkStats;

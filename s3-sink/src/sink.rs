@@ -1,65 +1,26 @@
 //! The sink: events in, files out, durable positions back.
 
 use crate::budget::MemoryBudget;
-use crate::config::{S3SinkBuilder, Settings};
 use crate::error::{Result, S3SinkError};
-use crate::format::{EncodeThread, FileEncoder};
+use crate::format::{Encoders, FileEncoder};
 use crate::ledger::{Ledger, OpenFileMark, covers};
 use crate::naming::{self, Origin};
 use crate::partitioner::PartitionContext;
+use crate::recovery;
 use crate::retry::RetryCounter;
 use crate::rotation::Reason;
-use crate::upload::{Multipart, Uploader};
+use crate::settings::Settings;
+use crate::stats::SinkStats;
+use crate::upload::{Multipart, Sealed, Uploaded, Uploader, upload};
 use async_trait::async_trait;
-use bytes::Bytes;
-use cdc_core::{ChangeEvent, DebeziumJson, Position, SchemaChange, Sink, TableSchema};
+use cdc_core::{ChangeEvent, Position, SchemaChange, Sink, TableSchema};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use object_store::ObjectStore;
-use object_store::path::{Path, PathPart};
+use object_store::path::Path;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::time::Instant;
-
-/// Counters describing what a sink did; see [`S3Sink::stats`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SinkStats {
-    /// Objects written (or found already written with identical bytes).
-    pub files_written: u64,
-    /// Bytes in those objects.
-    pub bytes_written: u64,
-    /// Objects written as multipart uploads.
-    pub multipart_files: u64,
-    /// Object store calls retried after a transient error.
-    pub retries: u64,
-    /// Replayed events skipped because a stored file already holds them.
-    pub events_skipped: u64,
-    /// Files open now.
-    pub open_files: usize,
-    /// Bytes open files hold now, as the budget counts them.
-    pub buffered_bytes: usize,
-    /// The most bytes open files held at once.
-    pub peak_buffered_bytes: usize,
-    /// Files closed by the record-count rule.
-    pub closed_by_records: u64,
-    /// … by the size rule.
-    pub closed_by_bytes: u64,
-    /// … by the record-time rule.
-    pub closed_by_record_time: u64,
-    /// … by the wall-clock schedule.
-    pub closed_by_schedule: u64,
-    /// … by a schema change.
-    pub closed_by_schema: u64,
-    /// … to stay within the memory budget.
-    pub closed_by_budget: u64,
-    /// … by a flush (the pipeline flushes only at shutdown).
-    pub closed_by_flush: u64,
-    /// Open files dropped, not uploaded, because their lane was revoked (a Kafka rebalance).
-    pub files_dropped: u64,
-    /// Events a revoked lane's dropped files held (the lane's next owner writes them).
-    pub events_dropped: u64,
-}
 
 /// Identifies an open file: one per lane, topic and encoded partition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -93,52 +54,6 @@ struct Entry {
 /// Entries without an open file are forgotten past this many (they are re-read from the
 /// store if their key comes back), so hourly partitions do not accumulate forever.
 const MAX_IDLE_ENTRIES: usize = 65_536;
-
-/// A finished file waiting for its upload.
-struct Sealed {
-    entry: usize,
-    path: Path,
-    bytes: Vec<u8>,
-    multipart: Option<Multipart>,
-    last: Position,
-    records: u64,
-    reason: Reason,
-}
-
-/// A file whose upload completed.
-struct Uploaded {
-    entry: usize,
-    path: Path,
-    len: u64,
-    multipart: bool,
-    last: Position,
-    records: u64,
-    reason: Reason,
-}
-
-/// Uploads a sealed file: a conditional single PUT, or the multipart upload's last part and
-/// completion.
-async fn upload(uploader: &Uploader, sealed: Sealed) -> Result<Uploaded> {
-    let len = sealed.bytes.len() as u64 + sealed.multipart.as_ref().map_or(0, Multipart::len);
-    let multipart = sealed.multipart.is_some();
-    match sealed.multipart {
-        None => {
-            uploader
-                .put_new(&sealed.path, Bytes::from(sealed.bytes))
-                .await?
-        }
-        Some(upload) => uploader.finish_multipart(upload, sealed.bytes).await?,
-    }
-    Ok(Uploaded {
-        entry: sealed.entry,
-        path: sealed.path,
-        len,
-        multipart,
-        last: sealed.last,
-        records: sealed.records,
-        reason: sealed.reason,
-    })
-}
 
 /// What the synchronous fast path left to do.
 enum Step {
@@ -187,7 +102,7 @@ impl OpenFile {
 /// A [`Sink`] writing Parquet or NDJSON files to any object store in the Kafka Connect
 /// layout, exactly once.
 ///
-/// Build one with [`S3Sink::builder`]. See the crate documentation for the guarantees.
+/// Build one with [`S3Sink::builder`](crate::S3Sink::builder). See the crate documentation for the guarantees.
 ///
 /// ```
 /// use cdc_core::testing::sample_events;
@@ -206,7 +121,8 @@ impl OpenFile {
 pub struct S3Sink {
     settings: Arc<Settings>,
     uploader: Uploader,
-    codec: Arc<DebeziumJson>,
+    /// Makes new files' encoders and reads stored files back, for the configured format.
+    encoders: Encoders,
     /// One entry per file key seen: where its stored files end, and its open file.
     entries: Vec<Entry>,
     index: HashMap<FileKey, usize>,
@@ -220,9 +136,6 @@ pub struct S3Sink {
     ledger: Ledger,
     resolved: Option<Resolved>,
     budget: MemoryBudget,
-    /// Parquet's encoding thread, started with the first Parquet file (`None` inside when
-    /// it is off or could not start).
-    encode_thread: std::sync::OnceLock<Option<Arc<EncodeThread>>>,
     next_seq: u64,
     stats: SinkStats,
 }
@@ -285,16 +198,8 @@ fn partition_into(
 }
 
 impl S3Sink {
-    /// A builder; see [`S3SinkBuilder`].
-    pub fn builder() -> S3SinkBuilder {
-        S3SinkBuilder::default()
-    }
-
     pub(crate) fn from_settings(store: Arc<dyn ObjectStore>, settings: Settings) -> Self {
-        let codec = Arc::new(match &settings.format {
-            crate::Format::Ndjson(o) if o.debezium_schemas => DebeziumJson::with_schema(),
-            _ => DebeziumJson::schemaless(),
-        });
+        let encoders = Encoders::new(settings.format.clone(), None);
         let uploader = Uploader {
             store,
             retry: settings.retry.clone(),
@@ -304,7 +209,7 @@ impl S3Sink {
             budget: MemoryBudget::new(settings.memory_budget),
             settings: Arc::new(settings),
             uploader,
-            codec,
+            encoders,
             entries: Vec::new(),
             index: HashMap::new(),
             open: HashSet::new(),
@@ -312,7 +217,6 @@ impl S3Sink {
             scratch: String::new(),
             ledger: Ledger::default(),
             resolved: None,
-            encode_thread: std::sync::OnceLock::new(),
             next_seq: 0,
             stats: SinkStats::default(),
         }
@@ -440,7 +344,10 @@ impl S3Sink {
         let i = match self.find(&key) {
             Some(i) => i,
             None => {
-                let stored_end = recover(&self.uploader, &self.settings, &key).await?;
+                let dir = naming::directory(&self.settings.prefix, &key.topic, &key.partition);
+                let prefix = naming::file_prefix(&key.topic, &key.slot);
+                let stored_end =
+                    recovery::stored_end(&self.uploader, &self.encoders, &dir, &prefix).await?;
                 self.entries.push(Entry {
                     key: key.clone(),
                     stored_end,
@@ -554,27 +461,9 @@ impl S3Sink {
         prev: Option<Position>,
     ) -> Result<OpenFile> {
         let dir = naming::directory(&self.settings.prefix, &key.topic, &key.partition);
-        let path = naming::object_path(
-            &dir,
-            origin,
-            event.position(),
-            self.settings.format.extension(),
-        );
+        let path = naming::object_path(&dir, origin, event.position(), self.encoders.extension());
         let kafka = matches!(event.position(), Position::Kafka(_));
-        let background = match &self.settings.format {
-            crate::Format::Parquet(o) if o.encode_in_background => self
-                .encode_thread
-                .get_or_init(|| EncodeThread::start().map(Arc::new))
-                .as_ref(),
-            _ => None,
-        };
-        let encoder = self.settings.format.encoder(
-            path.as_ref(),
-            &event.table,
-            kafka,
-            &self.codec,
-            background,
-        )?;
+        let encoder = self.encoders.open(path.as_ref(), &event.table, kafka)?;
         self.next_seq += 1;
         Ok(OpenFile {
             path,
@@ -621,21 +510,8 @@ impl S3Sink {
     /// Records an uploaded file: its events are durable.
     fn uploaded(&mut self, sealed: Uploaded) {
         tracing::debug!(key = %sealed.path, records = sealed.records, reason = ?sealed.reason, "file written");
-        self.stats.files_written += 1;
-        self.stats.bytes_written += sealed.len;
-        if sealed.multipart {
-            self.stats.multipart_files += 1;
-        }
-        let counter = match sealed.reason {
-            Reason::Records => &mut self.stats.closed_by_records,
-            Reason::Bytes => &mut self.stats.closed_by_bytes,
-            Reason::RecordTime => &mut self.stats.closed_by_record_time,
-            Reason::Schedule => &mut self.stats.closed_by_schedule,
-            Reason::Schema => &mut self.stats.closed_by_schema,
-            Reason::Budget => &mut self.stats.closed_by_budget,
-            Reason::Flush => &mut self.stats.closed_by_flush,
-        };
-        *counter += 1;
+        self.stats
+            .file_written(sealed.len, sealed.multipart, sealed.reason);
         if let Some(entry) = self.entries.get_mut(sealed.entry) {
             entry.stored_end = Some(sealed.last);
         }
@@ -756,65 +632,6 @@ impl S3Sink {
             .collect();
         self.close_all(due, Reason::Schedule).await
     }
-}
-
-/// Where a replay must resume for `key`: the last position of the newest stored file of
-/// that lane in that directory (names sort by start position), read from the file.
-async fn recover(
-    uploader: &Uploader,
-    settings: &Settings,
-    key: &FileKey,
-) -> Result<Option<Position>> {
-    let dir = naming::directory(&settings.prefix, &key.topic, &key.partition);
-    let prefix = naming::file_prefix(&key.topic, &key.slot);
-    let prefix = PathPart::from(prefix.as_str()).as_ref().to_string();
-    let suffix = format!(".{}", settings.format.extension());
-    let latest = uploader
-        .list(&dir)
-        .await?
-        .into_iter()
-        .filter(|p| {
-            p.filename()
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(&suffix))
-        })
-        .max_by(|a, b| a.as_ref().cmp(b.as_ref()));
-    let Some(latest) = latest else {
-        return Ok(None);
-    };
-    let recovery = |reason: String| S3SinkError::Recovery {
-        key: latest.to_string(),
-        reason,
-    };
-    let position = if matches!(settings.format, crate::Format::Parquet(_)) {
-        // Only the footer is needed: one ranged read of the tail, a second if the footer is
-        // larger than the tail.
-        const TAIL: u64 = 64 * 1024;
-        let (tail, size) = uploader
-            .get_suffix(&latest, TAIL)
-            .await?
-            .ok_or_else(|| recovery("vanished".into()))?;
-        let range = crate::format::metadata_range(&tail, size).map_err(recovery)?;
-        let tail_start = size
-            .checked_sub(tail.len() as u64)
-            .ok_or_else(|| recovery("the store returned more bytes than the object has".into()))?;
-        let metadata = if range.start >= tail_start {
-            let from =
-                usize::try_from(range.start - tail_start).map_err(|e| recovery(e.to_string()))?;
-            tail.slice(from..tail.len() - 8)
-        } else {
-            uploader.get_range(&latest, range).await?
-        };
-        crate::format::last_position_in_metadata(&metadata).map_err(recovery)?
-    } else {
-        let bytes = uploader
-            .get(&latest)
-            .await?
-            .ok_or_else(|| recovery("vanished".into()))?;
-        settings.format.last_position(bytes).map_err(recovery)?
-    };
-    let position = position.ok_or_else(|| recovery("the file records no position".into()))?;
-    tracing::info!(key = %latest, %position, "resuming after a stored file");
-    Ok(Some(position))
 }
 
 #[async_trait]

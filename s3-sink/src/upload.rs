@@ -2,7 +2,9 @@
 
 use crate::error::{Result, S3SinkError};
 use crate::retry::{RetryCounter, RetryPolicy, with_retry};
+use crate::rotation::Reason;
 use bytes::Bytes;
+use cdc_core::Position;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
@@ -18,6 +20,52 @@ pub(crate) struct Uploader {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) retry: RetryPolicy,
     pub(crate) retries: Arc<RetryCounter>,
+}
+
+/// A finished file waiting for its upload.
+pub(crate) struct Sealed {
+    pub(crate) entry: usize,
+    pub(crate) path: Path,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) multipart: Option<Multipart>,
+    pub(crate) last: Position,
+    pub(crate) records: u64,
+    pub(crate) reason: Reason,
+}
+
+/// A file whose upload completed.
+pub(crate) struct Uploaded {
+    pub(crate) entry: usize,
+    pub(crate) path: Path,
+    pub(crate) len: u64,
+    pub(crate) multipart: bool,
+    pub(crate) last: Position,
+    pub(crate) records: u64,
+    pub(crate) reason: Reason,
+}
+
+/// Uploads a sealed file: a conditional single PUT, or the multipart upload's last part and
+/// completion.
+pub(crate) async fn upload(uploader: &Uploader, sealed: Sealed) -> Result<Uploaded> {
+    let len = sealed.bytes.len() as u64 + sealed.multipart.as_ref().map_or(0, Multipart::len);
+    let multipart = sealed.multipart.is_some();
+    match sealed.multipart {
+        None => {
+            uploader
+                .put_new(&sealed.path, Bytes::from(sealed.bytes))
+                .await?
+        }
+        Some(upload) => uploader.finish_multipart(upload, sealed.bytes).await?,
+    }
+    Ok(Uploaded {
+        entry: sealed.entry,
+        path: sealed.path,
+        len,
+        multipart,
+        last: sealed.last,
+        records: sealed.records,
+        reason: sealed.reason,
+    })
 }
 
 /// The error of a failed store call: [`S3SinkError::Authentication`] when the server refused

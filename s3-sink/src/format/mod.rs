@@ -8,14 +8,16 @@ pub mod meta;
 mod ndjson;
 mod parquet;
 
-pub(crate) use background::EncodeThread;
+use background::EncodeThread;
 pub use dictionary::Dictionary;
-pub(crate) use ndjson::NdjsonEncoder;
-pub(crate) use parquet::{ParquetEncoder, last_position_in_metadata, metadata_range};
+use ndjson::NdjsonEncoder;
+use parquet::ParquetEncoder;
 
 use crate::error::{Result, S3SinkError};
-use cdc_core::{ChangeEvent, Position, TableSchema};
-use std::sync::Arc;
+use crate::upload::Uploader;
+use cdc_core::{ChangeEvent, DebeziumJson, EventCodec, Position, TableSchema};
+use object_store::path::Path;
+use std::sync::{Arc, OnceLock};
 
 /// How an event becomes a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,37 +208,98 @@ impl Format {
         }
         Ok(())
     }
+}
+
+/// The one place that knows which format the sink writes: it makes each new file's encoder
+/// and reads back where a stored file ends.
+pub(crate) struct Encoders {
+    format: Format,
+    /// What NDJSON files in the Debezium layout hold per line.
+    codec: Arc<dyn EventCodec>,
+    /// Parquet's encoding thread, started with the first Parquet file (`None` inside when it
+    /// is off or could not start).
+    thread: OnceLock<Option<Arc<EncodeThread>>>,
+}
+
+impl std::fmt::Debug for Encoders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoders")
+            .field("format", &self.format)
+            .field("codec", &self.codec.name())
+            .finish()
+    }
+}
+
+impl Encoders {
+    /// Encoders of `format`; `codec` for NDJSON Debezium lines (default: Debezium JSON, with
+    /// the Connect schema when [`NdjsonOptions::debezium_schemas`] asks for it).
+    pub(crate) fn new(format: Format, codec: Option<Arc<dyn EventCodec>>) -> Self {
+        let codec = codec.unwrap_or_else(|| {
+            Arc::new(match &format {
+                Format::Ndjson(o) if o.debezium_schemas => DebeziumJson::with_schema(),
+                _ => DebeziumJson::schemaless(),
+            })
+        });
+        Self {
+            format,
+            codec,
+            thread: OnceLock::new(),
+        }
+    }
+
+    /// The file extension, without the dot.
+    pub(crate) fn extension(&self) -> &'static str {
+        self.format.extension()
+    }
 
     /// A new file's encoder. `kafka` says whether the file's events came through Kafka.
-    pub(crate) fn encoder(
+    pub(crate) fn open(
         &self,
         key: &str,
         table: &Arc<TableSchema>,
         kafka: bool,
-        codec: &Arc<cdc_core::DebeziumJson>,
-        background: Option<&Arc<EncodeThread>>,
     ) -> Result<Box<dyn FileEncoder>> {
-        Ok(match self {
-            Format::Parquet(o) => Box::new(ParquetEncoder::new(
-                key,
-                table,
-                kafka,
-                o,
-                background.cloned(),
-            )?),
-            Format::Ndjson(o) => Box::new(NdjsonEncoder::new(key, table, o, Arc::clone(codec))),
+        Ok(match &self.format {
+            Format::Parquet(o) => {
+                let background = if o.encode_in_background {
+                    self.thread
+                        .get_or_init(|| EncodeThread::start().map(Arc::new))
+                        .clone()
+                } else {
+                    None
+                };
+                Box::new(ParquetEncoder::new(key, table, kafka, o, background)?)
+            }
+            Format::Ndjson(o) => {
+                Box::new(NdjsonEncoder::new(key, table, o, Arc::clone(&self.codec)))
+            }
         })
     }
 
-    /// The position of the last event in a file this format wrote, read from its bytes.
-    pub(crate) fn last_position(
+    /// The position of the last event in the stored file at `path`, which this format wrote.
+    pub(crate) async fn last_position(
         &self,
-        bytes: bytes::Bytes,
-    ) -> std::result::Result<Option<Position>, String> {
-        match self {
-            Format::Parquet(_) => parquet::last_position(bytes),
-            Format::Ndjson(o) => ndjson::last_position(&bytes, o.compression),
+        uploader: &Uploader,
+        path: &Path,
+    ) -> Result<Option<Position>> {
+        match &self.format {
+            Format::Parquet(_) => parquet::read_last_position(uploader, path).await,
+            Format::Ndjson(o) => {
+                let bytes = uploader
+                    .get(path)
+                    .await?
+                    .ok_or_else(|| recovery(path, "vanished"))?;
+                ndjson::last_position(&bytes, o.compression).map_err(|e| recovery(path, e))
+            }
         }
+    }
+}
+
+/// The error of a stored file whose last position cannot be read.
+pub(crate) fn recovery(path: &Path, reason: impl Into<String>) -> S3SinkError {
+    S3SinkError::Recovery {
+        key: path.to_string(),
+        reason: reason.into(),
     }
 }
 

@@ -4,7 +4,7 @@ use super::meta;
 use super::{FileEncoder, Layout, NdjsonCompression, NdjsonOptions, OutBuf};
 use crate::error::{Result, S3SinkError};
 use base64::Engine;
-use cdc_core::{ChangeEvent, DebeziumJson, EventCodec, Op, Position, TableSchema, Value};
+use cdc_core::{ChangeEvent, EventCodec, Op, Position, TableSchema, Value};
 use chrono::SecondsFormat;
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub(crate) struct NdjsonEncoder {
     table: Arc<TableSchema>,
     layout: Layout,
     compression: NdjsonCompression,
-    codec: Arc<DebeziumJson>,
+    codec: Arc<dyn EventCodec>,
     /// Uncompressed lines not yet compressed.
     chunk: Vec<u8>,
     /// Finished (compressed) output not yet uploaded.
@@ -37,7 +37,7 @@ impl NdjsonEncoder {
         key: &str,
         table: &Arc<TableSchema>,
         options: &NdjsonOptions,
-        codec: Arc<DebeziumJson>,
+        codec: Arc<dyn EventCodec>,
     ) -> Self {
         Self {
             key: key.to_string(),

@@ -7,10 +7,11 @@ use super::envelope::EnvelopeBuilder;
 use super::meta::MetaBuilder;
 use super::{FileEncoder, Layout, OutBuf, ParquetCompression, ParquetOptions};
 use crate::error::{Result, S3SinkError};
+use crate::upload::Uploader;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, Schema, SchemaRef};
-use bytes::Bytes;
 use cdc_core::{ChangeEvent, Position, TableSchema};
+use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
@@ -359,12 +360,37 @@ impl FileEncoder for ParquetEncoder {
     }
 }
 
+/// The last position recorded in the footer of the stored Parquet file at `path`. Only the
+/// footer is read: one ranged read of the file's tail, a second if the footer is larger.
+pub(crate) async fn read_last_position(
+    uploader: &Uploader,
+    path: &Path,
+) -> Result<Option<Position>> {
+    const TAIL: u64 = 64 * 1024;
+    let recovery = |reason: String| super::recovery(path, reason);
+    let (tail, size) = uploader
+        .get_suffix(path, TAIL)
+        .await?
+        .ok_or_else(|| recovery("vanished".into()))?;
+    let range = metadata_range(&tail, size).map_err(recovery)?;
+    let tail_start = size
+        .checked_sub(tail.len() as u64)
+        .ok_or_else(|| recovery("the store returned more bytes than the object has".into()))?;
+    let metadata = if range.start >= tail_start {
+        let from =
+            usize::try_from(range.start - tail_start).map_err(|e| recovery(e.to_string()))?;
+        tail.slice(from..tail.len() - 8)
+    } else {
+        uploader.get_range(path, range).await?
+    };
+    let metadata =
+        ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| recovery(e.to_string()))?;
+    position_from(&metadata).map_err(recovery)
+}
+
 /// Where the footer metadata of a Parquet file of `size` bytes lies, from its last 8 bytes
 /// (metadata length, then `PAR1`).
-pub(crate) fn metadata_range(
-    tail: &[u8],
-    size: u64,
-) -> std::result::Result<std::ops::Range<u64>, String> {
+fn metadata_range(tail: &[u8], size: u64) -> std::result::Result<std::ops::Range<u64>, String> {
     let n = tail.len();
     if n < 8 || &tail[n - 4..] != b"PAR1" {
         return Err("not a Parquet file (no PAR1 footer)".into());
@@ -375,23 +401,6 @@ pub(crate) fn metadata_range(
     let end = size.checked_sub(8).ok_or("file too short")?;
     let start = end.checked_sub(len).ok_or("footer longer than the file")?;
     Ok(start..end)
-}
-
-/// The last position recorded in encoded footer metadata (the bytes before the file's final
-/// 8 bytes).
-pub(crate) fn last_position_in_metadata(
-    metadata: &[u8],
-) -> std::result::Result<Option<Position>, String> {
-    let metadata = ParquetMetaDataReader::decode_metadata(metadata).map_err(|e| e.to_string())?;
-    position_from(&metadata)
-}
-
-/// The last position recorded in a whole Parquet file's footer.
-pub(crate) fn last_position(bytes: Bytes) -> std::result::Result<Option<Position>, String> {
-    let metadata = ParquetMetaDataReader::new()
-        .parse_and_finish(&bytes)
-        .map_err(|e| e.to_string())?;
-    position_from(&metadata)
 }
 
 fn position_from(
