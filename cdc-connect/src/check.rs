@@ -195,11 +195,11 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
         );
         return;
     }
-    let isolation = m
-        .snapshot_isolation
-        .unwrap_or(config::SnapshotIsolation::Snapshot);
+    // Unset, the reader uses SNAPSHOT only where the database allows it (REPEATABLE READ
+    // elsewhere): only a configured SNAPSHOT can fail with 3952.
+    let isolation = m.snapshot_isolation;
     let snapshots = !matches!(m.snapshot_mode, Some(config::SnapshotMode::NoData));
-    if snapshots && isolation == config::SnapshotIsolation::Snapshot && !snapshot_on {
+    if snapshots && isolation == Some(config::SnapshotIsolation::Snapshot) && !snapshot_on {
         report.problem(
             format!("snapshot isolation is off on {database}: the snapshot would fail with error 3952"),
             format!(

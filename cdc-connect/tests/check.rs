@@ -70,8 +70,9 @@ file = "/tmp/unused.json"
 
     let fixes: Vec<&str> = report.problems.iter().map(|p| p.fix.as_str()).collect();
     let has = |needle: &str| fixes.iter().any(|f| f.contains(needle));
-    // (The simulator reports snapshot_isolation_state = 1 for every database, so the
-    // snapshot-isolation problem cannot be provoked here.)
+    // shop has snapshot isolation off, as every new database does; with the isolation unset
+    // the reader uses REPEATABLE READ there, so that is no problem.
+    assert!(!has("ALLOW_SNAPSHOT_ISOLATION"), "{rendered}");
     assert!(has("USE [plain]; EXEC sys.sp_cdc_enable_db;"), "{rendered}");
     assert!(
         has("EXEC sys.sp_cdc_start_job @job_type = N'capture'"),
@@ -83,6 +84,21 @@ file = "/tmp/unused.json"
             .problems
             .iter()
             .any(|p| p.what.contains("shop.dbo.audit has no primary key")),
+        "{rendered}"
+    );
+
+    // A configured SNAPSHOT isolation on a database without it would fail with 3952.
+    let text = text.replace(
+        r#"server_name = "erp""#,
+        "server_name = \"erp\"\nsnapshot_isolation = \"snapshot\"",
+    );
+    let file = PipelineFile::parse(&text, "check.toml", |_| Some(ado.clone())).unwrap();
+    let report = cdc_connect::check::check(&file).await;
+    let rendered = report.render();
+    assert!(
+        report.problems.iter().any(|p| p
+            .fix
+            .contains("ALTER DATABASE [shop] SET ALLOW_SNAPSHOT_ISOLATION ON;")),
         "{rendered}"
     );
     sim.stop().await;

@@ -22,13 +22,24 @@ pub enum SnapshotMode {
 }
 
 /// How the snapshot reads tables consistently.
+///
+/// When none is configured the reader chooses per database at the start of each snapshot:
+/// `Snapshot` where `sys.databases.snapshot_isolation_state` is 1 (ON), else
+/// `RepeatableRead`, Debezium's default `snapshot.isolation.mode`. A stock SQL Server
+/// (Amazon RDS included) creates databases with `ALLOW_SNAPSHOT_ISOLATION OFF`, where a
+/// `SNAPSHOT` transaction fails with error 3952. (`Default` is `Snapshot` for compatibility;
+/// the builder does not use it.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SnapshotIsolation {
-    /// `SNAPSHOT` isolation: one consistent version of every table, no locks (needs
-    /// `ALLOW_SNAPSHOT_ISOLATION ON`).
+    /// `SNAPSHOT` isolation: one consistent version of every table, no locks held during the
+    /// read. Needs `ALTER DATABASE <db> SET ALLOW_SNAPSHOT_ISOLATION ON`; configured on a
+    /// database without it, the snapshot fails at start with
+    /// [`Error::SnapshotIsolationNotAllowed`](crate::Error::SnapshotIsolationNotAllowed).
     #[default]
     Snapshot,
-    /// `REPEATABLE READ` with shared table locks held during the read.
+    /// `REPEATABLE READ` with shared table locks (`WITH (TABLOCK, HOLDLOCK)`) on every
+    /// captured table, taken before the read point and held to the end of the snapshot:
+    /// writers to those tables wait until the snapshot is read. Works on every database.
     RepeatableRead,
     /// `READ COMMITTED`: no consistency across tables; changes during the snapshot are
     /// reconciled by streaming from the hand-off LSN.
@@ -109,7 +120,8 @@ pub struct MssqlConfig {
     pub(crate) excluded_columns: Vec<String>,
     pub(crate) snapshot_mode: SnapshotMode,
     pub(crate) stream_from_earliest: bool,
-    pub(crate) snapshot_isolation: SnapshotIsolation,
+    /// `None`: chosen per database from `snapshot_isolation_state` (see [`SnapshotIsolation`]).
+    pub(crate) snapshot_isolation: Option<SnapshotIsolation>,
     pub(crate) snapshot_chunk_size: u32,
     pub(crate) poll_interval: Duration,
     pub(crate) max_transactions_per_poll: u32,
@@ -252,7 +264,7 @@ impl Default for MssqlConfigBuilder {
                 excluded_columns: Vec::new(),
                 snapshot_mode: SnapshotMode::Initial,
                 stream_from_earliest: false,
-                snapshot_isolation: SnapshotIsolation::Snapshot,
+                snapshot_isolation: None,
                 snapshot_chunk_size: 10_000,
                 poll_interval: Duration::from_millis(500),
                 max_transactions_per_poll: 500,
@@ -430,8 +442,13 @@ impl MssqlConfigBuilder {
         /// their oldest row rather than from the current end of the log (replays the history
         /// the tables still hold).
         stream_from_earliest: bool);
-    setter!(/// How the snapshot reads consistently.
-        snapshot_isolation: SnapshotIsolation);
+    /// How the snapshot reads consistently (Debezium's `snapshot.isolation.mode`). Unset:
+    /// `Snapshot` where the database allows it, else `RepeatableRead` (see
+    /// [`SnapshotIsolation`]).
+    pub fn snapshot_isolation(mut self, value: SnapshotIsolation) -> Self {
+        self.config.snapshot_isolation = Some(value);
+        self
+    }
     setter!(/// Rows per snapshot query (keyset chunk).
         snapshot_chunk_size: u32);
     setter!(/// Pause between polls when there is nothing new (default 500 ms).

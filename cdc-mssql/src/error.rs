@@ -55,6 +55,21 @@ pub enum Error {
         /// The lowest LSN the instance still has.
         minimum: Lsn,
     },
+    /// `SNAPSHOT` isolation was configured for the snapshot, but the database does not allow
+    /// it (`sys.databases.snapshot_isolation_state` is not 1; SQL Server would refuse the
+    /// first read with error 3952). Run [`statement`](Error::SnapshotIsolationNotAllowed::statement)
+    /// as a database owner, or leave the isolation unset (REPEATABLE READ is then used there).
+    #[error(
+        "snapshot isolation is not allowed in database {database:?} (snapshot_isolation_state = {state}); run: {statement} (or leave snapshot_isolation unset to read under REPEATABLE READ with table locks)"
+    )]
+    SnapshotIsolationNotAllowed {
+        /// The database.
+        database: String,
+        /// `sys.databases.snapshot_isolation_state`: 0 off, 2 turning off, 3 turning on.
+        state: u8,
+        /// The statement that allows it: `ALTER DATABASE [db] SET ALLOW_SNAPSHOT_ISOLATION ON;`.
+        statement: String,
+    },
     /// The server returned something the reader cannot interpret.
     #[error("unexpected data from {what}: {reason}")]
     Protocol {

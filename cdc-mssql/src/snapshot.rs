@@ -434,7 +434,7 @@ async fn open_transaction(
     conn: &mut Connection,
     tables: &[Arc<TableSchema>],
 ) -> Result<Lsn, Error> {
-    let isolation = conn.config().snapshot_isolation;
+    let isolation = effective_isolation(conn).await?;
     let locks: String = tables
         .iter()
         .map(|t| {
@@ -514,6 +514,68 @@ async fn open_transaction(
     })
 }
 
+/// `sys.databases.snapshot_isolation_state` of the current database: 0 OFF, 1 ON, 2 in
+/// transition to OFF, 3 in transition to ON (only 1 lets a SNAPSHOT transaction read).
+const SNAPSHOT_ISOLATION_STATE: &str =
+    "SELECT snapshot_isolation_state FROM sys.databases WHERE name = DB_NAME()";
+
+/// The isolation the snapshot uses in the connection's database: the configured one, or
+/// else SNAPSHOT where the database allows it and REPEATABLE READ where it does not.
+async fn effective_isolation(conn: &mut Connection) -> Result<SnapshotIsolation, Error> {
+    let configured = conn.config().snapshot_isolation;
+    if let Some(isolation) = configured
+        && isolation != SnapshotIsolation::Snapshot
+    {
+        // Locking modes work on every database: nothing to look up.
+        return Ok(isolation);
+    }
+    let rows = conn
+        .run("sys.databases", |c| {
+            query::batch_rows(c, SNAPSHOT_ISOLATION_STATE).boxed()
+        })
+        .await?;
+    let state = rows
+        .first()
+        .map(|r| catalog::int(r, 0))
+        .transpose()
+        .map_err(|e| Error::protocol("sys.databases.snapshot_isolation_state", e.to_string()))?
+        .ok_or_else(|| {
+            Error::protocol(
+                "sys.databases",
+                format!("no row for database {:?}", conn.database()),
+            )
+        })?;
+    let state = u8::try_from(state).map_err(|_| {
+        Error::protocol(
+            "sys.databases.snapshot_isolation_state",
+            format!("{state} is not a state"),
+        )
+    })?;
+    choose_isolation(configured, state, conn.database())
+}
+
+/// The choice [`effective_isolation`] makes, given the database's `snapshot_isolation_state`.
+fn choose_isolation(
+    configured: Option<SnapshotIsolation>,
+    state: u8,
+    database: &str,
+) -> Result<SnapshotIsolation, Error> {
+    let allowed = state == 1;
+    match configured {
+        Some(SnapshotIsolation::Snapshot) if !allowed => Err(Error::SnapshotIsolationNotAllowed {
+            database: database.to_string(),
+            state,
+            statement: format!(
+                "ALTER DATABASE {} SET ALLOW_SNAPSHOT_ISOLATION ON;",
+                quote(database)
+            ),
+        }),
+        Some(isolation) => Ok(isolation),
+        None if allowed => Ok(SnapshotIsolation::Snapshot),
+        None => Ok(SnapshotIsolation::RepeatableRead),
+    }
+}
+
 /// An LSN from its numeric(25,0) form (VLF × 10^15 + block × 10^5 + slot), as the
 /// `sys.dm_tran_*` views show it; Microsoft's `fn_convertnumericlsntobinary` template takes
 /// it apart the same way.
@@ -571,4 +633,47 @@ async fn estimate_rows(conn: &mut Connection, table: &str) -> Result<u64, Error>
 /// Whether a stored position is an unfinished snapshot's.
 pub(crate) fn is_snapshot_position(position: &LsnPosition) -> bool {
     position.snapshot.is_some() && !position.is_end_of_transaction()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_isolation_is_snapshot_where_the_database_allows_it_else_repeatable_read() {
+        assert_eq!(
+            choose_isolation(None, 1, "shop").ok(),
+            Some(SnapshotIsolation::Snapshot)
+        );
+        for state in [0, 2, 3] {
+            assert_eq!(
+                choose_isolation(None, state, "shop").ok(),
+                Some(SnapshotIsolation::RepeatableRead)
+            );
+        }
+    }
+
+    #[test]
+    fn configured_snapshot_on_a_database_without_it_is_a_typed_error_with_the_alter_database_statement()
+     {
+        match choose_isolation(Some(SnapshotIsolation::Snapshot), 0, "sh]op") {
+            Err(Error::SnapshotIsolationNotAllowed {
+                database,
+                state,
+                statement,
+            }) => {
+                assert_eq!(database, "sh]op");
+                assert_eq!(state, 0);
+                assert_eq!(
+                    statement,
+                    "ALTER DATABASE [sh]]op] SET ALLOW_SNAPSHOT_ISOLATION ON;"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            choose_isolation(Some(SnapshotIsolation::ReadCommitted), 0, "shop").ok(),
+            Some(SnapshotIsolation::ReadCommitted)
+        );
+    }
 }
