@@ -383,20 +383,26 @@ impl KafkaSource {
         let mut left_group = false;
         // Recoverable conditions arrive in place of messages; they do not end the poll early.
         let deadline = tokio::time::Instant::now() + self.poll_timeout;
+        // The rebalance callbacks run inside `recv`, before the record it returns (which
+        // belongs to the assignment in force by then, possibly a new assignment of a
+        // partition just revoked): revocations seen by a `recv` apply to the records read
+        // before it, never to the one it returned.
         while messages.is_empty() && !left_group {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            let message = tokio::time::timeout_at(deadline, consumer.recv()).await;
+            self.take_revoked(&mut messages, &mut revoked);
+            match message {
                 Err(_) => return Ok(self.idle_batch(&consumer, &mut revoked)),
                 Ok(message) => messages.extend(consumed(&self.name, message, &mut left_group)?),
             }
-            // The rebalance callbacks run inside `recv`: check after every record.
-            self.take_revoked(&mut messages, &mut revoked);
         }
         while messages.len() < self.batch_size && !left_group {
-            match consumer.recv().now_or_never() {
+            let message = consumer.recv().now_or_never();
+            // A poll that returned nothing may still have run a rebalance callback.
+            self.take_revoked(&mut messages, &mut revoked);
+            match message {
                 Some(message) => messages.extend(consumed(&self.name, message, &mut left_group)?),
                 None => break,
             }
-            self.take_revoked(&mut messages, &mut revoked);
         }
         if left_group {
             // The poll interval was exceeded (a slow sink) and librdkafka left the group:
@@ -404,6 +410,13 @@ impl KafkaSource {
             // (Kafka 4.4, librdkafka 2.12: the first record after the error went missing).
             // Start over from the committed offsets, which cover only durable work, by
             // subscribing again; what was read but not acknowledged is read again.
+            // Every partition of the old membership is given up now, not when librdkafka
+            // later reports the lost assignment: the records read for it are dropped here,
+            // so what this source knew of its ownership must go with them (an idle poll
+            // would otherwise heartbeat past them).
+            for partition in std::mem::take(&mut *self.assignment.lock()) {
+                self.revocations.push(partition);
+            }
             let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
             consumer.unsubscribe();
             consumer

@@ -220,16 +220,46 @@ async fn rebalance_scenario(
     let b = start("b", Arc::clone(&held_b), stop.clone());
     produce(&config, &events[1000..], false).await;
     let all: HashSet<Position> = events.iter().map(|e| e.position().clone()).collect();
-    wait_until(
-        "the rebalance is done and the pipelines hold all 2,000 between them",
-        || {
+    let holds_all = || {
+        let (a, b) = (held_a.lock().unwrap(), held_b.lock().unwrap());
+        let mut union = a.positions();
+        union.extend(b.positions());
+        a.revocations > 0 && !b.lanes.is_empty() && all.is_subset(&union)
+    };
+    let started = Instant::now();
+    while !holds_all() {
+        if started.elapsed() > Duration::from_secs(60) {
             let (a, b) = (held_a.lock().unwrap(), held_b.lock().unwrap());
             let mut union = a.positions();
             union.extend(b.positions());
-            a.revocations > 0 && !b.lanes.is_empty() && all.is_subset(&union)
-        },
-    )
-    .await;
+            let mut missing: Vec<String> = events
+                .iter()
+                .filter(|e| !union.contains(e.position()))
+                .map(|e| format!("{}", e.position()))
+                .collect();
+            missing.sort();
+            panic!(
+                "timed out waiting until the rebalance is done and the pipelines hold all 2,000 \
+                 between them: revocations a={} b={}; lanes a={:?} b={:?}; durable a={:?} b={:?}; \
+                 {} missing, first: {:?}",
+                a.revocations,
+                b.revocations,
+                a.lanes
+                    .iter()
+                    .map(|(l, v)| (l, v.len()))
+                    .collect::<Vec<_>>(),
+                b.lanes
+                    .iter()
+                    .map(|(l, v)| (l, v.len()))
+                    .collect::<Vec<_>>(),
+                a.durable,
+                b.durable,
+                missing.len(),
+                &missing[..missing.len().min(5)],
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stop.cancel();
     a.await.unwrap().unwrap();
     b.await.unwrap().unwrap();
