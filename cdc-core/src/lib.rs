@@ -24,7 +24,8 @@
 //! - [`DebeziumJson`]: the Debezium envelope, schemaless or with a Connect schema;
 //! - offset stores: [`MemoryOffsetStore`], [`FileOffsetStore`], [`ObjectOffsetStore`];
 //! - [`Pipeline`]: the runner, with [`PipelineConfig`] and [`PipelineMetrics`];
-//! - [`testing`]: in-memory source and sink, samples, conformance suites.
+//! - [`testing`]: in-memory source and sink, samples, conformance suites;
+//! - [`topic`]: Debezium's topic names, made legal for Kafka.
 
 pub mod codec;
 mod error;
@@ -34,6 +35,7 @@ pub mod pipeline;
 mod sink;
 mod source;
 pub mod testing;
+pub mod topic;
 
 pub use codec::{DebeziumJson, DebeziumJsonBuilder, EncodedRecord, EventCodec};
 pub use error::{BoxError, Error, Result};

@@ -32,7 +32,10 @@ where
 }
 
 /// Debezium's naming: `<prefix>.<database>.<schema>.<table>`, where the prefix is the
-/// event's `source.name` (Debezium's `topic.prefix`) unless one is fixed.
+/// event's `source.name` (Debezium's `topic.prefix`) unless one is fixed. Characters Kafka
+/// refuses in a topic name become `_` and the name is cut to 249 characters, as Debezium does
+/// ([`cdc_core::topic::data_change_topic`]): a table `dbo.[Order Details]` goes to
+/// `<prefix>.<database>.dbo.Order_Details`.
 ///
 /// ```
 /// use kafka_io::{DefaultTopicNamer, TopicNamer};
@@ -62,9 +65,8 @@ impl DefaultTopicNamer {
 
 impl TopicNamer for DefaultTopicNamer {
     fn topic(&self, event: &ChangeEvent) -> String {
-        let id = &event.table.id;
         let prefix = self.prefix.as_deref().unwrap_or(&event.source.name);
-        format!("{prefix}.{}.{}.{}", id.database, id.schema, id.table)
+        cdc_core::topic::data_change_topic(prefix, &event.table.id)
     }
 }
 
@@ -198,5 +200,28 @@ impl TopicCreator {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cdc_core::testing::sample_events;
+    use std::sync::Arc;
+
+    #[test]
+    fn default_topic_namer_replaces_characters_kafka_refuses() {
+        let mut event = sample_events("s", 1).remove(0);
+        let mut table = (*event.table).clone();
+        table.id.table = "Order Details".into();
+        event.table = Arc::new(table);
+        assert_eq!(
+            DefaultTopicNamer::with_prefix("erp").topic(&event),
+            "erp.demo.dbo.Order_Details"
+        );
+        assert_eq!(
+            DefaultTopicNamer::new().topic(&event),
+            "demo.demo.dbo.Order_Details"
+        );
     }
 }

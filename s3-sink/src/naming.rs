@@ -14,7 +14,8 @@ use std::sync::Arc;
 /// Where an event's file belongs before partitioning: its topic and lane slot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Origin {
-    /// The topic: Kafka's, or `<server>.<db>.<schema>.<table>`.
+    /// The topic: Kafka's, or `<server>.<db>.<schema>.<table>` made a legal topic name
+    /// ([`cdc_core::topic::data_change_topic`]).
     pub(crate) topic: Arc<str>,
     /// The second field of the file name.
     pub(crate) slot: Arc<str>,
@@ -31,11 +32,8 @@ pub(crate) fn origin(event: &ChangeEvent) -> Origin {
             kafka_partition: Some(k.partition),
         },
         other => {
-            let id = &event.table.id;
-            let topic = format!(
-                "{}.{}.{}.{}",
-                event.source.name, id.database, id.schema, id.table
-            );
+            // The topic Kafka's sink would have used: the same name, made legal the same way.
+            let topic = cdc_core::topic::data_change_topic(&event.source.name, &event.table.id);
             let slot = match other {
                 Position::SqlServer(_) => "0".to_string(),
                 Position::Sequence { stream, .. } => escape(stream),
@@ -153,5 +151,14 @@ mod tests {
         assert_eq!(tokens, sorted);
         assert_eq!(&*origin(&events[0]).topic, "erp.demo.dbo.every_type");
         assert_eq!(&*origin(&events[0]).slot, "0");
+    }
+
+    #[test]
+    fn a_table_name_kafka_refuses_gets_the_topic_kafkas_sink_would_use() {
+        let mut event = every_type_events().remove(0);
+        let mut table = (*event.table).clone();
+        table.id.table = "Order Details".into();
+        event.table = Arc::new(table);
+        assert_eq!(&*origin(&event).topic, "erp.demo.dbo.Order_Details");
     }
 }
