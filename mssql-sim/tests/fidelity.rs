@@ -188,3 +188,227 @@ async fn switching_to_snapshot_inside_a_transaction_begun_under_another_level_fa
     exec(&mut c, "COMMIT TRANSACTION").await;
     sim.stop().await;
 }
+
+/// A CDC-enabled database `shop` with `dbo.orders` captured and `dbo.notes` not.
+const CDC_SHOP: &str = "CREATE DATABASE shop; USE shop; EXEC sys.sp_cdc_enable_db;
+    CREATE TABLE dbo.orders (id int NOT NULL PRIMARY KEY, qty int NULL);
+    CREATE TABLE dbo.notes (id int NOT NULL PRIMARY KEY);
+    EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'orders', @role_name = NULL;";
+
+#[tokio::test]
+async fn truncate_table_on_a_cdc_enabled_table_fails_with_4711_and_keeps_the_rows() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(&mut c, CDC_SHOP).await;
+    exec(
+        &mut c,
+        "INSERT INTO dbo.orders VALUES (1, 1), (2, 2); INSERT INTO dbo.notes VALUES (1);",
+    )
+    .await;
+    let e = try_exec(&mut c, "TRUNCATE TABLE dbo.orders")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 4711);
+    assert_eq!(
+        message(&e),
+        "Cannot truncate table 'dbo.orders' because it is published for replication or enabled for Change Data Capture."
+    );
+    assert_eq!(
+        int_rows(&mut c, "SELECT COUNT(*) FROM dbo.orders").await,
+        [Some(2)]
+    );
+    // A table without a capture instance truncates.
+    exec(&mut c, "TRUNCATE TABLE dbo.notes").await;
+    assert_eq!(
+        int_rows(&mut c, "SELECT COUNT(*) FROM dbo.notes").await,
+        [Some(0)]
+    );
+    sim.stop().await;
+}
+
+async fn lsn(c: &mut common::Conn, sql: &str) -> Vec<u8> {
+    c.simple_query(sql)
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap()
+        .get::<&[u8], _>(0)
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn the_capture_job_marks_progress_over_uncaptured_work_with_tran_id_0x00_rows_that_move_only_the_max_lsn()
+ {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(&mut c, CDC_SHOP).await;
+    exec(
+        &mut c,
+        "INSERT INTO dbo.orders VALUES (1, 1); EXEC sys.sp_cdc_scan;",
+    )
+    .await;
+    let captured = lsn(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await;
+    // Only uncaptured work follows: a write to a table without a capture instance.
+    exec(
+        &mut c,
+        "INSERT INTO dbo.notes VALUES (1); EXEC sys.sp_cdc_scan;",
+    )
+    .await;
+    let max = lsn(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await;
+    assert!(max > captured, "the idle scan moves fn_cdc_get_max_lsn()");
+    let last = lsn(
+        &mut c,
+        "SELECT TOP 1 tran_id FROM cdc.lsn_time_mapping ORDER BY start_lsn DESC",
+    )
+    .await;
+    assert_eq!(last, [0u8]);
+    assert_eq!(
+        lsn(
+            &mut c,
+            "SELECT MAX(start_lsn) FROM cdc.lsn_time_mapping WHERE tran_id <> 0x00"
+        )
+        .await,
+        captured,
+        "the highest transaction with changes stays where it was"
+    );
+    assert_eq!(
+        int_rows(
+            &mut c,
+            "SELECT COUNT(*) FROM cdc.dbo_orders_CT WHERE __$start_lsn > (SELECT MAX(start_lsn) FROM cdc.lsn_time_mapping WHERE tran_id <> 0x00)"
+        )
+        .await,
+        [Some(0)],
+        "no change rows at the progress row"
+    );
+    // Nothing new, nothing more: a second idle scan adds no row.
+    exec(&mut c, "EXEC sys.sp_cdc_scan").await;
+    assert_eq!(lsn(&mut c, "SELECT sys.fn_cdc_get_max_lsn()").await, max);
+    sim.stop().await;
+}
+
+/// `shop` with three captured transactions; returns their start LSNs in order.
+async fn three_captured_transactions(c: &mut common::Conn) -> Vec<Vec<u8>> {
+    exec(c, CDC_SHOP).await;
+    exec(
+        c,
+        "INSERT INTO dbo.orders VALUES (1, 1); INSERT INTO dbo.orders VALUES (2, 2); INSERT INTO dbo.orders VALUES (3, 3); EXEC sys.sp_cdc_scan;",
+    )
+    .await;
+    c.simple_query("SELECT start_lsn FROM cdc.lsn_time_mapping ORDER BY start_lsn")
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<&[u8], _>(0).unwrap().to_vec())
+        .collect()
+}
+
+async fn cleanup(
+    c: &mut common::Conn,
+    low_water_mark: Option<&[u8]>,
+) -> tiberius::Result<tiberius::ExecuteResult> {
+    match low_water_mark {
+        Some(l) => {
+            c.execute(
+                "EXEC sys.sp_cdc_cleanup_change_table @capture_instance = N'dbo_orders', @low_water_mark = @P1",
+                &[&l],
+            )
+            .await
+        }
+        None => {
+            c.execute(
+                "EXEC sys.sp_cdc_cleanup_change_table @capture_instance = N'dbo_orders', @low_water_mark = NULL",
+                &[],
+            )
+            .await
+        }
+    }
+}
+
+#[tokio::test]
+async fn cleanup_with_a_low_water_mark_outside_the_timeline_fails_with_22957() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    let lsns = three_captured_transactions(&mut c).await;
+    let beyond = [0xFFu8; 10];
+    let e = cleanup(&mut c, Some(&beyond)).await.unwrap_err();
+    assert_eq!(err_number(&e), 22957);
+    assert!(
+        message(&e).contains("is not within the Change Data Capture timeline"),
+        "{e}"
+    );
+    let below = [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let e = cleanup(&mut c, Some(&below)).await.unwrap_err();
+    assert_eq!(err_number(&e), 22957);
+    assert_eq!(
+        int_rows(&mut c, "SELECT COUNT(*) FROM cdc.dbo_orders_CT").await,
+        [Some(3)]
+    );
+    assert_eq!(lsns.len(), 3);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn cleanup_with_a_low_water_mark_that_is_no_lsn_time_mapping_start_lsn_fails_with_22964() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    let lsns = three_captured_transactions(&mut c).await;
+    // Inside the timeline, but between two transactions' commit LSNs.
+    let between = lsn(
+        &mut c,
+        &format!(
+            "SELECT sys.fn_cdc_increment_lsn(0x{})",
+            lsns[0]
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<String>()
+        ),
+    )
+    .await;
+    assert!(between > lsns[0] && between < lsns[1]);
+    let e = cleanup(&mut c, Some(&between)).await.unwrap_err();
+    assert_eq!(err_number(&e), 22964);
+    assert_eq!(
+        int_rows(&mut c, "SELECT COUNT(*) FROM cdc.dbo_orders_CT").await,
+        [Some(3)]
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn cleanup_with_a_valid_low_water_mark_raises_the_minimum_and_a_null_one_keeps_it() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    let lsns = three_captured_transactions(&mut c).await;
+    cleanup(&mut c, Some(&lsns[1])).await.unwrap();
+    assert_eq!(
+        lsn(&mut c, "SELECT sys.fn_cdc_get_min_lsn('dbo_orders')").await,
+        lsns[1]
+    );
+    assert_eq!(
+        int_rows(&mut c, "SELECT COUNT(*) FROM cdc.dbo_orders_CT").await,
+        [Some(2)]
+    );
+    // NULL: the current low endpoint bounds the cleanup; it does not move to the maximum.
+    cleanup(&mut c, None).await.unwrap();
+    assert_eq!(
+        lsn(&mut c, "SELECT sys.fn_cdc_get_min_lsn('dbo_orders')").await,
+        lsns[1]
+    );
+    assert_eq!(
+        int_rows(&mut c, "SELECT COUNT(*) FROM cdc.dbo_orders_CT").await,
+        [Some(2)]
+    );
+    // A mark below the current low endpoint leaves it where it is.
+    cleanup(&mut c, Some(&lsns[0])).await.unwrap();
+    assert_eq!(
+        lsn(&mut c, "SELECT sys.fn_cdc_get_min_lsn('dbo_orders')").await,
+        lsns[1]
+    );
+    sim.stop().await;
+}

@@ -695,8 +695,18 @@ pub(crate) fn record_ddl(eng: &mut Engine, r: &TableRef, text: &str) -> SqlResul
     Ok(())
 }
 
+fn unknown_instance(ci: &str) -> SqlError {
+    SqlError::new(22964, format!("LSN {ci}: invalid capture instance name."))
+}
+
 /// `sys.sp_cdc_cleanup_change_table`: removes change rows below the low-water mark and
-/// raises the instance's minimum LSN.
+/// raises the instance's minimum LSN, validating the mark as SQL Server does (Microsoft's
+/// sys.sp_cdc_cleanup_change_table page):
+/// - a mark outside the timeline `cdc.lsn_time_mapping` covers is error 22957;
+/// - a mark that is not the `start_lsn` of a `cdc.lsn_time_mapping` row is error 22964;
+/// - when other rows share the mark's commit time, the smallest of their LSNs is the mark;
+/// - a mark below the instance's current low endpoint leaves it unchanged;
+/// - an explicit NULL keeps the current low endpoint and only deletes rows below it.
 pub(crate) fn cleanup(
     eng: &mut Engine,
     db: &str,
@@ -706,25 +716,49 @@ pub(crate) fn cleanup(
     let d = eng.db_mut(db)?;
     let dbname = d.name.clone();
     let cdc = d.cdc.as_mut().ok_or_else(|| not_enabled(&dbname))?;
+    if cdc.instance(ci).is_none() {
+        return Err(unknown_instance(ci));
+    }
+    let first = cdc.mapping.first().map_or(Lsn::ZERO, |m| m.0);
     let max = cdc.max_lsn();
-    let inst = cdc
+    let mark = match low_water_mark {
+        None => None,
+        Some(lwm) => {
+            if lwm < first || lwm > max {
+                return Err(SqlError::new(
+                    22957,
+                    format!(
+                        "LSN {lwm}, specified as the new low endpoint for the change table associated with capture instance '{ci}', is not within the Change Data Capture timeline [{first}, {max}]."
+                    ),
+                ));
+            }
+            let Some(at) = cdc.mapping.iter().find(|m| m.0 == lwm).map(|m| m.1) else {
+                // The number and the rule are SQL Server's (error catalogue 22964; "it must
+                // appear as the start_lsn value of a current entry in the cdc.lsn_time_mapping
+                // table"); the wording follows 22957's.
+                return Err(SqlError::new(
+                    22964,
+                    format!(
+                        "LSN {lwm}, specified as the new low endpoint for the change table associated with capture instance '{ci}', is not a valid start_lsn value in the cdc.lsn_time_mapping table."
+                    ),
+                ));
+            };
+            cdc.mapping.iter().filter(|m| m.1 == at).map(|m| m.0).min()
+        }
+    };
+    let Some(inst) = cdc
         .instances
         .iter_mut()
         .find(|i| i.name.eq_ignore_ascii_case(ci))
-        .ok_or_else(|| SqlError::new(22964, format!("LSN {ci}: invalid capture instance name.")))?;
-    let lwm = low_water_mark.unwrap_or(max);
-    if lwm > max {
-        return Err(SqlError::new(
-            22957,
-            format!(
-                "LSN {lwm}, specified as the new low endpoint for the change table associated with capture instance '{ci}', is not within the Change Data Capture timeline [{}, {}].",
-                inst.min_lsn, max
-            ),
-        ));
+    else {
+        return Err(unknown_instance(ci));
+    };
+    if let Some(mark) = mark
+        && mark > inst.min_lsn
+    {
+        inst.min_lsn = mark;
     }
-    if lwm > inst.min_lsn {
-        inst.min_lsn = lwm;
-    }
+    let lwm = inst.min_lsn;
     let name = inst.name.clone();
     let ct_id = inst.ct_object_id as i64;
     let new_min = inst.min_lsn;

@@ -895,6 +895,26 @@ impl<'a> Exec<'a> {
             Statement::Truncate(t) => {
                 for tn in &t.table_names {
                     let r = self.resolve(&name_parts(&tn.name))?;
+                    // Truncation is not logged row by row, so the capture job could not see
+                    // it: SQL Server refuses it on tables with a capture instance (4711).
+                    let tracked = {
+                        let t = self.table(&r)?;
+                        let id = t.object_id;
+                        self.eng
+                            .db(&r.db)?
+                            .cdc
+                            .as_ref()
+                            .is_some_and(|c| c.tracks(id))
+                    };
+                    if tracked {
+                        return Err(SqlError::new(
+                            4711,
+                            format!(
+                                "Cannot truncate table '{}' because it is published for replication or enabled for Change Data Capture.",
+                                r.written
+                            ),
+                        ));
+                    }
                     let view = self.view();
                     let tt = &self.eng.txns;
                     let own = self.xid();
