@@ -1,7 +1,7 @@
 //! Building a sink: destination, format, partitioning, rotation, memory, retries.
 
 use crate::error::{Result, S3SinkError};
-use crate::format::Format;
+use crate::format::{Encoders, Format};
 use crate::partitioner::{DefaultPartitioner, Partitioner};
 use crate::retry::RetryPolicy;
 use crate::rotation::Rotation;
@@ -219,7 +219,8 @@ impl S3SinkBuilder {
             retry: self.retry,
             upload_concurrency: self.upload_concurrency,
         };
-        Ok(S3Sink::from_settings(store, settings))
+        let encoders = Encoders::new(settings.format.clone(), None);
+        Ok(S3Sink::from_settings(store, settings, encoders))
     }
 }
 

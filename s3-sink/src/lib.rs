@@ -44,6 +44,7 @@
 mod budget;
 pub mod config;
 mod error;
+mod files;
 pub mod format;
 mod ledger;
 mod naming;

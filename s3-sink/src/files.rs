@@ -1,0 +1,570 @@
+//! The open-file table: which file each event goes to, and the files open now.
+//!
+//! A file key is a lane, a topic and an encoded partition (one directory of the Kafka
+//! Connect layout, one lane's files in it); [`naming`](crate::naming) turns keys and
+//! positions into object names. Each key seen has an entry: where its stored files end
+//! (read back from the store the first time the key is seen) and its open file, if any. The
+//! memory of open files is counted against the sink's budget here.
+
+use crate::budget::MemoryBudget;
+use crate::error::{Result, S3SinkError};
+use crate::format::{Encoders, FileEncoder};
+use crate::ledger::{OpenFileMark, covers};
+use crate::naming::{self, Origin};
+use crate::partitioner::{PartitionContext, Partitioner};
+use crate::rotation::{Reason, Rotation};
+use crate::upload::{Multipart, Sealed, Uploader};
+use cdc_core::{ChangeEvent, Position, SchemaChange, TableSchema};
+use chrono::{DateTime, Utc};
+use object_store::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Identifies an open file: one per lane, topic and encoded partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct FileKey {
+    pub(crate) lane: Arc<str>,
+    pub(crate) topic: Arc<str>,
+    /// The second field of the file name (see [`Origin::slot`]).
+    pub(crate) slot: Arc<str>,
+    /// The encoded partition: the directory under the topic.
+    pub(crate) partition: String,
+}
+
+impl FileKey {
+    /// The key's directory: `<prefix>/<topic>/<encoded partition>`.
+    pub(crate) fn directory(&self, prefix: &Path) -> Path {
+        naming::directory(prefix, &self.topic, &self.partition)
+    }
+
+    /// The name prefix every file of the key's lane in its directory shares.
+    pub(crate) fn file_prefix(&self) -> String {
+        naming::file_prefix(&self.topic, &self.slot)
+    }
+}
+
+/// The lane and origin of the previous event: consecutive events of one table and lane share
+/// them, and recomputing them (string formatting) per event is most of the per-event cost.
+struct Resolved {
+    table: Arc<TableSchema>,
+    source_name: Arc<str>,
+    /// Any position of the lane: another position is in the same lane iff they compare.
+    position: Position,
+    lane: Arc<str>,
+    origin: Origin,
+}
+
+/// What the sink knows about one file key.
+struct Entry {
+    key: FileKey,
+    /// The last position stored under the key, from this sink's uploads or read back from the
+    /// store the first time the key is seen.
+    stored_end: Option<Position>,
+    file: Option<OpenFile>,
+}
+
+/// Entries without an open file are forgotten past this many (they are re-read from the
+/// store if their key comes back), so hourly partitions do not accumulate forever.
+const MAX_IDLE_ENTRIES: usize = 65_536;
+
+struct OpenFile {
+    path: Path,
+    table: Arc<TableSchema>,
+    first_time: Option<DateTime<Utc>>,
+    opened_at: Instant,
+    /// Opening order; within a lane, the smallest is the file with the oldest first event.
+    seq: u64,
+    /// The lane's last event before this file's first: durable if this file is the lane's
+    /// oldest open file.
+    prev: Option<Position>,
+    last: Position,
+    records: u64,
+    memory: usize,
+    encoder: Box<dyn FileEncoder>,
+    multipart: Option<Multipart>,
+}
+
+impl OpenFile {
+    fn append(&mut self, event: &ChangeEvent, budget: &mut MemoryBudget) -> Result<()> {
+        self.encoder.append(event)?;
+        self.records += 1;
+        self.last.clone_from(event.position());
+        self.measure(budget);
+        Ok(())
+    }
+
+    /// Brings the budget up to date with the memory the file holds now.
+    fn measure(&mut self, budget: &mut MemoryBudget) {
+        let memory = self.encoder.memory();
+        budget.update(self.memory, memory);
+        self.memory = memory;
+    }
+}
+
+/// Whether a file of table version `a` can hold events of `b`.
+fn same_table(a: &Arc<TableSchema>, b: &Arc<TableSchema>) -> bool {
+    Arc::ptr_eq(a, b) || (a.version == b.version && a.same_shape(b))
+}
+
+/// What [`FileTable::append_fast`] did with an event.
+pub(crate) enum Fast<'a> {
+    /// A stored file of the event's key already holds it (a replay): skipped.
+    Stored(&'a Arc<str>),
+    /// Appended to the open file of entry `entry`; `more` when the file has parts ready, is
+    /// full or the budget is exceeded.
+    Appended {
+        lane: &'a Arc<str>,
+        entry: usize,
+        more: bool,
+    },
+    /// The event needs the store (recovery, a new file, a rotation first).
+    Slow,
+}
+
+/// The files the events go to (see the module documentation).
+pub(crate) struct FileTable {
+    /// One entry per file key seen.
+    entries: Vec<Entry>,
+    index: HashMap<FileKey, usize>,
+    /// Entries with an open file.
+    open: HashSet<usize>,
+    /// The entry of the previous event: consecutive events usually share it.
+    last_entry: Option<usize>,
+    /// Reused buffer for encoded partitions.
+    scratch: String,
+    resolved: Option<Resolved>,
+    budget: MemoryBudget,
+    next_seq: u64,
+}
+
+/// The lane and origin of `event`, kept from the previous event when it has the same table,
+/// source and lane (recomputing them formats strings).
+fn resolve<'a>(resolved: &'a mut Option<Resolved>, event: &ChangeEvent) -> &'a Resolved {
+    let position = event.position();
+    let same = resolved.as_ref().is_some_and(|r| {
+        Arc::ptr_eq(&r.table, &event.table)
+            && r.source_name == event.source.name
+            && r.position.same_lane(position)
+    });
+    if !same {
+        *resolved = None;
+    }
+    resolved.get_or_insert_with(|| Resolved {
+        table: Arc::clone(&event.table),
+        source_name: Arc::clone(&event.source.name),
+        position: position.clone(),
+        lane: position.lane().into(),
+        origin: naming::origin(event),
+    })
+}
+
+/// Writes the encoded partition of `event` into `out`.
+fn partition_into(
+    partitioner: &dyn Partitioner,
+    event: &ChangeEvent,
+    origin: &Origin,
+    out: &mut String,
+) -> Result<()> {
+    let ctx = PartitionContext {
+        topic: &origin.topic,
+        kafka_partition: origin.kafka_partition,
+    };
+    out.clear();
+    partitioner
+        .partition_into(event, &ctx, out)
+        .map_err(|e| S3SinkError::Partition {
+            position: event.position().clone(),
+            reason: e.to_string(),
+        })
+}
+
+impl FileTable {
+    /// An empty table whose open files may hold `memory_budget` bytes together.
+    pub(crate) fn new(memory_budget: usize) -> Self {
+        Self {
+            entries: Vec::new(),
+            index: HashMap::new(),
+            open: HashSet::new(),
+            last_entry: None,
+            scratch: String::new(),
+            resolved: None,
+            budget: MemoryBudget::new(memory_budget),
+            next_seq: 0,
+        }
+    }
+
+    /// How many files are open.
+    pub(crate) fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// The budget open files are counted against.
+    pub(crate) fn budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
+    /// The file key of an event, and its origin.
+    pub(crate) fn key(
+        &mut self,
+        event: &ChangeEvent,
+        partitioner: &dyn Partitioner,
+    ) -> Result<(FileKey, Origin)> {
+        let resolved = resolve(&mut self.resolved, event);
+        partition_into(partitioner, event, &resolved.origin, &mut self.scratch)?;
+        let origin = resolved.origin.clone();
+        let key = FileKey {
+            lane: Arc::clone(&resolved.lane),
+            topic: Arc::clone(&origin.topic),
+            slot: Arc::clone(&origin.slot),
+            partition: self.scratch.clone(),
+        };
+        Ok((key, origin))
+    }
+
+    /// The entry of `key`, if the table has one.
+    pub(crate) fn find(&mut self, key: &FileKey) -> Option<usize> {
+        let found = self.index.get(key).copied();
+        if found.is_some() {
+            self.last_entry = found;
+        }
+        found
+    }
+
+    /// Adds an entry for a key seen for the first time, whose stored files end at
+    /// `stored_end`.
+    pub(crate) fn insert(&mut self, key: FileKey, stored_end: Option<Position>) -> usize {
+        let i = self.entries.len();
+        self.index.insert(key.clone(), i);
+        self.entries.push(Entry {
+            key,
+            stored_end,
+            file: None,
+        });
+        self.last_entry = Some(i);
+        i
+    }
+
+    /// Whether a stored file of entry `i` already holds `position`.
+    pub(crate) fn stored(&self, i: usize, position: &Position) -> bool {
+        self.entries
+            .get(i)
+            .and_then(|e| e.stored_end.as_ref())
+            .is_some_and(|end| covers(end, position))
+    }
+
+    /// Appends `event` to the open file of its key when nothing else is needed: no store
+    /// call, no rotation before it, no new file. Runs once per event, so it borrows what it
+    /// can: no key is built, hashed or reference-counted when the event goes where the
+    /// previous one went.
+    pub(crate) fn append_fast(
+        &mut self,
+        event: &ChangeEvent,
+        partitioner: &dyn Partitioner,
+        rotation: &Rotation,
+        part_size: usize,
+    ) -> Result<Fast<'_>> {
+        let resolved = resolve(&mut self.resolved, event);
+        partition_into(partitioner, event, &resolved.origin, &mut self.scratch)?;
+        let i = match self.last_entry {
+            Some(i)
+                if self.entries.get(i).is_some_and(|entry| {
+                    Arc::ptr_eq(&entry.key.lane, &resolved.lane)
+                        && Arc::ptr_eq(&entry.key.topic, &resolved.origin.topic)
+                        && entry.key.partition == self.scratch
+                }) =>
+            {
+                i
+            }
+            _ => {
+                let key = FileKey {
+                    lane: Arc::clone(&resolved.lane),
+                    topic: Arc::clone(&resolved.origin.topic),
+                    slot: Arc::clone(&resolved.origin.slot),
+                    partition: self.scratch.clone(),
+                };
+                match self.index.get(&key).copied() {
+                    Some(i) => {
+                        self.last_entry = Some(i);
+                        i
+                    }
+                    None => return Ok(Fast::Slow),
+                }
+            }
+        };
+        let position = event.position();
+        let entry = &mut self.entries[i];
+        if let Some(end) = &entry.stored_end
+            && covers(end, position)
+        {
+            return Ok(Fast::Stored(&entry.key.lane));
+        }
+        let Some(file) = entry.file.as_mut() else {
+            return Ok(Fast::Slow);
+        };
+        if covers(&file.last, position)
+            || !same_table(&file.table, &event.table)
+            || rotation.record_time_exceeded(file.first_time, event.source.commit_time)
+        {
+            return Ok(Fast::Slow);
+        }
+        file.append(event, &mut self.budget)?;
+        let more = file.encoder.ready() >= part_size
+            || rotation.full(file.records, file.encoder.size()).is_some()
+            || self.budget.exceeded();
+        Ok(Fast::Appended {
+            lane: &entry.key.lane,
+            entry: i,
+            more,
+        })
+    }
+
+    /// Whether entry `i`'s open file must close before `event`: a new table version, or the
+    /// record-time rule.
+    pub(crate) fn rotation_before(
+        &self,
+        i: usize,
+        event: &ChangeEvent,
+        rotation: &Rotation,
+    ) -> Option<Reason> {
+        let file = self.entries.get(i)?.file.as_ref()?;
+        if !same_table(&file.table, &event.table) {
+            Some(Reason::Schema)
+        } else if rotation.record_time_exceeded(file.first_time, event.source.commit_time) {
+            Some(Reason::RecordTime)
+        } else {
+            None
+        }
+    }
+
+    /// Appends `event` to entry `i`'s open file, opening one first (named after the event's
+    /// position, under `prefix`) when there is none. `prev` is the lane's last event before
+    /// this one.
+    pub(crate) fn append(
+        &mut self,
+        i: usize,
+        event: &ChangeEvent,
+        origin: &Origin,
+        prev: impl FnOnce() -> Option<Position>,
+        encoders: &Encoders,
+        prefix: &Path,
+    ) -> Result<()> {
+        let Some(entry) = self.entries.get_mut(i) else {
+            return Ok(());
+        };
+        let file = match &mut entry.file {
+            Some(file) => file,
+            empty => {
+                let dir = entry.key.directory(prefix);
+                let path =
+                    naming::object_path(&dir, origin, event.position(), encoders.extension());
+                let kafka = matches!(event.position(), Position::Kafka(_));
+                let encoder = encoders.open(path.as_ref(), &event.table, kafka)?;
+                self.next_seq += 1;
+                self.open.insert(i);
+                empty.insert(OpenFile {
+                    path,
+                    table: Arc::clone(&event.table),
+                    first_time: event.source.commit_time,
+                    opened_at: Instant::now(),
+                    seq: self.next_seq,
+                    prev: prev(),
+                    last: event.position().clone(),
+                    records: 0,
+                    memory: 0,
+                    encoder,
+                    multipart: None,
+                })
+            }
+        };
+        file.append(event, &mut self.budget)
+    }
+
+    /// Uploads the finished parts of entry `i`'s open file (starting its multipart upload
+    /// with the first); then whether the file is full.
+    pub(crate) async fn upload_parts(
+        &mut self,
+        i: usize,
+        uploader: &Uploader,
+        part_size: usize,
+        rotation: &Rotation,
+    ) -> Result<Option<Reason>> {
+        let Some(file) = self.entries.get_mut(i).and_then(|e| e.file.as_mut()) else {
+            return Ok(None);
+        };
+        loop {
+            let part = match file.encoder.take_part(part_size) {
+                Ok(Some(part)) => part,
+                Ok(None) => break,
+                Err(e) => {
+                    if let Some(upload) = file.multipart.take() {
+                        upload.abort().await;
+                    }
+                    return Err(e);
+                }
+            };
+            if file.multipart.is_none() {
+                file.multipart = Some(uploader.start_multipart(&file.path).await?);
+            }
+            if let Some(upload) = file.multipart.as_mut()
+                && let Err(e) = upload.put(part).await
+            {
+                if let Some(upload) = file.multipart.take() {
+                    upload.abort().await;
+                }
+                return Err(e);
+            }
+        }
+        file.measure(&mut self.budget);
+        Ok(rotation.full(file.records, file.encoder.size()))
+    }
+
+    /// The entry whose open file holds the most memory, while the budget is exceeded.
+    pub(crate) fn over_budget(&self) -> Option<usize> {
+        if !self.budget.exceeded() {
+            return None;
+        }
+        self.open
+            .iter()
+            .filter_map(|&j| self.entries[j].file.as_ref().map(|f| (j, f.memory)))
+            .max_by_key(|&(j, memory)| (memory, std::cmp::Reverse(j)))
+            .map(|(j, _)| j)
+    }
+
+    /// The entries with an open file, in opening order.
+    pub(crate) fn open_entries(&self) -> Vec<usize> {
+        self.open_where(|_| true)
+    }
+
+    /// The entries whose open file is due by the wall-clock schedule at `now`.
+    pub(crate) fn due(&self, now: Instant, rotation: &Rotation) -> Vec<usize> {
+        self.open_where(|f| rotation.scheduled(now.saturating_duration_since(f.opened_at)))
+    }
+
+    /// The entries whose open file holds another version of the changed table.
+    pub(crate) fn stale(&self, change: &SchemaChange) -> Vec<usize> {
+        self.open_where(|f| f.table.id == change.table.id && !same_table(&f.table, &change.table))
+    }
+
+    fn open_where(&self, mut keep: impl FnMut(&OpenFile) -> bool) -> Vec<usize> {
+        let mut found: Vec<(u64, usize)> = self
+            .open
+            .iter()
+            .filter_map(|&i| self.entries[i].file.as_ref().map(|f| (f.seq, i, f)))
+            .filter(|(_, _, f)| keep(f))
+            .map(|(seq, i, _)| (seq, i))
+            .collect();
+        found.sort_unstable();
+        found.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// Ends entry `i`'s file and takes it out of the open set; the upload is separate so
+    /// several files can go up at once.
+    pub(crate) async fn seal(&mut self, i: usize, reason: Reason) -> Result<Option<Sealed>> {
+        let Some(file) = self.entries.get_mut(i).and_then(|e| e.file.take()) else {
+            return Ok(None);
+        };
+        self.open.remove(&i);
+        self.budget.update(file.memory, 0);
+        match file.encoder.finish(&file.last) {
+            Ok(bytes) => Ok(Some(Sealed {
+                entry: i,
+                path: file.path,
+                bytes,
+                multipart: file.multipart,
+                last: file.last,
+                records: file.records,
+                reason,
+            })),
+            Err(e) => {
+                if let Some(upload) = file.multipart {
+                    upload.abort().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Records that entry `i`'s stored files now end at `last`.
+    pub(crate) fn stored_to(&mut self, i: usize, last: Position) {
+        if let Some(entry) = self.entries.get_mut(i) {
+            entry.stored_end = Some(last);
+        }
+    }
+
+    /// Forgets idle entries once there are too many.
+    pub(crate) fn prune(&mut self) {
+        if self.entries.len() - self.open.len() <= MAX_IDLE_ENTRIES {
+            return;
+        }
+        let entries = std::mem::take(&mut self.entries);
+        self.index.clear();
+        self.open.clear();
+        self.last_entry = None;
+        for entry in entries.into_iter().filter(|e| e.file.is_some()) {
+            self.index.insert(entry.key.clone(), self.entries.len());
+            self.open.insert(self.entries.len());
+            self.entries.push(entry);
+        }
+    }
+
+    /// The open files as the ledger sees them.
+    pub(crate) fn marks(&self) -> impl Iterator<Item = OpenFileMark<'_>> {
+        self.open.iter().filter_map(|&i| {
+            let e = &self.entries[i];
+            e.file.as_ref().map(|f| OpenFileMark {
+                lane: &e.key.lane,
+                seq: f.seq,
+                prev: f.prev.as_ref(),
+            })
+        })
+    }
+
+    /// Drops the open files of `lanes` (aborting their multipart uploads) and forgets their
+    /// keys, so the store is read again if a lane comes back. Returns, per lane that had
+    /// open files, the lane's last event before the oldest of them, and the number of files
+    /// and events dropped.
+    pub(crate) async fn drop_lanes(&mut self, lanes: &[String]) -> Dropped {
+        let mut dropped = Dropped::default();
+        let mut oldest: HashMap<Arc<str>, (u64, Option<Position>)> = HashMap::new();
+        for i in 0..self.entries.len() {
+            if !lanes.iter().any(|l| **l == *self.entries[i].key.lane) {
+                continue;
+            }
+            self.index.remove(&self.entries[i].key);
+            let lane = Arc::clone(&self.entries[i].key.lane);
+            let Some(file) = self.entries[i].file.take() else {
+                continue;
+            };
+            self.open.remove(&i);
+            self.budget.update(file.memory, 0);
+            dropped.files += 1;
+            dropped.events += file.records;
+            tracing::debug!(key = %file.path, records = file.records, "revoked lane: open file dropped");
+            let first = oldest.entry(lane).or_insert((file.seq, file.prev.clone()));
+            if file.seq < first.0 {
+                *first = (file.seq, file.prev.clone());
+            }
+            if let Some(upload) = file.multipart {
+                upload.abort().await;
+            }
+        }
+        self.last_entry = None;
+        dropped.rewind = oldest
+            .into_iter()
+            .map(|(lane, (_, prev))| (lane, prev))
+            .collect();
+        dropped
+    }
+}
+
+/// What [`FileTable::drop_lanes`] dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Dropped {
+    /// Open files dropped.
+    pub(crate) files: u64,
+    /// Events they held.
+    pub(crate) events: u64,
+    /// Per lane, the last event before its oldest dropped file.
+    pub(crate) rewind: Vec<(Arc<str>, Option<Position>)>,
+}
