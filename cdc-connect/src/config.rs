@@ -467,6 +467,22 @@ pub struct KafkaSinkSection {
     /// Create missing topics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_topics: Option<CreateTopics>,
+    /// Debezium's `time.precision.mode`: `adaptive` (default), `adaptive_time_microseconds`
+    /// or `connect` ([`cdc_core::codec::TimePrecisionMode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_precision_mode: Option<cdc_core::codec::TimePrecisionMode>,
+    /// Debezium's `decimal.handling.mode`: `precise` (default), `double` or `string`
+    /// ([`cdc_core::codec::DecimalHandlingMode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimal_handling_mode: Option<cdc_core::codec::DecimalHandlingMode>,
+    /// Debezium's `binary.handling.mode`: `bytes` (default), `base64`, `base64-url-safe` or
+    /// `hex` ([`cdc_core::codec::BinaryHandlingMode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary_handling_mode: Option<cdc_core::codec::BinaryHandlingMode>,
+    /// Debezium's `unavailable.value.placeholder`: what an unchanged large-object value in an
+    /// update's before image is written as (default `__debezium_unavailable_value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable_value_placeholder: Option<String>,
 }
 
 /// File format.

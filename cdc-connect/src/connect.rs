@@ -282,6 +282,8 @@ const DEBEZIUM_KNOWN: &[&str] = &[
     "database.applicationIntent",
     "time.precision.mode",
     "decimal.handling.mode",
+    "binary.handling.mode",
+    "unavailable.value.placeholder",
     "message.key.columns",
     "tombstones.on.delete",
     "key.converter",
@@ -428,24 +430,24 @@ fn translate_debezium(
     if let Some(v) = p.take("database.applicationIntent") {
         m.read_only_intent = Some(v.eq_ignore_ascii_case("readonly"));
     }
-    for (key, default, what) in [
-        (
-            "time.precision.mode",
-            "adaptive",
-            "times are written as Debezium's adaptive mode writes them",
-        ),
-        (
-            "decimal.handling.mode",
-            "precise",
-            "decimals are written exactly (Connect Decimal bytes)",
-        ),
-    ] {
-        if let Some(v) = p.take(key)
-            && v != default
-        {
-            return Err(p.refuse(key, format!("{v:?} is not supported: {what} ({default})")));
+    // Debezium's value handling modes, under their own names; a value Debezium does not know
+    // is refused naming the property and listing the values it takes.
+    fn mode<T: std::str::FromStr<Err = cdc_core::codec::ParseModeError>>(
+        p: &mut Props<'_>,
+        key: &str,
+    ) -> Result<Option<T>, ConfigError> {
+        match p.take(key) {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|e: cdc_core::codec::ParseModeError| p.refuse(key, e.to_string())),
         }
     }
+    let time_precision_mode = mode(&mut p, "time.precision.mode")?;
+    let decimal_handling_mode = mode(&mut p, "decimal.handling.mode")?;
+    let binary_handling_mode = mode(&mut p, "binary.handling.mode")?;
+    let unavailable_value_placeholder = p.take("unavailable.value.placeholder");
     if let Some(v) = p.take("message.key.columns")
         && !v.trim().is_empty()
     {
@@ -517,6 +519,10 @@ fn translate_debezium(
             tombstones,
             schemas: value_schemas.or(key_schemas),
             create_topics,
+            time_precision_mode,
+            decimal_handling_mode,
+            binary_handling_mode,
+            unavailable_value_placeholder,
         },
     ))
 }
@@ -528,6 +534,10 @@ struct DebeziumKafka {
     tombstones: Option<bool>,
     schemas: Option<bool>,
     create_topics: Option<config::CreateTopics>,
+    time_precision_mode: Option<cdc_core::codec::TimePrecisionMode>,
+    decimal_handling_mode: Option<cdc_core::codec::DecimalHandlingMode>,
+    binary_handling_mode: Option<cdc_core::codec::BinaryHandlingMode>,
+    unavailable_value_placeholder: Option<String>,
 }
 
 const S3_KNOWN: &[&str] = &[
@@ -879,6 +889,10 @@ pub fn translate(
                         schemas: kafka.schemas,
                         tombstones: kafka.tombstones,
                         create_topics: kafka.create_topics,
+                        time_precision_mode: kafka.time_precision_mode,
+                        decimal_handling_mode: kafka.decimal_handling_mode,
+                        binary_handling_mode: kafka.binary_handling_mode,
+                        unavailable_value_placeholder: kafka.unavailable_value_placeholder,
                         ..KafkaSinkSection::default()
                     }),
                     s3: None,
@@ -942,6 +956,14 @@ pub fn translate(
                 ("tombstones.on.delete", kafka.tombstones.is_some()),
                 ("key.converter / value.converter", kafka.schemas.is_some()),
                 ("topic.creation.*", kafka.create_topics.is_some()),
+                (
+                    "time.precision.mode / decimal.handling.mode / binary.handling.mode / \
+                     unavailable.value.placeholder",
+                    kafka.time_precision_mode.is_some()
+                        || kafka.decimal_handling_mode.is_some()
+                        || kafka.binary_handling_mode.is_some()
+                        || kafka.unavailable_value_placeholder.is_some(),
+                ),
                 (
                     "schema.history.internal.kafka.bootstrap.servers",
                     kafka.brokers.is_some(),

@@ -246,6 +246,24 @@ fn codec(schemas: bool) -> Arc<dyn EventCodec> {
     })
 }
 
+/// The Kafka sink's codec: `schemas` and Debezium's value handling modes from `[sink.kafka]`.
+pub fn kafka_sink_codec(section: &config::KafkaSinkSection) -> DebeziumJson {
+    let mut b = DebeziumJson::builder().schemas(section.schemas.unwrap_or(true));
+    if let Some(mode) = section.time_precision_mode {
+        b = b.time_precision_mode(mode);
+    }
+    if let Some(mode) = section.decimal_handling_mode {
+        b = b.decimal_handling_mode(mode);
+    }
+    if let Some(mode) = section.binary_handling_mode {
+        b = b.binary_handling_mode(mode);
+    }
+    if let Some(placeholder) = &section.unavailable_value_placeholder {
+        b = b.unavailable_value_placeholder(placeholder.clone());
+    }
+    b.build()
+}
+
 /// The S3 sink from `[sink.s3]`.
 pub fn s3_sink(section: &config::S3SinkSection, name: &str) -> Result<S3Sink, ConfigError> {
     let err = field_error("sink.s3");
@@ -476,7 +494,7 @@ pub async fn build(file: &PipelineFile, counters: SinkCounters) -> Result<Parts,
                 Some(prefix) => DefaultTopicNamer::with_prefix(prefix.clone()),
                 None => DefaultTopicNamer::new(),
             };
-            let codec = codec(k.schemas.unwrap_or(true));
+            let codec: Arc<dyn EventCodec> = Arc::new(kafka_sink_codec(k));
             if k.exactly_once == Some(true) {
                 let transactional_id = k
                     .transactional_id

@@ -165,3 +165,31 @@ fn readme_service_example_parses_and_builds() {
     cdc_connect::wiring::s3_sink(file.sink.s3.as_ref().unwrap(), "erp").unwrap();
     cdc_connect::wiring::mssql_config(file.source.mssql.as_ref().unwrap()).unwrap();
 }
+
+#[test]
+fn an_unknown_value_handling_mode_fails_naming_the_debezium_property_and_its_values() {
+    let text = r#"
+[source.kafka]
+brokers = "localhost:9092"
+group_id = "g"
+topics = ["t"]
+
+[sink.kafka]
+brokers = "localhost:9092"
+decimal_handling_mode = "exact"
+"#;
+    let err = parse(text).unwrap_err().to_string();
+    assert!(
+        err.contains("pipeline.toml:9")
+            && err
+                .contains("decimal.handling.mode: \"exact\" is not one of precise, double, string"),
+        "{err}"
+    );
+    let ok = parse(&text.replace("\"exact\"", "\"double\"")).map(|_| ());
+    // Kafka to Kafka is refused by validate(), after the value was read.
+    assert!(
+        ok.as_ref()
+            .is_err_and(|e| e.to_string().contains("Kafka to Kafka")),
+        "{ok:?}"
+    );
+}

@@ -157,8 +157,13 @@ fn properties_that_cannot_be_honoured_are_errors_naming_them() {
             "message.key.columns",
             "dbo.orders:order_no",
         ),
-        ("debezium-sqlserver.json", "decimal.handling.mode", "double"),
-        ("debezium-sqlserver.json", "time.precision.mode", "connect"),
+        ("debezium-sqlserver.json", "decimal.handling.mode", "exact"),
+        (
+            "debezium-sqlserver.json",
+            "time.precision.mode",
+            "nanoseconds",
+        ),
+        ("debezium-sqlserver.json", "binary.handling.mode", "base32"),
         ("debezium-sqlserver.json", "snapshot.mode", "recovery"),
         (
             "debezium-sqlserver.json",
@@ -206,6 +211,42 @@ fn properties_that_cannot_be_honoured_are_errors_naming_them() {
         };
         assert!(message.contains(field), "{key}={value}: {message}");
     }
+}
+
+#[test]
+fn debezium_value_handling_modes_become_the_kafka_sinks_codec() {
+    use cdc_core::EventCodec;
+    use cdc_core::codec::{BinaryHandlingMode, DecimalHandlingMode, TimePrecisionMode};
+    let mut source = fixture("debezium-sqlserver.json");
+    for (key, value) in [
+        ("time.precision.mode", "connect"),
+        ("decimal.handling.mode", "string"),
+        ("binary.handling.mode", "hex"),
+        ("unavailable.value.placeholder", "n/a"),
+    ] {
+        source.properties.insert(key.into(), value.into());
+    }
+    let t = translate(&[source], &worker()).unwrap();
+    let kafka = t.file.sink.kafka.as_ref().unwrap();
+    assert_eq!(kafka.time_precision_mode, Some(TimePrecisionMode::Connect));
+    assert_eq!(
+        kafka.decimal_handling_mode,
+        Some(DecimalHandlingMode::String)
+    );
+    assert_eq!(kafka.binary_handling_mode, Some(BinaryHandlingMode::Hex));
+    assert_eq!(kafka.unavailable_value_placeholder.as_deref(), Some("n/a"));
+    // The pipeline file says the same in its own keys, and the codec it builds writes so.
+    let toml = t.file.to_toml();
+    assert!(toml.contains("time_precision_mode = \"connect\""), "{toml}");
+    assert!(
+        toml.contains("decimal_handling_mode = \"string\""),
+        "{toml}"
+    );
+    let codec = cdc_connect::wiring::kafka_sink_codec(kafka);
+    let event = &cdc_core::testing::sample_events("s", 1)[0];
+    let value: serde_json::Value =
+        serde_json::from_slice(&codec.encode(event).unwrap().value.unwrap()).unwrap();
+    assert_eq!(value["payload"]["after"]["price"], "1.01");
 }
 
 #[test]

@@ -518,12 +518,16 @@ pub(super) fn row_logicals(
     table
         .columns
         .iter()
-        .map(|column| {
+        .enumerate()
+        .map(|(i, column)| {
+            let named = |f: &&Json| f.get("field").and_then(Json::as_str) == Some(&column.name);
+            // The fields are in column order when this codec wrote them: look there first.
             fields
                 .and_then(|fields| {
                     fields
-                        .iter()
-                        .find(|f| f.get("field").and_then(Json::as_str) == Some(&column.name))
+                        .get(i)
+                        .filter(named)
+                        .or_else(|| fields.iter().find(named))
                 })
                 .map_or_else(
                     || Logical::of(&column.data_type, handling),

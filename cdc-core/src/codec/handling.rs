@@ -53,6 +53,21 @@ macro_rules! debezium_mode {
             }
         }
 
+        /// Serialised as Debezium's value text.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        /// Read from Debezium's value text; anything else is an error listing the values.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
         /// Parses Debezium's value text, case-insensitively as Debezium does.
         impl FromStr for $name {
             type Err = ParseModeError;
