@@ -621,7 +621,12 @@ async fn serve<W: AsyncWrite + Unpin>(
                 let sql = rpc::parse_batch(&msg.payload)?;
                 sess.vars.clear(); // variables live for one batch, as in T-SQL
                 let mut segs = Default::default();
-                let mut outs = run(shared, sess, |ex| segs = ex.parse_segments(&sql));
+                let mut outs = run(shared, sess, |ex| {
+                    // Table variables are taken apart first (sql/table_vars.rs).
+                    if !ex.run_with_table_vars(&sql) {
+                        segs = ex.parse_segments(&sql)
+                    }
+                });
                 // WAITFOR DELAY pauses between statements with the engine unlocked, so the
                 // capture job and other sessions keep running.
                 loop {
@@ -644,7 +649,7 @@ async fn serve<W: AsyncWrite + Unpin>(
                 let (outs, handle) = match handles.plan(req) {
                     Plan::Forward(req) => (run(shared, sess, |ex| ex.run_rpc(req)), None),
                     Plan::Execute { req, handle } => {
-                        (run(shared, sess, |ex| ex.run_rpc(req)), handle)
+                        (run(shared, sess, |ex| execute_rpc(ex, req)), handle)
                     }
                     Plan::Nothing => (Vec::new(), None),
                     Plan::Fail(e) => (
@@ -682,4 +687,24 @@ fn run(shared: &Shared, sess: &mut Session, f: impl FnOnce(&mut Exec<'_>)) -> Ve
     let mut ex = Exec::new(&mut eng, sess, &shared.ctl);
     f(&mut ex);
     std::mem::take(&mut ex.out)
+}
+
+/// Runs an `sp_executesql` request: its values become the session's variables, then its
+/// statement runs, through the table-variable path when it declares one.
+fn execute_rpc(ex: &mut Exec<'_>, req: rpc::RpcRequest) {
+    let stmt = req.params.first().and_then(|p| p.value.to_text());
+    match stmt {
+        Some(stmt) if stmt.to_lowercase().contains("table") => {
+            for p in req.params.iter().skip(2) {
+                let ty = p.ty.unwrap_or_else(|| p.value.natural_type());
+                ex.sess
+                    .vars
+                    .insert(p.name.to_lowercase(), (ty, p.value.clone()));
+            }
+            if !ex.run_with_table_vars(&stmt) {
+                ex.run_batch(&stmt);
+            }
+        }
+        _ => ex.run_rpc(req),
+    }
 }

@@ -1,5 +1,6 @@
 //! T-SQL: parsing with sqlparser's MsSqlDialect and execution on the in-memory engine.
 
+pub(crate) mod catalog_procs;
 pub(crate) mod ddl;
 pub(crate) mod dml;
 pub(crate) mod eval;
@@ -8,5 +9,8 @@ pub(crate) mod functions;
 pub(crate) mod parse;
 pub(crate) mod procs;
 pub(crate) mod query;
+pub(crate) mod savepoints;
 pub(crate) mod session;
 pub(crate) mod sysviews;
+pub(crate) mod table_vars;
+pub(crate) mod window;

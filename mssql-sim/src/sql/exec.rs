@@ -202,6 +202,10 @@ impl<'a> Exec<'a> {
             match s.as_ref() {
                 Statement::StartTransaction { .. } => return self.begin_tran(),
                 Statement::Commit { .. } => return self.commit_tran(),
+                Statement::Rollback {
+                    savepoint: Some(name),
+                    ..
+                } => return self.rollback_to_savepoint(&name.value),
                 Statement::Rollback { .. } => return self.rollback_tran(),
                 _ => {}
             }
@@ -312,6 +316,7 @@ impl<'a> Exec<'a> {
             t.savepoint_lsn.insert(db.clone(), lsn);
             t.last_lsn.insert(db, lsn);
         }
+        self.remember_savepoint(_name);
         Ok(())
     }
 
@@ -644,6 +649,10 @@ impl<'a> Exec<'a> {
             // Inside IF blocks (`IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION`, as cleanup scripts do).
             Statement::StartTransaction { .. } => self.begin_tran(),
             Statement::Commit { .. } => self.commit_tran(),
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => self.rollback_to_savepoint(&name.value),
             Statement::Rollback { .. } => self.rollback_tran(),
             Statement::Query(q) if assigns_variables(&q) => {
                 // `SELECT @a = expr, ...`: the last row's values go into the variables.

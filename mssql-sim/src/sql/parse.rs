@@ -77,6 +77,7 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
         .tokenize()
         .map_err(syntax_from)?;
     let tokens = rewrite_alter_column(tokens);
+    let tokens = rewrite_rollback_to_savepoint(tokens);
     let mut segments = Vec::new();
     let mut pending: Vec<Token> = Vec::new();
     let mut depth = 0i32;
@@ -412,4 +413,40 @@ pub(crate) fn ident_text(ids: &[Ident]) -> String {
         .map(|i| i.value.as_str())
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// T-SQL's `ROLLBACK { TRAN | TRANSACTION } name` (what mssql-jdbc sends for
+/// `Connection.rollback(Savepoint)`, also inside `IF @@TRANCOUNT > 0 ...`) becomes sqlparser's
+/// `ROLLBACK TO SAVEPOINT name`. A following word that starts a statement is not a name.
+fn rewrite_rollback_to_savepoint(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if is_kw(Some(t), Keyword::ROLLBACK) {
+            let tran = skip_ws(&tokens, i + 1);
+            let name = skip_ws(&tokens, tran + 1);
+            let is_tran = matches!(tokens.get(tran), Some(Token::Word(w)) if w.quote_style.is_none()
+                && (w.value.eq_ignore_ascii_case("tran") || w.value.eq_ignore_ascii_case("transaction")));
+            let is_name = matches!(tokens.get(name), Some(Token::Word(w))
+                if w.quote_style.is_some() || w.keyword == Keyword::NoKeyword);
+            if is_tran
+                && is_name
+                && let Some(Token::Word(w)) = tokens.get(name)
+            {
+                out.push(t.clone());
+                for word in ["TO", "SAVEPOINT"] {
+                    out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+                    out.push(Token::make_keyword(word));
+                }
+                out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+                out.push(Token::Word(w.clone()));
+                i = name + 1;
+                continue;
+            }
+        }
+        out.push(t.clone());
+        i += 1;
+    }
+    out
 }

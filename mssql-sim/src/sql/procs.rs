@@ -138,6 +138,18 @@ impl Exec<'_> {
                 self.done(Some(n));
                 return Ok(());
             }
+            // ODBC catalog procedures (sp_tables, sp_columns_100, sp_pkeys): sql/catalog_procs.rs
+            (other, _)
+                if self.catalog_proc(
+                    other,
+                    &crate::sql::catalog_procs::CatalogArgs {
+                        named: &a.named,
+                        positional: &a.positional,
+                    },
+                )? =>
+            {
+                return Ok(());
+            }
             _ => {
                 return Err(SqlError::new(
                     2812,

@@ -525,7 +525,10 @@ impl Exec<'_> {
                 rows.push(row);
             }
         }
-        let cols = src.cols;
+        let mut cols = src.cols;
+        // Window calls (ROW_NUMBER() OVER ...) become hidden columns first: sql/window.rs.
+        let windowed = self.window_columns(&s.projection, &mut cols, &mut rows)?;
+        let projection = windowed.as_deref().unwrap_or(&s.projection);
         let group_exprs: Vec<Expr> = match &s.group_by {
             GroupByExpr::Expressions(v, _) => v.clone(),
             GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
@@ -541,7 +544,7 @@ impl Exec<'_> {
 
         // Output expressions
         let mut items: Vec<(String, Option<Expr>, Option<usize>)> = Vec::new(); // (name, expr, direct column)
-        for p in &s.projection {
+        for p in projection {
             match p {
                 SelectItem::Wildcard(_) => {
                     for (i, c) in cols.iter().enumerate() {

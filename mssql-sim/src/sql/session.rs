@@ -87,6 +87,8 @@ pub(crate) struct Session {
     pub(crate) nocount: bool,
     pub(crate) rowcount: u64,
     pub(crate) undo: Vec<Undo>,
+    /// Savepoints of the open transaction (`SAVE TRANSACTION`), oldest first.
+    pub(crate) savepoints: Vec<crate::sql::savepoints::Savepoint>,
 }
 
 impl Session {
@@ -101,6 +103,7 @@ impl Session {
             nocount: false,
             rowcount: 0,
             undo: Vec::new(),
+            savepoints: Vec::new(),
         }
     }
 }

@@ -1,0 +1,94 @@
+//! `ROLLBACK TRANSACTION savepoint_name`: back to a savepoint set with `SAVE TRANSACTION`, the
+//! transaction staying open (mssql-jdbc's `Connection.rollback(Savepoint)`; Debezium uses it to
+//! release the table locks of its schema snapshot).
+//!
+//! Table locks taken after the savepoint are released, as SQL Server releases them. Undoing row
+//! changes made after a savepoint is not modelled: when the transaction wrote to any database's
+//! log after the savepoint, the rollback is refused as unsupported rather than done partly.
+
+use std::collections::HashMap;
+
+use crate::cdc::lsn::Lsn;
+use crate::engine::txn::Xid;
+use crate::error::{SqlError, SqlResult};
+use crate::sql::exec::Exec;
+
+/// A savepoint of the session's open transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct Savepoint {
+    /// The name as written (compared case-insensitively, as with the default collation).
+    pub(crate) name: String,
+    /// The transaction it belongs to.
+    pub(crate) xid: Xid,
+    /// How many table locks existed when it was set.
+    pub(crate) locks: usize,
+    /// The transaction's last log record per database right after it was set.
+    pub(crate) last_lsn: HashMap<String, Lsn>,
+}
+
+impl Exec<'_> {
+    /// Records a savepoint just written by `SAVE TRANSACTION name`.
+    pub(crate) fn remember_savepoint(&mut self, name: &str) {
+        let Some(t) = self.sess.txn.as_ref() else {
+            return;
+        };
+        let sp = Savepoint {
+            name: name.to_string(),
+            xid: t.xid,
+            locks: self.eng.table_locks.len(),
+            last_lsn: t.last_lsn.clone(),
+        };
+        let xid = t.xid;
+        self.sess.savepoints.retain(|s| s.xid == xid);
+        self.sess.savepoints.push(sp);
+    }
+
+    /// `ROLLBACK TRANSACTION name`: 3903 outside a transaction, 6401 for an unknown name.
+    pub(crate) fn rollback_to_savepoint(&mut self, name: &str) -> SqlResult<()> {
+        let Some(t) = self.sess.txn.as_ref().filter(|t| t.explicit) else {
+            return Err(SqlError::new(
+                3903,
+                "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+            ));
+        };
+        let xid = t.xid;
+        let Some(at) = self
+            .sess
+            .savepoints
+            .iter()
+            .rposition(|s| s.xid == xid && s.name.eq_ignore_ascii_case(name))
+        else {
+            return Err(SqlError::new(
+                6401,
+                format!(
+                    "Cannot roll back {name}. No transaction or savepoint of that name was found."
+                ),
+            ));
+        };
+        let sp = self.sess.savepoints[at].clone();
+        // tempdb is left out: table variables live there, and SQL Server does not roll them back.
+        let user_dbs = |m: &HashMap<String, Lsn>| {
+            let mut v: Vec<(String, Lsn)> = m
+                .iter()
+                .filter(|(db, _)| !db.eq_ignore_ascii_case("tempdb"))
+                .map(|(db, l)| (db.clone(), *l))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        if user_dbs(&t.last_lsn) != user_dbs(&sp.last_lsn) {
+            return Err(SqlError::unsupported(
+                "ROLLBACK TRANSACTION to a savepoint after which the transaction wrote",
+            ));
+        }
+        // Locks taken after the savepoint go; the savepoint itself stays usable.
+        let mut k = 0;
+        self.eng.table_locks.retain(|l| {
+            k += 1;
+            k <= sp.locks || l.xid != xid
+        });
+        self.sess.savepoints.truncate(at + 1);
+        self.done(None);
+        Ok(())
+    }
+}
