@@ -658,3 +658,35 @@ fn every_sample_value_encodes_in_every_combination_of_modes() {
     }
     assert_eq!(combinations, 3 * 3 * 3 * 4 * 2);
 }
+
+proptest::proptest! {
+    /// Any `datetime2(7)` SQL Server can hold (years 1 to 9999, 100 ns steps) and any
+    /// `time(7)` round-trip exactly in the adaptive modes, in both forms.
+    #[test]
+    fn any_datetime2_7_round_trips_exactly(
+        days in 0i64..3_652_059,
+        ticks in 0i64..864_000_000_000,
+    ) {
+        let t = table(&[
+            ("d2", DataType::DateTime2 { precision: 7 }),
+            ("t7", DataType::Time { precision: 7 }),
+        ]);
+        let date = NaiveDate::from_ymd_opt(1, 1, 1).unwrap() + chrono::Duration::days(days);
+        let time = NaiveTime::MIN + chrono::Duration::nanoseconds(ticks * 100);
+        let e = event(
+            &t,
+            None,
+            vec![Value::DateTime(date.and_time(time)), Value::Time(time)],
+        );
+        for schemas in [true, false] {
+            let c = codec(
+                schemas,
+                TimePrecisionMode::Adaptive,
+                DecimalHandlingMode::Precise,
+                BinaryHandlingMode::Bytes,
+            );
+            c.register(Arc::clone(&t));
+            proptest::prop_assert_eq!(roundtrip(&c, &e), e.clone());
+        }
+    }
+}
