@@ -168,3 +168,74 @@ async fn rollback_to_an_unknown_savepoint_fails_with_6401_and_outside_a_transact
     assert_eq!(common::err_number(&e), 6401);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn todatetimeoffset_and_datepart_tzoffset_give_debeziums_change_time() {
+    let (sim, mut c) = setup().await;
+    let r = rows(
+        &mut c,
+        "SELECT DATEPART(TZOFFSET, TODATETIMEOFFSET('2024-03-01 10:11:12', 330)), \
+                DATEPART(hour, TODATETIMEOFFSET('2024-03-01 10:11:12', '+05:30')), \
+                DATEPART(tz, TODATETIMEOFFSET('2024-03-01 10:11:12', '-02:00')), \
+                DATEPART(TZOFFSET, SYSDATETIMEOFFSET()), \
+                DATEPART(year, '2024-03-01'), DATEPART(dw, '2024-03-03')",
+    )
+    .await;
+    let got: Vec<Option<i32>> = (0..6).map(|i| r[0].get::<i32, _>(i)).collect();
+    // The simulator's clock runs at UTC, so the session's offset is 0; 2024-03-03 is a Sunday.
+    assert_eq!(
+        got,
+        vec![
+            Some(330),
+            Some(10),
+            Some(-120),
+            Some(0),
+            Some(2024),
+            Some(1)
+        ]
+    );
+    // Debezium's LSN_TIMESTAMP_SELECT_STATEMENT on a real change row.
+    common::exec(&mut c, "INSERT INTO dbo.items VALUES (1, N'a')").await;
+    sim.scan();
+    let r = rows(
+        &mut c,
+        "SELECT DATEPART(TZOFFSET, TODATETIMEOFFSET([shop].sys.fn_cdc_map_lsn_to_time([__$start_lsn]), DATEPART(TZOFFSET, SYSDATETIMEOFFSET()))) FROM [shop].cdc.[dbo_items_CT]",
+    )
+    .await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].get::<i32, _>(0), Some(0));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn datepart_with_an_unknown_part_fails_with_155() {
+    let (sim, mut c) = setup().await;
+    let e = common::try_exec(&mut c, "SELECT DATEPART(fortnight, SYSDATETIME())")
+        .await
+        .unwrap_err();
+    assert_eq!(common::err_number(&e), 155);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn sp_cdc_help_jobs_reports_the_capture_job_with_its_polling_interval() {
+    let (sim, mut c) = setup().await;
+    // Debezium reads job_type and pollinginterval through {call sys.sp_cdc_help_jobs}.
+    let r = rows(&mut c, "EXEC sys.sp_cdc_help_jobs").await;
+    let got: Vec<(&str, i64)> = r
+        .iter()
+        .map(|r| {
+            (
+                r.get::<&str, _>("job_type").unwrap(),
+                r.get::<i64, _>("pollinginterval").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![("capture", 5), ("cleanup", 0)]);
+    common::exec(&mut c, "USE master").await;
+    let e = common::try_exec(&mut c, "EXEC sys.sp_cdc_help_jobs")
+        .await
+        .unwrap_err();
+    assert_eq!(common::err_number(&e), 22901);
+    sim.stop().await;
+}

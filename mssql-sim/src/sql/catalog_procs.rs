@@ -312,6 +312,7 @@ impl Exec<'_> {
             "sp_tables" => self.sp_tables(a)?,
             "sp_columns" | "sp_columns_100" => self.sp_columns(a)?,
             "sp_pkeys" => self.sp_pkeys(a)?,
+            "sp_cdc_help_jobs" => self.sp_cdc_help_jobs()?,
             _ => return Ok(false),
         };
         let n = rs.rows.len() as u64;
@@ -464,6 +465,68 @@ impl Exec<'_> {
         }
         Ok(ResultSet {
             cols: sp_columns_cols(),
+            rows,
+        })
+    }
+
+    /// `sys.sp_cdc_help_jobs`: the capture and cleanup jobs with SQL Server's defaults (capture:
+    /// maxtrans 500, maxscans 10, continuous, pollinginterval 5 s; cleanup: retention 4320 min,
+    /// threshold 5000). 22901 when the database is not enabled for CDC.
+    fn sp_cdc_help_jobs(&mut self) -> SqlResult<ResultSet> {
+        let db = self.eng.db(&self.sess.db)?;
+        if db.cdc.is_none() {
+            return Err(SqlError::new(
+                22901,
+                format!(
+                    "The database '{}' is not enabled for Change Data Capture.",
+                    db.name
+                ),
+            )
+            .class(16));
+        }
+        // Stable per database, as a job id is.
+        let job_id = |kind: u8| {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&db.id.to_be_bytes());
+            b[15] = kind;
+            Value::Guid(uuid::Uuid::from_bytes(b))
+        };
+        let rows = vec![
+            vec![
+                job_id(1),
+                s("capture"),
+                s(&format!("cdc.{}_capture", db.name)),
+                i(500),
+                i(10),
+                Value::Bit(true),
+                i(5),
+                i(0),
+                i(0),
+            ],
+            vec![
+                job_id(2),
+                s("cleanup"),
+                s(&format!("cdc.{}_cleanup", db.name)),
+                i(0),
+                i(0),
+                Value::Bit(false),
+                i(0),
+                i(4320),
+                i(5000),
+            ],
+        ];
+        Ok(ResultSet {
+            cols: meta(&[
+                ("job_id", SqlType::UniqueIdentifier),
+                ("job_type", SqlType::NVarChar(Len::N(20))),
+                ("job_name", SYSNAME),
+                ("maxtrans", SqlType::Int),
+                ("maxscans", SqlType::Int),
+                ("continuous", SqlType::Bit),
+                ("pollinginterval", SqlType::BigInt),
+                ("retention", SqlType::BigInt),
+                ("threshold", SqlType::BigInt),
+            ]),
             rows,
         })
     }

@@ -142,6 +142,9 @@ impl Exec<'_> {
         if name == "dateadd" || name == "datediff" {
             return self.date_function(&name, f, cols, row, group);
         }
+        if name == "datepart" {
+            return self.datepart(f, cols, row, group);
+        }
         if name.starts_with("fn_cdc_") || name == "fn_cdc_is_bit_set" {
             let a = self.args(f, cols, row, group)?;
             return self.cdc_scalar(&name, a);
@@ -222,6 +225,7 @@ impl Exec<'_> {
             }
             "getutcdate" | "sysutcdatetime" => Value::DateTime(Utc::now().naive_utc()),
             "sysdatetimeoffset" => Value::DateTimeOffset(Utc::now().fixed_offset()),
+            "todatetimeoffset" => to_datetimeoffset(arg(0), arg(1))?,
             "newid" => Value::Guid(uuid::Uuid::new_v4()),
             "db_name" => match arg(0) {
                 Value::Null if a.is_empty() => Value::Str(self.eng.db(&self.sess.db)?.name.clone()),
@@ -309,6 +313,80 @@ impl Exec<'_> {
                 ));
             }
         })
+    }
+
+    /// DATEPART(part, date): an int. `tzoffset`/`tz` is the offset in minutes (0 for types
+    /// without one); the usual parts by their names and abbreviations.
+    pub(crate) fn datepart(
+        &mut self,
+        f: &sqlparser::ast::Function,
+        cols: &[RelCol],
+        row: &[Value],
+        group: Option<&[Vec<Value>]>,
+    ) -> SqlResult<Value> {
+        use chrono::{Datelike, Timelike};
+        let args = Self::arg_exprs(f);
+        if args.len() != 2 {
+            return Err(SqlError::new(
+                174,
+                "The datepart function requires 2 argument(s).",
+            ));
+        }
+        let part = match &args[0] {
+            Expr::Identifier(i) => i.value.to_lowercase(),
+            other => {
+                return Err(SqlError::new(
+                    1023,
+                    format!("Invalid parameter 1 specified for datepart: {other}."),
+                ));
+            }
+        };
+        let v = self.eval(&args[1], cols, row, group)?;
+        let (dt, offset_minutes) = match v {
+            Value::Null => return Ok(Value::Null),
+            Value::DateTime(d) => (d, 0),
+            Value::Date(d) => (d.and_time(chrono::NaiveTime::MIN), 0),
+            Value::Time(t) => (chrono::NaiveDate::MIN.and_time(t), 0),
+            Value::DateTimeOffset(d) => (d.naive_local(), d.offset().local_minus_utc() / 60),
+            Value::Str(s) => match crate::value::parse_datetime(&s) {
+                Some(d) => (d, 0),
+                None => {
+                    return Err(SqlError::new(
+                        241,
+                        "Conversion failed when converting date and/or time from character string.",
+                    ));
+                }
+            },
+            _ => {
+                return Err(SqlError::new(
+                    8116,
+                    "Argument data type is invalid for argument 2 of datepart function.",
+                ));
+            }
+        };
+        let n = match part.as_str() {
+            "tzoffset" | "tz" => offset_minutes as i64,
+            "year" | "yy" | "yyyy" => dt.year() as i64,
+            "quarter" | "qq" | "q" => (dt.month0() / 3 + 1) as i64,
+            "month" | "mm" | "m" => dt.month() as i64,
+            "dayofyear" | "dy" | "y" => dt.ordinal() as i64,
+            "day" | "dd" | "d" => dt.day() as i64,
+            // With SQL Server's default DATEFIRST 7 (Sunday is day 1).
+            "weekday" | "dw" => dt.weekday().num_days_from_sunday() as i64 + 1,
+            "hour" | "hh" => dt.hour() as i64,
+            "minute" | "mi" | "n" => dt.minute() as i64,
+            "second" | "ss" | "s" => dt.second() as i64,
+            "millisecond" | "ms" => (dt.nanosecond() / 1_000_000) as i64,
+            "microsecond" | "mcs" => (dt.nanosecond() / 1_000) as i64,
+            "nanosecond" | "ns" => dt.nanosecond() as i64,
+            other => {
+                return Err(SqlError::new(
+                    155,
+                    format!("'{other}' is not a recognized datepart option."),
+                ));
+            }
+        };
+        Ok(Value::Int(n))
     }
 
     /// DATEADD(part, n, date) and DATEDIFF(part, start, end).
@@ -470,6 +548,18 @@ impl Exec<'_> {
                     "object_id" | "db_id" | "schema_id" => Some((SqlType::Int, true)),
                     "getdate" | "getutcdate" => Some((SqlType::DateTime, false)),
                     "sysdatetime" | "sysutcdatetime" => Some((SqlType::DateTime2(7), false)),
+                    "sysdatetimeoffset" => Some((SqlType::DateTimeOffset(7), false)),
+                    "datepart" => Some((SqlType::Int, true)),
+                    // The precision of its first argument's type (datetime counts as 3).
+                    "todatetimeoffset" => {
+                        let first = Self::arg_exprs(f).into_iter().next()?;
+                        let p = match self.static_type(&first, cols)?.0 {
+                            SqlType::DateTime2(p) | SqlType::DateTimeOffset(p) => p,
+                            SqlType::Date | SqlType::SmallDateTime => 0,
+                            _ => 3,
+                        };
+                        Some((SqlType::DateTimeOffset(p), true))
+                    }
                     "min" | "max" => {
                         let arg = Self::arg_exprs(f).into_iter().next()?;
                         if has_aggregate(&arg) {
@@ -523,5 +613,74 @@ impl Exec<'_> {
             }
             _ => None,
         }
+    }
+}
+
+/// TODATETIMEOFFSET(expression, offset): the same local date and time at the given offset
+/// (minutes as an int, or `[+|-]hh:mm`); offsets beyond ±14:00 fail with 9812.
+fn to_datetimeoffset(v: Value, offset: Value) -> SqlResult<Value> {
+    let minutes = match offset {
+        Value::Null => return Ok(Value::Null),
+        Value::Int(n) => n,
+        Value::Str(s) => {
+            let t = s.trim();
+            let (sign, rest) = match t.strip_prefix('-') {
+                Some(r) => (-1, r),
+                None => (1, t.strip_prefix('+').unwrap_or(t)),
+            };
+            let mut it = rest.split(':');
+            let h = it.next().and_then(|x| x.parse::<i64>().ok());
+            let m = it.next().and_then(|x| x.parse::<i64>().ok());
+            match (h, m) {
+                (Some(h), Some(m)) => sign * (h * 60 + m),
+                _ => {
+                    return Err(SqlError::new(
+                        9812,
+                        "The timezone provided to builtin function todatetimeoffset is invalid.",
+                    ));
+                }
+            }
+        }
+        _ => {
+            return Err(SqlError::new(
+                8116,
+                "Argument data type is invalid for argument 2 of todatetimeoffset function.",
+            ));
+        }
+    };
+    let naive = match v {
+        Value::Null => return Ok(Value::Null),
+        Value::DateTime(d) => d,
+        Value::Date(d) => d.and_time(chrono::NaiveTime::MIN),
+        Value::DateTimeOffset(d) => d.naive_local(),
+        Value::Str(s) => crate::value::parse_datetime(&s).ok_or_else(|| {
+            SqlError::new(
+                241,
+                "Conversion failed when converting date and/or time from character string.",
+            )
+        })?,
+        _ => {
+            return Err(SqlError::new(
+                8116,
+                "Argument data type is invalid for argument 1 of todatetimeoffset function.",
+            ));
+        }
+    };
+    let tz = (minutes.abs() <= 14 * 60)
+        .then(|| chrono::FixedOffset::east_opt((minutes * 60) as i32))
+        .flatten()
+        .ok_or_else(|| {
+            SqlError::new(
+                9812,
+                "The timezone provided to builtin function todatetimeoffset is invalid.",
+            )
+        })?;
+    use chrono::TimeZone;
+    match tz.from_local_datetime(&naive).single() {
+        Some(d) => Ok(Value::DateTimeOffset(d)),
+        None => Err(SqlError::new(
+            9812,
+            "The timezone provided to builtin function todatetimeoffset is invalid.",
+        )),
     }
 }
