@@ -178,7 +178,6 @@ async fn rebalancing_consumers_deliver_everything_and_commit_only_durable() {
 /// The same rebalance scenario on a real broker, whose group coordinator runs the real
 /// protocol (`KAFKA_BROKERS`, or one this process starts through scripts/kafka.sh).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect (issue 13): passes alone, but in the full suite under load it failed before its end (the monitor then hung the runtime; fixed), cause not yet found; run with --ignored"]
 async fn real_broker_rebalancing_consumers_deliver_everything_and_commit_only_durable() {
     let config = KafkaConfig::new(common::broker::shared())
         // The broker's smallest allowed session (group.min.session.timeout.ms).

@@ -265,7 +265,6 @@ async fn source_waits_for_a_topic_created_after_the_subscription() {
 /// The only broker goes down for 5 s while the source consumes: the source keeps polling
 /// through the outage and delivers the records produced after the broker came back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect: passes alone, but under load the records produced after the restart sometimes never arrive (100 of 200 after 180 s); run with --ignored"]
 async fn source_resumes_after_the_only_broker_was_down_5s() {
     let broker = Arc::new(blocking(PrivateBroker::start).await);
     let config = KafkaConfig::new(broker.bootstrap());
@@ -315,7 +314,6 @@ async fn source_resumes_after_the_only_broker_was_down_5s() {
 /// every event arrives at least once (before, the first record after the error could go
 /// missing), and the group's committed offsets end at the end of the topic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect: after MaxPollExceeded the first record of a partition can go missing (about half the runs, even with the re-subscribe); run with --ignored"]
 async fn source_survives_a_sink_slower_than_the_poll_interval() {
     let config = KafkaConfig::new(shared())
         // The broker's minimum session timeout; the poll interval must not be shorter.

@@ -218,6 +218,13 @@ async fn rebalance_scenario(
     .await;
 
     let b = start("b", Arc::clone(&held_b), stop.clone());
+    // The second half goes out once the rebalance began: produced earlier, the first
+    // pipeline may read it all and close every file before the second one gets its
+    // partitions, which then hold nothing left to read.
+    wait_until("the first pipeline gave its partitions up", || {
+        held_a.lock().unwrap().revocations > 0
+    })
+    .await;
     produce(&config, &events[1000..], false).await;
     let all: HashSet<Position> = events.iter().map(|e| e.position().clone()).collect();
     let holds_all = || {
@@ -228,34 +235,51 @@ async fn rebalance_scenario(
     };
     let started = Instant::now();
     while !holds_all() {
+        if a.is_finished() {
+            panic!(
+                "pipeline a stopped before the test stopped it: {:?}",
+                a.await
+            );
+        }
+        if b.is_finished() {
+            panic!(
+                "pipeline b stopped before the test stopped it: {:?}",
+                b.await
+            );
+        }
         if started.elapsed() > Duration::from_secs(60) {
-            let (a, b) = (held_a.lock().unwrap(), held_b.lock().unwrap());
-            let mut union = a.positions();
-            union.extend(b.positions());
-            let mut missing: Vec<String> = events
-                .iter()
-                .filter(|e| !union.contains(e.position()))
-                .map(|e| format!("{}", e.position()))
-                .collect();
-            missing.sort();
+            let report = {
+                let (a, b) = (held_a.lock().unwrap(), held_b.lock().unwrap());
+                let mut union = a.positions();
+                union.extend(b.positions());
+                let mut missing: Vec<String> = events
+                    .iter()
+                    .filter(|e| !union.contains(e.position()))
+                    .map(|e| format!("{}", e.position()))
+                    .collect();
+                missing.sort();
+                format!(
+                    "revocations a={} b={}; lanes a={:?} b={:?}; durable a={:?} b={:?}; \
+                     {} missing, first: {:?}",
+                    a.revocations,
+                    b.revocations,
+                    a.lanes
+                        .iter()
+                        .map(|(l, v)| (l, v.len()))
+                        .collect::<Vec<_>>(),
+                    b.lanes
+                        .iter()
+                        .map(|(l, v)| (l, v.len()))
+                        .collect::<Vec<_>>(),
+                    a.durable,
+                    b.durable,
+                    missing.len(),
+                    &missing[..missing.len().min(5)],
+                )
+            };
             panic!(
                 "timed out waiting until the rebalance is done and the pipelines hold all 2,000 \
-                 between them: revocations a={} b={}; lanes a={:?} b={:?}; durable a={:?} b={:?}; \
-                 {} missing, first: {:?}",
-                a.revocations,
-                b.revocations,
-                a.lanes
-                    .iter()
-                    .map(|(l, v)| (l, v.len()))
-                    .collect::<Vec<_>>(),
-                b.lanes
-                    .iter()
-                    .map(|(l, v)| (l, v.len()))
-                    .collect::<Vec<_>>(),
-                a.durable,
-                b.durable,
-                missing.len(),
-                &missing[..missing.len().min(5)],
+                 between them: {report}"
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
