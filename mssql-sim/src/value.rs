@@ -627,6 +627,8 @@ pub(crate) fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
 }
 
 fn parse_offset(s: &str) -> Option<DateTime<FixedOffset>> {
+    let s = zulu(s);
+    let s = s.as_ref();
     for f in [
         "%Y-%m-%d %H:%M:%S%.f %:z",
         "%Y-%m-%dT%H:%M:%S%.f%:z",
@@ -639,10 +641,87 @@ fn parse_offset(s: &str) -> Option<DateTime<FixedOffset>> {
     None
 }
 
-fn truncate_time(t: NaiveTime, scale: u8) -> NaiveTime {
-    let unit = 10u32.pow(9 - scale.min(7) as u32);
-    let ns = t.nanosecond() % 1_000_000_000;
-    t.with_nanosecond(ns / unit * unit).unwrap_or(t)
+/// Rounds fractional seconds to `scale` digits, half up, as SQL Server stores `time(p)`,
+/// `datetime2(p)` and `datetimeoffset(p)` (time(2) keeps '10:23:45.678' as .68: ground truth
+/// row 44); past the last second of the day a `time` wraps to midnight.
+fn round_time(t: NaiveTime, scale: u8) -> NaiveTime {
+    round_datetime(NaiveDate::MIN.and_time(t), scale).time()
+}
+
+/// [`round_time`] for a date and time: the carry moves the date too.
+fn round_datetime(d: NaiveDateTime, scale: u8) -> NaiveDateTime {
+    let unit = 10i64.pow(9 - u32::from(scale.min(7)));
+    let ns = i64::from(d.nanosecond() % 1_000_000_000);
+    let rounded = (ns + unit / 2) / unit * unit;
+    d.with_nanosecond(0)
+        .and_then(|base| base.checked_add_signed(chrono::Duration::nanoseconds(rounded)))
+        .unwrap_or(d)
+}
+
+/// Accepts `Z` for +00:00 (ISO 8601), as SQL Server does in datetimeoffset literals.
+fn zulu(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.strip_suffix(['Z', 'z']) {
+        Some(rest) => std::borrow::Cow::Owned(format!("{rest}+00:00")),
+        None => std::borrow::Cow::Borrowed(s),
+    }
+}
+
+/// Windows code page 1252 (the code page of SQL_Latin1_General_CP1_CI_AS and
+/// Latin1_General_*): bytes 0x80-0x9F, `None` where 1252 has no character; the other bytes
+/// are Latin-1.
+#[rustfmt::skip]
+const CP1252_HIGH: [Option<char>; 32] = [
+    Some('€'), None, Some('‚'), Some('ƒ'), Some('„'), Some('…'), Some('†'), Some('‡'),
+    Some('ˆ'), Some('‰'), Some('Š'), Some('‹'), Some('Œ'), None, Some('Ž'), None,
+    None, Some('‘'), Some('’'), Some('“'), Some('”'), Some('•'), Some('–'), Some('—'),
+    Some('˜'), Some('™'), Some('š'), Some('›'), Some('œ'), None, Some('ž'), Some('Ÿ'),
+];
+
+/// The code page 1252 byte of `c`, if 1252 has it.
+pub(crate) fn cp1252_byte(c: char) -> Option<u8> {
+    let u = c as u32;
+    if u < 0x80 || (0xA0..0x100).contains(&u) {
+        return u8::try_from(u).ok();
+    }
+    CP1252_HIGH
+        .iter()
+        .position(|x| *x == Some(c))
+        .and_then(|i| u8::try_from(0x80 + i).ok())
+}
+
+/// The character of a code page 1252 byte (undefined bytes map to the C1 control of the same
+/// number, as Windows' MultiByteToWideChar does).
+pub(crate) fn cp1252_char(b: u8) -> char {
+    match b {
+        0x80..=0x9F => CP1252_HIGH[usize::from(b - 0x80)].unwrap_or(char::from(b)),
+        _ => char::from(b),
+    }
+}
+
+/// Base letters of Latin Extended-A (U+0100-U+017F), `?` where Windows' best-fit table for
+/// 1252 has no letter (ĳ, ĸ, ŉ, ŋ, ſ ...). Characters of the block that 1252 has (Œ œ Š š Ÿ
+/// Ž ž) never get here.
+const LATIN_EXT_A_BEST_FIT: &str = "AaAaAaCcCcCcCcDdDdEeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIi??JjKk?LlLlLlLlLlNnNnNn???OoOoOo??RrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZz?";
+
+/// Text as a non-Unicode column of the default collation (code page 1252) stores it: every
+/// character 1252 has is kept, Latin letters with marks it lacks become their base letter
+/// (best fit: 'č' → 'c', ground truth row 60), anything else becomes '?'.
+pub(crate) fn to_code_page_1252(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if cp1252_byte(c).is_some() {
+                return c;
+            }
+            let u = c as u32;
+            if (0x100..0x180).contains(&u) {
+                return LATIN_EXT_A_BEST_FIT
+                    .chars()
+                    .nth((u - 0x100) as usize)
+                    .unwrap_or('?');
+            }
+            '?'
+        })
+        .collect()
 }
 
 /// Converts a value to a column's type, as INSERT/UPDATE and CAST do.
@@ -739,6 +818,10 @@ pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
                     )
                     .statement_only());
                 }
+            let s = match ty {
+                SqlType::Char(_) | SqlType::VarChar(_) | SqlType::Text => to_code_page_1252(&s),
+                _ => s,
+            };
             match ty {
                 SqlType::Char(n) | SqlType::NChar(n) => {
                     let pad = (*n as usize).saturating_sub(s.chars().count());
@@ -782,12 +865,12 @@ pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
                     .map_err(|_| fail(&v))?,
                 other => as_datetime(other).ok_or_else(|| fail(&v))?.time(),
             };
-            Value::Time(truncate_time(t, *p))
+            Value::Time(round_time(t, *p))
         }
         SqlType::DateTime | SqlType::SmallDateTime | SqlType::DateTime2(_) => {
             let d = as_datetime(&v).ok_or_else(|| fail(&v))?;
             let d = match ty {
-                SqlType::DateTime2(p) => d.date().and_time(truncate_time(d.time(), *p)),
+                SqlType::DateTime2(p) => round_datetime(d, *p),
                 SqlType::SmallDateTime => {
                     let secs = d.time().num_seconds_from_midnight();
                     let mins = (secs + 30) / 60;
@@ -824,8 +907,13 @@ pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
                 },
                 other => as_datetime(other).ok_or_else(|| fail(&v))?.and_utc().fixed_offset(),
             };
-            let t = truncate_time(d.time(), *p);
-            Value::DateTimeOffset(d.with_time(t).single().unwrap_or(d))
+            let local = round_datetime(d.naive_local(), *p);
+            Value::DateTimeOffset(
+                local
+                    .and_local_timezone(*d.offset())
+                    .single()
+                    .unwrap_or(d),
+            )
         }
         SqlType::UniqueIdentifier => match &v {
             Value::Guid(g) => Value::Guid(*g),

@@ -412,3 +412,92 @@ async fn cleanup_with_a_valid_low_water_mark_raises_the_minimum_and_a_null_one_k
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn computed_columns_are_accepted_computed_on_select_and_null_in_the_change_table_with_a_mask_bit()
+ {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE DATABASE shop; USE shop; EXEC sys.sp_cdc_enable_db;
+         CREATE TABLE dbo.lines (id int NOT NULL PRIMARY KEY, qty int NULL, price decimal(10,2) NULL, total AS (qty * price));
+         EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'lines', @role_name = NULL;
+         INSERT INTO dbo.lines (id, qty, price) VALUES (1, 2, 3.50);
+         INSERT INTO dbo.lines VALUES (2, 1, 1.25);
+         UPDATE dbo.lines SET qty = 3 WHERE id = 1;
+         DELETE FROM dbo.lines WHERE id = 2;
+         EXEC sys.sp_cdc_scan;",
+    )
+    .await;
+    let rows = c
+        .simple_query("SELECT id, total FROM dbo.lines ORDER BY id")
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    let totals: Vec<(i32, Option<tiberius::numeric::Numeric>)> = rows
+        .iter()
+        .map(|r| (r.get::<i32, _>(0).unwrap(), r.get(1)))
+        .collect();
+    // int * decimal(10,2) is decimal(21,2): 3 * 3.50 = 10.50.
+    assert_eq!(
+        totals,
+        [(1, Some(tiberius::numeric::Numeric::new_with_scale(1050, 2)))]
+    );
+    let ct = c
+        .simple_query(
+            "SELECT __$operation, __$update_mask, total FROM cdc.dbo_lines_CT ORDER BY __$start_lsn, __$seqval, __$operation",
+        )
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    let got: Vec<(i32, Vec<u8>, bool)> = ct
+        .iter()
+        .map(|r| {
+            (
+                r.get::<i32, _>(0).unwrap(),
+                r.get::<&[u8], _>(1).unwrap().to_vec(),
+                r.get::<tiberius::numeric::Numeric, _>(2).is_none(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, vec![0x0F], true),
+            (2, vec![0x0F], true),
+            // the update changed qty (column 2) only: the computed column's bit stays clear
+            (3, vec![0x02], true),
+            (4, vec![0x02], true),
+            (1, vec![0x0F], true),
+        ]
+    );
+    assert_eq!(
+        int_rows(
+            &mut c,
+            "SELECT CAST(is_computed AS int) FROM cdc.captured_columns ORDER BY column_ordinal"
+        )
+        .await,
+        [Some(0), Some(0), Some(0), Some(1)]
+    );
+    let e = try_exec(
+        &mut c,
+        "INSERT INTO dbo.lines (id, qty, price, total) VALUES (3, 1, 1, 1)",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err_number(&e), 271);
+    assert_eq!(
+        message(&e),
+        "The column \"total\" cannot be modified because it is either a computed column or is the result of a UNION operator."
+    );
+    let e = try_exec(&mut c, "UPDATE dbo.lines SET total = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 271);
+    sim.stop().await;
+}

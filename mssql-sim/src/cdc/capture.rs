@@ -26,6 +26,37 @@ pub(crate) struct CaptureInstance {
     pub(crate) net_changes: bool,
     /// Positions (within `columns`) of the source table's primary-key columns.
     pub(crate) key_positions: Vec<usize>,
+    /// Per captured column: whether it is a computed column. The change table holds NULL
+    /// for those, while they keep their bit in `__$update_mask` (set on insert and delete,
+    /// as every bit is; never on update, their NULL never changes).
+    pub(crate) computed: Vec<bool>,
+    /// Per captured column: how a large-object column shows in delete and update-before
+    /// rows (Microsoft's cdc.<capture_instance>_CT page, "Large object data types").
+    pub(crate) lob: Vec<Lob>,
+}
+
+/// Large-object kinds that change tables treat apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lob {
+    /// Not a large object.
+    No,
+    /// `text`, `ntext`, `image`: NULL in delete (1) and update-before (3) rows.
+    Legacy,
+    /// `varchar(max)`, `nvarchar(max)`, `varbinary(max)`: NULL in update-before rows unless
+    /// the update changed the column; their value in delete rows.
+    Max,
+}
+
+impl Lob {
+    fn of(ty: SqlType) -> Lob {
+        match ty {
+            SqlType::Text | SqlType::NText | SqlType::Image => Lob::Legacy,
+            SqlType::VarChar(Len::Max)
+            | SqlType::NVarChar(Len::Max)
+            | SqlType::VarBinary(Len::Max) => Lob::Max,
+            _ => Lob::No,
+        }
+    }
 }
 
 /// A committed transaction waiting for the capture job.
@@ -130,6 +161,7 @@ fn sys_table(
             column_id: i as i32 + 1,
             identity: None,
             default: None,
+            computed: None,
         })
         .collect();
     let mut t = Table::new(id, "cdc", name, columns, vec![], now());
@@ -345,6 +377,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
             column_id: 1,
             identity: None,
             default: None,
+            computed: None,
         },
         Column {
             name: "__$end_lsn".into(),
@@ -353,6 +386,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
             column_id: 2,
             identity: None,
             default: None,
+            computed: None,
         },
         Column {
             name: "__$seqval".into(),
@@ -361,6 +395,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
             column_id: 3,
             identity: None,
             default: None,
+            computed: None,
         },
         Column {
             name: "__$operation".into(),
@@ -369,6 +404,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
             column_id: 4,
             identity: None,
             default: None,
+            computed: None,
         },
         Column {
             name: "__$update_mask".into(),
@@ -377,6 +413,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
             column_id: 5,
             identity: None,
             default: None,
+            computed: None,
         },
     ];
     for c in &captured {
@@ -393,6 +430,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
             column_id: n,
             identity: None,
             default: None,
+            computed: None,
         });
     }
     let n = cols.len() as i32 + 1;
@@ -403,6 +441,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
         column_id: n,
         identity: None,
         default: None,
+        computed: None,
     });
     let mut ct = Table::new(ct_id, "cdc", &format!("{ci}_CT"), cols, vec![], now());
     ct.system = true;
@@ -437,7 +476,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
                     Value::Int(c.column_id as i64),
                     Value::Str(c.ty.name().to_string()),
                     Value::Int(i as i64 + 1),
-                    Value::Bit(false),
+                    Value::Bit(c.computed.is_some()),
                     Value::Null,
                 ],
                 0,
@@ -470,6 +509,8 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
                 .iter()
                 .filter_map(|(n, _)| captured.iter().position(|c| c.name.eq_ignore_ascii_case(n)))
                 .collect(),
+            computed: captured.iter().map(|c| c.computed.is_some()).collect(),
+            lob: captured.iter().map(|c| Lob::of(c.ty)).collect(),
         });
     }
     Ok(())
@@ -581,10 +622,12 @@ fn scan_db(d: &mut Database) -> usize {
                     } else {
                         &c.after
                     };
+                    let computed = |k: usize| inst.computed.get(k).copied().unwrap_or(false);
                     let mask = match c.op {
                         3 | 4 => update_mask(inst.columns.len(), |k| {
-                            pick(c, &c.before, &inst.columns[k]).key()
-                                != pick(c, &c.after, &inst.columns[k]).key()
+                            !computed(k)
+                                && pick(c, &c.before, &inst.columns[k]).key()
+                                    != pick(c, &c.after, &inst.columns[k]).key()
                         }),
                         _ => update_mask(inst.columns.len(), |_| true),
                     };
@@ -595,8 +638,18 @@ fn scan_db(d: &mut Database) -> usize {
                         Value::Int(c.op as i64),
                         Value::Bytes(mask),
                     ];
-                    for col in &inst.columns {
-                        row.push(pick(c, src, col));
+                    for (k, col) in inst.columns.iter().enumerate() {
+                        let lob = inst.lob.get(k).copied().unwrap_or(Lob::No);
+                        let hidden = computed(k)
+                            || (lob == Lob::Legacy && matches!(c.op, 1 | 3))
+                            || (lob == Lob::Max
+                                && c.op == 3
+                                && pick(c, &c.before, col).key() == pick(c, &c.after, col).key());
+                        row.push(if hidden {
+                            Value::Null
+                        } else {
+                            pick(c, src, col)
+                        });
                     }
                     row.push(Value::Int(c.command_id as i64));
                     row

@@ -18,6 +18,10 @@ pub(crate) struct Column {
     pub(crate) identity: Option<(i64, i64)>,
     /// DEFAULT expression, evaluated per inserted row (so GETDATE()/NEWID() vary).
     pub(crate) default: Option<sqlparser::ast::Expr>,
+    /// A computed column's expression (`name AS (expr)`): its value is computed from the
+    /// row's other columns on every insert and update and cannot be written; change tables
+    /// hold NULL for it (Microsoft's cdc.<capture_instance>_CT page).
+    pub(crate) computed: Option<sqlparser::ast::Expr>,
 }
 
 /// One version of a row.

@@ -1,14 +1,17 @@
 //! DDL: CREATE/ALTER/DROP TABLE column definitions and layout changes.
 
-use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, ColumnOption, TableConstraint};
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTableOperation, BinaryOperator, ColumnOption, Expr, TableConstraint,
+    Value as AstValue,
+};
 
 use crate::cdc::capture;
 use crate::engine::catalog::{key, now};
 use crate::engine::table::{Column, Table};
 use crate::error::{SqlError, SqlResult};
-use crate::sql::exec::Exec;
-use crate::sql::parse::name_parts;
-use crate::value::{SqlType, Value, coerce, parse_type};
+use crate::sql::exec::{Exec, TableRef};
+use crate::sql::parse::{COMPUTED_TYPE, name_parts};
+use crate::value::{Len, SqlType, Value, coerce, parse_type};
 
 impl Exec<'_> {
     // ---- DDL ---------------------------------------------------------------------------
@@ -19,7 +22,15 @@ impl Exec<'_> {
         id: i32,
         pk: &mut Vec<String>,
     ) -> SqlResult<Column> {
-        let ty = parse_type(&c.data_type.to_string())?;
+        let type_name = c.data_type.to_string();
+        let computed = type_name.eq_ignore_ascii_case(COMPUTED_TYPE);
+        // A computed column's type follows from its expression, once all columns are known
+        // (see `computed_types`).
+        let ty = if computed {
+            SqlType::Int
+        } else {
+            parse_type(&type_name)?
+        };
         let mut col = Column {
             name: c.name.value.clone(),
             ty,
@@ -27,9 +38,14 @@ impl Exec<'_> {
             column_id: id,
             identity: None,
             default: None,
+            computed: None,
         };
         for o in &c.options {
             match &o.option {
+                ColumnOption::Generated {
+                    generation_expr: Some(e),
+                    ..
+                } if computed => col.computed = Some(e.clone()),
                 ColumnOption::NotNull => col.nullable = false,
                 ColumnOption::Null => col.nullable = true,
                 ColumnOption::PrimaryKey(_) => {
@@ -111,6 +127,7 @@ impl Exec<'_> {
                 other => return Err(SqlError::unsupported(format!("constraint {other}"))),
             }
         }
+        computed_types(&mut cols)?;
         let mut pk = Vec::new();
         for n in &pk_names {
             let idx = cols
@@ -148,7 +165,13 @@ impl Exec<'_> {
             match op {
                 AlterTableOperation::AddColumn { column_def, .. } => {
                     let id = self.table(&r)?.next_column_id;
-                    let col = self.column_def(&column_def, id, &mut Vec::new())?;
+                    let mut col = self.column_def(&column_def, id, &mut Vec::new())?;
+                    if col.computed.is_some() {
+                        let mut all = self.table(&r)?.columns.clone();
+                        all.push(col);
+                        computed_types(&mut all)?;
+                        col = all.pop().ok_or_else(|| SqlError::unsupported("ADD"))?;
+                    }
                     let fill = match &col.default {
                         Some(e) => coerce(self.eval_const(e)?, &col.ty)?,
                         None => Value::Null,
@@ -174,6 +197,7 @@ impl Exec<'_> {
                     for v in &mut t.versions {
                         v.values.push(fill.clone());
                     }
+                    self.refresh_computed(&r)?;
                 }
                 AlterTableOperation::DropColumn { column_names, .. } => {
                     for n in column_names {
@@ -249,4 +273,204 @@ impl Exec<'_> {
         self.done(None);
         Ok(())
     }
+}
+
+impl Exec<'_> {
+    /// Fills the computed columns of `values` (a row of table `r`, in column order) from the
+    /// row's other columns.
+    pub(crate) fn fill_computed(&mut self, r: &TableRef, values: &mut [Value]) -> SqlResult<()> {
+        let (cols, computed) = {
+            let t = self.table(r)?;
+            let computed: Vec<(usize, Expr, SqlType)> = t
+                .columns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| c.computed.clone().map(|e| (i, e, c.ty)))
+                .collect();
+            (crate::sql::query::table_cols(t, &t.name), computed)
+        };
+        for (i, e, ty) in computed {
+            let v = self.eval(&e, &cols, values, None)?;
+            if let Some(slot) = values.get_mut(i) {
+                *slot = coerce(v, &ty)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Recomputes the computed columns of every stored version (after ALTER TABLE ADD).
+    fn refresh_computed(&mut self, r: &TableRef) -> SqlResult<()> {
+        if self.table(r)?.columns.iter().all(|c| c.computed.is_none()) {
+            return Ok(());
+        }
+        let rows: Vec<Vec<Value>> = self
+            .table(r)?
+            .versions
+            .iter()
+            .map(|v| v.values.clone())
+            .collect();
+        let mut filled = Vec::with_capacity(rows.len());
+        for mut row in rows {
+            self.fill_computed(r, &mut row)?;
+            filled.push(row);
+        }
+        let t = self.table_mut(r)?;
+        for (v, row) in t.versions.iter_mut().zip(filled) {
+            v.values = row;
+        }
+        Ok(())
+    }
+}
+
+/// Gives each computed column the type SQL Server derives from its expression (data type
+/// precedence, and the precision and scale rules of "Precision, scale, and length
+/// (Transact-SQL)"); computed columns are nullable.
+fn computed_types(cols: &mut [Column]) -> SqlResult<()> {
+    for i in 0..cols.len() {
+        let Some(e) = cols[i].computed.clone() else {
+            continue;
+        };
+        let ty = expr_type(&e, cols)?;
+        cols[i].ty = ty;
+        cols[i].nullable = true;
+    }
+    Ok(())
+}
+
+/// The type of a computed column's expression over `cols`.
+fn expr_type(e: &Expr, cols: &[Column]) -> SqlResult<SqlType> {
+    let unsupported = || SqlError::unsupported(format!("the computed column expression `{e}`"));
+    match e {
+        Expr::Nested(inner) => expr_type(inner, cols),
+        Expr::UnaryOp { expr, .. } => expr_type(expr, cols),
+        Expr::Identifier(i) => cols
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(&i.value) && c.computed.is_none())
+            .map(|c| c.ty)
+            .ok_or_else(|| SqlError::invalid_column(&i.value)),
+        Expr::Cast { data_type, .. } => parse_type(&data_type.to_string()),
+        Expr::Value(v) => match &v.value {
+            AstValue::Number(n, _) => Ok(number_type(n)),
+            AstValue::SingleQuotedString(s) => Ok(SqlType::VarChar(Len::N(s.len().max(1) as u16))),
+            AstValue::NationalStringLiteral(s) => {
+                Ok(SqlType::NVarChar(Len::N(s.chars().count().max(1) as u16)))
+            }
+            _ => Err(unsupported()),
+        },
+        Expr::BinaryOp { left, op, right } => {
+            let (a, b) = (expr_type(left, cols)?, expr_type(right, cols)?);
+            arith_type(op, a, b).ok_or_else(unsupported)
+        }
+        _ => Err(unsupported()),
+    }
+}
+
+/// The type of a numeric literal: int when it fits, else decimal with its digits.
+fn number_type(n: &str) -> SqlType {
+    if !n.contains(['.', 'e', 'E']) && n.parse::<i32>().is_ok() {
+        return SqlType::Int;
+    }
+    if n.contains(['e', 'E']) {
+        return SqlType::Float;
+    }
+    let digits = n.chars().filter(char::is_ascii_digit).count().clamp(1, 38) as u8;
+    let scale = n.split('.').nth(1).map_or(0, |f| f.len().min(38)) as u8;
+    SqlType::Decimal(digits.max(scale).max(1), scale)
+}
+
+/// Precision and scale of an exact numeric type, for decimal arithmetic.
+fn exact(t: SqlType) -> Option<(i32, i32)> {
+    Some(match t {
+        SqlType::Bit => (1, 0),
+        SqlType::TinyInt => (3, 0),
+        SqlType::SmallInt => (5, 0),
+        SqlType::Int => (10, 0),
+        SqlType::BigInt => (19, 0),
+        SqlType::SmallMoney => (10, 4),
+        SqlType::Money => (19, 4),
+        SqlType::Decimal(p, s) => (i32::from(p), i32::from(s)),
+        _ => return None,
+    })
+}
+
+/// The result type of `a op b` by SQL Server's data type precedence and decimal rules.
+fn arith_type(op: &BinaryOperator, a: SqlType, b: SqlType) -> Option<SqlType> {
+    use SqlType as T;
+    let is_text = |t: T| matches!(t, T::Char(_) | T::VarChar(_) | T::NChar(_) | T::NVarChar(_));
+    if is_text(a) && is_text(b) && matches!(op, BinaryOperator::Plus) {
+        let len = |t: T| match t {
+            T::Char(n) | T::NChar(n) => Some(u32::from(n)),
+            T::VarChar(Len::N(n)) | T::NVarChar(Len::N(n)) => Some(u32::from(n)),
+            _ => None,
+        };
+        let unicode =
+            matches!(a, T::NChar(_) | T::NVarChar(_)) || matches!(b, T::NChar(_) | T::NVarChar(_));
+        let limit = if unicode { 4000 } else { 8000 };
+        let n = match (len(a), len(b)) {
+            (Some(x), Some(y)) if x + y <= limit => Len::N((x + y) as u16),
+            _ => Len::Max,
+        };
+        return Some(if unicode {
+            T::NVarChar(n)
+        } else {
+            T::VarChar(n)
+        });
+    }
+    if !matches!(
+        op,
+        BinaryOperator::Plus
+            | BinaryOperator::Minus
+            | BinaryOperator::Multiply
+            | BinaryOperator::Divide
+            | BinaryOperator::Modulo
+    ) {
+        return None;
+    }
+    let numeric = |t: T| matches!(t, T::Float | T::Real) || exact(t).is_some();
+    if !(numeric(a) && numeric(b)) {
+        return None;
+    }
+    if matches!(a, T::Float) || matches!(b, T::Float) {
+        return Some(T::Float);
+    }
+    if matches!(a, T::Real) || matches!(b, T::Real) {
+        return Some(T::Real);
+    }
+    let ((p1, s1), (p2, s2)) = (exact(a)?, exact(b)?);
+    let decimal = matches!(a, T::Decimal(..)) || matches!(b, T::Decimal(..));
+    if !decimal {
+        // Integers and money: the type of higher precedence.
+        let rank = |t: T| match t {
+            T::Money => 6,
+            T::SmallMoney => 5,
+            T::BigInt => 4,
+            T::Int => 3,
+            T::SmallInt => 2,
+            T::TinyInt => 1,
+            _ => 0,
+        };
+        return Some(if rank(a) >= rank(b) { a } else { b });
+    }
+    let (p, s) = match op {
+        BinaryOperator::Plus | BinaryOperator::Minus => {
+            let s = s1.max(s2);
+            ((p1 - s1).max(p2 - s2) + s + 1, s)
+        }
+        BinaryOperator::Multiply => (p1 + p2 + 1, s1 + s2),
+        BinaryOperator::Divide => {
+            let s = 6.max(s1 + p2 + 1);
+            (p1 - s1 + s2 + s, s)
+        }
+        _ => {
+            let s = s1.max(s2);
+            ((p1 - s1).min(p2 - s2) + s, s)
+        }
+    };
+    // Past 38 digits the scale gives way, keeping at least 6 (SQL Server 2016 and later).
+    let (p, s) = if p > 38 {
+        (38, s.min((38 - (p - s)).max(6.min(s))))
+    } else {
+        (p, s)
+    };
+    Some(T::Decimal(p.clamp(1, 38) as u8, s.clamp(0, 38) as u8))
 }

@@ -43,6 +43,37 @@ impl Exec<'_> {
                 *slot = self.eval_const(&e)?;
             }
         }
+        if let Some(c) = self
+            .table(r)?
+            .columns
+            .iter()
+            .enumerate()
+            .find(|(i, c)| c.computed.is_some() && explicit.get(*i).copied().unwrap_or(false))
+            .map(|(_, c)| c.name.clone())
+        {
+            return Err(computed_not_writable(&c));
+        }
+        let types: Vec<Option<SqlType>> = self
+            .table(r)?
+            .columns
+            .iter()
+            .map(|c| {
+                (c.computed.is_none() && c.identity.is_none() && c.ty != SqlType::RowVersion)
+                    .then_some(c.ty)
+            })
+            .collect();
+        if self.table(r)?.columns.iter().any(|c| c.computed.is_some()) {
+            // Computed columns see the row's values as they will be stored.
+            for (v, ty) in values.iter_mut().zip(&types) {
+                if let Some(ty) = ty {
+                    *v = coerce(std::mem::replace(v, Value::Null), ty).map_err(|e| SqlError {
+                        aborts_batch: false,
+                        ..e
+                    })?;
+                }
+            }
+            self.fill_computed(r, &mut values)?;
+        }
         let rv = {
             self.eng.rowversion += 1;
             self.eng.rowversion
@@ -159,7 +190,9 @@ impl Exec<'_> {
                     command_id,
                     columns: columns.clone(),
                     before: before.clone(),
-                    after: None,
+                    // both images: the update mask of the 3 row names the changed columns,
+                    // as the 4 row's does
+                    after: after.clone(),
                 });
                 t.changes.push(Change {
                     db: db.to_string(),
@@ -202,6 +235,7 @@ impl Exec<'_> {
                 (0..t.columns.len())
                     .filter(|&i| {
                         t.columns[i].identity.is_none()
+                            && t.columns[i].computed.is_none()
                             && !matches!(t.columns[i].ty, SqlType::RowVersion)
                     })
                     .collect()
@@ -462,6 +496,9 @@ impl Exec<'_> {
                 .table(&r)?
                 .column_index(&n)
                 .ok_or_else(|| SqlError::invalid_column(&n))?;
+            if self.table(&r)?.columns[idx].computed.is_some() {
+                return Err(computed_not_writable(&n));
+            }
             if self.table(&r)?.columns[idx].identity.is_some() {
                 return Err(SqlError::new(
                     8102,
@@ -481,6 +518,20 @@ impl Exec<'_> {
             for (c, e) in &targets {
                 new[*c] = self.eval(e, &eval_cols, &eval_row, None)?;
             }
+            // Computed columns follow the new values (coerced first, as they will be stored).
+            {
+                let t = self.table(&r)?;
+                for (c, _) in &targets {
+                    if let Some(col) = t.columns.get(*c) {
+                        new[*c] = coerce(std::mem::replace(&mut new[*c], Value::Null), &col.ty)
+                            .map_err(|e| SqlError {
+                                aborts_batch: false,
+                                ..e
+                            })?;
+                    }
+                }
+            }
+            self.fill_computed(&r, &mut new)?;
             self.delete_version(&r, idx)?;
             // re-insert the new version through the normal checks
             let col_names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
@@ -667,4 +718,14 @@ impl Exec<'_> {
     pub(crate) fn eval_const(&mut self, e: &Expr) -> SqlResult<Value> {
         self.eval(e, &[], &[], None)
     }
+}
+
+/// Error 271: a computed column cannot be written (INSERT column list, UPDATE SET).
+fn computed_not_writable(column: &str) -> SqlError {
+    SqlError::new(
+        271,
+        format!(
+            "The column \"{column}\" cannot be modified because it is either a computed column or is the result of a UNION operator."
+        ),
+    )
 }

@@ -788,15 +788,13 @@ impl<'a> Exec<'a> {
                         .cdc
                         .as_ref()
                         .is_some_and(|c| db.tables.get(&k).is_some_and(|t| c.tracks(t.object_id)));
+                    // Dropping a tracked table drops its capture instances with it, change
+                    // tables and metadata included (Microsoft's "What is change data capture"
+                    // page; ground truth C14).
                     if tracked {
-                        return Err(SqlError::new(
-                            22831,
-                            format!(
-                                "Could not drop table '{}' because it is enabled for Change Data Capture; disable it first.",
-                                r.name
-                            ),
-                        ));
+                        capture::disable_table(self.eng, &r.db, &r.schema, &r.name, "all")?;
                     }
+                    let db = self.eng.db_mut(&r.db)?;
                     if db.tables.remove(&k).is_none() && !if_exists {
                         return Err(SqlError::new(
                             3701,

@@ -78,6 +78,8 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
         .map_err(syntax_from)?;
     let tokens = rewrite_alter_column(tokens);
     let tokens = rewrite_rollback_to_savepoint(tokens);
+    let tokens = rewrite_computed_columns(tokens);
+    let tokens = rewrite_money_literals(tokens);
     let mut segments = Vec::new();
     let mut pending: Vec<Token> = Vec::new();
     let mut depth = 0i32;
@@ -395,6 +397,116 @@ fn rewrite_alter_column(tokens: Vec<Token>) -> Vec<Token> {
         }
     }
     out
+}
+
+/// The type name a computed column carries after [`rewrite_computed_columns`]; DDL derives
+/// the real type from the expression.
+pub(crate) const COMPUTED_TYPE: &str = "__computed";
+
+/// T-SQL's computed column `name AS (expr) [PERSISTED]` (in `CREATE TABLE` column lists and
+/// after `ALTER TABLE ... ADD`) has no type, which sqlparser requires: it becomes
+/// `name __computed GENERATED ALWAYS AS (expr)`.
+fn rewrite_computed_columns(tokens: Vec<Token>) -> Vec<Token> {
+    let sig: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
+        .collect();
+    let at = |k: usize| sig.get(k).map(|&i| &tokens[i]);
+    // Significant positions k of a column name followed by `AS (` that starts a column
+    // definition: after `(` or `,` at depth 1 of a CREATE TABLE, or after ADD of ALTER TABLE.
+    let mut starts = Vec::new();
+    let mut in_create = false;
+    let mut depth = 0i32;
+    for k in 0..sig.len() {
+        match at(k) {
+            Some(Token::LParen) => depth += 1,
+            Some(Token::RParen) => depth -= 1,
+            Some(Token::SemiColon) => in_create = false,
+            _ => {}
+        }
+        if is_kw(at(k), Keyword::CREATE) && is_kw(at(k + 1), Keyword::TABLE) && depth == 0 {
+            in_create = true;
+        }
+        let column_start =
+            (in_create && depth == 1 && matches!(at(k), Some(Token::LParen | Token::Comma)))
+                || (depth == 0 && is_kw(at(k), Keyword::ADD));
+        if column_start
+            && matches!(at(k + 1), Some(Token::Word(_)))
+            && is_kw(at(k + 2), Keyword::AS)
+            && matches!(at(k + 3), Some(Token::LParen))
+        {
+            starts.push(k + 1);
+        }
+    }
+    if starts.is_empty() {
+        return tokens;
+    }
+    let mut out = Vec::with_capacity(tokens.len() + starts.len() * 6);
+    let mut next = starts.into_iter().peekable();
+    let mut skip_persisted = None;
+    for (k, &i) in sig.iter().enumerate() {
+        let from = if k == 0 { 0 } else { sig[k - 1] + 1 };
+        if skip_persisted == Some(k) {
+            skip_persisted = None;
+            if matches!(&tokens[i], Token::Word(w) if w.value.eq_ignore_ascii_case("persisted")) {
+                continue;
+            }
+        }
+        out.extend(tokens[from..i].iter().cloned());
+        if next.peek() == Some(&(k.wrapping_sub(1))) && is_kw(Some(&tokens[i]), Keyword::AS) {
+            next.next();
+            let space = Token::Whitespace(sqlparser::tokenizer::Whitespace::Space);
+            for w in [COMPUTED_TYPE, "GENERATED", "ALWAYS", "AS"] {
+                out.push(space.clone());
+                out.push(word(w));
+            }
+            // `PERSISTED` after the closing parenthesis is dropped: the simulator stores every
+            // computed value.
+            let mut d = 0i32;
+            for (j, &ti) in sig.iter().enumerate().skip(k + 1) {
+                match tokens[ti] {
+                    Token::LParen => d += 1,
+                    Token::RParen => d -= 1,
+                    _ => {}
+                }
+                if d == 0 {
+                    skip_persisted = Some(j + 1);
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(tokens[i].clone());
+    }
+    if let Some(&last) = sig.last() {
+        out.extend(tokens[last + 1..].iter().cloned());
+    }
+    out
+}
+
+/// T-SQL money literals (`$1234.29`, and `-$3148.29` through the minus operator) are numbers
+/// with a currency symbol; sqlparser reads `$...` as a placeholder or variable name, so the
+/// symbol is dropped and the number kept (money columns take it at 4 decimals).
+fn rewrite_money_literals(tokens: Vec<Token>) -> Vec<Token> {
+    tokens
+        .into_iter()
+        .map(|t| {
+            let text = match &t {
+                Token::Placeholder(p) => Some(p.as_str()),
+                Token::Word(w) if w.quote_style.is_none() => Some(w.value.as_str()),
+                _ => None,
+            };
+            match text.and_then(|x| x.strip_prefix('$')) {
+                Some(n)
+                    if !n.is_empty()
+                        && n.chars().all(|c| c.is_ascii_digit() || c == '.')
+                        && n.chars().filter(|&c| c == '.').count() <= 1 =>
+                {
+                    Token::Number(n.to_string(), false)
+                }
+                _ => t,
+            }
+        })
+        .collect()
 }
 
 /// The identifier parts of an object name.

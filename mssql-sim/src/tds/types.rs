@@ -127,10 +127,10 @@ fn utf16(s: &str) -> Vec<u8> {
     v
 }
 
-/// The single-byte code page of the default collation, reduced to Latin-1 (others become '?').
+/// The single-byte code page of the default collation (1252; others become '?').
 fn latin1(s: &str) -> Vec<u8> {
     s.chars()
-        .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
+        .map(|c| crate::value::cp1252_byte(c).unwrap_or(b'?'))
         .collect()
 }
 
@@ -444,7 +444,7 @@ fn bytes_to_string(ty_byte: u8, b: &[u8]) -> Result<String, SimError> {
                 .collect();
             String::from_utf16(&units).map_err(|_| SimError::Protocol("invalid UTF-16".into()))
         }
-        _ => Ok(b.iter().map(|&c| c as char).collect()),
+        _ => Ok(b.iter().map(|&c| crate::value::cp1252_char(c)).collect()),
     }
 }
 
