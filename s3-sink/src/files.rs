@@ -377,7 +377,17 @@ impl FileTable {
                 })
             }
         };
-        file.append(event, &mut self.budget)
+        let appended = file.append(event, &mut self.budget);
+        if appended.is_err() && file.records == 0 {
+            // A file whose first event failed holds nothing: uploaded at the next flush, it
+            // would be named after (and, for Parquet, record as its end) an event it does
+            // not hold, and a restarted sink would skip that event.
+            if let Some(file) = entry.file.take() {
+                self.open.remove(&i);
+                self.budget.update(file.memory, 0);
+            }
+        }
+        appended
     }
 
     /// Uploads the finished parts of entry `i`'s open file (starting its multipart upload
