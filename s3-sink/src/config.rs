@@ -1,12 +1,14 @@
 //! Building a sink: destination, format, partitioning, rotation, memory, retries.
 
 use crate::error::{Result, S3SinkError};
-use crate::format::{Encoders, Format};
+use crate::format::meta::DEFAULT_PREFIX;
+use crate::format::{Encoders, Format, Layout};
 use crate::partitioner::{DefaultPartitioner, Partitioner};
 use crate::retry::RetryPolicy;
 use crate::rotation::Rotation;
 use crate::settings::Settings;
 use crate::sink::S3Sink;
+use cdc_core::EventCodec;
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
@@ -49,6 +51,8 @@ pub struct S3SinkBuilder {
     part_size: usize,
     retry: RetryPolicy,
     upload_concurrency: usize,
+    metadata_prefix: String,
+    codec: Option<Arc<dyn EventCodec>>,
 }
 
 impl Default for S3SinkBuilder {
@@ -64,6 +68,8 @@ impl Default for S3SinkBuilder {
             part_size: 8 * 1024 * 1024,
             retry: RetryPolicy::default(),
             upload_concurrency: 8,
+            metadata_prefix: DEFAULT_PREFIX.to_string(),
+            codec: None,
         }
     }
 }
@@ -88,6 +94,8 @@ impl fmt::Debug for S3SinkBuilder {
             .field("part_size", &self.part_size)
             .field("retry", &self.retry)
             .field("upload_concurrency", &self.upload_concurrency)
+            .field("metadata_prefix", &self.metadata_prefix)
+            .field("codec", &self.codec.as_ref().map(|c| c.name().to_string()))
             .finish()
     }
 }
@@ -170,6 +178,30 @@ impl S3SinkBuilder {
         self
     }
 
+    /// The prefix of the metadata column names (default `__`: `__op`, `__deleted`,
+    /// `__commit_time`, `__commit_lsn`, `__change_lsn`, `__event_serial_no`, `__position`,
+    /// `__kafka_topic`, `__kafka_partition`, `__kafka_offset`; Debezium's
+    /// `add.fields.prefix`). Set another when a table has a column of one of these names:
+    /// such a table is refused with [`S3SinkError::ColumnCollision`] at its first event.
+    /// Files carry the prefix, and a restarted sink finds where NDJSON files end by it, so
+    /// keep it for the life of a destination.
+    pub fn metadata_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.metadata_prefix = prefix.into();
+        self
+    }
+
+    /// The codec of NDJSON lines in the Debezium layout (default: `cdc_core::DebeziumJson`,
+    /// with the Connect schema when [`NdjsonOptions::debezium_schemas`] is set), e.g. a
+    /// `DebeziumJson` with other handling modes. It must encode each event as one JSON
+    /// object; the sink adds `__position` (and `__kafka_*`) to it. Only for that format and
+    /// layout, and not together with `debezium_schemas` (the codec decides).
+    ///
+    /// [`NdjsonOptions::debezium_schemas`]: crate::NdjsonOptions::debezium_schemas
+    pub fn codec(mut self, codec: impl EventCodec + 'static) -> Self {
+        self.codec = Some(Arc::new(codec));
+        self
+    }
+
     /// Checks every setting, connects the store, and returns the sink.
     pub fn build(self) -> Result<S3Sink> {
         self.format.validate()?;
@@ -201,6 +233,29 @@ impl S3SinkBuilder {
                 "must be a finite number ≥ 1",
             ));
         }
+        if self.metadata_prefix.chars().any(char::is_control) {
+            return Err(S3SinkError::config(
+                "metadata_prefix",
+                "must not contain control characters",
+            ));
+        }
+        if self.codec.is_some() {
+            match &self.format {
+                Format::Ndjson(o) if o.layout == Layout::Debezium && o.debezium_schemas => {
+                    return Err(S3SinkError::config(
+                        "format.debezium_schemas",
+                        "applies to the default codec only; with codec(), the codec decides",
+                    ));
+                }
+                Format::Ndjson(o) if o.layout == Layout::Debezium => {}
+                _ => {
+                    return Err(S3SinkError::config(
+                        "codec",
+                        "only NDJSON files in the Debezium layout use a codec",
+                    ));
+                }
+            }
+        }
         let (store, prefix) = match self.target {
             None => return Err(S3SinkError::config("url", "set a URL or a store")),
             Some(Target::Store(store, prefix)) => (store, prefix),
@@ -218,8 +273,13 @@ impl S3SinkBuilder {
             part_size: self.part_size,
             retry: self.retry,
             upload_concurrency: self.upload_concurrency,
+            metadata_prefix: self.metadata_prefix,
         };
-        let encoders = Encoders::new(settings.format.clone(), None);
+        let encoders = Encoders::new(
+            settings.format.clone(),
+            self.codec,
+            &settings.metadata_prefix,
+        );
         Ok(S3Sink::from_settings(store, settings, encoders))
     }
 }

@@ -45,6 +45,23 @@ pub enum S3SinkError {
         #[source]
         source: std::io::Error,
     },
+    /// Two columns of a table's files would have the same name, compared without case (as
+    /// DuckDB, Spark, Hive and Athena compare names): a table column and a column the sink
+    /// adds — a metadata column (`__op`, …; choose another prefix with
+    /// [`S3SinkBuilder::metadata_prefix`](crate::S3SinkBuilder::metadata_prefix)) or a
+    /// column derived from another (`<column>__nanos`). Raised at the table's first event,
+    /// before anything of it is written.
+    #[error(
+        "cannot write {table}: its column {column:?} has the name of the column {added:?} the sink adds (names compare without case); set another metadata column prefix or rename the column"
+    )]
+    ColumnCollision {
+        /// The table.
+        table: TableId,
+        /// The table's column.
+        column: String,
+        /// The column the sink adds under the same name.
+        added: String,
+    },
     /// The partitioner could not place an event.
     #[error("cannot partition event at {position}: {reason}")]
     Partition {

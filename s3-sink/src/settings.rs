@@ -19,4 +19,5 @@ pub(crate) struct Settings {
     pub(crate) part_size: usize,
     pub(crate) retry: RetryPolicy,
     pub(crate) upload_concurrency: usize,
+    pub(crate) metadata_prefix: String,
 }

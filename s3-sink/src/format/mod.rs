@@ -216,6 +216,8 @@ pub(crate) struct Encoders {
     format: Format,
     /// What NDJSON files in the Debezium layout hold per line.
     codec: Arc<dyn EventCodec>,
+    /// The metadata column names.
+    names: Arc<meta::MetaNames>,
     /// Parquet's encoding thread, started with the first Parquet file (`None` inside when it
     /// is off or could not start).
     thread: OnceLock<Option<Arc<EncodeThread>>>,
@@ -233,7 +235,11 @@ impl std::fmt::Debug for Encoders {
 impl Encoders {
     /// Encoders of `format`; `codec` for NDJSON Debezium lines (default: Debezium JSON, with
     /// the Connect schema when [`NdjsonOptions::debezium_schemas`] asks for it).
-    pub(crate) fn new(format: Format, codec: Option<Arc<dyn EventCodec>>) -> Self {
+    pub(crate) fn new(
+        format: Format,
+        codec: Option<Arc<dyn EventCodec>>,
+        metadata_prefix: &str,
+    ) -> Self {
         let codec = codec.unwrap_or_else(|| {
             Arc::new(match &format {
                 Format::Ndjson(o) if o.debezium_schemas => DebeziumJson::with_schema(),
@@ -243,6 +249,7 @@ impl Encoders {
         Self {
             format,
             codec,
+            names: Arc::new(meta::MetaNames::new(metadata_prefix)),
             thread: OnceLock::new(),
         }
     }
@@ -268,11 +275,23 @@ impl Encoders {
                 } else {
                     None
                 };
-                Box::new(ParquetEncoder::new(key, table, kafka, o, background)?)
+                Box::new(ParquetEncoder::new(
+                    key,
+                    table,
+                    kafka,
+                    o,
+                    &self.names,
+                    background,
+                )?)
             }
-            Format::Ndjson(o) => {
-                Box::new(NdjsonEncoder::new(key, table, o, Arc::clone(&self.codec)))
-            }
+            Format::Ndjson(o) => Box::new(NdjsonEncoder::new(
+                key,
+                table,
+                o,
+                Arc::clone(&self.codec),
+                Arc::clone(&self.names),
+                kafka,
+            )?),
         })
     }
 
@@ -289,7 +308,8 @@ impl Encoders {
                     .get(path)
                     .await?
                     .ok_or_else(|| recovery(path, "vanished"))?;
-                ndjson::last_position(&bytes, o.compression).map_err(|e| recovery(path, e))
+                ndjson::last_position(&bytes, o.compression, &self.names.position)
+                    .map_err(|e| recovery(path, e))
             }
         }
     }

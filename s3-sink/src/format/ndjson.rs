@@ -1,6 +1,6 @@
 //! Newline-delimited JSON: Debezium envelope lines or flattened rows.
 
-use super::meta;
+use super::meta::{self, MetaNames};
 use super::{FileEncoder, Layout, NdjsonCompression, NdjsonOptions, OutBuf};
 use crate::error::{Result, S3SinkError};
 use base64::Engine;
@@ -30,6 +30,7 @@ pub(crate) struct NdjsonEncoder {
     size: usize,
     /// `"column":` for every column, escaped once per file rather than once per row.
     keys: Vec<Vec<u8>>,
+    names: Arc<MetaNames>,
 }
 
 impl NdjsonEncoder {
@@ -38,8 +39,14 @@ impl NdjsonEncoder {
         table: &Arc<TableSchema>,
         options: &NdjsonOptions,
         codec: Arc<dyn EventCodec>,
-    ) -> Self {
-        Self {
+        names: Arc<MetaNames>,
+        kafka: bool,
+    ) -> Result<Self> {
+        if options.layout == Layout::Flattened {
+            let columns = table.columns.iter().map(|c| c.name.as_str());
+            meta::check_unique(table, columns.chain(names.columns(true, kafka)))?;
+        }
+        Ok(Self {
             key: key.to_string(),
             table: Arc::clone(table),
             layout: options.layout,
@@ -58,7 +65,8 @@ impl NdjsonEncoder {
                     key
                 })
                 .collect(),
-        }
+            names,
+        })
     }
 
     fn io(&self, source: std::io::Error) -> S3SinkError {
@@ -101,41 +109,42 @@ impl NdjsonEncoder {
             json_value(line, row.and_then(|r| r.get(i)).unwrap_or(&Value::Null));
             line.push(b',');
         }
-        field(line, meta::OP, |l| json_string(l, event.op.code()));
-        field(line, meta::DELETED, |l| {
+        let names = &*self.names;
+        field(line, &names.op, |l| json_string(l, event.op.code()));
+        field(line, &names.deleted, |l| {
             l.extend_from_slice(if event.op == Op::Delete {
                 b"true"
             } else {
                 b"false"
             })
         });
-        field(line, meta::COMMIT_TIME, |l| {
+        field(line, &names.commit_time, |l| {
             match event.source.commit_time {
                 Some(t) => json_string(l, &t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
                 None => l.extend_from_slice(b"null"),
             }
         });
         if let Position::SqlServer(p) = &event.source.position {
-            field(line, meta::COMMIT_LSN, |l| {
+            field(line, &names.commit_lsn, |l| {
                 json_string(l, &p.commit_lsn.to_string())
             });
-            field(line, meta::CHANGE_LSN, |l| {
+            field(line, &names.change_lsn, |l| {
                 json_string(l, &p.change_lsn.to_string())
             });
-            field(line, meta::EVENT_SERIAL_NO, |l| {
+            field(line, &names.event_serial_no, |l| {
                 let _ = write!(l, "{}", p.event_serial_no);
             });
         }
         if let Position::Kafka(k) = event.position() {
-            field(line, meta::KAFKA_TOPIC, |l| json_string(l, &k.topic));
-            field(line, meta::KAFKA_PARTITION, |l| {
+            field(line, &names.kafka_topic, |l| json_string(l, &k.topic));
+            field(line, &names.kafka_partition, |l| {
                 let _ = write!(l, "{}", k.partition);
             });
-            field(line, meta::KAFKA_OFFSET, |l| {
+            field(line, &names.kafka_offset, |l| {
                 let _ = write!(l, "{}", k.offset);
             });
         }
-        json_string(line, meta::POSITION);
+        json_string(line, &names.position);
         line.push(b':');
         meta::write_position(line, event.position());
         line.extend_from_slice(b"}\n");
@@ -150,23 +159,37 @@ impl NdjsonEncoder {
         let value = record.value.unwrap_or_else(|| b"{}".to_vec());
         // The envelope gains top-level `__kafka_*` fields for Kafka-borne events and
         // `__position`, so that a restarted sink can tell where the file ends (Kafka offsets
-        // are not in the envelope).
-        let body = value.strip_suffix(b"}").unwrap_or(&value);
+        // are not in the envelope): the codec's output must be one JSON object on one line.
+        let body = value
+            .trim_ascii()
+            .strip_prefix(b"{")
+            .and_then(|v| v.strip_suffix(b"}"))
+            .filter(|v| !v.contains(&b'\n'))
+            .ok_or_else(|| S3SinkError::Encode {
+                table: self.table.id.clone(),
+                column: None,
+                reason: format!(
+                    "the codec {} did not encode the event as one JSON object on one line",
+                    self.codec.name()
+                ),
+            })?;
+        self.chunk.push(b'{');
         self.chunk.extend_from_slice(body);
-        if body.len() > 1 {
+        if !body.trim_ascii().is_empty() {
             self.chunk.push(b',');
         }
+        let names = &*self.names;
         if let Position::Kafka(k) = event.position() {
             let line = &mut self.chunk;
-            field(line, meta::KAFKA_TOPIC, |l| json_string(l, &k.topic));
-            field(line, meta::KAFKA_PARTITION, |l| {
+            field(line, &names.kafka_topic, |l| json_string(l, &k.topic));
+            field(line, &names.kafka_partition, |l| {
                 let _ = write!(l, "{}", k.partition);
             });
-            field(line, meta::KAFKA_OFFSET, |l| {
+            field(line, &names.kafka_offset, |l| {
                 let _ = write!(l, "{}", k.offset);
             });
         }
-        json_string(&mut self.chunk, meta::POSITION);
+        json_string(&mut self.chunk, &names.position);
         self.chunk.push(b':');
         meta::write_position(&mut self.chunk, event.position());
         self.chunk.extend_from_slice(b"}\n");
@@ -267,6 +290,7 @@ impl FileEncoder for NdjsonEncoder {
 pub(crate) fn last_position(
     bytes: &[u8],
     compression: NdjsonCompression,
+    position_column: &str,
 ) -> std::result::Result<Option<Position>, String> {
     let text = match compression {
         NdjsonCompression::None => bytes.to_vec(),
@@ -283,10 +307,10 @@ pub(crate) fn last_position(
         return Ok(None);
     };
     let json: serde_json::Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-    match json.get(meta::POSITION) {
+    match json.get(position_column) {
         Some(p) => serde_json::from_value(p.clone())
             .map(Some)
             .map_err(|e| e.to_string()),
-        None => Err(format!("the last line has no {}", meta::POSITION)),
+        None => Err(format!("the last line has no {position_column}")),
     }
 }

@@ -4,7 +4,7 @@ use super::background::EncodeThread;
 use super::columns::ImageBuilder;
 use super::dictionary::{self, Dictionary};
 use super::envelope::EnvelopeBuilder;
-use super::meta::MetaBuilder;
+use super::meta::{self, MetaBuilder, MetaNames};
 use super::{FileEncoder, Layout, OutBuf, ParquetCompression, ParquetOptions};
 use crate::error::{Result, S3SinkError};
 use crate::upload::Uploader;
@@ -58,6 +58,8 @@ impl Rows {
 pub(crate) struct ParquetEncoder {
     key: String,
     schema: SchemaRef,
+    /// The name of the `__position` column (with the sink's metadata prefix).
+    position_column: String,
     /// The writer's settings until the first batch decides the dictionaries; then `None`.
     properties: Option<WriterPropertiesBuilder>,
     dictionary: Dictionary,
@@ -157,12 +159,21 @@ fn compression(
 }
 
 /// The Arrow schema of a file: table columns (or envelope), then metadata columns.
-pub(crate) fn arrow_schema(table: &TableSchema, layout: Layout, kafka: bool) -> Schema {
+pub(crate) fn arrow_schema(
+    table: &TableSchema,
+    layout: Layout,
+    kafka: bool,
+    names: &MetaNames,
+) -> Schema {
     let mut fields = match layout {
         Layout::Flattened => ImageBuilder::fields(table),
         Layout::Debezium => EnvelopeBuilder::fields(table),
     };
-    fields.extend(MetaBuilder::fields(layout == Layout::Flattened, kafka));
+    fields.extend(MetaBuilder::fields(
+        names,
+        layout == Layout::Flattened,
+        kafka,
+    ));
     Schema::new(fields)
 }
 
@@ -172,18 +183,20 @@ impl ParquetEncoder {
         table: &Arc<TableSchema>,
         kafka: bool,
         options: &ParquetOptions,
+        names: &MetaNames,
         background: Option<Arc<EncodeThread>>,
     ) -> Result<Self> {
         let err = |source| S3SinkError::Parquet {
             key: key.to_string(),
             source,
         };
-        let schema = Arc::new(arrow_schema(table, options.layout, kafka));
+        let schema = Arc::new(arrow_schema(table, options.layout, kafka, names));
+        meta::check_unique(table, schema.fields().iter().map(|f| f.name().as_str()))?;
         let properties = WriterProperties::builder()
             .set_compression(compression(options.compression).map_err(err)?)
             .set_dictionary_enabled(options.dictionary != Dictionary::Never)
             // Every `__position` is distinct: a dictionary would only be built to be dropped.
-            .set_column_dictionary_enabled(ColumnPath::from(super::meta::POSITION), false)
+            .set_column_dictionary_enabled(ColumnPath::from(names.position.as_str()), false)
             .set_max_row_group_row_count(None)
             .set_max_row_group_bytes(Some(options.row_group_bytes.max(1)));
         let rows = match options.layout {
@@ -193,6 +206,7 @@ impl ParquetEncoder {
         Ok(Self {
             key: key.to_string(),
             schema,
+            position_column: names.position.clone(),
             properties: Some(properties),
             dictionary: options.dictionary,
             slot: Arc::default(),
@@ -224,7 +238,7 @@ impl ParquetEncoder {
             return Ok(());
         };
         if let (Dictionary::WhenSmaller, Some(batch)) = (self.dictionary, first) {
-            for column in dictionary::plain_columns(batch, &[super::meta::POSITION]) {
+            for column in dictionary::plain_columns(batch, &[self.position_column.as_str()]) {
                 properties = properties.set_column_dictionary_enabled(column, false);
             }
         }
