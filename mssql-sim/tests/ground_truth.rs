@@ -955,6 +955,90 @@ async fn c8_a_second_capture_instance_carries_the_new_column_from_its_start() {
     sim.stop().await;
 }
 
+/// C9: a column dropped while a capture instance captures it stays in that instance's change
+/// table, NULL from then on; a new instance does not have it.
+#[tokio::test]
+async fn c9_a_dropped_column_stays_null_in_the_old_instance_and_is_absent_from_a_new_one() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    captured(
+        &mut c,
+        &format!(
+            "CREATE TABLE dbo.g (id int NOT NULL PRIMARY KEY, data varchar(20) NULL, gone varchar(20) NULL); {}
+             INSERT INTO dbo.g VALUES (1, 'a', 'x');
+             ALTER TABLE dbo.g DROP COLUMN gone;
+             INSERT INTO dbo.g VALUES (2, 'b');
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'g', @role_name = NULL, @capture_instance = N'dbo_g_v2';
+             INSERT INTO dbo.g VALUES (3, 'c');",
+            enable("g")
+        ),
+    )
+    .await;
+    assert_eq!(
+        column(
+            &mut c,
+            "SELECT gone FROM cdc.dbo_g_CT ORDER BY __$start_lsn, __$seqval"
+        )
+        .await,
+        ["x", "NULL", "NULL"]
+    );
+    assert_eq!(
+        column(
+            &mut c,
+            "SELECT COUNT(*) FROM sys.columns WHERE object_id = OBJECT_ID('cdc.dbo_g_v2_CT') AND name = 'gone'"
+        )
+        .await,
+        ["0"]
+    );
+    sim.stop().await;
+}
+
+/// C10: a string with a trailing blank converts to int ('100 ' → 100).
+#[tokio::test]
+async fn c10_a_trailing_blank_string_converts_to_int() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    fresh_db(&mut c, "gt").await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.t (k int PRIMARY KEY, v int NULL); INSERT INTO dbo.t VALUES (1, '100 ');",
+    )
+    .await;
+    assert_eq!(column(&mut c, "SELECT v FROM dbo.t").await, ["100"]);
+    sim.stop().await;
+}
+
+/// C13: after sp_rename of a captured table, capture goes on in the same instance.
+#[tokio::test]
+async fn c13_capture_continues_in_the_same_instance_after_sp_rename() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    captured(
+        &mut c,
+        &format!(
+            "CREATE TABLE dbo.r (id int NOT NULL PRIMARY KEY); {}
+             INSERT INTO dbo.r VALUES (1);
+             EXEC sp_rename 'dbo.r', 'r2';
+             INSERT INTO dbo.r2 VALUES (2);",
+            enable("r")
+        ),
+    )
+    .await;
+    assert_eq!(
+        column(&mut c, "SELECT id FROM cdc.dbo_r_CT ORDER BY __$start_lsn").await,
+        ["1", "2"]
+    );
+    assert_eq!(
+        column(
+            &mut c,
+            "SELECT OBJECT_NAME(source_object_id) FROM cdc.change_tables"
+        )
+        .await,
+        ["r2"]
+    );
+    sim.stop().await;
+}
+
 /// C11: a table takes at most two capture instances (22962).
 #[tokio::test]
 async fn c11_a_third_capture_instance_is_refused_with_22962() {
@@ -1276,11 +1360,13 @@ async fn c29_a_fresh_cdc_database_has_no_max_lsn() {
 // - 63 (NVARCHAR ordering under SQL_Latin1_General_CP1_CI_AS), C27 (SQL_ collation keys vs
 //   Unicode parameters): the simulator compares text by code point; it has no collations.
 // - 76 (hierarchyid): the simulator has no hierarchyid type yet.
-// - C2 (Debezium event_serial_no), C13 (Debezium keeps the old topic after sp_rename): reader
-//   and connector behaviour, not server facts; the reader's tests cover the serials.
-// - C3 (seqval/command_id of a PK move), C4 (deferred updates of uniquely indexed columns):
-//   the simulator has no unique indexes and logs a PK move per statement, not per row pair.
-// - C9 (DROP COLUMN under an old instance), C10 (ALTER COLUMN type + new instance): not
-//   checked here.
+// - C2 (Debezium event_serial_no), the topic half of C13 (Debezium keeps the old topic until
+//   restart): connector behaviour, not server facts.
+// - C3 (a single-row PK move shares its seqval between delete and insert, with different
+//   command ids): the simulator gives the delete and the insert their own seqvals; which
+//   command id each gets is not recorded, so the rule cannot be reproduced exactly.
+// - C4 (deferred updates of uniquely indexed columns): no unique indexes in the simulator yet.
+// - The type-switch half of C10 (ALTER COLUMN + new instance → INT32 events): reader
+//   behaviour.
 // - C28 (concurrent sp_cdc_enable_table deadlocks), C30 (log scan failures): no lock waits
 //   and no log reader failures in the simulator.

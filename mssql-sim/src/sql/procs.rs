@@ -114,6 +114,25 @@ impl Exec<'_> {
                     .ok_or_else(|| missing(&short, "capture_instance"))?;
                 capture::disable_table(self.eng, &db, &schema, &name, &ci)?;
             }
+            ("sp_rename", _) => {
+                let old = a
+                    .text("objname", 0)
+                    .ok_or_else(|| missing(&short, "objname"))?;
+                let new = a
+                    .text("newname", 1)
+                    .ok_or_else(|| missing(&short, "newname"))?;
+                if a.text("objtype", 2)
+                    .is_some_and(|t| !t.eq_ignore_ascii_case("object"))
+                {
+                    return Err(SqlError::unsupported("sp_rename of columns and indexes"));
+                }
+                self.rename_table(&old, &new)?;
+                // SQL Server's caution, sent as an informational message.
+                self.out.push(Out::Info(
+                    15477,
+                    "Caution: Changing any part of an object name could break scripts and stored procedures.".into(),
+                ));
+            }
             ("sp_cdc_scan", _) => {
                 capture::scan(self.eng);
             }
@@ -295,6 +314,42 @@ impl Exec<'_> {
             }
         }
         self.done(None);
+        Ok(())
+    }
+}
+
+impl Exec<'_> {
+    /// `sp_rename 'schema.table', 'new_name'`: the table keeps its object id, so its capture
+    /// instances keep capturing under their old names (ground truth C13). Error 15248 when
+    /// the object does not exist, 15335 when the new name is taken, as SQL Server.
+    fn rename_table(&mut self, old: &str, new: &str) -> SqlResult<()> {
+        let parts: Vec<String> = old
+            .split('.')
+            .map(|p| p.trim_matches(|c| c == '[' || c == ']').to_string())
+            .collect();
+        let r = self.resolve(&parts)?;
+        let new = new.trim_matches(|c| c == '[' || c == ']').to_string();
+        let d = self.eng.db_mut(&r.db)?;
+        let from = crate::engine::catalog::key(&r.schema, &r.name);
+        let to = crate::engine::catalog::key(&r.schema, &new);
+        if !d.tables.contains_key(&from) {
+            return Err(SqlError::new(
+                15248,
+                "Either the parameter @objname is ambiguous or the claimed @objtype ((null)) is wrong.",
+            )
+            .class(11));
+        }
+        if d.tables.contains_key(&to) {
+            return Err(SqlError::new(
+                15335,
+                format!("Error: The new name '{new}' is already in use as a OBJECT name and would cause a duplicate that is not permitted."),
+            )
+            .class(11));
+        }
+        if let Some(mut t) = d.tables.remove(&from) {
+            t.name = new;
+            d.tables.insert(to, t);
+        }
         Ok(())
     }
 }
