@@ -31,29 +31,39 @@
 //!   byte-identically from the committed offset.
 //!
 //! # Crate map
-//! - [`config`]: [`S3SinkBuilder`] (URL or store, options, validation);
-//! - [`sink`]: [`S3Sink`], [`SinkStats`];
-//! - [`format`](mod@format): [`Format`], [`Layout`], Parquet and NDJSON options, column mapping
-//!   ([`format::columns`]) and metadata columns ([`format::meta`]);
+//! Public ([`S3Sink`] and everything it is built from):
+//! - `config`: [`S3SinkBuilder`]: URL or store, options, validation at build time;
+//! - `sink`: [`S3Sink`], the [`Sink`](cdc_core::Sink): an event's way from `write` to a
+//!   file, and what is durable;
+//! - `stats`: [`SinkStats`], what the sink did;
+//! - [`format`](mod@format): [`Format`], [`Layout`], Parquet and NDJSON options, column
+//!   mapping ([`format::columns`]) and metadata columns ([`format::meta`]);
 //! - [`partitioner`]: [`Partitioner`], [`DefaultPartitioner`], [`FieldPartitioner`],
 //!   [`TimePartitioner`];
-//! - [`rotation`] holds [`Rotation`];
-//! - [`retry`] holds [`RetryPolicy`] and [`retry::is_transient`];
-//! - naming, memory budget and uploads are internal.
+//! - [`rotation`]: [`Rotation`], when a file closes;
+//! - [`retry`]: [`RetryPolicy`] and [`retry::is_transient`];
+//! - `error`: [`S3SinkError`].
+//!
+//! Internal, in the order an event meets them:
+//! - `files`: the open-file table (which file an event goes to, open files, the memory
+//!   budget), with `files::naming` for object names in the Kafka Connect layout;
+//! - `recovery`: where a replay resumes, read from the newest stored file of a lane;
+//! - `upload`: conditional PUTs and multipart uploads with retries;
+//! - `ledger`: per lane, what is held and what may be reported durable;
+//! - `settings`, `budget`: the validated settings and the memory budget.
 
 mod budget;
-pub mod config;
+mod config;
 mod error;
 mod files;
 pub mod format;
 mod ledger;
-mod naming;
 pub mod partitioner;
 mod recovery;
 pub mod retry;
 pub mod rotation;
 mod settings;
-pub mod sink;
+mod sink;
 mod stats;
 mod upload;
 

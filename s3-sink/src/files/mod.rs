@@ -1,21 +1,23 @@
 //! The open-file table: which file each event goes to, and the files open now.
 //!
 //! A file key is a lane, a topic and an encoded partition (one directory of the Kafka
-//! Connect layout, one lane's files in it); [`naming`](crate::naming) turns keys and
-//! positions into object names. Each key seen has an entry: where its stored files end
+//! Connect layout, one lane's files in it); [`naming`] turns keys and positions into object
+//! names. Each key seen has an entry: where its stored files end
 //! (read back from the store the first time the key is seen) and its open file, if any. The
 //! memory of open files is counted against the sink's budget here.
+
+mod naming;
 
 use crate::budget::MemoryBudget;
 use crate::error::{Result, S3SinkError};
 use crate::format::{Encoders, FileEncoder};
 use crate::ledger::{OpenFileMark, covers};
-use crate::naming::{self, Origin};
 use crate::partitioner::{PartitionContext, Partitioner};
 use crate::rotation::{Reason, Rotation};
 use crate::upload::{Multipart, Sealed, Uploader};
 use cdc_core::{ChangeEvent, Position, SchemaChange, TableSchema};
 use chrono::{DateTime, Utc};
+use naming::Origin;
 use object_store::path::Path;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
