@@ -239,3 +239,18 @@ async fn sp_cdc_help_jobs_reports_the_capture_job_with_its_polling_interval() {
     assert_eq!(common::err_number(&e), 22901);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn select_star_beside_a_window_call_shows_only_the_tables_columns_and_the_call() {
+    let (sim, mut c) = setup().await;
+    common::exec(&mut c, "INSERT INTO dbo.items VALUES (1, N'a'), (2, N'b')").await;
+    let r = rows(
+        &mut c,
+        "SELECT *, ROW_NUMBER() OVER (ORDER BY id DESC) AS rn FROM dbo.items ORDER BY id",
+    )
+    .await;
+    let names: Vec<&str> = r[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, vec!["id", "name", "rn"]);
+    assert_eq!(r[0].get::<i64, _>("rn"), Some(2));
+    sim.stop().await;
+}

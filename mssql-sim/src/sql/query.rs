@@ -547,8 +547,11 @@ impl Exec<'_> {
         for p in projection {
             match p {
                 SelectItem::Wildcard(_) => {
+                    // Window results (sql/window.rs) are hidden columns, not the source's.
                     for (i, c) in cols.iter().enumerate() {
-                        items.push((c.name.clone(), None, Some(i)));
+                        if !crate::sql::window::is_hidden(&c.name) {
+                            items.push((c.name.clone(), None, Some(i)));
+                        }
                     }
                 }
                 SelectItem::QualifiedWildcard(kind, _) => {

@@ -20,6 +20,11 @@ use crate::value::{SqlType, Value, compare};
 /// Hidden column names: `__sim_window_<n>`.
 const HIDDEN: &str = "__sim_window_";
 
+/// Whether a relation column is a window result added here (left out of `SELECT *`).
+pub(crate) fn is_hidden(name: &str) -> bool {
+    name.starts_with(HIDDEN)
+}
+
 /// NULLs first ascending, as SQL Server sorts.
 fn order(a: &Value, b: &Value) -> SqlResult<Ordering> {
     Ok(match (a.is_null(), b.is_null()) {
