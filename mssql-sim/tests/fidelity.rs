@@ -501,3 +501,110 @@ async fn computed_columns_are_accepted_computed_on_select_and_null_in_the_change
     assert_eq!(err_number(&e), 271);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn unique_constraints_are_enforced_and_name_the_row_identity_of_a_keyless_capture_instance() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE DATABASE shop; USE shop; EXEC sys.sp_cdc_enable_db;
+         CREATE TABLE dbo.ledger (code nvarchar(20) NOT NULL, amount int NULL, CONSTRAINT uq_ledger_code UNIQUE (code));
+         EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'ledger', @role_name = NULL, @index_name = N'uq_ledger_code';
+         INSERT INTO dbo.ledger VALUES (N'a', 1);",
+    )
+    .await;
+    let e = try_exec(&mut c, "INSERT INTO dbo.ledger VALUES (N'a', 2)")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 2627);
+    assert_eq!(
+        message(&e),
+        "Violation of UNIQUE KEY constraint 'uq_ledger_code'. Cannot insert duplicate key in object 'dbo.ledger'. The duplicate key value is (a)."
+    );
+    let rows = c
+        .simple_query("SELECT column_name, CAST(index_ordinal AS int) FROM cdc.index_columns")
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (
+                r.get::<&str, _>(0).unwrap().to_string(),
+                r.get::<i32, _>(1).unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [("code".to_string(), 1)]
+    );
+    let rows = c
+        .simple_query("SELECT index_name, CAST(supports_net_changes AS int) FROM cdc.change_tables")
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<&str, _>(0), Some("uq_ledger_code"));
+    assert_eq!(rows[0].get::<i32, _>(1), Some(1));
+    // An update of the unique column of another row into a taken value is refused too.
+    exec(&mut c, "INSERT INTO dbo.ledger VALUES (N'b', 2)").await;
+    let e = try_exec(
+        &mut c,
+        "UPDATE dbo.ledger SET code = N'a' WHERE code = N'b'",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err_number(&e), 2627);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_unique_index_enforces_its_key_with_2601_and_can_identify_rows_for_cdc() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE DATABASE shop; USE shop; EXEC sys.sp_cdc_enable_db;
+         CREATE TABLE dbo.t (a int NOT NULL, b int NOT NULL, v int NULL);
+         INSERT INTO dbo.t VALUES (1, 1, 0), (1, 2, 0);
+         CREATE UNIQUE INDEX ix_t_ab ON dbo.t (a, b);",
+    )
+    .await;
+    let e = try_exec(&mut c, "INSERT INTO dbo.t VALUES (1, 2, 9)")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 2601);
+    assert_eq!(
+        message(&e),
+        "Cannot insert duplicate key row in object 'dbo.t' with unique index 'ix_t_ab'. The duplicate key value is (1, 2)."
+    );
+    // Without @index_name a keyless table cannot have net changes (22939) ...
+    let e = try_exec(
+        &mut c,
+        "EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N't', @role_name = NULL, @supports_net_changes = 1;",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err_number(&e), 22939);
+    // ... with it, it can.
+    exec(
+        &mut c,
+        "EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N't', @role_name = NULL, @index_name = N'ix_t_ab', @supports_net_changes = 1;",
+    )
+    .await;
+    assert_eq!(
+        int_rows(&mut c, "SELECT COUNT(*) FROM cdc.index_columns").await,
+        [Some(2)]
+    );
+    // A unique index over duplicates is refused (1505); a column in an index cannot be dropped.
+    let e = try_exec(&mut c, "CREATE UNIQUE INDEX ix_t_a ON dbo.t (a)")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 1505);
+    let e = try_exec(&mut c, "ALTER TABLE dbo.t DROP COLUMN b")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 5074);
+    sim.stop().await;
+}

@@ -284,6 +284,8 @@ pub(crate) struct EnableTable {
     pub(crate) capture_instance: Option<String>,
     pub(crate) columns: Option<Vec<String>>,
     pub(crate) net_changes: Option<bool>,
+    /// `@index_name`: a unique index that identifies rows instead of the primary key.
+    pub(crate) index_name: Option<String>,
 }
 
 /// `sys.sp_cdc_enable_table`
@@ -328,8 +330,28 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
             out
         }
     };
-    let net = p.net_changes.unwrap_or(!src.pk.is_empty());
-    if net && src.pk.is_empty() {
+    // The row identity: the unique index named by @index_name, else the primary key.
+    let (key_cols, index_name): (Vec<usize>, Option<String>) = match &p.index_name {
+        Some(name) => {
+            let ix = src
+                .indexes
+                .iter()
+                .find(|ix| ix.name.eq_ignore_ascii_case(name))
+                .filter(|ix| ix.unique)
+                .ok_or_else(|| {
+                    // SQL Server refuses a name that is no unique index of the table; the
+                    // simulator does not know that error's number, so it says so.
+                    SqlError::unsupported(format!(
+                        "@index_name = N'{name}', which is not a unique index of '{}.{}'",
+                        p.schema, p.name
+                    ))
+                })?;
+            (ix.columns.clone(), Some(ix.name.clone()))
+        }
+        None => (src.pk.clone(), src.pk_name.clone()),
+    };
+    let net = p.net_changes.unwrap_or(!key_cols.is_empty());
+    if net && key_cols.is_empty() {
         return Err(SqlError::new(
             22939,
             format!(
@@ -338,8 +360,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
             ),
         ));
     }
-    let pk_cols: Vec<(String, i32)> = src
-        .pk
+    let pk_cols: Vec<(String, i32)> = key_cols
         .iter()
         .map(|&k| (src.columns[k].name.clone(), src.columns[k].column_id))
         .collect();
@@ -459,7 +480,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
                 Value::Bit(net),
                 Value::Null,
                 p.role.clone().map(Value::Str).unwrap_or(Value::Null),
-                Value::Null,
+                index_name.map(Value::Str).unwrap_or(Value::Null),
                 Value::Null,
                 Value::DateTime(created),
                 Value::Bit(false),

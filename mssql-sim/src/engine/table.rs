@@ -24,6 +24,18 @@ pub(crate) struct Column {
     pub(crate) computed: Option<sqlparser::ast::Expr>,
 }
 
+/// A UNIQUE constraint or an index created with CREATE [UNIQUE] INDEX (the primary key is
+/// kept apart, in `Table::pk`).
+#[derive(Debug, Clone)]
+pub(crate) struct Index {
+    pub(crate) name: String,
+    /// Column positions, in key order.
+    pub(crate) columns: Vec<usize>,
+    pub(crate) unique: bool,
+    /// A UNIQUE constraint (duplicates: error 2627) rather than an index (2601).
+    pub(crate) constraint: bool,
+}
+
 /// One version of a row.
 #[derive(Debug, Clone)]
 pub(crate) struct Version {
@@ -49,6 +61,8 @@ pub(crate) struct Table {
     pub(crate) next_column_id: i32,
     pub(crate) versions: Vec<Version>,
     pk_index: HashMap<String, Vec<usize>>,
+    /// UNIQUE constraints and indexes.
+    pub(crate) indexes: Vec<Index>,
 }
 
 impl Table {
@@ -78,6 +92,7 @@ impl Table {
             next_column_id,
             versions: Vec::new(),
             pk_index: HashMap::new(),
+            indexes: Vec::new(),
         }
     }
 
@@ -122,6 +137,45 @@ impl Table {
             let deleted = v.xmax != 0
                 && (v.xmax == own || matches!(tt.status(v.xmax), TxStatus::Committed(_)));
             !deleted
+        })
+    }
+
+    /// The first unique index that a live row other than those deleted by `own` already
+    /// holds `values`' key in, with that key as SQL Server prints it. NULLs count as equal,
+    /// as in SQL Server's unique constraints and indexes.
+    pub(crate) fn unique_clash(
+        &self,
+        tt: &TxnTable,
+        values: &[Value],
+        own: Xid,
+    ) -> Option<(&Index, String)> {
+        let key = |vals: &[Value], ix: &Index| -> Vec<String> {
+            ix.columns
+                .iter()
+                .map(|&c| vals.get(c).map(Value::key).unwrap_or_default())
+                .collect()
+        };
+        self.indexes.iter().filter(|ix| ix.unique).find_map(|ix| {
+            let mine = key(values, ix);
+            let taken = self.versions.iter().any(|v| {
+                if matches!(tt.status(v.xmin), TxStatus::Aborted) {
+                    return false;
+                }
+                let deleted = v.xmax != 0
+                    && (v.xmax == own || matches!(tt.status(v.xmax), TxStatus::Committed(_)));
+                !deleted && key(&v.values, ix) == mine
+            });
+            taken.then(|| {
+                let shown: Vec<String> = ix
+                    .columns
+                    .iter()
+                    .map(|&c| match values.get(c) {
+                        Some(Value::Null) | None => "<NULL>".to_string(),
+                        Some(v) => v.to_string(),
+                    })
+                    .collect();
+                (ix, shown.join(", "))
+            })
         })
     }
 

@@ -7,7 +7,7 @@ use sqlparser::ast::{
 
 use crate::cdc::capture;
 use crate::engine::catalog::{key, now};
-use crate::engine::table::{Column, Table};
+use crate::engine::table::{Column, Index, Table};
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::{Exec, TableRef};
 use crate::sql::parse::{COMPUTED_TYPE, name_parts};
@@ -102,8 +102,16 @@ impl Exec<'_> {
         let mut pk_names = Vec::new();
         let mut pk_name = None;
         let mut cols = Vec::new();
+        // UNIQUE constraints: (name if given, column names).
+        let mut uniques: Vec<(Option<String>, Vec<String>)> = Vec::new();
         for (i, c) in ct.columns.iter().enumerate() {
             cols.push(self.column_def(c, i as i32 + 1, &mut pk_names)?);
+            for o in &c.options {
+                if let ColumnOption::Unique(u) = &o.option {
+                    let name = o.name.as_ref().or(u.name.as_ref()).map(|n| n.value.clone());
+                    uniques.push((name, vec![c.name.value.clone()]));
+                }
+            }
         }
         for con in &ct.constraints {
             match con {
@@ -119,8 +127,13 @@ impl Exec<'_> {
                         );
                     }
                 }
-                TableConstraint::Unique(_)
-                | TableConstraint::Check(_)
+                TableConstraint::Unique(u) => {
+                    uniques.push((
+                        u.name.as_ref().map(|n| n.value.clone()),
+                        index_column_names(&u.columns),
+                    ));
+                }
+                TableConstraint::Check(_)
                 | TableConstraint::Index(_)
                 | TableConstraint::ForeignKey(_) => {}
                 #[allow(unreachable_patterns)]
@@ -143,7 +156,24 @@ impl Exec<'_> {
             pk.push(idx);
         }
         let id = self.eng.alloc_object_id();
+        let mut indexes = Vec::new();
+        for (n, (name, columns)) in uniques.into_iter().enumerate() {
+            indexes.push(Index {
+                // SQL Server names an unnamed one UQ__<table>__<16 hex digits>.
+                name: name.unwrap_or_else(|| {
+                    format!(
+                        "UQ__{}__{:016X}",
+                        r.name,
+                        (id as u64 + n as u64) * 2654435761
+                    )
+                }),
+                columns: positions(&cols, &columns)?,
+                unique: true,
+                constraint: true,
+            });
+        }
         let mut t = Table::new(id, &r.schema, &r.name, cols, pk, now());
+        t.indexes = indexes;
         if !t.pk.is_empty() {
             t.pk_name = Some(
                 pk_name
@@ -215,6 +245,32 @@ impl Exec<'_> {
                                 ),
                             ));
                         }
+                        if let Some(ix) = t.indexes.iter().find(|ix| ix.columns.contains(&idx)) {
+                            return Err(SqlError::new(
+                                5074,
+                                format!(
+                                    "The {} '{}' is dependent on column '{}'.",
+                                    if ix.constraint { "object" } else { "index" },
+                                    ix.name,
+                                    n.value
+                                ),
+                            ));
+                        }
+                        if let Some(c) = t.columns.iter().find(|c| {
+                            c.computed.as_ref().is_some_and(|e| {
+                                e.to_string()
+                                    .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                                    .any(|w| w.eq_ignore_ascii_case(&n.value))
+                            })
+                        }) {
+                            return Err(SqlError::new(
+                                5074,
+                                format!(
+                                    "The column '{}' is dependent on column '{}'.",
+                                    c.name, n.value
+                                ),
+                            ));
+                        }
                         t.columns.remove(idx);
                         for v in &mut t.versions {
                             if idx < v.values.len() {
@@ -225,6 +281,13 @@ impl Exec<'_> {
                             t.pk.iter()
                                 .map(|&p| if p > idx { p - 1 } else { p })
                                 .collect();
+                        for ix in &mut t.indexes {
+                            for p in &mut ix.columns {
+                                if *p > idx {
+                                    *p -= 1;
+                                }
+                            }
+                        }
                         t.reindex();
                     }
                 }
@@ -473,4 +536,115 @@ fn arith_type(op: &BinaryOperator, a: SqlType, b: SqlType) -> Option<SqlType> {
         (p, s)
     };
     Some(T::Decimal(p.clamp(1, 38) as u8, s.clamp(0, 38) as u8))
+}
+
+/// The column names of an index or constraint column list.
+fn index_column_names(cols: &[sqlparser::ast::IndexColumn]) -> Vec<String> {
+    cols.iter()
+        .map(|ic| {
+            ic.column
+                .expr
+                .to_string()
+                .trim_matches(|c| c == '[' || c == ']')
+                .to_string()
+        })
+        .collect()
+}
+
+/// Positions of named columns (error 1911 for a name the table lacks).
+fn positions(cols: &[Column], names: &[String]) -> SqlResult<Vec<usize>> {
+    names
+        .iter()
+        .map(|n| {
+            cols.iter()
+                .position(|c| c.name.eq_ignore_ascii_case(n))
+                .ok_or_else(|| {
+                    SqlError::new(
+                        1911,
+                        format!("Column name '{n}' does not exist in the target table or view."),
+                    )
+                })
+        })
+        .collect()
+}
+
+impl Exec<'_> {
+    /// `CREATE [UNIQUE] [CLUSTERED | NONCLUSTERED] INDEX name ON table (columns)`: recorded so
+    /// that a unique index enforces its key (2601) and can identify rows for change data
+    /// capture (`sys.sp_cdc_enable_table @index_name`). Error 1913 when the table already has
+    /// an index or constraint of that name.
+    pub(crate) fn create_index(&mut self, ci: sqlparser::ast::CreateIndex) -> SqlResult<()> {
+        let r = self.resolve(&name_parts(&ci.table_name))?;
+        let name = ci
+            .name
+            .as_ref()
+            .map(|n| name_parts(n).last().cloned().unwrap_or_default())
+            .ok_or_else(|| SqlError::syntax("ON"))?;
+        let columns = index_column_names(&ci.columns);
+        let own = self.xid();
+        self.eng.db(&r.db)?;
+        let eng = &mut *self.eng;
+        let tt = &eng.txns;
+        let t = eng
+            .dbs
+            .get_mut(&r.db)
+            .and_then(|d| d.table_mut(&r.schema, &r.name))
+            .ok_or_else(|| SqlError::invalid_object(&r.written))?;
+        if t.indexes.iter().any(|i| i.name.eq_ignore_ascii_case(&name))
+            || t.pk_name
+                .as_ref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(&name))
+        {
+            return Err(SqlError::new(
+                1913,
+                format!(
+                    "The operation failed because an index or statistics with name '{name}' already exists on table '{}.{}'.",
+                    t.schema, t.name
+                ),
+            ));
+        }
+        let ix = Index {
+            name,
+            columns: positions(&t.columns, &columns)?,
+            unique: ci.unique,
+            constraint: false,
+        };
+        if ix.unique {
+            // Existing duplicates stop the index (1505).
+            let live: Vec<Vec<Value>> = t
+                .versions
+                .iter()
+                .filter(|v| {
+                    !matches!(tt.status(v.xmin), crate::engine::txn::TxStatus::Aborted)
+                        && !(v.xmax != 0
+                            && (v.xmax == own
+                                || matches!(
+                                    tt.status(v.xmax),
+                                    crate::engine::txn::TxStatus::Committed(_)
+                                )))
+                })
+                .map(|v| v.values.clone())
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            for v in &live {
+                let k: Vec<String> = ix.columns.iter().map(|&c| v[c].key()).collect();
+                if !seen.insert(k) {
+                    let shown: Vec<String> = ix.columns.iter().map(|&c| v[c].to_string()).collect();
+                    return Err(SqlError::new(
+                        1505,
+                        format!(
+                            "The CREATE UNIQUE INDEX statement terminated because a duplicate key was found for the object name '{}.{}' and the index name '{}'. The duplicate key value is ({}).",
+                            t.schema,
+                            t.name,
+                            ix.name,
+                            shown.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        t.indexes.push(ix);
+        self.done(None);
+        Ok(())
+    }
 }

@@ -132,6 +132,9 @@ impl Exec<'_> {
                     t.pk_name.clone().unwrap_or_default(), t.schema, t.name, keyv.join(", ")
                 )).state(1).class(14).statement_only());
         }
+        if let Some((ix, shown)) = t.unique_clash(&self.eng.txns, &values, own) {
+            return Err(unique_violation(ix, &t.schema, &t.name, &shown));
+        }
         let idx = t.versions.len();
         let object_id = t.object_id;
         let columns: Vec<String> = if tracked {
@@ -647,6 +650,9 @@ impl Exec<'_> {
                     t.pk_name.clone().unwrap_or_default(), t.schema, t.name, keyv.join(", ")
                 )).class(14).statement_only());
         }
+        if let Some((ix, shown)) = t.unique_clash(&self.eng.txns, &vals, own) {
+            return Err(unique_violation(ix, &t.schema, &t.name, &shown));
+        }
         let idx = t.versions.len();
         t.push(vals, own);
         self.sess.undo.push(Undo::Inserted {
@@ -728,4 +734,32 @@ fn computed_not_writable(column: &str) -> SqlError {
             "The column \"{column}\" cannot be modified because it is either a computed column or is the result of a UNION operator."
         ),
     )
+}
+
+/// A duplicate key in a UNIQUE constraint (2627) or a unique index (2601), with SQL Server's
+/// texts (sys.messages 2627 and 2601).
+fn unique_violation(
+    ix: &crate::engine::table::Index,
+    schema: &str,
+    table: &str,
+    key: &str,
+) -> SqlError {
+    let e = if ix.constraint {
+        SqlError::new(
+            2627,
+            format!(
+                "Violation of UNIQUE KEY constraint '{}'. Cannot insert duplicate key in object '{schema}.{table}'. The duplicate key value is ({key}).",
+                ix.name
+            ),
+        )
+    } else {
+        SqlError::new(
+            2601,
+            format!(
+                "Cannot insert duplicate key row in object '{schema}.{table}' with unique index '{}'. The duplicate key value is ({key}).",
+                ix.name
+            ),
+        )
+    };
+    e.class(14).statement_only()
 }

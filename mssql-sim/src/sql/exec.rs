@@ -712,6 +712,7 @@ impl<'a> Exec<'a> {
             Statement::Update(u) => self.update(u),
             Statement::Delete(d) => self.delete(d),
             Statement::CreateTable(ct) => self.create_table(ct),
+            Statement::CreateIndex(ci) => self.create_index(ci),
             Statement::AlterTable(at) => self.alter_table(at),
             Statement::If(ifs) => {
                 let mut blocks = vec![&ifs.if_block];

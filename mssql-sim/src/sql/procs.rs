@@ -86,6 +86,7 @@ impl Exec<'_> {
                     role: a.text("role_name", 2),
                     capture_instance: a.text("capture_instance", 3),
                     net_changes: a.get("supports_net_changes", 4).and_then(|v| v.as_bool()),
+                    index_name: a.text("index_name", 5),
                     columns: a.text("captured_column_list", 6).map(|l| {
                         l.split(',')
                             .map(|c| {
