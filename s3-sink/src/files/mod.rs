@@ -580,3 +580,137 @@ pub(crate) struct Dropped {
     /// Per lane, the last event before its oldest dropped file.
     pub(crate) rewind: Vec<(Arc<str>, Option<Position>)>,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::format::Format;
+    use crate::partitioner::DefaultPartitioner;
+    use cdc_core::testing::sample_events;
+    use cdc_core::{TableId, TableSchema};
+
+    /// `n` sample events of stream `s` (one lane), every other one on a second table, so
+    /// the lane has two keys.
+    fn two_tables(n: usize) -> Vec<ChangeEvent> {
+        let mut events = sample_events("s", n);
+        let first = &events[0].table;
+        let other = Arc::new(
+            TableSchema::new(
+                TableId::new("demo", "dbo", "other"),
+                first.columns.clone(),
+                first.primary_key.clone(),
+            )
+            .unwrap(),
+        );
+        for event in events.iter_mut().skip(1).step_by(2) {
+            event.table = Arc::clone(&other);
+        }
+        events
+    }
+
+    /// Appends each event through the general path, as the sink does for a new key.
+    fn append_all(files: &mut FileTable, events: &[ChangeEvent], encoders: &Encoders) {
+        let mut prev: Option<Position> = None;
+        for event in events {
+            let (key, origin) = files.key(event, &DefaultPartitioner).unwrap();
+            let i = match files.find(&key) {
+                Some(i) => i,
+                None => files.insert(key, None),
+            };
+            let before = prev.clone();
+            files
+                .append(i, event, &origin, || before, encoders, &Path::from("lake"))
+                .unwrap();
+            prev = Some(event.position().clone());
+        }
+    }
+
+    #[test]
+    fn open_files_are_listed_in_opening_order_not_entry_order() {
+        let encoders = Encoders::new(Format::ndjson(), None, "__");
+        let mut files = FileTable::new(1 << 30);
+        let events = two_tables(2);
+        let prefix = Path::from("lake");
+        let (key0, origin0) = files.key(&events[0], &DefaultPartitioner).unwrap();
+        let (key1, origin1) = files.key(&events[1], &DefaultPartitioner).unwrap();
+        let (i0, i1) = (files.insert(key0, None), files.insert(key1, None));
+        // Entry 1's file is opened first.
+        files
+            .append(i1, &events[1], &origin1, || None, &encoders, &prefix)
+            .unwrap();
+        let prev = Some(events[1].position().clone());
+        files
+            .append(i0, &events[0], &origin0, || prev, &encoders, &prefix)
+            .unwrap();
+        assert_eq!(files.open_entries(), vec![i1, i0]);
+        let mut marks: Vec<(u64, Option<Position>)> =
+            files.marks().map(|m| (m.seq, m.prev.cloned())).collect();
+        marks.sort_by_key(|m| m.0);
+        assert_eq!(
+            marks,
+            vec![(1, None), (2, Some(events[1].position().clone()))]
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_a_lane_rewinds_it_to_the_event_before_its_oldest_open_file() {
+        let encoders = Encoders::new(Format::ndjson(), None, "__");
+        let mut files = FileTable::new(1 << 30);
+        let events = two_tables(6);
+        append_all(&mut files, &events[..2], &encoders);
+        assert_eq!(files.open_count(), 2);
+        let used = files.budget().used();
+        assert!(used > 0);
+
+        let dropped = files.drop_lanes(&[events[0].position().lane()]).await;
+        assert_eq!((dropped.files, dropped.events), (2, 2));
+        // The oldest dropped file is the lane's first: nothing before it.
+        assert_eq!(dropped.rewind.len(), 1);
+        assert_eq!(dropped.rewind[0].1, None);
+        assert_eq!(files.open_count(), 0);
+        assert_eq!(files.budget().used(), 0);
+        // The keys are forgotten: the store is read again if the lane comes back.
+        let (key, _) = files.key(&events[0], &DefaultPartitioner).unwrap();
+        assert_eq!(files.find(&key), None);
+    }
+
+    #[tokio::test]
+    async fn a_stored_event_is_skipped_and_the_next_one_appended_without_the_store() {
+        let encoders = Encoders::new(Format::ndjson(), None, "__");
+        let mut files = FileTable::new(1 << 30);
+        let events = sample_events("s", 3);
+        let (key, origin) = files.key(&events[0], &DefaultPartitioner).unwrap();
+        let i = files.insert(key, Some(events[0].position().clone()));
+        assert!(files.stored(i, events[0].position()));
+        let rotation = Rotation::default();
+        assert!(matches!(
+            files.append_fast(&events[0], &DefaultPartitioner, &rotation, 1 << 20),
+            Ok(Fast::Stored(_))
+        ));
+        // No open file yet: the first new event takes the general path and opens one.
+        assert!(matches!(
+            files.append_fast(&events[1], &DefaultPartitioner, &rotation, 1 << 20),
+            Ok(Fast::Slow)
+        ));
+        let prev = Some(events[0].position().clone());
+        files
+            .append(
+                i,
+                &events[1],
+                &origin,
+                || prev,
+                &encoders,
+                &Path::from("lake"),
+            )
+            .unwrap();
+        assert!(matches!(
+            files.append_fast(&events[2], &DefaultPartitioner, &rotation, 1 << 20),
+            Ok(Fast::Appended { entry, more: false, .. }) if entry == i
+        ));
+        let sealed = files.seal(i, Reason::Flush).await.unwrap().unwrap();
+        assert_eq!(sealed.records, 2);
+        assert_eq!(&sealed.last, events[2].position());
+        assert!(sealed.path.as_ref().starts_with("lake/"));
+    }
+}
