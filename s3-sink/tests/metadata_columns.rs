@@ -318,3 +318,16 @@ async fn a_restarted_sink_finds_where_files_end_under_its_metadata_prefix() {
         assert_eq!(stored, expected, "{format:?}");
     }
 }
+
+#[test]
+fn a_metadata_prefix_with_control_characters_is_refused_at_build_time() {
+    let result = S3Sink::builder()
+        .url("memory:///lake")
+        .metadata_prefix("_\n_")
+        .build();
+    match result {
+        Err(S3SinkError::Config { field, .. }) => assert_eq!(field, "metadata_prefix"),
+        Err(other) => panic!("expected a config error, got {other}"),
+        Ok(_) => panic!("expected a config error, got a sink"),
+    }
+}
