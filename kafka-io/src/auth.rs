@@ -1,7 +1,6 @@
 //! OAUTHBEARER tokens: the provider trait, and the client context every client of this crate
 //! uses so that librdkafka can ask for a fresh token.
 
-use rdkafka::ClientContext;
 use rdkafka::client::OAuthToken;
 use rdkafka::consumer::ConsumerContext;
 use std::sync::Arc;
@@ -56,16 +55,27 @@ impl AuthContext {
     }
 }
 
-impl ClientContext for AuthContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+/// Implements `ClientContext` for a client context: librdkafka's OAUTHBEARER token refresh
+/// goes to the [`AuthContext`] that `|context| expr` reaches. The one definition for the
+/// contexts of every client this crate creates (producer, consumer, admin).
+macro_rules! oauth_client_context {
+    ($context:ty, |$this:ident| $auth:expr) => {
+        impl rdkafka::ClientContext for $context {
+            const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
-    fn generate_oauth_token(
-        &self,
-        _: Option<&str>,
-    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
-        self.oauth_token()
-    }
+            fn generate_oauth_token(
+                &self,
+                _: Option<&str>,
+            ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+                let $this = self;
+                $crate::auth::AuthContext::oauth_token($auth)
+            }
+        }
+    };
 }
+pub(crate) use oauth_client_context;
+
+oauth_client_context!(AuthContext, |context| context);
 
 impl ConsumerContext for AuthContext {}
 

@@ -1,6 +1,7 @@
 //! The consumer source: a consumer group whose offsets move only with durable acknowledgements.
 
-use crate::auth::AuthContext;
+use crate::consumer_builder::KafkaSourceBuilder;
+use crate::consumer_context::{Assignment, Partition, Revocations, SourceContext, lane_of};
 use crate::dlq::{DeadLetterWriter, Poison};
 use crate::error::is_fatal_consumer_error;
 use crate::{DecodeFailurePolicy, KafkaConfig, KafkaIoError};
@@ -10,284 +11,13 @@ use cdc_core::{
     SourceBatch,
 };
 use futures::FutureExt;
-use rdkafka::client::OAuthToken;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedMessage};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
-
-type Partition = (String, i32);
-
-/// Which partitions this consumer owns now, kept by the rebalance callbacks.
-#[derive(Debug, Default, Clone)]
-struct Assignment {
-    inner: Arc<Mutex<HashSet<Partition>>>,
-}
-
-impl Assignment {
-    fn lock(&self) -> MutexGuard<'_, HashSet<Partition>> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Partitions revoked by the rebalance callback and not yet passed downstream: the next
-/// batch names them in [`SourceBatch::revoked_lanes`], so the pipeline drops their open work
-/// before any record read after the revocation.
-#[derive(Debug, Default, Clone)]
-struct Revocations {
-    inner: Arc<Mutex<Vec<Partition>>>,
-}
-
-impl Revocations {
-    fn push(&self, partition: Partition) {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(partition);
-    }
-
-    fn take(&self) -> Vec<Partition> {
-        std::mem::take(&mut *self.inner.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-fn lane_of(topic: &str, partition: i32) -> String {
-    Position::Kafka(KafkaOffset {
-        topic: topic.to_string(),
-        partition,
-        offset: 0,
-    })
-    .lane()
-}
-
-/// Consumer context: tracks the assignment so acknowledgements for revoked partitions are
-/// not stored.
-#[derive(Clone)]
-struct SourceContext {
-    name: String,
-    assignment: Assignment,
-    revocations: Revocations,
-    auth: AuthContext,
-}
-
-impl ClientContext for SourceContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        _: Option<&str>,
-    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
-        self.auth.oauth_token()
-    }
-}
-
-impl ConsumerContext for SourceContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            // Everything stored so far is durable downstream; librdkafka commits it during
-            // the revoke (enable.auto.commit). From here on, acknowledgements of these
-            // partitions are dropped: the in-flight work of a revoked partition is dropped,
-            // not flushed, and the next owner re-reads it from the committed offset.
-            let mut assigned = self.assignment.lock();
-            for e in tpl.elements() {
-                let partition = (e.topic().to_string(), e.partition());
-                assigned.remove(&partition);
-                self.revocations.push(partition);
-            }
-            tracing::info!(source = %self.name, partitions = tpl.count(), "partitions revoked");
-        }
-    }
-
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            let mut assigned = self.assignment.lock();
-            for e in tpl.elements() {
-                assigned.insert((e.topic().to_string(), e.partition()));
-            }
-            tracing::info!(source = %self.name, partitions = tpl.count(), "partitions assigned");
-        }
-    }
-
-    fn commit_callback(
-        &self,
-        result: rdkafka::error::KafkaResult<()>,
-        offsets: &TopicPartitionList,
-    ) {
-        match result {
-            Ok(()) => {
-                tracing::debug!(source = %self.name, partitions = offsets.count(), "offsets committed")
-            }
-            Err(error) => tracing::warn!(source = %self.name, %error, "offset commit failed"),
-        }
-    }
-}
-
-/// Builds a [`KafkaSource`]; [`build`](Self::build) validates and names the bad field.
-///
-/// ```no_run
-/// use std::sync::Arc;
-/// use cdc_core::DebeziumJson;
-/// use kafka_io::{DecodeFailurePolicy, KafkaConfig, KafkaSource};
-/// # fn main() -> Result<(), kafka_io::KafkaIoError> {
-/// let source = KafkaSource::builder(KafkaConfig::new("localhost:9092"), Arc::new(DebeziumJson::with_schema()), "s3-writer")
-///     .topic("erp.shop.dbo.orders")
-///     .on_decode_failure(DecodeFailurePolicy::DeadLetter { topic: "cdc.dlq".into() })
-///     .build()?;
-/// # Ok(()) }
-/// ```
-pub struct KafkaSourceBuilder {
-    kafka: KafkaConfig,
-    codec: Arc<dyn EventCodec>,
-    group_id: String,
-    topics: Vec<String>,
-    name: String,
-    batch_size: usize,
-    poll_timeout: Duration,
-    commit_interval: Duration,
-    policy: DecodeFailurePolicy,
-}
-
-impl std::fmt::Debug for KafkaSourceBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaSourceBuilder")
-            .field("kafka", &self.kafka)
-            .field("group_id", &self.group_id)
-            .field("topics", &self.topics)
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
-}
-
-impl KafkaSourceBuilder {
-    /// Adds a topic to subscribe to (a name, or a regex starting with `^`).
-    pub fn topic(mut self, topic: impl Into<String>) -> Self {
-        self.topics.push(topic.into());
-        self
-    }
-
-    /// Name for logs and errors (default `kafka`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// At most this many records per batch (default 1000).
-    pub fn batch_size(mut self, records: usize) -> Self {
-        self.batch_size = records;
-        self
-    }
-
-    /// How long `next_batch` waits for a first record before returning an empty batch
-    /// (default 100 ms).
-    pub fn poll_timeout(mut self, timeout: Duration) -> Self {
-        self.poll_timeout = timeout;
-        self
-    }
-
-    /// How often librdkafka commits the offsets stored by `ack` (default 1 s).
-    pub fn commit_interval(mut self, interval: Duration) -> Self {
-        self.commit_interval = interval;
-        self
-    }
-
-    /// What to do with records the codec cannot decode (default: fail).
-    pub fn on_decode_failure(mut self, policy: DecodeFailurePolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// The source; fails naming the first invalid field.
-    pub fn build(self) -> Result<KafkaSource, KafkaIoError> {
-        if self.name.trim().is_empty() {
-            return Err(KafkaIoError::config("name", "must not be empty"));
-        }
-        if self.group_id.trim().is_empty() {
-            return Err(KafkaIoError::config("group_id", "must not be empty"));
-        }
-        if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
-            return Err(KafkaIoError::config(
-                "topics",
-                "need at least one non-empty topic",
-            ));
-        }
-        if self.batch_size == 0 {
-            return Err(KafkaIoError::config(
-                "batch_size",
-                "must be greater than zero",
-            ));
-        }
-        if self.poll_timeout.is_zero() {
-            return Err(KafkaIoError::config(
-                "poll_timeout",
-                "must be greater than zero",
-            ));
-        }
-        if self.commit_interval.is_zero() {
-            return Err(KafkaIoError::config(
-                "commit_interval",
-                "must be greater than zero",
-            ));
-        }
-        self.kafka.validate()?;
-        let dead_letters = match &self.policy {
-            DecodeFailurePolicy::DeadLetter { topic } => {
-                Some(DeadLetterWriter::new(&self.kafka, topic.clone())?)
-            }
-            _ => None,
-        };
-        let mut config = self.kafka.client_config();
-        config.set("auto.offset.reset", "earliest");
-        // Set after the pass-through properties: these make the delivery guarantee.
-        // Offsets are stored only by `ack` (durable downstream); librdkafka's auto-commit
-        // then commits stored offsets only, periodically and on revoke and close.
-        config
-            .set("group.id", &self.group_id)
-            .set("enable.auto.offset.store", "false")
-            .set("enable.auto.commit", "true")
-            .set(
-                "auto.commit.interval.ms",
-                self.commit_interval.as_millis().to_string(),
-            )
-            .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "false");
-        let assignment = Assignment::default();
-        let revocations = Revocations::default();
-        let context = SourceContext {
-            name: self.name.clone(),
-            assignment: assignment.clone(),
-            revocations: revocations.clone(),
-            auth: self.kafka.auth_context(),
-        };
-        let consumer: StreamConsumer<SourceContext> =
-            config
-                .create_with_context(context)
-                .map_err(|source| KafkaIoError::Client {
-                    role: "consumer",
-                    source,
-                })?;
-        Ok(KafkaSource {
-            name: self.name,
-            consumer: Some(Arc::new(consumer)),
-            codec: self.codec,
-            topics: self.topics,
-            batch_size: self.batch_size,
-            poll_timeout: self.poll_timeout,
-            policy: self.policy,
-            dead_letters,
-            assignment,
-            revocations,
-            resume: Checkpoint::default(),
-            acked: HashMap::new(),
-            owned: HashMap::new(),
-            started: false,
-        })
-    }
-}
 
 /// A [`ChangeSource`] reading change events from Kafka topics as a consumer group member.
 ///
@@ -313,23 +43,23 @@ impl KafkaSourceBuilder {
 ///   store wins over older group offsets;
 /// - undecodable records follow the [`DecodeFailurePolicy`].
 pub struct KafkaSource {
-    name: String,
-    consumer: Option<Arc<StreamConsumer<SourceContext>>>,
-    codec: Arc<dyn EventCodec>,
-    topics: Vec<String>,
-    batch_size: usize,
-    poll_timeout: Duration,
-    policy: DecodeFailurePolicy,
-    dead_letters: Option<DeadLetterWriter>,
-    assignment: Assignment,
-    revocations: Revocations,
-    resume: Checkpoint,
-    acked: HashMap<Partition, i64>,
+    pub(crate) name: String,
+    pub(crate) consumer: Option<Arc<StreamConsumer<SourceContext>>>,
+    pub(crate) codec: Arc<dyn EventCodec>,
+    pub(crate) topics: Vec<String>,
+    pub(crate) batch_size: usize,
+    pub(crate) poll_timeout: Duration,
+    pub(crate) policy: DecodeFailurePolicy,
+    pub(crate) dead_letters: Option<DeadLetterWriter>,
+    pub(crate) assignment: Assignment,
+    pub(crate) revocations: Revocations,
+    pub(crate) resume: Checkpoint,
+    pub(crate) acked: HashMap<Partition, i64>,
     /// Per partition, what this assignment of it passed downstream: `(first, next)`, the
     /// first offset and the offset after the last one (events, skipped records, position
     /// heartbeats). Forgotten on revoke.
-    owned: HashMap<Partition, (i64, i64)>,
-    started: bool,
+    pub(crate) owned: HashMap<Partition, (i64, i64)>,
+    pub(crate) started: bool,
 }
 
 impl std::fmt::Debug for KafkaSource {

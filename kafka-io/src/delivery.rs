@@ -9,8 +9,6 @@
 
 use crate::auth::AuthContext;
 use cdc_core::Position;
-use rdkafka::ClientContext;
-use rdkafka::client::OAuthToken;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
@@ -105,16 +103,7 @@ pub(crate) struct DeliveryContext {
     pub(crate) auth: AuthContext,
 }
 
-impl ClientContext for DeliveryContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        _: Option<&str>,
-    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
-        self.auth.oauth_token()
-    }
-}
+crate::auth::oauth_client_context!(DeliveryContext, |context| &context.auth);
 
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = usize;

@@ -70,7 +70,7 @@ impl DeadLetterWriter {
                 "must not be empty",
             ));
         }
-        let producer = crate::producer_sink::producer_config(kafka)
+        let producer = crate::producer::producer_config(kafka)
             .create_with_context(kafka.auth_context())
             .map_err(|source| KafkaIoError::Client {
                 role: "dead-letter producer",

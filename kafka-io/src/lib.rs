@@ -13,7 +13,10 @@
 //! - topics: [`TopicNamer`], [`DefaultTopicNamer`], [`TopicSpec`], [`TopicCreator`];
 //! - at-least-once producer: [`KafkaSink`] (idempotent, many messages in flight);
 //! - exactly-once producer: [`TransactionalSink`] with the checkpoint in the same
-//!   transaction, and [`KafkaOffsetStore`] to read it back;
+//!   transaction; [`TransactionalSinkBuilder::build_with_offset_store`] returns it with the
+//!   [`KafkaOffsetStore`] that reads the checkpoint back;
+//! - both producers share one core (`producer.rs`: delivery tracking in lane order, batch
+//!   encoding, queueing) and one OAUTHBEARER client context (`auth.rs`);
 //! - consumer: [`KafkaSource`] with a [`DecodeFailurePolicy`] (fail, skip, dead-letter);
 //! - record headers: [`HEADER_OP`], [`HEADER_TABLE`], [`HEADER_POSITION`] and the `DLQ_*`
 //!   headers;
@@ -21,11 +24,14 @@
 
 mod auth;
 mod config;
+mod consumer_builder;
+mod consumer_context;
 mod consumer_source;
 mod delivery;
 mod dlq;
 mod error;
 mod offsets_topic;
+mod producer;
 mod producer_sink;
 mod record;
 mod security;
@@ -36,7 +42,8 @@ mod transactional;
 pub use auth::MskIamTokens;
 pub use auth::{BearerToken, TokenProvider};
 pub use config::KafkaConfig;
-pub use consumer_source::{KafkaSource, KafkaSourceBuilder};
+pub use consumer_builder::KafkaSourceBuilder;
+pub use consumer_source::KafkaSource;
 pub use dlq::{
     DLQ_HEADER_CODEC, DLQ_HEADER_OFFSET, DLQ_HEADER_PARTITION, DLQ_HEADER_REASON, DLQ_HEADER_TOPIC,
     DecodeFailurePolicy,

@@ -201,7 +201,7 @@ impl KafkaOffsetStore {
     }
 
     fn with_writer(mut self, transactional_id: String) -> Result<Self, KafkaIoError> {
-        let mut config = crate::producer_sink::producer_config(&self.kafka);
+        let mut config = crate::producer::producer_config(&self.kafka);
         config.set("transactional.id", &transactional_id).set(
             "transaction.timeout.ms",
             self.timeout.as_millis().to_string(),

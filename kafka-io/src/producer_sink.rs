@@ -1,18 +1,13 @@
 //! The producer sink: events to a topic per table, many messages in flight, positions
 //! reported durable only once delivered in lane order.
 
-use crate::delivery::{DeliveryContext, DeliveryTracker, LaneQueues};
-use crate::record::{OutRecord, records_for};
+use crate::producer::{ProducerCore, encode_all};
 use crate::{DefaultTopicNamer, KafkaConfig, KafkaIoError, TopicCreator, TopicNamer, TopicSpec};
 use async_trait::async_trait;
 use cdc_core::{ChangeEvent, EventCodec, Position, Sink};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-pub(crate) type DeliveryProducer = ThreadedProducer<DeliveryContext>;
+use std::time::Duration;
 
 /// Builds a [`KafkaSink`]; [`build`](Self::build) validates every field and names the bad one.
 ///
@@ -98,22 +93,9 @@ impl KafkaSinkBuilder {
             Some(spec) => Some(TopicCreator::new(&self.kafka, spec)?),
             None => None,
         };
-        let context = DeliveryContext {
-            auth: self.kafka.auth_context(),
-            ..DeliveryContext::default()
-        };
-        let tracker = context.tracker.clone();
-        let producer = producer_config(&self.kafka)
-            .create_with_context(context)
-            .map_err(|source| KafkaIoError::Client {
-                role: "producer",
-                source,
-            })?;
         Ok(KafkaSink {
             name: self.name,
-            producer: Arc::new(producer),
-            tracker,
-            lanes: LaneQueues::default(),
+            core: ProducerCore::new(&self.kafka, &[])?,
             codec: self.codec,
             namer: self.namer,
             tombstones: self.tombstones,
@@ -123,18 +105,6 @@ impl KafkaSinkBuilder {
             failed: false,
         })
     }
-}
-
-/// The producer properties this crate sets before the user's pass-through ones.
-pub(crate) fn producer_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
-    let mut config = rdkafka::ClientConfig::new();
-    // Idempotence gives ordered, duplicate-free retries per partition (acks=all, bounded
-    // in-flight requests); a user may still turn it off through a pass-through property.
-    config.set("enable.idempotence", "true");
-    for (key, value) in kafka.client_config().config_map() {
-        config.set(key, value);
-    }
-    config
 }
 
 /// A [`Sink`] producing each event to its table's topic.
@@ -151,9 +121,7 @@ pub(crate) fn producer_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
 ///   use [`TransactionalSink`](crate::TransactionalSink).
 pub struct KafkaSink {
     name: String,
-    producer: Arc<DeliveryProducer>,
-    tracker: DeliveryTracker,
-    lanes: LaneQueues,
+    core: ProducerCore,
     codec: Arc<dyn EventCodec>,
     namer: Arc<dyn TopicNamer>,
     tombstones: bool,
@@ -169,7 +137,7 @@ impl std::fmt::Debug for KafkaSink {
             .field("name", &self.name)
             .field("codec", &self.codec.name())
             .field("tombstones", &self.tombstones)
-            .field("in_flight", &self.tracker.in_flight())
+            .field("in_flight", &self.core.in_flight())
             .finish_non_exhaustive()
     }
 }
@@ -190,7 +158,7 @@ impl KafkaSink {
 
     /// Messages queued or sent but not yet acknowledged by the brokers.
     pub fn in_flight(&self) -> usize {
-        self.tracker.in_flight()
+        self.core.in_flight()
     }
 
     async fn write_events(
@@ -200,8 +168,9 @@ impl KafkaSink {
         if self.failed {
             return Err(KafkaIoError::Poisoned);
         }
+        let refs: Vec<&ChangeEvent> = events.iter().collect();
         let encoded = encode_all(
-            events,
+            &refs,
             self.codec.as_ref(),
             self.namer.as_ref(),
             self.tombstones,
@@ -214,34 +183,19 @@ impl KafkaSink {
                 }
             }
         }
-        let tickets: Vec<u64> = events
-            .iter()
-            .map(|e| self.lanes.push(e.position()))
-            .collect();
-        self.tracker.expect_all(
-            tickets
-                .iter()
-                .zip(&encoded)
-                .map(|(&t, r)| (t, r.len() as u32)),
-        );
-        for ((ticket, records), event) in tickets.into_iter().zip(&encoded).zip(events) {
-            for record in records {
-                if let Err(source) = send(&self.producer, record, ticket).await {
-                    // Not even queued: stop here; nothing from this event on is reported.
-                    self.tracker.fail(ticket, &record.topic, source.clone());
-                    return Err(KafkaIoError::Delivery {
-                        position: Box::new(event.position().clone()),
-                        topic: record.topic.clone(),
-                        source,
-                    });
-                }
-            }
+        if let Err(failure) = self.core.send_events(refs, &encoded).await {
+            let (position, topic, source) = *failure;
+            return Err(KafkaIoError::Delivery {
+                position: Box::new(position),
+                topic,
+                source,
+            });
         }
         self.advance()
     }
 
     fn advance(&mut self) -> Result<Vec<Position>, KafkaIoError> {
-        self.lanes.advance(&self.tracker).map_err(|failure| {
+        self.core.advance().map_err(|failure| {
             let (position, topic, source) = *failure;
             KafkaIoError::Delivery {
                 position: Box::new(position),
@@ -255,123 +209,15 @@ impl KafkaSink {
         if self.failed {
             return Err(KafkaIoError::Poisoned);
         }
-        flush_producer(&self.producer, &self.tracker, self.flush_timeout).await?;
+        self.core.wait_for_deliveries(self.flush_timeout).await?;
         let durable = self.advance()?;
-        if !self.lanes.is_empty() {
+        if !self.core.is_idle() {
             return Err(KafkaIoError::FlushTimeout {
-                in_flight: self.tracker.in_flight(),
+                in_flight: self.core.in_flight(),
             });
         }
         Ok(durable)
     }
-}
-
-/// Below this many events a batch is encoded on the calling thread.
-const PARALLEL_ENCODE_MIN: usize = 256;
-
-/// Encodes a batch, in order. Encoding is CPU-bound and runs on the caller's thread either
-/// way; large batches are split over scoped threads (up to the available cores, at most 4) so
-/// that the codec keeps up with librdkafka's own threads.
-pub(crate) fn encode_all(
-    events: &[ChangeEvent],
-    codec: &dyn EventCodec,
-    namer: &dyn TopicNamer,
-    tombstones: bool,
-) -> Result<Vec<Vec<OutRecord>>, KafkaIoError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    if events.len() < PARALLEL_ENCODE_MIN || threads < 2 {
-        return events
-            .iter()
-            .map(|e| records_for(e, codec, namer, tombstones))
-            .collect();
-    }
-    let chunk = events.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<Vec<OutRecord>>, KafkaIoError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = events
-            .chunks(chunk)
-            .skip(1)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|e| records_for(e, codec, namer, tombstones))
-                        .collect()
-                })
-            })
-            .collect();
-        let first = events[..chunk.min(events.len())]
-            .iter()
-            .map(|e| records_for(e, codec, namer, tombstones))
-            .collect();
-        std::iter::once(first)
-            .chain(handles.into_iter().map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(KafkaIoError::Task("encoder thread panicked".into())))
-            }))
-            .collect()
-    });
-    let mut out = Vec::with_capacity(events.len());
-    for part in parts {
-        out.extend(part?);
-    }
-    Ok(out)
-}
-
-/// Queues one record, waiting (without blocking the runtime) while librdkafka's queue is full.
-pub(crate) async fn send(
-    producer: &DeliveryProducer,
-    record: &OutRecord,
-    ticket: u64,
-) -> Result<(), KafkaError> {
-    let mut backoff = Duration::from_micros(200);
-    loop {
-        let mut base = BaseRecord::with_opaque_to(&record.topic, ticket as usize)
-            .headers(record.owned_headers());
-        if let Some(key) = &record.key {
-            base = base.key(key.as_slice());
-        }
-        if let Some(value) = &record.value {
-            base = base.payload(value.as_slice());
-        }
-        match producer.send::<[u8], [u8]>(base) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                // The polling thread serves delivery reports meanwhile and frees room.
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(20));
-            }
-            Err((error, _)) => return Err(error),
-        }
-    }
-}
-
-/// Waits until every message was delivered or failed.
-///
-/// Not `Producer::flush`: its wait polls the delivery queue that the producer's own polling
-/// thread also serves, so it sleeps in 100 ms steps. Instead this asks librdkafka to send
-/// lingering messages now (a zero-timeout flush) and watches the tracker, which the polling
-/// thread updates as reports arrive.
-pub(crate) async fn flush_producer(
-    producer: &Arc<DeliveryProducer>,
-    tracker: &DeliveryTracker,
-    timeout: Duration,
-) -> Result<(), KafkaIoError> {
-    let started = Instant::now();
-    let mut wait = Duration::from_micros(250);
-    while tracker.in_flight() > 0 {
-        if started.elapsed() >= timeout {
-            return Err(KafkaIoError::Timeout {
-                operation: "flush",
-                seconds: started.elapsed().as_secs_f64(),
-            });
-        }
-        // Only wakes the brokers' threads; the time-out result is expected.
-        let _ = producer.flush(Duration::ZERO);
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_millis(5));
-    }
-    Ok(())
 }
 
 #[async_trait]

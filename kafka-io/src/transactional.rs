@@ -1,12 +1,11 @@
 //! Exactly-once: a transactional producer that commits the events and the source's
 //! checkpoint together.
 
-use crate::delivery::{DeliveryContext, DeliveryTracker, LaneQueues};
 use crate::error::is_fenced_given;
 use crate::offsets_topic::read_checkpoint;
-use crate::producer_sink::{DeliveryProducer, producer_config, send};
-use crate::record::{OutRecord, records_for};
-use crate::{DefaultTopicNamer, KafkaConfig, KafkaIoError, TopicNamer};
+use crate::producer::{DeliveryProducer, ProducerCore, QueueFailure, encode_all};
+use crate::record::OutRecord;
+use crate::{DefaultTopicNamer, KafkaConfig, KafkaIoError, KafkaOffsetStore, TopicNamer};
 use async_trait::async_trait;
 use cdc_core::{ChangeEvent, Checkpoint, EventCodec, Position, Sink};
 use rdkafka::error::KafkaError;
@@ -114,6 +113,38 @@ impl TransactionalSinkBuilder {
         self
     }
 
+    /// [`build`](Self::build), and the [`KafkaOffsetStore`] that reads back the checkpoints
+    /// this sink commits (same cluster, offsets topic and checkpoint key): the pair an
+    /// exactly-once pipeline needs, wired from one set of settings.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use cdc_core::DebeziumJson;
+    /// use kafka_io::{KafkaConfig, TransactionalSink};
+    /// # async fn f() -> Result<(), kafka_io::KafkaIoError> {
+    /// let (sink, offsets) = TransactionalSink::builder(
+    ///     KafkaConfig::new("localhost:9092"),
+    ///     Arc::new(DebeziumJson::with_schema()),
+    ///     "orders-pipeline",
+    ///     "cdc.offsets",
+    /// )
+    /// .build_with_offset_store()
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn build_with_offset_store(
+        self,
+    ) -> Result<(TransactionalSink, KafkaOffsetStore), KafkaIoError> {
+        let kafka = self.kafka.clone();
+        let sink = self.build().await?;
+        let store = KafkaOffsetStore::written_by_transactions(
+            kafka,
+            sink.offsets_topic.clone(),
+            sink.checkpoint_key.clone(),
+        )?;
+        Ok((sink, store))
+    }
+
     /// Validates, creates the producer, fences any older instance with the same
     /// `transactional.id` (its open transaction is aborted), then reads the last committed
     /// checkpoint from the offsets topic.
@@ -140,22 +171,9 @@ impl TransactionalSinkBuilder {
         if key.is_empty() {
             return Err(KafkaIoError::config("checkpoint_key", "must not be empty"));
         }
-        let context = DeliveryContext {
-            auth: self.kafka.auth_context(),
-            ..DeliveryContext::default()
-        };
-        let tracker = context.tracker.clone();
         wait_for_orphans(&self.transactional_id, self.timeout).await;
-        let mut config = producer_config(&self.kafka);
-        config.set("transactional.id", &self.transactional_id);
-        let producer: DeliveryProducer =
-            config
-                .create_with_context(context)
-                .map_err(|source| KafkaIoError::Client {
-                    role: "producer",
-                    source,
-                })?;
-        let producer = Arc::new(producer);
+        let core = ProducerCore::new(&self.kafka, &[("transactional.id", &self.transactional_id)])?;
+        let producer = Arc::clone(&core.producer);
         let owner = Arc::new(());
         PRODUCERS
             .lock()
@@ -182,9 +200,7 @@ impl TransactionalSinkBuilder {
         Ok(TransactionalSink {
             name: self.name,
             _owner: owner,
-            producer,
-            tracker,
-            lanes: LaneQueues::default(),
+            core,
             codec: self.codec,
             namer: self.namer,
             tombstones: self.tombstones,
@@ -259,9 +275,7 @@ pub struct TransactionalSink {
     name: String,
     /// This sink's token in [`PRODUCERS`]: while it lives, the producer is not an orphan.
     _owner: Arc<()>,
-    producer: Arc<DeliveryProducer>,
-    tracker: DeliveryTracker,
-    lanes: LaneQueues,
+    core: ProducerCore,
     codec: Arc<dyn EventCodec>,
     namer: Arc<dyn TopicNamer>,
     tombstones: bool,
@@ -322,24 +336,26 @@ impl TransactionalSink {
     fn check_deliveries(&mut self) -> Result<(), KafkaIoError> {
         // Positions popped here are not durable yet (the transaction is open); this only
         // surfaces failed deliveries early.
-        self.lanes
-            .advance(&self.tracker)
+        self.core
+            .advance()
             .map(drop)
-            .map_err(|failure| {
-                let (position, topic, source) = *failure;
-                if is_fenced_given(&source, fatal(&self.producer)) {
-                    KafkaIoError::Fenced {
-                        transactional_id: self.transactional_id.clone(),
-                        source,
-                    }
-                } else {
-                    KafkaIoError::Delivery {
-                        position: Box::new(position),
-                        topic,
-                        source,
-                    }
-                }
-            })
+            .map_err(|failure| self.delivery_error(*failure))
+    }
+
+    /// A failed delivery, or the fencing it shows.
+    fn delivery_error(&self, (position, topic, source): QueueFailure) -> KafkaIoError {
+        if is_fenced_given(&source, fatal(&self.core.producer)) {
+            KafkaIoError::Fenced {
+                transactional_id: self.transactional_id.clone(),
+                source,
+            }
+        } else {
+            KafkaIoError::Delivery {
+                position: Box::new(position),
+                topic,
+                source,
+            }
+        }
     }
 
     async fn write_events(&mut self, events: &[ChangeEvent]) -> Result<(), KafkaIoError> {
@@ -353,46 +369,37 @@ impl TransactionalSink {
             return Ok(());
         }
         if !self.open {
-            self.producer.begin_transaction().map_err(|source| {
+            self.core.producer.begin_transaction().map_err(|source| {
                 txn_error(
                     &self.transactional_id,
                     "begin",
                     false,
                     source,
-                    fatal(&self.producer),
+                    fatal(&self.core.producer),
                 )
             })?;
             self.open = true;
         }
+        let mut fresh = Vec::with_capacity(events.len());
         for event in events {
             if self.committed.covers(event.position()) {
                 // Already committed before a restart: writing it again would duplicate it.
                 self.replayed.advance(event.position().clone());
-                continue;
+            } else {
+                fresh.push(event);
             }
-            let records = records_for(
-                event,
-                self.codec.as_ref(),
-                self.namer.as_ref(),
-                self.tombstones,
-            )?;
-            let ticket = self.lanes.push(event.position());
-            self.tracker.expect(ticket, records.len() as u32);
-            for record in &records {
-                if let Err(source) = send(&self.producer, record, ticket).await {
-                    if is_fenced_given(&source, fatal(&self.producer)) {
-                        return Err(KafkaIoError::Fenced {
-                            transactional_id: self.transactional_id.clone(),
-                            source,
-                        });
-                    }
-                    return Err(KafkaIoError::Delivery {
-                        position: Box::new(event.position().clone()),
-                        topic: record.topic.clone(),
-                        source,
-                    });
-                }
-            }
+        }
+        let encoded = encode_all(
+            &fresh,
+            self.codec.as_ref(),
+            self.namer.as_ref(),
+            self.tombstones,
+        )?;
+        let sent = self.core.send_events(fresh.iter().copied(), &encoded).await;
+        if let Err(failure) = sent {
+            return Err(self.delivery_error(*failure));
+        }
+        for event in fresh {
             self.in_transaction.advance(event.position().clone());
         }
         self.check_deliveries()
@@ -423,8 +430,8 @@ impl TransactionalSink {
             value: Some(value),
             headers: Vec::new(),
         };
-        self.tracker.expect(CHECKPOINT_TICKET, 1);
-        send(&self.producer, &record, CHECKPOINT_TICKET)
+        self.core
+            .send_record(&record, CHECKPOINT_TICKET)
             .await
             .map_err(|source| {
                 txn_error(
@@ -432,17 +439,18 @@ impl TransactionalSink {
                     "commit",
                     false,
                     source,
-                    fatal(&self.producer),
+                    fatal(&self.core.producer),
                 )
             })?;
         let timeout = self.timeout;
         // commit_transaction flushes every message of the transaction first and fails if any
         // was not delivered, so success means all of them, and the checkpoint, are in.
-        let committed = blocking(&self.producer, move |p| p.commit_transaction(timeout)).await?;
+        let committed =
+            blocking(&self.core.producer, move |p| p.commit_transaction(timeout)).await?;
         if let Err(source) = committed {
             let abortable = matches!(&source, KafkaError::Transaction(e) if e.txn_requires_abort());
             let aborted = abortable
-                && blocking(&self.producer, move |p| p.abort_transaction(timeout))
+                && blocking(&self.core.producer, move |p| p.abort_transaction(timeout))
                     .await?
                     .is_ok();
             return Err(txn_error(
@@ -450,11 +458,11 @@ impl TransactionalSink {
                 "commit",
                 aborted,
                 source,
-                fatal(&self.producer),
+                fatal(&self.core.producer),
             ));
         }
         self.check_deliveries()?;
-        self.lanes = LaneQueues::default();
+        self.core.clear_lanes();
         self.open = false;
         self.committed = checkpoint;
         let mut reported = std::mem::take(&mut self.replayed);

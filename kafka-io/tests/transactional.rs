@@ -229,16 +229,15 @@ async fn real_broker_aborted_transactions_are_invisible_and_producers_are_fenced
     let topic = format!("{topic_prefix}.demo.dbo.items");
     creator.ensure(&topic).await.unwrap();
     creator.ensure(&offsets).await.unwrap();
-    let build = || {
+    let builder = || {
         TransactionalSink::builder(
             config.clone(),
             Arc::new(DebeziumJson::with_schema()),
             "real-eos",
             offsets.clone(),
         )
-        .build()
     };
-    let mut first = build().await.unwrap();
+    let mut first = builder().build().await.unwrap();
     first.write(&events[..20]).await.unwrap();
     first.flush().await.unwrap();
     first.write(&events[20..30]).await.unwrap();
@@ -266,10 +265,13 @@ async fn real_broker_aborted_transactions_are_invisible_and_producers_are_fenced
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(first);
-    let sink = build().await.unwrap();
-    let store =
-        KafkaOffsetStore::written_by_transactions(config.clone(), offsets.clone(), "real-eos")
-            .unwrap();
+    // The restarted instance: its sink and the store that reads its checkpoints, as a pair.
+    let (sink, store) = builder().build_with_offset_store().await.unwrap();
+    assert_eq!(
+        store.load().await.unwrap().as_ref(),
+        Some(sink.committed()),
+        "the pair's store reads what the sink's last transaction committed"
+    );
     let source = MemorySource::new("real", events.clone()).ending_when_drained();
     Pipeline::new(PipelineConfig::new("real"), source, sink, store)
         .unwrap()
@@ -290,8 +292,8 @@ async fn real_broker_aborted_transactions_are_invisible_and_producers_are_fenced
         "read_uncommitted also sees the 10 aborted records, read_committed does not"
     );
     // A second instance with the same transactional.id fences the first.
-    let mut zombie = build().await.unwrap();
-    let _newer = build().await.unwrap();
+    let mut zombie = builder().build().await.unwrap();
+    let _newer = builder().build().await.unwrap();
     let mut extra = sample_events("real", 51).pop().unwrap(); // not covered by the checkpoint
     extra.source.name = topic_prefix.as_str().into();
     let error = match zombie.write(&[extra]).await {

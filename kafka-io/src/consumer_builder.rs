@@ -1,0 +1,173 @@
+//! The consumer source's builder: validation (naming the bad field) and the consumer
+//! properties that make its delivery guarantee.
+
+use crate::consumer_context::{Assignment, Revocations, SourceContext};
+use crate::dlq::DeadLetterWriter;
+use crate::{DecodeFailurePolicy, KafkaConfig, KafkaIoError, KafkaSource};
+use cdc_core::{Checkpoint, EventCodec};
+use rdkafka::consumer::StreamConsumer;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds a [`KafkaSource`]; [`build`](Self::build) validates and names the bad field.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use cdc_core::DebeziumJson;
+/// use kafka_io::{DecodeFailurePolicy, KafkaConfig, KafkaSource};
+/// # fn main() -> Result<(), kafka_io::KafkaIoError> {
+/// let source = KafkaSource::builder(KafkaConfig::new("localhost:9092"), Arc::new(DebeziumJson::with_schema()), "s3-writer")
+///     .topic("erp.shop.dbo.orders")
+///     .on_decode_failure(DecodeFailurePolicy::DeadLetter { topic: "cdc.dlq".into() })
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub struct KafkaSourceBuilder {
+    pub(crate) kafka: KafkaConfig,
+    pub(crate) codec: Arc<dyn EventCodec>,
+    pub(crate) group_id: String,
+    pub(crate) topics: Vec<String>,
+    pub(crate) name: String,
+    pub(crate) batch_size: usize,
+    pub(crate) poll_timeout: Duration,
+    pub(crate) commit_interval: Duration,
+    pub(crate) policy: DecodeFailurePolicy,
+}
+
+impl std::fmt::Debug for KafkaSourceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSourceBuilder")
+            .field("kafka", &self.kafka)
+            .field("group_id", &self.group_id)
+            .field("topics", &self.topics)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSourceBuilder {
+    /// Adds a topic to subscribe to (a name, or a regex starting with `^`).
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        self.topics.push(topic.into());
+        self
+    }
+
+    /// Name for logs and errors (default `kafka`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// At most this many records per batch (default 1000).
+    pub fn batch_size(mut self, records: usize) -> Self {
+        self.batch_size = records;
+        self
+    }
+
+    /// How long `next_batch` waits for a first record before returning an empty batch
+    /// (default 100 ms).
+    pub fn poll_timeout(mut self, timeout: Duration) -> Self {
+        self.poll_timeout = timeout;
+        self
+    }
+
+    /// How often librdkafka commits the offsets stored by `ack` (default 1 s).
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// What to do with records the codec cannot decode (default: fail).
+    pub fn on_decode_failure(mut self, policy: DecodeFailurePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The source; fails naming the first invalid field.
+    pub fn build(self) -> Result<KafkaSource, KafkaIoError> {
+        if self.name.trim().is_empty() {
+            return Err(KafkaIoError::config("name", "must not be empty"));
+        }
+        if self.group_id.trim().is_empty() {
+            return Err(KafkaIoError::config("group_id", "must not be empty"));
+        }
+        if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
+            return Err(KafkaIoError::config(
+                "topics",
+                "need at least one non-empty topic",
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(KafkaIoError::config(
+                "batch_size",
+                "must be greater than zero",
+            ));
+        }
+        if self.poll_timeout.is_zero() {
+            return Err(KafkaIoError::config(
+                "poll_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.commit_interval.is_zero() {
+            return Err(KafkaIoError::config(
+                "commit_interval",
+                "must be greater than zero",
+            ));
+        }
+        self.kafka.validate()?;
+        let dead_letters = match &self.policy {
+            DecodeFailurePolicy::DeadLetter { topic } => {
+                Some(DeadLetterWriter::new(&self.kafka, topic.clone())?)
+            }
+            _ => None,
+        };
+        let mut config = self.kafka.client_config();
+        config.set("auto.offset.reset", "earliest");
+        // Set after the pass-through properties: these make the delivery guarantee.
+        // Offsets are stored only by `ack` (durable downstream); librdkafka's auto-commit
+        // then commits stored offsets only, periodically and on revoke and close.
+        config
+            .set("group.id", &self.group_id)
+            .set("enable.auto.offset.store", "false")
+            .set("enable.auto.commit", "true")
+            .set(
+                "auto.commit.interval.ms",
+                self.commit_interval.as_millis().to_string(),
+            )
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "false");
+        let assignment = Assignment::default();
+        let revocations = Revocations::default();
+        let context = SourceContext {
+            name: self.name.clone(),
+            assignment: assignment.clone(),
+            revocations: revocations.clone(),
+            auth: self.kafka.auth_context(),
+        };
+        let consumer: StreamConsumer<SourceContext> =
+            config
+                .create_with_context(context)
+                .map_err(|source| KafkaIoError::Client {
+                    role: "consumer",
+                    source,
+                })?;
+        Ok(KafkaSource {
+            name: self.name,
+            consumer: Some(Arc::new(consumer)),
+            codec: self.codec,
+            topics: self.topics,
+            batch_size: self.batch_size,
+            poll_timeout: self.poll_timeout,
+            policy: self.policy,
+            dead_letters,
+            assignment,
+            revocations,
+            resume: Checkpoint::default(),
+            acked: HashMap::new(),
+            owned: HashMap::new(),
+            started: false,
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! The consumer's rebalance bookkeeping: which partitions it owns, which it gave up since the
+//! source last looked, and the client context whose callbacks keep both.
+
+use crate::auth::AuthContext;
+use cdc_core::{KafkaOffset, Position};
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// A partition: topic and number.
+pub(crate) type Partition = (String, i32);
+
+/// Which partitions this consumer owns now, kept by the rebalance callbacks.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Assignment {
+    inner: Arc<Mutex<HashSet<Partition>>>,
+}
+
+impl Assignment {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashSet<Partition>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Partitions revoked by the rebalance callback and not yet passed downstream: the next
+/// batch names them in [`SourceBatch::revoked_lanes`], so the pipeline drops their open work
+/// before any record read after the revocation.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Revocations {
+    inner: Arc<Mutex<Vec<Partition>>>,
+}
+
+impl Revocations {
+    pub(crate) fn push(&self, partition: Partition) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(partition);
+    }
+
+    pub(crate) fn take(&self) -> Vec<Partition> {
+        std::mem::take(&mut *self.inner.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+pub(crate) fn lane_of(topic: &str, partition: i32) -> String {
+    Position::Kafka(KafkaOffset {
+        topic: topic.to_string(),
+        partition,
+        offset: 0,
+    })
+    .lane()
+}
+
+/// Consumer context: tracks the assignment so acknowledgements for revoked partitions are
+/// not stored.
+#[derive(Clone)]
+pub(crate) struct SourceContext {
+    pub(crate) name: String,
+    pub(crate) assignment: Assignment,
+    pub(crate) revocations: Revocations,
+    pub(crate) auth: AuthContext,
+}
+
+crate::auth::oauth_client_context!(SourceContext, |context| &context.auth);
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            // Everything stored so far is durable downstream; librdkafka commits it during
+            // the revoke (enable.auto.commit). From here on, acknowledgements of these
+            // partitions are dropped: the in-flight work of a revoked partition is dropped,
+            // not flushed, and the next owner re-reads it from the committed offset.
+            let mut assigned = self.assignment.lock();
+            for e in tpl.elements() {
+                let partition = (e.topic().to_string(), e.partition());
+                assigned.remove(&partition);
+                self.revocations.push(partition);
+            }
+            tracing::info!(source = %self.name, partitions = tpl.count(), "partitions revoked");
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let mut assigned = self.assignment.lock();
+            for e in tpl.elements() {
+                assigned.insert((e.topic().to_string(), e.partition()));
+            }
+            tracing::info!(source = %self.name, partitions = tpl.count(), "partitions assigned");
+        }
+    }
+
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &TopicPartitionList,
+    ) {
+        match result {
+            Ok(()) => {
+                tracing::debug!(source = %self.name, partitions = offsets.count(), "offsets committed")
+            }
+            Err(error) => tracing::warn!(source = %self.name, %error, "offset commit failed"),
+        }
+    }
+}
