@@ -22,6 +22,7 @@ mod catalog;
 mod config;
 mod connection;
 mod error;
+mod incremental;
 mod query;
 mod snapshot;
 mod source;
@@ -34,5 +35,9 @@ pub use config::{
     SnapshotMode,
 };
 pub use error::Error;
+pub use incremental::{
+    AdditionalCondition, ExecuteSnapshot, Signal, SignalError, SnapshotSignals, SnapshotType,
+    StopSnapshot,
+};
 pub use snapshot::{SnapshotProgress, TableProgress};
 pub use source::MssqlSource;

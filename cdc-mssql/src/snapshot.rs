@@ -430,7 +430,7 @@ async fn open_transaction_retrying(
 /// captured tables while the read point and the savepoint are taken, so no write to them
 /// commits in between, then lets go. Under `REPEATABLE READ` the snapshot transaction's own
 /// locks, held to its end, do that.
-async fn open_transaction(
+pub(crate) async fn open_transaction(
     conn: &mut Connection,
     tables: &[Arc<TableSchema>],
 ) -> Result<Lsn, Error> {

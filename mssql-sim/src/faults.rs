@@ -23,6 +23,8 @@ struct Inner {
     capture_running: AtomicBool,
     restart_gen: AtomicU64,
     restart: Notify,
+    /// Requests' texts, while [`Faults::record_statements`] is on.
+    statements: Mutex<Option<Vec<String>>>,
 }
 
 /// Handle for injecting faults into a running simulator. Cheap to clone.
@@ -84,6 +86,27 @@ impl Faults {
         self.inner.capture_running.store(true, Ordering::SeqCst);
     }
 
+    /// Starts recording what clients send: the text of every SQL batch, and every RPC call as
+    /// `EXEC <procedure> <its text parameters>` (for `sp_executesql`, the statement first).
+    /// Tests use it to see every statement a client sent, e.g. that a reader never writes.
+    pub fn record_statements(&self) {
+        *self
+            .inner
+            .statements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+    }
+
+    /// What was recorded since [`Faults::record_statements`], oldest first (recording goes on).
+    pub fn recorded_statements(&self) -> Vec<String> {
+        self.inner
+            .statements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default()
+    }
+
     /// Turns off every pending fault.
     pub fn clear(&self) {
         *self.state() = FaultState::default();
@@ -136,6 +159,19 @@ impl Control {
 
     pub(crate) async fn restarted(&self) {
         self.faults.inner.restart.notified().await
+    }
+
+    /// Records a request's text while recording is on (`text` is only built then).
+    pub(crate) fn record(&self, text: impl FnOnce() -> String) {
+        let mut statements = self
+            .faults
+            .inner
+            .statements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(statements) = statements.as_mut() {
+            statements.push(text());
+        }
     }
 
     /// If a scan-after-next fault matches this statement, consumes it and says so.

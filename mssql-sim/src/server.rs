@@ -619,6 +619,7 @@ async fn serve<W: AsyncWrite + Unpin>(
             }
             ty::SQL_BATCH => {
                 let sql = rpc::parse_batch(&msg.payload)?;
+                shared.ctl.record(|| sql.clone());
                 sess.vars.clear(); // variables live for one batch, as in T-SQL
                 let mut segs = Default::default();
                 let mut outs = run(shared, sess, |ex| {
@@ -645,6 +646,11 @@ async fn serve<W: AsyncWrite + Unpin>(
             }
             ty::RPC => {
                 let req = rpc::parse(&msg.payload)?;
+                shared.ctl.record(|| {
+                    let texts: Vec<String> =
+                        req.params.iter().filter_map(|p| p.value.to_text()).collect();
+                    format!("EXEC {} {}", req.proc_name, texts.join(" "))
+                });
                 sess.vars.clear();
                 let (outs, handle) = match handles.plan(req) {
                     Plan::Forward(req) => (run(shared, sess, |ex| ex.run_rpc(req)), None),

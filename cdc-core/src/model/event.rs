@@ -74,6 +74,9 @@ pub enum SnapshotMarker {
     LastInDataCollection,
     /// The last event of the snapshot.
     Last,
+    /// A row read by an incremental (chunked) snapshot that runs while streaming goes on:
+    /// Debezium 2's `source.snapshot = "incremental"`.
+    Incremental,
 }
 
 impl SnapshotMarker {
@@ -86,6 +89,7 @@ impl SnapshotMarker {
             SnapshotMarker::True => "true",
             SnapshotMarker::LastInDataCollection => "last_in_data_collection",
             SnapshotMarker::Last => "last",
+            SnapshotMarker::Incremental => "incremental",
         }
     }
 
@@ -98,6 +102,7 @@ impl SnapshotMarker {
             "true" => SnapshotMarker::True,
             "last_in_data_collection" => SnapshotMarker::LastInDataCollection,
             "last" => SnapshotMarker::Last,
+            "incremental" => SnapshotMarker::Incremental,
             _ => return None,
         })
     }

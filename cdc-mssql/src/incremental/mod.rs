@@ -1,0 +1,503 @@
+//! Incremental snapshots: a table read in primary-key chunks while streaming goes on, with
+//! DBLog's de-duplication and watermarks taken from the database's own log instead of rows
+//! written into a signal table. Nothing here writes to the source database.
+//!
+//! Each chunk is read in a short transaction whose read point has a known log position `W`
+//! (the exact snapshot hand-off technique: `SAVE TRANSACTION`, then the savepoint's LSN from
+//! `sys.dm_tran_database_transactions`, with the table held still by shared locks while the
+//! read point is taken): the chunk is the table's state as of `W`. The chunk is held while
+//! streaming continues; a streamed change of one of its keys committed after `W` supersedes
+//! that key's row (it is dropped from the chunk), and once streaming has handed out every
+//! transaction up to a window end `E ≥ W`, the remaining rows go out at `E`, before anything
+//! committed after `E`. A consumer that applies events in order therefore never sees a chunk
+//! row after a newer change of its key.
+//!
+//! Progress (tables left, the last key read, the chunk's watermark, paused) travels in the
+//! position of every event handed out while a snapshot runs ([`SnapshotCursor`] tagged
+//! `incremental`), so the checkpoint holds it and a restart continues after the last durable
+//! row.
+
+mod chunk;
+mod signals;
+
+pub use signals::{
+    AdditionalCondition, ExecuteSnapshot, Signal, SignalError, SnapshotSignals, SnapshotType,
+    StopSnapshot,
+};
+
+use crate::catalog;
+use crate::connection::Connection;
+use crate::stream::Item;
+use crate::{Error, MssqlConfig};
+use cdc_core::{
+    ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SnapshotCursor, SnapshotMarker, SourceInfo,
+    TableSchema, Value,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Rows per chunk unless set: Debezium's `incremental.snapshot.chunk.size` default.
+pub(crate) const DEFAULT_CHUNK_SIZE: u32 = 1024;
+
+/// One table still to snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Pending {
+    /// `schema.table`.
+    table: String,
+    /// Debezium's additional condition for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    filter: Option<String>,
+}
+
+/// The part of a running incremental snapshot that the checkpoint holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Progress {
+    /// Tables left; the first is being read.
+    tables: VecDeque<Pending>,
+    /// Primary key of the last row of the first table already handed out (`None`: from
+    /// its first row).
+    #[serde(default)]
+    last_key: Option<Vec<Value>>,
+    /// Read point of the last chunk handed out.
+    #[serde(default)]
+    watermark: Option<Lsn>,
+    /// `pause-snapshot` is in force.
+    #[serde(default)]
+    paused: bool,
+}
+
+/// The cursor's `key` for an incremental snapshot: `{"incremental": <progress>}` (a blocking
+/// snapshot's key is a JSON array, or empty).
+#[derive(Serialize, Deserialize)]
+struct Tagged {
+    incremental: Progress,
+}
+
+/// A chunk read and not yet handed out.
+struct Held {
+    table: Arc<TableSchema>,
+    /// The chunk's read point.
+    watermark: Lsn,
+    read_time: Option<DateTime<Utc>>,
+    /// Rows in key order; `None` once a newer change of its key superseded it.
+    rows: Vec<Option<Vec<Value>>>,
+    /// Row index by key (JSON of the key values).
+    keys: HashMap<String, usize>,
+    /// Key of the chunk's last row read: where the next chunk starts.
+    last_key: Option<Vec<Value>>,
+    /// The table has no rows after this chunk.
+    finished: bool,
+}
+
+/// A table as the chunk query needs it.
+struct TableInfo {
+    schema: Arc<TableSchema>,
+    select_list: String,
+}
+
+#[derive(Default)]
+struct DatabaseState {
+    progress: Option<Progress>,
+    held: Option<Held>,
+    tables: HashMap<String, TableInfo>,
+    /// Failed chunk reads in a row (transient ones are retried at the next step).
+    failures: u32,
+}
+
+/// Incremental snapshots of every database of a source.
+pub(crate) struct Incremental {
+    signals: SnapshotSignals,
+    chunk_size: u32,
+    /// The source's logical name (Debezium's `topic.prefix`).
+    server: Arc<str>,
+    names: Vec<Arc<str>>,
+    states: Vec<DatabaseState>,
+    conns: Vec<Option<Connection>>,
+}
+
+impl Incremental {
+    pub(crate) fn new(databases: &[String], server: &str) -> Self {
+        Self {
+            signals: SnapshotSignals::default(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            server: Arc::from(server),
+            names: databases.iter().map(|d| Arc::from(d.as_str())).collect(),
+            states: databases.iter().map(|_| DatabaseState::default()).collect(),
+            conns: databases.iter().map(|_| None).collect(),
+        }
+    }
+
+    pub(crate) fn signals(&self) -> SnapshotSignals {
+        self.signals.clone()
+    }
+
+    pub(crate) fn set_chunk_size(&mut self, rows: u32) {
+        self.chunk_size = rows.max(1);
+    }
+
+    /// Takes a running incremental snapshot's progress out of a stored position: the rest is
+    /// an ordinary streaming position.
+    pub(crate) fn restore(
+        &mut self,
+        index: usize,
+        stored: Option<LsnPosition>,
+    ) -> Result<Option<LsnPosition>, Error> {
+        let Some(mut position) = stored else {
+            return Ok(None);
+        };
+        let Some(cursor) = position.snapshot.as_ref() else {
+            return Ok(Some(position));
+        };
+        if !cursor.key.starts_with("{\"incremental\"") {
+            return Ok(Some(position));
+        }
+        let tagged: Tagged = serde_json::from_str(&cursor.key)
+            .map_err(|e| Error::protocol("incremental snapshot cursor", e.to_string()))?;
+        tracing::info!(database = %position.database, tables = tagged.incremental.tables.len(), "continuing an incremental snapshot after its last durable row");
+        if let Some(state) = self.states.get_mut(index) {
+            state.progress = Some(tagged.incremental);
+        }
+        position.snapshot = None;
+        Ok(Some(position))
+    }
+
+    /// Applies queued signals, then, for database `index`, reads the next chunk if a
+    /// snapshot runs, is not paused and no chunk is held.
+    pub(crate) async fn prepare(
+        &mut self,
+        index: usize,
+        config: &Arc<MssqlConfig>,
+    ) -> Result<(), Error> {
+        for signal in self.signals.take() {
+            self.apply(signal);
+        }
+        let Some(state) = self.states.get_mut(index) else {
+            return Ok(());
+        };
+        let Some(progress) = state.progress.as_mut() else {
+            return Ok(());
+        };
+        if progress.paused || state.held.is_some() {
+            return Ok(());
+        }
+        let database = self.names[index].to_string();
+        let conn = self.conns[index]
+            .get_or_insert_with(|| Connection::new(Arc::clone(config), database.clone()));
+        loop {
+            let Some(pending) = progress.tables.front().cloned() else {
+                tracing::info!(database = %database, "incremental snapshot finished");
+                state.progress = None;
+                return Ok(());
+            };
+            if !state.tables.contains_key(&pending.table.to_lowercase()) {
+                let catalog = catalog::load(conn, config).await?;
+                for instance in catalog.tables.iter().filter_map(|i| i.last()) {
+                    let id = &instance.table.id;
+                    state.tables.insert(
+                        format!("{}.{}", id.schema, id.table).to_lowercase(),
+                        TableInfo {
+                            schema: Arc::clone(&instance.table),
+                            select_list: instance.select_list.trim_start_matches(", ").to_string(),
+                        },
+                    );
+                }
+            }
+            match state.tables.get(&pending.table.to_lowercase()) {
+                Some(info) if !info.schema.primary_key.is_empty() => break,
+                Some(_) => {
+                    tracing::warn!(database = %database, table = %pending.table, "skipping a table without a primary key in the incremental snapshot")
+                }
+                None => {
+                    tracing::warn!(database = %database, table = %pending.table, "skipping a table that is not captured (or not included) in the incremental snapshot")
+                }
+            }
+            progress.tables.pop_front();
+            progress.last_key = None;
+        }
+        let (Some(pending), Some(info)) = (
+            progress.tables.front(),
+            progress
+                .tables
+                .front()
+                .and_then(|p| state.tables.get(&p.table.to_lowercase())),
+        ) else {
+            return Ok(());
+        };
+        let request = chunk::Request {
+            table: &info.schema,
+            select_list: &info.select_list,
+            filter: pending.filter.as_deref(),
+            after: progress.last_key.as_deref(),
+            rows: self.chunk_size,
+        };
+        match chunk::read(conn, request).await {
+            Ok(read) => {
+                state.failures = 0;
+                let table = Arc::clone(&info.schema);
+                let mut keys = HashMap::with_capacity(read.rows.len());
+                let mut last_key = progress.last_key.clone();
+                for (i, row) in read.rows.iter().enumerate() {
+                    let key = key_of(&table, row);
+                    keys.insert(key_text(&key), i);
+                    last_key = Some(key);
+                }
+                tracing::debug!(database = %database, table = %pending.table, rows = read.rows.len(), watermark = %read.watermark, "incremental snapshot chunk read");
+                state.held = Some(Held {
+                    finished: read.rows.len() < self.chunk_size as usize,
+                    table,
+                    watermark: read.watermark,
+                    read_time: read.read_time,
+                    rows: read.rows.into_iter().map(Some).collect(),
+                    keys,
+                    last_key,
+                });
+                Ok(())
+            }
+            Err(e) if e.is_transient() && state.failures < config.max_retries => {
+                state.failures += 1;
+                tracing::warn!(database = %database, error = %e, attempt = state.failures, "reading an incremental snapshot chunk failed; retrying at the next step");
+                conn.reset();
+                Ok(())
+            }
+            Err(e) => {
+                conn.reset();
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs over what one poll of database `index` returned: stamps the snapshot's progress on
+    /// every position, drops held rows that a change committed after the chunk's read point
+    /// supersedes, and, once the window ends at or past that read point, appends the chunk's
+    /// remaining rows before the window's end.
+    pub(crate) fn on_window(
+        &mut self,
+        index: usize,
+        items: &mut VecDeque<Item>,
+        end: &mut Option<LsnPosition>,
+    ) {
+        let Some(state) = self.states.get_mut(index) else {
+            return;
+        };
+        let Some(progress) = state.progress.as_ref() else {
+            return;
+        };
+        let cursor = cursor_of(progress);
+        for item in items.iter_mut() {
+            let Item::Event(event) = item else { continue };
+            let Position::SqlServer(position) = &mut event.source.position else {
+                continue;
+            };
+            if position.snapshot.is_none() {
+                position.snapshot = Some(Box::new(cursor.clone()));
+            }
+            let commit = position.commit_lsn;
+            if let Some(held) = state.held.as_mut()
+                && event.table.id == held.table.id
+                && commit > held.watermark
+            {
+                for row in [event.before.as_ref(), event.after.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    let key = key_of(&event.table, &row.0);
+                    if let Some(&i) = held.keys.get(&key_text(&key)) {
+                        held.rows[i] = None;
+                    }
+                }
+            }
+        }
+        let Some(window_end) = end.as_mut() else {
+            return;
+        };
+        let due = state
+            .held
+            .as_ref()
+            .is_some_and(|h| window_end.commit_lsn >= h.watermark);
+        if due && let Some(held) = state.held.take() {
+            let database = Arc::clone(&self.names[index]);
+            let mut progress = state.progress.clone().unwrap_or_default();
+            let survivors: Vec<Vec<Value>> = held.rows.into_iter().flatten().collect();
+            let n = survivors.len() as u64;
+            for (i, values) in survivors.into_iter().enumerate() {
+                progress.last_key = Some(key_of(&held.table, &values));
+                progress.watermark = Some(held.watermark);
+                let position = LsnPosition {
+                    database: Arc::clone(&database),
+                    commit_lsn: window_end.commit_lsn,
+                    change_lsn: Lsn::ZERO,
+                    // After every event of the window's last transaction, before its end.
+                    event_serial_no: u64::MAX - n + i as u64,
+                    snapshot: Some(Box::new(cursor_of(&progress))),
+                };
+                let mut source = SourceInfo::new(
+                    crate::stream::CONNECTOR,
+                    Arc::clone(&self.server),
+                    Position::SqlServer(position),
+                );
+                source.commit_time = held.read_time;
+                source.snapshot = SnapshotMarker::Incremental;
+                items.push_back(Item::Event(ChangeEvent::new(
+                    Arc::clone(&held.table),
+                    Op::Read,
+                    None,
+                    Some(Row::new(values)),
+                    source,
+                )));
+            }
+            progress.last_key = held.last_key;
+            progress.watermark = Some(held.watermark);
+            if held.finished {
+                progress.tables.pop_front();
+                progress.last_key = None;
+            }
+            state.progress = (!progress.tables.is_empty()).then_some(progress);
+        }
+        window_end.snapshot = state
+            .progress
+            .as_ref()
+            .map(|progress| Box::new(cursor_of(progress)));
+    }
+
+    fn apply(&mut self, signal: Signal) {
+        match signal {
+            Signal::ExecuteSnapshot(request) => {
+                for (index, name) in self.names.iter().enumerate() {
+                    let tables: Vec<Pending> = request
+                        .data_collections
+                        .iter()
+                        .filter_map(|c| local_name(c, name))
+                        .map(|table| Pending {
+                            filter: request
+                                .additional_conditions
+                                .iter()
+                                .find(|c| {
+                                    local_name(&c.data_collection, name)
+                                        .is_some_and(|t| t.eq_ignore_ascii_case(&table))
+                                })
+                                .map(|c| c.filter.clone()),
+                            table,
+                        })
+                        .collect();
+                    if tables.is_empty() {
+                        continue;
+                    }
+                    tracing::info!(database = %name, tables = ?tables.iter().map(|t| &t.table).collect::<Vec<_>>(), "incremental snapshot requested");
+                    let state = &mut self.states[index];
+                    // The catalog is read again: the table may have been enabled since.
+                    state.tables.clear();
+                    state
+                        .progress
+                        .get_or_insert_with(Progress::default)
+                        .tables
+                        .extend(tables);
+                }
+            }
+            Signal::StopSnapshot(request) => {
+                for (index, name) in self.names.iter().enumerate() {
+                    let state = &mut self.states[index];
+                    let Some(progress) = state.progress.as_mut() else {
+                        continue;
+                    };
+                    if request.data_collections.is_empty() {
+                        tracing::info!(database = %name, "incremental snapshot stopped");
+                        state.progress = None;
+                        state.held = None;
+                        continue;
+                    }
+                    let stop: Vec<String> = request
+                        .data_collections
+                        .iter()
+                        .filter_map(|c| local_name(c, name))
+                        .collect();
+                    let current = progress.tables.front().map(|p| p.table.clone());
+                    progress
+                        .tables
+                        .retain(|p| !stop.iter().any(|s| s.eq_ignore_ascii_case(&p.table)));
+                    if progress.tables.front().map(|p| &p.table) != current.as_ref() {
+                        // The table being read was dropped from the snapshot.
+                        state.held = None;
+                        progress.last_key = None;
+                    }
+                    if progress.tables.is_empty() {
+                        state.progress = None;
+                        state.held = None;
+                    }
+                }
+            }
+            Signal::PauseSnapshot => {
+                for progress in self.states.iter_mut().filter_map(|s| s.progress.as_mut()) {
+                    progress.paused = true;
+                }
+            }
+            Signal::ResumeSnapshot => {
+                for progress in self.states.iter_mut().filter_map(|s| s.progress.as_mut()) {
+                    progress.paused = false;
+                }
+            }
+        }
+    }
+
+    /// `database.schema.table` of every table an incremental snapshot still has to read (the
+    /// one being read first), and whether that database's snapshot is paused.
+    pub(crate) fn pending(&self) -> Vec<(String, bool)> {
+        self.names
+            .iter()
+            .zip(&self.states)
+            .filter_map(|(name, state)| state.progress.as_ref().map(|p| (name, p)))
+            .flat_map(|(name, progress)| {
+                progress
+                    .tables
+                    .iter()
+                    .map(move |t| (format!("{name}.{}", t.table), progress.paused))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn close(&mut self) {
+        for conn in self.conns.iter_mut().flatten() {
+            conn.close().await;
+        }
+    }
+}
+
+/// `schema.table` of a data collection named `schema.table` or `database.schema.table`, if it
+/// is in `database`.
+fn local_name(collection: &str, database: &str) -> Option<String> {
+    let parts: Vec<&str> = collection.split('.').collect();
+    match parts.as_slice() {
+        [schema, table] => Some(format!("{schema}.{table}")),
+        [db, schema, table] if db.eq_ignore_ascii_case(database) => {
+            Some(format!("{schema}.{table}"))
+        }
+        _ => None,
+    }
+}
+
+fn key_of(table: &TableSchema, values: &[Value]) -> Vec<Value> {
+    table
+        .key_indices()
+        .iter()
+        .filter_map(|&i| values.get(i).cloned())
+        .collect()
+}
+
+fn key_text(key: &[Value]) -> String {
+    serde_json::to_string(key).unwrap_or_default()
+}
+
+fn cursor_of(progress: &Progress) -> SnapshotCursor {
+    SnapshotCursor {
+        table: progress
+            .tables
+            .front()
+            .map(|p| p.table.clone())
+            .unwrap_or_default(),
+        key: serde_json::to_string(&Tagged {
+            incremental: progress.clone(),
+        })
+        .unwrap_or_default(),
+    }
+}
