@@ -24,9 +24,7 @@ use cdc_mssql::{MssqlConfig, MssqlSource};
 use kafka_io::rdkafka::consumer::{BaseConsumer, Consumer};
 use kafka_io::rdkafka::message::Message;
 use kafka_io::rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use kafka_io::{
-    KafkaConfig, KafkaOffsetStore, KafkaSource, TopicCreator, TopicSpec, TransactionalSink,
-};
+use kafka_io::{KafkaConfig, KafkaSource, TopicCreator, TopicSpec, TransactionalSink};
 use mssql_sim::{SimConfig, Simulator};
 use s3_sink::{Format, NdjsonOptions, Rotation, S3Sink};
 use serde_json::Value as Json;
@@ -80,12 +78,9 @@ impl Bed {
             self.offsets_topic(),
             format!("{}-eos", self.prefix()),
         );
-        let store =
-            KafkaOffsetStore::written_by_transactions(kafka.clone(), offsets.clone(), id.clone())
-                .unwrap();
         tokio::spawn(async move {
-            let sink = TransactionalSink::builder(kafka, codec, id, offsets)
-                .build()
+            let (sink, store) = TransactionalSink::builder(kafka, codec, id, offsets)
+                .build_with_offset_store()
                 .await
                 .map_err(|e| e.into_sink_error("to-kafka"))?;
             Pipeline::new(
