@@ -724,6 +724,58 @@ pub(crate) fn to_code_page_1252(s: &str) -> String {
         .collect()
 }
 
+/// XML as SQL Server stores it and returns it: the XML declaration (`<?xml ...?>`) is not
+/// kept, whitespace-only text between tags is insignificant and dropped (the default
+/// parsing of a string converted to xml), and an element with no content is written
+/// self-closing (`<a></a>` → `<a/>`). Other text, attributes and comments stay as written.
+pub(crate) fn normalize_xml(s: &str) -> String {
+    let mut rest = s.trim_start();
+    if rest.starts_with("<?xml")
+        && let Some(end) = rest.find("?>")
+    {
+        rest = &rest[end + 2..];
+    }
+    let mut out = String::with_capacity(rest.len());
+    let mut i = 0;
+    let b = rest.as_bytes();
+    while i < b.len() {
+        if b[i] == b'<' {
+            let Some(close) = rest[i..].find('>').map(|e| i + e) else {
+                out.push_str(&rest[i..]);
+                break;
+            };
+            let tag = &rest[i..=close];
+            out.push_str(tag);
+            i = close + 1;
+            // A start tag immediately followed by its end tag becomes self-closing.
+            let is_start = !tag.starts_with("</")
+                && !tag.starts_with("<?")
+                && !tag.starts_with("<!")
+                && !tag.ends_with("/>");
+            if is_start {
+                let name: String = tag[1..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/')
+                    .collect();
+                let end_tag = format!("</{name}>");
+                if rest[i..].starts_with(&end_tag) {
+                    out.pop();
+                    out.push_str("/>");
+                    i += end_tag.len();
+                }
+            }
+        } else {
+            let next = rest[i..].find('<').map_or(b.len(), |e| i + e);
+            let text = &rest[i..next];
+            if !text.trim().is_empty() {
+                out.push_str(text);
+            }
+            i = next;
+        }
+    }
+    out
+}
+
 /// Converts a value to a column's type, as INSERT/UPDATE and CAST do.
 pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
     if v.is_null() {
@@ -805,28 +857,49 @@ pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
         SqlType::Char(_) | SqlType::VarChar(_) | SqlType::NChar(_) | SqlType::NVarChar(_)
         | SqlType::Text | SqlType::NText | SqlType::Xml => {
             let s = v.to_text().ok_or_else(|| fail(&v))?;
+            let s = match ty {
+                SqlType::Char(_) | SqlType::VarChar(_) | SqlType::Text => to_code_page_1252(&s),
+                _ => s,
+            };
+            // Lengths count bytes of the code page for char/varchar (one per character of
+            // 1252) and UTF-16 code units for nchar/nvarchar: a character outside the Basic
+            // Multilingual Plane takes two.
+            let unicode = matches!(ty, SqlType::NChar(_) | SqlType::NVarChar(_));
+            let units = |s: &str| {
+                if unicode {
+                    s.encode_utf16().count()
+                } else {
+                    s.chars().count()
+                }
+            };
             let limit = match ty {
                 SqlType::Char(n) | SqlType::NChar(n) => Some(*n as usize),
                 SqlType::VarChar(Len::N(n)) | SqlType::NVarChar(Len::N(n)) => Some(*n as usize),
                 _ => None,
             };
+            let mut s = s;
             if let Some(n) = limit
-                && s.chars().count() > n {
+                && units(&s) > n
+            {
+                // Trailing blanks past the length are dropped without an error (ANSI_PADDING
+                // ON, SQL Server's default); anything else is truncation, error 2628.
+                let trimmed = s.trim_end_matches(' ');
+                if units(trimmed) > n {
                     return Err(SqlError::new(
                         2628,
                         "String or binary data would be truncated.".to_string(),
                     )
                     .statement_only());
                 }
-            let s = match ty {
-                SqlType::Char(_) | SqlType::VarChar(_) | SqlType::Text => to_code_page_1252(&s),
-                _ => s,
-            };
+                let keep = trimmed.len() + (n - units(trimmed));
+                s.truncate(keep);
+            }
             match ty {
                 SqlType::Char(n) | SqlType::NChar(n) => {
-                    let pad = (*n as usize).saturating_sub(s.chars().count());
+                    let pad = (*n as usize).saturating_sub(units(&s));
                     Value::Str(format!("{s}{}", " ".repeat(pad)))
                 }
+                SqlType::Xml => Value::Str(normalize_xml(&s)),
                 _ => Value::Str(s),
             }
         }

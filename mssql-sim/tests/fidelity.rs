@@ -608,3 +608,76 @@ async fn a_unique_index_enforces_its_key_with_2601_and_can_identify_rows_for_cdc
     assert_eq!(err_number(&e), 5074);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn nchar_lengths_count_utf16_code_units_and_trailing_blanks_past_the_length_are_dropped() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE DATABASE shop; USE shop;
+         CREATE TABLE dbo.s (k int PRIMARY KEY, n6 nchar(6) NULL, n2 nchar(2) NULL, v3 varchar(3) NULL, nv3 nvarchar(3) NULL);
+         INSERT INTO dbo.s (k, n6, n2, v3) VALUES (1, N'😀ab', N'😀', 'abc   ');",
+    )
+    .await;
+    let row = c
+        .simple_query("SELECT n6, n2, v3 FROM dbo.s")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    // 😀 is two UTF-16 code units: nchar(6) pads 😀ab (4 units) with 2 blanks; nchar(2) holds
+    // it exactly.
+    assert_eq!(row.get::<&str, _>(0), Some("😀ab  "));
+    assert_eq!(row.get::<&str, _>(1), Some("😀"));
+    assert_eq!(row.get::<&str, _>(2), Some("abc"));
+    let e = try_exec(&mut c, "INSERT INTO dbo.s (k, nv3) VALUES (2, N'😀ab')")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 2628);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn xml_is_stored_as_sql_server_reserialises_it() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE DATABASE shop; USE shop; CREATE TABLE dbo.x (k int PRIMARY KEY, v xml NULL);
+         INSERT INTO dbo.x VALUES (1, '<?xml version=\"1.0\" encoding=\"utf-8\"?><root><a></a><b x=\"1\"></b></root>');
+         INSERT INTO dbo.x VALUES (2, '<root>
+             <child attr=\"value\">text</child>
+         </root>');
+         INSERT INTO dbo.x VALUES (3, '<empty/>');",
+    )
+    .await;
+    let rows = c
+        .simple_query("SELECT v FROM dbo.x ORDER BY k")
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            r.try_get::<&tiberius::xml::XmlData, _>(0)
+                .ok()
+                .flatten()
+                .map(|x| x.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "<root><a/><b x=\"1\"/></root>",
+            "<root><child attr=\"value\">text</child></root>",
+            "<empty/>"
+        ]
+    );
+    sim.stop().await;
+}
