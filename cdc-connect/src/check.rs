@@ -59,9 +59,10 @@ impl Report {
     }
 }
 
-type Conn = Client<Compat<TcpStream>>;
+/// A connection of `cdc check` (and of the lag poller).
+pub(crate) type Conn = Client<Compat<TcpStream>>;
 
-fn tiberius_config(m: &config::MssqlSection, database: &str) -> Result<Config, String> {
+pub(crate) fn tiberius_config(m: &config::MssqlSection, database: &str) -> Result<Config, String> {
     let mut c = match &m.connection {
         Some(ado) => Config::from_ado_string(ado.expose())
             .map_err(|e| format!("source.mssql.connection: {e}"))?,
@@ -89,7 +90,7 @@ fn tiberius_config(m: &config::MssqlSection, database: &str) -> Result<Config, S
     Ok(c)
 }
 
-async fn connect(config: Config) -> Result<Conn, String> {
+pub(crate) async fn connect(config: Config) -> Result<Conn, String> {
     let tcp = tokio::time::timeout(
         Duration::from_secs(15),
         TcpStream::connect(config.get_addr()),

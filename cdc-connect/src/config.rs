@@ -684,6 +684,10 @@ pub struct OpsSection {
     /// Address of the `/metrics`, `/health` and `/ready` endpoints, e.g. `0.0.0.0:9464`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+    /// How often the source's lag beside the pipeline (`cdc_source_lsn_distance`,
+    /// `cdc_consumer_lag`) is read, in milliseconds (default 5 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_interval_ms: Option<u64>,
 }
 
 /// Log format.

@@ -8,13 +8,14 @@
 //!   closest valid one, secrets redacted;
 //! - [`connect`]: Kafka Connect properties → pipeline file, with warnings and errors;
 //! - [`wiring`]: pipeline file → source, sink and offset store;
-//! - [`metering`] and [`ops`]: Prometheus metrics, `/metrics`, `/health`, `/ready`;
+//! - [`metering`], [`lag`] and [`ops`]: Prometheus metrics, `/metrics`, `/health`, `/ready`;
 //! - [`check`]: `cdc check`, what would be captured and every problem with its fix;
 //! - [`run`]: the run loop with graceful stop on SIGTERM/SIGINT.
 
 pub mod check;
 pub mod config;
 pub mod connect;
+pub mod lag;
 pub mod metering;
 pub mod ops;
 pub mod run;

@@ -6,9 +6,11 @@
 //! checks each panel's query against that list.
 
 use async_trait::async_trait;
+use cdc_core::Lsn;
 use cdc_core::{ChangeEvent, PipelineMetrics, Position, Result, SchemaChange, Sink};
 use cdc_mssql::SnapshotProgress;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Events handed to the sink, by `table` (`database.schema.table`) and `op` (c/u/d/r/t).
@@ -40,6 +42,22 @@ pub const RETRIES: &str = "cdc_retries_total";
 pub const ERRORS: &str = "cdc_errors_total";
 /// 1 while the pipeline runs and has not failed, else 0.
 pub const READY: &str = "cdc_ready";
+/// SQL Server source, by `database`: `sys.fn_cdc_get_max_lsn()` (the highest LSN the capture
+/// job has written to the change tables) minus the commit LSN of the newest event of that
+/// database handed to the sink, both read as 80-bit unsigned big-endian integers
+/// (`vlf × 2^48 + block × 2^16 + slot`), never below 0. Within one virtual log file it is a
+/// distance in log blocks × 2^16 plus slots; each VLF boundary between the two adds 2^48. It is
+/// an upper bound of the work pending: the capture job also moves the max LSN for transactions
+/// with nothing to capture (`tran_id = 0x00` rows of `cdc.lsn_time_mapping`), which the source
+/// never delivers, so a caught-up pipeline can show a small distance until the next captured
+/// change. Read every `lag_interval_ms` on a connection of its own; absent until the first
+/// event of the database is delivered.
+pub const SOURCE_LSN_DISTANCE: &str = "cdc_source_lsn_distance";
+/// Kafka source, by `topic` and `partition`: the partition's high watermark minus the consumer
+/// group's committed offset (the checkpoint: committed only after the sink made the records
+/// durable); with nothing committed yet, the high watermark minus the low one. Read every
+/// `lag_interval_ms` by a client of its own that does not join the group.
+pub const CONSUMER_LAG: &str = "cdc_consumer_lag";
 
 /// Every metric name the binary exports.
 pub const METRIC_NAMES: &[&str] = &[
@@ -57,6 +75,8 @@ pub const METRIC_NAMES: &[&str] = &[
     RETRIES,
     ERRORS,
     READY,
+    SOURCE_LSN_DISTANCE,
+    CONSUMER_LAG,
 ];
 
 /// Shared between the metered sink (which records commit times) and the sampler.
@@ -64,6 +84,8 @@ pub const METRIC_NAMES: &[&str] = &[
 pub struct SinkCounters {
     pipeline: Arc<str>,
     newest_commit: Arc<Mutex<Option<DateTime<Utc>>>>,
+    /// The newest commit LSN handed to the sink, by database (SQL Server sources).
+    delivered_lsn: Arc<Mutex<HashMap<Arc<str>, Lsn>>>,
 }
 
 impl SinkCounters {
@@ -72,6 +94,46 @@ impl SinkCounters {
         Self {
             pipeline: pipeline.into(),
             newest_commit: Arc::default(),
+            delivered_lsn: Arc::default(),
+        }
+    }
+
+    /// The pipeline's name, the `pipeline` label.
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+
+    /// The commit LSN of the newest event of `database` handed to the sink, if any.
+    pub fn delivered_lsn(&self, database: &str) -> Option<Lsn> {
+        self.delivered_lsn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(database)
+            .copied()
+    }
+
+    fn saw_positions(&self, events: &[ChangeEvent]) {
+        // The newest position is the last one of its database in the batch (positions only
+        // grow within a database), so the batch is read backwards and each database once.
+        let mut delivered = self
+            .delivered_lsn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut seen: Option<&Arc<str>> = None;
+        for e in events.iter().rev() {
+            let Position::SqlServer(p) = &e.source.position else {
+                continue;
+            };
+            if seen.is_some_and(|d| Arc::ptr_eq(d, &p.database)) {
+                continue;
+            }
+            seen = Some(&p.database);
+            match delivered.get_mut(&p.database) {
+                Some(lsn) => *lsn = (*lsn).max(p.commit_lsn),
+                None => {
+                    delivered.insert(Arc::clone(&p.database), p.commit_lsn);
+                }
+            }
         }
     }
 
@@ -219,6 +281,7 @@ impl<S: Sink> Sink for MeteredSink<S> {
         if let Some(commit) = events.iter().rev().find_map(|e| e.source.commit_time) {
             self.counters.saw(commit);
         }
+        self.counters.saw_positions(events);
         let result = self.inner.write(events).await;
         self.checked(result)
     }

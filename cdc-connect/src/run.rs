@@ -4,7 +4,7 @@
 use crate::config::PipelineFile;
 use crate::metering::SinkCounters;
 use crate::ops::{self, Readiness};
-use crate::wiring;
+use crate::{lag, wiring};
 use cdc_core::{Pipeline, PipelineMetrics};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +111,7 @@ async fn run_pipeline(
             }
         });
     }
+    start_lag_polls(file, counters, &sampler_stop);
     let pipeline_stop = CancellationToken::new();
     let mut task = tokio::spawn(pipeline.run(pipeline_stop.clone()));
     readiness.set(true);
@@ -157,6 +158,41 @@ async fn run_pipeline(
         Err(e) => {
             counters.error("pipeline");
             Outcome::Failed(format!("pipeline task failed: {e}"))
+        }
+    }
+}
+
+/// Starts the lag polls the source has ([`crate::lag`]); they end with `stop`. A poll that
+/// cannot start is logged: the pipeline runs without that metric.
+fn start_lag_polls(file: &PipelineFile, counters: &SinkCounters, stop: &CancellationToken) {
+    let every = Duration::from_millis(file.ops.lag_interval_ms.unwrap_or(5_000).max(100));
+    if let Some(m) = &file.source.mssql {
+        match wiring::mssql_config(m) {
+            Ok(c) => lag::spawn_mssql_lag(
+                m.clone(),
+                c.databases().to_vec(),
+                counters.clone(),
+                every,
+                stop.clone(),
+            ),
+            Err(e) => tracing::warn!(error = %e, "no LSN distance metric"),
+        }
+    }
+    if let Some(k) = &file.source.kafka {
+        let started = wiring::kafka_config(k.client(), "source.kafka")
+            .map_err(|e| e.to_string())
+            .and_then(|kafka| {
+                lag::spawn_consumer_lag(
+                    &kafka,
+                    &k.group_id,
+                    k.topics.clone(),
+                    counters.clone(),
+                    every,
+                    stop.clone(),
+                )
+            });
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "no consumer lag metric");
         }
     }
 }

@@ -60,12 +60,15 @@ fn every_dashboard_query_names_an_exported_metric() {
     for name in metric_names(variable) {
         assert!(METRIC_NAMES.contains(&name.as_str()), "{name}");
     }
-    // Lag, throughput, snapshot progress and errors are all on it.
+    // Lag (in time, in LSN distance, in records), throughput, snapshot progress and errors
+    // are all on it.
     for needed in [
         "cdc_source_lag_ms",
         "cdc_events_total",
         "cdc_snapshot_rows_done",
         "cdc_errors_total",
+        "cdc_source_lsn_distance",
+        "cdc_consumer_lag",
     ] {
         assert!(queried.contains(needed), "{needed} has no panel");
     }

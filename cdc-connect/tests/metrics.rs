@@ -1,0 +1,457 @@
+//! The lag and progress metrics of `cdc run`, scraped from `/metrics` and parsed with a
+//! Prometheus text-format parser: the SQL Server source's LSN distance, the Kafka source's
+//! consumer lag per partition, and the source lag that keeps growing while a stalled source
+//! delivers nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kafka_io::rdkafka::consumer::{BaseConsumer, Consumer};
+use kafka_io::rdkafka::mocking::MockCluster;
+use mssql_sim::{SimConfig, Simulator};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROWS: usize = 25;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scrape(port: u16) -> Option<prometheus_parse::Scrape> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    let body = body.split_once("\r\n\r\n")?.1;
+    Some(prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap())
+}
+
+/// The sum of the samples of `name` whose labels include `labels`; `None` if there is none.
+fn value(port: u16, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape(port)?
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+        .reduce(|a, b| a + b)
+}
+
+/// Waits (bounded) until `check` returns `Some`.
+fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills the process when dropped, passing or not.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(config: &Path, ado: &str) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_cdc"))
+            .arg("run")
+            .arg(config)
+            .env("METRICS_ADO", ado)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// SIGTERM and the exit code.
+fn terminate(mut child: KillOnDrop) -> Option<i32> {
+    Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    let status = wait_for("cdc to exit", Duration::from_secs(60), || {
+        child.0.try_wait().unwrap()
+    });
+    status.code()
+}
+
+async fn simulator(extra: &str) -> (Simulator, String) {
+    let sim = Simulator::start(
+        SimConfig::new("Metrics-Passw0rd!").capture_interval(Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
+    let mut script = String::from(
+        "CREATE DATABASE shop\nGO\nUSE shop\nGO\nEXEC sys.sp_cdc_enable_db\nGO\n\
+         CREATE TABLE dbo.items (id int NOT NULL PRIMARY KEY, name nvarchar(50) NOT NULL)\nGO\n\
+         EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'items', @role_name = NULL\nGO\n",
+    );
+    script.push_str(extra);
+    for id in 1..=ROWS {
+        script.push_str(&format!(
+            "INSERT INTO dbo.items VALUES ({id}, N'item {id}')\n"
+        ));
+    }
+    script.push_str("GO\n");
+    tokio::task::block_in_place(|| sim.run_script(&script).unwrap());
+    let ado = format!("{};Database=shop", sim.ado_connection_string());
+    (sim, ado)
+}
+
+/// A SQL Server → S3 (NDJSON, local store) pipeline file.
+fn to_s3(dir: &Path, port: u16) -> std::path::PathBuf {
+    let path = dir.join(format!("to-s3-{port}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[pipeline]
+name = "metrics"
+flush_interval_ms = 100
+
+[source.mssql]
+connection = "${{METRICS_ADO}}"
+server_name = "erp"
+poll_interval_ms = 50
+
+[sink.s3]
+url = "file://{lake}"
+format = "ndjson"
+
+[sink.s3.rotation]
+max_records = {ROWS}
+
+[offsets]
+file = "{offsets}"
+
+[ops]
+listen = "127.0.0.1:{port}"
+lag_interval_ms = 100
+"#,
+            lake = dir.join("lake").display(),
+            offsets = dir.join("offsets.json").display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("lake")).unwrap();
+    path
+}
+
+/// `00000027:00000758:0005` (or its ten bytes) as the 80-bit integer it spells.
+fn lsn_number(text: &str) -> u128 {
+    u128::from_str_radix(&text.replace(':', ""), 16).unwrap()
+}
+
+fn commit_lsns(lake: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![lake.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    out.push(v["__commit_lsn"].as_str().unwrap().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn max_lsn(ado: &str) -> u128 {
+    use tokio_util::compat::TokioAsyncWriteCompatExt;
+    let config = tiberius::Config::from_ado_string(ado).unwrap();
+    let tcp = tokio::net::TcpStream::connect(config.get_addr())
+        .await
+        .unwrap();
+    let mut client = tiberius::Client::connect(config, tcp.compat_write())
+        .await
+        .unwrap();
+    let row = client
+        .query("SELECT sys.fn_cdc_get_max_lsn()", &[])
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    let bytes: &[u8] = row.get(0).unwrap();
+    bytes.iter().fold(0u128, |n, b| (n << 8) | u128::from(*b))
+}
+
+/// Every row is delivered, then transactions on a table without CDC move
+/// `sys.fn_cdc_get_max_lsn()` past the last change (the capture job's `tran_id = 0x00` rows):
+/// the gauge is exactly that max LSN minus the newest delivered commit LSN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lsn_distance_is_the_captured_max_lsn_minus_the_newest_delivered_commit_lsn() {
+    let (sim, ado) = simulator("CREATE TABLE dbo.notes (id int NOT NULL PRIMARY KEY)\nGO\n").await;
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let lake = work.path().join("lake");
+    let child = spawn(&to_s3(work.path(), port), &ado);
+    tokio::task::block_in_place(|| {
+        wait_for("every row in the files", Duration::from_secs(120), || {
+            (commit_lsns(&lake).len() == ROWS).then_some(())
+        })
+    });
+    tokio::task::block_in_place(|| {
+        sim.run_script("USE shop\nGO\nINSERT INTO dbo.notes VALUES (1)\nINSERT INTO dbo.notes VALUES (2)\nGO\n")
+            .unwrap()
+    });
+    // The capture job records its progress at its next scan.
+    let newest = commit_lsns(&lake)
+        .iter()
+        .map(|l| lsn_number(l))
+        .max()
+        .unwrap();
+    let max = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let max = max_lsn(&ado).await;
+            if max > newest {
+                break max;
+            }
+            assert!(Instant::now() < deadline, "the max LSN never moved");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let expected = (max - newest) as f64;
+    tokio::task::block_in_place(|| {
+        wait_for(
+            &format!("cdc_source_lsn_distance = {expected}"),
+            Duration::from_secs(30),
+            || {
+                (value(port, "cdc_source_lsn_distance", &[("database", "shop")]) == Some(expected))
+                    .then_some(())
+            },
+        )
+    });
+    assert_eq!(tokio::task::block_in_place(|| terminate(child)), Some(0));
+    sim.stop().await;
+}
+
+/// A source whose server stops answering delivers nothing: `cdc_source_lag_ms` must keep
+/// growing rather than stay at the lag of the last event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_lag_keeps_growing_while_a_stalled_source_delivers_nothing() {
+    let (sim, ado) = simulator("").await;
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _child = spawn(&to_s3(work.path(), port), &ado);
+    tokio::task::block_in_place(|| {
+        wait_for("every row delivered", Duration::from_secs(120), || {
+            (value(port, "cdc_events_total", &[])? >= ROWS as f64).then_some(())
+        })
+    });
+    // Every response from now on takes an hour: the source stalls.
+    sim.faults().delay_responses(Duration::from_secs(3600));
+    tokio::task::block_in_place(|| {
+        sim.run_script("USE shop\nGO\nINSERT INTO dbo.items VALUES (1000, N'late')\nGO\n")
+            .unwrap()
+    });
+    let (first, events) = tokio::task::block_in_place(|| {
+        wait_for("a source lag", Duration::from_secs(30), || {
+            Some((
+                value(port, "cdc_source_lag_ms", &[])?,
+                value(port, "cdc_events_total", &[])?,
+            ))
+        })
+    });
+    tokio::task::block_in_place(|| {
+        wait_for(
+            "the source lag to grow by 2 s",
+            Duration::from_secs(60),
+            || (value(port, "cdc_source_lag_ms", &[])? >= first + 2000.0).then_some(()),
+        )
+    });
+    assert_eq!(
+        value(port, "cdc_events_total", &[]),
+        Some(events),
+        "the stalled source delivered nothing meanwhile"
+    );
+    sim.faults().delay_responses(Duration::ZERO);
+    sim.stop().await;
+}
+
+/// The Kafka source's lag per partition is the high watermark minus the group's committed
+/// offset: all of each partition while the sink holds everything undurable (nothing
+/// committed), 0 once a run has made everything durable and committed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_lag_is_the_high_watermark_minus_the_committed_offset_per_partition() {
+    let (sim, ado) = simulator("").await;
+    let mock = MockCluster::new(1).unwrap();
+    let topic = "erp.shop.dbo.items";
+    mock.create_topic(topic, 2, 1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let work = tempfile::tempdir().unwrap();
+
+    let port = free_port();
+    let to_kafka = work.path().join("to-kafka.toml");
+    std::fs::write(
+        &to_kafka,
+        format!(
+            r#"
+[pipeline]
+name = "to-kafka"
+flush_interval_ms = 100
+
+[source.mssql]
+connection = "${{METRICS_ADO}}"
+server_name = "erp"
+
+[sink.kafka]
+brokers = "{brokers}"
+
+[offsets]
+file = "{}"
+
+[ops]
+listen = "127.0.0.1:{port}"
+"#,
+            work.path().join("to-kafka.offsets.json").display()
+        ),
+    )
+    .unwrap();
+    let child = spawn(&to_kafka, &ado);
+    tokio::task::block_in_place(|| {
+        wait_for("every row in Kafka", Duration::from_secs(120), || {
+            (value(port, "cdc_events_total", &[])? >= ROWS as f64).then_some(())
+        })
+    });
+    assert_eq!(tokio::task::block_in_place(|| terminate(child)), Some(0));
+
+    // What each partition holds, as the broker says.
+    let reader: BaseConsumer = kafka_io::KafkaConfig::new(&brokers)
+        .client_config()
+        .create()
+        .unwrap();
+    let held: Vec<(i32, i64)> = tokio::task::block_in_place(|| {
+        (0..2)
+            .map(|p| {
+                let (low, high) = reader
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .unwrap();
+                (p, high - low)
+            })
+            .collect()
+    });
+    assert_eq!(
+        held.iter().map(|(_, n)| n).sum::<i64>(),
+        ROWS as i64,
+        "{held:?}"
+    );
+
+    let lake = work.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let to_s3 = |port: u16, durable: bool| {
+        let path = work.path().join(format!("to-s3-{port}.toml"));
+        // Durable: every record its own file. Not durable: no flush by time or count and files
+        // that never rotate, so the sink holds every record and nothing is committed.
+        let (flush, rotation) = if durable {
+            ("flush_interval_ms = 100", 1)
+        } else {
+            (
+                "flush_interval_ms = 0\nflush_max_events = 1000000",
+                1_000_000,
+            )
+        };
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+[pipeline]
+name = "to-s3"
+{flush}
+
+[source.kafka]
+brokers = "{brokers}"
+group_id = "connect-erp-s3-sink"
+topics = ["{topic}"]
+properties = {{ "session.timeout.ms" = "3000", "heartbeat.interval.ms" = "300" }}
+
+[sink.s3]
+url = "file://{}"
+format = "ndjson"
+
+[sink.s3.rotation]
+max_records = {rotation}
+
+[ops]
+listen = "127.0.0.1:{port}"
+lag_interval_ms = 100
+"#,
+                lake.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let port = free_port();
+    let holding = spawn(&to_s3(port, false), &ado);
+    tokio::task::block_in_place(|| {
+        wait_for("every record read", Duration::from_secs(120), || {
+            (value(port, "cdc_events_total", &[])? >= ROWS as f64).then_some(())
+        });
+        for (partition, records) in &held {
+            let partition = partition.to_string();
+            wait_for(
+                &format!("partition {partition}'s lag = {records}"),
+                Duration::from_secs(30),
+                || {
+                    (value(
+                        port,
+                        "cdc_consumer_lag",
+                        &[("topic", topic), ("partition", &partition)],
+                    )? == *records as f64)
+                        .then_some(())
+                },
+            );
+        }
+    });
+    drop(holding);
+
+    let port = free_port();
+    let durable = spawn(&to_s3(port, true), &ado);
+    tokio::task::block_in_place(|| {
+        for (partition, _) in &held {
+            let partition = partition.to_string();
+            wait_for(
+                &format!("partition {partition}'s lag = 0"),
+                Duration::from_secs(60),
+                || {
+                    (value(
+                        port,
+                        "cdc_consumer_lag",
+                        &[("topic", topic), ("partition", &partition)],
+                    )? == 0.0)
+                        .then_some(())
+                },
+            );
+        }
+    });
+    assert_eq!(tokio::task::block_in_place(|| terminate(durable)), Some(0));
+    sim.stop().await;
+}
