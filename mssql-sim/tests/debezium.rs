@@ -110,25 +110,16 @@ async fn finish(child: &mut Child, dir: &Path) {
 
 /// A Connect `Decimal` (base64 big-endian two's complement unscaled value).
 fn decimal(v: &Json) -> i128 {
-    let text = v.as_str().unwrap();
-    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits: Vec<u8> = Vec::new();
-    let (mut acc, mut n) = (0u32, 0);
-    for ch in text.chars().filter(|c| *c != '=') {
-        acc = (acc << 6) | alphabet.find(ch).unwrap() as u32;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            bits.push((acc >> n) as u8);
-            acc &= (1 << n) - 1;
-        }
-    }
-    let mut x: i128 = if bits.first().is_some_and(|b| b & 0x80 != 0) {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().unwrap())
+        .unwrap();
+    let mut x: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
         -1
     } else {
         0
     };
-    for b in bits {
+    for b in bytes {
         x = (x << 8) | i128::from(b);
     }
     x
