@@ -10,7 +10,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub(crate) struct Observed {
     pub(crate) counts: BTreeMap<(String, Op), u64>,
     pub(crate) lsn_range: Option<(Lsn, Lsn)>,
-    pub(crate) latencies_ms: Vec<i64>,
+    /// Per streamed event: its commit time and its commit-to-durable latency, in ms.
+    pub(crate) latencies_ms: Vec<(i64, i64)>,
+    /// When the first event became durable (ms since the epoch): events committed after it
+    /// measure the steady state, without the consumer groups' joins and topic creation.
+    pub(crate) first_durable_ms: Option<i64>,
 }
 
 /// Wraps a sink; every event it makes durable is recorded in [`Observed`].
@@ -44,13 +48,14 @@ impl<S: Sink> Observe<S> {
                     break;
                 };
                 *observed.counts.entry((table, op)).or_default() += 1;
+                observed.first_durable_ms.get_or_insert(now);
                 // A snapshot taken before the capture job ran has no LSN yet (zero).
                 if let Some(lsn) = lsn.filter(|l| *l != Lsn::ZERO) {
                     let (lo, hi) = observed.lsn_range.unwrap_or((lsn, lsn));
                     observed.lsn_range = Some((lo.min(lsn), hi.max(lsn)));
                 }
                 if let Some(committed) = committed {
-                    observed.latencies_ms.push(now - committed);
+                    observed.latencies_ms.push((committed, now - committed));
                 }
             }
         }
