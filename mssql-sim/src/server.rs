@@ -21,7 +21,7 @@ use crate::faults::{Control, Faults};
 use crate::sql::exec::{Env, Exec, Out};
 use crate::sql::session::Session;
 use crate::tds::packet::{Message, frame, read_message, ty, write_message};
-use crate::tds::prepared::{Handles, Plan};
+use crate::tds::prepared::Plan;
 use crate::tds::tokens::{self, DoneKind, done};
 use crate::tds::{login, prelogin, rpc};
 use crate::tls::PreloginWrap;
@@ -591,8 +591,6 @@ async fn serve<W: AsyncWrite + Unpin>(
     packet_size: usize,
     generation: u64,
 ) -> Result<(), SimError> {
-    // Prepared statements belong to the connection (sp_prepexec / sp_execute / sp_unprepare).
-    let mut handles = Handles::default();
     loop {
         if shared.ctl.restart_gen() != generation {
             return Ok(());
@@ -652,7 +650,7 @@ async fn serve<W: AsyncWrite + Unpin>(
                     format!("EXEC {} {}", req.proc_name, texts.join(" "))
                 });
                 sess.vars.clear();
-                let (outs, handle) = match handles.plan(req) {
+                let (outs, handle) = match sess.prepared.plan(req) {
                     Plan::Forward(req) => (run(shared, sess, |ex| ex.run_rpc(req)), None),
                     Plan::Execute { req, handle } => {
                         (run(shared, sess, |ex| execute_rpc(ex, req)), handle)

@@ -22,6 +22,18 @@ fn utf16(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
 }
 
+/// A SQL batch with ALL_HEADERS (transaction descriptor 0, one request outstanding).
+fn batch(sql: &str) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&22u32.to_le_bytes());
+    p.extend_from_slice(&18u32.to_le_bytes());
+    p.extend_from_slice(&2u16.to_le_bytes());
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&1u32.to_le_bytes());
+    p.extend_from_slice(&utf16(sql));
+    packet(1, &p)
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -312,5 +324,33 @@ async fn prepared_handles_belong_to_their_connection() {
         .await
         .unwrap();
     assert_eq!(error_number(&reply(&mut b).await), Some(8179));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn sp_unprepare_in_a_batch_drops_handles_as_mssql_jdbc_discards_them() {
+    let sim = sim_with_shop().await;
+    let mut s = login(&sim).await;
+    for expected in [1, 2] {
+        s.write_all(&rpc(
+            SP_PREPEXEC,
+            &[int(None, true), nvarchar(""), nvarchar("SELECT 1 AS v")],
+        ))
+        .await
+        .unwrap();
+        assert_eq!(returned_handle(&reply(&mut s).await), Some(expected));
+    }
+    // What mssql-jdbc sends once enough closed statements wait for their handles to go.
+    s.write_all(&batch("EXEC sp_unprepare 1;EXEC sp_unprepare 2;"))
+        .await
+        .unwrap();
+    let r = reply(&mut s).await;
+    assert_eq!(error_number(&r), None);
+    s.write_all(&rpc(SP_EXECUTE, &[int(Some(2), false)]))
+        .await
+        .unwrap();
+    assert_eq!(error_number(&reply(&mut s).await), Some(8179));
+    s.write_all(&batch("EXEC sp_unprepare 1")).await.unwrap();
+    assert_eq!(error_number(&reply(&mut s).await), Some(8179));
     sim.stop().await;
 }

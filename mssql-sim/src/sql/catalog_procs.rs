@@ -1,6 +1,8 @@
 //! The ODBC catalog procedures drivers call for metadata (mssql-jdbc's `DatabaseMetaData`):
 //! `sp_tables`, `sp_columns` / `sp_columns_100` and `sp_pkeys`, with SQL Server's result shapes
-//! (column names, types and order as documented for each procedure, ODBC 3 type codes).
+//! (column names, types and order as documented for each procedure, ODBC 3 type codes); and
+//! the procedures drivers and Debezium call in T-SQL text: `sp_unprepare` (mssql-jdbc discards
+//! handles in bulk with `EXEC sp_unprepare n;...`) and `sys.sp_cdc_help_jobs`.
 //!
 //! Name arguments are LIKE patterns where SQL Server's are (`%`, `_`, `[x]`); a NULL or missing
 //! pattern matches everything. A qualifier other than the current database fails with 15250, as
@@ -308,6 +310,17 @@ fn wrong_qualifier() -> SqlError {
 impl Exec<'_> {
     /// Runs a catalog procedure if `name` is one; `Ok(false)` when it is not.
     pub(crate) fn catalog_proc(&mut self, name: &str, a: &CatalogArgs<'_>) -> SqlResult<bool> {
+        if name == "sp_unprepare" {
+            let handle = a
+                .named
+                .iter()
+                .find(|(n, _)| n == "handle")
+                .map(|(_, v)| v)
+                .or_else(|| a.positional.first());
+            self.sess.prepared.unprepare(handle)?;
+            self.done(None);
+            return Ok(true);
+        }
         let rs = match name {
             "sp_tables" => self.sp_tables(a)?,
             "sp_columns" | "sp_columns_100" => self.sp_columns(a)?,

@@ -89,6 +89,8 @@ pub(crate) struct Session {
     pub(crate) undo: Vec<Undo>,
     /// Savepoints of the open transaction (`SAVE TRANSACTION`), oldest first.
     pub(crate) savepoints: Vec<crate::sql::savepoints::Savepoint>,
+    /// Prepared statements of the connection (`sp_prepexec` / `sp_execute` / `sp_unprepare`).
+    pub(crate) prepared: crate::tds::prepared::Handles,
 }
 
 impl Session {
@@ -104,6 +106,7 @@ impl Session {
             rowcount: 0,
             undo: Vec::new(),
             savepoints: Vec::new(),
+            prepared: Default::default(),
         }
     }
 }

@@ -156,6 +156,19 @@ fn executesql(decl: &str, stmt: &str, values: Vec<RpcParam>) -> Result<RpcReques
 }
 
 impl Handles {
+    /// `sp_unprepare handle` (as an RPC or as `EXEC sp_unprepare n` in a batch, which is how
+    /// mssql-jdbc discards handles in bulk): 8179 for a handle this connection does not have.
+    pub(crate) fn unprepare(&mut self, handle: Option<&Value>) -> Result<(), SqlError> {
+        let h = match handle {
+            Some(Value::Int(n)) => i32::try_from(*n).ok(),
+            _ => None,
+        };
+        match h.and_then(|h| self.map.remove(&h)) {
+            Some(_) => Ok(()),
+            None => Err(unknown_handle(h)),
+        }
+    }
+
     /// Decides how to serve `req`, recording or dropping prepared statements.
     pub(crate) fn plan(&mut self, req: RpcRequest) -> Plan {
         let name = bare(&req.proc_name);
@@ -225,13 +238,10 @@ impl Handles {
                 }
             }
             // sp_unprepare @handle
-            "sp_unprepare" => {
-                let h = handle_of(params.first());
-                match h.and_then(|h| self.map.remove(&h)) {
-                    Some(_) => Plan::Nothing,
-                    None => Plan::Fail(unknown_handle(h)),
-                }
-            }
+            "sp_unprepare" => match self.unprepare(params.first().map(|p| &p.value)) {
+                Ok(()) => Plan::Nothing,
+                Err(e) => Plan::Fail(e),
+            },
             _ => Plan::Forward(RpcRequest {
                 proc_name: req.proc_name,
                 params,
