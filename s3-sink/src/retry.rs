@@ -54,6 +54,13 @@ impl RetryPolicy {
         Duration::from_secs_f64(wait.min(self.max_backoff.as_secs_f64()).max(0.0))
     }
 
+    /// The waits of the sink-level retry loop: [`RetryPolicy::backoff`] for each of
+    /// `max_retries` retries, as the [`backon`] schedule its retry loop follows.
+    pub(crate) fn schedule(&self) -> impl backon::Backoff + use<> {
+        let policy = self.clone();
+        (0..self.max_retries).map(move |retry| policy.backoff(retry))
+    }
+
     /// The same policy as object_store's request-level [`RetryConfig`].
     pub fn to_object_store(&self) -> RetryConfig {
         RetryConfig {
@@ -70,10 +77,17 @@ impl RetryPolicy {
 
 /// Whether an error is worth retrying: throttling, server errors, timeouts, broken connections.
 ///
-/// object_store does not expose the HTTP status of its errors publicly, so this looks at the
-/// typed [`object_store::client::HttpError`] kind when present and otherwise at the error chain's text
-/// (`503`, `SlowDown`, `500`, `timed out`, …). Precondition, not-found, already-exists and
-/// permission errors are never transient.
+/// Typed answers come first: object_store's error variants (precondition, not-found,
+/// already-exists, permission errors are never transient), then the first typed
+/// [`object_store::client::HttpError`] in the source chain (its [`HttpErrorKind`] says whether
+/// the request failed in transport), then the HTTP status of object_store's request error
+/// (object_store 0.14 keeps that type private, so its status is read from the fixed
+/// `status code: NNN` form it prints): 429 and 5xx are transient, any other status is not.
+/// Only a chain with none of these — a store outside object_store's HTTP client that reports
+/// a bare message — is classified by the words S3 uses for throttling and server errors
+/// (`SlowDown`, `503`, `timed out`, …).
+///
+/// [`HttpErrorKind`]: object_store::client::HttpErrorKind
 pub fn is_transient(error: &object_store::Error) -> bool {
     use object_store::Error as E;
     match error {
@@ -88,38 +102,54 @@ pub fn is_transient(error: &object_store::Error) -> bool {
         | E::Unauthenticated { .. } => return false,
         _ => {}
     }
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        if let Some(http) = e.downcast_ref::<object_store::client::HttpError>() {
-            use object_store::client::HttpErrorKind as K;
-            if matches!(
-                http.kind(),
-                K::Connect | K::Request | K::Timeout | K::Interrupted
-            ) {
-                return true;
-            }
-        }
-        let text = e.to_string().to_ascii_lowercase();
-        const MARKERS: [&str; 12] = [
-            "503",
-            "slowdown",
-            "slow down",
-            "service unavailable",
-            "500 ",
-            "internal server error",
-            "502",
-            "bad gateway",
-            "504",
-            "gateway timeout",
-            "timed out",
-            "timeout",
-        ];
-        if MARKERS.iter().any(|m| text.contains(m)) {
-            return true;
-        }
-        current = e.source();
+    let chain = || {
+        std::iter::successors(
+            Some(error as &(dyn std::error::Error + 'static)),
+            |e: &&(dyn std::error::Error + 'static)| e.source(),
+        )
+    };
+    if let Some(http) = chain().find_map(|e| e.downcast_ref::<object_store::client::HttpError>()) {
+        use object_store::client::HttpErrorKind as K;
+        return matches!(
+            http.kind(),
+            K::Connect | K::Request | K::Timeout | K::Interrupted
+        );
     }
-    false
+    if let Some(status) = chain().find_map(|e| http_status(&e.to_string())) {
+        return status == 429 || (500..600).contains(&status);
+    }
+    chain().any(|e| {
+        let text = e.to_string().to_ascii_lowercase();
+        UNTYPED_MARKERS.iter().any(|m| text.contains(m))
+    })
+}
+
+/// The words of throttling and server errors in a store error that carries no type or status.
+const UNTYPED_MARKERS: [&str; 12] = [
+    "503",
+    "slowdown",
+    "slow down",
+    "service unavailable",
+    "500 ",
+    "internal server error",
+    "502",
+    "bad gateway",
+    "504",
+    "gateway timeout",
+    "timed out",
+    "timeout",
+];
+
+/// The HTTP status in object_store's request error text (`Server returned non-2xx status
+/// code: 503 Service Unavailable: …`), the one place object_store 0.14 exposes it.
+fn http_status(text: &str) -> Option<u16> {
+    const FORM: &str = "status code: ";
+    let at = text.find(FORM)? + FORM.len();
+    let digits = text.get(at..at + 3)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// Counts retries so tests and metrics can see them.
@@ -133,27 +163,81 @@ impl RetryCounter {
 }
 
 /// Runs `op` until it succeeds, fails permanently, or the policy is spent. Returns the
-/// result and the number of attempts made.
+/// result and the number of attempts made. The waits are [`RetryPolicy::schedule`]'s.
 pub(crate) async fn with_retry<T, F, Fut>(
     policy: &RetryPolicy,
     counter: &RetryCounter,
-    mut op: F,
+    op: F,
 ) -> (Result<T, object_store::Error>, u32)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, object_store::Error>>,
 {
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match op().await {
-            Ok(v) => return (Ok(v), attempt),
-            Err(e) if attempt <= policy.max_retries && is_transient(&e) => {
-                counter.0.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(attempt, error = %e, "transient object store error, backing off");
-                tokio::time::sleep(policy.backoff(attempt - 1)).await;
-            }
-            Err(e) => return (Err(e), attempt),
-        }
+    use backon::Retryable;
+    let mut attempt = 1u32;
+    let result = op
+        .retry(policy.schedule())
+        .sleep(tokio::time::sleep)
+        .when(is_transient)
+        .notify(|error, wait| {
+            counter.0.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(attempt, error = %error, ?wait, "transient object store error, backing off");
+            attempt += 1;
+        })
+        .await;
+    (result, attempt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_schedule_waits_what_backoff_says_for_max_retries_retries() {
+        let policy = RetryPolicy {
+            max_retries: 7,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            multiplier: 3.0,
+        };
+        let waits: Vec<Duration> = policy.schedule().collect();
+        let expected: Vec<Duration> = (0..7).map(|retry| policy.backoff(retry)).collect();
+        assert_eq!(waits, expected);
+    }
+
+    #[test]
+    fn a_typed_http_failure_decides_over_the_words_in_its_message() {
+        use object_store::client::{HttpError, HttpErrorKind};
+        let decode = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(HttpError::new(
+                HttpErrorKind::Decode,
+                std::io::Error::other("body of a 503 reply timed out"),
+            )),
+        };
+        assert!(!is_transient(&decode), "a decode failure is not transient");
+        let connect = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(HttpError::new(
+                HttpErrorKind::Connect,
+                std::io::Error::other("refused"),
+            )),
+        };
+        assert!(is_transient(&connect));
+    }
+
+    #[test]
+    fn object_stores_status_decides_over_the_words_in_the_body() {
+        let status = |text: &str| object_store::Error::Generic {
+            store: "S3",
+            source: text.to_string().into(),
+        };
+        let not_found =
+            status("Server returned non-2xx status code: 400 Bad Request: RequestTimeout");
+        assert!(!is_transient(&not_found), "400 is not transient");
+        let throttled = status("Server returned non-2xx status code: 429 Too Many Requests: ");
+        assert!(is_transient(&throttled));
+        let unavailable = status("Server returned non-2xx status code: 503 Service Unavailable: ");
+        assert!(is_transient(&unavailable));
     }
 }
