@@ -455,3 +455,111 @@ lag_interval_ms = 100
     assert_eq!(tokio::task::block_in_place(|| terminate(durable)), Some(0));
     sim.stop().await;
 }
+
+/// A snapshot interrupted by SIGKILL continues after its cursor; the restarted process's
+/// progress counts the rows read before: the finished table in full, the current one from its
+/// first row, not from 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_progress_counts_the_rows_read_before_a_restart() {
+    const ALPHA: usize = 30;
+    const BETA: usize = 60;
+    let sim = Simulator::start(
+        SimConfig::new("Metrics-Passw0rd!").capture_interval(Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
+    let mut script =
+        String::from("CREATE DATABASE shop\nGO\nUSE shop\nGO\nEXEC sys.sp_cdc_enable_db\nGO\n");
+    for (table, rows) in [("alpha", ALPHA), ("beta", BETA)] {
+        script.push_str(&format!(
+            "CREATE TABLE dbo.{table} (id int NOT NULL PRIMARY KEY, name nvarchar(50) NOT NULL)\nGO\n\
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'{table}', @role_name = NULL\nGO\n"
+        ));
+        for id in 1..=rows {
+            script.push_str(&format!(
+                "INSERT INTO dbo.{table} VALUES ({id}, N'{table} {id}')\n"
+            ));
+        }
+        script.push_str("GO\n");
+    }
+    tokio::task::block_in_place(|| sim.run_script(&script).unwrap());
+    let ado = format!("{};Database=shop", sim.ado_connection_string());
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("lake")).unwrap();
+    let offsets = work.path().join("offsets.json");
+    let config = |port: u16| {
+        let path = work.path().join(format!("snapshot-{port}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+[pipeline]
+name = "snapshot"
+flush_interval_ms = 50
+
+[source.mssql]
+connection = "${{METRICS_ADO}}"
+server_name = "erp"
+snapshot_chunk_size = 5
+
+[sink.s3]
+url = "file://{}"
+format = "ndjson"
+
+[sink.s3.rotation]
+max_records = 1
+
+[offsets]
+file = "{}"
+
+[ops]
+listen = "127.0.0.1:{port}"
+"#,
+                work.path().join("lake").display(),
+                offsets.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    // Every response slowed down, so the snapshot is still reading dbo.beta when it is killed.
+    sim.faults().delay_responses(Duration::from_millis(200));
+    let port = free_port();
+    let first = spawn(&config(port), &ado);
+    tokio::task::block_in_place(|| {
+        wait_for(
+            "a checkpoint inside dbo.beta's snapshot",
+            Duration::from_secs(120),
+            || {
+                std::fs::read_to_string(&offsets)
+                    .ok()?
+                    .contains("dbo.beta")
+                    .then_some(())
+            },
+        )
+    });
+    drop(first); // SIGKILL
+    sim.faults().delay_responses(Duration::ZERO);
+
+    let port = free_port();
+    let second = spawn(&config(port), &ado);
+    let done = |table: &str| {
+        value(
+            port,
+            "cdc_snapshot_rows_done",
+            &[("database", "shop"), ("table", table)],
+        )
+    };
+    tokio::task::block_in_place(|| {
+        wait_for(
+            &format!("rows done: dbo.alpha {ALPHA}, dbo.beta {BETA}"),
+            Duration::from_secs(60),
+            || {
+                (done("dbo.alpha")? == ALPHA as f64 && done("dbo.beta")? == BETA as f64)
+                    .then_some(())
+            },
+        )
+    });
+    assert_eq!(tokio::task::block_in_place(|| terminate(second)), Some(0));
+    sim.stop().await;
+}

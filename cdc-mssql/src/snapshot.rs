@@ -143,7 +143,7 @@ impl Snapshot {
             }
             None => (0, None, 0),
         };
-        Ok(Self {
+        let mut snapshot = Self {
             select_lists: current
                 .iter()
                 .map(|i| i.select_list.trim_start_matches(", ").to_string())
@@ -163,7 +163,88 @@ impl Snapshot {
             held: None,
             first: serial == 0,
             restarts: 0,
-        })
+        };
+        if resume.is_some_and(|p| p.snapshot.is_some()) {
+            // For progress reports only: a failure to count is not fatal (a broken connection
+            // shows at the next read, which takes the snapshot again).
+            if let Err(e) = snapshot.count_rows_done_before().await {
+                tracing::warn!(database = %snapshot.database, error = %e, "cannot count the rows read before the interruption");
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// A continued snapshot's progress counts the rows read before the interruption: every
+    /// row of the tables already finished and the current table's rows up to the cursor,
+    /// counted in the snapshot transaction (so at the new read point: rows changed since the
+    /// interruption move the count by as many, which streaming from the hand-off reconciles).
+    async fn count_rows_done_before(&mut self) -> Result<(), Error> {
+        let last = self.table_index.min(self.tables.len().saturating_sub(1));
+        for index in 0..=last {
+            let Some(table) = self.tables.get(index).cloned() else {
+                break;
+            };
+            let current = index == self.table_index;
+            let keys: Vec<String> = table.primary_key.iter().map(|k| quote(k)).collect();
+            let mut params: Vec<Box<dyn tiberius::ToSql + Send + Sync>> = Vec::new();
+            let mut sql = format!(
+                "SELECT COUNT_BIG(*) FROM {}.{}",
+                quote(&table.id.schema),
+                quote(&table.id.table)
+            );
+            if current {
+                match &self.last_key {
+                    Some(last) if !keys.is_empty() => sql.push_str(&format!(
+                        " WHERE NOT ({})",
+                        after_key(&keys, last, &mut params)?
+                    )),
+                    // At the start of the table: nothing of it was read yet.
+                    _ => continue,
+                }
+            }
+            let params = Arc::new(params);
+            // Once: after a reconnect the count would run outside the snapshot transaction.
+            let rows = self
+                .conn
+                .run_once("snapshot progress", move |c| {
+                    let (sql, params) = (sql.clone(), Arc::clone(&params));
+                    async move {
+                        let refs: Vec<&dyn tiberius::ToSql> = params
+                            .iter()
+                            .map(|p| p.as_ref() as &dyn tiberius::ToSql)
+                            .collect();
+                        query::rows(c, &sql, &refs).await
+                    }
+                    .boxed()
+                })
+                .await?;
+            let count = rows
+                .first()
+                .map(|r| catalog::int(r, 0))
+                .transpose()
+                .map_err(|e| Error::protocol("snapshot progress", e.to_string()))?
+                .map_or(0, |n| u64::try_from(n).unwrap_or(0));
+            let name = format!("{}.{}", table.id.schema, table.id.table);
+            let estimate = self
+                .progress
+                .tables()
+                .iter()
+                .find(|(d, p)| **d == *self.database && p.table == name)
+                .map_or(0, |(_, p)| p.rows_estimated);
+            if current {
+                self.rows_done = count;
+            }
+            self.progress.update(
+                &self.database,
+                TableProgress {
+                    table: name,
+                    rows_done: count,
+                    rows_estimated: estimate,
+                    done: !current,
+                },
+            );
+        }
+        Ok(())
     }
 
     /// Starts the snapshot over in a new transaction after its connection broke: the rows
@@ -323,23 +404,7 @@ impl Snapshot {
             quote(&table.id.table)
         );
         if let Some(last) = &self.last_key {
-            // (k1, k2, …) > (v1, v2, …), spelled out: k1 > v1 OR (k1 = v1 AND k2 > v2) …
-            let mut alternatives = Vec::new();
-            for i in 0..keys.len() {
-                let mut terms = Vec::new();
-                for (j, key) in keys.iter().enumerate().take(i + 1) {
-                    let value = last
-                        .get(j)
-                        .ok_or_else(|| Error::protocol("snapshot cursor", "key too short"))?;
-                    params.push(param(value).ok_or_else(|| {
-                        Error::protocol("snapshot cursor", format!("cannot bind {value:?}"))
-                    })?);
-                    let op = if j == i { ">" } else { "=" };
-                    terms.push(format!("{key} {op} @P{}", params.len()));
-                }
-                alternatives.push(format!("({})", terms.join(" AND ")));
-            }
-            sql.push_str(&format!(" WHERE {}", alternatives.join(" OR ")));
+            sql.push_str(&format!(" WHERE {}", after_key(&keys, last, &mut params)?));
         }
         if !keys.is_empty() {
             sql.push_str(&format!(" ORDER BY {}", keys.join(", ")));
@@ -628,6 +693,31 @@ async fn estimate_rows(conn: &mut Connection, table: &str) -> Result<u64, Error>
         .transpose()
         .map_err(|e| Error::protocol("sys.partitions", e.to_string()))?;
     Ok(count.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+}
+
+/// `(k1, k2, …) > (v1, v2, …)` spelled out — `k1 > v1 OR (k1 = v1 AND k2 > v2) …` — with the
+/// values bound as the next positional parameters.
+fn after_key(
+    keys: &[String],
+    last: &[Value],
+    params: &mut Vec<Box<dyn tiberius::ToSql + Send + Sync>>,
+) -> Result<String, Error> {
+    let mut alternatives = Vec::new();
+    for i in 0..keys.len() {
+        let mut terms = Vec::new();
+        for (j, key) in keys.iter().enumerate().take(i + 1) {
+            let value = last
+                .get(j)
+                .ok_or_else(|| Error::protocol("snapshot cursor", "key too short"))?;
+            params.push(param(value).ok_or_else(|| {
+                Error::protocol("snapshot cursor", format!("cannot bind {value:?}"))
+            })?);
+            let op = if j == i { ">" } else { "=" };
+            terms.push(format!("{key} {op} @P{}", params.len()));
+        }
+        alternatives.push(format!("({})", terms.join(" AND ")));
+    }
+    Ok(alternatives.join(" OR "))
 }
 
 /// Whether a stored position is an unfinished snapshot's.
