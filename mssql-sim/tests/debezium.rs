@@ -7,44 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod debezium_harness;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mssql_sim::{SimConfig, Simulator};
 use serde_json::Value as Json;
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/debezium.sh")
-}
-
-fn lines(path: &Path) -> Vec<Json> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Waits (bounded) until `path` holds at least `n` records or the harness exited.
-async fn wait_for_records(path: &Path, n: usize, child: &mut Child, limit: Duration) {
-    let start = Instant::now();
-    while lines(path).len() < n {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "Debezium exited ({status}) after {} records",
-                lines(path).len()
-            );
-        }
-        assert!(
-            start.elapsed() < limit,
-            "no {n} records from Debezium within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// An LSN as Debezium prints it: `00000027:00000758:0004`.
 fn lsn_text(b: &[u8]) -> String {
@@ -54,58 +22,6 @@ fn lsn_text(b: &[u8]) -> String {
 
 fn op(r: &Json) -> Option<&str> {
     r["value"]["payload"]["op"].as_str()
-}
-
-/// Builds the harness, failing loudly when Java or Maven is missing.
-fn build_harness() {
-    let build = Command::new("bash")
-        .arg(script())
-        .arg("build")
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "scripts/debezium.sh build failed (Java and Maven come from scripts/setup.sh): {}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-}
-
-/// Starts the Debezium harness on `tables`, stopping after `max` records.
-fn start_debezium(sim: &Simulator, tables: &str, max: usize, dir: &Path) -> Child {
-    let log = std::fs::File::create(dir.join("debezium.log")).unwrap();
-    Command::new("bash")
-        .arg(script())
-        .arg("run")
-        .arg("127.0.0.1")
-        .arg(sim.addr().port().to_string())
-        .arg(common::PASSWORD)
-        .arg("shop")
-        .arg(tables)
-        .arg(dir.join("records.jsonl"))
-        .arg(max.to_string())
-        .arg("60")
-        .arg(dir.join("work"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
-
-/// Waits (bounded) for the harness to exit and asserts it succeeded.
-async fn finish(child: &mut Child, dir: &Path) {
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the harness did not stop"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let log = std::fs::read_to_string(dir.join("debezium.log")).unwrap_or_default();
-    assert!(status.success(), "Debezium failed:\n{log}");
 }
 
 /// A Connect `Decimal` (base64 big-endian two's complement unscaled value).
@@ -127,16 +43,7 @@ fn decimal(v: &Json) -> i128 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debezium_snapshots_then_streams_inserts_updates_and_deletes() {
-    let build = Command::new("bash")
-        .arg(script())
-        .arg("build")
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "scripts/debezium.sh build failed (Java and Maven come from scripts/setup.sh): {}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    debezium_harness::build();
     let sim = Simulator::start(
         SimConfig::new(common::PASSWORD).capture_interval(Duration::from_millis(200)),
     )
@@ -158,46 +65,19 @@ INSERT INTO dbo.items VALUES (1, N'apple', 1.50), (2, N'pear', 2.25)",
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("records.jsonl");
-    let log = std::fs::File::create(dir.path().join("debezium.log")).unwrap();
-    let mut child = Command::new("bash")
-        .arg(script())
-        .arg("run")
-        .arg("127.0.0.1")
-        .arg(sim.addr().port().to_string())
-        .arg(common::PASSWORD)
-        .arg("shop")
-        .arg("dbo.items")
-        .arg(&out)
-        .arg("7")
-        .arg("60")
-        .arg(dir.path().join("work"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut child = debezium_harness::start(&sim, common::PASSWORD, "dbo.items", 7, dir.path());
     // The snapshot: a schema change record and the two rows.
-    wait_for_records(&out, 3, &mut child, Duration::from_secs(120)).await;
+    debezium_harness::wait_for(dir.path(), 3, &mut child).await;
     let mut c = common::connect(&sim).await;
     common::exec(&mut c, "USE shop").await;
     common::exec(&mut c, "INSERT INTO dbo.items VALUES (3, N'plum', 3.00)").await;
     common::exec(&mut c, "UPDATE dbo.items SET price = 9.99 WHERE id = 1").await;
     common::exec(&mut c, "DELETE FROM dbo.items WHERE id = 2").await;
-    wait_for_records(&out, 7, &mut child, Duration::from_secs(120)).await;
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the harness did not stop"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    debezium_harness::wait_for(dir.path(), 7, &mut child).await;
+    debezium_harness::finish(&mut child, dir.path()).await;
     let debezium_log = std::fs::read_to_string(dir.path().join("debezium.log")).unwrap();
-    assert!(status.success(), "Debezium failed:\n{debezium_log}");
 
-    let records = lines(&out);
+    let records = debezium_harness::lines(&out);
     assert_eq!(records.len(), 7);
     // Schema change record on the server topic, keyed by database.
     assert_eq!(records[0]["topic"], "server1");
@@ -286,7 +166,7 @@ INSERT INTO dbo.types VALUES (1, 255, -32768, 9223372036854775807, 1, 12345.12, 
 /// rolled-back insert and a delete while it streams.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debezium_reads_every_column_type_and_transaction_shape_as_on_a_real_server() {
-    build_harness();
+    debezium_harness::build();
     let sim = Simulator::start(
         SimConfig::new(common::PASSWORD).capture_interval(Duration::from_millis(200)),
     )
@@ -297,8 +177,14 @@ async fn debezium_reads_every_column_type_and_transaction_shape_as_on_a_real_ser
     let out = dir.path().join("records.jsonl");
     // 2 schema changes + 3 snapshot rows + c, u (one transaction) + d, tombstone, c (key
     // update) + d, tombstone = 12; the rolled-back insert gives nothing.
-    let mut child = start_debezium(&sim, "dbo.items,dbo.types", 12, dir.path());
-    wait_for_records(&out, 5, &mut child, Duration::from_secs(120)).await;
+    let mut child = debezium_harness::start(
+        &sim,
+        common::PASSWORD,
+        "dbo.items,dbo.types",
+        12,
+        dir.path(),
+    );
+    debezium_harness::wait_for(dir.path(), 5, &mut child).await;
     let mut c = common::connect(&sim).await;
     common::exec(&mut c, "USE shop").await;
     common::exec(
@@ -313,10 +199,10 @@ async fn debezium_reads_every_column_type_and_transaction_shape_as_on_a_real_ser
     )
     .await;
     common::exec(&mut c, "DELETE FROM dbo.items WHERE id = 2").await;
-    wait_for_records(&out, 12, &mut child, Duration::from_secs(120)).await;
-    finish(&mut child, dir.path()).await;
+    debezium_harness::wait_for(dir.path(), 12, &mut child).await;
+    debezium_harness::finish(&mut child, dir.path()).await;
 
-    let records = lines(&out);
+    let records = debezium_harness::lines(&out);
     let data: Vec<&Json> = records.iter().filter(|r| r["topic"] != "server1").collect();
     assert_eq!(
         records.len() - data.len(),
