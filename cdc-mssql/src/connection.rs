@@ -4,10 +4,21 @@ use crate::{Error, MssqlConfig};
 use cdc_core::Position;
 use futures::future::BoxFuture;
 use std::sync::Arc;
-use std::time::Duration;
 use tiberius::Client;
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+/// The waits between reconnect attempts: `initial_backoff`, doubling, at most `max_backoff`,
+/// for `max_retries` retries ([`backon`]'s exponential schedule, without jitter).
+pub(crate) fn retry_schedule(config: &MssqlConfig, max_retries: u32) -> backon::ExponentialBackoff {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(config.initial_backoff)
+        .with_max_delay(config.max_backoff.max(config.initial_backoff))
+        .with_factor(2.0)
+        .with_max_times(max_retries as usize)
+        .build()
+}
 
 /// A tiberius client over tokio's TCP stream.
 pub(crate) type SqlClient = Client<Compat<TcpStream>>;
@@ -125,7 +136,7 @@ impl Connection {
         ) -> BoxFuture<'c, Result<T, tiberius::error::Error>>,
     ) -> Result<T, Error> {
         let mut attempt = 0u32;
-        let mut backoff = self.config.initial_backoff;
+        let mut waits = retry_schedule(&self.config, max_retries);
         loop {
             let result = match self.client.as_mut() {
                 Some(client) => op(client).await.map_err(|e| self.server_error(e, None)),
@@ -137,23 +148,22 @@ impl Connection {
                     Err(e) => Err(e),
                 },
             };
-            match result {
+            // A failed request may leave the connection mid-result (or its transaction
+            // gone): never reuse it, whether or not the failure is retried.
+            let error = match result {
                 Ok(value) => return Ok(value),
-                Err(error) if error.is_transient() && attempt < max_retries => {
-                    attempt += 1;
-                    tracing::warn!(database = %self.database, %what, attempt, error = %error, "transient failure; reconnecting");
-                    // A broken connection may be mid-result: never reuse it.
-                    self.client = None;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2)
-                        .min(self.config.max_backoff)
-                        .max(Duration::from_millis(1));
-                }
                 Err(error) => {
-                    // The connection may be in any state after a failed request.
                     self.client = None;
-                    return Err(error);
+                    error
                 }
+            };
+            match waits.next() {
+                Some(wait) if error.is_transient() => {
+                    attempt += 1;
+                    tracing::warn!(database = %self.database, %what, attempt, ?wait, error = %error, "transient failure; reconnecting");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(error),
             }
         }
     }
@@ -162,5 +172,34 @@ impl Connection {
         if let Some(client) = self.client.take() {
             let _ = client.close().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn reconnect_waits_double_from_initial_backoff_up_to_max_backoff_for_max_retries()
+    -> Result<(), Error> {
+        let mut config = MssqlConfig::builder()
+            .host("db")
+            .user("cdc")
+            .database("shop")
+            .max_retries(10)
+            .build()?;
+        config.initial_backoff = Duration::from_millis(100);
+        config.max_backoff = Duration::from_millis(700);
+        let waits: Vec<u64> = retry_schedule(&config, 6)
+            .map(|wait| wait.as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [100, 200, 400, 700, 700, 700]);
+        assert_eq!(
+            retry_schedule(&config, 0).count(),
+            0,
+            "run_once never waits"
+        );
+        Ok(())
     }
 }
