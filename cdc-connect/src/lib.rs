@@ -9,6 +9,7 @@
 //! - [`connect`]: Kafka Connect properties → pipeline file, with warnings and errors;
 //! - [`wiring`]: pipeline file → source, sink and offset store;
 //! - [`metering`], [`lag`] and [`ops`]: Prometheus metrics, `/metrics`, `/health`, `/ready`;
+//! - [`progress`]: snapshot progress bars, on a terminal only;
 //! - [`check`]: `cdc check`, what would be captured and every problem with its fix;
 //! - [`run`]: the run loop with graceful stop on SIGTERM/SIGINT.
 
@@ -18,6 +19,7 @@ pub mod connect;
 pub mod lag;
 pub mod metering;
 pub mod ops;
+pub mod progress;
 pub mod run;
 pub mod wiring;
 

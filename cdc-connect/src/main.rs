@@ -93,8 +93,10 @@ fn init_logging(file: &PipelineFile, format: Option<LogFormatArg>) {
         Some(LogFormatArg::Text) => false,
         None => file.log.format == Some(LogFormat::Json),
     };
+    // Colours only on a terminal: redirected logs stay plain text for files and collectors.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(cdc_connect::progress::stderr_is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

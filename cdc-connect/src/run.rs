@@ -4,7 +4,7 @@
 use crate::config::PipelineFile;
 use crate::metering::SinkCounters;
 use crate::ops::{self, Readiness};
-use crate::{lag, wiring};
+use crate::{lag, progress, wiring};
 use cdc_core::{Pipeline, PipelineMetrics};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,6 +98,15 @@ async fn run_pipeline(
     };
     let snapshot = parts.snapshot;
     let sampler_stop = CancellationToken::new();
+    if let Some(snapshot) = &snapshot
+        && progress::stderr_is_terminal()
+    {
+        progress::spawn_snapshot_bars(
+            snapshot.clone(),
+            indicatif::ProgressDrawTarget::stderr(),
+            sampler_stop.clone(),
+        );
+    }
     {
         let (counters, metrics, stop) =
             (counters.clone(), Arc::clone(&metrics), sampler_stop.clone());
