@@ -681,3 +681,66 @@ async fn xml_is_stored_as_sql_server_reserialises_it() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn lob_values_past_max_text_repl_size_fail_with_7139_in_cdc_tables_until_sp_configure_raises_it()
+ {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE DATABASE shop; USE shop; EXEC sys.sp_cdc_enable_db;
+         CREATE TABLE dbo.docs (id int PRIMARY KEY, body nvarchar(max) NULL);
+         CREATE TABLE dbo.plain (id int PRIMARY KEY, body nvarchar(max) NULL);
+         EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'docs', @role_name = NULL;",
+    )
+    .await;
+    // 32 768 characters of nvarchar are 65 536 bytes: the default limit, allowed; one more is not.
+    exec(
+        &mut c,
+        &format!("INSERT INTO dbo.docs VALUES (1, N'{}');", "x".repeat(32768)),
+    )
+    .await;
+    let e = try_exec(
+        &mut c,
+        &format!("INSERT INTO dbo.docs VALUES (2, N'{}');", "x".repeat(32769)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err_number(&e), 7139);
+    assert!(
+        message(&e).starts_with(
+            "Length of LOB data (65538) to be replicated exceeds configured maximum 65536."
+        ),
+        "{e}"
+    );
+    // A table without a capture instance is not limited.
+    exec(
+        &mut c,
+        &format!(
+            "INSERT INTO dbo.plain VALUES (2, N'{}');",
+            "x".repeat(40000)
+        ),
+    )
+    .await;
+    // sp_configure takes effect at RECONFIGURE.
+    exec(&mut c, "EXEC sp_configure 'max text repl size', -1;").await;
+    let e = try_exec(
+        &mut c,
+        &format!("INSERT INTO dbo.docs VALUES (2, N'{}');", "x".repeat(32769)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err_number(&e), 7139);
+    exec(&mut c, "RECONFIGURE;").await;
+    exec(
+        &mut c,
+        &format!("INSERT INTO dbo.docs VALUES (2, N'{}');", "x".repeat(32769)),
+    )
+    .await;
+    assert_eq!(
+        int_rows(&mut c, "SELECT COUNT(*) FROM dbo.docs").await,
+        [Some(2)]
+    );
+    sim.stop().await;
+}

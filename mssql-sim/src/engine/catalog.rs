@@ -93,6 +93,12 @@ pub(crate) struct Engine {
     pub(crate) next_object_id: i32,
     pub(crate) next_db_id: i32,
     pub(crate) rowversion: u64,
+    /// `sp_configure 'max text repl size'` as installed by RECONFIGURE: the largest
+    /// large-object value, in bytes, a write to a CDC-tracked table may carry (65536 by
+    /// default; -1 = no limit). Larger values fail with error 7139.
+    pub(crate) max_text_repl_size: i64,
+    /// A value `sp_configure` set that RECONFIGURE has not installed yet.
+    pub(crate) max_text_repl_size_pending: Option<i64>,
 }
 
 impl Engine {
@@ -104,6 +110,8 @@ impl Engine {
             next_object_id: 245_575_913,
             next_db_id: 5,
             rowversion: 2000,
+            max_text_repl_size: 65536,
+            max_text_repl_size_pending: None,
         };
         for (id, name) in [(1, "master"), (2, "tempdb"), (3, "model"), (4, "msdb")] {
             e.dbs.insert(name.to_string(), Database::new(id, name));

@@ -13,7 +13,7 @@ use crate::sql::exec::{Exec, TableRef};
 use crate::sql::parse::name_parts;
 use crate::sql::query::{ROWID, RelCol};
 use crate::sql::session::{Change, Undo};
-use crate::value::{SqlType, Value, coerce};
+use crate::value::{Len, SqlType, Value, coerce};
 
 /// Target table, columns of the rows to evaluate on, and (version index, row) pairs.
 pub(crate) type DmlRows = (TableRef, Vec<RelCol>, Vec<(usize, Vec<Value>)>);
@@ -74,6 +74,7 @@ impl Exec<'_> {
             }
             self.fill_computed(r, &mut values)?;
         }
+        self.check_lob_repl_size(r, &values)?;
         let rv = {
             self.eng.rowversion += 1;
             self.eng.rowversion
@@ -535,6 +536,7 @@ impl Exec<'_> {
                 }
             }
             self.fill_computed(&r, &mut new)?;
+            self.check_lob_repl_size(&r, &new)?;
             self.delete_version(&r, idx)?;
             // re-insert the new version through the normal checks
             let col_names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
@@ -762,4 +764,45 @@ fn unique_violation(
         )
     };
     e.class(14).statement_only()
+}
+
+impl Exec<'_> {
+    /// Writes to a CDC-tracked table may carry large-object values of at most
+    /// `max text repl size` bytes (sp_configure; 65536 by default, -1 = no limit), else error
+    /// 7139 (text: SQL Server's sys.messages).
+    pub(crate) fn check_lob_repl_size(&self, r: &TableRef, values: &[Value]) -> SqlResult<()> {
+        let limit = self.eng.max_text_repl_size;
+        if limit < 0 {
+            return Ok(());
+        }
+        let t = self.table(r)?;
+        let tracked = self
+            .eng
+            .db(&r.db)?
+            .cdc
+            .as_ref()
+            .is_some_and(|c| c.tracks(t.object_id));
+        if !tracked {
+            return Ok(());
+        }
+        for (c, v) in t.columns.iter().zip(values) {
+            let bytes = match (c.ty, v) {
+                (SqlType::Text | SqlType::VarChar(Len::Max), Value::Str(s)) => s.chars().count(),
+                (SqlType::NText | SqlType::NVarChar(Len::Max) | SqlType::Xml, Value::Str(s)) => {
+                    s.encode_utf16().count() * 2
+                }
+                (SqlType::Image | SqlType::VarBinary(Len::Max), Value::Bytes(b)) => b.len(),
+                _ => continue,
+            };
+            if bytes as i64 > limit {
+                return Err(SqlError::new(
+                    7139,
+                    format!(
+                        "Length of LOB data ({bytes}) to be replicated exceeds configured maximum {limit}. Use the stored procedure sp_configure to increase the configured maximum value for max text repl size option, which defaults to 65536. A configured value of -1 indicates no limit, other that the limit imposed by the data type."
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }

@@ -191,6 +191,19 @@ impl<'a> Exec<'a> {
             }
             return r;
         }
+        if let Segment::Reconfigure = &seg {
+            if self.sess.txn.as_ref().is_some_and(|t| t.explicit) {
+                return Err(SqlError::new(
+                    574,
+                    "RECONFIGURE statement cannot be used inside a user transaction.",
+                ));
+            }
+            if let Some(v) = self.eng.max_text_repl_size_pending.take() {
+                self.eng.max_text_repl_size = v;
+            }
+            self.done(None);
+            return Ok(());
+        }
         if let Segment::AlterDatabase { database, options } = &seg {
             let r = self.alter_database(database, options);
             if r.is_ok() {
@@ -222,7 +235,7 @@ impl<'a> Exec<'a> {
         let r = match seg {
             Segment::Stmt(s) => self.statement(*s),
             Segment::Exec { name, args } => self.exec_proc(&name, args),
-            Segment::Save(_) | Segment::AlterDatabase { .. } => Ok(()),
+            Segment::Save(_) | Segment::AlterDatabase { .. } | Segment::Reconfigure => Ok(()),
         };
         match r {
             Ok(()) => {
@@ -250,6 +263,12 @@ impl<'a> Exec<'a> {
             Segment::Save(name) => self.save_tran(&name),
             Segment::AlterDatabase { database, options } => {
                 self.alter_database(&database, &options)
+            }
+            Segment::Reconfigure => {
+                if let Some(v) = self.eng.max_text_repl_size_pending.take() {
+                    self.eng.max_text_repl_size = v;
+                }
+                Ok(())
             }
         }
     }
@@ -1028,5 +1047,6 @@ fn segment_text(seg: &Segment) -> String {
         Segment::AlterDatabase { database, options } => {
             format!("ALTER DATABASE {database} {}", options.join(" "))
         }
+        Segment::Reconfigure => "RECONFIGURE".to_string(),
     }
 }

@@ -30,6 +30,8 @@ pub(crate) enum Segment {
     },
     /// `SAVE { TRAN | TRANSACTION } name`: a savepoint (sqlparser knows only `SAVEPOINT`).
     Save(String),
+    /// `RECONFIGURE [WITH OVERRIDE]`: installs what `sp_configure` set.
+    Reconfigure,
 }
 
 fn syntax_from(e: impl std::fmt::Display) -> SqlError {
@@ -116,6 +118,19 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
                 j += 1;
             }
             segments.push(alter_database_segment(&tokens[start..j]));
+            i = j;
+            continue;
+        }
+        // RECONFIGURE [WITH OVERRIDE]
+        if depth == 0
+            && matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("reconfigure"))
+        {
+            flush(&dialect, &mut pending, &mut segments)?;
+            let mut j = skip_ws(&tokens, i + 1);
+            if is_kw(tokens.get(j), Keyword::WITH) {
+                j = skip_ws(&tokens, j + 1) + 1;
+            }
+            segments.push(Segment::Reconfigure);
             i = j;
             continue;
         }

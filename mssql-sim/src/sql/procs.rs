@@ -115,6 +115,66 @@ impl Exec<'_> {
                     .ok_or_else(|| missing(&short, "capture_instance"))?;
                 capture::disable_table(self.eng, &db, &schema, &name, &ci)?;
             }
+            ("sp_configure", _) => {
+                // Only 'max text repl size' changes anything here (the LOB size limit of
+                // writes to CDC-tracked tables, error 7139); other options are accepted.
+                let name = a.text("configname", 0).unwrap_or_default();
+                let is_repl = name.to_lowercase().starts_with("max text repl size");
+                match a.get("configvalue", 1) {
+                    Some(v) if is_repl => {
+                        let v = v.as_i64()?.unwrap_or(65536);
+                        if !(-1..=i64::from(i32::MAX)).contains(&v) {
+                            return Err(SqlError::new(
+                                15129,
+                                format!(
+                                    "'{v}' is not a valid value for configuration option 'max text repl size (B)'."
+                                ),
+                            ));
+                        }
+                        let old = self
+                            .eng
+                            .max_text_repl_size_pending
+                            .unwrap_or(self.eng.max_text_repl_size);
+                        self.eng.max_text_repl_size_pending = Some(v);
+                        self.out.push(Out::Info(
+                            15457,
+                            format!("Configuration option 'max text repl size (B)' changed from {old} to {v}. Run the RECONFIGURE statement to install."),
+                        ));
+                    }
+                    Some(_) => {}
+                    None if is_repl => {
+                        let cfg = self
+                            .eng
+                            .max_text_repl_size_pending
+                            .unwrap_or(self.eng.max_text_repl_size);
+                        let col = |n: &str, ty: SqlType| ColumnMeta {
+                            name: n.to_string(),
+                            ty,
+                            nullable: true,
+                        };
+                        let rs = ResultSet {
+                            cols: vec![
+                                col("name", SqlType::NVarChar(Len::N(35))),
+                                col("minimum", SqlType::Int),
+                                col("maximum", SqlType::Int),
+                                col("config_value", SqlType::Int),
+                                col("run_value", SqlType::Int),
+                            ],
+                            rows: vec![vec![
+                                Value::Str("max text repl size (B)".into()),
+                                Value::Int(-1),
+                                Value::Int(i64::from(i32::MAX)),
+                                Value::Int(cfg),
+                                Value::Int(self.eng.max_text_repl_size),
+                            ]],
+                        };
+                        self.out.push(Out::Rows(rs));
+                        self.done(Some(1));
+                        return Ok(());
+                    }
+                    None => {}
+                }
+            }
             ("sp_rename", _) => {
                 let old = a
                     .text("objname", 0)
