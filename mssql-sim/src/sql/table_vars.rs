@@ -65,6 +65,14 @@ fn table_name(spid: u16, n: usize, var: &str) -> String {
 type Tables = Vec<(String, String)>;
 
 fn plan(sql: &str, spid: u16) -> Option<(Vec<Step>, Tables)> {
+    // Most batches declare nothing: skip tokenizing them (this runs before every batch).
+    if !sql
+        .as_bytes()
+        .windows(7)
+        .any(|w| w.eq_ignore_ascii_case(b"declare"))
+    {
+        return None;
+    }
     let tokens = Tokenizer::new(&MsSqlDialect {}, sql).tokenize().ok()?;
     let mut vars: Vec<(String, String)> = Vec::new();
     // First pass: which variables are declared as tables.
