@@ -24,40 +24,13 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A password, key or token: `Debug` and serialisation print `<redacted>`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
+/// A password, key or token: cdc-core's, one type for the family (serialised as [`REDACTED`]).
+pub use cdc_core::Secret;
 
-/// What a [`Secret`] prints as.
-pub const REDACTED: &str = "<redacted>";
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself, for the one place that hands it to a client library.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(REDACTED)
-    }
-}
+/// What a [`Secret`] prints as in a printed configuration.
+pub const REDACTED: &str = Secret::REDACTED;
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()

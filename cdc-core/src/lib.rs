@@ -25,13 +25,15 @@
 //! - offset stores: [`MemoryOffsetStore`], [`FileOffsetStore`], [`ObjectOffsetStore`];
 //! - [`Pipeline`]: the runner, with [`PipelineConfig`] and [`PipelineMetrics`];
 //! - [`testing`]: in-memory source and sink, samples, conformance suites;
-//! - [`topic`]: Debezium's topic names, made legal for Kafka.
+//! - [`topic`]: Debezium's topic names, made legal for Kafka;
+//! - [`Secret`]: passwords and keys that never show in logs.
 
 pub mod codec;
 mod error;
 pub mod model;
 pub mod offset;
 pub mod pipeline;
+mod secret;
 mod sink;
 mod source;
 pub mod testing;
@@ -42,5 +44,6 @@ pub use error::{BoxError, Error, Result};
 pub use model::*;
 pub use offset::{FileOffsetStore, MemoryOffsetStore, ObjectOffsetStore, OffsetStore};
 pub use pipeline::{MetricsSnapshot, Pipeline, PipelineConfig, PipelineMetrics, PipelineReport};
+pub use secret::Secret;
 pub use sink::Sink;
 pub use source::{ChangeSource, SourceBatch};

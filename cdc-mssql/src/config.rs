@@ -1,7 +1,6 @@
 //! Configuration of the SQL Server source, from a builder or an ADO.NET connection string.
 
 use crate::{Error, ado};
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -70,27 +69,8 @@ pub enum Encryption {
     Off,
 }
 
-/// A password that never shows in `Debug` output or logs.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
+/// A password that never shows in `Debug` output or logs: cdc-core's, one type for the family.
+pub use cdc_core::Secret;
 
 /// Everything the source needs; built by [`MssqlConfig::builder`] or
 /// [`MssqlConfig::from_ado_string`], validated at build time.

@@ -2,44 +2,11 @@
 
 use crate::{KafkaIoError, TokenProvider};
 use rdkafka::ClientConfig;
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A secret string (password, key passphrase): its `Debug` and `Display` never show it.
-///
-/// ```
-/// use kafka_io::Secret;
-/// let password = Secret::new("hunter2");
-/// assert_eq!(format!("{password:?}"), "Secret(***)");
-/// assert_eq!(password.expose(), "hunter2");
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself, for handing to librdkafka.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+/// A secret string (password, key passphrase): cdc-core's, one type for the whole family.
+pub use cdc_core::Secret;
 
 /// TLS settings: the CA that signs the brokers' certificates and, for mutual TLS, the
 /// client's certificate and key (PEM files).
