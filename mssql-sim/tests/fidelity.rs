@@ -744,3 +744,41 @@ async fn lob_values_past_max_text_repl_size_fail_with_7139_in_cdc_tables_until_s
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn t_sql_from_real_server_scripts_runs_while_loops_dynamic_sql_and_clustering_words() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE DATABASE shop; USE shop; CREATE TABLE dbo.t (id int NOT NULL, v int NULL);
+         DECLARE @i int = 0;
+         WHILE @i < 5 BEGIN SET @i = @i + 1; INSERT INTO dbo.t VALUES (@i, @i * 10); END;
+         EXEC('INSERT INTO dbo.t VALUES (100, 0)');
+         EXECUTE ('INSERT INTO dbo.t VALUES (' + '101, 0)');
+         CREATE UNIQUE NONCLUSTERED INDEX ix_t_id ON dbo.t (id);
+         CREATE CLUSTERED INDEX ix_t_v ON dbo.t (v);",
+    )
+    .await;
+    assert_eq!(
+        int_rows(&mut c, "SELECT id FROM dbo.t ORDER BY id").await,
+        [
+            Some(1),
+            Some(2),
+            Some(3),
+            Some(4),
+            Some(5),
+            Some(100),
+            Some(101)
+        ]
+    );
+    let e = try_exec(&mut c, "INSERT INTO dbo.t VALUES (1, 0)")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err_number(&e),
+        2601,
+        "the NONCLUSTERED unique index is kept"
+    );
+    sim.stop().await;
+}

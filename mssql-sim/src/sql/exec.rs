@@ -727,6 +727,25 @@ impl<'a> Exec<'a> {
                 };
                 Err(SqlError::new(number, message).state(state))
             }
+            Statement::While(w) => {
+                // The engine is held for the whole batch, so a loop that never ends would stop
+                // every session: past a million rounds the simulator gives up.
+                for _ in 0..1_000_000 {
+                    let go = match &w.while_block.condition {
+                        Some(c) => self.eval_const(c)?.as_bool() == Some(true),
+                        None => false,
+                    };
+                    if !go {
+                        return Ok(());
+                    }
+                    for st in w.while_block.conditional_statements.statements().clone() {
+                        self.statement(st)?;
+                    }
+                }
+                Err(SqlError::unsupported(
+                    "WHILE loops of more than 1 000 000 rounds",
+                ))
+            }
             Statement::Insert(ins) => self.insert(ins),
             Statement::Update(u) => self.update(u),
             Statement::Delete(d) => self.delete(d),

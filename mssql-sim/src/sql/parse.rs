@@ -82,6 +82,7 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
     let tokens = rewrite_rollback_to_savepoint(tokens);
     let tokens = rewrite_computed_columns(tokens);
     let tokens = rewrite_money_literals(tokens);
+    let tokens = rewrite_index_and_dynamic_sql(tokens);
     let mut segments = Vec::new();
     let mut pending: Vec<Token> = Vec::new();
     let mut depth = 0i32;
@@ -522,6 +523,43 @@ fn rewrite_money_literals(tokens: Vec<Token>) -> Vec<Token> {
             }
         })
         .collect()
+}
+
+/// Two T-SQL forms sqlparser does not take: `CREATE [UNIQUE] {CLUSTERED | NONCLUSTERED}
+/// INDEX` loses the (storage-only) clustering word, and dynamic SQL `EXEC ('...')` /
+/// `EXECUTE (@sql)` becomes `EXEC sp_executesql (...)`, which runs the text as a batch of its
+/// own, as EXEC does.
+fn rewrite_index_and_dynamic_sql(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut last_sig: Vec<Token> = Vec::new();
+    for t in tokens {
+        let clustering = matches!(&t, Token::Word(w) if w.quote_style.is_none()
+            && (w.value.eq_ignore_ascii_case("clustered") || w.value.eq_ignore_ascii_case("nonclustered")));
+        let after_create = match last_sig.as_slice() {
+            [.., a] if is_kw(Some(a), Keyword::CREATE) => true,
+            [.., a, b] => is_kw(Some(a), Keyword::CREATE) && is_kw(Some(b), Keyword::UNIQUE),
+            _ => false,
+        };
+        if clustering && after_create {
+            continue;
+        }
+        if matches!(t, Token::LParen)
+            && matches!(last_sig.last(), Some(Token::Word(w)) if w.quote_style.is_none()
+                && (w.keyword == Keyword::EXEC || w.keyword == Keyword::EXECUTE))
+        {
+            out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+            out.push(Token::make_word("sp_executesql", None));
+            out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+        }
+        if !matches!(t, Token::Whitespace(_)) {
+            last_sig.push(t.clone());
+            if last_sig.len() > 2 {
+                last_sig.remove(0);
+            }
+        }
+        out.push(t);
+    }
+    out
 }
 
 /// The identifier parts of an object name.
