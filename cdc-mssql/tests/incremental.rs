@@ -180,10 +180,34 @@ async fn until_finished(target: &Target, source: &mut MssqlSource, consumer: &mu
 #[tokio::test]
 async fn incremental_snapshot_under_concurrent_changes_of_the_same_keys_ends_equal_to_the_table_with_no_stale_row()
  {
-    let target = items("inc_concurrent", 60).await;
+    concurrent_changes("inc_concurrent", false).await;
+}
+
+#[tokio::test]
+async fn under_snapshot_isolation_the_incremental_snapshot_also_ends_equal_to_the_table_with_no_stale_row()
+ {
+    concurrent_changes("inc_concurrent_si", true).await;
+}
+
+/// Chunks of 7 rows read while three keys change per transaction, two transactions a round,
+/// the capture job lagging every other round; the chunk transactions run under SNAPSHOT
+/// isolation where the database allows it, else under REPEATABLE READ (a stock database).
+async fn concurrent_changes(name: &str, snapshot_isolation: bool) {
+    let target = items(name, 60).await;
+    if snapshot_isolation {
+        target
+            .run(&format!(
+                "ALTER DATABASE [{name}] SET ALLOW_SNAPSHOT_ISOLATION ON;"
+            ))
+            .await;
+    }
     // One transaction per window: a window can end before a chunk's read point while
     // changes committed before that point are still to come.
-    let config = target.streaming().max_transactions_per_poll(1).build().unwrap();
+    let config = target
+        .streaming()
+        .max_transactions_per_poll(1)
+        .build()
+        .unwrap();
     let mut source = MssqlSource::new(config).incremental_chunk_size(7);
     source.start(None).await.unwrap();
     source
@@ -245,6 +269,44 @@ async fn incremental_snapshot_under_concurrent_changes_of_the_same_keys_ends_equ
         "changes were streamed while the snapshot ran"
     );
     assert_eq!(consumer.rows, table(&target).await);
+}
+
+#[tokio::test]
+async fn incremental_rows_encode_as_debezium_reads_with_source_snapshot_incremental() {
+    use cdc_core::{DebeziumJson, EventCodec};
+    let target = items("inc_envelope", 3).await;
+    let mut source = source_with_chunks(&target, 10, None).await;
+    source
+        .signals()
+        .execute_snapshot(ExecuteSnapshot::incremental(["dbo.items"]))
+        .unwrap();
+    let mut reads = Vec::new();
+    for _ in 0..20 {
+        target.scan().await;
+        let batch = source.next_batch().await.unwrap().unwrap();
+        reads.extend(batch.events.into_iter().filter(|e| e.op == Op::Read));
+        if reads.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(reads.len(), 3);
+    let codec = DebeziumJson::schemaless();
+    let record = codec.encode(&reads[0]).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&record.value.unwrap()).unwrap();
+    assert_eq!(value["op"], "r");
+    assert_eq!(value["source"]["snapshot"], "incremental");
+    assert_eq!(value["source"]["db"], "inc_envelope");
+    assert_eq!(value["after"]["id"], 1);
+    codec.register(std::sync::Arc::clone(&reads[0].table));
+    let decoded = codec
+        .decode(&cdc_core::EncodedRecord {
+            key: record.key,
+            value: Some(serde_json::to_vec(&value).unwrap()),
+            headers: Vec::new(),
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(decoded.source.snapshot, SnapshotMarker::Incremental);
 }
 
 #[tokio::test]
