@@ -8,10 +8,9 @@ mod common;
 
 use cdc_core::testing::{MemorySink, sample_events};
 use cdc_core::{DebeziumJson, EventCodec, MemoryOffsetStore, Pipeline, PipelineConfig};
-use kafka_io::rdkafka::consumer::{BaseConsumer, Consumer};
+use common::try_committed;
 use kafka_io::rdkafka::mocking::MockCluster;
 use kafka_io::rdkafka::producer::{FutureProducer, FutureRecord};
-use kafka_io::rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use kafka_io::{KafkaConfig, KafkaSource};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,27 +18,6 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 const TOPIC: &str = "demo.demo.dbo.items";
-
-fn committed(config: &KafkaConfig, group: &str, partitions: i32) -> HashMap<i32, i64> {
-    let mut client: ClientConfig = config.client_config();
-    client
-        .set("group.id", group)
-        .set("enable.auto.commit", "false");
-    let consumer: BaseConsumer = client.create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_range(TOPIC, 0, partitions - 1);
-    let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10)) else {
-        return HashMap::new();
-    };
-    committed
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Partition 0 holds two events and a tombstone, partition 1 one event and a tombstone. The
 /// source reads both tombstones in one batch; before, a batch carried one skipped position
@@ -112,7 +90,7 @@ async fn partitions_ending_on_tombstones_are_all_committed_to_their_end() {
     let mut seen = HashMap::new();
     while seen != ends && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        seen = committed(&config, "tombstones", 2);
+        seen = try_committed(&config, "tombstones", TOPIC, 2).unwrap_or_default();
     }
     stop.cancel();
     let report = running.await.unwrap().unwrap();
@@ -122,7 +100,7 @@ async fn partitions_ending_on_tombstones_are_all_committed_to_their_end() {
         "committed offsets at the end of every partition"
     );
     assert_eq!(
-        committed(&config, "tombstones", 2),
+        try_committed(&config, "tombstones", TOPIC, 2).unwrap_or_default(),
         ends,
         "and after the stop"
     );
@@ -214,7 +192,7 @@ async fn partitions_ending_on_transaction_markers_are_committed_to_their_end() {
     let mut seen = HashMap::new();
     while seen != ends && started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        seen = committed_in(&config, &topic, &group, 2);
+        seen = try_committed(&config, &group, &topic, 2).unwrap_or_default();
     }
     stop.cancel();
     running.await.unwrap().unwrap();
@@ -227,30 +205,4 @@ async fn partitions_ending_on_transaction_markers_are_committed_to_their_end() {
         seen, ends,
         "committed offsets at the end of every partition"
     );
-}
-
-fn committed_in(
-    config: &KafkaConfig,
-    topic: &str,
-    group: &str,
-    partitions: i32,
-) -> HashMap<i32, i64> {
-    let mut client: ClientConfig = config.client_config();
-    client
-        .set("group.id", group)
-        .set("enable.auto.commit", "false");
-    let consumer: BaseConsumer = client.create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_range(topic, 0, partitions - 1);
-    let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10)) else {
-        return HashMap::new();
-    };
-    committed
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect()
 }

@@ -13,11 +13,9 @@ mod common;
 use cdc_core::testing::{MemorySink, sample_events};
 use cdc_core::{DebeziumJson, MemoryOffsetStore, Pipeline, PipelineConfig, Position};
 use common::*;
-use kafka_io::rdkafka::consumer::{BaseConsumer, Consumer};
 use kafka_io::rdkafka::mocking::MockCoordinator;
 use kafka_io::rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use kafka_io::rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use kafka_io::{KafkaConfig, KafkaSink, KafkaSource};
+use kafka_io::{KafkaSink, KafkaSource};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,26 +23,6 @@ use tokio_util::sync::CancellationToken;
 
 const GROUP: &str = "coordinator-moves";
 const PARTITIONS: i32 = 3;
-
-fn committed(config: &KafkaConfig) -> BTreeMap<i32, i64> {
-    let mut client: ClientConfig = config.client_config();
-    client
-        .set("group.id", GROUP)
-        .set("enable.auto.commit", "false");
-    let consumer: BaseConsumer = client.create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_range(SAMPLE_TOPIC, 0, PARTITIONS - 1);
-    consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .unwrap()
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_group_coordinator_moving_mid_stream_loses_nothing_and_commits_to_the_end() {
@@ -136,7 +114,12 @@ async fn the_group_coordinator_moving_mid_stream_loses_nothing_and_commits_to_th
     loop {
         let now = tokio::task::spawn_blocking({
             let config = config.clone();
-            move || committed(&config)
+            move || {
+                try_committed(&config, GROUP, SAMPLE_TOPIC, PARTITIONS)
+                    .unwrap()
+                    .into_iter()
+                    .collect::<BTreeMap<i32, i64>>()
+            }
         })
         .await
         .unwrap();

@@ -381,7 +381,7 @@ async fn source_survives_a_sink_slower_than_the_poll_interval() {
     };
     let committed = {
         let (config, topic, group) = (config.clone(), topic.clone(), group.clone());
-        blocking(move || committed(&config, &group, &topic, 2)).await
+        blocking(move || common::try_committed(&config, &group, &topic, 2).unwrap()).await
     };
     for partition in 0..2 {
         let last_event = records
@@ -400,27 +400,4 @@ async fn source_survives_a_sink_slower_than_the_poll_interval() {
             "partition {partition}: committed {at:?}, last event ends at {last_event:?}"
         );
     }
-}
-
-/// The group's committed offsets of `topic` partitions `0..partitions`.
-fn committed(config: &KafkaConfig, group: &str, topic: &str, partitions: i32) -> HashMap<i32, i64> {
-    use kafka_io::rdkafka::{Offset, TopicPartitionList};
-    let consumer: BaseConsumer = config
-        .client_config()
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_range(topic, 0, partitions - 1);
-    consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .unwrap()
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect()
 }

@@ -160,3 +160,29 @@ pub fn seq(position: &Position) -> u64 {
         other => panic!("not a sequence position: {other}"),
     }
 }
+
+/// The committed offsets of `group` for `topic` partitions `0..partitions` (partitions without
+/// a committed offset are left out).
+pub fn try_committed(
+    config: &KafkaConfig,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> kafka_io::rdkafka::error::KafkaResult<std::collections::HashMap<i32, i64>> {
+    let mut client: ClientConfig = config.client_config();
+    client
+        .set("group.id", group)
+        .set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = client.create()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_range(topic, 0, partitions - 1);
+    Ok(consumer
+        .committed_offsets(tpl, Duration::from_secs(10))?
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect())
+}
