@@ -782,3 +782,20 @@ async fn t_sql_from_real_server_scripts_runs_while_loops_dynamic_sql_and_cluster
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn compound_assignment_applies_the_operator_to_the_whole_expression() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    assert_eq!(
+        int_rows(
+            &mut c,
+            "DECLARE @i int = 2; SET @i += 1; SET @i *= 2 + 1; SET @i -= 1
+             SELECT @i"
+        )
+        .await,
+        // ((2 + 1) * (2 + 1)) - 1
+        [Some(8)]
+    );
+    sim.stop().await;
+}

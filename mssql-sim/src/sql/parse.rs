@@ -83,6 +83,7 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
     let tokens = rewrite_computed_columns(tokens);
     let tokens = rewrite_money_literals(tokens);
     let tokens = rewrite_index_and_dynamic_sql(tokens);
+    let tokens = rewrite_compound_assignment(tokens);
     let mut segments = Vec::new();
     let mut pending: Vec<Token> = Vec::new();
     let mut depth = 0i32;
@@ -558,6 +559,99 @@ fn rewrite_index_and_dynamic_sql(tokens: Vec<Token>) -> Vec<Token> {
             }
         }
         out.push(t);
+    }
+    out
+}
+
+/// T-SQL's compound assignment `SET @v += expr` (also `-=`, `*=`, `/=`, `%=`) becomes
+/// `SET @v = @v + (expr)`; the expression ends at `;`, at the next statement's keyword or at
+/// the end of the batch.
+fn rewrite_compound_assignment(tokens: Vec<Token>) -> Vec<Token> {
+    let sig: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
+        .collect();
+    let at = |k: usize| sig.get(k).map(|&i| &tokens[i]);
+    let is_op = |t: Option<&Token>| {
+        matches!(
+            t,
+            Some(Token::Plus | Token::Minus | Token::Mul | Token::Div | Token::Mod)
+        )
+    };
+    // (significant index of the operator, significant index where the expression ends)
+    let mut spans = Vec::new();
+    let mut k = 0;
+    while k < sig.len() {
+        let var = matches!(at(k + 1), Some(Token::Word(w)) if w.value.starts_with('@'));
+        if is_kw(at(k), Keyword::SET)
+            && var
+            && is_op(at(k + 2))
+            && matches!(at(k + 3), Some(Token::Eq))
+            && sig[k + 3] == sig[k + 2] + 1
+        {
+            let mut depth = 0i32;
+            let mut end = k + 4;
+            while let Some(t) = at(end) {
+                match t {
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    Token::SemiColon | Token::EOF if depth == 0 => break,
+                    Token::Word(w)
+                        if depth == 0 && w.quote_style.is_none() && is_statement_start(w.keyword) =>
+                    {
+                        break;
+                    }
+                    _ => {}
+                }
+                end += 1;
+            }
+            spans.push((k + 2, end));
+            k = end;
+            continue;
+        }
+        k += 1;
+    }
+    if spans.is_empty() {
+        return tokens;
+    }
+    let mut out = Vec::with_capacity(tokens.len() + spans.len() * 4);
+    let mut spans = spans.into_iter().peekable();
+    let mut close_at = None;
+    let mut skip = None;
+    for (k, &i) in sig.iter().enumerate() {
+        let from = if k == 0 { 0 } else { sig[k - 1] + 1 };
+        out.extend(tokens[from..i].iter().cloned());
+        if close_at == Some(k) {
+            out.push(Token::RParen);
+            close_at = None;
+        }
+        if skip == Some(k) {
+            skip = None;
+            continue;
+        }
+        if let Some(&(op, end)) = spans.peek()
+            && op == k
+        {
+            spans.next();
+            // `@v <op>=` → `@v = @v <op> (`
+            let var = at(k - 1).cloned().unwrap_or(Token::EOF);
+            out.push(Token::Eq);
+            out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+            out.push(var);
+            out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+            out.push(tokens[i].clone());
+            out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+            out.push(Token::LParen);
+            skip = Some(k + 1);
+            close_at = Some(end);
+            continue;
+        }
+        out.push(tokens[i].clone());
+    }
+    if close_at.is_some() {
+        out.push(Token::RParen);
+    }
+    if let Some(&last) = sig.last() {
+        out.extend(tokens[last + 1..].iter().cloned());
     }
     out
 }
