@@ -596,7 +596,9 @@ fn rewrite_compound_assignment(tokens: Vec<Token>) -> Vec<Token> {
                     Token::RParen => depth -= 1,
                     Token::SemiColon | Token::EOF if depth == 0 => break,
                     Token::Word(w)
-                        if depth == 0 && w.quote_style.is_none() && is_statement_start(w.keyword) =>
+                        if depth == 0
+                            && w.quote_style.is_none()
+                            && is_statement_start(w.keyword) =>
                     {
                         break;
                     }
