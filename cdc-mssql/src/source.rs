@@ -100,6 +100,18 @@ impl MssqlSource {
         self
     }
 
+    /// Reads Debezium signals from a signal table as its inserts stream by (Debezium's
+    /// `signal.data.collection`, `schema.table` or `database.schema.table`; columns `id`,
+    /// `type`, `data`). The table must be captured (CDC-enabled and included); the reader
+    /// only reads it — it never writes watermarks into it, as Debezium does. A bad name fails
+    /// here with [`Error::Config`] naming `signal_data_collection`.
+    pub fn signal_data_collection(mut self, collection: &str) -> Result<Self, Error> {
+        self.incremental
+            .set_signal_table(collection)
+            .map_err(|e| Error::config("signal_data_collection", e.to_string()))?;
+        Ok(self)
+    }
+
     /// The tables (`database.schema.table`) an incremental snapshot still has to read, the one
     /// being read first, each with whether its snapshot is paused; empty when none runs.
     /// Signals sent but not yet applied (they are at the next step) are not counted.

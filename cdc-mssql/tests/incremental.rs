@@ -61,12 +61,16 @@ struct Consumer {
     reads: Vec<i32>,
     /// `(table, op)` of every event, in arrival order.
     log: Vec<(String, Op)>,
+    /// Per event of `log`: whether its position carries an incremental snapshot's progress.
+    carries_progress: Vec<bool>,
     checkpoint: Checkpoint,
 }
 
 impl Consumer {
     fn apply(&mut self, e: &ChangeEvent) {
         self.log.push((e.table.id.table.to_string(), e.op));
+        self.carries_progress
+            .push(matches!(e.position(), Position::SqlServer(p) if p.snapshot.is_some()));
         self.checkpoint.advance(e.position().clone());
         if e.table.id.table != "items" {
             return;
@@ -430,6 +434,54 @@ async fn a_table_snapshot_interleaves_with_another_table_that_keeps_streaming() 
             .iter()
             .all(|(table, op)| (table == "items") == (*op == Op::Read)),
         "items only snapshotted, customers only streamed"
+    );
+}
+
+#[tokio::test]
+async fn a_row_inserted_into_the_debezium_signal_table_starts_the_snapshot_where_it_streams() {
+    let target = items("inc_signal_table", 12).await;
+    target
+        .run(
+            "CREATE TABLE dbo.debezium_signal (id varchar(42) NOT NULL PRIMARY KEY, type varchar(32) NOT NULL, data varchar(2048) NULL);
+             GO
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'debezium_signal', @role_name = NULL;",
+        )
+        .await;
+    target.scan().await;
+    let mut source = MssqlSource::new(target.streaming().build().unwrap())
+        .incremental_chunk_size(5)
+        .signal_data_collection("inc_signal_table.dbo.debezium_signal")
+        .unwrap();
+    source.start(None).await.unwrap();
+    target
+        .run(
+            r#"INSERT INTO dbo.debezium_signal (id, type, data) VALUES ('ad-hoc-1', 'execute-snapshot', '{"data-collections": ["inc_signal_table.dbo.items"], "type": "incremental", "additional-conditions": [{"data-collection": "inc_signal_table.dbo.items", "filter": "id > 2"}]}');
+               INSERT INTO dbo.debezium_signal (id, type, data) VALUES ('bad-1', 'execute-snapshot', '{"data-collections": ["dbo.items"], "additional-conditions": [{"data-collection": "dbo.items", "filter": "1=1; DELETE FROM dbo.items"}]}');"#,
+        )
+        .await;
+    let mut consumer = Consumer::default();
+    until_finished(&target, &mut source, &mut consumer).await;
+    assert_eq!(
+        consumer.reads,
+        (3..=12).collect::<Vec<_>>(),
+        "the valid signal ran once; the one with a second statement in its filter was ignored"
+    );
+    // The signal row itself is an ordinary change event, and already carried the snapshot's
+    // progress in its position (a checkpoint there resumes the snapshot).
+    let signal_rows: Vec<bool> = consumer
+        .log
+        .iter()
+        .zip(&consumer.carries_progress)
+        .filter(|((t, op), _)| t == "debezium_signal" && *op == Op::Create)
+        .map(|(_, carries)| *carries)
+        .collect();
+    assert_eq!(signal_rows, [true, true]);
+    assert_eq!(
+        MssqlSource::new(target.streaming().build().unwrap())
+            .signal_data_collection("debezium_signal")
+            .err()
+            .map(|e| e.to_string().contains("signal_data_collection")),
+        Some(true)
     );
 }
 

@@ -112,6 +112,8 @@ pub(crate) struct Incremental {
     chunk_size: u32,
     /// The source's logical name (Debezium's `topic.prefix`).
     server: Arc<str>,
+    /// Debezium's `signal.data.collection`: `(database, schema.table)`.
+    signal_table: Option<(Option<String>, String)>,
     names: Vec<Arc<str>>,
     states: Vec<DatabaseState>,
     conns: Vec<Option<Connection>>,
@@ -123,6 +125,7 @@ impl Incremental {
             signals: SnapshotSignals::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             server: Arc::from(server),
+            signal_table: None,
             names: databases.iter().map(|d| Arc::from(d.as_str())).collect(),
             states: databases.iter().map(|_| DatabaseState::default()).collect(),
             conns: databases.iter().map(|_| None).collect(),
@@ -135,6 +138,23 @@ impl Incremental {
 
     pub(crate) fn set_chunk_size(&mut self, rows: u32) {
         self.chunk_size = rows.max(1);
+    }
+
+    /// Reads signals from inserts into `collection` (`schema.table` or
+    /// `database.schema.table`) as they stream by.
+    pub(crate) fn set_signal_table(&mut self, collection: &str) -> Result<(), SignalError> {
+        let parts: Vec<&str> = collection.split('.').collect();
+        self.signal_table = Some(match parts.as_slice() {
+            [schema, table] => (None, format!("{schema}.{table}")),
+            [db, schema, table] => (Some(db.to_string()), format!("{schema}.{table}")),
+            _ => {
+                return Err(SignalError::Data {
+                    signal: "signal.data.collection".into(),
+                    reason: format!("{collection:?} is not schema.table or database.schema.table"),
+                });
+            }
+        });
+        Ok(())
     }
 
     /// Takes a running incremental snapshot's progress out of a stored position: the rest is
@@ -278,19 +298,25 @@ impl Incremental {
         items: &mut VecDeque<Item>,
         end: &mut Option<LsnPosition>,
     ) {
-        let Some(state) = self.states.get_mut(index) else {
+        if index >= self.states.len() {
             return;
-        };
-        let Some(progress) = state.progress.as_ref() else {
-            return;
-        };
-        let cursor = cursor_of(progress);
+        }
+        let mut cursor = self.states[index].progress.as_ref().map(cursor_of);
         for item in items.iter_mut() {
             let Item::Event(event) = item else { continue };
+            // A signal row is applied where it stands in the stream: the events after it
+            // (and its own position) already carry the snapshot it started.
+            if let Some(signal) = self.signal_in(event) {
+                self.apply(signal);
+                cursor = self.states[index].progress.as_ref().map(cursor_of);
+            }
+            let state = &mut self.states[index];
             let Position::SqlServer(position) = &mut event.source.position else {
                 continue;
             };
-            if position.snapshot.is_none() {
+            if let Some(cursor) = &cursor
+                && position.snapshot.is_none()
+            {
                 position.snapshot = Some(Box::new(cursor.clone()));
             }
             let commit = position.commit_lsn;
@@ -308,6 +334,10 @@ impl Incremental {
                     }
                 }
             }
+        }
+        let state = &mut self.states[index];
+        if state.progress.is_none() {
+            return;
         }
         let Some(window_end) = end.as_mut() else {
             return;
@@ -359,6 +389,47 @@ impl Incremental {
             .progress
             .as_ref()
             .map(|progress| Box::new(cursor_of(progress)));
+    }
+
+    /// The signal an insert into the configured signal table carries (Debezium's
+    /// `signal.data.collection`: columns `id`, `type`, `data`); a bad one is logged and
+    /// skipped, as Debezium does.
+    fn signal_in(&self, event: &ChangeEvent) -> Option<Signal> {
+        let (database, table) = self.signal_table.as_ref()?;
+        let id = &event.table.id;
+        if event.op != Op::Create
+            || !format!("{}.{}", id.schema, id.table).eq_ignore_ascii_case(table)
+            || database
+                .as_ref()
+                .is_some_and(|d| !d.eq_ignore_ascii_case(&id.database))
+        {
+            return None;
+        }
+        let row = event.after.as_ref()?;
+        let column = |name: &str| {
+            event
+                .table
+                .columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+                .and_then(|i| row.0.get(i))
+                .and_then(|v| match v {
+                    Value::String(s) => Some(s.to_string()),
+                    _ => None,
+                })
+        };
+        let signal_type = column("type").unwrap_or_default();
+        let data = column("data").unwrap_or_default();
+        match Signal::from_debezium(&signal_type, &data).and_then(|s| s.validate().map(|()| s)) {
+            Ok(signal) => {
+                tracing::info!(table = %id, signal = %signal_type, "signal read from the signal table");
+                Some(signal)
+            }
+            Err(e) => {
+                tracing::warn!(table = %id, error = %e, "ignoring a bad signal row");
+                None
+            }
+        }
     }
 
     fn apply(&mut self, signal: Signal) {

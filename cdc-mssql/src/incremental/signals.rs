@@ -136,7 +136,7 @@ impl Signal {
 
     /// What the reader can check without the database: the snapshot type, a table list,
     /// filters that are one expression.
-    fn validate(&self) -> Result<(), SignalError> {
+    pub(crate) fn validate(&self) -> Result<(), SignalError> {
         match self {
             Signal::ExecuteSnapshot(request) => {
                 if request.snapshot_type == SnapshotType::Blocking {
