@@ -896,16 +896,65 @@ fn redact_options(file: &mut PipelineFile) {
     }
 }
 
+/// The byte ranges of the TOML comments in `text` (`#` to the end of the line, outside
+/// strings): text there is left as written.
+fn comment_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    // The end of a string opened at `from` by `quote`, after its closing delimiter.
+    let close = |from: usize, quote: &[u8], escapes: bool, multi_line: bool| {
+        let mut j = from;
+        while j < bytes.len() {
+            if escapes && bytes[j] == b'\\' {
+                j += 2;
+            } else if bytes[j..].starts_with(quote) {
+                return j + quote.len();
+            } else if !multi_line && bytes[j] == b'\n' {
+                return j;
+            } else {
+                j += 1;
+            }
+        }
+        bytes.len()
+    };
+    while i < bytes.len() {
+        i = match bytes[i] {
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => close(i + 3, b"\"\"\"", true, true),
+            b'\'' if bytes[i..].starts_with(b"'''") => close(i + 3, b"'''", false, true),
+            b'"' => close(i + 1, b"\"", true, false),
+            b'\'' => close(i + 1, b"'", false, false),
+            b'#' => {
+                let end = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                ranges.push(i..end);
+                end
+            }
+            _ => i + 1,
+        };
+    }
+    ranges
+}
+
 /// Replaces `${NAME}` with the variable's value, escaped for a TOML basic string (the place
 /// such references belong: `password = "${MSSQL_PASSWORD}"`). `$${` stands for a literal `${`.
+/// Comments are left as written: `# ${NAME} is …` documents, it does not reference.
 fn substitute(
     text: &str,
     origin: &str,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<String, ConfigError> {
+    let comments = comment_ranges(text);
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("${") {
+        let offset = text.len() - rest.len() + at;
+        if let Some(comment) = comments.iter().find(|c| c.contains(&offset)) {
+            // Copy through the end of the comment unchanged.
+            let end = comment.end - (text.len() - rest.len());
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            continue;
+        }
         if rest[..at].ends_with('$') {
             out.push_str(&rest[..at - 1]);
             out.push_str("${");

@@ -62,6 +62,31 @@ fn unset_env_reference_is_an_error_naming_the_variable_and_line() {
 }
 
 #[test]
+fn env_references_in_comments_are_left_alone() {
+    let text = VALID
+        .replace(
+            "[source.mssql]\n",
+            "[source.mssql]\n# ${NAME} is replaced by the environment variable NAME\n",
+        )
+        .replace(
+            "server_name = \"erp\"",
+            "server_name = \"erp\" # was ${OLD_NAME}",
+        )
+        .replace(
+            "snapshot_mode = \"initial\"",
+            "snapshot_mode = \"initial\"\nexclude_columns = [\"dbo.t.a#${MSSQL_PASSWORD}\", '#', \"\"\"\n#${MSSQL_PASSWORD}\"\"\"] # ${X}",
+        );
+    let file = parse(&text).unwrap();
+    let mssql = file.source.mssql.as_ref().unwrap();
+    assert_eq!(mssql.server_name, "erp");
+    // `#` inside strings starts no comment: references there are still substituted.
+    assert_eq!(
+        mssql.exclude_columns,
+        ["dbo.t.a#pa\"ss;wo\\rd", "#", "#pa\"ss;wo\\rd"]
+    );
+}
+
+#[test]
 fn unknown_key_names_the_key_table_and_closest_valid_key() {
     let text = VALID.replace("snapshot_mode = ", "snapshot_mod = ");
     let err = parse(&text).unwrap_err();
@@ -160,7 +185,11 @@ fn readme_service_example_parses_and_builds() {
         .split("```")
         .next()
         .unwrap();
-    let file = PipelineFile::parse(example, "README.md", |_| Some("x".into())).unwrap();
+    // Only the variable the example names is set.
+    let file = PipelineFile::parse(example, "README.md", |name| {
+        (name == "MSSQL_PASSWORD").then(|| "x".into())
+    })
+    .unwrap();
     assert_eq!(file.pipeline.name, "erp-to-lake");
     cdc_connect::wiring::s3_sink(file.sink.s3.as_ref().unwrap(), "erp").unwrap();
     cdc_connect::wiring::mssql_config(file.source.mssql.as_ref().unwrap()).unwrap();
