@@ -486,6 +486,34 @@ async fn a_row_inserted_into_the_debezium_signal_table_starts_the_snapshot_where
 }
 
 #[tokio::test]
+async fn a_chunk_read_that_fails_transiently_is_read_again_and_no_row_is_lost_or_repeated() {
+    let target = items("inc_transient", 12).await;
+    let sim = target
+        .sim
+        .as_ref()
+        .expect("this test injects a fault into the simulator");
+    let mut source = source_with_chunks(&target, 5, None).await;
+    source
+        .signals()
+        .execute_snapshot(ExecuteSnapshot::incremental(["dbo.items"]))
+        .unwrap();
+    let mut consumer = Consumer::default();
+    for _ in 0..10 {
+        target.scan().await;
+        consumer.pump(&mut source).await;
+        if !consumer.reads.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(consumer.reads, [1, 2, 3, 4, 5]);
+    // The second chunk's read is chosen as a deadlock victim (1205), inside its transaction.
+    sim.faults().fail_next("TOP 5 [id]", 1205);
+    until_finished(&target, &mut source, &mut consumer).await;
+    assert_eq!(consumer.reads, (1..=12).collect::<Vec<_>>());
+    assert_eq!(consumer.rows, table(&target).await);
+}
+
+#[tokio::test]
 async fn additional_conditions_limit_the_rows_read() {
     let target = items("inc_condition", 20).await;
     let mut source = source_with_chunks(&target, 4, None).await;
