@@ -43,7 +43,7 @@ pub enum Error {
         table: TableId,
         /// The column at fault, when one is.
         column: Option<String>,
-        /// What is wrong.
+        /// What is wrong (encoding values has no library error behind it to keep).
         reason: String,
     },
     /// Bytes could not be decoded into an event.
@@ -53,6 +53,9 @@ pub enum Error {
         path: String,
         /// What is wrong.
         reason: String,
+        /// The error behind it (a JSON parser's, say), when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// An offset store failed to load or save a checkpoint.
     #[error("offset store {store} failed")]
@@ -69,6 +72,9 @@ pub enum Error {
         field: String,
         /// Why it is rejected.
         reason: String,
+        /// The error behind it (a parser's, say), when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The pipeline's own machinery failed (a task panicked or was cancelled).
     #[error("pipeline failed: {reason}")]
@@ -91,7 +97,31 @@ impl Error {
         Error::Config {
             field: field.into(),
             reason: reason.into(),
+            source: None,
         }
+    }
+
+    /// The same error with `cause` as its [`source`](std::error::Error::source), for the
+    /// variants that describe a fault in their own words ([`Error::Decode`],
+    /// [`Error::Config`]): the reason says what is wrong in the pipeline's
+    /// terms, the source keeps the library's own error, typed, for `downcast_ref`. Other
+    /// variants carry their source already and are returned unchanged.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// let parse = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+    /// let error = cdc_core::Error::decode("", "not JSON").caused_by(parse);
+    /// assert_eq!(error.to_string(), "cannot decode record: not JSON");
+    /// assert!(error.source().and_then(|s| s.downcast_ref::<serde_json::Error>()).is_some());
+    /// ```
+    pub fn caused_by(mut self, cause: impl Into<BoxError>) -> Self {
+        match &mut self {
+            Error::Decode { source, .. } | Error::Config { source, .. } => {
+                *source = Some(cause.into())
+            }
+            _ => {}
+        }
+        self
     }
 
     /// Whether this error, or any error in its source chain, is an offset store's
@@ -112,6 +142,32 @@ impl Error {
         Error::Decode {
             path: path.into(),
             reason: reason.into(),
+            source: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::sample_events;
+    use crate::{DebeziumJson, EventCodec};
+    use std::error::Error as _;
+
+    #[test]
+    fn a_record_that_is_not_json_is_a_decode_error_whose_source_is_the_parsers_error() -> Result<()>
+    {
+        let codec = DebeziumJson::with_schema();
+        let mut record = codec.encode(&sample_events("s", 1)[0])?;
+        record.value = Some(b"{".to_vec());
+        let Err(error) = codec.decode(&record) else {
+            return Err(Error::decode("", "garbage decoded"));
+        };
+        assert_eq!(error.to_string(), "cannot decode record: not JSON");
+        let parser = error
+            .source()
+            .and_then(|s| s.downcast_ref::<serde_json::Error>());
+        assert!(parser.is_some_and(serde_json::Error::is_eof), "{error:?}");
+        Ok(())
     }
 }

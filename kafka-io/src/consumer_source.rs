@@ -411,7 +411,7 @@ impl KafkaSource {
             committed
         })
         .await
-        .map_err(|e| KafkaIoError::Task(e.to_string()))?
+        .map_err(|e| KafkaIoError::Task(Box::new(e)))?
         .map_err(|source| KafkaIoError::Consumer {
             operation: "commit",
             source,

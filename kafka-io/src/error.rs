@@ -144,9 +144,10 @@ pub enum KafkaIoError {
     /// The sink already failed; the pipeline must restart it from the last acknowledged position.
     #[error("the sink failed earlier and cannot be used again")]
     Poisoned,
-    /// A blocking task on the runtime's blocking pool panicked or was cancelled.
-    #[error("background task failed: {0}")]
-    Task(String),
+    /// A blocking task on the runtime's blocking pool (or an encoder thread) panicked or was
+    /// cancelled; the source is tokio's [`JoinError`](tokio::task::JoinError) where there is one.
+    #[error("background task failed")]
+    Task(#[source] cdc_core::BoxError),
 }
 
 impl KafkaIoError {
@@ -172,7 +173,7 @@ impl KafkaIoError {
     /// This error as a [`cdc_core::Error::Sink`] of the sink `name`.
     pub fn into_sink_error(self, name: &str) -> cdc_core::Error {
         match self {
-            KafkaIoError::Config { field, reason } => cdc_core::Error::Config { field, reason },
+            KafkaIoError::Config { field, reason } => cdc_core::Error::config(field, reason),
             other => cdc_core::Error::Sink {
                 name: name.to_string(),
                 position: other.position().cloned(),
@@ -184,7 +185,7 @@ impl KafkaIoError {
     /// This error as a [`cdc_core::Error::Source`] of the source `name`.
     pub fn into_source_error(self, name: &str) -> cdc_core::Error {
         match self {
-            KafkaIoError::Config { field, reason } => cdc_core::Error::Config { field, reason },
+            KafkaIoError::Config { field, reason } => cdc_core::Error::config(field, reason),
             other => cdc_core::Error::Source {
                 name: name.to_string(),
                 position: other.position().cloned(),
@@ -292,4 +293,25 @@ pub(crate) fn is_fatal_consumer_error(error: &KafkaError) -> bool {
             | RDKafkaErrorCode::UnsupportedSASLMechanism
             | RDKafkaErrorCode::IllegalSASLState
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod task_tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[tokio::test]
+    async fn a_failed_background_task_keeps_tokios_join_error_as_its_source() {
+        let handle = tokio::spawn(std::future::pending::<()>());
+        handle.abort();
+        let join = handle
+            .await
+            .expect_err("an aborted task ends in a JoinError");
+        let error = KafkaIoError::Task(Box::new(join));
+        let source = error
+            .source()
+            .and_then(|s| s.downcast_ref::<tokio::task::JoinError>());
+        assert!(source.is_some(), "{error:?}");
+    }
 }

@@ -268,7 +268,7 @@ impl KafkaOffsetStore {
                 async move {
                     tokio::task::spawn_blocking(move || producer.init_transactions(timeout))
                         .await
-                        .map_err(|e| KafkaIoError::Task(e.to_string()))?
+                        .map_err(|e| KafkaIoError::Task(Box::new(e)))?
                         .map_err(|source| self.transaction_error(&id, "init transactions", source))
                 }
             })
@@ -313,7 +313,7 @@ impl KafkaOffsetStore {
         );
         tokio::task::spawn_blocking(move || read_checkpoint(&kafka, &topic, &key, timeout))
             .await
-            .map_err(|e| KafkaIoError::Task(e.to_string()))?
+            .map_err(|e| KafkaIoError::Task(Box::new(e)))?
     }
 
     /// Writes `checkpoint` in a transaction and waits for the commit (a no-op for a store
@@ -334,7 +334,7 @@ impl KafkaOffsetStore {
         let producer = writer.producer.clone();
         tokio::task::spawn_blocking(move || producer.begin_transaction())
             .await
-            .map_err(|e| KafkaIoError::Task(e.to_string()))?
+            .map_err(|e| KafkaIoError::Task(Box::new(e)))?
             .map_err(|source| self.transaction_error(id, "begin transaction", source))?;
         let record = FutureRecord::to(&self.topic)
             .key(self.key.as_bytes())
@@ -359,7 +359,7 @@ impl KafkaOffsetStore {
             }
         })
         .await
-        .map_err(|e| KafkaIoError::Task(e.to_string()))?;
+        .map_err(|e| KafkaIoError::Task(Box::new(e)))?;
         ended.map_err(|(operation, source)| self.transaction_error(id, operation, source))
     }
 }

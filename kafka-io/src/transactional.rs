@@ -194,7 +194,7 @@ impl TransactionalSinkBuilder {
         let committed =
             tokio::task::spawn_blocking(move || read_checkpoint(&kafka, &topic, &k, timeout))
                 .await
-                .map_err(|e| KafkaIoError::Task(e.to_string()))??
+                .map_err(|e| KafkaIoError::Task(Box::new(e)))??
                 .unwrap_or_default();
         tracing::info!(transactional_id = %self.transactional_id, ?committed, "transactional sink ready");
         Ok(TransactionalSink {
@@ -225,7 +225,7 @@ async fn blocking<T: Send + 'static>(
     let producer = Arc::clone(producer);
     tokio::task::spawn_blocking(move || call(&producer))
         .await
-        .map_err(|e| KafkaIoError::Task(e.to_string()))
+        .map_err(|e| KafkaIoError::Task(Box::new(e)))
 }
 
 /// The producer's fatal error code, if it raised one (see [`is_fenced_given`]).

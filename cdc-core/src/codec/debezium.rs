@@ -289,7 +289,7 @@ impl EventCodec for DebeziumJson {
         };
         let value_bytes: &[u8] = value;
         let value: Json = serde_json::from_slice(value)
-            .map_err(|e| Error::decode("", format!("not JSON: {e}")))?;
+            .map_err(|e| Error::decode("", "not JSON").caused_by(e))?;
         let (schema, payload) = split_envelope(&value);
         let source = payload
             .get("source")
@@ -307,7 +307,7 @@ impl EventCodec for DebeziumJson {
                 let key: Option<Json> = match &record.key {
                     Some(k) => Some(
                         serde_json::from_slice(k)
-                            .map_err(|e| Error::decode("key", format!("not JSON: {e}")))?,
+                            .map_err(|e| Error::decode("key", "not JSON").caused_by(e))?,
                     ),
                     None => None,
                 };
@@ -361,8 +361,10 @@ impl EventCodec for DebeziumJson {
         let transaction = match payload.get("transaction") {
             None | Some(Json::Null) => None,
             Some(t) => Some(
-                serde_json::from_value::<TransactionInfo>(t.clone())
-                    .map_err(|e| Error::decode("payload.transaction", e.to_string()))?,
+                serde_json::from_value::<TransactionInfo>(t.clone()).map_err(|e| {
+                    Error::decode("payload.transaction", "not a Debezium transaction block")
+                        .caused_by(e)
+                })?,
             ),
         };
         let position = decode_position(source, &table.id)?;
@@ -480,7 +482,7 @@ fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position>
         match source.get(field) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::String(s)) => s.parse().map(Some).map_err(|e: crate::ParseLsnError| {
-                Error::decode(format!("payload.source.{field}"), e.to_string())
+                Error::decode(format!("payload.source.{field}"), "not an LSN").caused_by(e)
             }),
             Some(_) => Err(Error::decode(
                 format!("payload.source.{field}"),
@@ -498,10 +500,10 @@ fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position>
                 .and_then(Json::as_u64)
                 .unwrap_or(0),
             snapshot: match source.get("sequence").and_then(Json::as_str) {
-                Some(cursor) => Some(
-                    serde_json::from_str(cursor)
-                        .map_err(|e| Error::decode("payload.source.sequence", e.to_string()))?,
-                ),
+                Some(cursor) => Some(serde_json::from_str(cursor).map_err(|e| {
+                    Error::decode("payload.source.sequence", "not a JSON snapshot cursor")
+                        .caused_by(e)
+                })?),
                 None => None,
             },
         }));
@@ -510,6 +512,7 @@ fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position>
         .get("sequence")
         .and_then(Json::as_str)
         .ok_or_else(|| Error::decode("payload.source", "neither commit_lsn nor sequence is set"))?;
-    serde_json::from_str(sequence)
-        .map_err(|e| Error::decode("payload.source.sequence", e.to_string()))
+    serde_json::from_str(sequence).map_err(|e| {
+        Error::decode("payload.source.sequence", "not a JSON snapshot cursor").caused_by(e)
+    })
 }

@@ -559,9 +559,13 @@ pub(super) fn table_from_schemas(
         .and_then(Json::as_str)
         .map(serde_json::from_str::<Vec<String>>);
     let primary_key = match (recorded, key) {
-        (Some(names), _) => {
-            names.map_err(|e| Error::decode("schema.after.parameters", e.to_string()))?
-        }
+        (Some(names), _) => names.map_err(|e| {
+            Error::decode(
+                "schema.after.parameters",
+                "the primary key is not a JSON list of column names",
+            )
+            .caused_by(e)
+        })?,
         (None, Some(k)) => struct_columns(k, "key.schema")?
             .into_iter()
             .map(|c| c.name)
@@ -574,7 +578,7 @@ pub(super) fn table_from_schemas(
         primary_key,
         u32::try_from(version).unwrap_or(u32::MAX),
     )
-    .map_err(|e| Error::decode("key.schema", e.to_string()))
+    .map_err(|e| Error::decode("key.schema", "the schema is not a valid table").caused_by(e))
 }
 
 fn struct_columns(schema: &Json, path: &str) -> Result<Vec<Column>> {

@@ -180,7 +180,9 @@ pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
             old.primary_key.clone(),
             old.version + 1,
         )
-        .map_err(|e| crate::Error::config("schema", e.to_string()))?,
+        .map_err(|e| {
+            crate::Error::config("schema", "the widened schema is invalid").caused_by(e)
+        })?,
     );
     let more = sample_events("conformance-b", 14);
     let evolved: Vec<ChangeEvent> = more[10..]
