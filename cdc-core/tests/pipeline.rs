@@ -200,10 +200,12 @@ async fn a_full_queue_holds_the_source_back() {
     );
 }
 
-/// A source that delivers its events once, then only heartbeats.
+/// A source that delivers its events once, then only heartbeats; `asked` counts the calls
+/// for a heartbeat batch, so a test can wait until the pipeline has taken some.
 struct HeartbeatSource {
     events: Vec<ChangeEvent>,
     next_heartbeat: u64,
+    asked: tokio::sync::watch::Sender<u64>,
 }
 
 #[async_trait]
@@ -218,7 +220,9 @@ impl ChangeSource for HeartbeatSource {
         if !self.events.is_empty() {
             return Ok(Some(SourceBatch::of(std::mem::take(&mut self.events))));
         }
+        // Pacing only (a quiet source between heartbeats); tests wait on `asked`.
         tokio::time::sleep(Duration::from_millis(5)).await;
+        self.asked.send_modify(|n| *n += 1);
         self.next_heartbeat += 1;
         Ok(Some(SourceBatch {
             heartbeat: Some(seq(self.next_heartbeat)),
@@ -233,15 +237,20 @@ impl ChangeSource for HeartbeatSource {
 #[tokio::test]
 async fn heartbeats_move_the_checkpoint_only_once_earlier_events_are_durable() {
     let offsets = MemoryOffsetStore::new();
+    let (asked, mut heartbeats_asked) = tokio::sync::watch::channel(0);
     let source = HeartbeatSource {
         events: sample_events("s", 3),
         next_heartbeat: 100,
+        asked,
     };
     let sink = MemorySink::new();
-    // No flush by count or time: the three events stay pending until shutdown.
+    // No flush by count or time: the three events stay pending until shutdown. A queue of one
+    // batch: when the source is asked for its fourth heartbeat, the third is queued, so the
+    // pipeline has received the second and handled the first.
     let config = PipelineConfig::new("hb")
         .flush_max_events(1_000)
-        .flush_interval(None);
+        .flush_interval(None)
+        .queue_capacity(1);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let watcher = offsets.clone();
@@ -251,7 +260,13 @@ async fn heartbeats_move_the_checkpoint_only_once_earlier_events_are_durable() {
             .unwrap()
             .run(shutdown),
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        heartbeats_asked.wait_for(|asked| *asked >= 4),
+    )
+    .await
+    .expect("the pipeline takes heartbeats")
+    .expect("the source is alive");
     assert_eq!(handle.pending_events(), 3);
     assert_eq!(
         watcher.load().await.unwrap(),
@@ -289,9 +304,14 @@ async fn shutdown_flushes_checkpoints_and_returns() {
     .unwrap();
     let metrics = pipeline.metrics();
     let run = tokio::spawn(pipeline.run(shutdown.clone()));
-    while metrics.snapshot().events_written < 30 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // Wait (bounded) until the sink has all 30 events, polling the pipeline's metrics.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while metrics.snapshot().events_written < 30 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the pipeline writes the 30 events");
     shutdown.cancel();
     let report = tokio::time::timeout(Duration::from_secs(5), run)
         .await
