@@ -387,7 +387,7 @@ async fn check_sink(file: &PipelineFile, report: &mut Report) {
                 return;
             }
         };
-        match object_store::parse_url_opts(&url, s3.options.iter()) {
+        match crate::wiring::object_store_for(&url, &s3.options) {
             Ok((store, prefix)) => {
                 use futures::TryStreamExt;
                 let listed = tokio::time::timeout(

@@ -638,6 +638,9 @@ fn translate_s3(
         None => return Err(p.refuse("format.class", "missing")),
         Some("io.confluent.connect.s3.format.parquet.ParquetFormat") => {
             sink.format = Some(config::FileFormat::Parquet);
+            // Confluent's ParquetFormat writes each record's value, the Debezium envelope
+            // (before, after, source, op, ts_ms), as nested columns; so does this layout.
+            sink.layout = Some(config::RowLayout::Debezium);
             // Confluent's Parquet default codec is snappy.
             sink.compression = Some(match p.take("parquet.codec").as_deref() {
                 None | Some("snappy") => config::Compression::Snappy,
@@ -681,7 +684,16 @@ fn translate_s3(
         return Err(p.refuse("storage.class", format!("{class} is not supported")));
     }
     json_converter(&mut p, "key")?;
-    json_converter(&mut p, "value")?;
+    if json_converter(&mut p, "value")? == Some(false) {
+        // Without the embedded Connect schema a record's values cannot be typed (decimals,
+        // timestamps and binaries are bare numbers and strings), so every record would fail
+        // to decode and end in the dead-letter topic while the run looks healthy.
+        return Err(p.refuse(
+            "value.converter.schemas.enable",
+            "false is not supported: records must embed their Connect schema \
+             (value.converter.schemas.enable=true in the Debezium source and in this sink)",
+        ));
+    }
     let skip_errors = match p.take("errors.tolerance").as_deref() {
         None | Some("none") => false,
         Some("all") => true,
@@ -977,10 +989,17 @@ pub fn translate(
                     });
                 }
             }
-            if s3.topics_regex.is_some() || s3.dead_letter.is_some() {
+            if s3.topics_regex.is_some() {
                 return Err(ConfigError::field(
                     format!("{}: topics.regex", snk.name),
                     "with both connectors the sink's topics must be listed by name (topics)",
+                ));
+            }
+            if s3.dead_letter.is_some() {
+                return Err(ConfigError::field(
+                    format!("{}: errors.deadletterqueue.topic.name", snk.name),
+                    "with both connectors changes go from SQL Server straight to S3: there is no \
+                     Kafka record to dead-letter",
                 ));
             }
             // The sink's topics are `<topic.prefix>.<database>.<schema>.<table>`: those
@@ -1011,19 +1030,37 @@ pub fn translate(
                 }
                 tables.push(format!("{schema}.{table}"));
             }
-            if mssql.include_tables.is_empty() {
-                mssql.include_tables = tables;
-            } else if !tables.iter().all(|t| mssql.include_tables.contains(t)) {
-                warnings.push(Warning {
-                    connector: snk.name.clone(),
-                    property: "topics".into(),
-                    note: format!(
-                        "the sink reads {tables:?}; the source's table.include.list {:?} is used, \
-                         so every captured table lands in S3",
-                        mssql.include_tables
-                    ),
-                });
+            // What lands in S3 is what the sink reads: a table the source captured only for
+            // Kafka is not captured here (in Kafka Connect it never reached S3 either), and a
+            // table the source did not capture is refused.
+            if !mssql.include_tables.is_empty() {
+                if let Some(missing) = tables.iter().find(|t| !mssql.include_tables.contains(t)) {
+                    return Err(ConfigError::field(
+                        format!("{}: topics", snk.name),
+                        format!(
+                            "the sink reads {missing}, which the source's table.include.list {:?} \
+                             does not capture",
+                            mssql.include_tables
+                        ),
+                    ));
+                }
+                let not_in_s3: Vec<&String> = mssql
+                    .include_tables
+                    .iter()
+                    .filter(|t| !tables.contains(t))
+                    .collect();
+                if !not_in_s3.is_empty() {
+                    warnings.push(Warning {
+                        connector: src.name.clone(),
+                        property: "table.include.list".into(),
+                        note: format!(
+                            "{not_in_s3:?} are not captured: the sink does not read their topics, \
+                             and with both connectors changes go straight to S3"
+                        ),
+                    });
+                }
             }
+            mssql.include_tables = tables;
             let url = s3.sink.url.clone();
             let offsets_url = format!("{url}/_cdc/{}.offsets.json", src.name);
             let options = s3.sink.options.clone();

@@ -410,7 +410,7 @@ pub fn offset_store(file: &PipelineFile) -> Result<Option<Box<dyn OffsetStore>>,
     if let Some(object) = &offsets.object {
         let url = url::Url::parse(&object.url)
             .map_err(|e| ConfigError::field("offsets.object.url", e.to_string()))?;
-        let (store, path) = object_store::parse_url_opts(&url, object.options.iter())
+        let (store, path) = object_store_for(&url, &object.options)
             .map_err(|e| ConfigError::field("offsets.object", e.to_string()))?;
         return Ok(Some(Box::new(ObjectOffsetStore::new(
             Arc::from(store),
@@ -584,4 +584,27 @@ pub async fn build(file: &PipelineFile, counters: SinkCounters) -> Result<Parts,
         offsets,
         snapshot,
     })
+}
+
+/// The object store for `url` with object_store `options`. `s3://` URLs also read the `AWS_*`
+/// environment (credentials, region, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, web identity and
+/// container credentials), as the S3 sink does; object_store's `parse_url_opts` alone ignores
+/// it and falls back to the EC2 instance metadata service, which fails everywhere else.
+///
+/// # Errors
+/// An unknown option key, or what object_store's builders refuse.
+pub fn object_store_for(
+    url: &url::Url,
+    options: &std::collections::BTreeMap<String, String>,
+) -> Result<(Box<dyn object_store::ObjectStore>, object_store::path::Path), object_store::Error> {
+    if !matches!(url.scheme(), "s3" | "s3a") {
+        return object_store::parse_url_opts(url, options.iter());
+    }
+    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
+    for (key, value) in options {
+        let key: object_store::aws::AmazonS3ConfigKey = key.parse()?;
+        builder = builder.with_config(key, value);
+    }
+    let path = object_store::path::Path::from_url_path(url.path())?;
+    Ok((Box::new(builder.build()?), path))
 }
