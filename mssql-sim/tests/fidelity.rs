@@ -799,3 +799,28 @@ async fn compound_assignment_applies_the_operator_to_the_whole_expression() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn drop_column_takes_a_list_and_query_hints_are_accepted() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE DATABASE shop; USE shop; CREATE TABLE dbo.t (id int PRIMARY KEY, a int NULL, b int NULL, d int NULL);
+         ALTER TABLE dbo.t DROP COLUMN a, b;",
+    )
+    .await;
+    assert_eq!(
+        int_rows(
+            &mut c,
+            "SELECT COUNT(*) FROM sys.columns WHERE object_id = OBJECT_ID('dbo.t')"
+        )
+        .await,
+        [Some(2)]
+    );
+    assert_eq!(
+        int_rows(&mut c, "SELECT COUNT(*) FROM dbo.t OPTION (MAXDOP 1)").await,
+        [Some(0)]
+    );
+    sim.stop().await;
+}

@@ -84,6 +84,7 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
     let tokens = rewrite_money_literals(tokens);
     let tokens = rewrite_index_and_dynamic_sql(tokens);
     let tokens = rewrite_compound_assignment(tokens);
+    let tokens = rewrite_drop_columns_and_query_options(tokens);
     let mut segments = Vec::new();
     let mut pending: Vec<Token> = Vec::new();
     let mut depth = 0i32;
@@ -654,6 +655,80 @@ fn rewrite_compound_assignment(tokens: Vec<Token>) -> Vec<Token> {
     }
     if let Some(&last) = sig.last() {
         out.extend(tokens[last + 1..].iter().cloned());
+    }
+    out
+}
+
+/// `ALTER TABLE t DROP COLUMN a, b` names several columns after one `DROP COLUMN`, which
+/// sqlparser takes only as `DROP COLUMN a, DROP COLUMN b`; and a query's trailing
+/// `OPTION (MAXRECURSION n, ...)` hint, which changes no result here, is dropped.
+fn rewrite_drop_columns_and_query_options(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut in_drop_column = false;
+    let mut depth = 0i32;
+    let mut prev: Option<Token> = None;
+    let mut i = 0;
+    let sig_after = |from: usize| {
+        tokens[from..]
+            .iter()
+            .find(|t| !matches!(t, Token::Whitespace(_)))
+    };
+    while i < tokens.len() {
+        let t = tokens[i].clone();
+        match &t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::SemiColon => in_drop_column = false,
+            _ => {}
+        }
+        if depth == 0
+            && matches!(&t, Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::OPTION)
+            && matches!(sig_after(i + 1), Some(Token::LParen))
+        {
+            // skip `OPTION ( ... )`
+            let mut d = 0i32;
+            let mut j = i + 1;
+            while j < tokens.len() {
+                match tokens[j] {
+                    Token::LParen => d += 1,
+                    Token::RParen => {
+                        d -= 1;
+                        if d == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            i = j + 1;
+            continue;
+        }
+        if let Token::Word(w) = &t
+            && w.quote_style.is_none()
+        {
+            if w.keyword == Keyword::COLUMN && is_kw(prev.as_ref(), Keyword::DROP) {
+                in_drop_column = true;
+            } else if is_statement_start(w.keyword) && w.keyword != Keyword::DROP {
+                in_drop_column = false;
+            }
+        }
+        let comma_then_column = in_drop_column
+            && depth == 0
+            && matches!(t, Token::Comma)
+            && matches!(sig_after(i + 1), Some(Token::Word(w)) if w.quote_style.is_some()
+                || !matches!(w.keyword, Keyword::DROP | Keyword::ADD | Keyword::ALTER | Keyword::CONSTRAINT));
+        out.push(t.clone());
+        if comma_then_column {
+            for w in ["DROP", "COLUMN"] {
+                out.push(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+                out.push(word(w));
+            }
+        }
+        if !matches!(t, Token::Whitespace(_)) {
+            prev = Some(t);
+        }
+        i += 1;
     }
     out
 }
