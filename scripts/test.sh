@@ -8,8 +8,10 @@ cd "$root"
 bash scripts/setup.sh
 export CDC_PYTHON="$root/.venv/bin/python"
 
-# Built before the tests so parallel tests never wait on a build.
+# Built before the tests so parallel tests never wait on a build (the Kafka broker and its
+# tools, mssql-jdbc and Debezium's SQL Server connector, MinIO).
 bash scripts/kafka.sh build
+bash scripts/debezium.sh build
 bash scripts/minio.sh build
 if [ -z "${KAFKA_BROKERS:-}" ]; then
   # A fresh broker with its own data directory, stopped and removed on exit.

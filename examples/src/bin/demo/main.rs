@@ -113,6 +113,7 @@ async fn main() -> Result {
         .format(Format::Ndjson(NdjsonOptions::default()))
         .rotation(rotation)
         .build()?;
+    let (json_store, json_prefix) = (json.store(), json.prefix().clone());
     let to_json = Pipeline::new(
         PipelineConfig::new("kafka-to-json").flush_interval(Some(Duration::from_millis(500))),
         consumer("demo-json")?,
@@ -141,10 +142,12 @@ async fn main() -> Result {
         run.await??;
     }
     let files = summary::files(store, &prefix).await;
+    let json_files = summary::files(json_store, &json_prefix).await;
     let observed = observed.lock().unwrap_or_else(PoisonError::into_inner);
     summary::print(
         &observed,
         &files,
+        &json_files,
         &format!("{}/lake/parquet/**/*.parquet", out.display()),
     );
     let total: u64 = observed.counts.values().sum();
@@ -152,8 +155,9 @@ async fn main() -> Result {
     std::fs::write(
         out.join("summary.json"),
         format!(
-            "{{\"events\": {total}, \"files\": {}, \"parquet\": \"{}/lake/parquet\", \"json\": \"{}/lake/json\"}}\n",
+            "{{\"events\": {total}, \"files\": {}, \"json_files\": {}, \"parquet\": \"{}/lake/parquet\", \"json\": \"{}/lake/json\"}}\n",
             files.len(),
+            json_files.len(),
             out.display(),
             out.display()
         ),

@@ -17,16 +17,22 @@ pub(crate) async fn files(store: Arc<dyn ObjectStore>, prefix: &Path) -> Vec<(St
     files
 }
 
-fn percentile(sorted: &[i64], p: f64) -> i64 {
+/// The `p`th percentile of `sorted` in ms, or `n/a` for an empty sample.
+fn percentile(sorted: &[i64], p: f64) -> String {
     if sorted.is_empty() {
-        return 0;
+        return "n/a".into();
     }
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
+    format!("{} ms", sorted[rank.min(sorted.len() - 1)])
 }
 
 /// Prints the summary to stdout.
-pub(crate) fn print(observed: &Observed, files: &[(String, u64)], duckdb_glob: &str) {
+pub(crate) fn print(
+    observed: &Observed,
+    files: &[(String, u64)],
+    json_files: &[(String, u64)],
+    duckdb_glob: &str,
+) {
     println!("\n=== summary ===");
     println!(
         "{:<12} {:>8} {:>8} {:>8} {:>8}",
@@ -46,10 +52,13 @@ pub(crate) fn print(observed: &Observed, files: &[(String, u64)], duckdb_glob: &
         );
     }
     let total: u64 = observed.counts.values().sum();
-    let bytes: u64 = files.iter().map(|(_, b)| b).sum();
+    let bytes = |files: &[(String, u64)]| files.iter().map(|(_, b)| b).sum::<u64>();
     println!(
-        "events: {total}; files written: {} ({bytes} bytes)",
-        files.len()
+        "events: {total}; files written: {} Parquet ({} bytes), {} NDJSON ({} bytes)",
+        files.len(),
+        bytes(files),
+        json_files.len(),
+        bytes(json_files)
     );
     if let Some((lo, hi)) = observed.lsn_range {
         println!("LSN range: {lo} .. {hi}");
@@ -57,7 +66,7 @@ pub(crate) fn print(observed: &Observed, files: &[(String, u64)], duckdb_glob: &
     let mut latencies: Vec<i64> = observed.latencies_ms.iter().map(|(_, l)| *l).collect();
     latencies.sort_unstable();
     println!(
-        "commit-to-file latency: p50 {} ms, p99 {} ms ({} streamed events)",
+        "commit-to-file latency: p50 {}, p99 {} ({} streamed events)",
         percentile(&latencies, 50.0),
         percentile(&latencies, 99.0),
         latencies.len()
@@ -72,7 +81,7 @@ pub(crate) fn print(observed: &Observed, files: &[(String, u64)], duckdb_glob: &
         .collect();
     steady.sort_unstable();
     println!(
-        "commit-to-file latency, steady state: p50 {} ms, p99 {} ms ({} events committed after the first file was durable)",
+        "commit-to-file latency, steady state: p50 {}, p99 {} ({} events committed after the first file was durable)",
         percentile(&steady, 50.0),
         percentile(&steady, 99.0),
         steady.len()
