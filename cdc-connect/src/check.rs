@@ -31,6 +31,10 @@ pub struct Report {
     pub captured: Vec<String>,
     /// Problems, each with its fix.
     pub problems: Vec<Problem>,
+    /// Every user table of the databases read so far (`schema.table`), and how many
+    /// databases that is: include_tables entries are checked against all of them at the end.
+    tables: Vec<String>,
+    databases_read: usize,
 }
 
 impl Report {
@@ -194,6 +198,8 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
             format!("CDC is not enabled on database {database}"),
             format!("USE [{database}]; EXEC sys.sp_cdc_enable_db;"),
         );
+        // Read, as far as include_tables goes: nothing in it can be captured.
+        report.databases_read += 1;
         return;
     }
     // Unset, the reader uses SNAPSHOT only where the database allows it (REPEATABLE READ
@@ -342,6 +348,13 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
             );
         }
     }
+    report.tables.extend(
+        by_id
+            .values()
+            .filter(|(schema, _, _)| schema != "cdc" && schema != "sys")
+            .map(|(schema, table, _)| format!("{schema}.{table}")),
+    );
+    report.databases_read += 1;
     if report
         .captured
         .iter()
@@ -454,6 +467,22 @@ pub async fn check(file: &PipelineFile) -> Report {
         };
         for database in &databases {
             check_database(m, database, &mut report).await;
+        }
+        // An include_tables entry that names no table of any database (a typo) would
+        // silently capture nothing of what was meant. Only said when every database was read.
+        if report.databases_read == databases.len() {
+            for pattern in &m.include_tables {
+                if !report.tables.iter().any(|n| matches_pattern(pattern, n)) {
+                    let fix = match config::closest(pattern, &report.tables) {
+                        Some(name) => format!("did you mean {name}? fix include_tables"),
+                        None => "fix include_tables".to_string(),
+                    };
+                    report.problem(
+                        format!("include_tables entry {pattern:?} matches no table"),
+                        fix,
+                    );
+                }
+            }
         }
     }
     check_sink(file, &mut report).await;

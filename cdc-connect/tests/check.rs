@@ -37,7 +37,7 @@ async fn check_reports_capture_and_each_problem_with_its_fix() {
 [source.mssql]
 connection = "${{ADO}};Database=shop,plain"
 server_name = "erp"
-include_tables = ["dbo.items", "dbo.audit", "dbo.pending"]
+include_tables = ["dbo.items", "dbo.audit", "dbo.pending", "dbo.itmes"]
 
 [sink.s3]
 url = "file://{}"
@@ -79,6 +79,15 @@ file = "/tmp/unused.json"
         "{rendered}"
     );
     assert!(has("@source_name = N'pending'"), "{rendered}");
+    // A typo in include_tables matches no table of any database: said, with the closest name.
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("\"dbo.itmes\" matches no table")
+                && p.fix.contains("did you mean dbo.items?")),
+        "{rendered}"
+    );
     assert!(
         report
             .problems
