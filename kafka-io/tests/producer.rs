@@ -131,21 +131,41 @@ async fn broker_down_10s_no_loss_no_duplicates() {
     sink.write(first).await.unwrap();
     sink.flush().await.unwrap();
 
+    // The writer publishes how many writes it has started, so the outage is placed by what
+    // the writer did, not by time.
+    let chunks = rest.chunks(100).count();
+    let (started, mut writes_started) = tokio::sync::watch::channel(0usize);
     let writer = tokio::spawn({
         let rest = rest.to_vec();
         async move {
             let mut reported = Vec::new();
             for chunk in rest.chunks(100) {
+                started.send_modify(|n| *n += 1);
                 reported.extend(sink.write(chunk).await?);
+                // Pacing: the writes spread over the outage rather than finishing before it.
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             reported.extend(sink.flush().await?);
             Ok::<_, cdc_core::Error>(reported)
         }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let wait = Duration::from_secs(30);
+    tokio::time::timeout(wait, writes_started.wait_for(|n| *n >= 3))
+        .await
+        .expect("the writer starts writing")
+        .unwrap();
     mock.broker_down(1).unwrap();
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    let before_outage = *writes_started.borrow();
+    assert!(before_outage < chunks, "writes remain for the outage");
+    let outage = tokio::time::Instant::now();
+    tokio::time::timeout(wait, writes_started.wait_for(|n| *n > before_outage))
+        .await
+        .expect("a write starts while the broker is down")
+        .unwrap();
+    // The outage lasts 10 s (the scenario, not a wait for anything).
+    tokio::time::sleep_until(outage + Duration::from_secs(10)).await;
+    let during_outage = *writes_started.borrow() - before_outage;
+    assert!(during_outage >= 1, "the outage overlapped a write");
     mock.broker_up(1).unwrap();
     let reported = writer.await.unwrap().unwrap();
     assert_eq!(reported.last(), Some(events.last().unwrap().position()));
