@@ -23,7 +23,8 @@ use tracing::Instrument;
 /// - lanes the source gave up ([`SourceBatch::revoked_lanes`]) are dropped in the sink and
 ///   their written-not-durable positions forgotten before the batch's events are written;
 /// - on shutdown the sink is flushed and the checkpoint saved before `run` returns; batches
-///   still queued are not written, and are read again on the next start;
+///   still queued are not written, and are read again on the next start; a shutdown while the
+///   source is still starting (e.g. retrying a server that is down) returns at once;
 /// - on a sink error nothing more is acknowledged and the error is returned.
 ///
 /// # Example
@@ -110,9 +111,20 @@ where
     async fn run_inner(mut self, shutdown: CancellationToken) -> Result<PipelineReport> {
         let checkpoint = self.offsets.load().await?.unwrap_or_default();
         tracing::info!(?checkpoint, "starting");
-        self.source
-            .start((!checkpoint.is_empty()).then_some(&checkpoint))
-            .await?;
+        // A source may take long to start (a server that is down is retried for tens of
+        // seconds): shutdown must not wait for it. Nothing was read, so nothing is lost.
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => {
+                tracing::info!("shutdown before the source started");
+                return Ok(PipelineReport {
+                    events_written: 0,
+                    flushes: 0,
+                    checkpoint,
+                });
+            }
+            started = self.source.start((!checkpoint.is_empty()).then_some(&checkpoint)) => started?,
+        }
 
         let (batch_tx, batch_rx) = mpsc::channel(self.config.queue_capacity);
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
