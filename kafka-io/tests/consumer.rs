@@ -225,7 +225,10 @@ async fn rebalance_scenario(config: KafkaConfig, prefix: &str, group: &str) {
     let stop_monitor = CancellationToken::new();
     // A panic below must stop the blocking monitor too, or the runtime waits for it forever.
     let _stop_monitor_on_panic = stop_monitor.clone().drop_guard();
+    // Samples that saw a committed offset: the test waits on this before stopping.
+    let commits_sampled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let monitor = {
+        let commits_sampled = Arc::clone(&commits_sampled);
         let (config, sinks, stop, group, topic) = (
             config.clone(),
             [sink_a.handle(), sink_b.handle()],
@@ -250,7 +253,11 @@ async fn rebalance_scenario(config: KafkaConfig, prefix: &str, group: &str) {
                         _ => None,
                     })
                     .collect();
+                if !committed.is_empty() {
+                    commits_sampled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 samples.push((committed, durable));
+                // The sampling rate, not a wait for anything.
                 std::thread::sleep(Duration::from_millis(50));
             }
             samples
@@ -274,8 +281,16 @@ async fn rebalance_scenario(config: KafkaConfig, prefix: &str, group: &str) {
             b = Some(run(sink_b.handle(), stop_b.clone())); // joins: rebalance
         }
         if i == 22 {
-            stop_b.cancel(); // leaves: rebalance back to one member
+            // Leaves (rebalance back to one member) once it has taken part: a durable event.
+            wait_until(
+                Duration::from_secs(30),
+                "the second consumer took part",
+                || !sink_b.durable_events().is_empty(),
+            )
+            .await;
+            stop_b.cancel();
         }
+        // Pacing: production spreads over both rebalances (not a wait for anything).
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     sink.flush().await.unwrap();
@@ -299,7 +314,12 @@ async fn rebalance_scenario(config: KafkaConfig, prefix: &str, group: &str) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until(
+        Duration::from_secs(30),
+        "the monitor sampled a commit",
+        || commits_sampled.load(std::sync::atomic::Ordering::SeqCst) > 0,
+    )
+    .await;
     stop_a.cancel();
     a.await.unwrap().unwrap();
     b.unwrap().await.unwrap().unwrap();
@@ -337,6 +357,18 @@ async fn rebalance_scenario(config: KafkaConfig, prefix: &str, group: &str) {
         violations, 0,
         "an offset was committed before its record was durable"
     );
+}
+
+/// Polls `condition` every 20 ms until it holds; panics naming `what` after `limit`.
+async fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let polled = async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(limit, polled).await.is_err() {
+        panic!("timed out waiting: {what}");
+    }
 }
 
 async fn produce_with_poison(config: &KafkaConfig) -> Vec<cdc_core::ChangeEvent> {
