@@ -18,9 +18,18 @@ use std::sync::Arc;
 /// assert_eq!(lsn.to_string(), "00000027:00000758:0005");
 /// assert!(lsn < lsn.increment());
 /// assert_eq!(Lsn::from_bytes(&lsn.to_bytes()), Some(lsn));
+/// assert_eq!(format!("{lsn:?}"), "Lsn(00000027:00000758:0005)");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Lsn([u8; 10]);
+
+/// `Lsn(00000027:000007a8:0005)`: logs and `{:?}` of checkpoints show the form SQL Server
+/// tools show, not ten decimal bytes.
+impl fmt::Debug for Lsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Lsn({self})")
+    }
+}
 
 impl Lsn {
     /// The lowest LSN, below every real one.
