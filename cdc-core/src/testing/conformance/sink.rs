@@ -41,7 +41,8 @@ fn check_reported(reported: &[Position], written: &Checkpoint) {
 /// the last position per lane; nothing unwritten is reported; replays after a restart are
 /// tolerated (and deduplicated by exactly-once sinks); a revoked lane's open work is dropped
 /// and its re-read from the durable position stored once (sinks that drop revoked work);
-/// `pre_commit` reports only durable positions; schema changes are accepted.
+/// `tick` between writes and `pre_commit` report only written positions; schema changes are
+/// accepted.
 pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
     let mut sink = harness.new_sink().await?;
     let reported = sink.flush().await?;
@@ -61,6 +62,12 @@ pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
         });
         check_reported(&reported, &written);
         reported.into_iter().for_each(|p| {
+            durable.advance(p);
+        });
+        // The pipeline's time-driven call between writes: whatever it reports was written.
+        let ticked = sink.tick().await?;
+        check_reported(&ticked, &written);
+        ticked.into_iter().for_each(|p| {
             durable.advance(p);
         });
     }
