@@ -1,5 +1,6 @@
-//! SQL Server change data capture: LSNs, the capture job and the `fn_cdc_*` functions.
+//! SQL Server change data capture: capture instances, the capture job and the `fn_cdc_*`
+//! functions (LSNs belong to the engine's log, [`crate::engine::log`]).
 
 pub(crate) mod capture;
 pub(crate) mod functions;
-pub mod lsn;
+pub(crate) mod state;

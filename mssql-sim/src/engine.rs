@@ -1,5 +1,6 @@
-//! The in-memory storage engine: catalog, tables and transactions.
+//! The in-memory storage engine: catalog, tables, transactions and the transaction log.
 
 pub(crate) mod catalog;
+pub(crate) mod log;
 pub(crate) mod table;
 pub(crate) mod txn;

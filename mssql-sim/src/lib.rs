@@ -29,7 +29,7 @@ mod tds;
 mod tls;
 pub mod value;
 
-pub use cdc::lsn::Lsn;
+pub use engine::log::Lsn;
 pub use error::{SimError, SqlError};
 pub use faults::Faults;
 pub use scenario::{Scenario, split_batches};

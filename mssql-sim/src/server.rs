@@ -15,6 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use crate::cdc::capture;
+use crate::cdc::state::Cdc;
 use crate::engine::catalog::Engine;
 use crate::error::{SimError, SqlError};
 use crate::faults::{Control, Faults};
@@ -88,8 +89,24 @@ impl SimConfig {
     }
 }
 
+/// What the engine lock guards: the storage engine and, beside it, the CDC state.
+struct State {
+    engine: Engine,
+    cdc: Cdc,
+}
+
+impl State {
+    fn exec<'a>(&'a mut self, sess: &'a mut Session, ctl: &'a Control) -> Exec<'a> {
+        Exec::new(&mut self.engine, &mut self.cdc, sess, ctl)
+    }
+
+    fn scan(&mut self) -> usize {
+        capture::scan(&mut self.engine, &mut self.cdc)
+    }
+}
+
 struct Shared {
-    engine: Mutex<Engine>,
+    engine: Mutex<State>,
     tls: Option<TlsAcceptor>,
     ctl: Control,
     password: String,
@@ -97,7 +114,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn engine(&self) -> MutexGuard<'_, Engine> {
+    fn engine(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock must not take the whole server down.
         self.engine.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -130,7 +147,10 @@ impl Simulator {
             None
         };
         let shared = Arc::new(Shared {
-            engine: Mutex::new(Engine::new()),
+            engine: Mutex::new(State {
+                engine: Engine::new(),
+                cdc: Cdc::default(),
+            }),
             tls,
             ctl: Control::new(),
             password: config.sa_password.clone(),
@@ -163,7 +183,7 @@ impl Simulator {
                 loop {
                     tick.tick().await;
                     if s.ctl.capture_running() {
-                        capture::scan(&mut s.engine());
+                        s.engine().scan();
                     }
                 }
             })
@@ -207,7 +227,7 @@ impl Simulator {
     /// Runs one capture-job scan now (what `EXEC sys.sp_cdc_scan` does).
     pub fn scan(&self) {
         if self.shared.ctl.capture_running() {
-            capture::scan(&mut self.shared.engine());
+            self.shared.engine().scan();
         }
     }
 
@@ -242,7 +262,7 @@ impl Simulator {
             }
         }
         let mut eng = self.shared.engine();
-        Exec::new(&mut eng, &mut sess, &self.shared.ctl).abort_open();
+        eng.exec(&mut sess, &self.shared.ctl).abort_open();
         result
     }
 
@@ -508,7 +528,7 @@ where
     } else {
         login.database.clone()
     };
-    let found = shared.engine().db(&db).map(|d| d.name.clone());
+    let found = shared.engine().engine.db(&db).map(|d| d.name.clone());
     let db_name = match found {
         Ok(n) => n,
         Err(_) => {
@@ -575,7 +595,7 @@ where
     reader.abort();
     {
         let mut eng = shared.engine();
-        let mut ex = Exec::new(&mut eng, &mut sess, &shared.ctl);
+        let mut ex = eng.exec(&mut sess, &shared.ctl);
         ex.abort_open();
     }
     let _ = wr.shutdown().await;
@@ -645,8 +665,11 @@ async fn serve<W: AsyncWrite + Unpin>(
             ty::RPC => {
                 let req = rpc::parse(&msg.payload)?;
                 shared.ctl.record(|| {
-                    let texts: Vec<String> =
-                        req.params.iter().filter_map(|p| p.value.to_text()).collect();
+                    let texts: Vec<String> = req
+                        .params
+                        .iter()
+                        .filter_map(|p| p.value.to_text())
+                        .collect();
                     format!("EXEC {} {}", req.proc_name, texts.join(" "))
                 });
                 sess.vars.clear();
@@ -688,7 +711,7 @@ async fn serve<W: AsyncWrite + Unpin>(
 
 fn run(shared: &Shared, sess: &mut Session, f: impl FnOnce(&mut Exec<'_>)) -> Vec<Out> {
     let mut eng = shared.engine();
-    let mut ex = Exec::new(&mut eng, sess, &shared.ctl);
+    let mut ex = eng.exec(sess, &shared.ctl);
     f(&mut ex);
     std::mem::take(&mut ex.out)
 }

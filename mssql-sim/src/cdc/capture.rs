@@ -1,103 +1,14 @@
 //! The capture side of CDC: capture instances, their change tables, the log of committed
 //! changes waiting for the capture job, the scan that fills change tables, and cleanup.
 
-use chrono::NaiveDateTime;
-
-use crate::cdc::lsn::Lsn;
+use crate::cdc::state::{CaptureInstance, Cdc, CdcDb, Lob, LoggedTxn};
+use crate::engine::catalog::TableRef;
 use crate::engine::catalog::{Database, Engine, key, now};
+use crate::engine::log::Lsn;
 use crate::engine::table::{Column, Table};
+use crate::engine::txn::{Change, Txn};
 use crate::error::{SqlError, SqlResult};
-use crate::sql::exec::TableRef;
-use crate::sql::session::{Change, Txn};
 use crate::value::{Len, SqlType, Value};
-
-/// A capture instance of a source table.
-#[derive(Debug, Clone)]
-pub(crate) struct CaptureInstance {
-    pub(crate) name: String,
-    pub(crate) source_object_id: i32,
-    pub(crate) ct_object_id: i32,
-    pub(crate) start_lsn: Lsn,
-    /// Raised by cleanup; `sys.fn_cdc_get_min_lsn` returns it.
-    pub(crate) min_lsn: Lsn,
-    /// Captured column names, in column-ordinal order.
-    pub(crate) columns: Vec<String>,
-    /// `@supports_net_changes`: whether `cdc.fn_cdc_get_net_changes_<ci>` exists.
-    pub(crate) net_changes: bool,
-    /// Positions (within `columns`) of the source table's primary-key columns.
-    pub(crate) key_positions: Vec<usize>,
-    /// Per captured column: whether it is a computed column. The change table holds NULL
-    /// for those, while they keep their bit in `__$update_mask` (set on insert and delete,
-    /// as every bit is; never on update, their NULL never changes).
-    pub(crate) computed: Vec<bool>,
-    /// Per captured column: how a large-object column shows in delete and update-before
-    /// rows (Microsoft's cdc.<capture_instance>_CT page, "Large object data types").
-    pub(crate) lob: Vec<Lob>,
-}
-
-/// Large-object kinds that change tables treat apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Lob {
-    /// Not a large object.
-    No,
-    /// `text`, `ntext`, `image`: NULL in delete (1) and update-before (3) rows.
-    Legacy,
-    /// `varchar(max)`, `nvarchar(max)`, `varbinary(max)`: NULL in update-before rows unless
-    /// the update changed the column; their value in delete rows.
-    Max,
-}
-
-impl Lob {
-    fn of(ty: SqlType) -> Lob {
-        match ty {
-            SqlType::Text | SqlType::NText | SqlType::Image => Lob::Legacy,
-            SqlType::VarChar(Len::Max)
-            | SqlType::NVarChar(Len::Max)
-            | SqlType::VarBinary(Len::Max) => Lob::Max,
-            _ => Lob::No,
-        }
-    }
-}
-
-/// A committed transaction waiting for the capture job.
-#[derive(Debug)]
-pub(crate) struct LoggedTxn {
-    pub(crate) commit_lsn: Lsn,
-    pub(crate) begin_lsn: Lsn,
-    pub(crate) begin_time: NaiveDateTime,
-    pub(crate) end_time: NaiveDateTime,
-    pub(crate) tran_id: Vec<u8>,
-    pub(crate) changes: Vec<Change>,
-}
-
-/// CDC state of a database.
-#[derive(Debug, Default)]
-pub(crate) struct CdcDb {
-    pub(crate) instances: Vec<CaptureInstance>,
-    pub(crate) pending: Vec<LoggedTxn>,
-    /// (start_lsn, tran_end_time, whether it is a transaction with changes) of every
-    /// `cdc.lsn_time_mapping` row, in LSN order: `false` marks the `tran_id = 0x00` rows the
-    /// capture job writes to show progress over log records that hold no captured change.
-    pub(crate) mapping: Vec<(Lsn, NaiveDateTime, bool)>,
-}
-
-impl CdcDb {
-    pub(crate) fn tracks(&self, object_id: i32) -> bool {
-        self.instances
-            .iter()
-            .any(|i| i.source_object_id == object_id)
-    }
-
-    pub(crate) fn instance(&self, name: &str) -> Option<&CaptureInstance> {
-        self.instances
-            .iter()
-            .find(|i| i.name.eq_ignore_ascii_case(name))
-    }
-
-    pub(crate) fn max_lsn(&self) -> Lsn {
-        self.mapping.last().map(|m| m.0).unwrap_or(Lsn::ZERO)
-    }
-}
 
 fn lsn_val(l: Lsn) -> Value {
     Value::Bytes(l.0.to_vec())
@@ -108,7 +19,7 @@ fn lsn_val(l: Lsn) -> Value {
 /// Every database the transaction wrote a log record in (changes, untracked writes,
 /// savepoints) gets a commit record: the log moves at once, whether or not the capture job
 /// ever reads it. Only CDC-enabled databases keep the transaction for the capture job.
-pub(crate) fn log_commit(eng: &mut Engine, mut txn: Txn) {
+pub(crate) fn log_commit(eng: &mut Engine, cdcs: &mut Cdc, mut txn: Txn) {
     let mut dbs: Vec<String> = txn.changes.iter().map(|c| c.db.clone()).collect();
     dbs.extend(txn.begin_lsn.keys().cloned());
     dbs.sort();
@@ -131,7 +42,7 @@ pub(crate) fn log_commit(eng: &mut Engine, mut txn: Txn) {
         let mut tran_id = vec![0u8; 4];
         tran_id.extend_from_slice(&(txn.xid as u32).to_be_bytes());
         tran_id.extend_from_slice(&[0, 0]);
-        if let Some(cdc) = db.cdc.as_mut() {
+        if let Some(cdc) = cdcs.db_mut(&name) {
             cdc.pending.push(LoggedTxn {
                 commit_lsn,
                 begin_lsn,
@@ -174,8 +85,9 @@ const SYSNAME: SqlType = SqlType::NVarChar(Len::N(128));
 const LSN: SqlType = SqlType::Binary(10);
 
 /// `sys.sp_cdc_enable_db`
-pub(crate) fn enable_db(eng: &mut Engine, db: &str) -> SqlResult<()> {
-    if eng.db(db)?.cdc.is_some() {
+pub(crate) fn enable_db(eng: &mut Engine, cdcs: &mut Cdc, db: &str) -> SqlResult<()> {
+    eng.db(db)?;
+    if cdcs.db(db).is_some() {
         return Ok(());
     }
     if matches!(db, "master" | "tempdb" | "model" | "msdb") {
@@ -257,14 +169,14 @@ pub(crate) fn enable_db(eng: &mut Engine, db: &str) -> SqlResult<()> {
             ("column_id", SqlType::Int, false),
         ],
     )?;
-    eng.db_mut(db)?.cdc = Some(CdcDb::default());
+    cdcs.enable(db);
     Ok(())
 }
 
 /// `sys.sp_cdc_disable_db`
-pub(crate) fn disable_db(eng: &mut Engine, db: &str) -> SqlResult<()> {
+pub(crate) fn disable_db(eng: &mut Engine, cdcs: &mut Cdc, db: &str) -> SqlResult<()> {
     let d = eng.db_mut(db)?;
-    d.cdc = None;
+    cdcs.forget(db);
     d.tables
         .retain(|_, t| !t.schema.eq_ignore_ascii_case("cdc"));
     d.schemas.retain(|(_, n)| !n.eq_ignore_ascii_case("cdc"));
@@ -289,11 +201,16 @@ pub(crate) struct EnableTable {
 }
 
 /// `sys.sp_cdc_enable_table`
-pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlResult<()> {
+pub(crate) fn enable_table(
+    eng: &mut Engine,
+    cdcs: &mut Cdc,
+    db: &str,
+    p: EnableTable,
+) -> SqlResult<()> {
     let ct_id = eng.alloc_object_id();
     let d = eng.db_mut(db)?;
     let dbname = d.name.clone();
-    if d.cdc.is_none() {
+    if cdcs.db(db).is_none() {
         return Err(not_enabled(&dbname));
     }
     let src = d.table(&p.schema, &p.name).ok_or_else(|| {
@@ -364,7 +281,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
         .iter()
         .map(|&k| (src.columns[k].name.clone(), src.columns[k].column_id))
         .collect();
-    let cdc = d.cdc.as_ref().ok_or_else(|| not_enabled(&dbname))?;
+    let cdc = cdcs.db(db).ok_or_else(|| not_enabled(&dbname))?;
     if cdc.instance(&ci).is_some() {
         return Err(SqlError::new(
             22926,
@@ -517,7 +434,7 @@ pub(crate) fn enable_table(eng: &mut Engine, db: &str, p: EnableTable) -> SqlRes
             );
         }
     }
-    if let Some(cdc) = d.cdc.as_mut() {
+    if let Some(cdc) = cdcs.db_mut(db) {
         cdc.instances.push(CaptureInstance {
             name: ci,
             source_object_id,
@@ -547,6 +464,7 @@ fn delete_where(d: &mut Database, table: &str, pred: impl Fn(&[Value]) -> bool) 
 /// `sys.sp_cdc_disable_table`
 pub(crate) fn disable_table(
     eng: &mut Engine,
+    cdcs: &mut Cdc,
     db: &str,
     schema: &str,
     name: &str,
@@ -558,7 +476,7 @@ pub(crate) fn disable_table(
         .table(schema, name)
         .map(|t| t.object_id)
         .ok_or_else(|| SqlError::invalid_object(name))?;
-    let cdc = d.cdc.as_mut().ok_or_else(|| not_enabled(&dbname))?;
+    let cdc = cdcs.db_mut(db).ok_or_else(|| not_enabled(&dbname))?;
     let all = ci.eq_ignore_ascii_case("all");
     let removed: Vec<CaptureInstance> = cdc
         .instances
@@ -610,16 +528,17 @@ fn pick(change: &Change, values: &Option<Vec<Value>>, col: &str) -> Value {
 }
 
 /// One capture-job scan over every CDC-enabled database. Returns the transactions processed.
-pub(crate) fn scan(eng: &mut Engine) -> usize {
+pub(crate) fn scan(eng: &mut Engine, cdcs: &mut Cdc) -> usize {
     let mut n = 0;
-    for d in eng.dbs.values_mut() {
-        n += scan_db(d);
+    for (name, cdc) in cdcs.iter_mut() {
+        if let Some(d) = eng.dbs.get_mut(name) {
+            n += scan_db(d, cdc);
+        }
     }
     n
 }
 
-fn scan_db(d: &mut Database) -> usize {
-    let Some(cdc) = d.cdc.as_mut() else { return 0 };
+fn scan_db(d: &mut Database, cdc: &mut CdcDb) -> usize {
     let pending = std::mem::take(&mut cdc.pending);
     let instances = cdc.instances.clone();
     let count = pending.len();
@@ -695,9 +614,7 @@ fn scan_db(d: &mut Database) -> usize {
                 Value::Bytes(txn.tran_id.clone()),
                 lsn_val(txn.begin_lsn),
             ]);
-            if let Some(cdc) = d.cdc.as_mut() {
-                cdc.mapping.push((txn.commit_lsn, txn.end_time, true));
-            }
+            cdc.mapping.push((txn.commit_lsn, txn.end_time, true));
         }
     }
     // If the scan read committed transactions past the last mapped one that had nothing to
@@ -707,7 +624,7 @@ fn scan_db(d: &mut Database) -> usize {
     // `tran_id = 0x00` row at its LSN, with no change rows. This moves fn_cdc_get_max_lsn()
     // but not the highest transaction with changes. Rolled-back work commits nothing and
     // leaves no row.
-    let max = d.cdc.as_ref().map_or(Lsn::ZERO, |c| c.max_lsn());
+    let max = cdc.max_lsn();
     if uncaptured.is_some_and(|l| l > max) {
         let lsn = d.log.commit();
         let t = now();
@@ -718,9 +635,7 @@ fn scan_db(d: &mut Database) -> usize {
             Value::Bytes(vec![0]),
             lsn_val(lsn),
         ]);
-        if let Some(cdc) = d.cdc.as_mut() {
-            cdc.mapping.push((lsn, t, false));
-        }
+        cdc.mapping.push((lsn, t, false));
     }
     if let Some(t) = d.table_mut("cdc", "lsn_time_mapping") {
         for r in mapping_rows {
@@ -732,12 +647,17 @@ fn scan_db(d: &mut Database) -> usize {
 
 /// Records an ALTER TABLE on a tracked table in `cdc.ddl_history`; capture instances keep
 /// their columns, as in SQL Server.
-pub(crate) fn record_ddl(eng: &mut Engine, r: &TableRef, text: &str) -> SqlResult<()> {
+pub(crate) fn record_ddl(
+    eng: &mut Engine,
+    cdcs: &mut Cdc,
+    r: &TableRef,
+    text: &str,
+) -> SqlResult<()> {
     let d = eng.db_mut(&r.db)?;
     let Some(src) = d.table(&r.schema, &r.name).map(|t| t.object_id) else {
         return Ok(());
     };
-    let Some(cdc) = d.cdc.as_ref() else {
+    let Some(cdc) = cdcs.db(&r.db) else {
         return Ok(());
     };
     let cts: Vec<i32> = cdc
@@ -783,13 +703,14 @@ fn unknown_instance(ci: &str) -> SqlError {
 /// - an explicit NULL keeps the current low endpoint and only deletes rows below it.
 pub(crate) fn cleanup(
     eng: &mut Engine,
+    cdcs: &mut Cdc,
     db: &str,
     ci: &str,
     low_water_mark: Option<Lsn>,
 ) -> SqlResult<()> {
     let d = eng.db_mut(db)?;
     let dbname = d.name.clone();
-    let cdc = d.cdc.as_mut().ok_or_else(|| not_enabled(&dbname))?;
+    let cdc = cdcs.db_mut(db).ok_or_else(|| not_enabled(&dbname))?;
     if cdc.instance(ci).is_none() {
         return Err(unknown_instance(ci));
     }

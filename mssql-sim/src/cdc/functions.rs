@@ -1,6 +1,6 @@
 //! `sys.fn_cdc_*` scalar functions and `cdc.fn_cdc_get_all_changes_<capture_instance>`.
 
-use crate::cdc::lsn::Lsn;
+use crate::engine::log::Lsn;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::query::{Rel, RelCol};
@@ -32,9 +32,9 @@ fn err_313(ci: &str) -> SqlError {
 }
 
 impl Exec<'_> {
-    fn cdc_db(&self) -> SqlResult<&crate::cdc::capture::CdcDb> {
+    fn cdc_db(&self) -> SqlResult<&crate::cdc::state::CdcDb> {
         let db = self.eng.db(&self.sess.db)?;
-        db.cdc.as_ref().ok_or_else(|| {
+        self.cdc.db(&db.name).ok_or_else(|| {
             SqlError::new(
                 22901,
                 format!(
@@ -53,8 +53,8 @@ impl Exec<'_> {
                 let ci = arg(0).to_text().unwrap_or_default();
                 let db = self.eng.db(&self.sess.db)?;
                 Ok(lsn_val(
-                    db.cdc
-                        .as_ref()
+                    self.cdc
+                        .db(&db.name)
                         .and_then(|c| c.instance(&ci))
                         .map(|i| i.min_lsn)
                         .unwrap_or(Lsn::ZERO),
@@ -63,7 +63,10 @@ impl Exec<'_> {
             "fn_cdc_get_max_lsn" => {
                 let db = self.eng.db(&self.sess.db)?;
                 Ok(lsn_val(
-                    db.cdc.as_ref().map(|c| c.max_lsn()).unwrap_or(Lsn::ZERO),
+                    self.cdc
+                        .db(&db.name)
+                        .map(|c| c.max_lsn())
+                        .unwrap_or(Lsn::ZERO),
                 ))
             }
             "fn_cdc_increment_lsn" => Ok(match lsn_arg(&arg(0))? {
@@ -177,7 +180,7 @@ impl Exec<'_> {
         };
         let db = self.eng.db(&self.sess.db)?;
         let missing = || SqlError::invalid_object(&fname);
-        let cdc = db.cdc.as_ref().ok_or_else(missing)?;
+        let cdc = self.cdc.db(&db.name).ok_or_else(missing)?;
         let inst = cdc
             .instance(ci)
             .filter(|i| i.net_changes)
@@ -274,9 +277,9 @@ impl Exec<'_> {
         let to = lsn_arg(&args[1])?;
         let filter = args[2].to_text().unwrap_or_default().to_lowercase();
         let db = self.eng.db(&self.sess.db)?;
-        let cdc = db
+        let cdc = self
             .cdc
-            .as_ref()
+            .db(&db.name)
             .ok_or_else(|| SqlError::invalid_object(&format!("cdc.fn_cdc_get_all_changes_{ci}")))?;
         let inst = cdc
             .instance(ci)

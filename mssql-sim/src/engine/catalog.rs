@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDateTime, Utc};
 
-use crate::cdc::capture::CdcDb;
-use crate::cdc::lsn::Log;
+use crate::engine::log::Log;
 use crate::engine::table::Table;
 use crate::engine::txn::TxnTable;
 use crate::error::{SqlError, SqlResult};
@@ -19,8 +18,6 @@ pub(crate) struct Database {
     pub(crate) tables: BTreeMap<String, Table>,
     pub(crate) schemas: Vec<(i32, String)>,
     pub(crate) log: Log,
-    /// Present once `sys.sp_cdc_enable_db` ran.
-    pub(crate) cdc: Option<CdcDb>,
     pub(crate) created: NaiveDateTime,
     /// `ALLOW_SNAPSHOT_ISOLATION`: OFF in a new database (as in `model`), ON in `master` and
     /// `msdb`, as a stock SQL Server 2022 reports them in `sys.databases.snapshot_isolation_state`.
@@ -40,7 +37,6 @@ impl Database {
                 (3, "INFORMATION_SCHEMA".into()),
             ],
             log: Log::default(),
-            cdc: None,
             created: now(),
             allow_snapshot_isolation: matches!(name, "master" | "msdb"),
         }
@@ -71,6 +67,16 @@ impl Database {
     pub(crate) fn table_by_id(&self, id: i32) -> Option<&Table> {
         self.tables.values().find(|t| t.object_id == id)
     }
+}
+
+/// A resolved table name.
+#[derive(Debug, Clone)]
+pub(crate) struct TableRef {
+    pub(crate) db: String,
+    pub(crate) schema: String,
+    pub(crate) name: String,
+    /// The name as the statement spelled it, for error messages.
+    pub(crate) written: String,
 }
 
 /// The map key of a table.

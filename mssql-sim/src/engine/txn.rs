@@ -3,8 +3,65 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDateTime;
+
+use crate::engine::log::Lsn;
+use crate::value::Value;
+
 /// A transaction id. Id 0 marks rows written by the system, committed before anything else.
 pub(crate) type Xid = u64;
+
+/// Transaction isolation levels the engine distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    ReadCommitted,
+    /// Served with one consistent view from the first read (the simulator has no lock waits,
+    /// so the locks that keep SQL Server's reads repeatable are modelled by the view).
+    RepeatableRead,
+    /// As `RepeatableRead`.
+    Serializable,
+    Snapshot,
+}
+
+/// A row change made by a transaction in a CDC-enabled database, logged for the capture job.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub(crate) db: String,
+    pub(crate) object_id: i32,
+    /// 1 delete, 2 insert, 3/4 update (before/after)
+    pub(crate) op: u8,
+    pub(crate) lsn: Lsn,
+    pub(crate) command_id: i32,
+    pub(crate) columns: Vec<String>,
+    pub(crate) before: Option<Vec<Value>>,
+    pub(crate) after: Option<Vec<Value>>,
+}
+
+/// An open transaction.
+#[derive(Debug)]
+pub(crate) struct Txn {
+    pub(crate) xid: Xid,
+    pub(crate) explicit: bool,
+    /// SNAPSHOT: the commit sequence number reads are pinned to (set on first read).
+    pub(crate) snapshot: Option<u64>,
+    /// The isolation level in force when the transaction began (`BEGIN TRANSACTION`, or the
+    /// statement of an autocommit transaction). A statement run under SNAPSHOT in a
+    /// transaction that began under another level fails with error 3951, as SQL Server's does
+    /// even before the transaction read anything (the 3951 transcript in Kuznetsov's "Don't
+    /// swap horses in midstream", sqlblog.com 2010: REPEATABLE READ, BEGIN TRAN, then SNAPSHOT).
+    pub(crate) started_as: Isolation,
+    pub(crate) descriptor: u64,
+    pub(crate) begin_time: NaiveDateTime,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) command_id: i32,
+    /// First LSN used per database (the transaction's begin LSN there).
+    pub(crate) begin_lsn: HashMap<String, Lsn>,
+    /// LSN of the latest `SAVE TRANSACTION` record per database
+    /// (`sys.dm_tran_database_transactions.database_transaction_most_recent_savepoint_lsn`).
+    pub(crate) savepoint_lsn: HashMap<String, Lsn>,
+    /// LSN of the transaction's last log record per database.
+    pub(crate) last_lsn: HashMap<String, Lsn>,
+}
 
 /// Where a transaction stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -487,7 +487,7 @@ impl Exec<'_> {
     /// threshold 5000). 22901 when the database is not enabled for CDC.
     fn sp_cdc_help_jobs(&mut self) -> SqlResult<ResultSet> {
         let db = self.eng.db(&self.sess.db)?;
-        if db.cdc.is_none() {
+        if self.cdc.db(&db.name).is_none() {
             return Err(SqlError::new(
                 22901,
                 format!(

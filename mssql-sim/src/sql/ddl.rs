@@ -6,10 +6,11 @@ use sqlparser::ast::{
 };
 
 use crate::cdc::capture;
+use crate::engine::catalog::TableRef;
 use crate::engine::catalog::{key, now};
 use crate::engine::table::{Column, Index, Table};
 use crate::error::{SqlError, SqlResult};
-use crate::sql::exec::{Exec, TableRef};
+use crate::sql::exec::Exec;
 use crate::sql::parse::{COMPUTED_TYPE, name_parts};
 use crate::value::{Len, SqlType, Value, coerce, parse_type};
 
@@ -332,7 +333,7 @@ impl Exec<'_> {
                 other => return Err(SqlError::unsupported(format!("ALTER TABLE {other}"))),
             }
         }
-        capture::record_ddl(self.eng, &r, &text)?;
+        capture::record_ddl(self.eng, self.cdc, &r, &text)?;
         self.done(None);
         Ok(())
     }

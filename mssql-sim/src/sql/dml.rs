@@ -6,13 +6,15 @@ use sqlparser::ast::{
     UpdateTableFromKind,
 };
 
+use crate::engine::catalog::TableRef;
 use crate::engine::catalog::key;
+use crate::engine::txn::Change;
 use crate::engine::txn::TxStatus;
 use crate::error::{SqlError, SqlResult};
-use crate::sql::exec::{Exec, TableRef};
+use crate::sql::exec::Exec;
 use crate::sql::parse::name_parts;
 use crate::sql::query::{ROWID, RelCol};
-use crate::sql::session::{Change, Undo};
+use crate::sql::session::Undo;
 use crate::value::{Len, SqlType, Value, coerce};
 
 /// Target table, columns of the rows to evaluate on, and (version index, row) pairs.
@@ -84,9 +86,9 @@ impl Exec<'_> {
             .dbs
             .get_mut(&r.db)
             .ok_or_else(|| SqlError::invalid_object(&r.name))?;
-        let tracked = db
+        let tracked = self
             .cdc
-            .as_ref()
+            .db(&db.name)
             .is_some_and(|c| db.tables.get(&k).is_some_and(|t| c.tracks(t.object_id)));
         let t = db
             .tables
@@ -483,7 +485,7 @@ impl Exec<'_> {
                 crate::sql::query::table_cols(t, &t.name),
                 t.pk.clone(),
                 t.object_id,
-                db.cdc.as_ref().is_some_and(|c| c.tracks(t.object_id)),
+                self.cdc.tracks(&db.name, t.object_id),
             )
         };
         let mut targets = Vec::new();
@@ -701,7 +703,7 @@ impl Exec<'_> {
             (
                 t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
                 t.object_id,
-                db.cdc.as_ref().is_some_and(|c| c.tracks(t.object_id)),
+                self.cdc.tracks(&db.name, t.object_id),
             )
         };
         let n = rows.len() as u64;
@@ -776,12 +778,8 @@ impl Exec<'_> {
             return Ok(());
         }
         let t = self.table(r)?;
-        let tracked = self
-            .eng
-            .db(&r.db)?
-            .cdc
-            .as_ref()
-            .is_some_and(|c| c.tracks(t.object_id));
+        self.eng.db(&r.db)?;
+        let tracked = self.cdc.tracks(&r.db, t.object_id);
         if !tracked {
             return Ok(());
         }

@@ -9,13 +9,15 @@ use sqlparser::ast::{
 };
 
 use crate::cdc::capture;
-use crate::engine::catalog::{Engine, key, now};
+use crate::cdc::state::Cdc;
+use crate::engine::catalog::{Engine, TableRef, key, now};
 use crate::engine::table::Table;
 use crate::engine::txn::View;
+use crate::engine::txn::{Isolation, Txn};
 use crate::error::{SqlError, SqlResult};
 use crate::faults::Control;
 use crate::sql::parse::{Segment, name_parts, parse_batch};
-use crate::sql::session::{Isolation, Session, Txn, Undo};
+use crate::sql::session::{Session, Undo};
 use crate::tds::tokens::ColumnMeta;
 use crate::value::{Value, coerce, parse_type};
 
@@ -48,6 +50,8 @@ pub(crate) enum Out {
 /// Executes statements for one session against the shared engine.
 pub(crate) struct Exec<'a> {
     pub(crate) eng: &'a mut Engine,
+    /// The CDC state of every database, kept beside the engine.
+    pub(crate) cdc: &'a mut Cdc,
     pub(crate) sess: &'a mut Session,
     pub(crate) ctl: &'a Control,
     pub(crate) out: Vec<Out>,
@@ -57,22 +61,18 @@ pub(crate) struct Exec<'a> {
     pub(crate) dml_target: Option<(String, String)>,
 }
 
-/// A resolved table name.
-#[derive(Debug, Clone)]
-pub(crate) struct TableRef {
-    pub(crate) db: String,
-    pub(crate) schema: String,
-    pub(crate) name: String,
-    /// The name as the statement spelled it, for error messages.
-    pub(crate) written: String,
-}
-
 static NEXT_DESCRIPTOR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0x1000);
 
 impl<'a> Exec<'a> {
-    pub(crate) fn new(eng: &'a mut Engine, sess: &'a mut Session, ctl: &'a Control) -> Self {
+    pub(crate) fn new(
+        eng: &'a mut Engine,
+        cdc: &'a mut Cdc,
+        sess: &'a mut Session,
+        ctl: &'a Control,
+    ) -> Self {
         Exec {
             eng,
+            cdc,
             sess,
             ctl,
             out: Vec::new(),
@@ -178,7 +178,7 @@ impl<'a> Exec<'a> {
         let r = self.run_segment_inner(seg);
         if self.ctl.take_scan_after(&text) {
             // The capture job runs right after this statement, before its reply goes out.
-            capture::scan(self.eng);
+            capture::scan(self.eng, self.cdc);
         }
         r
     }
@@ -376,7 +376,7 @@ impl<'a> Exec<'a> {
             return;
         };
         let seq = self.eng.txns.commit(txn.xid);
-        capture::log_commit(self.eng, txn);
+        capture::log_commit(self.eng, self.cdc, txn);
         // Now and then, when no open transaction can need old row versions, drop them.
         if seq.is_multiple_of(512) && !self.eng.txns.any_active() {
             let tt = &self.eng.txns;
@@ -798,6 +798,7 @@ impl<'a> Exec<'a> {
                             ),
                         ));
                     }
+                    self.cdc.forget(&name);
                     if self.eng.dbs.remove(&name).is_none() && !if_exists {
                         return Err(SqlError::new(
                             3701,
@@ -823,15 +824,17 @@ impl<'a> Exec<'a> {
                     let r = self.resolve(&name_parts(n))?;
                     let db = self.eng.db_mut(&r.db)?;
                     let k = key(&r.schema, &r.name);
-                    let tracked = db
+                    let tracked = self
                         .cdc
-                        .as_ref()
+                        .db(&db.name)
                         .is_some_and(|c| db.tables.get(&k).is_some_and(|t| c.tracks(t.object_id)));
                     // Dropping a tracked table drops its capture instances with it, change
                     // tables and metadata included (Microsoft's "What is change data capture"
                     // page; ground truth C14).
                     if tracked {
-                        capture::disable_table(self.eng, &r.db, &r.schema, &r.name, "all")?;
+                        capture::disable_table(
+                            self.eng, self.cdc, &r.db, &r.schema, &r.name, "all",
+                        )?;
                     }
                     let db = self.eng.db_mut(&r.db)?;
                     if db.tables.remove(&k).is_none() && !if_exists {
@@ -946,11 +949,8 @@ impl<'a> Exec<'a> {
                     let tracked = {
                         let t = self.table(&r)?;
                         let id = t.object_id;
-                        self.eng
-                            .db(&r.db)?
-                            .cdc
-                            .as_ref()
-                            .is_some_and(|c| c.tracks(id))
+                        self.eng.db(&r.db)?;
+                        self.cdc.tracks(&r.db, id)
                     };
                     if tracked {
                         return Err(SqlError::new(

@@ -3,7 +3,7 @@
 use sqlparser::ast::Expr;
 
 use crate::cdc::capture::{self, EnableTable};
-use crate::cdc::lsn::Lsn;
+use crate::engine::log::Lsn;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::{Exec, Out, ResultSet};
 use crate::tds::tokens::ColumnMeta;
@@ -73,8 +73,8 @@ impl Exec<'_> {
                 }
                 return Ok(());
             }
-            ("sp_cdc_enable_db", _) => capture::enable_db(self.eng, &db)?,
-            ("sp_cdc_disable_db", _) => capture::disable_db(self.eng, &db)?,
+            ("sp_cdc_enable_db", _) => capture::enable_db(self.eng, self.cdc, &db)?,
+            ("sp_cdc_disable_db", _) => capture::disable_db(self.eng, self.cdc, &db)?,
             ("sp_cdc_enable_table", _) => {
                 let p = EnableTable {
                     schema: a
@@ -101,7 +101,7 @@ impl Exec<'_> {
                 if a.named.iter().all(|(n, _)| n != "role_name") && a.positional.len() < 3 {
                     return Err(missing(&short, "role_name"));
                 }
-                capture::enable_table(self.eng, &db, p)?;
+                capture::enable_table(self.eng, self.cdc, &db, p)?;
             }
             ("sp_cdc_disable_table", _) => {
                 let schema = a
@@ -113,7 +113,7 @@ impl Exec<'_> {
                 let ci = a
                     .text("capture_instance", 2)
                     .ok_or_else(|| missing(&short, "capture_instance"))?;
-                capture::disable_table(self.eng, &db, &schema, &name, &ci)?;
+                capture::disable_table(self.eng, self.cdc, &db, &schema, &name, &ci)?;
             }
             ("sp_configure", _) => {
                 // Only 'max text repl size' changes anything here (the LOB size limit of
@@ -195,7 +195,7 @@ impl Exec<'_> {
                 ));
             }
             ("sp_cdc_scan", _) => {
-                capture::scan(self.eng);
+                capture::scan(self.eng, self.cdc);
             }
             ("sp_cdc_start_job", _) => self.ctl.set_capture_running(true),
             ("sp_cdc_stop_job", _) => self.ctl.set_capture_running(false),
@@ -209,7 +209,7 @@ impl Exec<'_> {
                     })?),
                     _ => None,
                 };
-                capture::cleanup(self.eng, &db, &ci, lwm)?;
+                capture::cleanup(self.eng, self.cdc, &db, &ci, lwm)?;
             }
             ("sp_cdc_help_change_data_capture", _) => {
                 let rs = self.help_cdc(a.text("source_schema", 0), a.text("source_name", 1))?;
@@ -244,7 +244,7 @@ impl Exec<'_> {
 
     fn help_cdc(&mut self, schema: Option<String>, name: Option<String>) -> SqlResult<ResultSet> {
         let d = self.eng.db(&self.sess.db)?;
-        let cdc = d.cdc.as_ref().ok_or_else(|| {
+        let cdc = self.cdc.db(&d.name).ok_or_else(|| {
             SqlError::new(
                 22901,
                 format!(

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::cdc::lsn::Lsn;
+use crate::engine::log::Lsn;
 use crate::engine::txn::Xid;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;

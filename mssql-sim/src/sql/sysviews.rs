@@ -68,7 +68,7 @@ const ALL_TYPES: [SqlType; 28] = [
 
 /// An LSN in the numeric form the `sys.dm_tran_*` views use: VLF sequence × 10^15 + block
 /// × 10^5 + slot (what Microsoft's `fn_convertnumericlsntobinary` template takes apart).
-fn numeric_lsn(l: crate::cdc::lsn::Lsn) -> i128 {
+fn numeric_lsn(l: crate::engine::log::Lsn) -> i128 {
     let b = l.0;
     let vlf = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
     let block = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
@@ -114,7 +114,7 @@ impl Exec<'_> {
                             s("ONLINE"),
                             i(i64::from(d.allow_snapshot_isolation)),
                             b(false),
-                            b(d.cdc.is_some()),
+                            b(self.cdc.db(&d.name).is_some()),
                         ]
                     })
                     .collect(),
@@ -134,7 +134,7 @@ impl Exec<'_> {
                 let mut rows = Vec::new();
                 for t in db.tables.values() {
                     let sid = db.schema_id(&t.schema).unwrap_or(1);
-                    let tracked = db.cdc.as_ref().is_some_and(|c| c.tracks(t.object_id));
+                    let tracked = self.cdc.tracks(&db.name, t.object_id);
                     rows.push(vec![
                         s(&t.name),
                         i(t.object_id as i64),
@@ -318,7 +318,7 @@ impl Exec<'_> {
                 // The current session's transaction, one row per database it has touched (the
                 // current one always): log positions in SQL Server's numeric(25,0) LSN form.
                 // Other sessions' transactions are not listed.
-                let numeric = |l: Option<&crate::cdc::lsn::Lsn>| match l {
+                let numeric = |l: Option<&crate::engine::log::Lsn>| match l {
                     Some(l) => Value::Decimal(numeric_lsn(*l), 0),
                     None => Value::Null,
                 };
