@@ -263,7 +263,7 @@ pub struct KafkaOffset {
 /// assert!(at(0x758, 1) < at(0x758, 2));
 /// assert!(at(0x758, 9) < at(0x760, 1));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Position {
@@ -279,6 +279,44 @@ pub enum Position {
         /// Sequence number, increasing.
         seq: u64,
     },
+}
+
+/// `clone_from` reuses the target's string buffers when both positions are of one kind: sinks
+/// keep "the last position of this file/lane" and overwrite it for every event, and the derived
+/// `clone_from` allocated a new topic or stream name each time (≈ 280 instructions per event
+/// in the S3 sink's profile).
+impl Clone for Position {
+    fn clone(&self) -> Self {
+        match self {
+            Position::SqlServer(p) => Position::SqlServer(p.clone()),
+            Position::Kafka(k) => Position::Kafka(k.clone()),
+            Position::Sequence { stream, seq } => Position::Sequence {
+                stream: stream.clone(),
+                seq: *seq,
+            },
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        match (self, source) {
+            (Position::Kafka(to), Position::Kafka(from)) => {
+                to.topic.clone_from(&from.topic);
+                to.partition = from.partition;
+                to.offset = from.offset;
+            }
+            (
+                Position::Sequence { stream, seq },
+                Position::Sequence {
+                    stream: from_stream,
+                    seq: from_seq,
+                },
+            ) => {
+                stream.clone_from(from_stream);
+                *seq = *from_seq;
+            }
+            (to, from) => *to = from.clone(),
+        }
+    }
 }
 
 impl Position {
@@ -392,5 +430,46 @@ impl Checkpoint {
     /// Whether no lane has a position yet.
     pub fn is_empty(&self) -> bool {
         self.lanes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clone_from_gives_the_source_whatever_the_kinds() {
+        let kafka = |topic: &str, offset| {
+            Position::Kafka(KafkaOffset {
+                topic: topic.into(),
+                partition: 3,
+                offset,
+            })
+        };
+        let sequence = |stream: &str, seq| Position::Sequence {
+            stream: stream.into(),
+            seq,
+        };
+        let sql = Position::SqlServer(LsnPosition {
+            database: "shop".into(),
+            commit_lsn: Lsn::from_parts(0x27, 0x758, 5),
+            change_lsn: Lsn::from_parts(0x27, 0x758, 2),
+            event_serial_no: 1,
+            snapshot: None,
+        });
+        let all = [
+            kafka("orders", 7),
+            kafka("a-much-longer-topic-name", 9),
+            sequence("s", 1),
+            sequence("another", 2),
+            sql,
+        ];
+        for to in &all {
+            for from in &all {
+                let mut target = to.clone();
+                target.clone_from(from);
+                assert_eq!(&target, from);
+            }
+        }
     }
 }
