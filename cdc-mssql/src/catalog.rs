@@ -21,6 +21,46 @@ pub(crate) struct CaptureInstance {
     pub(crate) table: Arc<TableSchema>,
     /// `, [c1], CAST([m] AS decimal(19,4)) AS [m], …` for the change-table query.
     pub(crate) select_list: String,
+    /// Whether the event key (`table.primary_key`) identifies rows: a primary key, or the
+    /// capture instance's unique index whose columns are all `NOT NULL`. Only such a key
+    /// chunks a snapshot (a keyset over a non-unique or nullable key would skip rows); a
+    /// table keyed otherwise is snapshotted in one query.
+    pub(crate) key_identifies_rows: bool,
+    /// The large-object columns, which change tables hold as NULL where they did not
+    /// capture the value (see [`Lob`]).
+    pub(crate) lobs: Vec<Lob>,
+}
+
+/// A large-object column of a capture instance. SQL Server's change tables hold `text`,
+/// `ntext` and `image` as NULL in delete and update-before rows, and `varchar(max)`,
+/// `nvarchar(max)`, `varbinary(max)` as NULL in update-before rows unless the update changed
+/// them (Microsoft, "cdc.<capture_instance>_CT", Large object data types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lob {
+    /// Index of the column among the emitted values.
+    pub(crate) value: usize,
+    /// The column's `cdc.captured_columns.column_ordinal`: its bit in `__$update_mask`.
+    pub(crate) ordinal: usize,
+    /// `text`/`ntext`/`image` (never captured in delete and update-before rows) rather than
+    /// a `(max)` type.
+    pub(crate) legacy: bool,
+}
+
+impl Lob {
+    fn of(value: usize, ordinal: usize, data_type: &DataType) -> Option<Self> {
+        let legacy = match data_type {
+            DataType::Text | DataType::NText | DataType::Image => true,
+            DataType::VarChar { length: None }
+            | DataType::NVarChar { length: None }
+            | DataType::VarBinary { length: None } => false,
+            _ => return None,
+        };
+        Some(Self {
+            value,
+            ordinal,
+            legacy,
+        })
+    }
 }
 
 /// The capture instances of one database, grouped by source table, oldest first.
@@ -102,6 +142,7 @@ struct Raw {
     columns: Vec<Row>,
     key_constraints: Vec<Row>,
     key_columns: Vec<Row>,
+    index_columns: Vec<Row>,
 }
 
 async fn fetch(c: &mut SqlClient) -> Result<Raw, tiberius::error::Error> {
@@ -112,6 +153,7 @@ async fn fetch(c: &mut SqlClient) -> Result<Raw, tiberius::error::Error> {
         columns: query::batch_rows(c, query::COLUMNS).await?,
         key_constraints: query::batch_rows(c, query::KEY_CONSTRAINTS).await?,
         key_columns: query::batch_rows(c, query::KEY_COLUMNS).await?,
+        index_columns: query::batch_rows(c, query::INDEX_COLUMNS).await?,
     })
 }
 
@@ -188,6 +230,15 @@ pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<
             .push((int(r, 2).map_err(&k)?, text(r, 1).map_err(&k)?));
     }
 
+    let mut index_columns: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
+    for r in &raw.index_columns {
+        let k = p("cdc.index_columns");
+        index_columns
+            .entry(int(r, 0).map_err(&k)?)
+            .or_default()
+            .push((int(r, 2).map_err(&k)?, text(r, 1).map_err(&k)?));
+    }
+
     let mut by_table: HashMap<i64, Vec<CaptureInstance>> = HashMap::new();
     for r in &raw.change_tables {
         let k = p("cdc.change_tables");
@@ -206,7 +257,8 @@ pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<
         let src_columns = columns.get(&source_object);
         let mut schema_columns = Vec::new();
         let mut select_list = String::new();
-        for (_, column) in cols {
+        let mut lobs = Vec::new();
+        for (ordinal, column) in cols {
             if config.column_excluded(&schema, &table, &column) {
                 continue;
             }
@@ -232,32 +284,87 @@ pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<
             let nullable = src_columns.and_then(|c| c.get(&lower)).is_none_or(|f| f.4);
             select_list.push_str(", ");
             select_list.push_str(&select_expression(&column, &data_type));
+            lobs.extend(
+                usize::try_from(ordinal)
+                    .ok()
+                    .and_then(|ordinal| Lob::of(schema_columns.len(), ordinal, &data_type)),
+            );
             schema_columns.push(Column::new(column, data_type, nullable));
         }
-        let key: Vec<String> = {
-            let mut k = key_columns
-                .get(&(schema.to_lowercase(), table.to_lowercase()))
-                .cloned()
-                .unwrap_or_default();
+        let ordered = |mut k: Vec<(i64, String)>| -> Vec<String> {
             k.sort();
             k.into_iter().map(|(_, c)| c).collect()
         };
+        let primary = ordered(
+            key_columns
+                .get(&(schema.to_lowercase(), table.to_lowercase()))
+                .cloned()
+                .unwrap_or_default(),
+        );
+        // The capture instance's row identity: the primary key or the unique index named by
+        // @index_name (what Debezium keys a table without a primary key by).
+        let index = ordered(index_columns.get(&ct_object).cloned().unwrap_or_default());
+        let not_null = |k: &[String]| {
+            k.iter().all(|c| {
+                src_columns
+                    .and_then(|cs| cs.get(&c.to_lowercase()))
+                    .is_some_and(|f| !f.4)
+            })
+        };
+        let same_set = |a: &[String], b: &[String]| {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|x| b.iter().any(|y| x.eq_ignore_ascii_case(y)))
+        };
+        let configured = config.message_key_columns_of(&database, &schema, &table);
+        let (key, key_identifies_rows): (Vec<String>, bool) = match configured {
+            // message.key.columns overrides the table's own key, as in Debezium; its
+            // columns must be emitted.
+            Some(columns) => {
+                let mut key = Vec::new();
+                for wanted in columns {
+                    let found = schema_columns
+                        .iter()
+                        .find(|c| c.name.eq_ignore_ascii_case(wanted))
+                        .ok_or_else(|| {
+                            Error::config(
+                                "message_key_columns",
+                                format!(
+                                    "{schema}.{table} has no captured column {wanted:?} (capture instance {name})"
+                                ),
+                            )
+                        })?;
+                    key.push(found.name.clone());
+                }
+                let unique = (!primary.is_empty() && same_set(&key, &primary))
+                    || (!index.is_empty() && same_set(&key, &index) && not_null(&index));
+                (key, unique)
+            }
+            None if !primary.is_empty() => (primary, true),
+            None if !index.is_empty() => {
+                let unique = not_null(&index);
+                (index, unique)
+            }
+            None => (Vec::new(), false),
+        };
         // Key columns that are not captured cannot key the events.
-        let key = if key.iter().all(|k| {
+        let (key, key_identifies_rows) = if key.iter().all(|k| {
             schema_columns
                 .iter()
                 .any(|c| c.name.eq_ignore_ascii_case(k))
         }) {
-            key.iter()
+            let key = key
+                .iter()
                 .filter_map(|k| {
                     schema_columns
                         .iter()
                         .find(|c| c.name.eq_ignore_ascii_case(k))
                         .map(|c| c.name.clone())
                 })
-                .collect()
+                .collect();
+            (key, key_identifies_rows)
         } else {
-            Vec::new()
+            (Vec::new(), false)
         };
         let created = r.try_get::<NaiveDateTime, _>(4).ok().flatten();
         let id = TableId::new(database.clone(), schema, table);
@@ -275,6 +382,8 @@ pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<
                 created,
                 table: Arc::new(table),
                 select_list,
+                key_identifies_rows,
+                lobs,
             });
     }
     let mut tables: Vec<Vec<CaptureInstance>> = by_table.into_values().collect();

@@ -98,6 +98,10 @@ pub struct MssqlConfig {
     pub(crate) include: Vec<String>,
     pub(crate) exclude: Vec<String>,
     pub(crate) excluded_columns: Vec<String>,
+    /// Debezium's `message.key.columns` as written; parsed into `message_keys` by `build`.
+    pub(crate) message_key_spec: String,
+    /// `(table pattern, key columns)` per entry of `message.key.columns`, in order.
+    pub(crate) message_keys: Vec<(String, Vec<String>)>,
     pub(crate) snapshot_mode: SnapshotMode,
     pub(crate) stream_from_earliest: bool,
     /// `None`: chosen per database from `snapshot_isolation_state` (see [`SnapshotIsolation`]).
@@ -189,6 +193,22 @@ impl MssqlConfig {
         (self.include.is_empty() || matches(&self.include)) && !matches(&self.exclude)
     }
 
+    /// The configured key columns of a table (Debezium's `message.key.columns`): the first
+    /// entry whose pattern matches `database.schema.table` or `schema.table`.
+    pub(crate) fn message_key_columns_of(
+        &self,
+        database: &str,
+        schema: &str,
+        table: &str,
+    ) -> Option<&[String]> {
+        let short = format!("{schema}.{table}");
+        let full = format!("{database}.{short}");
+        self.message_keys
+            .iter()
+            .find(|(p, _)| glob(p, &full) || glob(p, &short))
+            .map(|(_, k)| k.as_slice())
+    }
+
     /// Whether `schema.table.column` is excluded.
     pub(crate) fn column_excluded(&self, schema: &str, table: &str, column: &str) -> bool {
         let name = format!("{schema}.{table}.{column}");
@@ -242,6 +262,8 @@ impl Default for MssqlConfigBuilder {
                 include: Vec::new(),
                 exclude: Vec::new(),
                 excluded_columns: Vec::new(),
+                message_key_spec: String::new(),
+                message_keys: Vec::new(),
                 snapshot_mode: SnapshotMode::Initial,
                 stream_from_earliest: false,
                 snapshot_isolation: None,
@@ -414,6 +436,20 @@ impl MssqlConfigBuilder {
         self
     }
 
+    /// Keys for tables by configuration (Debezium's `message.key.columns`, same syntax):
+    /// `<table>:<column>,<column>;<table>:<column>;…`, where `<table>` is `schema.table` or
+    /// `database.schema.table` with `*` for any text (matched case-insensitively; the first
+    /// matching entry wins). A configured key overrides the table's primary key and the
+    /// capture instance's index for the events' key. The snapshot is chunked by it only
+    /// when it is that primary key or a unique index of `NOT NULL` columns; otherwise the
+    /// table is read in one query. Checked by [`build`](Self::build) (syntax) and when the
+    /// catalog loads (a column the capture instance does not emit is
+    /// [`Error::Config`](crate::Error::Config) naming `message_key_columns`).
+    pub fn message_key_columns(mut self, spec: impl Into<String>) -> Self {
+        self.config.message_key_spec = spec.into();
+        self
+    }
+
     setter!(/// Server port (default 1433).
         port: u16);
     setter!(/// What to snapshot before streaming.
@@ -464,7 +500,8 @@ impl MssqlConfigBuilder {
 
     /// Checks every field and returns the configuration; the error names the first bad field.
     pub fn build(self) -> Result<MssqlConfig, Error> {
-        let c = self.config;
+        let mut c = self.config;
+        c.message_keys = parse_message_keys(&c.message_key_spec)?;
         if c.host.trim().is_empty() {
             return Err(Error::config("host", "must be set (Server=tcp:host,port)"));
         }
@@ -535,6 +572,32 @@ impl MssqlConfigBuilder {
     }
 }
 
+/// Parses `message.key.columns`: `<table>:<col>,<col>;…` (blank entries ignored).
+fn parse_message_keys(spec: &str) -> Result<Vec<(String, Vec<String>)>, Error> {
+    let bad = |entry: &str, why: &str| {
+        Error::config(
+            "message_key_columns",
+            format!("{entry:?}: {why} (expected <table>:<column>,<column>;...)"),
+        )
+    };
+    let mut out = Vec::new();
+    for entry in spec.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let (table, columns) = entry
+            .split_once(':')
+            .ok_or_else(|| bad(entry, "no ':' between the table and its columns"))?;
+        let table = table.trim();
+        if table.is_empty() {
+            return Err(bad(entry, "no table"));
+        }
+        let columns: Vec<String> = columns.split(',').map(|c| c.trim().to_string()).collect();
+        if columns.iter().any(String::is_empty) {
+            return Err(bad(entry, "an empty column name"));
+        }
+        out.push((table.to_string(), columns));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -586,6 +649,30 @@ mod tests {
             ),
             "Encrypt"
         );
+    }
+
+    #[test]
+    fn message_key_columns_parse_as_debezium_writes_them() {
+        let base = || MssqlConfig::builder().host("h").user("u").database("d");
+        let c = base()
+            .message_key_columns("dbo.ledger:code; shop.*.orders:region , no ;")
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.message_key_columns_of("d", "DBO", "Ledger"),
+            Some(&["code".to_string()][..])
+        );
+        assert_eq!(
+            c.message_key_columns_of("shop", "sales", "orders"),
+            Some(&["region".to_string(), "no".to_string()][..])
+        );
+        assert_eq!(c.message_key_columns_of("other", "sales", "orders"), None);
+        for bad in ["dbo.ledger", ":code", "dbo.ledger:", "dbo.ledger:a,,b"] {
+            match base().message_key_columns(bad).build().unwrap_err() {
+                Error::Config { field, .. } => assert_eq!(field, "message_key_columns", "{bad}"),
+                other => panic!("{bad}: {other}"),
+            }
+        }
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub(crate) const COLUMNS: &str = "SELECT c.object_id, c.name, t.name AS type_nam
 pub(crate) const KEY_CONSTRAINTS: &str = "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS WHERE CONSTRAINT_TYPE = 'PRIMARY KEY'";
 /// Primary-key columns.
 pub(crate) const KEY_COLUMNS: &str = "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE";
+/// The columns of each capture instance's row identity (`cdc.index_columns`: the primary key,
+/// or the unique index named by `sys.sp_cdc_enable_table @index_name`), by change-table
+/// object id, in key order.
+pub(crate) const INDEX_COLUMNS: &str =
+    "SELECT object_id, column_name, index_ordinal FROM cdc.index_columns";
 /// Whether CDC is on for the current database.
 pub(crate) const CDC_ENABLED: &str =
     "SELECT is_cdc_enabled FROM sys.databases WHERE name = DB_NAME()";
@@ -73,7 +78,8 @@ pub(crate) fn window(limit: u32) -> String {
 /// The commit time of the last transaction at or before `@P1`.
 pub(crate) const TIME_AT: &str = "SELECT TOP 1 tran_end_time FROM cdc.lsn_time_mapping WHERE start_lsn <= @P1 ORDER BY start_lsn DESC";
 
-/// A page of change rows of one capture instance between `@P1` and `@P2` (inclusive); with
+/// A page of change rows of one capture instance between `@P1` and `@P2` (inclusive), with
+/// `__$update_mask` after the four ordering columns; with
 /// `after_key`, only rows after the keyset `(@P3 start_lsn, @P4 command_id, @P5 seqval,
 /// @P6 operation)`.
 pub(crate) fn changes(
@@ -90,7 +96,7 @@ pub(crate) fn changes(
         ""
     };
     format!(
-        "SELECT TOP {page} [__$start_lsn], [__$seqval], [__$operation], [__$command_id]{select_list} \
+        "SELECT TOP {page} [__$start_lsn], [__$seqval], [__$operation], [__$command_id], [__$update_mask]{select_list} \
          FROM [cdc].{table} WHERE [__$start_lsn] >= @P1 AND [__$start_lsn] <= @P2{keyset} \
          ORDER BY [__$start_lsn], [__$command_id], [__$seqval], [__$operation]"
     )

@@ -53,10 +53,14 @@ impl SnapshotProgress {
     }
 }
 
-/// A snapshot in progress on its own connection, read in keyset chunks by primary key.
+/// A snapshot in progress on its own connection, read in keyset chunks by each table's event
+/// key where that key identifies rows (a primary key, or the capture instance's unique index
+/// of `NOT NULL` columns), else in one query.
 pub(crate) struct Snapshot {
     conn: Connection,
     tables: Vec<Arc<TableSchema>>,
+    /// Per table: whether it is read in keyset chunks of its event key.
+    chunked: Vec<bool>,
     select_lists: Vec<String>,
     table_index: usize,
     /// Key of the last row read in the current table (`None`: start of the table).
@@ -148,6 +152,7 @@ impl Snapshot {
                 .iter()
                 .map(|i| i.select_list.trim_start_matches(", ").to_string())
                 .collect(),
+            chunked: current.iter().map(|i| i.key_identifies_rows).collect(),
             tables,
             database: conn.database().into(),
             conn,
@@ -185,7 +190,7 @@ impl Snapshot {
                 break;
             };
             let current = index == self.table_index;
-            let keys: Vec<String> = table.primary_key.iter().map(|k| quote(k)).collect();
+            let keys = self.chunk_keys(index, &table);
             let mut params: Vec<Box<dyn tiberius::ToSql + Send + Sync>> = Vec::new();
             let mut sql = format!(
                 "SELECT COUNT_BIG(*) FROM {}.{}",
@@ -319,11 +324,15 @@ impl Snapshot {
             let fetched = rows.len() as u64;
             for values in rows {
                 self.serial += 1;
-                let key: Vec<Value> = table
-                    .key_indices()
-                    .iter()
-                    .filter_map(|&i| values.get(i).cloned())
-                    .collect();
+                let key: Vec<Value> = if self.chunked.get(self.table_index) == Some(&true) {
+                    table
+                        .key_indices()
+                        .iter()
+                        .filter_map(|&i| values.get(i).cloned())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 let cursor = SnapshotCursor {
                     table: name.clone(),
                     key: if key.is_empty() {
@@ -361,8 +370,10 @@ impl Snapshot {
                 out.extend(self.held.replace(event));
             }
             self.rows_done += fetched;
-            // A keyless table is read in one query; a keyed one until a short chunk.
-            let done = table.primary_key.is_empty() || fetched < u64::from(self.chunk);
+            // A table without a row-identifying key is read in one query; a keyed one until
+            // a short chunk.
+            let done = self.chunk_keys(self.table_index, &table).is_empty()
+                || fetched < u64::from(self.chunk);
             let database = self.conn.database().to_string();
             let estimate = self
                 .progress
@@ -388,9 +399,19 @@ impl Snapshot {
         Ok(Some(out))
     }
 
+    /// The quoted key columns the table at `index` is chunked by; empty when its event key
+    /// does not identify rows (see `CaptureInstance::key_identifies_rows`).
+    fn chunk_keys(&self, index: usize, table: &TableSchema) -> Vec<String> {
+        if self.chunked.get(index) == Some(&true) {
+            table.primary_key.iter().map(|k| quote(k)).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The next rows of `table` after the last key read, in key order.
     async fn read_chunk(&mut self, table: &TableSchema) -> Result<Vec<Vec<Value>>, Error> {
-        let keys: Vec<String> = table.primary_key.iter().map(|k| quote(k)).collect();
+        let keys = self.chunk_keys(self.table_index, table);
         let mut params: Vec<Box<dyn tiberius::ToSql + Send + Sync>> = Vec::new();
         let mut sql = format!(
             "SELECT{} {} FROM {}.{}",

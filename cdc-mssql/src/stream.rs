@@ -589,7 +589,44 @@ impl StreamReader {
     }
 }
 
-/// One change-table row: the four CDC columns, then the captured columns' values.
+/// Whether `__$update_mask` has the bit of the column at `ordinal` (1-based, as
+/// `sys.fn_cdc_is_bit_set`): the mask's last byte holds columns 1-8, lowest bit first.
+fn mask_has(mask: &[u8], ordinal: usize) -> bool {
+    let Some(bit) = ordinal.checked_sub(1) else {
+        return false;
+    };
+    mask.len()
+        .checked_sub(1 + bit / 8)
+        .and_then(|i| mask.get(i))
+        .is_some_and(|byte| byte & (1 << (bit % 8)) != 0)
+}
+
+/// Marks the large-object values a change row does not carry as [`Value::Unavailable`]: a
+/// NULL the change table holds because it did not capture the value, not because the column
+/// is NULL. `text`/`ntext`/`image` in delete (1) and update-before (3) rows; a `(max)`
+/// column in an update-before row whose bit in `__$update_mask` is not set (the update did
+/// not change it). A changed `(max)` column's NULL is the value it had, and stays NULL.
+fn mark_unavailable(instance: &CaptureInstance, operation: i64, mask: &[u8], values: &mut [Value]) {
+    if operation != 1 && operation != 3 {
+        return;
+    }
+    for lob in &instance.lobs {
+        let not_captured = if lob.legacy {
+            true
+        } else {
+            operation == 3 && !mask_has(mask, lob.ordinal)
+        };
+        if let Some(v) = values.get_mut(lob.value)
+            && not_captured
+            && *v == Value::Null
+        {
+            *v = Value::Unavailable;
+        }
+    }
+}
+
+/// One change-table row: the four CDC columns and `__$update_mask`, then the captured
+/// columns' values.
 fn change_row(instance: &CaptureInstance, row: tiberius::Row) -> Result<ChangeRow, Error> {
     let what = || format!("cdc.{}_CT", instance.name);
     let lsn_at = |i: usize| {
@@ -616,9 +653,14 @@ fn change_row(instance: &CaptureInstance, row: tiberius::Row) -> Result<ChangeRo
     };
     let (start_lsn, seqval) = (lsn_at(0)?, lsn_at(1)?);
     let (operation, command_id) = (int_at(2)?, int_at(3)?);
+    let mask = row
+        .try_get::<&[u8], _>(4)
+        .map_err(|e| Error::protocol(what(), format!("__$update_mask: {e}")))?
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
     let table = &instance.table;
     let mut values = Vec::with_capacity(table.columns.len());
-    let mut cells = row.into_iter().skip(4);
+    let mut cells = row.into_iter().skip(5);
     for column in &table.columns {
         let data = cells.next().ok_or_else(|| {
             Error::protocol(what(), format!("no value for column {}", column.name))
@@ -631,6 +673,7 @@ fn change_row(instance: &CaptureInstance, row: tiberius::Row) -> Result<ChangeRo
             })?,
         );
     }
+    mark_unavailable(instance, operation, &mask, &mut values);
     Ok(ChangeRow {
         start_lsn,
         seqval,
@@ -640,4 +683,23 @@ fn change_row(instance: &CaptureInstance, row: tiberius::Row) -> Result<ChangeRo
             .map_err(|_| Error::protocol(what(), "bad __$command_id"))?,
         values,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_has;
+
+    #[test]
+    fn update_mask_bits_count_from_the_last_byte() {
+        // Ten columns: two bytes, columns 9-10 in the first, 1-8 in the last.
+        let mask = [0b0000_0010, 0b1000_0001];
+        assert!(mask_has(&mask, 1));
+        assert!(!mask_has(&mask, 2));
+        assert!(mask_has(&mask, 8));
+        assert!(!mask_has(&mask, 9));
+        assert!(mask_has(&mask, 10));
+        assert!(!mask_has(&mask, 11));
+        assert!(!mask_has(&mask, 0));
+        assert!(!mask_has(&[], 1));
+    }
 }

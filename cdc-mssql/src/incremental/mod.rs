@@ -95,6 +95,8 @@ struct Held {
 struct TableInfo {
     schema: Arc<TableSchema>,
     select_list: String,
+    /// Whether the event key identifies rows (chunks and de-duplication go by it).
+    key_identifies_rows: bool,
 }
 
 #[derive(Default)]
@@ -220,14 +222,17 @@ impl Incremental {
                         TableInfo {
                             schema: Arc::clone(&instance.table),
                             select_list: instance.select_list.trim_start_matches(", ").to_string(),
+                            key_identifies_rows: instance.key_identifies_rows,
                         },
                     );
                 }
             }
             match state.tables.get(&pending.table.to_lowercase()) {
-                Some(info) if !info.schema.primary_key.is_empty() => break,
+                Some(info) if info.key_identifies_rows && !info.schema.primary_key.is_empty() => {
+                    break;
+                }
                 Some(_) => {
-                    tracing::warn!(database = %database, table = %pending.table, "skipping a table without a primary key in the incremental snapshot")
+                    tracing::warn!(database = %database, table = %pending.table, "skipping a table without a key that identifies rows (primary key, or a capture-instance index of NOT NULL columns) in the incremental snapshot")
                 }
                 None => {
                     tracing::warn!(database = %database, table = %pending.table, "skipping a table that is not captured (or not included) in the incremental snapshot")
