@@ -112,8 +112,11 @@ pub enum S3SinkError {
     Recovery {
         /// The object key.
         key: String,
-        /// Why.
+        /// Why, in the sink's words.
         reason: String,
+        /// The decoder's own error (Parquet, gzip, zstd, JSON), when one is behind it.
+        #[source]
+        source: Option<cdc_core::BoxError>,
     },
 }
 

@@ -315,11 +315,52 @@ impl Encoders {
     }
 }
 
+/// Why a stored file's last position cannot be read: what is wrong in the sink's words, and
+/// the decoder's error (Parquet, gzip, zstd, JSON) behind it when there is one.
+#[derive(Debug)]
+pub(crate) struct Unreadable {
+    reason: String,
+    source: Option<cdc_core::BoxError>,
+}
+
+impl Unreadable {
+    /// `reason`, caused by the decoder's error `source`.
+    pub(crate) fn caused_by(
+        reason: impl Into<String>,
+        source: impl Into<cdc_core::BoxError>,
+    ) -> Self {
+        Self {
+            reason: reason.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl From<&str> for Unreadable {
+    fn from(reason: &str) -> Self {
+        Self {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+}
+
+impl From<String> for Unreadable {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            source: None,
+        }
+    }
+}
+
 /// The error of a stored file whose last position cannot be read.
-pub(crate) fn recovery(path: &Path, reason: impl Into<String>) -> S3SinkError {
+pub(crate) fn recovery(path: &Path, why: impl Into<Unreadable>) -> S3SinkError {
+    let why = why.into();
     S3SinkError::Recovery {
         key: path.to_string(),
-        reason: reason.into(),
+        reason: why.reason,
+        source: why.source,
     }
 }
 

@@ -291,26 +291,67 @@ pub(crate) fn last_position(
     bytes: &[u8],
     compression: NdjsonCompression,
     position_column: &str,
-) -> std::result::Result<Option<Position>, String> {
+) -> std::result::Result<Option<Position>, super::Unreadable> {
+    use super::Unreadable;
     let text = match compression {
         NdjsonCompression::None => bytes.to_vec(),
         NdjsonCompression::Gzip => {
             let mut out = Vec::new();
             flate2::read::MultiGzDecoder::new(bytes)
                 .read_to_end(&mut out)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Unreadable::caused_by("not gzip", e))?;
             out
         }
-        NdjsonCompression::Zstd => zstd::stream::decode_all(bytes).map_err(|e| e.to_string())?,
+        NdjsonCompression::Zstd => {
+            zstd::stream::decode_all(bytes).map_err(|e| Unreadable::caused_by("not zstd", e))?
+        }
     };
     let Some(line) = text.split(|b| *b == b'\n').rev().find(|l| !l.is_empty()) else {
         return Ok(None);
     };
-    let json: serde_json::Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let json: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|e| Unreadable::caused_by("the last line is not JSON", e))?;
     match json.get(position_column) {
         Some(p) => serde_json::from_value(p.clone())
             .map(Some)
-            .map_err(|e| e.to_string()),
-        None => Err(format!("the last line has no {position_column}")),
+            .map_err(|e| Unreadable::caused_by(format!("{position_column} is not a position"), e)),
+        None => Err(format!("the last line has no {position_column}").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_stored_file_that_is_not_gzip_is_a_recovery_error_whose_source_is_the_decoders()
+    -> std::result::Result<(), String> {
+        let Err(why) = last_position(b"plain text", NdjsonCompression::Gzip, "__position") else {
+            return Err("plain text read as gzip".into());
+        };
+        let error = super::super::recovery(&object_store::path::Path::from("t/f.json.gz"), why);
+        assert_eq!(
+            error.to_string(),
+            "cannot read the last position from t/f.json.gz: not gzip"
+        );
+        let source = error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert!(source.is_some(), "{error:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_last_line_that_is_not_json_keeps_the_parsers_error() -> std::result::Result<(), String> {
+        let Err(why) = last_position(b"{\"a\":1}\n{oops\n", NdjsonCompression::None, "p") else {
+            return Err("garbage read as JSON".into());
+        };
+        let error = super::super::recovery(&object_store::path::Path::from("k"), why);
+        let source = error
+            .source()
+            .and_then(|s| s.downcast_ref::<serde_json::Error>());
+        assert!(source.is_some_and(|e| e.is_syntax()), "{error:?}");
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@ use super::columns::ImageBuilder;
 use super::dictionary::{self, Dictionary};
 use super::envelope::EnvelopeBuilder;
 use super::meta::{self, MetaBuilder, MetaNames};
-use super::{FileEncoder, Layout, OutBuf, ParquetCompression, ParquetOptions};
+use super::{FileEncoder, Layout, OutBuf, ParquetCompression, ParquetOptions, Unreadable};
 use crate::error::{Result, S3SinkError};
 use crate::upload::Uploader;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -381,24 +381,28 @@ pub(crate) async fn read_last_position(
     path: &Path,
 ) -> Result<Option<Position>> {
     const TAIL: u64 = 64 * 1024;
-    let recovery = |reason: String| super::recovery(path, reason);
+    let recovery = |why: Unreadable| super::recovery(path, why);
     let (tail, size) = uploader
         .get_suffix(path, TAIL)
         .await?
         .ok_or_else(|| recovery("vanished".into()))?;
-    let range = metadata_range(&tail, size).map_err(recovery)?;
+    let range = metadata_range(&tail, size).map_err(|e| recovery(e.into()))?;
     let tail_start = size
         .checked_sub(tail.len() as u64)
         .ok_or_else(|| recovery("the store returned more bytes than the object has".into()))?;
     let metadata = if range.start >= tail_start {
-        let from =
-            usize::try_from(range.start - tail_start).map_err(|e| recovery(e.to_string()))?;
+        let from = usize::try_from(range.start - tail_start)
+            .map_err(|e| recovery(Unreadable::caused_by("the footer lies beyond memory", e)))?;
         tail.slice(from..tail.len() - 8)
     } else {
         uploader.get_range(path, range).await?
     };
-    let metadata =
-        ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| recovery(e.to_string()))?;
+    let metadata = ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| {
+        recovery(Unreadable::caused_by(
+            "the Parquet footer cannot be decoded",
+            e,
+        ))
+    })?;
     position_from(&metadata).map_err(recovery)
 }
 
@@ -419,7 +423,7 @@ fn metadata_range(tail: &[u8], size: u64) -> std::result::Result<std::ops::Range
 
 fn position_from(
     metadata: &parquet::file::metadata::ParquetMetaData,
-) -> std::result::Result<Option<Position>, String> {
+) -> std::result::Result<Option<Position>, Unreadable> {
     let Some(kv) = metadata.file_metadata().key_value_metadata() else {
         return Ok(None);
     };
@@ -428,9 +432,9 @@ fn position_from(
         .find(|kv| kv.key == LAST_POSITION_KEY)
         .and_then(|kv| kv.value.as_deref())
     {
-        Some(json) => serde_json::from_str(json)
-            .map(Some)
-            .map_err(|e| e.to_string()),
+        Some(json) => serde_json::from_str(json).map(Some).map_err(|e| {
+            Unreadable::caused_by(format!("{LAST_POSITION_KEY} is not a position"), e)
+        }),
         None => Ok(None),
     }
 }
