@@ -49,6 +49,7 @@ fn debezium_json_with_schema_conforms_losslessly() {
 #[test]
 fn debezium_json_schemaless_conforms_losslessly_with_registered_tables() {
     let codec = DebeziumJson::builder()
+        .lossless(true)
         .table(every_type_events()[0].table.clone())
         .table(sample_events("x", 1)[0].table.clone())
         .build();

@@ -115,7 +115,8 @@ fn temporal_logical_names_follow_adaptive_precision() {
         name_of("c41_datetimeoffset_7_"),
         "io.debezium.time.ZonedTimestamp"
     );
-    assert_eq!(name_of("c27_uniqueidentifier"), "io.debezium.data.Uuid");
+    // Debezium 3.6.1 writes uniqueidentifier as a plain string (seen against mssql-sim).
+    assert_eq!(name_of("c27_uniqueidentifier"), Value::Null);
     assert_eq!(name_of("c24_date"), "io.debezium.time.Date");
 }
 
@@ -136,4 +137,185 @@ fn garbage_is_a_decode_error_with_a_path() {
         codec.decode(&record),
         Err(cdc_core::Error::Decode { .. })
     ));
+}
+
+/// The value of `event` under Debezium's default properties (schemas on).
+fn debezium_default(event: &cdc_core::ChangeEvent) -> Value {
+    value_json(&DebeziumJson::builder().schemas(true).build(), event)
+}
+
+fn row_field<'a>(v: &'a Value, column: &str) -> &'a Value {
+    v["schema"]["fields"][1]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == column)
+        .unwrap()
+}
+
+#[test]
+fn transaction_block_is_null_unless_provide_transaction_metadata_like_debeziums_default() {
+    let event = &every_type_events()[1];
+    assert!(event.source.transaction.is_some());
+    assert_eq!(
+        debezium_default(event)["payload"]["transaction"],
+        Value::Null
+    );
+    let with = DebeziumJson::builder()
+        .schemas(true)
+        .provide_transaction_metadata(true)
+        .build();
+    assert_eq!(
+        value_json(&with, event)["payload"]["transaction"],
+        json!({"id": "00000027:00000758:0005", "total_order": 2, "data_collection_order": 2})
+    );
+    // The lossless presets keep it.
+    assert!(value_json(&DebeziumJson::with_schema(), event)["payload"]["transaction"].is_object());
+}
+
+#[test]
+fn source_column_type_parameters_only_with_column_propagate_source_type() {
+    let event = &every_type_events()[1];
+    let v = debezium_default(event);
+    for f in v["schema"]["fields"][1]["fields"].as_array().unwrap() {
+        let params = f["parameters"].as_object();
+        assert!(
+            params.is_none_or(|p| !p.keys().any(|k| k.starts_with("__debezium.source.column"))),
+            "{f}"
+        );
+    }
+    // Only a decimal keeps parameters, Connect's own.
+    assert_eq!(row_field(&v, "id")["parameters"], Value::Null);
+    let with = DebeziumJson::builder()
+        .schemas(true)
+        .column_propagate_source_type(true)
+        .build();
+    let v = value_json(&with, event);
+    assert_eq!(
+        row_field(&v, "c6_decimal_38_10_")["parameters"]["__debezium.source.column.type"],
+        "DECIMAL"
+    );
+    assert_eq!(
+        row_field(&v, "c6_decimal_38_10_")["parameters"]["__debezium.source.column.length"],
+        "38"
+    );
+}
+
+#[test]
+fn row_schemas_have_no_version_or_primary_key_parameter_and_the_source_schema_has_version_1() {
+    let v = debezium_default(&every_type_events()[1]);
+    let row = &v["schema"]["fields"][1];
+    assert_eq!(row["field"], "after");
+    assert_eq!(row["version"], Value::Null);
+    assert_eq!(row["parameters"], Value::Null);
+    assert_eq!(v["schema"]["fields"][2]["field"], "source");
+    assert_eq!(v["schema"]["fields"][2]["version"], 1);
+    // The lossless form records both, to decode to the same table schema.
+    let v = value_json(&DebeziumJson::with_schema(), &every_type_events()[1]);
+    assert_eq!(
+        v["schema"]["fields"][1]["parameters"]["__cdc.primary.key"],
+        "[\"id\"]"
+    );
+}
+
+#[test]
+fn uniqueidentifier_and_xml_are_plain_strings_yet_decode_to_their_types_in_the_lossless_form() {
+    let event = &every_type_events()[1];
+    let v = debezium_default(event);
+    let columns: Vec<_> = event.table.columns.iter().collect();
+    for c in &columns {
+        if matches!(
+            c.data_type,
+            cdc_core::DataType::UniqueIdentifier | cdc_core::DataType::Xml
+        ) {
+            let f = row_field(&v, &c.name);
+            assert_eq!(f["type"], "string", "{}", c.name);
+            assert_eq!(f["name"], Value::Null, "{}", c.name);
+        }
+    }
+    let codec = DebeziumJson::with_schema();
+    let back = codec
+        .decode(&codec.encode(event).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.table.columns, event.table.columns);
+}
+
+#[test]
+fn snapshot_rows_have_null_change_lsn_and_event_serial_no_like_debeziums() {
+    let event = every_type_events()
+        .into_iter()
+        .find(|e| e.op == Op::Read)
+        .unwrap();
+    let source = &debezium_default(&event)["payload"]["source"];
+    assert_eq!(source["commit_lsn"], "00000027:00000758:0005");
+    assert_eq!(source["change_lsn"], Value::Null);
+    assert_eq!(source["event_serial_no"], Value::Null);
+    assert_eq!(source["sequence"], Value::Null);
+    // Streamed rows keep them.
+    let streamed = &debezium_default(&every_type_events()[1])["payload"]["source"];
+    assert_eq!(streamed["event_serial_no"], 2);
+}
+
+#[test]
+fn debeziums_default_output_decodes_without_the_transaction() {
+    let event = &every_type_events()[4];
+    let codec = DebeziumJson::builder().schemas(true).build();
+    let back = codec
+        .decode(&codec.encode(event).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.op, event.op);
+    assert_eq!(back.source.transaction, None);
+    assert_eq!(back.source.position, event.source.position);
+    assert_eq!(back.table.primary_key, event.table.primary_key);
+}
+
+#[test]
+fn datetimeoffset_text_has_only_the_fraction_digits_it_needs_and_z_for_utc_like_debeziums() {
+    use cdc_core::{Column, DataType, Row, TableId, TableSchema, Value as V};
+    let table = std::sync::Arc::new(
+        TableSchema::new(
+            TableId::new("d", "dbo", "t"),
+            vec![
+                Column::new("id", DataType::Int, false),
+                Column::new("dto", DataType::DateTimeOffset { precision: 3 }, true),
+            ],
+            vec!["id".into()],
+        )
+        .unwrap(),
+    );
+    let mut event = every_type_events()[1].clone();
+    for (text, expected) in [
+        ("2024-01-15T00:00:00+00:00", "2024-01-15T00:00:00Z"),
+        ("2024-01-15T00:00:00.450+00:00", "2024-01-15T00:00:00.45Z"),
+        (
+            "2018-07-13T12:23:45.456+11:00",
+            "2018-07-13T12:23:45.456+11:00",
+        ),
+        (
+            "2018-07-13T12:23:45.001-05:30",
+            "2018-07-13T12:23:45.001-05:30",
+        ),
+    ] {
+        let dto = chrono::DateTime::parse_from_rfc3339(text).unwrap();
+        event = cdc_core::ChangeEvent::new(
+            table.clone(),
+            Op::Create,
+            None,
+            Some(Row::new(vec![V::I32(1), V::DateTimeOffset(dto)])),
+            event.source.clone(),
+        );
+        assert_eq!(
+            debezium_default(&event)["payload"]["after"]["dto"],
+            expected
+        );
+        // And reads back as the same instant and offset.
+        let codec = DebeziumJson::with_schema();
+        let back = codec
+            .decode(&codec.encode(&event).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.after, event.after);
+    }
 }

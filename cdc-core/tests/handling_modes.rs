@@ -75,6 +75,7 @@ fn codec(
     binary: BinaryHandlingMode,
 ) -> DebeziumJson {
     DebeziumJson::builder()
+        .lossless(true)
         .schemas(schemas)
         .time_precision_mode(time)
         .decimal_handling_mode(decimal)
@@ -219,7 +220,7 @@ fn datetime2_7_at_both_ends_of_sql_servers_range_encodes_in_every_time_mode() {
                 "{mode}: {text}"
             );
             assert!(
-                text.contains("\"dto\":\"9999-12-31T23:59:59.999999900+14:00\""),
+                text.contains("\"dto\":\"9999-12-31T23:59:59.9999999+14:00\""),
                 "{mode}: {text}"
             );
             assert!(text.contains("\"d\":2932896}"), "{mode}: {text}");
@@ -230,7 +231,7 @@ fn datetime2_7_at_both_ends_of_sql_servers_range_encodes_in_every_time_mode() {
             );
             assert!(text.contains("\"t7\":0,"), "{mode}: {text}");
             assert!(
-                text.contains("\"dto\":\"0001-01-01T00:00:00.000000000-14:00\""),
+                text.contains("\"dto\":\"0001-01-01T00:00:00-14:00\""),
                 "{mode}: {text}"
             );
             assert!(text.contains("\"d\":-719162}"), "{mode}: {text}");
@@ -595,6 +596,7 @@ fn unavailable_large_object_is_debeziums_placeholder() {
     assert_eq!(roundtrip(&c, &e), e);
 
     let custom = DebeziumJson::builder()
+        .lossless(true)
         .schemas(true)
         .binary_handling_mode(BinaryHandlingMode::Hex)
         .unavailable_value_placeholder("??")

@@ -33,8 +33,12 @@ struct SchemaCache {
 /// With [`with_schema`](DebeziumJson::with_schema) each key and value is wrapped as
 /// `{"schema": …, "payload": …}` (`schemas.enable=true`), using the Connect and Debezium
 /// logical types (`org.apache.kafka.connect.data.Decimal`, `io.debezium.time.NanoTimestamp`,
-/// `io.debezium.time.ZonedTimestamp`, `io.debezium.data.Uuid`, …) plus the source column type
-/// parameters, so decoding returns the same event, types included. The
+/// `io.debezium.time.ZonedTimestamp`, …) as Debezium's SQL Server connector writes them.
+/// Debezium's own output (its default properties) comes from [`builder`](DebeziumJson::builder);
+/// the presets [`with_schema`](DebeziumJson::with_schema) and
+/// [`schemaless`](DebeziumJson::schemaless) are [lossless](DebeziumJsonBuilder::lossless)
+/// (source column types, transaction block and a few additions of ours), so decoding returns
+/// the same event, types included; docs/debezium-compatibility.md lists every difference. The
 /// [`schemaless`](DebeziumJson::schemaless) form needs the table schemas registered to decode.
 ///
 /// How temporal, exact numeric and binary columns are written follows Debezium's
@@ -109,6 +113,42 @@ impl DebeziumJsonBuilder {
         self
     }
 
+    /// Debezium's `provide.transaction.metadata` (default `false`, as Debezium's): write each
+    /// event's `transaction` block (`id`, `total_order`, `data_collection_order`); without it
+    /// the block is `null`, as Debezium writes it. The transaction topic itself is not
+    /// produced either way.
+    pub fn provide_transaction_metadata(mut self, enabled: bool) -> Self {
+        self.handling.transaction_metadata = enabled;
+        self
+    }
+
+    /// Debezium's `column.propagate.source.type` for every column (`.*`; default off, as
+    /// Debezium's): each field schema carries `__debezium.source.column.type`, `…length`
+    /// and `…scale`, which is what lets a decoder tell `tinyint` from `smallint`, `char(6)`
+    /// from `nvarchar(max)` or `money` from `decimal(19,4)`.
+    pub fn column_propagate_source_type(mut self, enabled: bool) -> Self {
+        self.handling.source_types = enabled;
+        self
+    }
+
+    /// Everything decoding needs to give back the very same event (default off): turns on
+    /// [`provide_transaction_metadata`](Self::provide_transaction_metadata) and
+    /// [`column_propagate_source_type`](Self::column_propagate_source_type), and adds what
+    /// Debezium never writes: the row schema's `version` (the table schema version) and
+    /// `__cdc.primary.key` parameter (the key of events without a key record), a text
+    /// binary column's `__cdc.binary.handling.mode` parameter, and a snapshot row's resume
+    /// position in `source.sequence`, `change_lsn` and `event_serial_no` (Debezium writes
+    /// them `null` on snapshot rows). [`DebeziumJson::with_schema`] and
+    /// [`DebeziumJson::schemaless`] are lossless; `false` turns only the additions off.
+    pub fn lossless(mut self, enabled: bool) -> Self {
+        self.handling.lossless = enabled;
+        if enabled {
+            self.handling.transaction_metadata = true;
+            self.handling.source_types = true;
+        }
+        self
+    }
+
     /// Makes a table known to the decoder (needed to decode the schemaless form).
     pub fn table(mut self, table: Arc<TableSchema>) -> Self {
         self.tables.push(table);
@@ -136,17 +176,24 @@ impl DebeziumJson {
         }
     }
 
-    /// The form with an embedded schema: self-describing and lossless.
+    /// The form with an embedded schema, [lossless](DebeziumJsonBuilder::lossless):
+    /// self-describing, decodes to the very same event. For exactly Debezium's output with
+    /// its default properties use `DebeziumJson::builder().schemas(true).build()`.
     pub fn with_schema() -> Self {
-        Self::new(true)
+        DebeziumJsonBuilder::default()
+            .schemas(true)
+            .lossless(true)
+            .build()
     }
 
-    /// The schemaless form: smaller; decoding needs the tables [`registered`](Self::register).
+    /// The schemaless form, [lossless](DebeziumJsonBuilder::lossless): smaller; decoding
+    /// needs the tables [`registered`](Self::register).
     pub fn schemaless() -> Self {
-        Self::new(false)
+        DebeziumJsonBuilder::default().lossless(true).build()
     }
 
-    /// A builder for either form.
+    /// A builder for either form, starting from Debezium's defaults (no schema, no
+    /// transaction metadata, no source column types, none of our additions).
     pub fn builder() -> DebeziumJsonBuilder {
         DebeziumJsonBuilder::default()
     }

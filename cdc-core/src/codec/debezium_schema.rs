@@ -1,9 +1,10 @@
 //! Kafka Connect schemas for Debezium envelopes: `DataType` ⇄ Connect field schema.
 //!
 //! Temporal, exact numeric and binary types follow the codec's `time.precision.mode`,
-//! `decimal.handling.mode` and `binary.handling.mode` (see [`super::handling`]). Every field also carries Debezium's
-//! `column.propagate.source.type` parameters, which is what makes decoding lossless: an
-//! `int16` alone cannot tell `tinyint` from `smallint`, the source type can.
+//! `decimal.handling.mode` and `binary.handling.mode` (see [`super::handling`]). With Debezium's
+//! `column.propagate.source.type` (on in the lossless form) every field also carries the
+//! source column type parameters, which is what makes decoding lossless: an `int16` alone
+//! cannot tell `tinyint` from `smallint`, the source type can.
 
 use super::handling::{BinaryHandlingMode, DecimalHandlingMode, Handling, TimePrecisionMode};
 use crate::{Column, DataType, Error, Result, TableId, TableSchema};
@@ -221,7 +222,7 @@ impl Logical {
         }
     }
 
-    fn connect_name(self, data_type: &DataType) -> Option<&'static str> {
+    fn connect_name(self) -> Option<&'static str> {
         Some(match self {
             Logical::Decimal { .. } => DECIMAL,
             Logical::Date => DATE,
@@ -235,8 +236,8 @@ impl Logical {
             Logical::TimestampNanos => NANO_TIMESTAMP,
             Logical::ConnectTimestamp => CONNECT_TIMESTAMP,
             Logical::Zoned { .. } => ZONED_TIMESTAMP,
-            Logical::Uuid => UUID,
-            Logical::String if *data_type == DataType::Xml => XML,
+            // Debezium's SQL Server connector writes `uniqueidentifier` and `xml` as plain
+            // strings (no `io.debezium.data.Uuid`/`Xml` name); decoding still reads those names.
             _ => return None,
         })
     }
@@ -250,7 +251,7 @@ pub(super) fn field_schema(column: &Column, handling: &Handling) -> Json {
     field.insert("type".into(), json!(logical.connect_type()));
     field.insert("optional".into(), json!(column.nullable));
     let mut params = Map::new();
-    if let Some(name) = logical.connect_name(dt) {
+    if let Some(name) = logical.connect_name() {
         field.insert("name".into(), json!(name));
         field.insert("version".into(), json!(1));
     }
@@ -263,21 +264,28 @@ pub(super) fn field_schema(column: &Column, handling: &Handling) -> Json {
             json!(precision.to_string()),
         );
     }
-    if matches!(
-        logical,
-        Logical::Base64Text | Logical::Base64UrlText | Logical::HexText
-    ) {
+    if handling.lossless
+        && matches!(
+            logical,
+            Logical::Base64Text | Logical::Base64UrlText | Logical::HexText
+        )
+    {
         params.insert(BINARY_MODE.into(), json!(handling.binary.as_str()));
     }
-    params.insert(SOURCE_TYPE.into(), json!(dt.sql_name()));
-    let (length, scale) = source_length_scale(dt);
-    if let Some(length) = length {
-        params.insert(SOURCE_LENGTH.into(), json!(length.to_string()));
+    if handling.source_types {
+        params.insert(SOURCE_TYPE.into(), json!(dt.sql_name()));
+        let (length, scale) = source_length_scale(dt);
+        if let Some(length) = length {
+            params.insert(SOURCE_LENGTH.into(), json!(length.to_string()));
+        }
+        if let Some(scale) = scale {
+            params.insert(SOURCE_SCALE.into(), json!(scale.to_string()));
+        }
     }
-    if let Some(scale) = scale {
-        params.insert(SOURCE_SCALE.into(), json!(scale.to_string()));
+    // Connect's JsonConverter writes `parameters` only when there are some.
+    if !params.is_empty() {
+        field.insert("parameters".into(), Json::Object(params));
     }
-    field.insert("parameters".into(), Json::Object(params));
     field.insert("field".into(), json!(column.name));
     Json::Object(field)
 }
@@ -393,24 +401,33 @@ pub(super) fn qualified_name(prefix: &str, id: &TableId) -> String {
     format!("{prefix}.{}.{}.{}", id.database, id.schema, id.table)
 }
 
-/// The schema of the row images (`before` and `after`). The primary key is recorded as a
-/// parameter too, so that events without a key record (truncates) still decode to the same
-/// table schema.
+/// The schema of the row images (`before` and `after`). In the lossless form the primary
+/// key is recorded as a parameter too, so that events without a key record (truncates)
+/// still decode to the same table schema, and the table schema version as the version.
 pub(super) fn row_schema(
     table: &TableSchema,
     prefix: &str,
     field: &str,
     handling: &Handling,
 ) -> Json {
-    json!({
+    let mut schema = json!({
         "type": "struct",
         "fields": table.columns.iter().map(|c| field_schema(c, handling)).collect::<Vec<_>>(),
         "optional": true,
         "name": format!("{}.Value", qualified_name(prefix, &table.id)),
-        "version": table.version,
-        "parameters": { PRIMARY_KEY: Json::from(table.primary_key.clone()).to_string() },
         "field": field,
-    })
+    });
+    // Debezium's row schemas have neither: ours only in the lossless form.
+    if handling.lossless
+        && let Json::Object(map) = &mut schema
+    {
+        map.insert("version".into(), json!(table.version));
+        map.insert(
+            "parameters".into(),
+            json!({ PRIMARY_KEY: Json::from(table.primary_key.clone()).to_string() }),
+        );
+    }
+    schema
 }
 
 /// The schema of the key, `None` for a table without a primary key.
@@ -466,6 +483,7 @@ pub(super) fn envelope_schema(
         ],
         "optional": false,
         "name": format!("io.debezium.connector.{connector}.Source"),
+        "version": 1,
         "field": "source",
     });
     let transaction = json!({

@@ -5,7 +5,7 @@ use super::handling::Handling;
 use crate::{DataType, Decimal, Error, Result, Value};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE};
-use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Timelike};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Timelike};
 use serde_json::{Number, Value as Json};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -108,9 +108,7 @@ pub(super) fn put(
                 }
             }
         }
-        (Logical::Zoned { precision }, Value::DateTimeOffset(dt)) => {
-            Json::String(dt.to_rfc3339_opts(seconds_format(precision), true))
-        }
+        (Logical::Zoned { .. }, Value::DateTimeOffset(dt)) => Json::String(zoned_text(dt)),
         (Logical::Uuid, Value::Uuid(u)) => {
             Json::String(u.hyphenated().to_string().to_ascii_uppercase())
         }
@@ -200,13 +198,31 @@ fn float(wide: f64, shortest: String) -> Json {
         .map_or(Json::Null, Json::Number)
 }
 
-fn seconds_format(precision: u8) -> SecondsFormat {
-    match precision {
-        0 => SecondsFormat::Secs,
-        1..=3 => SecondsFormat::Millis,
-        4..=6 => SecondsFormat::Micros,
-        _ => SecondsFormat::Nanos,
+/// Debezium's `ZonedTimestamp` text: Java's ISO-8601 offset date-time, whose fraction has
+/// as many digits as it needs (none for whole seconds, `.45` for 450 ms: trailing zeros
+/// dropped, whatever the column's precision) and whose zero offset is `Z`
+/// (`DateTimeFormatter.ISO_OFFSET_DATE_TIME`, seen from Debezium 3.6.1 on a
+/// `datetimeoffset(3)` column).
+pub(super) fn zoned_text(dt: &DateTime<FixedOffset>) -> String {
+    let mut text = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = dt.nanosecond() % 1_000_000_000;
+    if nanos != 0 {
+        let digits = format!("{nanos:09}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
     }
+    let offset = dt.offset().local_minus_utc();
+    if offset == 0 {
+        text.push('Z');
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let abs = offset.unsigned_abs();
+        let _ = write!(text, "{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60);
+        if !abs.is_multiple_of(60) {
+            let _ = write!(text, ":{:02}", abs % 60);
+        }
+    }
+    text
 }
 
 fn time_nanos(t: &NaiveTime) -> i64 {

@@ -7,7 +7,7 @@
 use super::debezium_schema::Logical;
 use super::debezium_value;
 use super::handling::Handling;
-use crate::{ChangeEvent, Error, Position, Result, Row, TableSchema, Value};
+use crate::{ChangeEvent, Error, Position, Result, Row, SnapshotMarker, TableSchema, Value};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
@@ -146,7 +146,7 @@ fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-fn put_source(out: &mut Vec<u8>, event: &ChangeEvent) {
+fn put_source(out: &mut Vec<u8>, event: &ChangeEvent, handling: &Handling) {
     let source = &event.source;
     let id = &event.table.id;
     out.push(b'{');
@@ -169,12 +169,28 @@ fn put_source(out: &mut Vec<u8>, event: &ChangeEvent) {
     out.push(b',');
     // A snapshot's resume cursor rides in `sequence`, unused by SQL Server otherwise; other
     // kinds of position are written there whole.
+    // Debezium writes an initial snapshot's row with only `commit_lsn` (`change_lsn` and
+    // `event_serial_no` null): the resume cursor, change LSN and serial number are written
+    // in the lossless form only.
+    let initial_snapshot = !matches!(
+        source.snapshot,
+        SnapshotMarker::False | SnapshotMarker::Incremental
+    );
     let (sequence, lsns) = match &source.position {
+        Position::SqlServer(p)
+            if (p.snapshot.is_some() || initial_snapshot) && !handling.lossless =>
+        {
+            (None, Some((None, p.commit_lsn.text(), None)))
+        }
         Position::SqlServer(p) => (
             p.snapshot
                 .as_ref()
                 .and_then(|c| serde_json::to_string(c).ok()),
-            Some((p.change_lsn.text(), p.commit_lsn.text(), p.event_serial_no)),
+            Some((
+                Some(p.change_lsn.text()),
+                p.commit_lsn.text(),
+                Some(p.event_serial_no),
+            )),
         ),
         other => (serde_json::to_string(other).ok(), None),
     };
@@ -188,14 +204,17 @@ fn put_source(out: &mut Vec<u8>, event: &ChangeEvent) {
     put_str(out, &id.table);
     out.push(b',');
     put_key(out, "change_lsn");
-    put_opt_str(out, lsns.as_ref().map(|l| l.0.as_str()));
+    put_opt_str(
+        out,
+        lsns.as_ref().and_then(|l| l.0.as_ref()).map(|l| l.as_str()),
+    );
     out.push(b',');
     put_key(out, "commit_lsn");
     put_opt_str(out, lsns.as_ref().map(|l| l.1.as_str()));
     out.push(b',');
     put_key(out, "event_serial_no");
-    match lsns {
-        Some((_, _, serial)) => put_u64(out, serial),
+    match lsns.and_then(|l| l.2) {
+        Some(serial) => put_u64(out, serial),
         None => out.extend_from_slice(b"null"),
     }
     out.push(b'}');
@@ -216,10 +235,15 @@ pub(super) fn put_payload(
     put_row(out, table, &event.after, handling)?;
     out.push(b',');
     put_key(out, "source");
-    put_source(out, event);
+    put_source(out, event, handling);
     out.push(b',');
     put_key(out, "transaction");
-    match &event.source.transaction {
+    match event
+        .source
+        .transaction
+        .as_ref()
+        .filter(|_| handling.transaction_metadata)
+    {
         Some(t) => {
             out.push(b'{');
             put_key(out, "id");

@@ -175,6 +175,15 @@ pub(crate) struct Handling {
     pub(crate) decimal: DecimalHandlingMode,
     pub(crate) binary: BinaryHandlingMode,
     pub(crate) placeholder: Arc<str>,
+    /// Debezium's `provide.transaction.metadata`: write the `transaction` block.
+    pub(crate) transaction_metadata: bool,
+    /// Debezium's `column.propagate.source.type` for every column: the
+    /// `__debezium.source.column.*` field parameters.
+    pub(crate) source_types: bool,
+    /// Our own additions that Debezium does not write, needed to decode to the very same
+    /// event: the row schema's `version` and `__cdc.primary.key`, a text binary column's
+    /// `__cdc.binary.handling.mode`, and a snapshot row's resume cursor.
+    pub(crate) lossless: bool,
 }
 
 impl Default for Handling {
@@ -184,6 +193,9 @@ impl Default for Handling {
             decimal: DecimalHandlingMode::default(),
             binary: BinaryHandlingMode::default(),
             placeholder: DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER.into(),
+            transaction_metadata: false,
+            source_types: false,
+            lossless: false,
         }
     }
 }
