@@ -2,5 +2,6 @@
 //! functions (LSNs belong to the engine's log, [`crate::engine::log`]).
 
 pub(crate) mod capture;
+pub(crate) mod change_table;
 pub(crate) mod functions;
 pub(crate) mod state;

@@ -3,7 +3,7 @@
 use crate::engine::log::Lsn;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
-use crate::sql::query::{Rel, RelCol};
+use crate::sql::rel::{Rel, RelCol};
 use crate::value::{SqlType, Value, as_datetime};
 
 fn lsn_arg(v: &Value) -> SqlResult<Option<Lsn>> {

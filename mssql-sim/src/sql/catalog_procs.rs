@@ -11,7 +11,8 @@
 use crate::engine::catalog::Database;
 use crate::engine::table::Column;
 use crate::error::{SqlError, SqlResult};
-use crate::sql::exec::{Exec, Out, ResultSet};
+use crate::sql::exec::Exec;
+use crate::sql::out::{Out, ResultSet};
 use crate::tds::tokens::ColumnMeta;
 use crate::value::{Len, SqlType, Value};
 

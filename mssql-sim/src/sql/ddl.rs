@@ -351,7 +351,7 @@ impl Exec<'_> {
                 .enumerate()
                 .filter_map(|(i, c)| c.computed.clone().map(|e| (i, e, c.ty)))
                 .collect();
-            (crate::sql::query::table_cols(t, &t.name), computed)
+            (crate::sql::rel::table_cols(t, &t.name), computed)
         };
         for (i, e, ty) in computed {
             let v = self.eval(&e, &cols, values, None)?;

@@ -13,7 +13,7 @@ use crate::engine::txn::TxStatus;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::parse::name_parts;
-use crate::sql::query::{ROWID, RelCol};
+use crate::sql::rel::{ROWID, RelCol};
 use crate::sql::session::Undo;
 use crate::value::{Len, SqlType, Value, coerce};
 
@@ -307,7 +307,7 @@ impl Exec<'_> {
         let (idxs, rel_cols, rows) = {
             let t = self.table(r)?;
             let idxs = t.visible(&self.eng.txns, &view);
-            let cols = crate::sql::query::table_cols(t, alias.as_deref().unwrap_or(&t.name));
+            let cols = crate::sql::rel::table_cols(t, alias.as_deref().unwrap_or(&t.name));
             let rows: Vec<Vec<Value>> =
                 idxs.iter().map(|&i| t.versions[i].values.clone()).collect();
             (idxs, cols, rows)
@@ -378,7 +378,7 @@ impl Exec<'_> {
         if from.is_empty() {
             let cols = {
                 let t = self.table(&r)?;
-                crate::sql::query::table_cols(t, alias.as_deref().unwrap_or(&t.name))
+                crate::sql::rel::table_cols(t, alias.as_deref().unwrap_or(&t.name))
             };
             let rows = self.matching(&r, alias, selection)?;
             return Ok((r, cols, rows));
@@ -482,7 +482,7 @@ impl Exec<'_> {
             let t = self.table(&r)?;
             let db = self.eng.db(&r.db)?;
             (
-                crate::sql::query::table_cols(t, &t.name),
+                crate::sql::rel::table_cols(t, &t.name),
                 t.pk.clone(),
                 t.object_id,
                 self.cdc.tracks(&db.name, t.object_id),

@@ -6,7 +6,7 @@ use sqlparser::ast::{BinaryOperator, Expr, InTarget, UnaryOperator, Value as Ast
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::parse::ident_text;
-use crate::sql::query::RelCol;
+use crate::sql::rel::RelCol;
 use crate::value::{SqlType, Value, coerce, compare, parse_decimal, parse_type, rescale};
 
 fn bool_val(b: Option<bool>) -> Value {

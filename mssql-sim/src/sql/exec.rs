@@ -16,36 +16,11 @@ use crate::engine::txn::View;
 use crate::engine::txn::{Isolation, Txn};
 use crate::error::{SqlError, SqlResult};
 use crate::faults::Control;
+use crate::sql::out::{Env, Out};
 use crate::sql::parse::{Segment, name_parts, parse_batch};
+use crate::sql::rel::Rel;
 use crate::sql::session::{Session, Undo};
-use crate::tds::tokens::ColumnMeta;
 use crate::value::{Value, coerce, parse_type};
-
-/// A result set.
-#[derive(Debug, Clone)]
-pub(crate) struct ResultSet {
-    pub(crate) cols: Vec<ColumnMeta>,
-    pub(crate) rows: Vec<Vec<Value>>,
-}
-
-/// ENVCHANGE notifications a statement causes.
-#[derive(Debug, Clone)]
-pub(crate) enum Env {
-    Database { new: String, old: String },
-    Begin(u64),
-    Commit(u64),
-    Rollback(u64),
-}
-
-/// What executing a batch produces, in order; the server turns it into tokens.
-#[derive(Debug)]
-pub(crate) enum Out {
-    Rows(ResultSet),
-    Done { count: Option<u64>, error: bool },
-    Error(SqlError),
-    Info(i32, String),
-    Env(Env),
-}
 
 /// Executes statements for one session against the shared engine.
 pub(crate) struct Exec<'a> {
@@ -55,7 +30,7 @@ pub(crate) struct Exec<'a> {
     pub(crate) sess: &'a mut Session,
     pub(crate) ctl: &'a Control,
     pub(crate) out: Vec<Out>,
-    pub(crate) ctes: Vec<HashMap<String, crate::sql::query::Rel>>,
+    pub(crate) ctes: Vec<HashMap<String, Rel>>,
     /// While an UPDATE/DELETE with FROM builds its joined rows: the target table (database
     /// and key), whose rows then carry their version index in a hidden column.
     pub(crate) dml_target: Option<(String, String)>,

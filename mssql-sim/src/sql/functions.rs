@@ -8,7 +8,8 @@ use crate::error::{SqlError, SqlResult};
 use crate::sql::eval::arith;
 use crate::sql::exec::Exec;
 use crate::sql::parse::name_parts;
-use crate::sql::query::{RelCol, has_aggregate};
+use crate::sql::query::has_aggregate;
+use crate::sql::rel::RelCol;
 use crate::value::{Len, SqlType, Value, compare, parse_type};
 
 impl Exec<'_> {

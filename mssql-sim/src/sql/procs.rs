@@ -5,7 +5,8 @@ use sqlparser::ast::Expr;
 use crate::cdc::capture::{self, EnableTable};
 use crate::engine::log::Lsn;
 use crate::error::{SqlError, SqlResult};
-use crate::sql::exec::{Exec, Out, ResultSet};
+use crate::sql::exec::Exec;
+use crate::sql::out::{Out, ResultSet};
 use crate::tds::tokens::ColumnMeta;
 use crate::value::{Len, SqlType, Value};
 

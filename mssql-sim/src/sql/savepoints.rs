@@ -9,22 +9,9 @@
 use std::collections::HashMap;
 
 use crate::engine::log::Lsn;
-use crate::engine::txn::Xid;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
-
-/// A savepoint of the session's open transaction.
-#[derive(Debug, Clone)]
-pub(crate) struct Savepoint {
-    /// The name as written (compared case-insensitively, as with the default collation).
-    pub(crate) name: String,
-    /// The transaction it belongs to.
-    pub(crate) xid: Xid,
-    /// How many table locks existed when it was set.
-    pub(crate) locks: usize,
-    /// The transaction's last log record per database right after it was set.
-    pub(crate) last_lsn: HashMap<String, Lsn>,
-}
+use crate::sql::session::Savepoint;
 
 impl Exec<'_> {
     /// Records a savepoint just written by `SAVE TRANSACTION name`.

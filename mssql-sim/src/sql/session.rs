@@ -2,8 +2,22 @@
 
 use std::collections::HashMap;
 
-use crate::engine::txn::{Isolation, Txn};
+use crate::engine::log::Lsn;
+use crate::engine::txn::{Isolation, Txn, Xid};
 use crate::value::{SqlType, Value};
+
+/// A savepoint of the session's open transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct Savepoint {
+    /// The name as written (compared case-insensitively, as with the default collation).
+    pub(crate) name: String,
+    /// The transaction it belongs to.
+    pub(crate) xid: Xid,
+    /// How many table locks existed when it was set.
+    pub(crate) locks: usize,
+    /// The transaction's last log record per database right after it was set.
+    pub(crate) last_lsn: HashMap<String, Lsn>,
+}
 
 /// Undo record for statement-level rollback inside a transaction.
 #[derive(Debug, Clone)]
@@ -33,7 +47,7 @@ pub(crate) struct Session {
     pub(crate) rowcount: u64,
     pub(crate) undo: Vec<Undo>,
     /// Savepoints of the open transaction (`SAVE TRANSACTION`), oldest first.
-    pub(crate) savepoints: Vec<crate::sql::savepoints::Savepoint>,
+    pub(crate) savepoints: Vec<Savepoint>,
     /// Prepared statements of the connection (`sp_prepexec` / `sp_execute` / `sp_unprepare`).
     pub(crate) prepared: crate::tds::prepared::Handles,
 }

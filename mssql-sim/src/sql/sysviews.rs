@@ -3,7 +3,7 @@
 use crate::engine::catalog::Database;
 use crate::error::SqlResult;
 use crate::sql::exec::Exec;
-use crate::sql::query::{Rel, RelCol};
+use crate::sql::rel::{Rel, RelCol};
 use crate::value::{Len, SqlType, Value};
 
 const NAME: SqlType = SqlType::NVarChar(Len::N(128));

@@ -12,7 +12,8 @@ use sqlparser::dialect::MsSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::sql::exec::{Exec, Out};
+use crate::sql::exec::Exec;
+use crate::sql::out::Out;
 
 /// One step of a batch that uses table variables.
 enum Step {

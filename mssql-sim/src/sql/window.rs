@@ -14,7 +14,7 @@ use sqlparser::ast::{Expr, Ident, OrderBySort, SelectItem, WindowType};
 
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
-use crate::sql::query::RelCol;
+use crate::sql::rel::RelCol;
 use crate::value::{SqlType, Value, compare};
 
 /// Hidden column names: `__sim_window_<n>`.
