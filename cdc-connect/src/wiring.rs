@@ -110,6 +110,9 @@ pub fn mssql_config(section: &config::MssqlSection) -> Result<MssqlConfig, Confi
     if !section.exclude_columns.is_empty() {
         b = b.exclude_columns(section.exclude_columns.clone());
     }
+    if let Some(spec) = &section.message_key_columns {
+        b = b.message_key_columns(spec.clone());
+    }
     if let Some(v) = section.snapshot_mode {
         use config::SnapshotMode as M;
         b = b.snapshot_mode(match v {
@@ -519,14 +522,11 @@ pub async fn build(file: &PipelineFile, counters: SinkCounters) -> Result<Parts,
                 if let Some(v) = k.timeout_ms {
                     b = b.timeout(ms(v));
                 }
-                offsets = Some(Box::new(
-                    KafkaOffsetStore::written_by_transactions(kafka, offsets_topic, name.clone())
-                        .map_err(|e| ConfigError::field("sink.kafka", e.to_string()))?,
-                ));
-                let sink = b
-                    .build()
+                let (sink, store) = b
+                    .build_with_offset_store()
                     .await
                     .map_err(|e| ConfigError::field("sink.kafka", e.to_string()))?;
+                offsets = Some(Box::new(store));
                 Box::new(MeteredSink::new(sink, counters))
             } else {
                 let mut b = KafkaSink::builder(kafka, codec)
