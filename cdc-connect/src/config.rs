@@ -209,6 +209,12 @@ pub struct MssqlSection {
     /// `schema.table.column` patterns to drop (`column.exclude.list`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude_columns: Vec<String>,
+    /// Keys for tables by configuration (`message.key.columns`):
+    /// `<table>:<column>,<column>;…`, `<table>` being `schema.table` or
+    /// `database.schema.table` with `*` wildcards; see cdc-mssql's
+    /// `MssqlConfigBuilder::message_key_columns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_key_columns: Option<String>,
     /// `snapshot.mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_mode: Option<SnapshotMode>,

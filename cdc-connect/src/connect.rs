@@ -11,7 +11,7 @@
 //!   checkpoints beside the data (`<topics.dir>/_cdc/<name>.offsets.json`).
 //!
 //! A property with no meaning here (`tasks.max`, schema history, …) is reported once as a
-//! [`Warning`]; a property or value this service cannot honour (`message.key.columns`,
+//! [`Warning`]; a property or value this service cannot honour (a `message.key.columns` table regex with no wildcard form,
 //! Avro, `Wallclock` timestamps, …) or does not know is an error naming it.
 
 use crate::config::{
@@ -254,6 +254,31 @@ fn regex_to_wildcard(pattern: &str) -> Option<String> {
     Some(out)
 }
 
+/// Debezium's `message.key.columns` (`<table regex>:<col>,<col>;…`) with each table part
+/// translated to the reader's wildcards, as the include lists are.
+fn message_key_columns(p: &mut Props<'_>, value: &str) -> Result<String, ConfigError> {
+    let mut entries = Vec::new();
+    for entry in value.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((table, columns)) = entry.split_once(':') else {
+            return Err(p.refuse(
+                "message.key.columns",
+                format!("{entry:?} has no ':' between the table and its key columns"),
+            ));
+        };
+        let table = regex_to_wildcard(table.trim()).ok_or_else(|| {
+            p.refuse(
+                "message.key.columns",
+                format!(
+                    "the regular expression {table:?} has no wildcard equivalent: \
+                     list names, with `.*` for any text"
+                ),
+            )
+        })?;
+        entries.push(format!("{table}:{}", columns.trim()));
+    }
+    Ok(entries.join(";"))
+}
+
 const DEBEZIUM_KNOWN: &[&str] = &[
     "connector.class",
     "database.hostname",
@@ -451,11 +476,7 @@ fn translate_debezium(
     if let Some(v) = p.take("message.key.columns")
         && !v.trim().is_empty()
     {
-        return Err(p.refuse(
-            "message.key.columns",
-            "custom message keys are not supported: keys are the primary key or the capture \
-                 instance's unique index; remove it or give the table a primary key",
-        ));
+        m.message_key_columns = Some(message_key_columns(&mut p, &v)?);
     }
     if let Some(v) = p.take("provide.transaction.metadata")
         && v == "true"

@@ -150,12 +150,34 @@ fn error_of(connectors: &[ConnectorConfig]) -> String {
 }
 
 #[test]
+fn message_key_columns_translate_with_table_regexes_as_wildcards() {
+    let c = with(
+        "debezium-sqlserver.json",
+        "message.key.columns",
+        "shop.dbo.ledger:code; dbo\\.notes:id, body;.*\\.orders:region",
+    );
+    let t = translate(std::slice::from_ref(&c), &worker()).unwrap();
+    let m = t.file.source.mssql.as_ref().unwrap();
+    assert_eq!(
+        m.message_key_columns.as_deref(),
+        Some("shop.dbo.ledger:code;dbo.notes:id, body;*.orders:region")
+    );
+    // The reader takes it as its builder option.
+    cdc_connect::wiring::mssql_config(m).unwrap();
+}
+
+#[test]
 fn properties_that_cannot_be_honoured_are_errors_naming_them() {
     for (base, key, value) in [
         (
             "debezium-sqlserver.json",
             "message.key.columns",
-            "dbo.orders:order_no",
+            "dbo\\.(a|b):order_no",
+        ),
+        (
+            "debezium-sqlserver.json",
+            "message.key.columns",
+            "dbo.orders",
         ),
         ("debezium-sqlserver.json", "decimal.handling.mode", "exact"),
         (

@@ -9,6 +9,9 @@ mod support;
 use cdc_core::{DebeziumJson, EventCodec, Op, Value};
 use support::{Target, read_events};
 
+/// An event's operation with its before and after values.
+type Images = (Op, Option<Vec<Value>>, Option<Vec<Value>>);
+
 fn s(v: &str) -> Value {
     Value::String(v.into())
 }
@@ -35,7 +38,7 @@ async fn large_objects_a_change_row_does_not_carry_are_unavailable_not_null() {
         .await;
     target.scan().await;
     let events = read_events(&mut source, 6).await;
-    let images: Vec<(Op, Option<Vec<Value>>, Option<Vec<Value>>)> = events
+    let images: Vec<Images> = events
         .iter()
         .map(|e| {
             (
