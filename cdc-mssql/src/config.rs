@@ -172,11 +172,8 @@ impl MssqlConfig {
             Encryption::LoginOnly => tiberius::EncryptionLevel::Off,
             Encryption::Off => tiberius::EncryptionLevel::NotSupported,
         });
-        if self.trust_server_certificate {
-            config.trust_cert();
-        } else if let Some(ca) = &self.ca_file {
-            config.trust_cert_ca(ca.display().to_string());
-        }
+        // Whether the certificate is validated depends on the server's pre-login answer
+        // too (Encrypt=Optional): the connection decides, see `crate::handshake`.
         if let Some(name) = &self.hostname_in_certificate {
             config.hostname_in_certificate(name);
         }

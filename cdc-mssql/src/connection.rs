@@ -1,6 +1,7 @@
 //! One connection per database, reconnected with backoff when a transient failure breaks it.
 
-use crate::{Error, MssqlConfig};
+use crate::handshake::{self, Watch, Watched};
+use crate::{Encryption, Error, MssqlConfig, NetworkStep};
 use cdc_core::Position;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ pub(crate) fn retry_schedule(config: &MssqlConfig, max_retries: u32) -> backon::
 }
 
 /// A tiberius client over tokio's TCP stream.
-pub(crate) type SqlClient = Client<Compat<TcpStream>>;
+pub(crate) type SqlClient = Client<Compat<Watched<TcpStream>>>;
 
 /// A lazily (re)connected client for one database.
 pub(crate) struct Connection {
@@ -53,28 +54,98 @@ impl Connection {
         &self.database
     }
 
+    /// Connects and logs in within `Connect Timeout` (TCP connect, pre-login, TLS handshake
+    /// and login together, as Microsoft.Data.SqlClient bounds them); a timeout is
+    /// [`Error::Timeout`] naming the step the server stopped answering in.
     async fn connect(&self) -> Result<SqlClient, Error> {
-        let address = self.config.address();
-        let tcp = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&address))
-            .await
-            .map_err(|_| Error::Connect {
-                address: address.clone(),
-                source: Box::new(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "connect timed out",
-                )),
-            })?
-            .map_err(|source| Error::Connect {
-                address: address.clone(),
-                source: Box::new(source),
-            })?;
-        tcp.set_nodelay(true).map_err(|source| Error::Connect {
+        let deadline = tokio::time::Instant::now() + self.config.connect_timeout;
+        let (watch, result) = self.connect_once(deadline, false).await;
+        match result {
+            // Encrypt=Optional connected without validating the certificate, but the server
+            // forces encryption: Microsoft's drivers validate then, so connect again validating.
+            Err(_) if watch.refuses_forced_encryption() && watch.server_forces_encryption() => {
+                self.connect_once(deadline, true).await.1
+            }
+            result => result,
+        }
+    }
+
+    async fn connect_once(
+        &self,
+        deadline: tokio::time::Instant,
+        server_forces_encryption: bool,
+    ) -> (Arc<Watch>, Result<SqlClient, Error>) {
+        let config = &self.config;
+        let validate = handshake::validates_certificate(
+            config.encryption,
+            config.trust_server_certificate,
+            server_forces_encryption,
+        );
+        let watch =
+            Watch::new(!validate && !server_forces_encryption && !config.trust_server_certificate);
+        let address = config.address();
+        let timeout = |step: NetworkStep| Error::Timeout {
+            address: address.clone(),
+            database: self.database.clone(),
+            step,
+            after: config.connect_timeout,
+            hint: (step == NetworkStep::TlsHandshake && config.encryption == Encryption::Strict)
+                .then(|| {
+                    "Encrypt=Strict needs a server offering TDS 8.0 (SQL Server 2022 or later); \
+                     a server speaking only TDS 7.x never answers its TLS handshake: use \
+                     Encrypt=Mandatory there"
+                        .to_string()
+                }),
+        };
+        let connect_error = |source: std::io::Error| Error::Connect {
             address: address.clone(),
             source: Box::new(source),
-        })?;
-        Client::connect(self.config.tiberius(&self.database), tcp.compat_write())
-            .await
-            .map_err(|source| self.server_error(source, None))
+        };
+        let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(&address)).await {
+            Err(_) => return (watch, Err(timeout(NetworkStep::Connect))),
+            Ok(Err(source)) => return (watch, Err(connect_error(source))),
+            Ok(Ok(tcp)) => tcp,
+        };
+        if let Err(source) = tcp.set_nodelay(true) {
+            return (watch, Err(connect_error(source)));
+        }
+        let mut tiberius = config.tiberius(&self.database);
+        if !validate {
+            tiberius.trust_cert();
+        } else if let Some(ca) = &config.ca_file {
+            tiberius.trust_cert_ca(ca.display().to_string());
+        }
+        // The deadline below bounds the whole connection, TCP connect included.
+        tiberius.handshake_timeout(None);
+        let stream = Watched::new(
+            tcp,
+            Arc::clone(&watch),
+            config.encryption == Encryption::Strict,
+        );
+        let result = match tokio::time::timeout_at(
+            deadline,
+            Client::connect(tiberius, stream.compat_write()),
+        )
+        .await
+        {
+            Err(_) => Err(timeout(watch.step())),
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(tiberius::error::Error::Io {
+                kind: std::io::ErrorKind::TimedOut,
+                ..
+            })) => Err(timeout(watch.step())),
+            Ok(Err(source))
+                if config.encryption == Encryption::Strict
+                    && watch.step() == NetworkStep::TlsHandshake =>
+            {
+                Err(Error::StrictEncryptionNotOffered {
+                    address: address.clone(),
+                    source: Box::new(source),
+                })
+            }
+            Ok(Err(source)) => Err(self.server_error(source, None)),
+        };
+        (watch, result)
     }
 
     pub(crate) fn server_error(
@@ -82,6 +153,20 @@ impl Connection {
         source: tiberius::error::Error,
         position: Option<Position>,
     ) -> Error {
+        if let tiberius::error::Error::Io {
+            kind: std::io::ErrorKind::TimedOut,
+            ..
+        } = &source
+        {
+            // tiberius's per-response `Command Timeout` ran out.
+            return Error::Timeout {
+                address: self.config.address(),
+                database: self.database.clone(),
+                step: NetworkStep::Query,
+                after: self.config.command_timeout,
+                hint: None,
+            };
+        }
         if let tiberius::error::Error::Server(token) = &source
             // 229/916: no permission on an object or database; 297/300: VIEW SERVER STATE
             // (or VIEW DATABASE STATE) missing for the sys.dm_tran_* views.

@@ -98,6 +98,36 @@ pub enum Error {
         /// The driver's error.
         source: Box<tiberius::error::Error>,
     },
+    /// A step of reaching or using the server got no answer in time: `Connect Timeout`
+    /// bounds the TCP connect, pre-login, TLS handshake and login together (default 15 s,
+    /// Microsoft.Data.SqlClient's default); `Command Timeout` bounds each response of a query
+    /// (default 30 s). A query's timeout is retried on a new connection; a connection's is not.
+    #[error("{step} with {address} (database {database:?}) got no answer within {}{}", humantime(*after), hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
+    Timeout {
+        /// host:port.
+        address: String,
+        /// The database the connection is for.
+        database: String,
+        /// The step the server stopped answering in.
+        step: crate::NetworkStep,
+        /// The timeout that ran out.
+        after: std::time::Duration,
+        /// What probably causes it, when that is known (a server without TDS 8.0 for
+        /// `Encrypt=Strict`).
+        hint: Option<String>,
+    },
+    /// `Encrypt=Strict` (TDS 8.0: TLS before any TDS packet) was asked for and the server
+    /// broke off the TLS handshake: it speaks only TDS 7.x (SQL Server before 2022, or a
+    /// server without strict encryption). Not retried.
+    #[error(
+        "{address} did not complete the TLS handshake that Encrypt=Strict (TDS 8.0) needs; SQL Server 2022 or later offers it, use Encrypt=Mandatory for a server speaking only TDS 7.x"
+    )]
+    StrictEncryptionNotOffered {
+        /// host:port.
+        address: String,
+        /// The driver's error.
+        source: Box<tiberius::error::Error>,
+    },
     /// Could not connect.
     #[error("cannot connect to {address}")]
     Connect {
@@ -128,9 +158,19 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect { .. } => true,
+            Error::Timeout { step, .. } => *step == crate::NetworkStep::Query,
             Error::Server { source, .. } => is_transient_driver_error(source),
             _ => false,
         }
+    }
+}
+
+/// `15s`, `500ms`: a timeout as a connection string would give it.
+fn humantime(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
     }
 }
 

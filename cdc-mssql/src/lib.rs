@@ -22,6 +22,7 @@ mod catalog;
 mod config;
 mod connection;
 mod error;
+mod handshake;
 mod incremental;
 mod query;
 mod snapshot;
@@ -35,6 +36,7 @@ pub use config::{
     SnapshotMode,
 };
 pub use error::Error;
+pub use handshake::NetworkStep;
 pub use incremental::{
     AdditionalCondition, ExecuteSnapshot, Signal, SignalError, SnapshotSignals, SnapshotType,
     StopSnapshot,

@@ -1,0 +1,185 @@
+//! Network steps are bounded and connection strings mean what Microsoft's drivers say (issue
+//! 12, "Reader"): a server that accepts the TCP connection and never answers fails `start`
+//! with a timeout naming the step; `Encrypt=Strict` against a TDS 7.4 server fails instead of
+//! hanging; `Encrypt` and `TrustServerCertificate` follow Microsoft.Data.SqlClient. These use
+//! the simulator's TLS (a self-signed certificate) or a silent loopback listener, so they
+//! always run locally.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use cdc_core::ChangeSource;
+use cdc_mssql::{MssqlConfig, MssqlConfigBuilder, MssqlSource, NetworkStep, SnapshotMode};
+use std::error::Error as _;
+use std::time::Duration;
+use support::{PASSWORD, Target};
+use tokio::net::TcpListener;
+
+/// A hang guard only: every test here ends within its configured timeouts (2 s) or fails.
+const GUARD: Duration = Duration::from_secs(30);
+
+/// A listener on 127.0.0.1 that accepts connections, keeps them open and never answers.
+async fn silent_listener() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (port, task)
+}
+
+fn ado(port: u16, extra: &str) -> MssqlConfigBuilder {
+    on_database(port, "shop", extra)
+}
+
+fn on_database(port: u16, database: &str, extra: &str) -> MssqlConfigBuilder {
+    MssqlConfig::from_ado_string(&format!(
+        "Server=tcp:127.0.0.1,{port};Database={database};User Id=sa;Password={PASSWORD};{extra}"
+    ))
+    .unwrap()
+    .server_name("test")
+    .snapshot_mode(SnapshotMode::NoData)
+    .heartbeat_interval(None)
+}
+
+/// Starts a source on `config`; its error, if any.
+async fn start(config: MssqlConfigBuilder) -> Result<MssqlSource, cdc_core::Error> {
+    let mut source = MssqlSource::new(config.build().unwrap());
+    tokio::time::timeout(GUARD, source.start(None))
+        .await
+        .expect("start must end within its timeouts, not hang")?;
+    Ok(source)
+}
+
+/// The reader's typed error inside the pipeline's.
+fn mssql_error(error: &cdc_core::Error) -> &cdc_mssql::Error {
+    error
+        .source()
+        .and_then(|s| s.downcast_ref::<cdc_mssql::Error>())
+        .unwrap_or_else(|| panic!("not a cdc_mssql error: {error:?}"))
+}
+
+fn timed_out_step(error: &cdc_core::Error) -> NetworkStep {
+    match mssql_error(error) {
+        cdc_mssql::Error::Timeout { step, after, .. } => {
+            assert_eq!(
+                *after,
+                Duration::from_secs(2),
+                "the configured Connect Timeout"
+            );
+            *step
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_and_never_answers_times_out_in_the_pre_login_step() {
+    let (port, listener) = silent_listener().await;
+    let error = start(ado(port, "Connect Timeout=2")).await.unwrap_err();
+    assert_eq!(timed_out_step(&error), NetworkStep::PreLogin);
+    let text = error.to_string();
+    assert!(
+        text.contains("pre-login handshake") && text.contains("within 2s"),
+        "the message names the step and the timeout: {text}"
+    );
+    listener.abort();
+}
+
+#[tokio::test]
+async fn encrypt_strict_against_a_server_that_never_answers_times_out_in_the_tls_handshake() {
+    let (port, listener) = silent_listener().await;
+    let error = start(ado(port, "Connect Timeout=2;Encrypt=Strict"))
+        .await
+        .unwrap_err();
+    assert_eq!(timed_out_step(&error), NetworkStep::TlsHandshake);
+    assert!(
+        error.to_string().contains("TDS 8.0"),
+        "says what Strict needs: {error}"
+    );
+    listener.abort();
+}
+
+/// The simulator with the orders tables, TLS on (a self-signed certificate).
+async fn tls_simulator(name: &str) -> (Target, u16) {
+    let target = Target::with_orders(name).await;
+    let port = target
+        .sim
+        .as_ref()
+        .expect("TLS tests use the simulator's self-signed certificate")
+        .addr()
+        .port();
+    (target, port)
+}
+
+fn on(target: &Target, port: u16, extra: &str) -> MssqlConfigBuilder {
+    on_database(
+        port,
+        &target.database,
+        &format!("Connect Timeout=2;{extra}"),
+    )
+}
+
+#[tokio::test]
+async fn encrypt_strict_against_a_tds_7_4_server_fails_in_the_tls_handshake_instead_of_hanging() {
+    let (target, port) = tls_simulator("net_strict").await;
+    let error = start(on(&target, port, "Encrypt=Strict"))
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("TLS handshake") && text.contains("TDS 8.0"),
+        "names the step and what Strict needs: {text}"
+    );
+    assert!(
+        !mssql_error(&error).is_transient(),
+        "a server without TDS 8.0 does not gain it by retrying"
+    );
+}
+
+#[tokio::test]
+async fn encrypt_optional_connects_without_validating_a_self_signed_certificate() {
+    let (target, port) = tls_simulator("net_optional").await;
+    for value in ["false", "Optional", "no"] {
+        let source = start(on(&target, port, &format!("Encrypt={value}"))).await;
+        assert!(source.is_ok(), "Encrypt={value}: {:?}", source.err());
+    }
+}
+
+#[tokio::test]
+async fn encrypt_mandatory_validates_the_certificate_unless_trust_server_certificate() {
+    let (target, port) = tls_simulator("net_mandatory").await;
+    for value in ["true", "Mandatory", "yes"] {
+        let error = start(on(&target, port, &format!("Encrypt={value}")))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("Encrypt={value} accepted a self-signed certificate"));
+        assert!(
+            error.to_string().to_lowercase().contains("certificate"),
+            "Encrypt={value}: the message says the certificate is the problem: {error}"
+        );
+        let trusted = start(on(
+            &target,
+            port,
+            &format!("Encrypt={value};TrustServerCertificate=true"),
+        ))
+        .await;
+        assert!(trusted.is_ok(), "Encrypt={value}: {:?}", trusted.err());
+    }
+}
+
+#[tokio::test]
+async fn a_failed_start_shows_its_cause_in_the_top_level_message() {
+    let (port, listener) = silent_listener().await;
+    let error = start(ado(port, "Connect Timeout=2")).await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("change source sqlserver failed")
+            && text.contains(&mssql_error(&error).to_string()),
+        "{text}"
+    );
+    listener.abort();
+}
