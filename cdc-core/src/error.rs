@@ -17,7 +17,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A change source failed to read or acknowledge.
-    #[error("change source {name} failed{}", at(position))]
+    #[error("change source {name} failed{}: {}", at(position), chain(source.as_ref()))]
     Source {
         /// Which source.
         name: String,
@@ -27,7 +27,7 @@ pub enum Error {
         source: BoxError,
     },
     /// A sink failed to write or make events durable.
-    #[error("sink {name} failed{}", at(position))]
+    #[error("sink {name} failed{}: {}", at(position), chain(source.as_ref()))]
     Sink {
         /// Which sink.
         name: String,
@@ -58,7 +58,7 @@ pub enum Error {
         source: Option<BoxError>,
     },
     /// An offset store failed to load or save a checkpoint.
-    #[error("offset store {store} failed")]
+    #[error("offset store {store} failed: {}", chain(source.as_ref()))]
     OffsetStore {
         /// Which store (a path or URL).
         store: String,
@@ -82,6 +82,23 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+}
+
+/// The text of `error` and of its causes, `: `-separated, skipping a cause whose text the
+/// message already holds: a message shown to a user carries its root cause (issue 12), and
+/// [`std::error::Error::source`] still leads to each typed cause.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 fn at(position: &Option<Position>) -> String {
