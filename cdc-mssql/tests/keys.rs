@@ -195,10 +195,10 @@ async fn message_key_columns_override_the_capture_instance_index() {
 #[tokio::test]
 async fn a_snapshot_by_a_configured_key_that_is_not_unique_loses_no_row() {
     let target = notes("keys_not_unique").await;
-    // Equal keys across what would be chunk boundaries: a keyset read by `id` would skip the
-    // second row of each pair.
+    // Equal keys across what would be a chunk boundary (chunks of two: 1, 2 | 2, 3, 3): a
+    // keyset read by `id` would skip the second row with id 2.
     target
-        .run("INSERT INTO dbo.notes (id, body) VALUES (1, N'a'), (1, N'b'), (2, N'c'), (2, N'd'), (3, N'e');")
+        .run("INSERT INTO dbo.notes (id, body) VALUES (1, N'a'), (2, N'b'), (2, N'c'), (3, N'd'), (3, N'e');")
         .await;
     target.scan().await;
     let mut source = target
