@@ -183,3 +183,78 @@ async fn a_failed_start_shows_its_cause_in_the_top_level_message() {
     );
     listener.abort();
 }
+
+/// A proxy to `upstream` that rewrites the server's PRELOGIN answer to `ENCRYPT_REQ` (a server
+/// configured to force encryption); counts the connections it accepted.
+async fn forcing_encryption_proxy(
+    upstream: std::net::SocketAddr,
+) -> (
+    u16,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
+    let task = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                tokio::spawn(async move {
+                    tokio::io::copy(&mut client_read, &mut server_write)
+                        .await
+                        .ok();
+                });
+                // The first server packet is the PRELOGIN answer: set its ENCRYPTION option.
+                let mut header = [0u8; 8];
+                if server_read.read_exact(&mut header).await.is_err() {
+                    return;
+                }
+                let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
+                let mut payload = vec![0u8; length - 8];
+                server_read.read_exact(&mut payload).await.unwrap();
+                let mut i = 0;
+                while payload[i] != 0xFF {
+                    if payload[i] == 0x01 {
+                        let offset =
+                            usize::from(u16::from_be_bytes([payload[i + 1], payload[i + 2]]));
+                        payload[offset] = 3;
+                    }
+                    i += 5;
+                }
+                client_write.write_all(&header).await.ok();
+                client_write.write_all(&payload).await.ok();
+                tokio::io::copy(&mut server_read, &mut client_write)
+                    .await
+                    .ok();
+            });
+        }
+    });
+    (port, accepted, task)
+}
+
+#[tokio::test]
+async fn encrypt_optional_validates_the_certificate_when_the_server_forces_encryption() {
+    let (target, port) = tls_simulator("net_forced").await;
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let (proxy, accepted, task) = forcing_encryption_proxy(upstream).await;
+    let error = start(on(&target, proxy, "Encrypt=Optional"))
+        .await
+        .err()
+        .expect("a self-signed certificate is refused when the server forces encryption");
+    assert!(
+        error.to_string().to_lowercase().contains("certificate"),
+        "the message says the certificate is the problem: {error}"
+    );
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one connection that saw the server force encryption, one that validated"
+    );
+    task.abort();
+}
