@@ -3,23 +3,18 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use sqlparser::ast::{
-    DeclareAssignment, Expr, ObjectType, SetExpr, Statement, TransactionIsolationLevel,
-    TransactionMode, Use,
-};
+use sqlparser::ast::{DeclareAssignment, Expr, ObjectType, SetExpr, Statement, Use};
 
 use crate::cdc::capture;
 use crate::cdc::state::Cdc;
-use crate::engine::catalog::{Engine, TableRef, key, now};
+use crate::engine::catalog::{Engine, TableRef, key};
 use crate::engine::table::Table;
-use crate::engine::txn::View;
-use crate::engine::txn::{Isolation, Txn};
 use crate::error::{SqlError, SqlResult};
 use crate::faults::Control;
 use crate::sql::out::{Env, Out};
 use crate::sql::parse::{Segment, name_parts, parse_batch};
 use crate::sql::rel::Rel;
-use crate::sql::session::{Session, Undo};
+use crate::sql::session::Session;
 use crate::value::{Value, coerce, parse_type};
 
 /// Executes statements for one session against the shared engine.
@@ -35,8 +30,6 @@ pub(crate) struct Exec<'a> {
     /// and key), whose rows then carry their version index in a hidden column.
     pub(crate) dml_target: Option<(String, String)>,
 }
-
-static NEXT_DESCRIPTOR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0x1000);
 
 impl<'a> Exec<'a> {
     pub(crate) fn new(
@@ -248,174 +241,6 @@ impl<'a> Exec<'a> {
         }
     }
 
-    // ---- transactions ------------------------------------------------------------------
-
-    fn begin_internal(&mut self, explicit: bool) {
-        let xid = self.eng.txns.begin();
-        let descriptor = NEXT_DESCRIPTOR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.sess.txn = Some(Txn {
-            xid,
-            explicit,
-            snapshot: None,
-            started_as: self.sess.isolation,
-            descriptor,
-            begin_time: now(),
-            changes: Vec::new(),
-            command_id: 0,
-            begin_lsn: HashMap::new(),
-            savepoint_lsn: HashMap::new(),
-            last_lsn: HashMap::new(),
-        });
-    }
-
-    pub(crate) fn begin_tran(&mut self) -> SqlResult<()> {
-        match self.sess.txn.as_mut() {
-            Some(t) => {
-                // nested BEGIN TRAN only bumps @@TRANCOUNT in SQL Server; modelled as one level
-                t.explicit = true;
-            }
-            None => {
-                self.begin_internal(true);
-                let d = self.sess.txn.as_ref().map(|t| t.descriptor).unwrap_or(0);
-                self.out.push(Out::Env(Env::Begin(d)));
-            }
-        }
-        self.done(None);
-        Ok(())
-    }
-
-    /// `SAVE TRANSACTION name`: writes a savepoint record to the current database's log (and
-    /// the transaction's begin record first if it has none there yet), as SQL Server does;
-    /// outside a transaction it is error 628.
-    pub(crate) fn save_tran(&mut self, _name: &str) -> SqlResult<()> {
-        if !self.sess.txn.as_ref().is_some_and(|t| t.explicit) {
-            return Err(SqlError::new(
-                628,
-                "Cannot issue SAVE TRANSACTION when there is no active transaction.",
-            ));
-        }
-        let db = self.sess.db.clone();
-        let d = self.eng.db_mut(&db)?;
-        let begun = self
-            .sess
-            .txn
-            .as_ref()
-            .is_some_and(|t| t.begin_lsn.contains_key(&db));
-        let begin = (!begun).then(|| d.log.next());
-        let lsn = d.log.next();
-        if let Some(t) = self.sess.txn.as_mut() {
-            if let Some(begin) = begin {
-                t.begin_lsn.insert(db.clone(), begin);
-            }
-            t.savepoint_lsn.insert(db.clone(), lsn);
-            t.last_lsn.insert(db, lsn);
-        }
-        self.remember_savepoint(_name);
-        Ok(())
-    }
-
-    pub(crate) fn commit_tran(&mut self) -> SqlResult<()> {
-        match &self.sess.txn {
-            Some(t) if t.explicit => {
-                let d = t.descriptor;
-                self.commit_internal();
-                self.out.push(Out::Env(Env::Commit(d)));
-                self.done(None);
-                Ok(())
-            }
-            _ => Err(SqlError::new(
-                3902,
-                "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.",
-            )),
-        }
-    }
-
-    pub(crate) fn rollback_tran(&mut self) -> SqlResult<()> {
-        match &self.sess.txn {
-            Some(t) if t.explicit => {
-                let d = t.descriptor;
-                self.abort_internal();
-                self.out.push(Out::Env(Env::Rollback(d)));
-                self.done(None);
-                Ok(())
-            }
-            _ => Err(SqlError::new(
-                3903,
-                "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.",
-            )),
-        }
-    }
-
-    pub(crate) fn commit_internal(&mut self) {
-        let Some(txn) = self.sess.txn.take() else {
-            return;
-        };
-        let seq = self.eng.txns.commit(txn.xid);
-        capture::log_commit(self.eng, self.cdc, txn);
-        // Now and then, when no open transaction can need old row versions, drop them.
-        if seq.is_multiple_of(512) && !self.eng.txns.any_active() {
-            let tt = &self.eng.txns;
-            for db in self.eng.dbs.values_mut() {
-                for t in db.tables.values_mut() {
-                    t.vacuum(tt);
-                }
-            }
-        }
-    }
-
-    pub(crate) fn abort_internal(&mut self) {
-        if let Some(txn) = self.sess.txn.take() {
-            self.eng.txns.abort(txn.xid);
-        }
-    }
-
-    /// A Transaction Manager request (MS-TDS 2.2.6.9): begin (with an isolation level),
-    /// commit or roll back, as tiberius's `begin_transaction` & co. send them.
-    pub(crate) fn run_tm(&mut self, payload: &[u8]) {
-        let r = (|| -> SqlResult<()> {
-            let mut rd = crate::tds::types::Reader::new(payload);
-            let bad = |_| SqlError::new(102, "Malformed transaction manager request.");
-            crate::tds::rpc::skip_all_headers(&mut rd).map_err(bad)?;
-            match rd.u16().map_err(bad)? {
-                5 => {
-                    match rd.u8().map_err(bad)? {
-                        // MS-TDS 2.2.6.9 TM_BEGIN_XACT isolation levels.
-                        0 => {}
-                        1 | 2 => self.sess.isolation = Isolation::ReadCommitted,
-                        3 => self.sess.isolation = Isolation::RepeatableRead,
-                        4 => self.sess.isolation = Isolation::Serializable,
-                        _ => self.sess.isolation = Isolation::Snapshot,
-                    }
-                    self.begin_tran()
-                }
-                t @ (7 | 8) => {
-                    let _name = rd.b_varchar().map_err(bad)?;
-                    let begin_again = rd.u8().unwrap_or(0) & 1 == 1;
-                    if t == 7 {
-                        self.commit_tran()?
-                    } else {
-                        self.rollback_tran()?
-                    }
-                    if begin_again {
-                        self.begin_tran()?;
-                    }
-                    Ok(())
-                }
-                other => Err(SqlError::unsupported(format!(
-                    "transaction manager request type {other}"
-                ))),
-            }
-        })();
-        if let Err(e) = r {
-            self.fail(e);
-        }
-    }
-
-    /// Ends the session's transaction when the connection goes away.
-    pub(crate) fn abort_open(&mut self) {
-        self.abort_internal();
-    }
-
     /// Runs an RPC request: `sp_executesql` (statement plus typed parameters) or a
     /// procedure called by name.
     pub(crate) fn run_rpc(&mut self, req: crate::tds::rpc::RpcRequest) {
@@ -459,139 +284,6 @@ impl<'a> Exec<'a> {
         if let Err(e) = self.run_segment(Segment::Exec { name: parts, args }) {
             self.fail(e);
         }
-    }
-
-    fn undo_statement(&mut self, mark: usize) {
-        let undo = std::mem::take(&mut self.sess.undo);
-        for u in undo.into_iter().rev() {
-            match u {
-                Undo::Inserted { db, table, idx } => {
-                    if let Some(v) = self
-                        .eng
-                        .dbs
-                        .get_mut(&db)
-                        .and_then(|d| d.tables.get_mut(&table))
-                        .and_then(|t| t.versions.get_mut(idx))
-                    {
-                        v.xmin = u64::MAX; // an id that is never committed
-                    }
-                }
-                Undo::Deleted { db, table, idx } => {
-                    if let Some(v) = self
-                        .eng
-                        .dbs
-                        .get_mut(&db)
-                        .and_then(|d| d.tables.get_mut(&table))
-                        .and_then(|t| t.versions.get_mut(idx))
-                    {
-                        v.xmax = 0;
-                    }
-                }
-            }
-        }
-        if let Some(t) = self.sess.txn.as_mut() {
-            t.changes.truncate(mark);
-        }
-    }
-
-    /// The view a read in the current statement uses.
-    pub(crate) fn view(&mut self) -> View {
-        let latest = self.eng.txns.latest();
-        // REPEATABLE READ and SERIALIZABLE read one consistent view too: without lock waits
-        // that is what their locks would give the reader.
-        let snapshot = matches!(
-            self.sess.isolation,
-            Isolation::Snapshot | Isolation::RepeatableRead | Isolation::Serializable
-        );
-        match self.sess.txn.as_mut() {
-            Some(t) => {
-                let as_of = if snapshot && t.explicit {
-                    Some(*t.snapshot.get_or_insert(latest))
-                } else {
-                    None
-                };
-                View { own: t.xid, as_of }
-            }
-            None => View {
-                own: 0,
-                as_of: None,
-            },
-        }
-    }
-
-    pub(crate) fn xid(&self) -> u64 {
-        self.sess.txn.as_ref().map(|t| t.xid).unwrap_or(0)
-    }
-
-    /// Whether a statement of the session may touch database `db`'s tables under the session's
-    /// isolation level. Under SNAPSHOT: error 3951 when the transaction began under another
-    /// level, 3952 when the database does not allow snapshot isolation. Texts: SQL Server's
-    /// sys.messages (language 1033) for 3951 and 3952, `%.*ls` = the database name.
-    pub(crate) fn snapshot_access(&self, db: &str) -> SqlResult<()> {
-        if self.sess.isolation != Isolation::Snapshot {
-            return Ok(());
-        }
-        let d = self.eng.db(db)?;
-        if self
-            .sess
-            .txn
-            .as_ref()
-            .is_some_and(|t| t.started_as != Isolation::Snapshot)
-        {
-            return Err(SqlError::new(
-                3951,
-                format!(
-                    "Transaction failed in database '{}' because the statement was run under snapshot isolation but the transaction did not start in snapshot isolation. You cannot change the isolation level of the transaction to snapshot after the transaction has started unless the transaction was originally started under snapshot isolation level.",
-                    d.name
-                ),
-            ));
-        }
-        if !d.allow_snapshot_isolation {
-            return Err(SqlError::new(
-                3952,
-                format!(
-                    "Snapshot isolation transaction failed accessing database '{}' because snapshot isolation is not allowed in this database. Use ALTER DATABASE to allow snapshot isolation.",
-                    d.name
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// `ALTER DATABASE { name | CURRENT } SET option [, ...]`: `ALLOW_SNAPSHOT_ISOLATION
-    /// { ON | OFF }` changes what `sys.databases.snapshot_isolation_state` reports and whether
-    /// SNAPSHOT transactions may run there; the other options (recovery model, ...) are
-    /// accepted and change nothing in the simulator. Inside a user transaction it is error 226,
-    /// for an unknown database 5011, as on SQL Server.
-    pub(crate) fn alter_database(&mut self, name: &str, options: &[String]) -> SqlResult<()> {
-        if self.sess.txn.as_ref().is_some_and(|t| t.explicit) {
-            return Err(SqlError::new(
-                226,
-                "ALTER DATABASE statement not allowed within multi-statement transaction.",
-            ));
-        }
-        let name = if name.eq_ignore_ascii_case("current") {
-            self.sess.db.clone()
-        } else {
-            name.to_string()
-        };
-        let d = self.eng.db_mut(&name).map_err(|_| {
-            SqlError::new(
-                5011,
-                format!("User does not have permission to alter database '{name}', the database does not exist, or the database is not in a state that allows access checks."),
-            )
-            .class(14)
-            .state(7)
-        })?;
-        let upper: Vec<String> = options.iter().map(|o| o.to_uppercase()).collect();
-        if let Some(at) = upper.iter().position(|o| o == "ALLOW_SNAPSHOT_ISOLATION") {
-            match upper.get(at + 1).map(String::as_str) {
-                Some("ON") => d.allow_snapshot_isolation = true,
-                Some("OFF") => d.allow_snapshot_isolation = false,
-                other => return Err(SqlError::syntax(other.unwrap_or_default())),
-            }
-        }
-        Ok(())
     }
 
     // ---- name resolution ---------------------------------------------------------------
@@ -958,64 +650,6 @@ impl<'a> Exec<'a> {
                 "the statement `{}`",
                 other.to_string().chars().take(60).collect::<String>()
             ))),
-        }
-    }
-
-    fn set(&mut self, set: sqlparser::ast::Set) -> SqlResult<()> {
-        use sqlparser::ast::Set;
-        match set {
-            Set::SetTransaction { modes, .. } => {
-                for m in modes {
-                    if let TransactionMode::IsolationLevel(l) = m {
-                        self.sess.isolation = match l {
-                            // Without lock waits, REPEATABLE READ and SERIALIZABLE are served
-                            // like SNAPSHOT: reads stay consistent, and a write conflict is an
-                            // error instead of a wait.
-                            TransactionIsolationLevel::Snapshot => Isolation::Snapshot,
-                            TransactionIsolationLevel::RepeatableRead => Isolation::RepeatableRead,
-                            TransactionIsolationLevel::Serializable => Isolation::Serializable,
-                            _ => Isolation::ReadCommitted,
-                        };
-                    }
-                }
-                Ok(())
-            }
-            Set::SingleAssignment {
-                variable, values, ..
-            } => {
-                let name = name_parts(&variable).join(".");
-                if name.starts_with('@') {
-                    let v = match values.first() {
-                        Some(e) => self.eval_const(e)?,
-                        None => Value::Null,
-                    };
-                    let key = name.to_lowercase();
-                    let ty = self.sess.vars.get(&key).map(|(t, _)| *t).ok_or_else(|| {
-                        SqlError::new(137, format!("Must declare the scalar variable \"{name}\"."))
-                    })?;
-                    let v = coerce(v, &ty)?;
-                    self.sess.vars.insert(key, (ty, v));
-                    return Ok(());
-                }
-                let on = values
-                    .first()
-                    .map(|v| v.to_string().eq_ignore_ascii_case("on"))
-                    .unwrap_or(false);
-                if name.eq_ignore_ascii_case("nocount") {
-                    self.sess.nocount = on;
-                }
-                // Other session options (XACT_ABORT, ANSI_*, ...) are accepted and ignored.
-                Ok(())
-            }
-            Set::MultipleAssignments { .. } => Ok(()),
-            other => {
-                let text = other.to_string();
-                // `SET TRANSACTION ISOLATION LEVEL SNAPSHOT` in some forms, and session flags.
-                if text.to_uppercase().contains("SNAPSHOT") {
-                    self.sess.isolation = Isolation::Snapshot;
-                }
-                Ok(())
-            }
         }
     }
 }
