@@ -5,32 +5,37 @@
 //! `sys.sp_cdc_enable_table`, `sys.sp_cdc_scan` and `cdc.fn_cdc_get_all_changes_<ci>`
 //! behave like SQL Server's, so a CDC reader can be tested over the real wire protocol.
 //!
-//! Contents:
-//! - [`server`]: the listener, connection handling and the capture job ([`Simulator`], [`SimConfig`]).
-//! - `tds`: the wire protocol (packets, PRELOGIN, LOGIN7, tokens, type encodings, RPC).
-//! - `tls`: TLS 1.2 inside PRELOGIN with a self-signed certificate (full or login-only).
+//! Public surface: [`Simulator`] and its [`SimConfig`], [`Faults`] to inject failures,
+//! [`Scenario`] scripts, and the errors [`SimError`] / [`SqlError`]. Everything else is the
+//! simulator's inside, listed here in dependency order (each module uses only those above it):
+//!
+//! - `error`: the crate's errors.
+//! - `value`: SQL types and values, conversion.
+//! - `engine`: in-memory tables with row versions for SNAPSHOT isolation, transactions, the
+//!   transaction log and its LSNs.
+//! - `cdc`: CDC state beside the engine and the capture job (`state`, `capture`), and the
+//!   SQL-facing `fn_cdc_*` functions and change-table paging (`functions`, `change_table`).
 //! - `sql`: parsing with sqlparser's MsSqlDialect (plus the few T-SQL forms it does not
 //!   parse: `EXEC` with named arguments, `ALTER COLUMN`, `ALTER DATABASE ... SET`) and
-//!   execution (queries, DML, DDL, catalog views, functions, system procedures).
-//! - `engine`: in-memory tables with row versions for SNAPSHOT isolation.
-//! - [`cdc`]: LSNs, capture instances, change tables, `fn_cdc_*` functions.
-//! - [`faults`]: fault injection ([`Faults`]), also reachable as `EXEC sim.fault`.
-//! - [`scenario`]: `.sql` scripts split at `GO`.
-//! - [`value`]: SQL types and values; [`error`]: the crate's errors.
+//!   execution (queries, DML, DDL, transactions, catalog views, functions, system procedures).
+//! - `tds`: the wire protocol (packets, PRELOGIN, LOGIN7, tokens, type encodings, RPC).
+//! - `tls`: TLS 1.2 inside PRELOGIN with a self-signed certificate (full or login-only).
+//! - `faults`: fault injection, also reachable as `EXEC sim.fault`.
+//! - `scenario`: `.sql` scripts split at `GO`.
+//! - `server`: the listener, connection handling and the capture job's timer.
 
-pub mod cdc;
+mod cdc;
 mod engine;
-pub mod error;
-pub mod faults;
-pub mod scenario;
-pub mod server;
+mod error;
+mod faults;
+mod scenario;
+mod server;
 mod sql;
 mod tds;
 mod tls;
-pub mod value;
+mod value;
 
-pub use engine::log::Lsn;
 pub use error::{SimError, SqlError};
 pub use faults::Faults;
-pub use scenario::{Scenario, split_batches};
+pub use scenario::Scenario;
 pub use server::{SimConfig, Simulator};

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::error::SimError;
 
 /// Splits a script into batches at lines that consist of `GO` (any case).
-pub fn split_batches(script: &str) -> Vec<String> {
+pub(crate) fn split_batches(script: &str) -> Vec<String> {
     let mut batches = Vec::new();
     let mut cur = String::new();
     for line in script.lines() {

@@ -13,7 +13,7 @@ mod values;
 
 pub(crate) use convert::coerce;
 pub(crate) use text::{cp1252_byte, cp1252_char, parse_datetime};
-pub use types::{Len, SqlType};
+pub(crate) use types::{Len, SqlType};
 pub(crate) use types::{decimal_len, parse_type, time_extra};
-pub use values::Value;
+pub(crate) use values::Value;
 pub(crate) use values::{as_datetime, compare, parse_decimal, rescale};

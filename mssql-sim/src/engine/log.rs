@@ -5,14 +5,14 @@ use std::fmt;
 
 /// A log sequence number, compared as unsigned big-endian bytes like SQL Server does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Lsn(pub [u8; 10]);
+pub(crate) struct Lsn(pub [u8; 10]);
 
 impl Lsn {
     /// The all-zero LSN (what `sys.fn_cdc_get_min_lsn` returns for an unknown instance).
-    pub const ZERO: Lsn = Lsn([0; 10]);
+    pub(crate) const ZERO: Lsn = Lsn([0; 10]);
 
     /// Builds an LSN from its three parts.
-    pub fn new(vlf: u32, block: u32, slot: u16) -> Lsn {
+    pub(crate) fn new(vlf: u32, block: u32, slot: u16) -> Lsn {
         let mut b = [0u8; 10];
         b[..4].copy_from_slice(&vlf.to_be_bytes());
         b[4..8].copy_from_slice(&block.to_be_bytes());
@@ -21,14 +21,14 @@ impl Lsn {
     }
 
     /// The LSN as an 80-bit integer.
-    pub fn to_u128(self) -> u128 {
+    pub(crate) fn to_u128(self) -> u128 {
         let mut a = [0u8; 16];
         a[6..].copy_from_slice(&self.0);
         u128::from_be_bytes(a)
     }
 
     /// Inverse of [`Lsn::to_u128`], saturating at the 80-bit maximum.
-    pub fn from_u128(v: u128) -> Lsn {
+    pub(crate) fn from_u128(v: u128) -> Lsn {
         let v = v.min((1u128 << 80) - 1);
         let b = v.to_be_bytes();
         let mut out = [0u8; 10];
@@ -37,7 +37,7 @@ impl Lsn {
     }
 
     /// Reads a `binary(10)` value (shorter input is right-aligned like a number).
-    pub fn from_slice(b: &[u8]) -> Option<Lsn> {
+    pub(crate) fn from_slice(b: &[u8]) -> Option<Lsn> {
         if b.len() > 10 {
             return None;
         }

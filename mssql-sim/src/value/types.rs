@@ -5,7 +5,7 @@ use crate::error::{SqlError, SqlResult};
 
 /// Declared length of a variable-length column: a number of characters/bytes or `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Len {
+pub(crate) enum Len {
     /// `(n)`
     N(u16),
     /// `(max)`, sent as a PLP stream.
@@ -15,7 +15,7 @@ pub enum Len {
 /// A SQL Server column type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SqlType {
+pub(crate) enum SqlType {
     /// `tinyint`
     TinyInt,
     /// `smallint`
@@ -76,7 +76,7 @@ pub enum SqlType {
 
 impl SqlType {
     /// The type's name as `sys.types` and `INFORMATION_SCHEMA` show it.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             SqlType::TinyInt => "tinyint",
             SqlType::SmallInt => "smallint",
@@ -110,7 +110,7 @@ impl SqlType {
     }
 
     /// `system_type_id` in `sys.types`.
-    pub fn type_id(&self) -> u8 {
+    pub(crate) fn type_id(&self) -> u8 {
         match self {
             SqlType::TinyInt => 48,
             SqlType::SmallInt => 52,
@@ -144,7 +144,7 @@ impl SqlType {
     }
 
     /// `max_length` as `sys.columns` reports it (-1 for max types).
-    pub fn max_length(&self) -> i16 {
+    pub(crate) fn max_length(&self) -> i16 {
         match self {
             SqlType::TinyInt | SqlType::Bit => 1,
             SqlType::SmallInt => 2,
@@ -168,7 +168,7 @@ impl SqlType {
     }
 
     /// Numeric precision as `sys.columns` reports it.
-    pub fn precision(&self) -> u8 {
+    pub(crate) fn precision(&self) -> u8 {
         match self {
             SqlType::TinyInt => 3,
             SqlType::SmallInt => 5,
@@ -191,7 +191,7 @@ impl SqlType {
     }
 
     /// Numeric scale as `sys.columns` reports it.
-    pub fn scale(&self) -> u8 {
+    pub(crate) fn scale(&self) -> u8 {
         match self {
             SqlType::Decimal(_, s) => *s,
             SqlType::Money | SqlType::SmallMoney => 4,
@@ -213,27 +213,6 @@ impl SqlType {
                 | SqlType::NText
                 | SqlType::Xml
         )
-    }
-
-    /// The T-SQL spelling, e.g. `nvarchar(max)` or `decimal(18,2)`.
-    pub fn sql(&self) -> String {
-        let len = |l: &Len| match l {
-            Len::N(n) => n.to_string(),
-            Len::Max => "max".to_string(),
-        };
-        match self {
-            SqlType::Decimal(p, s) => format!("decimal({p},{s})"),
-            SqlType::Char(n) | SqlType::NChar(n) | SqlType::Binary(n) => {
-                format!("{}({n})", self.name())
-            }
-            SqlType::VarChar(l) | SqlType::NVarChar(l) | SqlType::VarBinary(l) => {
-                format!("{}({})", self.name(), len(l))
-            }
-            SqlType::Time(p) | SqlType::DateTime2(p) | SqlType::DateTimeOffset(p) => {
-                format!("{}({p})", self.name())
-            }
-            _ => self.name().to_string(),
-        }
     }
 }
 

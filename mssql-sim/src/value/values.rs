@@ -14,7 +14,7 @@ use crate::value::types::{Len, SqlType};
 /// A single value. `Null` is typeless; the column or expression type says what it is.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum Value {
+pub(crate) enum Value {
     /// SQL NULL
     Null,
     /// bit
@@ -45,7 +45,7 @@ pub enum Value {
 
 impl Value {
     /// Whether this is NULL.
-    pub fn is_null(&self) -> bool {
+    pub(crate) fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
 
