@@ -245,8 +245,7 @@ async fn encrypt_optional_validates_the_certificate_when_the_server_forces_encry
     let (proxy, accepted, task) = forcing_encryption_proxy(upstream).await;
     let error = start(on(&target, proxy, "Encrypt=Optional"))
         .await
-        .err()
-        .expect("a self-signed certificate is refused when the server forces encryption");
+        .expect_err("a self-signed certificate is refused when the server forces encryption");
     assert!(
         error.to_string().to_lowercase().contains("certificate"),
         "the message says the certificate is the problem: {error}"
