@@ -29,6 +29,7 @@ use arrow_array::builder::{
 use arrow_array::types::{ArrowPrimitiveType, ByteArrayType};
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType as ArrowType, Field, TimeUnit};
+use cdc_core::codec::DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER as UNAVAILABLE;
 use cdc_core::{Column, DataType, Row, TableSchema, Value};
 use chrono::{DateTime, NaiveDate, Timelike};
 use std::sync::Arc;
@@ -250,6 +251,11 @@ impl ColumnBuilder {
             }
             (Kind::Uuid(b), Value::String(s)) => b.append_value(s),
             (Kind::Binary(b), Value::Bytes(v)) => b.append_value(v),
+            // A large object the change row does not carry (unchanged in an update's before
+            // image, text/ntext/image in a delete): Debezium's placeholder, its text or its
+            // UTF-8 bytes, so readers can tell "unchanged" from NULL.
+            (Kind::Utf8(b), Value::Unavailable) => b.append_value(UNAVAILABLE),
+            (Kind::Binary(b), Value::Unavailable) => b.append_value(UNAVAILABLE.as_bytes()),
             (Kind::Date(b), Value::Date(d)) => b.append_value(days(*d).ok_or_else(mismatch)?),
             (Kind::Time(b), Value::Time(t)) => {
                 let sub = t.nanosecond().min(999_999_999);

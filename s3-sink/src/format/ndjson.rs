@@ -4,6 +4,7 @@ use super::meta::{self, MetaNames};
 use super::{FileEncoder, Layout, NdjsonCompression, NdjsonOptions, OutBuf};
 use crate::error::{Result, S3SinkError};
 use base64::Engine;
+use cdc_core::codec::DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER;
 use cdc_core::{ChangeEvent, EventCodec, Op, Position, TableSchema, Value};
 use chrono::SecondsFormat;
 use std::io::{Read, Write};
@@ -246,6 +247,8 @@ fn json_value(out: &mut Vec<u8>, value: &Value) {
             json_string(out, &t.to_rfc3339_opts(SecondsFormat::AutoSi, false))
         }
         Value::Uuid(u) => json_string(out, &u.to_string()),
+        // A large object the change row does not carry: Debezium's placeholder text.
+        Value::Unavailable => json_string(out, DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER),
         other => json_string(out, &format!("{other:?}")),
     }
 }
