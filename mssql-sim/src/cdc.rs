@@ -4,4 +4,5 @@
 pub(crate) mod capture;
 pub(crate) mod change_table;
 pub(crate) mod functions;
+pub(crate) mod job;
 pub(crate) mod state;

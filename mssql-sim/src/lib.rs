@@ -13,8 +13,9 @@
 //! - `value`: SQL types and values, conversion.
 //! - `engine`: in-memory tables with row versions for SNAPSHOT isolation, transactions, the
 //!   transaction log and its LSNs.
-//! - `cdc`: CDC state beside the engine and the capture job (`state`, `capture`), and the
-//!   SQL-facing `fn_cdc_*` functions and change-table paging (`functions`, `change_table`).
+//! - `cdc`: CDC state beside the engine (`state`), the capture job (`job`), the
+//!   `sp_cdc_*` procedures (`capture`); and the SQL-facing `fn_cdc_*` functions and
+//!   change-table paging (`functions`, `change_table`), which run on `sql`'s executor.
 //! - `sql`: parsing with sqlparser's MsSqlDialect (plus the few T-SQL forms it does not
 //!   parse: `EXEC` with named arguments, `ALTER COLUMN`, `ALTER DATABASE ... SET`) and
 //!   execution (queries, DML, DDL, transactions, catalog views, functions, system procedures).

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use crate::cdc::capture;
+use crate::cdc::job;
 use crate::cdc::state::Cdc;
 use crate::engine::catalog::Engine;
 use crate::error::{SimError, SqlError};
@@ -102,7 +102,7 @@ impl State {
     }
 
     fn scan(&mut self) -> usize {
-        capture::scan(&mut self.engine, &mut self.cdc)
+        job::scan(&mut self.engine, &mut self.cdc)
     }
 }
 

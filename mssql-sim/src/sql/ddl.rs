@@ -5,7 +5,7 @@ use sqlparser::ast::{
     Value as AstValue,
 };
 
-use crate::cdc::capture;
+use crate::cdc::job;
 use crate::engine::catalog::TableRef;
 use crate::engine::catalog::{key, now};
 use crate::engine::table::{Column, Index, Table};
@@ -333,7 +333,7 @@ impl Exec<'_> {
                 other => return Err(SqlError::unsupported(format!("ALTER TABLE {other}"))),
             }
         }
-        capture::record_ddl(self.eng, self.cdc, &r, &text)?;
+        job::record_ddl(self.eng, self.cdc, &r, &text)?;
         self.done(None);
         Ok(())
     }

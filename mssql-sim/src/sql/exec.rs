@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlparser::ast::{DeclareAssignment, Expr, ObjectType, SetExpr, Statement, Use};
 
 use crate::cdc::capture;
+use crate::cdc::job;
 use crate::cdc::state::Cdc;
 use crate::engine::catalog::{Engine, TableRef, key};
 use crate::engine::table::Table;
@@ -146,7 +147,7 @@ impl<'a> Exec<'a> {
         let r = self.run_segment_inner(seg);
         if self.ctl.take_scan_after(&text) {
             // The capture job runs right after this statement, before its reply goes out.
-            capture::scan(self.eng, self.cdc);
+            job::scan(self.eng, self.cdc);
         }
         r
     }

@@ -3,6 +3,7 @@
 use sqlparser::ast::Expr;
 
 use crate::cdc::capture::{self, EnableTable};
+use crate::cdc::job;
 use crate::engine::log::Lsn;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
@@ -196,7 +197,7 @@ impl Exec<'_> {
                 ));
             }
             ("sp_cdc_scan", _) => {
-                capture::scan(self.eng, self.cdc);
+                job::scan(self.eng, self.cdc);
             }
             ("sp_cdc_start_job", _) => self.ctl.set_capture_running(true),
             ("sp_cdc_stop_job", _) => self.ctl.set_capture_running(false),

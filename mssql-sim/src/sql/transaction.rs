@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::cdc::capture;
+use crate::cdc::job;
 use crate::engine::catalog::now;
 use crate::engine::txn::{Isolation, Txn, View};
 use crate::error::{SqlError, SqlResult};
@@ -116,7 +116,7 @@ impl Exec<'_> {
             return;
         };
         let seq = self.eng.txns.commit(txn.xid);
-        capture::log_commit(self.eng, self.cdc, txn);
+        job::log_commit(self.eng, self.cdc, txn);
         // Now and then, when no open transaction can need old row versions, drop them.
         if seq.is_multiple_of(512) && !self.eng.txns.any_active() {
             let tt = &self.eng.txns;
