@@ -1,6 +1,6 @@
 //! Lag measured beside the pipeline, on connections of its own: the SQL Server source's LSN
-//! distance ([`SOURCE_LSN_DISTANCE`](crate::metering::SOURCE_LSN_DISTANCE)) and the Kafka
-//! source's consumer lag ([`CONSUMER_LAG`](crate::metering::CONSUMER_LAG)). Both poll every
+//! distance ([`SOURCE_LSN_DISTANCE`]) and the Kafka
+//! source's consumer lag ([`CONSUMER_LAG`]). Both poll every
 //! `[ops] lag_interval_ms` (default 5 000); a failed poll is logged and retried at the next
 //! tick, never failing the pipeline.
 
