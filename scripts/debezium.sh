@@ -23,27 +23,10 @@ lib="$tools/target/lib"
 
 log() { echo "debezium.sh: $*" >&2; }
 
-# Rebuilds only when the pom or the harness's sources changed since the last build.
-build() {
-  local stamp="$tools/target/.built"
-  # Tests may run the harness several times at once: one build at a time, the others wait.
-  mkdir -p "$tools/target"
-  exec 9>"$tools/target/.build.lock"
-  flock 9
-  if [ -f "$stamp" ] && [ -d "$lib" ] && [ -z "$(find "$tools/pom.xml" "$tools/src" -newer "$stamp" -print -quit 2>/dev/null)" ]; then
-    flock -u 9; exec 9>&-
-    return 0
-  fi
-  command -v mvn >/dev/null || { log "mvn not found: run scripts/setup.sh"; exit 1; }
-  command -v java >/dev/null || { log "java not found: run scripts/setup.sh"; exit 1; }
-  log "resolving mssql-jdbc and Debezium jars and building the harness (mvn package; cached in ~/.m2)"
-  local started=$SECONDS
-  rm -rf "$lib"
-  (cd "$tools" && mvn -B -q -Dstyle.color=never -DskipTests package >&2)
-  touch "$stamp"
-  log "built in $((SECONDS - started)) s"
-  flock -u 9; exec 9>&-
-}
+# shellcheck source=lib/maven.sh
+source "$root/scripts/lib/maven.sh"
+
+build() { maven_build "$tools" "mssql-jdbc and Debezium jars and building the harness"; }
 
 java_main() {
   build

@@ -31,26 +31,10 @@ pid_file="$dir/broker.pid"
 
 log() { echo "kafka.sh: $*" >&2; }
 
-# Rebuilds only when the pom or the judge's sources changed since the last build.
-build() {
-  local stamp="$tools/target/.built"
-  # Tests may start several brokers at once: one build at a time, the others wait for it.
-  mkdir -p "$tools/target"
-  exec 9>"$tools/target/.build.lock"
-  flock 9
-  if [ -f "$stamp" ] && [ -d "$lib" ] && [ -z "$(find "$tools/pom.xml" "$tools/src" -newer "$stamp" -print -quit 2>/dev/null)" ]; then
-    flock -u 9; exec 9>&-
-    return 0
-  fi
-  command -v mvn >/dev/null || { log "mvn not found: run scripts/setup.sh"; exit 1; }
-  log "resolving Kafka jars and building the judge (mvn package; cached in ~/.m2)"
-  local started=$SECONDS
-  rm -rf "$lib"
-  (cd "$tools" && mvn -B -q -Dstyle.color=never -DskipTests package >&2)
-  touch "$stamp"
-  log "built in $((SECONDS - started)) s"
-  flock -u 9; exec 9>&-
-}
+# shellcheck source=lib/maven.sh
+source "$root/scripts/lib/maven.sh"
+
+build() { maven_build "$tools" "Kafka jars and building the judge"; }
 
 classpath() { echo "$lib/*:$tools/target/classes"; }
 
