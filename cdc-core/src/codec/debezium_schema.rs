@@ -155,7 +155,11 @@ impl Logical {
         let connect_type = field.get("type").and_then(Json::as_str).unwrap_or_default();
         let name = field.get("name").and_then(Json::as_str);
         let decimal = data_type.decimal_precision_scale();
-        let binary = matches!(Logical::of(data_type, &Handling::default()), Logical::Bytes);
+        // Binary columns are the ones written in a `binary.handling.mode` form.
+        let binary = matches!(
+            configured,
+            Logical::Bytes | Logical::Base64Text | Logical::Base64UrlText | Logical::HexText
+        );
         let temporal = data_type.time_precision().is_some() || *data_type == DataType::Date;
         match (connect_type, name) {
             (_, Some(DATE)) if temporal => Logical::Date,
