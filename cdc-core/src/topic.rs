@@ -90,7 +90,8 @@ fn warn_once(name: &str, sanitized: &str) {
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    if seen.insert(name.to_string()) {
+    // Every event of such a table comes here: only the first one allocates.
+    if !seen.contains(name) && seen.insert(name.to_string()) {
         tracing::warn!(
             topic = name,
             sanitized,
