@@ -95,7 +95,7 @@ async fn the_first_record_of_a_partition_assigned_again_is_delivered() {
     let started = Instant::now();
     let covered = |read: &BTreeSet<(i32, i64)>| {
         let partitions: BTreeSet<i32> = read.iter().map(|(p, _)| *p).collect();
-        partitions.len() == 1
+        !partitions.is_empty()
             && records
                 .iter()
                 .filter(|(p, _)| partitions.contains(p))
@@ -140,15 +140,16 @@ async fn the_first_record_of_a_partition_assigned_again_is_delivered() {
         "every record is read again by the member that owns its partition now"
     );
 
-    let a_partition = *read_by_a.iter().next().map(|(p, _)| p).unwrap();
+    // Each partition A read after the revocation, it read whole, from the first record.
+    let a_partitions: BTreeSet<i32> = read_by_a.iter().map(|(p, _)| *p).collect();
     let expected: BTreeSet<(i32, i64)> = records
         .iter()
-        .filter(|(p, _)| *p == a_partition)
+        .filter(|(p, _)| a_partitions.contains(p))
         .copied()
         .collect();
     assert_eq!(
         read_by_a, expected,
-        "A re-reads its partition from the first record, none left out"
+        "A re-reads its partitions from the first record, none left out"
     );
     a.close().await.unwrap();
 }
