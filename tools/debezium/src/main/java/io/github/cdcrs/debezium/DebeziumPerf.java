@@ -55,30 +55,11 @@ public final class DebeziumPerf {
     Path work = Path.of(args[8]);
     Files.createDirectories(work);
 
-    Properties p = new Properties();
-    p.setProperty("name", "cdc-rs-debezium-perf");
-    p.setProperty("connector.class", "io.debezium.connector.sqlserver.SqlServerConnector");
-    p.setProperty("offset.storage", "org.apache.kafka.connect.storage.FileOffsetBackingStore");
-    p.setProperty("offset.storage.file.filename", work.resolve("offsets.dat").toString());
-    p.setProperty("offset.flush.interval.ms", "1000");
-    p.setProperty("schema.history.internal", "io.debezium.storage.file.history.FileSchemaHistory");
-    p.setProperty("schema.history.internal.file.filename", work.resolve("schema-history.dat").toString());
-    p.setProperty("database.hostname", host);
-    p.setProperty("database.port", port);
-    p.setProperty("database.user", "sa");
-    p.setProperty("database.password", password);
-    p.setProperty("database.names", database);
-    p.setProperty("database.encrypt", "false");
-    p.setProperty("database.trustServerCertificate", "true");
-    p.setProperty("topic.prefix", "server1");
-    p.setProperty("table.include.list", args[4]);
-    p.setProperty("snapshot.mode", args[5]);
-    p.setProperty("poll.interval.ms", "200");
+    Properties p =
+        EngineProperties.sqlServer(
+            "cdc-rs-debezium-perf", work, host, port, password, database, args[4], args[5]);
+    // One record per change, as our side writes: no tombstone after a delete.
     p.setProperty("tombstones.on.delete", "false");
-    p.setProperty("converter.schemas.enable", "true");
-    p.setProperty("key.converter.schemas.enable", "true");
-    p.setProperty("value.converter.schemas.enable", "true");
-    p.setProperty("errors.max.retries", "0");
 
     AtomicLong events = new AtomicLong();
     AtomicLong other = new AtomicLong();

@@ -41,29 +41,9 @@ public final class DebeziumRun {
     Path work = Path.of(args[8]);
     Files.createDirectories(work);
 
-    Properties p = new Properties();
-    p.setProperty("name", "cdc-rs-debezium");
-    p.setProperty("connector.class", "io.debezium.connector.sqlserver.SqlServerConnector");
-    p.setProperty("offset.storage", "org.apache.kafka.connect.storage.FileOffsetBackingStore");
-    p.setProperty("offset.storage.file.filename", work.resolve("offsets.dat").toString());
-    p.setProperty("offset.flush.interval.ms", "1000");
-    p.setProperty("schema.history.internal", "io.debezium.storage.file.history.FileSchemaHistory");
-    p.setProperty("schema.history.internal.file.filename", work.resolve("schema-history.dat").toString());
-    p.setProperty("database.hostname", args[0]);
-    p.setProperty("database.port", args[1]);
-    p.setProperty("database.user", "sa");
-    p.setProperty("database.password", args[2]);
-    p.setProperty("database.names", args[3]);
-    p.setProperty("database.encrypt", "false");
-    p.setProperty("database.trustServerCertificate", "true");
-    p.setProperty("topic.prefix", "server1");
-    p.setProperty("table.include.list", args[4]);
-    p.setProperty("snapshot.mode", "initial");
-    p.setProperty("poll.interval.ms", "200");
-    p.setProperty("converter.schemas.enable", "true");
-    p.setProperty("key.converter.schemas.enable", "true");
-    p.setProperty("value.converter.schemas.enable", "true");
-    p.setProperty("errors.max.retries", "0");
+    Properties p =
+        EngineProperties.sqlServer(
+            "cdc-rs-debezium", work, args[0], args[1], args[2], args[3], args[4], "initial");
 
     AtomicLong count = new AtomicLong();
     AtomicLong last = new AtomicLong(System.currentTimeMillis());
