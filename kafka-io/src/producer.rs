@@ -83,12 +83,11 @@ impl ProducerCore {
     /// Queues `encoded[i]` for `events[i]`, each event under a ticket in its lane. A record
     /// that cannot even be queued fails its ticket and stops the batch: nothing from that
     /// event on is ever reported.
-    pub(crate) async fn send_events<'e>(
+    pub(crate) async fn send_events(
         &mut self,
-        events: impl IntoIterator<Item = &'e ChangeEvent>,
+        events: &[&ChangeEvent],
         encoded: &[Vec<OutRecord>],
     ) -> Result<(), Box<QueueFailure>> {
-        let events: Vec<&ChangeEvent> = events.into_iter().collect();
         let tickets: Vec<u64> = events
             .iter()
             .map(|e| self.lanes.push(e.position()))
@@ -183,6 +182,17 @@ impl ProducerCore {
 /// Below this many events a batch is encoded on the calling thread.
 const PARALLEL_ENCODE_MIN: usize = 256;
 
+/// The cores large batches are encoded on (at most 4). Asked once: on Linux std does not cache
+/// `available_parallelism`, which reads the cgroup CPU quota files at every call.
+fn encode_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+    })
+}
+
 /// Encodes a batch, in order. Encoding is CPU-bound and runs on the caller's thread either
 /// way; large batches are split over scoped threads (up to the available cores, at most 4) so
 /// that the codec keeps up with librdkafka's own threads.
@@ -192,10 +202,12 @@ pub(crate) fn encode_all(
     namer: &dyn TopicNamer,
     tombstones: bool,
 ) -> Result<Vec<Vec<OutRecord>>, KafkaIoError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    if events.len() < PARALLEL_ENCODE_MIN || threads < 2 {
+    let threads = if events.len() < PARALLEL_ENCODE_MIN {
+        1
+    } else {
+        encode_threads()
+    };
+    if threads < 2 {
         return events
             .iter()
             .map(|e| records_for(e, codec, namer, tombstones))

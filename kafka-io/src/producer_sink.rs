@@ -183,7 +183,7 @@ impl KafkaSink {
                 }
             }
         }
-        if let Err(failure) = self.core.send_events(refs, &encoded).await {
+        if let Err(failure) = self.core.send_events(&refs, &encoded).await {
             let (position, topic, source) = *failure;
             return Err(KafkaIoError::Delivery {
                 position: Box::new(position),

@@ -395,7 +395,7 @@ impl TransactionalSink {
             self.namer.as_ref(),
             self.tombstones,
         )?;
-        let sent = self.core.send_events(fresh.iter().copied(), &encoded).await;
+        let sent = self.core.send_events(&fresh, &encoded).await;
         if let Err(failure) = sent {
             return Err(self.delivery_error(*failure));
         }
