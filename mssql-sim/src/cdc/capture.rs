@@ -462,6 +462,9 @@ pub(crate) fn disable_table(
     Ok(())
 }
 
+/// An unknown `@capture_instance` for `sp_cdc_cleanup_change_table`. Unverified: neither
+/// the number nor the text has been checked against a server or the error catalogue (22964
+/// is the catalogue's number for a low-water mark missing from `cdc.lsn_time_mapping`).
 fn unknown_instance(ci: &str) -> SqlError {
     SqlError::new(22964, format!("LSN {ci}: invalid capture instance name."))
 }
@@ -503,7 +506,7 @@ pub(crate) fn cleanup(
             let Some(at) = cdc.mapping.iter().find(|m| m.0 == lwm).map(|m| m.1) else {
                 // The number and the rule are SQL Server's (error catalogue 22964; "it must
                 // appear as the start_lsn value of a current entry in the cdc.lsn_time_mapping
-                // table"); the wording follows 22957's.
+                // table"); the text is unverified, reconstructed from 22957's wording.
                 return Err(SqlError::new(
                     22964,
                     format!(

@@ -335,10 +335,10 @@ impl Exec<'_> {
         }
         let part = match &args[0] {
             Expr::Identifier(i) => i.value.to_lowercase(),
-            other => {
+            _ => {
                 return Err(SqlError::new(
                     1023,
-                    format!("Invalid parameter 1 specified for datepart: {other}."),
+                    "Invalid parameter 1 specified for datepart.",
                 ));
             }
         };
@@ -358,10 +358,14 @@ impl Exec<'_> {
                     ));
                 }
             },
-            _ => {
+            // SQL Server's text names the argument's type (error catalogue 8116).
+            other => {
                 return Err(SqlError::new(
                     8116,
-                    "Argument data type is invalid for argument 2 of datepart function.",
+                    format!(
+                        "Argument data type {} is invalid for argument 2 of datepart function.",
+                        other.natural_type().name()
+                    ),
                 ));
             }
         };
@@ -408,10 +412,10 @@ impl Exec<'_> {
         }
         let part = match &args[0] {
             Expr::Identifier(i) => i.value.to_lowercase(),
-            other => {
+            _ => {
                 return Err(SqlError::new(
                     1023,
-                    format!("Invalid parameter 1 specified for {name}: {other}."),
+                    format!("Invalid parameter 1 specified for {name}."),
                 ));
             }
         };
@@ -642,10 +646,13 @@ fn to_datetimeoffset(v: Value, offset: Value) -> SqlResult<Value> {
                 }
             }
         }
-        _ => {
+        other => {
             return Err(SqlError::new(
                 8116,
-                "Argument data type is invalid for argument 2 of todatetimeoffset function.",
+                format!(
+                    "Argument data type {} is invalid for argument 2 of todatetimeoffset function.",
+                    other.natural_type().name()
+                ),
             ));
         }
     };
@@ -660,10 +667,13 @@ fn to_datetimeoffset(v: Value, offset: Value) -> SqlResult<Value> {
                 "Conversion failed when converting date and/or time from character string.",
             )
         })?,
-        _ => {
+        other => {
             return Err(SqlError::new(
                 8116,
-                "Argument data type is invalid for argument 1 of todatetimeoffset function.",
+                format!(
+                    "Argument data type {} is invalid for argument 1 of todatetimeoffset function.",
+                    other.natural_type().name()
+                ),
             ));
         }
     };

@@ -139,6 +139,8 @@ impl Exec<'_> {
     pub(crate) fn run_tm(&mut self, payload: &[u8]) {
         let r = (|| -> SqlResult<()> {
             let mut rd = crate::tds::types::Reader::new(payload);
+            // Not SQL Server's: a server answers a malformed TDS packet with a protocol
+            // error and drops the connection; number and text here are the simulator's own.
             let bad = |_| SqlError::new(102, "Malformed transaction manager request.");
             crate::tds::rpc::skip_all_headers(&mut rd).map_err(bad)?;
             match rd.u16().map_err(bad)? {

@@ -291,6 +291,9 @@ pub(crate) fn parse_type(text: &str) -> SqlResult<SqlType> {
         "decimal" | "numeric" | "dec" => {
             let p = num(0, 18)?;
             let s = num(1, 0)?;
+            // 2750 is SQL Server's number for a precision above 38; its text, which names the
+            // column's ordinal and the maximum, and the error for a scale above the precision
+            // are unverified here.
             if !(1..=38).contains(&p) || s > p {
                 return Err(SqlError::new(
                     2750,

@@ -101,10 +101,14 @@ impl Value {
             Value::Null => None,
             Value::Bit(b) => Some(*b as i64),
             Value::Int(i) => Some(*i),
-            Value::Decimal(v, s) => Some(
-                i64::try_from(*v / 10i128.pow(*s as u32))
-                    .map_err(|_| SqlError::new(8115, "Arithmetic overflow error."))?,
-            ),
+            Value::Decimal(v, s) => {
+                Some(i64::try_from(*v / 10i128.pow(*s as u32)).map_err(|_| {
+                    SqlError::new(
+                        8115,
+                        "Arithmetic overflow error converting expression to data type bigint.",
+                    )
+                })?)
+            }
             Value::Money(m) => Some(*m / 10_000),
             Value::Float(f) => Some(*f as i64),
             Value::Str(s) => Some(s.trim().parse::<i64>().map_err(|_| {
