@@ -410,11 +410,7 @@ impl Exec<'_> {
     /// ordered by TABLE_QUALIFIER, TABLE_OWNER, TABLE_NAME, ORDINAL_POSITION.
     fn sp_columns(&mut self, a: &CatalogArgs<'_>) -> SqlResult<ResultSet> {
         if !a.given("table_name", 0) {
-            return Err(SqlError::new(
-                201,
-                "Procedure or function 'sp_columns_100' expects parameter '@table_name', which was not supplied.",
-            )
-            .state(4));
+            return Err(crate::sql::procs::missing("sp_columns_100", "table_name"));
         }
         // An explicit NULL matches no table (the procedures compare names with `=`/LIKE).
         let Some(name) = a.text("table_name", 0) else {
@@ -550,11 +546,7 @@ impl Exec<'_> {
     /// are exact here, not patterns.
     fn sp_pkeys(&mut self, a: &CatalogArgs<'_>) -> SqlResult<ResultSet> {
         if !a.given("table_name", 0) {
-            return Err(SqlError::new(
-                201,
-                "Procedure or function 'sp_pkeys' expects parameter '@table_name', which was not supplied.",
-            )
-            .state(4));
+            return Err(crate::sql::procs::missing("sp_pkeys", "table_name"));
         }
         let name = a.text("table_name", 0).unwrap_or_default();
         let owner = a.text("table_owner", 1);

@@ -86,6 +86,27 @@ fn text(p: Option<&RpcParam>) -> Option<String> {
     p.and_then(|p| p.value.to_text())
 }
 
+/// `sp_prepexec`'s `@stmt`: a missing one is error 201, as for any procedure; one that is not
+/// text (its RPC type is not a Unicode string type, or it is NULL) is error 214, SQL Server's
+/// number for a parameter of the wrong type. The parameter name in 214's text is the
+/// documented one and the NULL case has not been checked against a server.
+fn prepexec_stmt(p: Option<&RpcParam>) -> Result<String, SqlError> {
+    let Some(p) = p else {
+        return Err(crate::sql::procs::missing("sp_prepexec", "stmt"));
+    };
+    let unicode = matches!(
+        p.ty,
+        None | Some(SqlType::NVarChar(_) | SqlType::NChar(_) | SqlType::NText)
+    );
+    match p.value.to_text() {
+        Some(stmt) if unicode => Ok(stmt),
+        _ => Err(SqlError::new(
+            214,
+            "Procedure expects parameter '@stmt' of type 'ntext/nchar/nvarchar'.",
+        )),
+    }
+}
+
 fn handle_of(p: Option<&RpcParam>) -> Option<i32> {
     match p.map(|p| &p.value) {
         Some(Value::Int(n)) => i32::try_from(*n).ok(),
@@ -198,14 +219,9 @@ impl Handles {
             // sp_prepexec @handle OUTPUT, @params, @stmt, values...
             "sp_prepexec" => {
                 let decl = text(params.get(1)).unwrap_or_default();
-                let Some(stmt) = text(params.get(2)) else {
-                    return Plan::Fail(
-                        SqlError::new(
-                            8101,
-                            "Procedure expects parameter '@stmt' of type 'ntext/nchar/nvarchar'.",
-                        )
-                        .class(16),
-                    );
+                let stmt = match prepexec_stmt(params.get(2)) {
+                    Ok(stmt) => stmt,
+                    Err(e) => return Plan::Fail(e),
                 };
                 let values = params.split_off(3.min(params.len()));
                 self.last += 1;
@@ -252,7 +268,47 @@ impl Handles {
 
 #[cfg(test)]
 mod tests {
-    use super::declared_names;
+    use super::{Handles, Plan, declared_names};
+    use crate::tds::rpc::{RpcParam, RpcRequest};
+    use crate::value::{Len, SqlType, Value};
+
+    fn prepexec(params: Vec<RpcParam>) -> Option<i32> {
+        let req = RpcRequest {
+            proc_name: "sp_prepexec".into(),
+            params,
+        };
+        match Handles::default().plan(req) {
+            Plan::Fail(e) => Some(e.number),
+            _ => None,
+        }
+    }
+
+    fn param(ty: SqlType, value: Value) -> RpcParam {
+        RpcParam {
+            name: String::new(),
+            ty: Some(ty),
+            value,
+        }
+    }
+
+    #[test]
+    fn sp_prepexec_without_stmt_is_201_and_a_non_unicode_stmt_is_214() {
+        let handle = param(SqlType::Int, Value::Null);
+        let decl = param(SqlType::NVarChar(Len::N(4000)), Value::Str(String::new()));
+        assert_eq!(prepexec(vec![handle.clone(), decl.clone()]), Some(201));
+        let varchar = param(SqlType::VarChar(Len::N(100)), Value::Str("SELECT 1".into()));
+        assert_eq!(
+            prepexec(vec![handle.clone(), decl.clone(), varchar]),
+            Some(214)
+        );
+        let null = param(SqlType::NVarChar(Len::Max), Value::Null);
+        assert_eq!(
+            prepexec(vec![handle.clone(), decl.clone(), null]),
+            Some(214)
+        );
+        let ok = param(SqlType::NVarChar(Len::Max), Value::Str("SELECT 1".into()));
+        assert_eq!(prepexec(vec![handle, decl, ok]), None);
+    }
 
     #[test]
     fn declared_names_split_at_top_level_commas_only() {
