@@ -241,14 +241,6 @@ pub fn kafka_config(client: KafkaClient<'_>, field: &str) -> Result<KafkaConfig,
     Ok(kafka)
 }
 
-fn codec(schemas: bool) -> Arc<dyn EventCodec> {
-    Arc::new(if schemas {
-        DebeziumJson::with_schema()
-    } else {
-        DebeziumJson::schemaless()
-    })
-}
-
 /// The Kafka sink's codec: `schemas` and Debezium's value handling modes from `[sink.kafka]`.
 pub fn kafka_sink_codec(section: &config::KafkaSinkSection) -> DebeziumJson {
     let mut b = DebeziumJson::builder().schemas(section.schemas.unwrap_or(true));
@@ -447,7 +439,10 @@ pub async fn build(file: &PipelineFile, counters: SinkCounters) -> Result<Parts,
         }
         (None, Some(k)) => {
             let kafka = kafka_config(k.client(), "source.kafka")?;
-            let mut b = KafkaSource::builder(kafka, codec(true), &k.group_id).name(&name);
+            // Records are decoded by their embedded Connect schema (connect.rs refuses
+            // value.converter.schemas.enable=false).
+            let codec: Arc<dyn EventCodec> = Arc::new(DebeziumJson::with_schema());
+            let mut b = KafkaSource::builder(kafka, codec, &k.group_id).name(&name);
             for topic in &k.topics {
                 b = b.topic(topic);
             }
