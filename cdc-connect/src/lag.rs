@@ -12,6 +12,7 @@ use kafka_io::KafkaConfig;
 use kafka_io::rdkafka::consumer::{BaseConsumer, Consumer};
 use kafka_io::rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -93,13 +94,12 @@ async fn max_lsn(
     database: &str,
     conns: &mut HashMap<String, check::Conn>,
 ) -> Result<Option<Lsn>, String> {
-    if !conns.contains_key(database) {
-        let conn = check::connect(check::tiberius_config(section, database)?).await?;
-        conns.insert(database.to_string(), conn);
-    }
-    let conn = conns
-        .get_mut(database)
-        .ok_or_else(|| "no connection".to_string())?;
+    let conn = match conns.entry(database.to_string()) {
+        Entry::Occupied(open) => open.into_mut(),
+        Entry::Vacant(slot) => {
+            slot.insert(check::connect(check::tiberius_config(section, database)?).await?)
+        }
+    };
     let row = conn
         .query("SELECT sys.fn_cdc_get_max_lsn()", &[])
         .await

@@ -15,7 +15,7 @@ pub fn stderr_is_terminal() -> bool {
 }
 
 /// The text beside a table's bar: `database.schema.table`.
-pub fn bar_label(database: &str, table: &TableProgress) -> String {
+fn bar_label(database: &str, table: &TableProgress) -> String {
     format!("{database}.{}", table.table)
 }
 
