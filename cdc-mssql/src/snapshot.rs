@@ -3,7 +3,7 @@
 
 use crate::catalog::{self, Catalog};
 use crate::connection::Connection;
-use crate::types::{param, quote, to_value};
+use crate::types::{into_value, param, quote};
 use crate::{Error, MssqlConfig, SnapshotIsolation, query};
 use cdc_core::{
     ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SnapshotCursor, SnapshotMarker, SourceInfo,
@@ -191,7 +191,7 @@ impl Snapshot {
             };
             let current = index == self.table_index;
             let keys = self.chunk_keys(index, &table);
-            let mut params: Vec<Box<dyn tiberius::ToSql + Send + Sync>> = Vec::new();
+            let mut params = Params::new();
             let mut sql = format!(
                 "SELECT COUNT_BIG(*) FROM {}.{}",
                 quote(&table.id.schema),
@@ -207,22 +207,8 @@ impl Snapshot {
                     _ => continue,
                 }
             }
-            let params = Arc::new(params);
             // Once: after a reconnect the count would run outside the snapshot transaction.
-            let rows = self
-                .conn
-                .run_once("snapshot progress", move |c| {
-                    let (sql, params) = (sql.clone(), Arc::clone(&params));
-                    async move {
-                        let refs: Vec<&dyn tiberius::ToSql> = params
-                            .iter()
-                            .map(|p| p.as_ref() as &dyn tiberius::ToSql)
-                            .collect();
-                        query::rows(c, &sql, &refs).await
-                    }
-                    .boxed()
-                })
-                .await?;
+            let rows = rows_once(&mut self.conn, "snapshot progress", sql, params).await?;
             let count = rows
                 .first()
                 .map(|r| catalog::int(r, 0))
@@ -412,58 +398,17 @@ impl Snapshot {
     /// The next rows of `table` after the last key read, in key order.
     async fn read_chunk(&mut self, table: &TableSchema) -> Result<Vec<Vec<Value>>, Error> {
         let keys = self.chunk_keys(self.table_index, table);
-        let mut params: Vec<Box<dyn tiberius::ToSql + Send + Sync>> = Vec::new();
-        let mut sql = format!(
-            "SELECT{} {} FROM {}.{}",
-            if keys.is_empty() {
-                String::new()
-            } else {
-                format!(" TOP {}", self.chunk)
-            },
-            self.select_lists[self.table_index],
-            quote(&table.id.schema),
-            quote(&table.id.table)
-        );
-        if let Some(last) = &self.last_key {
-            sql.push_str(&format!(" WHERE {}", after_key(&keys, last, &mut params)?));
-        }
-        if !keys.is_empty() {
-            sql.push_str(&format!(" ORDER BY {}", keys.join(", ")));
-        }
-        let params = Arc::new(params);
+        let (sql, params) = keyset_select(
+            table,
+            &self.select_lists[self.table_index],
+            &keys,
+            self.chunk,
+            None,
+            self.last_key.as_deref(),
+        )?;
         // Once: after a reconnect the read would run outside the snapshot transaction.
-        let rows = self
-            .conn
-            .run_once("snapshot read", move |c| {
-                let (sql, params) = (sql.clone(), Arc::clone(&params));
-                async move {
-                    let refs: Vec<&dyn tiberius::ToSql> = params
-                        .iter()
-                        .map(|p| p.as_ref() as &dyn tiberius::ToSql)
-                        .collect();
-                    query::rows(c, &sql, &refs).await
-                }
-                .boxed()
-            })
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut values = Vec::with_capacity(table.columns.len());
-            for (i, column) in table.columns.iter().enumerate() {
-                let data = row
-                    .get_column_data(i)
-                    .map_err(|e| Error::protocol(table.id.to_string(), e.to_string()))?;
-                values.push(
-                    to_value(data, &column.data_type).map_err(|reason| Error::Value {
-                        table: table.id.to_string(),
-                        column: column.name.clone(),
-                        reason,
-                    })?,
-                );
-            }
-            out.push(values);
-        }
-        Ok(out)
+        let rows = rows_once(&mut self.conn, "snapshot read", sql, params).await?;
+        rows.into_iter().map(|row| table_row(table, row)).collect()
     }
 
     /// Gives the connection back once the snapshot is over.
@@ -716,13 +661,101 @@ async fn estimate_rows(conn: &mut Connection, table: &str) -> Result<u64, Error>
     Ok(count.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
+/// Positional parameters a statement owns, bound as `@P1`, `@P2`, … in order.
+pub(crate) type Params = Vec<Box<dyn tiberius::ToSql + Send + Sync>>;
+
+/// The keyset read of a table's next rows, for the initial snapshot and the incremental
+/// snapshot's chunks alike: `SELECT TOP (rows) <select_list> FROM <table> WHERE (<filter>) AND
+/// (<keys> > <after>) ORDER BY <keys>`, each condition only where given. `keys` are the
+/// quoted key columns in key order; without keys the whole table is read in one unordered
+/// query (`rows` and `after` do not apply).
+pub(crate) fn keyset_select(
+    table: &TableSchema,
+    select_list: &str,
+    keys: &[String],
+    rows: u32,
+    filter: Option<&str>,
+    after: Option<&[Value]>,
+) -> Result<(String, Params), Error> {
+    let mut params = Params::new();
+    let mut conditions = Vec::new();
+    if let Some(filter) = filter {
+        conditions.push(format!("({filter})"));
+    }
+    if let Some(last) = after
+        && !keys.is_empty()
+    {
+        conditions.push(format!("({})", after_key(keys, last, &mut params)?));
+    }
+    let top = if keys.is_empty() {
+        String::new()
+    } else {
+        format!(" TOP {rows}")
+    };
+    let mut sql = format!(
+        "SELECT{top} {select_list} FROM {}.{}",
+        quote(&table.id.schema),
+        quote(&table.id.table)
+    );
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    if !keys.is_empty() {
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&keys.join(", "));
+    }
+    Ok((sql, params))
+}
+
+/// Runs `sql` with the parameters it owns exactly once: for statements of the connection's
+/// open transaction (see [`Connection::run_once`]).
+pub(crate) async fn rows_once(
+    conn: &mut Connection,
+    what: &str,
+    sql: String,
+    params: Params,
+) -> Result<Vec<tiberius::Row>, Error> {
+    let params = Arc::new(params);
+    conn.run_once(what, move |c| {
+        let (sql, params) = (sql.clone(), Arc::clone(&params));
+        async move {
+            let refs: Vec<&dyn tiberius::ToSql> = params
+                .iter()
+                .map(|p| p.as_ref() as &dyn tiberius::ToSql)
+                .collect();
+            query::rows(c, &sql, &refs).await
+        }
+        .boxed()
+    })
+    .await
+}
+
+/// One row of `table` as its select list reads it, the cells moved out of the driver's row.
+pub(crate) fn table_row(table: &TableSchema, row: tiberius::Row) -> Result<Vec<Value>, Error> {
+    let mut cells = row.into_iter();
+    table
+        .columns
+        .iter()
+        .map(|column| {
+            let data = cells.next().ok_or_else(|| {
+                Error::protocol(
+                    table.id.to_string(),
+                    format!("no value for column {}", column.name),
+                )
+            })?;
+            into_value(data, &column.data_type).map_err(|reason| Error::Value {
+                table: table.id.to_string(),
+                column: column.name.clone(),
+                reason,
+            })
+        })
+        .collect()
+}
+
 /// `(k1, k2, …) > (v1, v2, …)` spelled out — `k1 > v1 OR (k1 = v1 AND k2 > v2) …` — with the
 /// values bound as the next positional parameters.
-fn after_key(
-    keys: &[String],
-    last: &[Value],
-    params: &mut Vec<Box<dyn tiberius::ToSql + Send + Sync>>,
-) -> Result<String, Error> {
+fn after_key(keys: &[String], last: &[Value], params: &mut Params) -> Result<String, Error> {
     let mut alternatives = Vec::new();
     for i in 0..keys.len() {
         let mut terms = Vec::new();
@@ -749,6 +782,41 @@ pub(crate) fn is_snapshot_position(position: &LsnPosition) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyset_select_reads_the_rows_after_the_last_key_that_match_the_filter_in_key_order()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use cdc_core::{Column, DataType, TableId};
+        let column = |name: &str| Column::new(name, DataType::Int, false);
+        let table = TableSchema::new(
+            TableId::new("shop", "dbo", "order lines"),
+            vec![column("order"), column("line"), column("qty")],
+            vec!["order".into(), "line".into()],
+        )?;
+        let keys = ["[order]".to_string(), "[line]".to_string()];
+        let (sql, params) = keyset_select(
+            &table,
+            "[order], [line], [qty]",
+            &keys,
+            100,
+            Some("qty > 1"),
+            Some(&[Value::I32(7), Value::I32(3)]),
+        )?;
+        assert_eq!(
+            sql,
+            "SELECT TOP 100 [order], [line], [qty] FROM [dbo].[order lines] \
+             WHERE (qty > 1) AND (([order] > @P1) OR ([order] = @P2 AND [line] > @P3)) \
+             ORDER BY [order], [line]"
+        );
+        assert_eq!(params.len(), 3);
+        let (sql, params) = keyset_select(&table, "[qty]", &[], 100, None, Some(&[Value::I32(7)]))?;
+        assert_eq!(
+            sql, "SELECT [qty] FROM [dbo].[order lines]",
+            "no key: one unordered query"
+        );
+        assert!(params.is_empty());
+        Ok(())
+    }
 
     #[test]
     fn unset_isolation_is_snapshot_where_the_database_allows_it_else_repeatable_read() {
