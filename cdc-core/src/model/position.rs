@@ -203,13 +203,29 @@ pub struct LsnPosition {
 }
 
 /// How far a snapshot has come: the table being read and the key of its last row read.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SnapshotCursor {
     /// `schema.table`.
     pub table: String,
     /// The primary-key values of the last row read, as JSON (empty for keyless tables,
     /// which are read in one go).
     pub key: String,
+}
+
+/// `clone_from` reuses the target's strings: a sink overwrites "the last position" with
+/// every snapshot row's (see [`Position`]'s `Clone`).
+impl Clone for SnapshotCursor {
+    fn clone(&self) -> Self {
+        Self {
+            table: self.table.clone(),
+            key: self.key.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.table.clone_from(&source.table);
+        self.key.clone_from(&source.key);
+    }
 }
 
 impl LsnPosition {
@@ -299,6 +315,22 @@ impl Clone for Position {
 
     fn clone_from(&mut self, source: &Self) {
         match (self, source) {
+            (Position::SqlServer(to), Position::SqlServer(from)) => {
+                // Every field named, so that a new one cannot be left uncopied.
+                let LsnPosition {
+                    database,
+                    commit_lsn,
+                    change_lsn,
+                    event_serial_no,
+                    snapshot,
+                } = from;
+                to.database.clone_from(database);
+                to.commit_lsn = *commit_lsn;
+                to.change_lsn = *change_lsn;
+                to.event_serial_no = *event_serial_no;
+                // A snapshot row's cursor: the box and its strings are reused.
+                to.snapshot.clone_from(snapshot);
+            }
             (Position::Kafka(to), Position::Kafka(from)) => {
                 to.topic.clone_from(&from.topic);
                 to.partition = from.partition;
@@ -457,12 +489,26 @@ mod tests {
             event_serial_no: 1,
             snapshot: None,
         });
+        let snapshot = |table: &str, key: &str| {
+            Position::SqlServer(LsnPosition {
+                database: "shop".into(),
+                commit_lsn: Lsn::from_parts(0x27, 0x760, 1),
+                change_lsn: Lsn::ZERO,
+                event_serial_no: 0,
+                snapshot: Some(Box::new(SnapshotCursor {
+                    table: table.into(),
+                    key: key.into(),
+                })),
+            })
+        };
         let all = [
             kafka("orders", 7),
             kafka("a-much-longer-topic-name", 9),
             sequence("s", 1),
             sequence("another", 2),
             sql,
+            snapshot("dbo.orders", "[41]"),
+            snapshot("dbo.order_lines_with_a_longer_name", "[7,\"x\"]"),
         ];
         for to in &all {
             for from in &all {
