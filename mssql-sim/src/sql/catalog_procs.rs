@@ -13,48 +13,11 @@ use crate::engine::table::Column;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::out::{Out, ResultSet};
+use crate::sql::procs::Args;
 use crate::tds::tokens::ColumnMeta;
 use crate::value::{Len, SqlType, Value};
 
 const SYSNAME: SqlType = SqlType::NVarChar(Len::N(128));
-
-/// A catalog procedure's arguments: by name (lower case, without `@`) or by position.
-pub(crate) struct CatalogArgs<'a> {
-    /// Named arguments.
-    pub(crate) named: &'a [(String, Value)],
-    /// Positional arguments.
-    pub(crate) positional: &'a [Value],
-}
-
-impl CatalogArgs<'_> {
-    fn text(&self, name: &str, pos: usize) -> Option<String> {
-        self.named
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| self.positional.get(pos).cloned())
-            .filter(|v| !v.is_null())
-            .and_then(|v| v.to_text())
-    }
-
-    /// Whether the argument was passed at all (an explicit NULL counts).
-    fn given(&self, name: &str, pos: usize) -> bool {
-        self.named.iter().any(|(n, _)| n == name) || self.positional.len() > pos
-    }
-
-    fn int(&self, name: &str, pos: usize) -> Option<i64> {
-        self.named
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| self.positional.get(pos).cloned())
-            .and_then(|v| match v {
-                Value::Int(n) => Some(n),
-                Value::Str(s) => s.trim().parse().ok(),
-                _ => None,
-            })
-    }
-}
 
 /// LIKE as the catalog procedures use it: `%`, `_`, `[...]` (a set of characters, so `[_]` is a
 /// literal underscore), case-insensitive as the default collation compares.
@@ -310,15 +273,9 @@ fn wrong_qualifier() -> SqlError {
 
 impl Exec<'_> {
     /// Runs a catalog procedure if `name` is one; `Ok(false)` when it is not.
-    pub(crate) fn catalog_proc(&mut self, name: &str, a: &CatalogArgs<'_>) -> SqlResult<bool> {
+    pub(crate) fn catalog_proc(&mut self, name: &str, a: &Args) -> SqlResult<bool> {
         if name == "sp_unprepare" {
-            let handle = a
-                .named
-                .iter()
-                .find(|(n, _)| n == "handle")
-                .map(|(_, v)| v)
-                .or_else(|| a.positional.first());
-            self.sess.prepared.unprepare(handle)?;
+            self.sess.prepared.unprepare(a.get("handle", 0).as_ref())?;
             self.done(None);
             return Ok(true);
         }
@@ -350,7 +307,7 @@ impl Exec<'_> {
     /// TABLE_OWNER, TABLE_NAME, TABLE_TYPE (`TABLE`, `SYSTEM TABLE`), REMARKS, ordered by
     /// TABLE_TYPE, TABLE_QUALIFIER, TABLE_OWNER, TABLE_NAME. `@table_type` is a quoted list such
     /// as `'TABLE','VIEW'`.
-    fn sp_tables(&mut self, a: &CatalogArgs<'_>) -> SqlResult<ResultSet> {
+    fn sp_tables(&mut self, a: &Args) -> SqlResult<ResultSet> {
         let name = a.text("table_name", 0);
         let owner = a.text("table_owner", 1);
         let db = self.qualified_db(a.text("table_qualifier", 2))?;
@@ -408,7 +365,7 @@ impl Exec<'_> {
     /// `sp_columns_100 @table_name, @table_owner, @table_qualifier, @column_name, @NameScope,
     /// @ODBCVer` (and `sp_columns` with the first 19 of its columns' shape): one row per column,
     /// ordered by TABLE_QUALIFIER, TABLE_OWNER, TABLE_NAME, ORDINAL_POSITION.
-    fn sp_columns(&mut self, a: &CatalogArgs<'_>) -> SqlResult<ResultSet> {
+    fn sp_columns(&mut self, a: &Args) -> SqlResult<ResultSet> {
         if !a.given("table_name", 0) {
             return Err(crate::sql::procs::missing("sp_columns_100", "table_name"));
         }
@@ -422,7 +379,6 @@ impl Exec<'_> {
         let name = Some(name);
         let owner = a.text("table_owner", 1);
         let column = a.text("column_name", 3);
-        let _odbc_ver = a.int("odbcver", 5);
         let db = self.qualified_db(a.text("table_qualifier", 2))?;
         let mut tables: Vec<_> = db
             .tables
@@ -544,7 +500,7 @@ impl Exec<'_> {
     /// `sp_pkeys @table_name, @table_owner, @table_qualifier`: TABLE_QUALIFIER, TABLE_OWNER,
     /// TABLE_NAME, COLUMN_NAME, KEY_SEQ, PK_NAME, ordered by the first three and KEY_SEQ. Names
     /// are exact here, not patterns.
-    fn sp_pkeys(&mut self, a: &CatalogArgs<'_>) -> SqlResult<ResultSet> {
+    fn sp_pkeys(&mut self, a: &Args) -> SqlResult<ResultSet> {
         if !a.given("table_name", 0) {
             return Err(crate::sql::procs::missing("sp_pkeys", "table_name"));
         }

@@ -12,13 +12,14 @@ use crate::tds::tokens::ColumnMeta;
 use crate::value::{Len, SqlType, Value};
 
 /// Procedure arguments, by name (lower-case, without `@`) or position.
-struct Args {
+pub(crate) struct Args {
     named: Vec<(String, Value)>,
     positional: Vec<Value>,
 }
 
 impl Args {
-    fn get(&self, name: &str, pos: usize) -> Option<Value> {
+    /// The argument named `name` (else the one at `pos`); an explicit NULL is `None`.
+    pub(crate) fn get(&self, name: &str, pos: usize) -> Option<Value> {
         self.named
             .iter()
             .find(|(n, _)| n == name)
@@ -27,8 +28,14 @@ impl Args {
             .filter(|v| !v.is_null())
     }
 
-    fn text(&self, name: &str, pos: usize) -> Option<String> {
+    /// [`Args::get`] as text.
+    pub(crate) fn text(&self, name: &str, pos: usize) -> Option<String> {
         self.get(name, pos).and_then(|v| v.to_text())
+    }
+
+    /// Whether the argument was passed at all (an explicit NULL counts).
+    pub(crate) fn given(&self, name: &str, pos: usize) -> bool {
+        self.named.iter().any(|(n, _)| n == name) || self.positional.len() > pos
     }
 }
 
@@ -223,13 +230,7 @@ impl Exec<'_> {
             }
             // ODBC catalog procedures (sp_tables, sp_columns_100, sp_pkeys): sql/catalog_procs.rs
             (other, _)
-                if self.catalog_proc(
-                    other,
-                    &crate::sql::catalog_procs::CatalogArgs {
-                        named: &a.named,
-                        positional: &a.positional,
-                    },
-                )? =>
+                if self.catalog_proc(other, &a)? =>
             {
                 return Ok(());
             }
