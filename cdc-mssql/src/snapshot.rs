@@ -2,7 +2,7 @@
 //! streaming takes over read inside that transaction.
 
 use crate::catalog::{self, Catalog};
-use crate::connection::Connection;
+use crate::connection::{self, Connection};
 use crate::types::{into_value, param, quote};
 use crate::{Error, MssqlConfig, SnapshotIsolation, query};
 use cdc_core::{
@@ -80,8 +80,9 @@ pub(crate) struct Snapshot {
     held: Option<ChangeEvent>,
     /// Whether the next event is the first of this read (`snapshot = first`).
     first: bool,
-    /// Restarts after a broken connection so far.
-    restarts: u32,
+    /// The waits before the restarts still allowed after a broken connection (the
+    /// connection's reconnect schedule, [`connection::retry_schedule`]).
+    restart_waits: backon::ExponentialBackoff,
 }
 
 impl Snapshot {
@@ -167,7 +168,7 @@ impl Snapshot {
             progress,
             held: None,
             first: serial == 0,
-            restarts: 0,
+            restart_waits: connection::retry_schedule(config, config.max_retries),
         };
         if resume.is_some_and(|p| p.snapshot.is_some()) {
             // For progress reports only: a failure to count is not fatal (a broken connection
@@ -244,14 +245,12 @@ impl Snapshot {
     /// from its first row at the new read point, which becomes the hand-off; serial numbers
     /// keep counting, so no position repeats.
     async fn restart(&mut self, cause: Error) -> Result<(), Error> {
-        self.restarts += 1;
-        if self.restarts > self.conn.config().max_retries {
+        let Some(wait) = self.restart_waits.next() else {
             return Err(cause);
-        }
-        tracing::warn!(database = %self.database, error = %cause, restart = self.restarts, "the snapshot's connection broke; taking the snapshot again in a new transaction");
+        };
+        tracing::warn!(database = %self.database, error = %cause, ?wait, "the snapshot's connection broke; taking the snapshot again in a new transaction");
         self.conn.reset();
-        let backoff = self.conn.config().initial_backoff;
-        tokio::time::sleep(backoff * self.restarts).await;
+        tokio::time::sleep(wait).await;
         let (handoff, read_time) =
             open_transaction_retrying(&mut self.conn, &self.tables, None).await?;
         self.handoff = handoff;
@@ -420,29 +419,29 @@ impl Snapshot {
 /// Opens the snapshot transaction on `conn` and returns the hand-off LSN (`handoff`, or else
 /// the log position of the read point) with its commit time, retrying the whole opening on a
 /// new connection after a transient failure (a statement retried alone would run outside
-/// the transaction).
+/// the transaction), with the connection's reconnect schedule ([`connection::retry_schedule`]).
 async fn open_transaction_retrying(
     conn: &mut Connection,
     tables: &[Arc<TableSchema>],
     handoff: Option<Lsn>,
 ) -> Result<(Lsn, Option<DateTime<Utc>>), Error> {
-    let mut attempt = 0;
+    let mut waits = connection::retry_schedule(conn.config(), conn.config().max_retries);
     loop {
         let opened = async {
             let read_point = open_transaction(conn, tables).await?;
             let handoff = handoff.unwrap_or(read_point);
             Ok::<_, Error>((handoff, commit_time_at(conn, handoff).await?))
         };
-        match opened.await {
+        let e = match opened.await {
             Ok(opened) => return Ok(opened),
-            Err(e) if e.is_transient() && attempt < conn.config().max_retries => {
-                attempt += 1;
-                tracing::warn!(database = %conn.database(), error = %e, attempt, "opening the snapshot transaction failed; retrying");
-                conn.reset();
-                tokio::time::sleep(conn.config().initial_backoff * attempt).await;
-            }
-            Err(e) => return Err(e),
-        }
+            Err(e) => e,
+        };
+        let Some(wait) = waits.next().filter(|_| e.is_transient()) else {
+            return Err(e);
+        };
+        tracing::warn!(database = %conn.database(), error = %e, ?wait, "opening the snapshot transaction failed; retrying");
+        conn.reset();
+        tokio::time::sleep(wait).await;
     }
 }
 
