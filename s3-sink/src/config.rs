@@ -266,20 +266,14 @@ impl S3SinkBuilder {
         let settings = Settings {
             name: self.name,
             prefix,
-            format: self.format,
             partitioner: self.partitioner,
             rotation: self.rotation,
             memory_budget: self.memory_budget,
             part_size: self.part_size,
             retry: self.retry,
             upload_concurrency: self.upload_concurrency,
-            metadata_prefix: self.metadata_prefix,
         };
-        let encoders = Encoders::new(
-            settings.format.clone(),
-            self.codec,
-            &settings.metadata_prefix,
-        );
+        let encoders = Encoders::new(self.format, self.codec, &self.metadata_prefix);
         Ok(S3Sink::from_settings(store, settings, encoders))
     }
 }

@@ -69,6 +69,7 @@ impl std::fmt::Debug for S3Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Sink")
             .field("settings", &self.settings)
+            .field("encoders", &self.encoders)
             .field("store", &self.uploader.store.to_string())
             .field("open_files", &self.files.open_count())
             .field("buffered_bytes", &self.files.budget().used())

@@ -83,6 +83,11 @@ impl MetaNames {
         }
     }
 
+    /// The prefix the names were made with.
+    pub(crate) fn prefix(&self) -> &str {
+        self.op.strip_suffix("op").unwrap_or_default()
+    }
+
     /// The names of the metadata columns of a file, in file order: `full` for the flattened
     /// layout (operation, deleted flag, commit time, LSNs), `kafka` for Kafka-borne events.
     pub(crate) fn columns(&self, full: bool, kafka: bool) -> Vec<&str> {
@@ -593,6 +598,8 @@ mod tests {
     #[test]
     fn the_default_names_are_the_named_constants() {
         let names = MetaNames::default();
+        assert_eq!(names.prefix(), DEFAULT_PREFIX);
+        assert_eq!(MetaNames::new("_cdc_").prefix(), "_cdc_");
         assert_eq!(
             names.columns(true, true),
             [

@@ -228,6 +228,7 @@ impl std::fmt::Debug for Encoders {
         f.debug_struct("Encoders")
             .field("format", &self.format)
             .field("codec", &self.codec.name())
+            .field("metadata_prefix", &self.names.prefix())
             .finish()
     }
 }
