@@ -160,14 +160,8 @@ impl Exec<'_> {
         let mut indexes = Vec::new();
         for (n, (name, columns)) in uniques.into_iter().enumerate() {
             indexes.push(Index {
-                // SQL Server names an unnamed one UQ__<table>__<16 hex digits>.
-                name: name.unwrap_or_else(|| {
-                    format!(
-                        "UQ__{}__{:016X}",
-                        r.name,
-                        (id as u64 + n as u64) * 2654435761
-                    )
-                }),
+                name: name
+                    .unwrap_or_else(|| system_constraint_name("UQ", &r.name, id as u64 + n as u64)),
                 columns: positions(&cols, &columns)?,
                 unique: true,
                 constraint: true,
@@ -176,10 +170,8 @@ impl Exec<'_> {
         let mut t = Table::new(id, &r.schema, &r.name, cols, pk, now());
         t.indexes = indexes;
         if !t.pk.is_empty() {
-            t.pk_name = Some(
-                pk_name
-                    .unwrap_or_else(|| format!("PK__{}__{:016X}", r.name, id as u64 * 2654435761)),
-            );
+            t.pk_name =
+                Some(pk_name.unwrap_or_else(|| system_constraint_name("PK", &r.name, id as u64)));
         }
         self.eng
             .db_mut(&r.db)?
@@ -647,5 +639,29 @@ impl Exec<'_> {
         t.indexes.push(ix);
         self.done(None);
         Ok(())
+    }
+}
+
+/// The name SQL Server gives an unnamed PRIMARY KEY or UNIQUE constraint: the prefix (`PK`,
+/// `UQ`), `__`, the first 8 characters of the table's name, `__` and 16 hex digits
+/// (`PK__Employee__3214EC07A1F5D50E` for a table `Employees`). The digits are the server's
+/// own; here they come from `seed`, so they are stable per object.
+fn system_constraint_name(prefix: &str, table: &str, seed: u64) -> String {
+    let short: String = table.chars().take(8).collect();
+    format!("{prefix}__{short}__{:016X}", seed.wrapping_mul(2654435761))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::system_constraint_name;
+
+    #[test]
+    fn unnamed_constraint_names_keep_the_first_8_characters_of_the_table_name() {
+        let long = system_constraint_name("PK", "Employees", 7);
+        assert!(long.starts_with("PK__Employee__"), "{long}");
+        assert_eq!(long.len(), "PK__Employee__".len() + 16);
+        let short = system_constraint_name("UQ", "t", 7);
+        assert!(short.starts_with("UQ__t__"), "{short}");
+        assert_eq!(short.len(), "UQ__t__".len() + 16);
     }
 }
