@@ -658,6 +658,25 @@ async fn ops_and_masks(c: &mut Conn, ct: &str) -> Vec<(i32, String)> {
     .collect()
 }
 
+/// `(__$operation, __$update_mask)` of `dbo.{table}` (made with `columns`) after capture is
+/// enabled on it, `dml` runs and the capture job runs once.
+async fn masks_after(c: &mut Conn, table: &str, columns: &str, dml: &str) -> Vec<(i32, String)> {
+    captured(
+        c,
+        &format!(
+            "CREATE TABLE dbo.{table} ({columns}); {} {dml}",
+            enable(table)
+        ),
+    )
+    .await;
+    ops_and_masks(c, &format!("dbo_{table}_CT")).await
+}
+
+/// Expected `(operation, mask)` rows, in the form [`ops_and_masks`] returns.
+fn masks(rows: &[(i32, &str)]) -> Vec<(i32, String)> {
+    rows.iter().map(|(op, m)| (*op, m.to_string())).collect()
+}
+
 fn enable(table: &str) -> String {
     format!(
         "EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'{table}', @role_name = NULL;"
@@ -726,22 +745,15 @@ async fn row_26_deleted_rows_carry_their_bit_not_null_values() {
 async fn row_81_rowversion_changes_on_update_and_takes_its_mask_bit() {
     let sim = common::start().await;
     let mut c = connect(&sim).await;
-    captured(
-        &mut c,
-        &format!(
-            "CREATE TABLE dbo.r (id int NOT NULL PRIMARY KEY, data nvarchar(20) NULL, rv ROWVERSION); {}
-             INSERT INTO dbo.r (id, data) VALUES (1, N'a'); UPDATE dbo.r SET data = N'b' WHERE id = 1;",
-            enable("r")
-        ),
-    )
-    .await;
     assert_eq!(
-        ops_and_masks(&mut c, "dbo_r_CT").await,
-        [
-            (2, "07".to_string()),
-            (3, "06".to_string()),
-            (4, "06".to_string())
-        ]
+        masks_after(
+            &mut c,
+            "r",
+            "id int NOT NULL PRIMARY KEY, data nvarchar(20) NULL, rv ROWVERSION",
+            "INSERT INTO dbo.r (id, data) VALUES (1, N'a'); UPDATE dbo.r SET data = N'b' WHERE id = 1;"
+        )
+        .await,
+        masks(&[(2, "07"), (3, "06"), (4, "06")])
     );
     let rvs = column(
         &mut c,
@@ -767,23 +779,15 @@ async fn row_81_rowversion_changes_on_update_and_takes_its_mask_bit() {
 async fn row_82_computed_columns_are_null_in_change_rows_with_a_mask_bit() {
     let sim = common::start().await;
     let mut c = connect(&sim).await;
-    captured(
-        &mut c,
-        &format!(
-            "CREATE TABLE dbo.cc (id int NOT NULL PRIMARY KEY, a int NULL, b AS (a * 2)); {}
-             INSERT INTO dbo.cc (id, a) VALUES (1, 1); UPDATE dbo.cc SET a = 5 WHERE id = 1; DELETE FROM dbo.cc;",
-            enable("cc")
-        ),
-    )
-    .await;
     assert_eq!(
-        ops_and_masks(&mut c, "dbo_cc_CT").await,
-        [
-            (2, "07".to_string()),
-            (3, "02".to_string()),
-            (4, "02".to_string()),
-            (1, "07".to_string())
-        ]
+        masks_after(
+            &mut c,
+            "cc",
+            "id int NOT NULL PRIMARY KEY, a int NULL, b AS (a * 2)",
+            "INSERT INTO dbo.cc (id, a) VALUES (1, 1); UPDATE dbo.cc SET a = 5 WHERE id = 1; DELETE FROM dbo.cc;"
+        )
+        .await,
+        masks(&[(2, "07"), (3, "02"), (4, "02"), (1, "07")])
     );
     assert_eq!(
         column(&mut c, "SELECT b FROM cdc.dbo_cc_CT").await,
@@ -802,22 +806,15 @@ async fn row_82_computed_columns_are_null_in_change_rows_with_a_mask_bit() {
 async fn c1_a_primary_key_update_is_a_delete_and_an_insert_with_full_masks() {
     let sim = common::start().await;
     let mut c = connect(&sim).await;
-    captured(
-        &mut c,
-        &format!(
-            "CREATE TABLE dbo.p (id int NOT NULL PRIMARY KEY, data varchar(20) NULL); {}
-             INSERT INTO dbo.p VALUES (1, 'a'); UPDATE dbo.p SET id = 6 WHERE id = 1;",
-            enable("p")
-        ),
-    )
-    .await;
     assert_eq!(
-        ops_and_masks(&mut c, "dbo_p_CT").await,
-        [
-            (2, "03".to_string()),
-            (1, "03".to_string()),
-            (2, "03".to_string())
-        ]
+        masks_after(
+            &mut c,
+            "p",
+            "id int NOT NULL PRIMARY KEY, data varchar(20) NULL",
+            "INSERT INTO dbo.p VALUES (1, 'a'); UPDATE dbo.p SET id = 6 WHERE id = 1;"
+        )
+        .await,
+        masks(&[(2, "03"), (1, "03"), (2, "03")])
     );
     assert_eq!(
         column(
@@ -835,22 +832,15 @@ async fn c1_a_primary_key_update_is_a_delete_and_an_insert_with_full_masks() {
 async fn c5_a_plain_update_masks_only_the_changed_column_on_both_rows() {
     let sim = common::start().await;
     let mut c = connect(&sim).await;
-    captured(
-        &mut c,
-        &format!(
-            "CREATE TABLE dbo.u (id int NOT NULL PRIMARY KEY, a int NULL, b int NULL); {}
-             INSERT INTO dbo.u VALUES (1, 1, 1); UPDATE dbo.u SET a = 2 WHERE id = 1;",
-            enable("u")
-        ),
-    )
-    .await;
     assert_eq!(
-        ops_and_masks(&mut c, "dbo_u_CT").await,
-        [
-            (2, "07".to_string()),
-            (3, "02".to_string()),
-            (4, "02".to_string())
-        ]
+        masks_after(
+            &mut c,
+            "u",
+            "id int NOT NULL PRIMARY KEY, a int NULL, b int NULL",
+            "INSERT INTO dbo.u VALUES (1, 1, 1); UPDATE dbo.u SET a = 2 WHERE id = 1;"
+        )
+        .await,
+        masks(&[(2, "07"), (3, "02"), (4, "02")])
     );
     sim.stop().await;
 }
@@ -1238,23 +1228,15 @@ async fn c20_truncate_of_a_cdc_enabled_table_is_refused_with_4711() {
 async fn c22_a_table_without_a_primary_key_is_captured_with_updates_as_3_and_4() {
     let sim = common::start().await;
     let mut c = connect(&sim).await;
-    captured(
-        &mut c,
-        &format!(
-            "CREATE TABLE dbo.n (a int NULL, b int NULL); {}
-             INSERT INTO dbo.n VALUES (1, 1); UPDATE dbo.n SET b = 2 WHERE a = 1; DELETE FROM dbo.n;",
-            enable("n")
-        ),
-    )
-    .await;
     assert_eq!(
-        ops_and_masks(&mut c, "dbo_n_CT").await,
-        [
-            (2, "03".to_string()),
-            (3, "02".to_string()),
-            (4, "02".to_string()),
-            (1, "03".to_string())
-        ]
+        masks_after(
+            &mut c,
+            "n",
+            "a int NULL, b int NULL",
+            "INSERT INTO dbo.n VALUES (1, 1); UPDATE dbo.n SET b = 2 WHERE a = 1; DELETE FROM dbo.n;"
+        )
+        .await,
+        masks(&[(2, "03"), (3, "02"), (4, "02"), (1, "03")])
     );
     sim.stop().await;
 }
@@ -1312,21 +1294,15 @@ async fn c23_large_object_columns_in_delete_and_update_before_rows() {
 async fn c26_a_multi_row_insert_is_one_transaction_of_op_2_rows() {
     let sim = common::start().await;
     let mut c = connect(&sim).await;
-    captured(
-        &mut c,
-        &format!(
-            "CREATE TABLE dbo.m (id int NOT NULL PRIMARY KEY); {} INSERT INTO dbo.m VALUES (1002), (1000), (1001);",
-            enable("m")
-        ),
-    )
-    .await;
     assert_eq!(
-        ops_and_masks(&mut c, "dbo_m_CT").await,
-        [
-            (2, "01".to_string()),
-            (2, "01".to_string()),
-            (2, "01".to_string())
-        ]
+        masks_after(
+            &mut c,
+            "m",
+            "id int NOT NULL PRIMARY KEY",
+            "INSERT INTO dbo.m VALUES (1002), (1000), (1001);"
+        )
+        .await,
+        masks(&[(2, "01"), (2, "01"), (2, "01")])
     );
     assert_eq!(
         column(
