@@ -1,6 +1,8 @@
 //! Shared helpers: start a simulator and connect tiberius to it.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
+pub mod raw;
+
 use mssql_sim::{SimConfig, Simulator};
 use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
 use tokio::net::TcpStream;
