@@ -51,6 +51,38 @@ impl SnapshotProgress {
             None => tables.push((database.to_string(), progress)),
         }
     }
+
+    /// Sets how far a table has come, keeping its estimate.
+    fn set_rows_done(&self, database: &str, table: &str, rows_done: u64, done: bool) {
+        let mut tables = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        match tables
+            .iter_mut()
+            .find(|(d, p)| d == database && p.table == table)
+        {
+            Some((_, progress)) => {
+                progress.rows_done = rows_done;
+                progress.done = done;
+            }
+            None => tables.push((
+                database.to_string(),
+                TableProgress {
+                    table: table.to_string(),
+                    rows_done,
+                    rows_estimated: 0,
+                    done,
+                },
+            )),
+        }
+    }
+
+    /// Sets every table of `database` back to no row read.
+    fn start_over(&self, database: &str) {
+        let mut tables = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        for (_, progress) in tables.iter_mut().filter(|(d, _)| d == database) {
+            progress.rows_done = 0;
+            progress.done = false;
+        }
+    }
 }
 
 /// A snapshot in progress on its own connection, read in keyset chunks by each table's event
@@ -217,24 +249,11 @@ impl Snapshot {
                 .map_err(|e| Error::protocol("snapshot progress", e.to_string()))?
                 .map_or(0, |n| u64::try_from(n).unwrap_or(0));
             let name = format!("{}.{}", table.id.schema, table.id.table);
-            let estimate = self
-                .progress
-                .tables()
-                .iter()
-                .find(|(d, p)| **d == *self.database && p.table == name)
-                .map_or(0, |(_, p)| p.rows_estimated);
             if current {
                 self.rows_done = count;
             }
-            self.progress.update(
-                &self.database,
-                TableProgress {
-                    table: name,
-                    rows_done: count,
-                    rows_estimated: estimate,
-                    done: !current,
-                },
-            );
+            self.progress
+                .set_rows_done(&self.database, &name, count, !current);
         }
         Ok(())
     }
@@ -258,13 +277,7 @@ impl Snapshot {
         self.table_index = 0;
         self.last_key = None;
         self.rows_done = 0;
-        for (database, mut table) in self.progress.tables() {
-            if *database == *self.database {
-                table.rows_done = 0;
-                table.done = false;
-                self.progress.update(&database, table);
-            }
-        }
+        self.progress.start_over(&self.database);
         // The row read ahead belongs to the abandoned read; it is read again.
         self.held = None;
         self.first = true;
@@ -359,22 +372,8 @@ impl Snapshot {
             // a short chunk.
             let done = self.chunk_keys(self.table_index, &table).is_empty()
                 || fetched < u64::from(self.chunk);
-            let database = self.conn.database().to_string();
-            let estimate = self
-                .progress
-                .tables()
-                .iter()
-                .find(|(d, p)| *d == database && p.table == name)
-                .map_or(0, |(_, p)| p.rows_estimated);
-            self.progress.update(
-                &database,
-                TableProgress {
-                    table: name,
-                    rows_done: self.rows_done,
-                    rows_estimated: estimate,
-                    done,
-                },
-            );
+            self.progress
+                .set_rows_done(&self.database, &name, self.rows_done, done);
             if done {
                 self.table_index += 1;
                 self.last_key = None;
