@@ -123,9 +123,11 @@ pub(super) fn binary_text(logical: Logical, bytes: &[u8]) -> String {
     match logical {
         Logical::Base64UrlText => URL_SAFE.encode(bytes),
         Logical::HexText => {
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
             let mut text = String::with_capacity(bytes.len() * 2);
             for b in bytes {
-                let _ = write!(text, "{b:02x}");
+                text.push(char::from(DIGITS[usize::from(b >> 4)]));
+                text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
             }
             text
         }
@@ -133,13 +135,19 @@ pub(super) fn binary_text(logical: Logical, bytes: &[u8]) -> String {
     }
 }
 
+/// Hex text as bytes: pairs of hex digits and nothing else (`u8::from_str_radix` would also
+/// take a sign, reading `+b` as 0x0b).
 fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    let digit = |c: u8| char::from(c).to_digit(16);
+    let pairs = text.as_bytes().chunks_exact(2);
+    if !pairs.remainder().is_empty() {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+    pairs
+        .map(|pair| match pair {
+            [high, low] => u8::try_from(digit(*high)? << 4 | digit(*low)?).ok(),
+            _ => None,
+        })
         .collect()
 }
 
@@ -379,6 +387,31 @@ fn time_of(nanos: Option<i64>, bad: &dyn Fn(&str) -> Error) -> Result<NaiveTime>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_text_with_anything_but_hex_digits_is_a_decode_error() {
+        let column = DataType::VarBinary { length: Some(3) };
+        let hex = |text: &str| {
+            decode(
+                &Json::from(text),
+                &column,
+                Logical::HexText,
+                &Handling::default(),
+                "payload.after.b",
+            )
+        };
+        assert_eq!(
+            hex("fbff00").ok(),
+            Some(Value::Bytes(vec![0xfb, 0xff, 0x00]))
+        );
+        // `u8::from_str_radix` takes a leading `+`: "+b" must not be read as 0x0b.
+        for bad in ["+bff00", "fb+f00", "fbff0", "fbffzz", " fbff0"] {
+            let Err(error) = hex(bad) else {
+                panic!("{bad:?} decoded as binary");
+            };
+            assert!(error.to_string().contains("hex digits"), "{bad:?}: {error}");
+        }
+    }
 
     #[test]
     fn decimal_bytes_are_minimal_twos_complement() {
