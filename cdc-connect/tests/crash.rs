@@ -7,6 +7,8 @@
 //! size and replay a run; `scripts/crash-campaign.sh` runs the long one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use mssql_sim::{SimConfig, Simulator};
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,67 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// xorshift64*: reproducible from the printed seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn events_metric(port: u16) -> Option<f64> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    let body = body.split_once("\r\n\r\n")?.1;
-    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).ok()?;
-    Some(
-        scrape
-            .samples
-            .iter()
-            .filter(|s| s.metric == "cdc_events_total")
-            .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
-                _ => 0.0,
-            })
-            .sum(),
-    )
-}
-
-/// Kills the process when the test ends, passing or not.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{KillOnDrop, Rng, env_number, events, free_port, terminate, wait_for_every};
 
 fn spawn(config: &Path, ado: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_cdc"))
@@ -264,22 +206,22 @@ async fn sigkilled_cdc_processes_leave_every_change_in_the_files_exactly_once() 
         let mut child = KillOnDrop(spawn(&config, &ado));
         let child = &mut child.0;
         // Restart to first new event, as the process's own metrics see it.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if events_metric(port).is_some_and(|v| v > 0.0) {
-                restarts.push(started.elapsed());
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cdc #{kill} delivered nothing in 120 s"
-            );
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "cdc #{kill} exited on its own"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_every(
+            &format!("cdc #{kill} to deliver an event"),
+            Duration::from_secs(120),
+            Duration::from_millis(20),
+            || {
+                if events(port).is_some_and(|v| v > 0.0) {
+                    return Some(());
+                }
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "cdc #{kill} exited on its own"
+                );
+                None
+            },
+        );
+        restarts.push(started.elapsed());
         // Run for a random while, then SIGKILL.
         std::thread::sleep(Duration::from_millis(100 + rng.below(1500)));
         child.kill().unwrap();
@@ -292,7 +234,7 @@ async fn sigkilled_cdc_processes_leave_every_change_in_the_files_exactly_once() 
     // A last run drains everything, then stops gracefully.
     let port = free_port();
     let config = write_config(work.path(), port);
-    let mut last = KillOnDrop(spawn(&config, &ado));
+    let last = KillOnDrop(spawn(&config, &ado));
     let lake = work.path().join("lake");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -308,12 +250,7 @@ async fn sigkilled_cdc_processes_leave_every_change_in_the_files_exactly_once() 
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    Command::new("kill")
-        .args(["-TERM", &last.0.id().to_string()])
-        .status()
-        .unwrap();
-    let status = last.0.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(terminate(last, "cdc"), Some(0));
 
     let stored = stored_changes(&lake);
     let duplicates: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).take(5).collect();

@@ -14,6 +14,8 @@
 //! runs the long one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 #[path = "../../kafka-io/tests/common/broker.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod broker;
@@ -25,76 +27,16 @@ use kafka_io::{KafkaConfig, TopicCreator, TopicSpec};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::{KillOnDrop, Rng, env_number, events, free_port, terminate, wait_for_every};
 
 /// Marks the simulator process's line that carries its connection string.
 const ADO_LINE: &str = "CRASH_SIM_ADO ";
 /// Set in the simulator process's environment: the SA password.
 const SIM_ENV: &str = "CDC_CRASH_SIM_PASSWORD";
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// xorshift64*: reproducible from the printed seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The sum of `cdc_events_total` on the process's `/metrics`, `None` while it does not serve.
-fn events_metric(port: u16) -> Option<f64> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    let body = body.split_once("\r\n\r\n")?.1;
-    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).ok()?;
-    Some(
-        scrape
-            .samples
-            .iter()
-            .filter(|s| s.metric == "cdc_events_total")
-            .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
-                _ => 0.0,
-            })
-            .sum(),
-    )
-}
-
-/// Kills the process when dropped, passing or not.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Not a test: the campaign's simulator process. The driver runs this test binary again with
 /// `--exact simulator_process --ignored` and `CDC_CRASH_SIM_PASSWORD` set; the process serves
@@ -245,24 +187,24 @@ impl Leg {
 
     /// Waits until the process's metrics show a first event; the time since `started`.
     fn first_event(&mut self, started: Instant) -> Duration {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if events_metric(self.port).is_some_and(|v| v > 0.0) {
-                return started.elapsed();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} delivered nothing in 120 s",
-                self.name
-            );
-            let child = &mut self.child.as_mut().unwrap().0;
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "{} exited on its own",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (name, port) = (self.name, self.port);
+        let child = &mut self.child.as_mut().unwrap().0;
+        wait_for_every(
+            &format!("{name} to deliver an event"),
+            Duration::from_secs(120),
+            Duration::from_millis(20),
+            || {
+                if events(port).is_some_and(|v| v > 0.0) {
+                    return Some(());
+                }
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "{name} exited on its own"
+                );
+                None
+            },
+        );
+        started.elapsed()
     }
 
     fn sigkill(&mut self) {
@@ -271,19 +213,7 @@ impl Leg {
 
     /// SIGTERM, then the exit status within 60 s.
     fn terminate(&mut self) -> Option<i32> {
-        let mut child = self.child.take().unwrap();
-        Command::new("kill")
-            .args(["-TERM", &child.0.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = child.0.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "{} ignored SIGTERM", self.name);
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        terminate(self.child.take().unwrap(), self.name)
     }
 }
 

@@ -2,79 +2,40 @@
 //! (checkpoint in a file), then Kafka → S3 (the consumer group's offsets are the checkpoint).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use kafka_io::rdkafka::mocking::MockCluster;
 use mssql_sim::{SimConfig, Simulator};
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use support::{KillOnDrop, events, free_port, terminate, wait_for};
 
 const ROWS: usize = 25;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn events(port: u16) -> Option<f64> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    let scrape = prometheus_parse::Scrape::parse(
-        body.split_once("\r\n\r\n")?
-            .1
-            .lines()
-            .map(|l| Ok(l.to_string())),
-    )
-    .ok()?;
-    let samples: Vec<f64> = scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == "cdc_events_total")
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .collect();
-    (!samples.is_empty()).then(|| samples.iter().sum())
-}
-
 fn run_until(config: &Path, ado: &str, port: u16, wanted: f64) {
-    let mut child: Child = Command::new(env!("CARGO_BIN_EXE_cdc"))
-        .arg("run")
-        .arg(config)
-        .env("KT_ADO", ado)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !events(port).is_some_and(|v| v >= wanted) {
-        assert!(child.try_wait().unwrap().is_none(), "cdc exited early");
-        assert!(
-            Instant::now() < deadline,
-            "cdc did not deliver {wanted} events"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "cdc did not stop after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_cdc"))
+            .arg("run")
+            .arg(config)
+            .env("KT_ADO", ado)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(
+        &format!("cdc to deliver {wanted} events"),
+        Duration::from_secs(120),
+        || {
+            if events(port).is_some_and(|v| v >= wanted) {
+                return Some(());
+            }
+            assert!(child.0.try_wait().unwrap().is_none(), "cdc exited early");
+            None
+        },
+    );
+    assert_eq!(terminate(child, "cdc"), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

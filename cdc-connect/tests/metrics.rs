@@ -4,71 +4,17 @@
 //! delivers nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use kafka_io::rdkafka::consumer::{BaseConsumer, Consumer};
 use kafka_io::rdkafka::mocking::MockCluster;
 use mssql_sim::{SimConfig, Simulator};
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{KillOnDrop, free_port, terminate, value, wait_for};
 
 const ROWS: usize = 25;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn scrape(port: u16) -> Option<prometheus_parse::Scrape> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    let body = body.split_once("\r\n\r\n")?.1;
-    Some(prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap())
-}
-
-/// The sum of the samples of `name` whose labels include `labels`; `None` if there is none.
-fn value(port: u16, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape(port)?
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => f64::NAN,
-        })
-        .reduce(|a, b| a + b)
-}
-
-/// Waits (bounded) until `check` returns `Some`.
-fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Kills the process when dropped, passing or not.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn spawn(config: &Path, ado: &str) -> KillOnDrop {
     KillOnDrop(
@@ -81,18 +27,6 @@ fn spawn(config: &Path, ado: &str) -> KillOnDrop {
             .spawn()
             .unwrap(),
     )
-}
-
-/// SIGTERM and the exit code.
-fn terminate(mut child: KillOnDrop) -> Option<i32> {
-    Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    let status = wait_for("cdc to exit", Duration::from_secs(60), || {
-        child.0.try_wait().unwrap()
-    });
-    status.code()
 }
 
 async fn simulator(extra: &str) -> (Simulator, String) {
@@ -249,7 +183,10 @@ async fn lsn_distance_is_the_captured_max_lsn_minus_the_newest_delivered_commit_
             },
         )
     });
-    assert_eq!(tokio::task::block_in_place(|| terminate(child)), Some(0));
+    assert_eq!(
+        tokio::task::block_in_place(|| terminate(child, "cdc")),
+        Some(0)
+    );
     sim.stop().await;
 }
 
@@ -341,7 +278,10 @@ listen = "127.0.0.1:{port}"
             (value(port, "cdc_events_total", &[])? >= ROWS as f64).then_some(())
         })
     });
-    assert_eq!(tokio::task::block_in_place(|| terminate(child)), Some(0));
+    assert_eq!(
+        tokio::task::block_in_place(|| terminate(child, "cdc")),
+        Some(0)
+    );
 
     // What each partition holds, as the broker says.
     let reader: BaseConsumer = kafka_io::KafkaConfig::new(&brokers)
@@ -452,7 +392,10 @@ lag_interval_ms = 100
             );
         }
     });
-    assert_eq!(tokio::task::block_in_place(|| terminate(durable)), Some(0));
+    assert_eq!(
+        tokio::task::block_in_place(|| terminate(durable, "cdc")),
+        Some(0)
+    );
     sim.stop().await;
 }
 
@@ -560,6 +503,9 @@ listen = "127.0.0.1:{port}"
             },
         )
     });
-    assert_eq!(tokio::task::block_in_place(|| terminate(second)), Some(0));
+    assert_eq!(
+        tokio::task::block_in_place(|| terminate(second, "cdc")),
+        Some(0)
+    );
     sim.stop().await;
 }
