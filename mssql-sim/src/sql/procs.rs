@@ -229,9 +229,7 @@ impl Exec<'_> {
                 return Ok(());
             }
             // ODBC catalog procedures (sp_tables, sp_columns_100, sp_pkeys): sql/catalog_procs.rs
-            (other, _)
-                if self.catalog_proc(other, &a)? =>
-            {
+            (other, _) if self.catalog_proc(other, &a)? => {
                 return Ok(());
             }
             _ => {
