@@ -475,14 +475,15 @@ impl RowDecoder<'_> {
             .iter()
             .zip(self.logicals)
             .map(|(column, &logical)| {
-                let path = format!("payload.{field}.{}", column.name);
+                // Built only for an error: this runs for every value of every record.
+                let path = || format!("payload.{field}.{}", column.name);
                 match object.get(&column.name) {
                     Some(json) if debezium_value::needs_exact_text(json, logical) => self
                         .exact_text(field, &column.name)
                         .and_then(|text| debezium_value::nanos_timestamp(&text))
                         .ok_or_else(|| {
                             Error::decode(
-                                path,
+                                path(),
                                 format!(
                                     "expected nanoseconds since the epoch for {}, found {json}",
                                     column.data_type
@@ -494,10 +495,10 @@ impl RowDecoder<'_> {
                         &column.data_type,
                         logical,
                         self.handling,
-                        &path,
+                        path,
                     ),
                     None if column.nullable => Ok(crate::Value::Null),
-                    None => Err(Error::decode(path, "missing value for a NOT NULL column")),
+                    None => Err(Error::decode(path(), "missing value for a NOT NULL column")),
                 }
             })
             .collect::<Result<Vec<_>>>()

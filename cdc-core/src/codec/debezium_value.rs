@@ -263,21 +263,22 @@ fn from_twos_complement(bytes: &[u8]) -> Option<i128> {
 }
 
 /// Decodes `json` as a value of `data_type` written as `logical`; `path` names the place for
-/// errors. Text equal to the placeholder (or, in a binary column, bytes equal to its bytes)
-/// decodes as [`Value::Unavailable`].
+/// errors and is called only for one (every value of every record comes here). Text equal to
+/// the placeholder (or, in a binary column, bytes equal to its bytes) decodes as
+/// [`Value::Unavailable`].
 pub(super) fn decode(
     json: &Json,
     data_type: &DataType,
     logical: Logical,
     handling: &Handling,
-    path: &str,
+    path: impl Fn() -> String,
 ) -> Result<Value> {
     if json.is_null() {
         return Ok(Value::Null);
     }
     let bad = |what: &str| {
         Error::decode(
-            path,
+            path(),
             format!("expected {what} for {data_type}, found {json}"),
         )
     };
@@ -397,7 +398,7 @@ mod tests {
                 &column,
                 Logical::HexText,
                 &Handling::default(),
-                "payload.after.b",
+                || "payload.after.b".into(),
             )
         };
         assert_eq!(
