@@ -4,6 +4,7 @@
 
 use crate::config::{self, PipelineFile};
 use crate::wiring;
+use cdc_mssql::table_pattern_matches;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -137,21 +138,9 @@ fn permission_denied(e: &tiberius::error::Error) -> bool {
     matches!(e, tiberius::error::Error::Server(t) if t.code() == 229 || t.code() == 230)
 }
 
-fn matches_pattern(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern.eq_ignore_ascii_case(name),
-        Some((head, tail)) => {
-            let lower = name.to_ascii_lowercase();
-            lower.starts_with(&head.to_ascii_lowercase())
-                && lower[head.len().min(lower.len())..]
-                    .ends_with(&tail.to_ascii_lowercase().replace('*', ""))
-        }
-    }
-}
-
 fn included(m: &config::MssqlSection, table: &str) -> bool {
-    (m.include_tables.is_empty() || m.include_tables.iter().any(|p| matches_pattern(p, table)))
-        && !m.exclude_tables.iter().any(|p| matches_pattern(p, table))
+    let matches = |patterns: &[String]| patterns.iter().any(|p| table_pattern_matches(p, table));
+    (m.include_tables.is_empty() || matches(&m.include_tables)) && !matches(&m.exclude_tables)
 }
 
 async fn check_database(m: &config::MssqlSection, database: &str, report: &mut Report) {
@@ -472,7 +461,11 @@ pub async fn check(file: &PipelineFile) -> Report {
         // silently capture nothing of what was meant. Only said when every database was read.
         if report.databases_read == databases.len() {
             for pattern in &m.include_tables {
-                if !report.tables.iter().any(|n| matches_pattern(pattern, n)) {
+                if !report
+                    .tables
+                    .iter()
+                    .any(|n| table_pattern_matches(pattern, n))
+                {
                     let fix = match config::closest(pattern, &report.tables) {
                         Some(name) => format!("did you mean {name}? fix include_tables"),
                         None => "fix include_tables".to_string(),
@@ -487,4 +480,27 @@ pub async fn check(file: &PipelineFile) -> Report {
     }
     check_sink(file, &mut report).await;
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::included;
+    use crate::config::MssqlSection;
+
+    /// `cdc check` lists what the reader captures: a pattern with several `*` or a `?` selects
+    /// the same tables for both (check had a matcher of its own that knew one `*` only).
+    #[test]
+    fn check_selects_tables_by_include_patterns_as_the_reader_does() {
+        let m = MssqlSection {
+            include_tables: vec!["dbo.order*_*s".into(), "sales.item?".into()],
+            exclude_tables: vec!["dbo.*_archive_*s".into()],
+            ..MssqlSection::default()
+        };
+        assert!(included(&m, "dbo.order_lines"));
+        assert!(included(&m, "DBO.Orders_Returns"));
+        assert!(included(&m, "sales.items"));
+        assert!(!included(&m, "dbo.order_archive_lines"));
+        assert!(!included(&m, "dbo.orders"));
+        assert!(!included(&m, "sales.item"));
+    }
 }

@@ -213,6 +213,18 @@ impl MssqlConfig {
     }
 }
 
+/// Whether `name` (`schema.table`) matches an include or exclude pattern the way the reader
+/// matches it: case-insensitive, `*` for any run of characters, `?` for one. `cdc check` uses it
+/// so that what it reports as captured is what the reader captures.
+///
+/// ```
+/// assert!(cdc_mssql::table_pattern_matches("dbo.order*_*s", "DBO.Order_Lines"));
+/// assert!(!cdc_mssql::table_pattern_matches("dbo.orders", "dbo.order_lines"));
+/// ```
+pub fn table_pattern_matches(pattern: &str, name: &str) -> bool {
+    glob(pattern, name)
+}
+
 /// Case-insensitive match with `*` for any run of characters (SQL Server names are
 /// case-insensitive under the default collation).
 fn glob(pattern: &str, text: &str) -> bool {

@@ -33,7 +33,7 @@ mod types;
 pub use cdc_core::{Lsn, LsnPosition};
 pub use config::{
     Encryption, MssqlConfig, MssqlConfigBuilder, RetentionPolicy, Secret, SnapshotIsolation,
-    SnapshotMode,
+    SnapshotMode, table_pattern_matches,
 };
 pub use error::Error;
 pub use handshake::NetworkStep;
