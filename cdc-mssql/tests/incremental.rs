@@ -164,6 +164,21 @@ async fn source_with_chunks(
     source
 }
 
+/// Rounds of "scan, read one batch" until the first snapshot rows arrived (bounded); one batch
+/// at a time, so nothing past the first chunk is read.
+async fn until_first_chunk(target: &Target, source: &mut MssqlSource, consumer: &mut Consumer) {
+    for _ in 0..20 {
+        target.scan().await;
+        let batch = source.next_batch().await.unwrap().unwrap();
+        for e in &batch.events {
+            consumer.apply(e);
+        }
+        if !consumer.reads.is_empty() {
+            return;
+        }
+    }
+}
+
 /// Rounds of "scan, read what the source has" until the snapshot is over (bounded).
 async fn until_finished(target: &Target, source: &mut MssqlSource, consumer: &mut Consumer) {
     for _ in 0..100 {
@@ -539,16 +554,7 @@ async fn pause_stops_reading_chunks_until_resume() {
         .execute_snapshot(ExecuteSnapshot::incremental(["dbo.items"]))
         .unwrap();
     let mut consumer = Consumer::default();
-    for _ in 0..20 {
-        target.scan().await;
-        let batch = source.next_batch().await.unwrap().unwrap();
-        for e in &batch.events {
-            consumer.apply(e);
-        }
-        if !consumer.reads.is_empty() {
-            break;
-        }
-    }
+    until_first_chunk(&target, &mut source, &mut consumer).await;
     assert_eq!(consumer.reads, [1, 2, 3, 4, 5]);
     signals.pause_snapshot().unwrap();
     for _ in 0..5 {
@@ -574,16 +580,7 @@ async fn stop_ends_the_snapshot_and_streaming_goes_on() {
         .execute_snapshot(ExecuteSnapshot::incremental(["dbo.items"]))
         .unwrap();
     let mut consumer = Consumer::default();
-    for _ in 0..20 {
-        target.scan().await;
-        let batch = source.next_batch().await.unwrap().unwrap();
-        for e in &batch.events {
-            consumer.apply(e);
-        }
-        if !consumer.reads.is_empty() {
-            break;
-        }
-    }
+    until_first_chunk(&target, &mut source, &mut consumer).await;
     assert_eq!(consumer.reads, [1, 2, 3, 4, 5]);
     signals.stop_snapshot(Vec::<String>::new()).unwrap();
     target

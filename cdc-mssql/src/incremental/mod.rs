@@ -26,7 +26,7 @@ pub use signals::{
 };
 
 use crate::catalog;
-use crate::connection::Connection;
+use crate::connection::{self, Connection};
 use crate::stream::Item;
 use crate::{Error, MssqlConfig};
 use cdc_core::{
@@ -104,8 +104,40 @@ struct DatabaseState {
     progress: Option<Progress>,
     held: Option<Held>,
     tables: HashMap<String, TableInfo>,
-    /// Failed chunk reads in a row (transient ones are retried at the next step).
-    failures: u32,
+    /// After transient chunk-read failures in a row: the rest of the reconnect schedule
+    /// ([`connection::retry_schedule`]) and when the chunk may be read again (streaming goes
+    /// on meanwhile).
+    retry: Option<(backon::ExponentialBackoff, tokio::time::Instant)>,
+}
+
+impl DatabaseState {
+    /// Whether a chunk may be read at `now`: not before the wait after a failed read ran out.
+    fn chunk_due(&self, now: tokio::time::Instant) -> bool {
+        self.retry.as_ref().is_none_or(|(_, at)| now >= *at)
+    }
+
+    /// Takes a failed chunk read: a transient failure is retried once the schedule's next
+    /// wait has passed, at a later step; a lasting one, or one past `max_retries` failures in
+    /// a row, is returned.
+    fn chunk_failed(
+        &mut self,
+        error: Error,
+        config: &MssqlConfig,
+        now: tokio::time::Instant,
+    ) -> Result<(), Error> {
+        if !error.is_transient() {
+            return Err(error);
+        }
+        let (waits, at) = self
+            .retry
+            .get_or_insert_with(|| (connection::retry_schedule(config, config.max_retries), now));
+        let Some(wait) = waits.next() else {
+            return Err(error);
+        };
+        *at = now + wait;
+        tracing::warn!(error = %error, ?wait, "reading an incremental snapshot chunk failed; retrying after the wait, at a later step");
+        Ok(())
+    }
 }
 
 /// Incremental snapshots of every database of a source.
@@ -198,6 +230,9 @@ impl Incremental {
         let Some(state) = self.states.get_mut(index) else {
             return Ok(());
         };
+        if !state.chunk_due(tokio::time::Instant::now()) {
+            return Ok(());
+        }
         let Some(progress) = state.progress.as_mut() else {
             return Ok(());
         };
@@ -259,7 +294,7 @@ impl Incremental {
         };
         match chunk::read(conn, request).await {
             Ok(read) => {
-                state.failures = 0;
+                state.retry = None;
                 let table = Arc::clone(&info.schema);
                 let mut keys = HashMap::with_capacity(read.rows.len());
                 let mut last_key = progress.last_key.clone();
@@ -280,15 +315,10 @@ impl Incremental {
                 });
                 Ok(())
             }
-            Err(e) if e.is_transient() && state.failures < config.max_retries => {
-                state.failures += 1;
-                tracing::warn!(database = %database, error = %e, attempt = state.failures, "reading an incremental snapshot chunk failed; retrying at the next step");
-                conn.reset();
-                Ok(())
-            }
             Err(e) => {
+                // A failed read's connection (and its transaction) is never reused.
                 conn.reset();
-                Err(e)
+                state.chunk_failed(e, config, tokio::time::Instant::now())
             }
         }
     }
@@ -575,5 +605,73 @@ fn cursor_of(progress: &Progress) -> SnapshotCursor {
             incremental: progress.clone(),
         })
         .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn transient() -> Error {
+        Error::Connect {
+            address: "db:1433".into(),
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        }
+    }
+
+    #[test]
+    fn a_transiently_failed_chunk_is_read_again_after_the_reconnect_schedules_waits_then_the_failure_is_returned()
+    -> Result<(), Error> {
+        let mut config = MssqlConfig::builder()
+            .host("db")
+            .user("cdc")
+            .database("shop")
+            .max_retries(3)
+            .build()?;
+        config.initial_backoff = Duration::from_millis(100);
+        config.max_backoff = Duration::from_millis(150);
+        let mut state = DatabaseState::default();
+        let t0 = tokio::time::Instant::now();
+        assert!(state.chunk_due(t0));
+        let mut now = t0;
+        for wait in [100, 150, 150] {
+            assert!(state.chunk_failed(transient(), &config, now).is_ok());
+            let wait = Duration::from_millis(wait);
+            assert!(!state.chunk_due(now + wait - Duration::from_millis(1)));
+            assert!(state.chunk_due(now + wait));
+            now += wait;
+        }
+        assert!(
+            matches!(
+                state.chunk_failed(transient(), &config, now),
+                Err(Error::Connect { .. })
+            ),
+            "the fourth failure in a row is past max_retries"
+        );
+        // A read that succeeds starts the schedule over (prepare clears `retry`).
+        state.retry = None;
+        assert!(state.chunk_due(now));
+        assert!(state.chunk_failed(transient(), &config, now).is_ok());
+        assert!(state.chunk_due(now + Duration::from_millis(100)));
+        Ok(())
+    }
+
+    #[test]
+    fn a_lasting_chunk_failure_is_returned_at_once() -> Result<(), Error> {
+        let config = MssqlConfig::builder()
+            .host("db")
+            .user("cdc")
+            .database("shop")
+            .build()?;
+        let mut state = DatabaseState::default();
+        let lasting = Error::protocol("dbo.items", "bad row");
+        assert!(
+            state
+                .chunk_failed(lasting, &config, tokio::time::Instant::now())
+                .is_err()
+        );
+        assert!(state.retry.is_none());
+        Ok(())
     }
 }
