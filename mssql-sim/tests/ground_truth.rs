@@ -827,6 +827,68 @@ async fn c1_a_primary_key_update_is_a_delete_and_an_insert_with_full_masks() {
     sim.stop().await;
 }
 
+/// C3: a single-row primary-key move's delete and insert share `__$start_lsn` and
+/// `__$seqval` and differ in `__$command_id` (the delete's is lower, so a change-table read
+/// ordered by command id gives the delete first); a move of two rows gives all four rows
+/// their own seqval.
+#[tokio::test]
+async fn c3_a_single_row_key_move_shares_its_seqval_and_a_bulk_move_does_not() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    captured(
+        &mut c,
+        &format!(
+            "CREATE TABLE dbo.p (id int NOT NULL PRIMARY KEY, data varchar(20) NULL); {} \
+             INSERT INTO dbo.p VALUES (1, 'a'), (2, 'b'), (3, 'c'); \
+             UPDATE dbo.p SET id = 6 WHERE id = 1; UPDATE dbo.p SET id = id + 100 WHERE id IN (2, 3);",
+            enable("p")
+        ),
+    )
+    .await;
+    let fields: Vec<Vec<String>> = c
+        .simple_query(
+            "SELECT __$operation, id, __$start_lsn, __$seqval, __$command_id FROM cdc.dbo_p_CT \
+             WHERE (__$operation = 1 AND id = 1) OR (__$operation = 2 AND id = 6) \
+             ORDER BY __$start_lsn, __$command_id, __$seqval, __$operation",
+        )
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (0..5).map(|i| canon(r, i)).collect())
+        .collect();
+    // The single-row move: delete of 1, insert of 6.
+    let [delete, insert] = fields.as_slice() else {
+        panic!("expected a delete and an insert: {fields:?}");
+    };
+    assert_eq!(
+        (&delete[..2], &insert[..2]),
+        (
+            &["1".to_string(), "1".into()][..],
+            &["2".to_string(), "6".into()][..]
+        )
+    );
+    assert_eq!(
+        delete[2..4],
+        insert[2..4],
+        "same start_lsn and seqval: {fields:?}"
+    );
+    assert!(
+        delete[4].parse::<i32>().unwrap() < insert[4].parse::<i32>().unwrap(),
+        "{fields:?}"
+    );
+    // The bulk move: deletes of 2 and 3, inserts of 102 and 103, four seqvals.
+    let bulk = column(
+        &mut c,
+        "SELECT COUNT(DISTINCT __$seqval) FROM cdc.dbo_p_CT WHERE id IN (2, 3, 102, 103) AND __$operation IN (1, 2) AND __$start_lsn = (SELECT MAX(__$start_lsn) FROM cdc.dbo_p_CT)",
+    )
+    .await;
+    assert_eq!(bulk, ["4"]);
+    sim.stop().await;
+}
+
 /// C5: a plain UPDATE of one column gives 3 + 4 rows whose masks name only that column.
 #[tokio::test]
 async fn c5_a_plain_update_masks_only_the_changed_column_on_both_rows() {
@@ -1338,9 +1400,6 @@ async fn c29_a_fresh_cdc_database_has_no_max_lsn() {
 // - 76 (hierarchyid): the simulator has no hierarchyid type yet.
 // - C2 (Debezium event_serial_no), the topic half of C13 (Debezium keeps the old topic until
 //   restart): connector behaviour, not server facts.
-// - C3 (a single-row PK move shares its seqval between delete and insert, with different
-//   command ids): the simulator gives the delete and the insert their own seqvals; which
-//   command id each gets is not recorded, so the rule cannot be reproduced exactly.
 // - C4 (deferred updates of uniquely indexed columns): no unique indexes in the simulator yet.
 // - The type-switch half of C10 (ALTER COLUMN + new instance → INT32 events): reader
 //   behaviour.

@@ -226,6 +226,35 @@ impl Exec<'_> {
         Ok(())
     }
 
+    /// The insert half of a single-row primary-key move, logged right after its delete: at
+    /// the delete's `__$seqval`, with the next `__$command_id` (ground truth C3).
+    fn log_key_move_insert(
+        &mut self,
+        db: &str,
+        object_id: i32,
+        columns: Vec<String>,
+        after: Vec<Value>,
+    ) {
+        let Some(t) = self.sess.txn.as_mut() else {
+            return;
+        };
+        let Some((lsn, command_id)) = t.changes.last().map(|d| (d.lsn, d.command_id + 1)) else {
+            return;
+        };
+        // The statement after this one gets a command id of its own.
+        t.command_id = t.command_id.max(command_id);
+        t.changes.push(Change {
+            db: db.to_string(),
+            object_id,
+            op: 2,
+            lsn,
+            command_id,
+            columns,
+            before: None,
+            after: Some(after),
+        });
+    }
+
     pub(crate) fn insert(&mut self, ins: sqlparser::ast::Insert) -> SqlResult<()> {
         if ins.output.is_some() || ins.returning.is_some() {
             return Err(SqlError::unsupported("INSERT ... OUTPUT"));
@@ -574,8 +603,26 @@ impl Exec<'_> {
             }
             n += 1;
         }
-        // Key-changing updates are logged as delete + insert, as SQL Server's CDC shows them.
+        // Key-changing updates are logged as delete + insert, as SQL Server's CDC shows them
+        // (ground truth C1). A single row's move shares its __$seqval between the two, the
+        // insert taking the next __$command_id (C3; that the delete has the lower one follows
+        // from C4: ordering by command id puts every delete before its insert); a move of
+        // several rows gives every delete and insert its own seqval (C3's bulk move).
         let col_names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+        if let [(old, new)] = pk_changes.as_slice() {
+            self.log_change(
+                &r.db,
+                object_id,
+                1,
+                col_names.clone(),
+                Some(old.clone()),
+                None,
+            )?;
+            self.log_key_move_insert(&r.db, object_id, col_names, new.clone());
+            self.sess.rowcount = n;
+            self.done(Some(n));
+            return Ok(());
+        }
         for (old, _) in &pk_changes {
             self.log_change(
                 &r.db,
