@@ -87,7 +87,11 @@ struct WindowCursor {
     end: LsnPosition,
     /// What the position said was already handed out when the window began.
     skip: (Lsn, u64),
-    serial: u64,
+    /// The current event's place in its transaction (`total_order`).
+    order: u64,
+    /// Debezium's `event_serial_no` of the last event and the `(commit_lsn, change_lsn)` it
+    /// counts rows at.
+    serial: (Option<(Lsn, Lsn)>, u64),
     /// Events per (transaction, lane), for `data_collection_order`.
     per_lane: Vec<u64>,
     current_tx: Option<(Lsn, Arc<str>, Option<DateTime<Utc>>)>,
@@ -350,8 +354,9 @@ impl StreamReader {
             lanes,
             commit_times,
             end: LsnPosition::end_of(self.database(), to),
-            skip: (self.position.commit_lsn, self.position.event_serial_no),
-            serial: 0,
+            skip: (self.position.commit_lsn, self.position.total_order),
+            order: 0,
+            serial: (None, 0),
             per_lane: vec![0; n],
             current_tx: None,
             tables: vec![None; n],
@@ -418,8 +423,9 @@ impl StreamReader {
     }
 
     /// Merges the lanes' rows into commit order, pairs update images, numbers events inside
-    /// their transaction, and skips what the position says was already handed out; stops
-    /// after `max` events or at the end of the window.
+    /// their transaction (and counts Debezium's serial per change position), and skips what
+    /// the position says was already handed out; stops after `max` events or at the end of
+    /// the window.
     async fn next_items(
         &mut self,
         cursor: &mut WindowCursor,
@@ -431,7 +437,7 @@ impl StreamReader {
         let database: Arc<str> = self.database().into();
         let connector: Arc<str> = CONNECTOR.into();
         let server: Arc<str> = self.config.logical_name().into();
-        let (skip_lsn, skip_serial) = cursor.skip;
+        let (skip_lsn, skip_order) = cursor.skip;
         while events < max {
             // Two rows ahead per lane, so an update-before image finds its after image.
             for lane in &mut cursor.lanes {
@@ -456,6 +462,7 @@ impl StreamReader {
                 break;
             };
             let instance = Arc::clone(&lane.instance);
+            let rows_read = if row.operation == 3 { 2 } else { 1 };
             let (op, before, after) = match row.operation {
                 1 => (Op::Delete, Some(Row::new(row.values)), None),
                 2 => (Op::Create, None, Some(Row::new(row.values))),
@@ -500,23 +507,31 @@ impl StreamReader {
                     let id: Arc<str> = row.start_lsn.text().as_str().into();
                     let time = cursor.commit_times.get(&row.start_lsn).copied();
                     cursor.current_tx = Some((row.start_lsn, id.clone(), time));
-                    cursor.serial = 0;
+                    cursor.order = 0;
                     cursor.per_lane.iter_mut().for_each(|n| *n = 0);
                     (id, time)
                 }
             };
-            cursor.serial += 1;
+            cursor.order += 1;
             cursor.per_lane[index] += 1;
-            let serial = cursor.serial;
+            let order = cursor.order;
+            // Debezium's serial: rows so far at this (commit, change) position, restarting
+            // whenever the position differs from the last event's.
+            let at = Some((row.start_lsn, row.seqval));
+            cursor.serial = match cursor.serial {
+                (last, n) if last == at => (at, n + rows_read),
+                _ => (at, rows_read),
+            };
             // Already handed out before the stored position (same database lane).
-            if (row.start_lsn, serial) <= (skip_lsn, skip_serial) {
+            if (row.start_lsn, order) <= (skip_lsn, skip_order) {
                 continue;
             }
             let position = LsnPosition {
                 database: database.clone(),
                 commit_lsn: row.start_lsn,
                 change_lsn: row.seqval,
-                event_serial_no: serial,
+                event_serial_no: cursor.serial.1,
+                total_order: order,
                 snapshot: None,
             };
             let table = match &cursor.tables[index] {
@@ -548,7 +563,7 @@ impl StreamReader {
             source.snapshot = SnapshotMarker::False;
             source.transaction = Some(TransactionInfo {
                 id: tx_id,
-                total_order: serial,
+                total_order: order,
                 data_collection_order: cursor.per_lane[index],
             });
             items.push_back(Item::Event(ChangeEvent::new(

@@ -440,14 +440,14 @@ async fn a_large_transaction_is_fetched_page_by_page_not_held_whole() {
         rest.iter().map(id_of).collect::<Vec<_>>(),
         (11..=100).collect::<Vec<_>>()
     );
-    let serials: Vec<u64> = rest
+    let places: Vec<u64> = rest
         .iter()
         .map(|e| match e.position() {
-            Position::SqlServer(p) => p.event_serial_no,
+            Position::SqlServer(p) => p.total_order,
             _ => 0,
         })
         .collect();
-    assert_eq!(serials, (11..=100).collect::<Vec<_>>());
+    assert_eq!(places, (11..=100).collect::<Vec<_>>());
     assert!(
         support::drain(&mut resumed, 5)
             .await

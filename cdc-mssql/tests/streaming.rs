@@ -4,7 +4,7 @@
 
 mod support;
 
-use cdc_core::{ChangeSource, Op, Position, Value};
+use cdc_core::{ChangeSource, Checkpoint, LsnPosition, Op, Position, Value};
 use support::{Target, ops, read_events};
 
 fn k(id: i32) -> String {
@@ -63,7 +63,8 @@ async fn inserts_updates_deletes_arrive_in_commit_order_across_tables() {
         Value::Decimal("10.0000000000".parse().unwrap())
     );
 
-    // One commit LSN per transaction, serials counting events inside it, table order too.
+    // One commit LSN per transaction, total_order counting events inside it, table order too;
+    // Debezium's event_serial_no counts rows per change LSN: 1 per insert, 2 for an update.
     let positions: Vec<_> = events
         .iter()
         .map(|e| match e.position() {
@@ -83,9 +84,9 @@ async fn inserts_updates_deletes_arrive_in_commit_order_across_tables() {
     assert_eq!(
         positions[1..5]
             .iter()
-            .map(|p| p.event_serial_no)
+            .map(|p| (p.total_order, p.event_serial_no))
             .collect::<Vec<_>>(),
-        vec![1, 2, 3, 4]
+        vec![(1, 1), (2, 1), (3, 1), (4, 2)]
     );
     let tx = events[3].source.transaction.as_ref().unwrap();
     assert_eq!(
@@ -154,4 +155,95 @@ async fn quiet_database_heartbeats_advance_the_position() {
         "heartbeat {heartbeat} moved past {first}"
     );
     source.close().await.unwrap();
+}
+
+fn lsn_position(event: &cdc_core::ChangeEvent) -> LsnPosition {
+    match event.position() {
+        Position::SqlServer(p) => p.clone(),
+        other => panic!("{other}"),
+    }
+}
+
+/// Debezium's `event_serial_no` (rows read at one `(commit_lsn, change_lsn)`, an update
+/// counting two: `SqlServerOffsetContext::setChangePosition`) next to our `total_order`: a
+/// single-row key move's delete and insert share their change LSN (ground truth C2/C3:
+/// Debezium gives them 1 and 2); a two-row move gives each row its own change LSN. A restart
+/// from the delete half of the single-row move delivers its insert half next.
+#[tokio::test]
+async fn event_serial_no_counts_rows_per_change_lsn_as_debezium_and_resume_follows_total_order() {
+    let target = Target::new("serials").await;
+    target
+        .run(
+            "CREATE TABLE dbo.p (id int NOT NULL PRIMARY KEY, v int NULL);
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'p', @role_name = NULL;",
+        )
+        .await;
+    let mut source = target.streaming_source().await;
+    target
+        .run(
+            "BEGIN TRAN; INSERT INTO dbo.p VALUES (1, 0), (2, 0), (3, 0); COMMIT;
+             UPDATE dbo.p SET v = 1 WHERE id = 1;
+             UPDATE dbo.p SET id = 6 WHERE id = 1;
+             UPDATE dbo.p SET id = id + 100 WHERE id IN (2, 3);",
+        )
+        .await;
+    target.scan().await;
+    let events = read_events(&mut source, 10).await;
+    let expected_ops: Vec<(String, String)> = [
+        ("p:c", 1),
+        ("p:c", 2),
+        ("p:c", 3),
+        ("p:u", 1),
+        ("p:d", 1),
+        ("p:c", 6),
+        ("p:d", 2),
+        ("p:d", 3),
+        ("p:c", 102),
+        ("p:c", 103),
+    ]
+    .iter()
+    .map(|(op, id)| (op.to_string(), k(*id)))
+    .collect();
+    assert_eq!(ops(&events), expected_ops);
+    let p: Vec<LsnPosition> = events.iter().map(lsn_position).collect();
+    let serials: Vec<(u64, u64)> = p
+        .iter()
+        .map(|p| (p.event_serial_no, p.total_order))
+        .collect();
+    assert_eq!(
+        serials,
+        [
+            (1, 1),
+            (1, 2),
+            (1, 3),
+            (2, 1),
+            (1, 1),
+            (2, 2),
+            (1, 1),
+            (1, 2),
+            (1, 3),
+            (1, 4)
+        ]
+    );
+    assert_eq!(
+        p[4].change_lsn, p[5].change_lsn,
+        "a single-row move shares its change LSN"
+    );
+    for pair in events.windows(2) {
+        assert!(
+            pair[0].position() < pair[1].position(),
+            "positions increase"
+        );
+    }
+
+    // Restart from the delete half of the single-row move: its insert half comes next.
+    let mut checkpoint = Checkpoint::default();
+    checkpoint.advance(events[4].position().clone());
+    let mut resumed = target
+        .source(target.streaming().build().unwrap(), Some(&checkpoint))
+        .await;
+    target.scan().await;
+    let rest = read_events(&mut resumed, 5).await;
+    assert_eq!(ops(&rest), expected_ops[5..]);
+    assert_eq!(rest.iter().map(lsn_position).collect::<Vec<_>>(), p[5..]);
 }

@@ -414,7 +414,7 @@ impl EventCodec for DebeziumJson {
                 })?,
             ),
         };
-        let position = decode_position(source, &table.id)?;
+        let position = decode_position(source, transaction.as_ref(), &table.id)?;
         let source_info = SourceInfo {
             connector: text("connector")?.into(),
             name: text("name")?.into(),
@@ -525,7 +525,14 @@ impl RowDecoder<'_> {
     }
 }
 
-fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position> {
+/// The position a record's `source` names. A SQL Server event's `total_order` comes from its
+/// `transaction` block; without one (Debezium's default) `event_serial_no` stands in, which
+/// orders the events of a transaction unless one statement moved several primary keys.
+fn decode_position(
+    source: &Map<String, Json>,
+    transaction: Option<&TransactionInfo>,
+    id: &TableId,
+) -> Result<Position> {
     let lsn = |field: &str| -> Result<Option<Lsn>> {
         match source.get(field) {
             None | Some(Json::Null) => Ok(None),
@@ -539,14 +546,16 @@ fn decode_position(source: &Map<String, Json>, id: &TableId) -> Result<Position>
         }
     };
     if let Some(commit_lsn) = lsn("commit_lsn")? {
+        let event_serial_no = source
+            .get("event_serial_no")
+            .and_then(Json::as_u64)
+            .unwrap_or(0);
         return Ok(Position::SqlServer(LsnPosition {
             database: id.database.as_str().into(),
             commit_lsn,
             change_lsn: lsn("change_lsn")?.unwrap_or(Lsn::ZERO),
-            event_serial_no: source
-                .get("event_serial_no")
-                .and_then(Json::as_u64)
-                .unwrap_or(0),
+            event_serial_no,
+            total_order: transaction.map_or(event_serial_no, |t| t.total_order),
             snapshot: match source.get("sequence").and_then(Json::as_str) {
                 Some(cursor) => Some(serde_json::from_str(cursor).map_err(|e| {
                     Error::decode("payload.source.sequence", "not a JSON snapshot cursor")

@@ -180,13 +180,15 @@ impl<'de> Deserialize<'de> for Lsn {
 
 /// Where an event sits in a SQL Server database's change stream.
 ///
-/// Ordered by `(commit_lsn, event_serial_no, change_lsn)`: the transaction's commit, then the
-/// event's place among the transaction's events. `change_lsn` (`__$seqval`) is kept for
-/// reference and only breaks ties, because it can go backwards inside a transaction when a
-/// primary key is updated; the serial follows the order the reader emits events in, which is
-/// what exact resume needs. [`LsnPosition::end_of`] marks a whole transaction (or a quiet log
-/// up to an LSN) as passed.
+/// Ordered by `(commit_lsn, total_order)`: the transaction's commit, then the event's place
+/// among the transaction's events in the order the reader emits them, which is what exact
+/// resume needs. `change_lsn` (`__$seqval`) and `event_serial_no` are Debezium's fields, kept
+/// for the output: neither orders events, because `__$seqval` goes backwards inside a
+/// transaction when a statement moves several primary keys (the reader emits every delete of
+/// the statement before its inserts), and Debezium's serial starts again at each `__$seqval`.
+/// [`LsnPosition::end_of`] marks a whole transaction (or a quiet log up to an LSN) as passed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "StoredLsnPosition")]
 pub struct LsnPosition {
     /// The database whose log the LSNs belong to (shared by the events of a database).
     pub database: Arc<str>,
@@ -194,8 +196,16 @@ pub struct LsnPosition {
     pub commit_lsn: Lsn,
     /// LSN of the change inside the transaction (`__$seqval`).
     pub change_lsn: Lsn,
-    /// Place of the event among its transaction's events, from 1 (`u64::MAX`: after all).
+    /// Debezium's `source.event_serial_no`: the change-table rows read so far at this
+    /// `(commit_lsn, change_lsn)`, an update's before and after rows counting two — so 1 for an
+    /// insert or a delete, 2 for an update, and 2 for the insert half of a single-row primary
+    /// key move, which shares its delete's `__$seqval` (Debezium's
+    /// `SqlServerOffsetContext::setChangePosition`). Not unique inside a transaction.
     pub event_serial_no: u64,
+    /// The event's place among its transaction's events, from 1, in the order the reader emits
+    /// them (Debezium's `transaction.total_order`); `u64::MAX`: after every event. Orders
+    /// positions; a snapshot numbers its rows with it.
+    pub total_order: u64,
     /// For snapshot events: how far the snapshot has come, so a restart continues it.
     /// (Boxed: it is rare, and positions travel inside every event and error.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,17 +247,45 @@ impl LsnPosition {
             commit_lsn,
             change_lsn: Lsn::MAX,
             event_serial_no: u64::MAX,
+            total_order: u64::MAX,
             snapshot: None,
         }
     }
 
     /// Whether this position is past every event of its transaction.
     pub fn is_end_of_transaction(&self) -> bool {
-        self.event_serial_no == u64::MAX
+        self.total_order == u64::MAX
     }
 
-    fn key(&self) -> (Lsn, u64, Lsn) {
-        (self.commit_lsn, self.event_serial_no, self.change_lsn)
+    fn key(&self) -> (Lsn, u64) {
+        (self.commit_lsn, self.total_order)
+    }
+}
+
+/// [`LsnPosition`] as stored: checkpoints written before `total_order` existed kept the event's
+/// place in its transaction in `event_serial_no`, so that stands in when `total_order` is
+/// missing (a restart from such a checkpoint resumes exactly where it stopped).
+#[derive(Deserialize)]
+struct StoredLsnPosition {
+    database: Arc<str>,
+    commit_lsn: Lsn,
+    change_lsn: Lsn,
+    event_serial_no: u64,
+    total_order: Option<u64>,
+    #[serde(default)]
+    snapshot: Option<Box<SnapshotCursor>>,
+}
+
+impl From<StoredLsnPosition> for LsnPosition {
+    fn from(s: StoredLsnPosition) -> Self {
+        Self {
+            database: s.database,
+            commit_lsn: s.commit_lsn,
+            change_lsn: s.change_lsn,
+            event_serial_no: s.event_serial_no,
+            total_order: s.total_order.unwrap_or(s.event_serial_no),
+            snapshot: s.snapshot,
+        }
     }
 }
 
@@ -269,11 +307,12 @@ pub struct KafkaOffset {
 ///
 /// ```
 /// use cdc_core::{Lsn, LsnPosition, Position};
-/// let at = |commit: u32, serial| Position::SqlServer(LsnPosition {
+/// let at = |commit: u32, order| Position::SqlServer(LsnPosition {
 ///     database: "shop".into(),
 ///     commit_lsn: Lsn::from_parts(0x27, commit, 1),
 ///     change_lsn: Lsn::from_parts(0x27, commit, 1),
-///     event_serial_no: serial,
+///     event_serial_no: 1,
+///     total_order: order,
 ///     snapshot: None,
 /// });
 /// assert!(at(0x758, 1) < at(0x758, 2));
@@ -322,12 +361,14 @@ impl Clone for Position {
                     commit_lsn,
                     change_lsn,
                     event_serial_no,
+                    total_order,
                     snapshot,
                 } = from;
                 to.database.clone_from(database);
                 to.commit_lsn = *commit_lsn;
                 to.change_lsn = *change_lsn;
                 to.event_serial_no = *event_serial_no;
+                to.total_order = *total_order;
                 // A snapshot row's cursor: the box and its strings are reused.
                 to.snapshot.clone_from(snapshot);
             }
@@ -394,7 +435,7 @@ impl fmt::Display for Position {
             Position::SqlServer(p) => write!(
                 f,
                 "{}@{}/{}#{}",
-                p.database, p.commit_lsn, p.change_lsn, p.event_serial_no
+                p.database, p.commit_lsn, p.change_lsn, p.total_order
             ),
             Position::Kafka(k) => write!(f, "{}[{}]@{}", k.topic, k.partition, k.offset),
             Position::Sequence { stream, seq } => write!(f, "{stream}#{seq}"),
@@ -469,6 +510,56 @@ impl Checkpoint {
 mod tests {
     use super::*;
 
+    fn moved(change: u32, serial: u64, order: u64) -> Position {
+        Position::SqlServer(LsnPosition {
+            database: "shop".into(),
+            commit_lsn: Lsn::from_parts(0x27, 0x900, 3),
+            change_lsn: Lsn::from_parts(0x27, change, 2),
+            event_serial_no: serial,
+            total_order: order,
+            snapshot: None,
+        })
+    }
+
+    /// `UPDATE t SET id = id + 100` over two rows, as the reader emits it: both deletes, then
+    /// both inserts, whose `__$seqval`s go back to the first delete's; Debezium's serial is 1
+    /// for each. Only `total_order` tells the four apart and orders them.
+    #[test]
+    fn positions_order_by_total_order_when_the_change_lsn_goes_backwards() {
+        let events = [
+            moved(0x8f0, 1, 1),
+            moved(0x8f8, 1, 2),
+            moved(0x8f0, 1, 3),
+            moved(0x8f8, 1, 4),
+        ];
+        for pair in events.windows(2) {
+            assert!(pair[0] < pair[1], "{} < {}", pair[0], pair[1]);
+        }
+        assert!(
+            events[3]
+                < Position::SqlServer(LsnPosition::end_of("shop", Lsn::from_parts(0x27, 0x900, 3)))
+        );
+    }
+
+    /// A checkpoint stored before `total_order` existed kept the place in the transaction in
+    /// `event_serial_no`: it resumes at the same event.
+    #[test]
+    fn a_position_stored_without_total_order_takes_its_event_serial_no() -> serde_json::Result<()> {
+        let stored = r#"{"kind":"sql_server","database":"shop","commit_lsn":"00000027:00000900:0003","change_lsn":"00000027:000008f0:0002","event_serial_no":3}"#;
+        let position: Position = serde_json::from_str(stored)?;
+        assert_eq!(position, moved(0x8f0, 3, 3));
+        let written = serde_json::to_string(&moved(0x8f0, 1, 3))?;
+        assert!(
+            written.contains(r#""event_serial_no":1,"total_order":3"#),
+            "{written}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Position>(&written)?,
+            moved(0x8f0, 1, 3)
+        );
+        Ok(())
+    }
+
     #[test]
     fn clone_from_gives_the_source_whatever_the_kinds() {
         let kafka = |topic: &str, offset| {
@@ -487,6 +578,7 @@ mod tests {
             commit_lsn: Lsn::from_parts(0x27, 0x758, 5),
             change_lsn: Lsn::from_parts(0x27, 0x758, 2),
             event_serial_no: 1,
+            total_order: 1,
             snapshot: None,
         });
         let snapshot = |table: &str, key: &str| {
@@ -495,6 +587,7 @@ mod tests {
                 commit_lsn: Lsn::from_parts(0x27, 0x760, 1),
                 change_lsn: Lsn::ZERO,
                 event_serial_no: 0,
+                total_order: 0,
                 snapshot: Some(Box::new(SnapshotCursor {
                     table: table.into(),
                     key: key.into(),

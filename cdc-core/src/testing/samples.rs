@@ -359,7 +359,10 @@ pub fn every_type_events() -> Vec<ChangeEvent> {
                     database: "demo".into(),
                     commit_lsn,
                     change_lsn: Lsn::from_parts(0x27, 0x750, u16::try_from(serial).unwrap_or(0)),
-                    event_serial_no: serial,
+                    // Debezium's: each sample has a change LSN of its own, where an
+                    // update reads two rows.
+                    event_serial_no: if op == Op::Update { 2 } else { 1 },
+                    total_order: serial,
                     snapshot: None,
                 }),
             );

@@ -166,6 +166,7 @@ pub fn event() -> impl Strategy<Value = ChangeEvent> {
                     commit_lsn,
                     change_lsn: commit_lsn.decrement(),
                     event_serial_no: serial,
+                    total_order: serial,
                     snapshot: in_snapshot.then(|| {
                         Box::new(crate::SnapshotCursor {
                             table: "dbo.t".into(),

@@ -395,6 +395,7 @@ impl Incremental {
                     change_lsn: Lsn::ZERO,
                     // After every event of the window's last transaction, before its end.
                     event_serial_no: u64::MAX - n + i as u64,
+                    total_order: u64::MAX - n + i as u64,
                     snapshot: Some(Box::new(cursor_of(&progress))),
                 };
                 let mut source = SourceInfo::new(

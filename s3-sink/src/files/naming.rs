@@ -52,17 +52,18 @@ pub(crate) fn origin(event: &ChangeEvent) -> Origin {
 ///
 /// ```text
 /// Kafka offset 42                 → 0000000042  (10 digits, as Kafka Connect pads)
-/// SQL Server commit/serial/change → 00000027000007580005-00000000000000000001-00000027000007500001
+/// SQL Server commit/order/change → 00000027000007580005-00000000000000000001-00000027000007500001
 /// sequence 7                      → 00000000000000000007
 /// ```
 pub(crate) fn position_token(position: &Position) -> String {
     match position {
         Position::Kafka(k) => format!("{:010}", k.offset),
-        // The order of cdc-core's position key: commit LSN, serial, change LSN.
+        // The order of cdc-core's position key: commit LSN, total order (the change LSN
+        // only makes names of equal positions readable).
         Position::SqlServer(p) => format!(
             "{}-{:020}-{}",
             hex(&p.commit_lsn.to_bytes()),
-            p.event_serial_no,
+            p.total_order,
             hex(&p.change_lsn.to_bytes())
         ),
         Position::Sequence { seq, .. } => format!("{seq:020}"),
@@ -129,7 +130,8 @@ mod tests {
                 database: "db".into(),
                 commit_lsn: cdc_core::Lsn::from_parts(0x27, 0x758, 5),
                 change_lsn: cdc_core::Lsn::from_parts(0x27, change, 1),
-                event_serial_no: serial,
+                event_serial_no: 1,
+                total_order: serial,
                 snapshot: None,
             })
         };

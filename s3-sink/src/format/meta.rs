@@ -356,6 +356,8 @@ impl PositionColumn {
                 let _ = self.builder.write_str(p.change_lsn.text().as_str());
                 let _ = self.builder.write_str("\",\"event_serial_no\":");
                 let _ = self.builder.write_str(n.format(p.event_serial_no));
+                let _ = self.builder.write_str(",\"total_order\":");
+                let _ = self.builder.write_str(n.format(p.total_order));
                 self.builder.append_value("}");
             }
             other => {
@@ -458,6 +460,8 @@ pub(crate) fn write_position(out: &mut Vec<u8>, position: &Position) {
             out.extend_from_slice(p.change_lsn.text().as_str().as_bytes());
             out.extend_from_slice(b"\",\"event_serial_no\":");
             out.extend_from_slice(itoa::Buffer::new().format(p.event_serial_no).as_bytes());
+            out.extend_from_slice(b",\"total_order\":");
+            out.extend_from_slice(itoa::Buffer::new().format(p.total_order).as_bytes());
             out.push(b'}');
         }
         other => {

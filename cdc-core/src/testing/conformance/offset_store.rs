@@ -14,7 +14,8 @@ pub async fn offset_store_conformance(store: &dyn OffsetStore) -> Result<()> {
         database: "shop".into(),
         commit_lsn: Lsn::from_parts(0x27, 0x758, 5),
         change_lsn: Lsn::from_parts(0x27, 0x750, 2),
-        event_serial_no: 3,
+        event_serial_no: 1,
+        total_order: 3,
         snapshot: Some(Box::new(crate::SnapshotCursor {
             table: "dbo.orders".into(),
             key: "[7]".into(),
