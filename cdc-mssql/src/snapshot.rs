@@ -108,10 +108,12 @@ pub(crate) struct Snapshot {
     server_name: Arc<str>,
     database: Arc<str>,
     progress: SnapshotProgress,
-    /// A row read ahead, so the last event can be marked `last`.
+    /// A row read ahead, so a table's last event can be marked `last_in_data_collection`
+    /// and the snapshot's last `last`.
     held: Option<ChangeEvent>,
-    /// Whether the next event is the first of this read (`snapshot = first`).
-    first: bool,
+    /// Whether the next row read is its table's first (`first` in the first table,
+    /// `first_in_data_collection` in the others).
+    first_in_table: bool,
     /// The waits before the restarts still allowed after a broken connection (the
     /// connection's reconnect schedule, [`connection::retry_schedule`]).
     restart_waits: backon::ExponentialBackoff,
@@ -175,11 +177,12 @@ impl Snapshot {
                             .map_err(|e| Error::protocol("snapshot cursor", e.to_string()))?,
                     )
                 };
-                tracing::info!(table = %cursor.table, serial = position.event_serial_no, "continuing an interrupted snapshot");
-                (index, key, position.event_serial_no)
+                tracing::info!(table = %cursor.table, rows = position.total_order, "continuing an interrupted snapshot");
+                (index, key, position.total_order)
             }
             None => (0, None, 0),
         };
+        let first_in_table = last_key.is_none();
         let mut snapshot = Self {
             select_lists: current
                 .iter()
@@ -199,7 +202,7 @@ impl Snapshot {
             server_name: config.logical_name().into(),
             progress,
             held: None,
-            first: serial == 0,
+            first_in_table,
             restart_waits: connection::retry_schedule(config, config.max_retries),
         };
         if resume.is_some_and(|p| p.snapshot.is_some()) {
@@ -280,7 +283,7 @@ impl Snapshot {
         self.progress.start_over(&self.database);
         // The row read ahead belongs to the abandoned read; it is read again.
         self.held = None;
-        self.first = true;
+        self.first_in_table = true;
         Ok(())
     }
 
@@ -345,6 +348,7 @@ impl Snapshot {
                     commit_lsn: self.handoff,
                     change_lsn: Lsn::ZERO,
                     event_serial_no: self.serial,
+                    total_order: self.serial,
                     snapshot: Some(Box::new(cursor)),
                 };
                 let mut source = SourceInfo::new(
@@ -353,10 +357,15 @@ impl Snapshot {
                     Position::SqlServer(position),
                 );
                 source.commit_time = self.read_time;
-                source.snapshot = if std::mem::take(&mut self.first) {
-                    SnapshotMarker::First
-                } else {
-                    SnapshotMarker::True
+                // Debezium's markers (RelationalSnapshotChangeEventSource): `first` for the
+                // first table's first row, `first_in_data_collection` for another table's;
+                // a table's last row is marked once the table is done, the snapshot's last
+                // once every table is.
+                source.snapshot = match (std::mem::take(&mut self.first_in_table), self.table_index)
+                {
+                    (true, 0) => SnapshotMarker::First,
+                    (true, _) => SnapshotMarker::FirstInDataCollection,
+                    (false, _) => SnapshotMarker::True,
                 };
                 let event = ChangeEvent::new(
                     Arc::clone(&table),
@@ -375,6 +384,13 @@ impl Snapshot {
             self.progress
                 .set_rows_done(&self.database, &name, self.rows_done, done);
             if done {
+                if let Some(last) = self.held.as_mut()
+                    && last.table.id == table.id
+                    && last.source.snapshot != SnapshotMarker::First
+                {
+                    last.source.snapshot = SnapshotMarker::LastInDataCollection;
+                }
+                self.first_in_table = true;
                 self.table_index += 1;
                 self.last_key = None;
                 self.rows_done = 0;

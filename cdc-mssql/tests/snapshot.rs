@@ -261,3 +261,57 @@ async fn repeatable_read_holds_shared_table_locks_until_the_snapshot_ends() {
     let held = support::exec(&mut conn, locks).await.unwrap();
     assert!(held[0].is_empty(), "locks released when the snapshot ended");
 }
+
+/// Debezium's snapshot markers (`RelationalSnapshotChangeEventSource::setSnapshotMarker` and
+/// the buffered last record): `first` on the first table's first row,
+/// `first_in_data_collection` on another table's first row, `last_in_data_collection` on a
+/// table's last row (also when it is its only row), `last` on the snapshot's last row, `true`
+/// on the rest — also where a table's last row ends a full chunk, so that only the next,
+/// empty chunk shows the table is done.
+#[tokio::test]
+async fn snapshot_rows_carry_debeziums_first_and_last_markers_per_table() {
+    let target = Target::new("snapshot_markers").await;
+    let mut script = String::new();
+    for table in ["a", "b", "c", "d"] {
+        script.push_str(&format!(
+            "CREATE TABLE dbo.{table} (id int NOT NULL PRIMARY KEY);
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'{table}', @role_name = NULL;
+"
+        ));
+    }
+    script.push_str(
+        "INSERT INTO dbo.a VALUES (1), (2); INSERT INTO dbo.c VALUES (1); INSERT INTO dbo.d VALUES (1), (2), (3);",
+    );
+    target.run(&script).await;
+    let mut source = target
+        .source(
+            target
+                .config()
+                .snapshot_mode(SnapshotMode::InitialOnly)
+                .snapshot_chunk_size(2)
+                .build()
+                .unwrap(),
+            None,
+        )
+        .await;
+    let mut markers = Vec::new();
+    while let Some(batch) = source.next_batch().await.unwrap() {
+        for e in batch.events {
+            let Some(Value::I32(id)) = e.after.as_ref().map(|r| r.0[0].clone()) else {
+                panic!("{e:?}");
+            };
+            markers.push((e.table.id.table.clone(), id, e.source.snapshot));
+        }
+    }
+    use SnapshotMarker::*;
+    let expected = [
+        ("a", 1, First),
+        ("a", 2, LastInDataCollection),
+        ("c", 1, LastInDataCollection),
+        ("d", 1, FirstInDataCollection),
+        ("d", 2, True),
+        ("d", 3, Last),
+    ]
+    .map(|(t, id, m)| (t.to_string(), id, m));
+    assert_eq!(markers, expected);
+}
