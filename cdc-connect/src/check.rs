@@ -4,13 +4,11 @@
 
 use crate::config::{self, PipelineFile};
 use crate::wiring;
-use cdc_mssql::table_pattern_matches;
+use cdc_mssql::{ServerConnection, table_pattern_matches};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
-use tiberius::{Client, Config, EncryptionLevel, Row};
-use tokio::net::TcpStream;
-use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+use tiberius::Row;
 
 /// Snapshot speed assumed when comparing the expected snapshot time with the change-table
 /// retention (rows per second; a deliberately low figure for a busy server).
@@ -64,53 +62,17 @@ impl Report {
     }
 }
 
-/// A connection of `cdc check` (and of the lag poller).
-pub(crate) type Conn = Client<Compat<TcpStream>>;
-
-pub(crate) fn tiberius_config(m: &config::MssqlSection, database: &str) -> Result<Config, String> {
-    let mut c = match &m.connection {
-        Some(ado) => Config::from_ado_string(ado.expose())
-            .map_err(|e| format!("source.mssql.connection: {e}"))?,
-        None => Config::new(),
-    };
-    if let Some(h) = &m.host {
-        c.host(h);
-    }
-    if let Some(p) = m.port {
-        c.port(p);
-    }
-    if let (Some(u), Some(p)) = (&m.user, &m.password) {
-        c.authentication(tiberius::AuthMethod::sql_server(u, p.expose()));
-    }
-    match m.encryption {
-        Some(config::Encryption::Off) => c.encryption(EncryptionLevel::NotSupported),
-        Some(config::Encryption::LoginOnly) => c.encryption(EncryptionLevel::Off),
-        Some(_) => c.encryption(EncryptionLevel::Required),
-        None => {}
-    }
-    if m.trust_server_certificate == Some(true) {
-        c.trust_cert();
-    }
-    c.database(database);
-    Ok(c)
-}
-
-pub(crate) async fn connect(config: Config) -> Result<Conn, String> {
-    let tcp = tokio::time::timeout(
-        Duration::from_secs(15),
-        TcpStream::connect(config.get_addr()),
-    )
-    .await
-    .map_err(|_| format!("connecting to {} timed out", config.get_addr()))?
-    .map_err(|e| format!("cannot reach {}: {e}", config.get_addr()))?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    Client::connect(config, tcp.compat_write())
+/// A connection to `database` made as the reader makes its own (same login, encryption,
+/// certificate rules and timeouts: [`ServerConnection`]), from the configuration `cdc run`
+/// builds out of `[source.mssql]`.
+pub(crate) async fn connect(
+    m: &config::MssqlSection,
+    database: &str,
+) -> Result<ServerConnection, String> {
+    let config = wiring::mssql_config(m).map_err(|e| e.to_string())?;
+    ServerConnection::open(&config, database)
         .await
-        .map_err(|e| format!("cannot log in: {e}"))
-}
-
-async fn rows(conn: &mut Conn, sql: &str) -> Result<Vec<Row>, tiberius::error::Error> {
-    conn.simple_query(sql).await?.into_first_result().await
+        .map_err(|e| e.to_string())
 }
 
 fn text(row: &Row, i: usize) -> String {
@@ -134,8 +96,8 @@ fn int(row: &Row, i: usize) -> i64 {
 }
 
 /// SQL Server error 229: permission denied on an object.
-fn permission_denied(e: &tiberius::error::Error) -> bool {
-    matches!(e, tiberius::error::Error::Server(t) if t.code() == 229 || t.code() == 230)
+fn permission_denied(e: &cdc_mssql::Error) -> bool {
+    matches!(e, cdc_mssql::Error::PermissionDenied { .. })
 }
 
 fn included(m: &config::MssqlSection, table: &str) -> bool {
@@ -148,25 +110,17 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
         .user
         .clone()
         .unwrap_or_else(|| "<the reader's login>".into());
-    let mut conn = match tiberius_config(m, database) {
-        Ok(c) => match connect(c).await {
-            Ok(conn) => conn,
-            Err(e) => {
-                report.problem(
-                    format!("database {database}: {e}"),
-                    "check source.mssql host, port, user, password, encryption and trust_server_certificate",
-                );
-                return;
-            }
-        },
+    let mut conn = match connect(m, database).await {
+        Ok(conn) => conn,
         Err(e) => {
-            report.problem(e, "fix the connection string");
+            report.problem(
+                format!("database {database}: {e}"),
+                "check source.mssql host, port, user, password, encryption and trust_server_certificate",
+            );
             return;
         }
     };
-    let db = match rows(
-        &mut conn,
-        "SELECT is_cdc_enabled, snapshot_isolation_state FROM sys.databases WHERE name = DB_NAME()",
+    let db = match conn.rows("SELECT is_cdc_enabled, snapshot_isolation_state FROM sys.databases WHERE name = DB_NAME()",
     )
     .await
     {
@@ -203,7 +157,7 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
             ),
         );
     }
-    match rows(&mut conn, "SELECT sys.fn_cdc_get_max_lsn()").await {
+    match conn.rows("SELECT sys.fn_cdc_get_max_lsn()").await {
         // An empty cdc.lsn_time_mapping gives NULL or 0x00000000000000000000.
         Ok(r) if r
             .first()
@@ -215,9 +169,7 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
         ),
         Err(e) => report.problem(format!("{database}: {e}"), "check the login's access"),
     }
-    let tables = match rows(
-        &mut conn,
-        "SELECT t.object_id, s.name AS schema_name, t.name AS table_name, t.is_tracked_by_cdc FROM sys.tables t INNER JOIN sys.schemas s ON s.schema_id = t.schema_id",
+    let tables = match conn.rows("SELECT t.object_id, s.name AS schema_name, t.name AS table_name, t.is_tracked_by_cdc FROM sys.tables t INNER JOIN sys.schemas s ON s.schema_id = t.schema_id",
     )
     .await
     {
@@ -231,11 +183,9 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
     for t in &tables {
         by_id.insert(int(t, 0), (text(t, 1), text(t, 2), int(t, 3) == 1));
     }
-    let instances = match rows(
-        &mut conn,
-        "SELECT capture_instance, object_id, source_object_id FROM cdc.change_tables",
-    )
-    .await
+    let instances = match conn
+        .rows("SELECT capture_instance, object_id, source_object_id FROM cdc.change_tables")
+        .await
     {
         Ok(r) => r,
         Err(e) if permission_denied(&e) => {
@@ -250,25 +200,20 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
             return;
         }
     };
-    let captured = rows(
-        &mut conn,
-        "SELECT object_id, column_name, column_ordinal FROM cdc.captured_columns",
+    let captured = conn
+        .rows("SELECT object_id, column_name, column_ordinal FROM cdc.captured_columns")
+        .await
+        .unwrap_or_default();
+    let types = conn.rows("SELECT c.object_id, c.name, t.name AS type_name FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id",
     )
     .await
     .unwrap_or_default();
-    let types = rows(
-        &mut conn,
-        "SELECT c.object_id, c.name, t.name AS type_name FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id",
+    let keys = conn.rows("SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE",
     )
     .await
     .unwrap_or_default();
-    let keys = rows(
-        &mut conn,
-        "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE",
-    )
-    .await
-    .unwrap_or_default();
-    let partitions = rows(&mut conn, "SELECT object_id, rows FROM sys.partitions")
+    let partitions = conn
+        .rows("SELECT object_id, rows FROM sys.partitions")
         .await
         .unwrap_or_default();
     let mut total_rows = 0u64;
@@ -354,11 +299,9 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
             "enable CDC on the tables (sys.sp_cdc_enable_table) or widen include_tables",
         );
     }
-    match rows(
-        &mut conn,
-        "SELECT retention FROM msdb.dbo.cdc_jobs WHERE job_type = N'cleanup'",
-    )
-    .await
+    match conn
+        .rows("SELECT retention FROM msdb.dbo.cdc_jobs WHERE job_type = N'cleanup'")
+        .await
     {
         Ok(r) => {
             if let Some(minutes) = r.first().map(|r| int(r, 0)) {

@@ -8,6 +8,7 @@ use crate::check;
 use crate::config::MssqlSection;
 use crate::metering::{CONSUMER_LAG, SOURCE_LSN_DISTANCE, SinkCounters};
 use cdc_core::Lsn;
+use cdc_mssql::ServerConnection;
 use kafka_io::KafkaConfig;
 use kafka_io::rdkafka::consumer::{BaseConsumer, Consumer};
 use kafka_io::rdkafka::{Offset, TopicPartitionList};
@@ -52,7 +53,7 @@ pub fn spawn_mssql_lag(
     stop: CancellationToken,
 ) {
     tokio::spawn(async move {
-        let mut conns: HashMap<String, check::Conn> = HashMap::new();
+        let mut conns: HashMap<String, ServerConnection> = HashMap::new();
         let mut tick = tokio::time::interval(every);
         loop {
             tokio::select! {
@@ -92,22 +93,18 @@ pub fn spawn_mssql_lag(
 async fn max_lsn(
     section: &MssqlSection,
     database: &str,
-    conns: &mut HashMap<String, check::Conn>,
+    conns: &mut HashMap<String, ServerConnection>,
 ) -> Result<Option<Lsn>, String> {
     let conn = match conns.entry(database.to_string()) {
         Entry::Occupied(open) => open.into_mut(),
-        Entry::Vacant(slot) => {
-            slot.insert(check::connect(check::tiberius_config(section, database)?).await?)
-        }
+        Entry::Vacant(slot) => slot.insert(check::connect(section, database).await?),
     };
-    let row = conn
-        .query("SELECT sys.fn_cdc_get_max_lsn()", &[])
-        .await
-        .map_err(|e| e.to_string())?
-        .into_row()
+    let rows = conn
+        .rows("SELECT sys.fn_cdc_get_max_lsn()")
         .await
         .map_err(|e| e.to_string())?;
-    Ok(row
+    Ok(rows
+        .first()
         .and_then(|r| r.get::<&[u8], _>(0).and_then(Lsn::from_bytes))
         .filter(|l| *l != Lsn::ZERO))
 }

@@ -112,3 +112,81 @@ file = "/tmp/unused.json"
     );
     sim.stop().await;
 }
+
+/// The `[source.mssql]` section of a check file for `connection`, reading `shop`.
+fn connection_only(connection: &str) -> PipelineFile {
+    let text = format!(
+        r#"
+[source.mssql]
+connection = "{connection};Database=shop"
+server_name = "erp"
+
+[sink.s3]
+url = "file:///tmp/cdc-check-unused"
+
+[offsets]
+file = "/tmp/unused.json"
+"#
+    );
+    PipelineFile::parse(&text, "check.toml", |_| None).unwrap()
+}
+
+/// `cdc check` connects as the reader does (cdc-mssql's `ServerConnection`): `Encrypt=Optional`
+/// logs in to a server with a self-signed certificate without validating it, as
+/// Microsoft.Data.SqlClient does and `cdc run` did — check had tiberius settings of its own
+/// that refused it —; and a server that accepts and never answers is a timeout naming the
+/// pre-login handshake after `Connect Timeout`, where check waited without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_connects_with_the_readers_encryption_rules_and_timeouts() {
+    let sim = Simulator::start(SimConfig::new("Check-Passw0rd!"))
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| sim.run_script(SETUP).unwrap());
+    let optional = connection_only(&format!(
+        "server=tcp:127.0.0.1,{};user id=sa;password=Check-Passw0rd!;Encrypt=Optional",
+        sim.addr().port()
+    ));
+    let report = cdc_connect::check::check(&optional).await;
+    let rendered = report.render();
+    assert!(
+        report
+            .captured
+            .iter()
+            .any(|l| l.starts_with("shop.dbo.items:")),
+        "{rendered}"
+    );
+    assert!(
+        !report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("database shop")),
+        "{rendered}"
+    );
+
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let mute = connection_only(&format!(
+        "server=tcp:127.0.0.1,{port};user id=sa;password=x;Encrypt=Optional;Connect Timeout=1"
+    ));
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        cdc_connect::check::check(&mute),
+    )
+    .await
+    .expect("check is bounded by Connect Timeout");
+    let rendered = report.render();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("database shop") && p.what.contains("pre-login handshake")),
+        "{rendered}"
+    );
+    held.abort();
+}

@@ -168,9 +168,9 @@ impl Connection {
             };
         }
         if let tiberius::error::Error::Server(token) = &source
-            // 229/916: no permission on an object or database; 297/300: VIEW SERVER STATE
-            // (or VIEW DATABASE STATE) missing for the sys.dm_tran_* views.
-            && matches!(token.code(), 229 | 916 | 297 | 300)
+            // 229/230/916: no permission on an object, a column or a database; 297/300: VIEW
+            // SERVER STATE (or VIEW DATABASE STATE) missing for the sys.dm_tran_* views.
+            && matches!(token.code(), 229 | 230 | 916 | 297 | 300)
         {
             return Error::PermissionDenied {
                 database: self.database.clone(),

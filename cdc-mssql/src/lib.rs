@@ -25,6 +25,7 @@ mod error;
 mod handshake;
 mod incremental;
 mod query;
+mod server_connection;
 mod snapshot;
 mod source;
 mod stream;
@@ -41,5 +42,6 @@ pub use incremental::{
     AdditionalCondition, ExecuteSnapshot, Signal, SignalError, SnapshotSignals, SnapshotType,
     StopSnapshot,
 };
+pub use server_connection::ServerConnection;
 pub use snapshot::{SnapshotProgress, TableProgress};
 pub use source::MssqlSource;
