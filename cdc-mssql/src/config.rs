@@ -55,6 +55,19 @@ pub enum RetentionPolicy {
     Resnapshot,
 }
 
+/// What to do with a table that becomes captured while the source runs (a capture instance
+/// created for a table the include list selects): its rows from before capture began are in no
+/// change table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NewTableSnapshot {
+    /// Snapshot it incrementally, in chunks between polls, while every other table keeps
+    /// streaming (the default): its rows arrive as `r` events with `snapshot = incremental`.
+    #[default]
+    Incremental,
+    /// Stream only its changes from the moment capture began.
+    None,
+}
+
 /// TLS towards the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Encryption {
@@ -113,6 +126,7 @@ pub struct MssqlConfig {
     pub(crate) max_batch_events: usize,
     pub(crate) heartbeat_interval: Option<Duration>,
     pub(crate) retention_policy: RetentionPolicy,
+    pub(crate) new_table_snapshot: NewTableSnapshot,
     pub(crate) read_only_intent: bool,
     pub(crate) command_timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -283,6 +297,7 @@ impl Default for MssqlConfigBuilder {
                 max_batch_events: 2_048,
                 heartbeat_interval: Some(Duration::from_secs(10)),
                 retention_policy: RetentionPolicy::Fail,
+                new_table_snapshot: NewTableSnapshot::Incremental,
                 read_only_intent: false,
                 command_timeout: Duration::from_secs(30),
                 connect_timeout: Duration::from_secs(15),
@@ -488,6 +503,9 @@ impl MssqlConfigBuilder {
         heartbeat_interval: Option<Duration>);
     setter!(/// What to do when the position fell out of retention.
         retention_policy: RetentionPolicy);
+    setter!(/// A table that becomes captured while the source runs: snapshotted incrementally
+        /// (the default) or only streamed ([`NewTableSnapshot`]).
+        new_table_snapshot: NewTableSnapshot);
     setter!(/// Connect with `ApplicationIntent=ReadOnly` (to read an availability-group secondary).
         read_only_intent: bool);
     setter!(/// Timeout of one query (tiberius defaults to 30 s).

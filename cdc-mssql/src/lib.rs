@@ -33,8 +33,8 @@ mod types;
 
 pub use cdc_core::{Lsn, LsnPosition};
 pub use config::{
-    Encryption, MssqlConfig, MssqlConfigBuilder, RetentionPolicy, Secret, SnapshotIsolation,
-    SnapshotMode, table_pattern_matches,
+    Encryption, MssqlConfig, MssqlConfigBuilder, NewTableSnapshot, RetentionPolicy, Secret,
+    SnapshotIsolation, SnapshotMode, table_pattern_matches,
 };
 pub use error::Error;
 pub use handshake::NetworkStep;

@@ -4,7 +4,7 @@ use crate::connection::Connection;
 use crate::incremental::{Incremental, SnapshotSignals};
 use crate::snapshot::{Snapshot, SnapshotProgress, is_snapshot_position};
 use crate::stream::{Item, StreamReader};
-use crate::{Error, MssqlConfig, RetentionPolicy, SnapshotMode, catalog};
+use crate::{Error, MssqlConfig, NewTableSnapshot, RetentionPolicy, SnapshotMode, catalog};
 use async_trait::async_trait;
 use cdc_core::{ChangeSource, Checkpoint, LsnPosition, Position, SourceBatch};
 use std::collections::VecDeque;
@@ -248,6 +248,12 @@ impl MssqlSource {
                 }
             },
             Phase::Streaming(reader) => {
+                let added = reader.take_new_tables();
+                if !added.is_empty()
+                    && self.config.new_table_snapshot == NewTableSnapshot::Incremental
+                {
+                    self.incremental.snapshot_new_tables(index, added);
+                }
                 // An incremental snapshot's next chunk is read between polls.
                 self.incremental.prepare(index, &self.config).await?;
                 match reader.poll(max_events).await {

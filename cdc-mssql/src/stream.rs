@@ -57,6 +57,9 @@ pub(crate) struct StreamReader {
     /// A snapshot's hand-off the capture job has not yet passed, and since when the reader
     /// waits for it (for the progress line).
     awaiting: Option<(Lsn, Option<Lsn>, std::time::Instant)>,
+    /// Tables (`schema.table`) that became captured since the reader opened, not yet taken by
+    /// [`StreamReader::take_new_tables`].
+    new_tables: Vec<String>,
 }
 
 /// What one poll found: the next items of the current window.
@@ -130,6 +133,7 @@ impl StreamReader {
             resumed,
             window: None,
             awaiting: None,
+            new_tables: Vec::new(),
         })
     }
 
@@ -198,7 +202,26 @@ impl StreamReader {
         let names = |m: &InstanceMarks| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
         if names(&marks) != names(&self.marks) {
             tracing::info!(database = %self.database(), "capture instances changed; reloading the catalog");
-            self.catalog = catalog::load(&mut self.conn, &self.config).await?;
+            let catalog = catalog::load(&mut self.conn, &self.config).await?;
+            let known = |id: &TableId| {
+                self.catalog
+                    .tables
+                    .iter()
+                    .flatten()
+                    .any(|i| i.table.id == *id)
+            };
+            for instance in catalog
+                .tables
+                .iter()
+                .filter_map(|instances| instances.first())
+            {
+                let id = &instance.table.id;
+                if !known(id) {
+                    tracing::info!(database = %self.database(), table = %format!("{}.{}", id.schema, id.table), capture_instance = %instance.name, "a table became captured");
+                    self.new_tables.push(format!("{}.{}", id.schema, id.table));
+                }
+            }
+            self.catalog = catalog;
         } else {
             for instance in self.catalog.tables.iter_mut().flatten() {
                 if let Some((_, min)) = marks.iter().find(|(n, _)| *n == instance.name) {
@@ -208,6 +231,12 @@ impl StreamReader {
         }
         self.marks = marks;
         self.check_retention().await
+    }
+
+    /// The tables (`schema.table`) that became captured since the last call: their rows from
+    /// before capture began are in no change table.
+    pub(crate) fn take_new_tables(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.new_tables)
     }
 
     /// Compares the position with every capture instance's minimum LSN. An instance created

@@ -59,6 +59,8 @@ struct Consumer {
     last: HashMap<i32, (i32, bool)>,
     /// Keys of the incremental snapshot rows, in arrival order.
     reads: Vec<i32>,
+    /// Keys of `dbo.items` that streamed changes touched.
+    streamed: std::collections::BTreeSet<i32>,
     /// `(table, op)` of every event, in arrival order.
     log: Vec<(String, Op)>,
     /// Per event of `log`: whether its position carries an incremental snapshot's progress.
@@ -96,6 +98,7 @@ impl Consumer {
                 self.last.insert(id, (version, false));
             }
             Op::Create | Op::Update => {
+                self.streamed.insert(id);
                 // A streamed change older than the snapshot row already applied would be
                 // the same fault the other way round (a chunk handed out too early).
                 if let Some(&(last, false)) = self.last.get(&id) {
@@ -108,6 +111,7 @@ impl Consumer {
                 self.last.insert(id, (version, false));
             }
             Op::Delete => {
+                self.streamed.insert(id);
                 self.rows.remove(&id);
                 self.last.insert(id, (version, true));
             }
@@ -677,4 +681,130 @@ async fn the_reader_sends_no_statement_that_writes_to_the_source_database() {
     assert!(writing.is_empty(), "statements that write: {writing:#?}");
     assert_eq!(consumer.reads.first(), Some(&3));
     assert_eq!(consumer.rows, table(&target).await);
+}
+
+/// `dbo.items` (rows 1..=rows at version 1) not yet captured, and `dbo.customers` captured.
+async fn items_not_captured_yet(name: &str, rows: i32) -> Target {
+    let target = Target::new(name).await;
+    let mut sql = String::from(
+        "CREATE TABLE dbo.items (id int NOT NULL PRIMARY KEY, version int NOT NULL, note nvarchar(50) NULL);
+         GO
+         CREATE TABLE dbo.customers (id int NOT NULL PRIMARY KEY, version int NOT NULL, note nvarchar(50) NULL);
+         GO
+         EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'customers', @role_name = NULL;
+         GO
+",
+    );
+    for id in 1..=rows {
+        sql.push_str(&format!(
+            "INSERT INTO dbo.items (id, version, note) VALUES ({id}, 1, N'n{id}');\n"
+        ));
+    }
+    target.run(&sql).await;
+    target.scan().await;
+    target
+}
+
+/// Issue 17, point 4: a table that becomes captured while the source streams (its capture
+/// instance is created, and the include list selects it) is snapshotted incrementally — its
+/// rows from before capture began are in no change table — while another table keeps
+/// streaming; changes made to it meanwhile are never overwritten by an older chunk row.
+#[tokio::test]
+async fn a_table_that_becomes_captured_while_streaming_is_snapshotted_while_another_keeps_streaming()
+ {
+    let target = items_not_captured_yet("inc_new_table", 20).await;
+    let mut source = source_with_chunks(&target, 5, None).await;
+    let mut consumer = Consumer::default();
+    target
+        .run("INSERT INTO dbo.customers (id, version, note) VALUES (100, 1, N'c');")
+        .await;
+    target.scan().await;
+    consumer.pump(&mut source).await;
+    assert_eq!(consumer.log, [("customers".to_string(), Op::Create)]);
+
+    target
+        .run(
+            "EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'items', @role_name = NULL;
+             GO
+             UPDATE dbo.items SET version = 2, note = N'changed' WHERE id = 3;
+             DELETE FROM dbo.items WHERE id = 4;
+             INSERT INTO dbo.items (id, version, note) VALUES (21, 2, N'new');",
+        )
+        .await;
+    for round in 1..100 {
+        target
+            .run(&format!(
+                "INSERT INTO dbo.customers (id, version, note) VALUES ({round}, 1, N'c');
+                 UPDATE dbo.items SET version = version + 1 WHERE id = {};",
+                (round % 20) + 1
+            ))
+            .await;
+        target.scan().await;
+        consumer.pump(&mut source).await;
+        if !consumer.reads.is_empty() && source.incremental_snapshot_pending().is_empty() {
+            break;
+        }
+    }
+    target.scan().await;
+    consumer.pump(&mut source).await;
+    let rows = table(&target).await;
+    assert_eq!(consumer.rows, rows, "the consumer's items equal the table");
+    // A row changed after capture began may come from the stream alone (the chunk row it
+    // would have been is superseded); every other row must have been read.
+    let unread: Vec<&i32> = rows
+        .keys()
+        .filter(|id| !consumer.reads.contains(id) && !consumer.streamed.contains(id))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "rows neither read nor streamed: {unread:?}"
+    );
+    assert!(consumer.reads.len() >= 10, "{:?}", consumer.reads);
+    let first_read = consumer
+        .log
+        .iter()
+        .position(|(_, op)| *op == Op::Read)
+        .unwrap();
+    let last_read = consumer
+        .log
+        .iter()
+        .rposition(|(_, op)| *op == Op::Read)
+        .unwrap();
+    assert!(
+        consumer.log[first_read..last_read]
+            .iter()
+            .any(|(table, op)| table == "customers" && *op == Op::Create),
+        "customers kept streaming between the new table's chunks: {:?}",
+        consumer.log
+    );
+}
+
+/// With `NewTableSnapshot::None` a table that becomes captured is only streamed: its changes
+/// arrive, its older rows do not.
+#[tokio::test]
+async fn with_new_table_snapshot_none_a_newly_captured_table_is_only_streamed() {
+    let target = items_not_captured_yet("inc_new_table_none", 5).await;
+    let config = target
+        .streaming()
+        .new_table_snapshot(cdc_mssql::NewTableSnapshot::None)
+        .build()
+        .unwrap();
+    let mut source = MssqlSource::new(config).incremental_chunk_size(5);
+    source.start(None).await.unwrap();
+    let mut consumer = Consumer::default();
+    consumer.pump(&mut source).await;
+    target
+        .run(
+            "EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'items', @role_name = NULL;
+             GO
+             INSERT INTO dbo.items (id, version, note) VALUES (6, 1, N'new');",
+        )
+        .await;
+    for _ in 0..5 {
+        target.scan().await;
+        consumer.pump(&mut source).await;
+    }
+    assert!(consumer.reads.is_empty(), "{:?}", consumer.log);
+    assert_eq!(consumer.log, [("items".to_string(), Op::Create)]);
+    assert!(source.incremental_snapshot_pending().is_empty());
 }

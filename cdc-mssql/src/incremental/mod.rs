@@ -468,6 +468,38 @@ impl Incremental {
         }
     }
 
+    /// Queues an incremental snapshot of `tables` (`schema.table`) of database `index`, each
+    /// not already queued: the tables that became captured while the source ran.
+    pub(crate) fn snapshot_new_tables(&mut self, index: usize, tables: Vec<String>) {
+        let (Some(state), Some(name)) = (self.states.get_mut(index), self.names.get(index)) else {
+            return;
+        };
+        let progress = state.progress.get_or_insert_with(Progress::default);
+        let mut queued = Vec::new();
+        for table in tables {
+            if !progress
+                .tables
+                .iter()
+                .any(|p| p.table.eq_ignore_ascii_case(&table))
+            {
+                queued.push(table.clone());
+                progress.tables.push_back(Pending {
+                    table,
+                    filter: None,
+                });
+            }
+        }
+        if queued.is_empty() {
+            if progress.tables.is_empty() {
+                state.progress = None;
+            }
+            return;
+        }
+        tracing::info!(database = %name, tables = ?queued, "incremental snapshot of tables that became captured");
+        // The catalog is read again: it knows the new tables only from now on.
+        state.tables.clear();
+    }
+
     fn apply(&mut self, signal: Signal) {
         match signal {
             Signal::ExecuteSnapshot(request) => {
