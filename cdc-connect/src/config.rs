@@ -266,6 +266,71 @@ pub struct MssqlSection {
     /// Retries of a transient failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
+    /// Rows per incremental snapshot chunk (Debezium's `incremental.snapshot.chunk.size`;
+    /// 1024 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental_chunk_size: Option<u32>,
+    /// Debezium's signal table (`signal.data.collection`): `schema.table` or
+    /// `database.schema.table`, captured like any table; its inserts are read as signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_data_collection: Option<String>,
+    /// Debezium's Kafka signal topic (`signal.kafka.topic`): messages whose key is
+    /// `server_name` are signals (partition 0 only, as Debezium reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_kafka_topic: Option<String>,
+    /// The signal topic's brokers (`signal.kafka.bootstrap.servers`); when absent, those of
+    /// `[sink.kafka]` with its `security`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_kafka_brokers: Option<String>,
+    /// The signal consumer's group (`signal.kafka.groupId`; Debezium's default `kafka-signal`).
+    /// Its committed offset is where reading resumes after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_kafka_group_id: Option<String>,
+    /// Further librdkafka properties of the signal consumer (Debezium's `signal.consumer.*`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub signal_kafka_properties: BTreeMap<String, String>,
+}
+
+impl MssqlSection {
+    /// The signal-channel keys hang together: the Kafka ones need `signal_kafka_topic`, and
+    /// the topic needs brokers (its own or `[sink.kafka]`'s).
+    fn validate_signals(&self, sink_is_kafka: bool) -> Result<(), ConfigError> {
+        let Some(topic) = &self.signal_kafka_topic else {
+            for (key, given) in [
+                ("signal_kafka_brokers", self.signal_kafka_brokers.is_some()),
+                (
+                    "signal_kafka_group_id",
+                    self.signal_kafka_group_id.is_some(),
+                ),
+                (
+                    "signal_kafka_properties",
+                    !self.signal_kafka_properties.is_empty(),
+                ),
+            ] {
+                if given {
+                    return Err(ConfigError::field(
+                        format!("source.mssql.{key}"),
+                        "only applies with signal_kafka_topic",
+                    ));
+                }
+            }
+            return Ok(());
+        };
+        if topic.trim().is_empty() {
+            return Err(ConfigError::field(
+                "source.mssql.signal_kafka_topic",
+                "empty: name the signal topic",
+            ));
+        }
+        if self.signal_kafka_brokers.is_none() && !sink_is_kafka {
+            return Err(ConfigError::field(
+                "source.mssql.signal_kafka_brokers",
+                "missing: the signal topic needs brokers (Debezium's \
+                 signal.kafka.bootstrap.servers) when the sink is not [sink.kafka]",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Kafka client settings shared by the Kafka source, sink and offset store (each section
@@ -849,6 +914,9 @@ impl PipelineFile {
                  producer's transactions to offsets_topic; remove [offsets]",
             ));
         }
+        if let Some(m) = &self.source.mssql {
+            m.validate_signals(self.sink.kafka.is_some())?;
+        }
         if self.source.kafka.is_some() && self.sink.kafka.is_some() {
             return Err(ConfigError::field(
                 "sink.kafka",
@@ -891,6 +959,9 @@ fn redact_options(file: &mut PipelineFile) {
     }
     if let Some(k) = &mut file.source.kafka {
         redact(&mut k.properties);
+    }
+    if let Some(m) = &mut file.source.mssql {
+        redact(&mut m.signal_kafka_properties);
     }
     if let Some(o) = &mut file.offsets {
         if let Some(object) = &mut o.object {

@@ -322,7 +322,95 @@ const DEBEZIUM_KNOWN: &[&str] = &[
     "topic.creation.default.partitions",
     "topic.creation.default.replication.factor",
     "topic.creation.default.cleanup.policy",
+    "incremental.snapshot.chunk.size",
+    "signal.enabled.channels",
+    "signal.data.collection",
+    "signal.kafka.topic",
+    "signal.kafka.bootstrap.servers",
+    "signal.kafka.groupId",
+    "signal.kafka.poll.timeout.ms",
+    "signal.poll.interval.ms",
 ];
+
+/// Debezium's signal channels (`signal.enabled.channels`, default `source`): the signal table
+/// (`signal.data.collection`) and the Kafka signal topic (`signal.kafka.*`, its consumer's
+/// `signal.consumer.*`). Other channels (`jmx`, `file`, custom ones) are reported: signals
+/// reach this service by `POST /signals` instead.
+fn translate_signals(p: &mut Props<'_>, m: &mut MssqlSection) -> Result<(), ConfigError> {
+    let channels = p
+        .take("signal.enabled.channels")
+        .map(|v| list(&v))
+        .unwrap_or_else(|| vec!["source".to_string()]);
+    for channel in &channels {
+        if !matches!(channel.as_str(), "source" | "kafka") {
+            p.warn(
+                "signal.enabled.channels",
+                &format!(
+                    "the {channel:?} channel does not exist here: send signals with POST /signals, \
+                     the Kafka signal topic or the signal table"
+                ),
+            );
+        }
+    }
+    let source = channels.iter().any(|c| c == "source");
+    let kafka = channels.iter().any(|c| c == "kafka");
+    match p.take("signal.data.collection") {
+        Some(v) if source => m.signal_data_collection = Some(v.trim().to_string()),
+        Some(_) => p.warn(
+            "signal.data.collection",
+            "ignored: signal.enabled.channels does not list source",
+        ),
+        None => {}
+    }
+    m.incremental_chunk_size = p.parse("incremental.snapshot.chunk.size")?;
+    p.ignore(
+        "signal.poll.interval.ms",
+        "signals are taken at the source's next step; no interval to set",
+    );
+    p.ignore(
+        "signal.kafka.poll.timeout.ms",
+        "the signal consumer waits for messages without a poll timeout",
+    );
+    if !kafka {
+        for key in [
+            "signal.kafka.topic",
+            "signal.kafka.bootstrap.servers",
+            "signal.kafka.groupId",
+        ] {
+            p.ignore(key, "ignored: signal.enabled.channels does not list kafka");
+        }
+        p.ignore_prefix(
+            "signal.consumer.",
+            "ignored: signal.enabled.channels does not list kafka",
+        );
+        return Ok(());
+    }
+    // Debezium's default topic is `<topic.prefix>-signal`; its brokers are required.
+    m.signal_kafka_topic = Some(
+        p.take("signal.kafka.topic")
+            .unwrap_or_else(|| format!("{}-signal", m.server_name)),
+    );
+    m.signal_kafka_brokers = Some(p.take("signal.kafka.bootstrap.servers").ok_or_else(|| {
+        p.refuse(
+            "signal.kafka.bootstrap.servers",
+            "missing: the kafka signal channel needs it (as Debezium does)",
+        )
+    })?);
+    m.signal_kafka_group_id = p.take("signal.kafka.groupId");
+    let consumer: Vec<String> = p
+        .left
+        .keys()
+        .filter(|k| k.starts_with("signal.consumer."))
+        .cloned()
+        .collect();
+    for key in consumer {
+        if let Some(value) = p.take(&key) {
+            let property = key.trim_start_matches("signal.consumer.").to_string();
+            m.signal_kafka_properties.insert(property, value);
+        }
+    }
+    Ok(())
+}
 
 /// Kafka Connect's JsonConverter; returns whether schemas are embedded.
 fn json_converter(p: &mut Props<'_>, which: &str) -> Result<Option<bool>, ConfigError> {
@@ -434,6 +522,7 @@ fn translate_debezium(
         });
     }
     m.snapshot_chunk_size = p.parse("snapshot.fetch.size")?;
+    translate_signals(&mut p, &mut m)?;
     match p.parse::<u32>("max.iteration.transactions")? {
         Some(0) => p.warn(
             "max.iteration.transactions",

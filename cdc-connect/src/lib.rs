@@ -9,6 +9,8 @@
 //! - [`connect`]: Kafka Connect properties → pipeline file, with warnings and errors;
 //! - [`wiring`]: pipeline file → source, sink and offset store;
 //! - [`metering`], [`lag`] and [`ops`]: Prometheus metrics, `/metrics`, `/health`, `/ready`;
+//! - [`signals`]: Debezium's signals to a SQL Server source, from `POST /signals` and the
+//!   Kafka signal topic;
 //! - [`progress`]: snapshot progress bars, on a terminal only;
 //! - [`check`]: `cdc check`, what would be captured and every problem with its fix;
 //! - [`run`]: the run loop with graceful stop on SIGTERM/SIGINT.
@@ -21,6 +23,7 @@ pub mod metering;
 pub mod ops;
 pub mod progress;
 pub mod run;
+pub mod signals;
 pub mod wiring;
 
 pub use config::{ConfigError, PipelineFile};

@@ -4,6 +4,7 @@
 use crate::config::PipelineFile;
 use crate::metering::SinkCounters;
 use crate::ops::{self, Readiness};
+use crate::signals::SignalRoute;
 use crate::{lag, progress, wiring};
 use cdc_core::{Pipeline, PipelineMetrics};
 use std::sync::Arc;
@@ -59,11 +60,20 @@ pub async fn run(file: &PipelineFile, stop: CancellationToken) -> Outcome {
     let name = file.pipeline.name.clone();
     let counters = SinkCounters::new(&name);
     let readiness = Readiness::default();
+    let signals = SignalRoute::default();
     let ops_stop = CancellationToken::new();
     if let (Some(listen), Some(handle)) = (&file.ops.listen, handle) {
-        match ops::serve(listen, handle, readiness.clone(), ops_stop.clone()).await {
+        match ops::serve(
+            listen,
+            handle,
+            readiness.clone(),
+            signals.clone(),
+            ops_stop.clone(),
+        )
+        .await
+        {
             Ok(addr) => {
-                tracing::info!(%addr, "ops endpoints listening (/metrics, /health, /ready)")
+                tracing::info!(%addr, "ops endpoints listening (/metrics, /health, /ready, POST /signals)")
             }
             Err(e) => {
                 return Outcome::Failed(format!("ops.listen: cannot listen on {listen}: {e}"));
@@ -71,7 +81,7 @@ pub async fn run(file: &PipelineFile, stop: CancellationToken) -> Outcome {
         }
     }
     counters.ready(false);
-    let outcome = run_pipeline(file, stop, &counters, &readiness).await;
+    let outcome = run_pipeline(file, stop, &counters, &readiness, &signals).await;
     readiness.set(false);
     counters.ready(false);
     ops_stop.cancel();
@@ -83,6 +93,7 @@ async fn run_pipeline(
     stop: CancellationToken,
     counters: &SinkCounters,
     readiness: &Readiness,
+    signals: &SignalRoute,
 ) -> Outcome {
     let parts = match wiring::build(file, counters.clone()).await {
         Ok(p) => p,
@@ -121,6 +132,10 @@ async fn run_pipeline(
         });
     }
     start_lag_polls(file, counters, &sampler_stop);
+    signals.set(parts.signals.clone());
+    if let (Some(channel), Some(handle)) = (parts.signal_kafka, parts.signals) {
+        channel.spawn(handle, sampler_stop.clone());
+    }
     let pipeline_stop = CancellationToken::new();
     let mut task = tokio::spawn(pipeline.run(pipeline_stop.clone()));
     readiness.set(true);

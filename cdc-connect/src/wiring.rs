@@ -3,11 +3,12 @@
 
 use crate::config::{self, ConfigError, KafkaClient, PipelineFile};
 use crate::metering::{MeteredSink, SinkCounters};
+use crate::signals::{DEFAULT_SIGNAL_GROUP_ID, KafkaSignalChannel};
 use cdc_core::{
     ChangeSource, DebeziumJson, EventCodec, FileOffsetStore, MemoryOffsetStore, ObjectOffsetStore,
     OffsetStore, PipelineConfig, Sink,
 };
-use cdc_mssql::{MssqlConfig, MssqlSource, SnapshotProgress};
+use cdc_mssql::{MssqlConfig, MssqlSource, SnapshotProgress, SnapshotSignals};
 use kafka_io::{
     DecodeFailurePolicy, DefaultTopicNamer, KafkaConfig, KafkaOffsetStore, KafkaSink, KafkaSource,
     SaslMechanism, Security, Tls, TopicSpec, TransactionalSink,
@@ -31,6 +32,10 @@ pub struct Parts {
     pub offsets: Box<dyn OffsetStore>,
     /// Snapshot progress, for a SQL Server source.
     pub snapshot: Option<SnapshotProgress>,
+    /// The handle that sends signals to a SQL Server source.
+    pub signals: Option<SnapshotSignals>,
+    /// Debezium's Kafka signal channel, when `signal_kafka_topic` is set; not reading yet.
+    pub signal_kafka: Option<KafkaSignalChannel>,
 }
 
 impl std::fmt::Debug for Parts {
@@ -428,13 +433,26 @@ pub async fn build(file: &PipelineFile, counters: SinkCounters) -> Result<Parts,
     let pipeline = pipeline_config(file)?;
     let name = file.pipeline.name.clone();
     let mut snapshot = None;
+    let mut signals = None;
+    let mut signal_kafka = None;
     let mut default_prefix = None;
     let source: Box<dyn ChangeSource> = match (&file.source.mssql, &file.source.kafka) {
         (Some(m), _) => {
             let config = mssql_config(m)?;
-            default_prefix = Some(config.logical_name().to_string());
-            let source = MssqlSource::new(config);
+            let logical_name = config.logical_name().to_string();
+            default_prefix = Some(logical_name.clone());
+            let mut source = MssqlSource::new(config);
+            if let Some(rows) = m.incremental_chunk_size {
+                source = source.incremental_chunk_size(rows);
+            }
+            if let Some(collection) = &m.signal_data_collection {
+                source = source.signal_data_collection(collection).map_err(|e| {
+                    ConfigError::field("source.mssql.signal_data_collection", e.to_string())
+                })?;
+            }
             snapshot = Some(source.snapshot_progress());
+            signals = Some(source.signals());
+            signal_kafka = kafka_signal_channel(file, m, &logical_name)?;
             Box::new(source)
         }
         (None, Some(k)) => {
@@ -578,7 +596,48 @@ pub async fn build(file: &PipelineFile, counters: SinkCounters) -> Result<Parts,
         sink,
         offsets,
         snapshot,
+        signals,
+        signal_kafka,
     })
+}
+
+/// Debezium's Kafka signal channel from `[source.mssql] signal_kafka_*`: its own brokers and
+/// properties, else `[sink.kafka]`'s brokers and security with the signal properties.
+fn kafka_signal_channel(
+    file: &PipelineFile,
+    m: &config::MssqlSection,
+    server_name: &str,
+) -> Result<Option<KafkaSignalChannel>, ConfigError> {
+    let Some(topic) = &m.signal_kafka_topic else {
+        return Ok(None);
+    };
+    let field = "source.mssql.signal_kafka_brokers";
+    let client = match (&m.signal_kafka_brokers, &file.sink.kafka) {
+        (Some(brokers), _) => KafkaClient {
+            brokers,
+            security: None,
+            properties: &m.signal_kafka_properties,
+        },
+        (None, Some(sink)) => KafkaClient {
+            brokers: &sink.brokers,
+            security: sink.security.as_ref(),
+            properties: &m.signal_kafka_properties,
+        },
+        (None, None) => {
+            return Err(ConfigError::field(
+                field,
+                "missing: the signal topic needs brokers when the sink is not [sink.kafka]",
+            ));
+        }
+    };
+    let kafka = kafka_config(client, "source.mssql.signal_kafka_properties")?;
+    let group = m
+        .signal_kafka_group_id
+        .as_deref()
+        .unwrap_or(DEFAULT_SIGNAL_GROUP_ID);
+    KafkaSignalChannel::new(&kafka, topic, group, server_name)
+        .map(Some)
+        .map_err(|e| ConfigError::field("source.mssql.signal_kafka_topic", e))
 }
 
 /// The object store for `url` with object_store `options`. `s3://` URLs also read the `AWS_*`
