@@ -493,3 +493,51 @@ fn debeziums_signal_properties_translate_to_the_signal_keys() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_to_a_pipeline_whose_source_is_not_sql_server_gets_409() {
+    let mock = kafka_io::rdkafka::mocking::MockCluster::new(1).unwrap();
+    mock.create_topic("erp.shop.dbo.items", 1, 1).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let lake = work.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let port = free_port();
+    let config = work.path().join("from-kafka.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[pipeline]
+name = "from-kafka"
+
+[source.kafka]
+brokers = "{brokers}"
+group_id = "signals-409"
+topics = ["erp.shop.dbo.items"]
+
+[sink.s3]
+url = "file://{lake}"
+format = "ndjson"
+
+[ops]
+listen = "127.0.0.1:{port}"
+"#,
+            brokers = mock.bootstrap_servers(),
+            lake = lake.display()
+        ),
+    )
+    .unwrap();
+    let child = tokio::task::block_in_place(|| start_cdc(&config, "", port));
+    let (status, text) = tokio::task::block_in_place(|| {
+        post_signal(
+            port,
+            r#"{"type":"execute-snapshot","data":{"data-collections":["dbo.items"]}}"#,
+        )
+    });
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("not SQL Server"), "{text}");
+    assert_eq!(
+        tokio::task::block_in_place(|| terminate(child, "cdc")),
+        Some(0)
+    );
+}
