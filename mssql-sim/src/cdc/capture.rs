@@ -31,6 +31,7 @@ fn sys_table(
             identity: None,
             default: None,
             computed: None,
+            user_type_id: None,
         })
         .collect();
     let mut t = Table::new(id, "cdc", name, columns, vec![], now());
@@ -274,6 +275,7 @@ pub(crate) fn enable_table(
             identity: None,
             default: None,
             computed: None,
+            user_type_id: None,
         },
         Column {
             name: "__$end_lsn".into(),
@@ -283,6 +285,7 @@ pub(crate) fn enable_table(
             identity: None,
             default: None,
             computed: None,
+            user_type_id: None,
         },
         Column {
             name: "__$seqval".into(),
@@ -292,6 +295,7 @@ pub(crate) fn enable_table(
             identity: None,
             default: None,
             computed: None,
+            user_type_id: None,
         },
         Column {
             name: "__$operation".into(),
@@ -301,6 +305,7 @@ pub(crate) fn enable_table(
             identity: None,
             default: None,
             computed: None,
+            user_type_id: None,
         },
         Column {
             name: "__$update_mask".into(),
@@ -310,6 +315,7 @@ pub(crate) fn enable_table(
             identity: None,
             default: None,
             computed: None,
+            user_type_id: None,
         },
     ];
     for c in &captured {
@@ -327,6 +333,12 @@ pub(crate) fn enable_table(
             identity: None,
             default: None,
             computed: None,
+            // An alias-typed source column is held as its base type. Microsoft's
+            // "cdc.<capture_instance>_CT" page says only that captured columns have the
+            // source column's data type (timestamp and identity excepted) and does not
+            // mention alias types; that the change table keeps the base type rather than the
+            // alias is unverified. Readers of sys.columns see the base type either way.
+            user_type_id: None,
         });
     }
     let n = cols.len() as i32 + 1;
@@ -338,6 +350,7 @@ pub(crate) fn enable_table(
         identity: None,
         default: None,
         computed: None,
+        user_type_id: None,
     });
     let mut ct = Table::new(ct_id, "cdc", &format!("{ci}_CT"), cols, vec![], now());
     ct.system = true;

@@ -23,6 +23,31 @@ pub(crate) struct Database {
     /// `msdb`, as a stock SQL Server 2022 reports them in `sys.databases.snapshot_isolation_state`.
     /// While OFF, a SNAPSHOT transaction touching the database fails with error 3952.
     pub(crate) allow_snapshot_isolation: bool,
+    /// Alias data types made by `CREATE TYPE name FROM base_type`, in creation order.
+    pub(crate) alias_types: Vec<AliasType>,
+    /// The `user_type_id` the next alias type gets: 257 for a database's first one, as
+    /// SQL Server numbers them (ids up to 256 are its own types; `sysname` is 256).
+    pub(crate) next_user_type_id: i32,
+}
+
+/// `sys.types.user_type_id` of `sysname`, a system-supplied type over `nvarchar(128)`
+/// (`system_type_id` 231) that, unlike `nvarchar`, is not nullable (Microsoft, "nchar and
+/// nvarchar (Transact-SQL)"). Alias types made by CREATE TYPE number from 257.
+pub(crate) const SYSNAME_USER_TYPE_ID: i32 = 256;
+
+/// An alias data type (`CREATE TYPE [schema.]name FROM base_type [NULL | NOT NULL]`):
+/// columns, variables and CAST/CONVERT of it behave as `base`; `sys.columns` reports its
+/// `user_type_id` beside the base's `system_type_id` (Microsoft, "sys.types", "CREATE TYPE").
+#[derive(Debug, Clone)]
+pub(crate) struct AliasType {
+    pub(crate) user_type_id: i32,
+    pub(crate) schema_id: i32,
+    pub(crate) name: String,
+    /// The system type it is based on, with its length/precision/scale.
+    pub(crate) base: crate::value::SqlType,
+    /// The nullability a column of this type gets when its definition says neither NULL
+    /// nor NOT NULL (`sys.types.is_nullable`).
+    pub(crate) nullable: bool,
 }
 
 impl Database {
@@ -39,6 +64,8 @@ impl Database {
             log: Log::default(),
             created: now(),
             allow_snapshot_isolation: matches!(name, "master" | "msdb"),
+            alias_types: Vec::new(),
+            next_user_type_id: 257,
         }
     }
 
@@ -62,6 +89,21 @@ impl Database {
 
     pub(crate) fn table_mut(&mut self, schema: &str, name: &str) -> Option<&mut Table> {
         self.tables.get_mut(&key(schema, name))
+    }
+
+    /// The alias type `schema.name` (names compare case-insensitively).
+    pub(crate) fn alias_type(&self, schema: &str, name: &str) -> Option<&AliasType> {
+        let sid = self.schema_id(schema)?;
+        self.alias_types
+            .iter()
+            .find(|a| a.schema_id == sid && a.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The alias type with this `user_type_id`.
+    pub(crate) fn alias_type_by_id(&self, user_type_id: i32) -> Option<&AliasType> {
+        self.alias_types
+            .iter()
+            .find(|a| a.user_type_id == user_type_id)
     }
 
     pub(crate) fn table_by_id(&self, id: i32) -> Option<&Table> {

@@ -22,6 +22,9 @@ pub(crate) struct Column {
     /// row's other columns on every insert and update and cannot be written; change tables
     /// hold NULL for it (Microsoft's cdc.<capture_instance>_CT page).
     pub(crate) computed: Option<sqlparser::ast::Expr>,
+    /// `sys.columns.user_type_id` when it differs from the type's `system_type_id`: an
+    /// alias type's id (257 and up), or 256 for `sysname`. `ty` is then the base type.
+    pub(crate) user_type_id: Option<i32>,
 }
 
 /// A UNIQUE constraint or an index created with CREATE [UNIQUE] INDEX (the primary key is

@@ -7,7 +7,7 @@ use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::parse::ident_text;
 use crate::sql::rel::RelCol;
-use crate::value::{SqlType, Value, coerce, compare, parse_decimal, parse_type, rescale};
+use crate::value::{SqlType, Value, coerce, compare, parse_decimal, rescale};
 
 fn bool_val(b: Option<bool>) -> Value {
     match b {
@@ -591,7 +591,7 @@ impl Exec<'_> {
                 ..
             } => {
                 let v = self.eval(expr, cols, row, group)?;
-                let ty = parse_type(&data_type.to_string())?;
+                let ty = self.cast_type(&data_type.to_string())?;
                 match coerce(v, &ty) {
                     Ok(v) => Ok(v),
                     Err(_) if matches!(kind, sqlparser::ast::CastKind::TryCast) => Ok(Value::Null),
@@ -605,7 +605,7 @@ impl Exec<'_> {
                 ..
             } => {
                 let v = self.eval(expr, cols, row, group)?;
-                let ty = parse_type(&dt.to_string())?;
+                let ty = self.cast_type(&dt.to_string())?;
                 // CONVERT(binary(10), '0x...', 1) style: hex text to bytes
                 let v = match (&ty, &v) {
                     (SqlType::Binary(_) | SqlType::VarBinary(_), Value::Str(s))

@@ -16,7 +16,7 @@ use crate::sql::out::{Env, Out};
 use crate::sql::parse::{Segment, name_parts, parse_batch};
 use crate::sql::rel::Rel;
 use crate::sql::session::Session;
-use crate::value::{Value, coerce, parse_type};
+use crate::value::{Value, coerce};
 
 /// Executes statements for one session against the shared engine.
 pub(crate) struct Exec<'a> {
@@ -204,6 +204,11 @@ impl<'a> Exec<'a> {
         let r = match seg {
             Segment::Stmt(s) => self.statement(*s),
             Segment::Exec { name, args } => self.exec_proc(&name, args),
+            Segment::CreateType {
+                name,
+                base,
+                nullable,
+            } => self.create_type(&name, &base, nullable),
             Segment::Save(_) | Segment::AlterDatabase { .. } | Segment::Reconfigure => Ok(()),
         };
         match r {
@@ -239,6 +244,11 @@ impl<'a> Exec<'a> {
                 }
                 Ok(())
             }
+            Segment::CreateType {
+                name,
+                base,
+                nullable,
+            } => self.create_type(&name, &base, nullable),
         }
     }
 
@@ -480,6 +490,18 @@ impl<'a> Exec<'a> {
                 Ok(())
             }
             Statement::Drop {
+                object_type: ObjectType::Type,
+                if_exists,
+                names,
+                ..
+            } => {
+                for n in &names {
+                    self.drop_type(&name_parts(n), if_exists)?;
+                }
+                self.done(None);
+                Ok(())
+            }
+            Statement::Drop {
                 object_type,
                 if_exists,
                 names,
@@ -559,7 +581,10 @@ impl<'a> Exec<'a> {
             Statement::Declare { stmts, .. } => {
                 for d in stmts {
                     let ty = match &d.data_type {
-                        Some(t) => parse_type(&t.to_string())?,
+                        Some(t) => {
+                            let db = self.sess.db.clone();
+                            self.resolve_type(&db, &t.to_string(), 1)?.ty
+                        }
                         None => return Err(SqlError::unsupported("DECLARE without a type")),
                     };
                     let init = match &d.assignment {
@@ -677,5 +702,8 @@ fn segment_text(seg: &Segment) -> String {
             format!("ALTER DATABASE {database} {}", options.join(" "))
         }
         Segment::Reconfigure => "RECONFIGURE".to_string(),
+        Segment::CreateType { name, base, .. } => {
+            format!("CREATE TYPE {} FROM {base}", name.join("."))
+        }
     }
 }

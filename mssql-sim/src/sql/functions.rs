@@ -10,7 +10,7 @@ use crate::sql::exec::Exec;
 use crate::sql::parse::name_parts;
 use crate::sql::query::has_aggregate;
 use crate::sql::rel::RelCol;
-use crate::value::{Len, SqlType, Value, compare, parse_type};
+use crate::value::{Len, SqlType, Value, compare};
 
 impl Exec<'_> {
     pub(crate) fn args(
@@ -535,7 +535,10 @@ impl Exec<'_> {
             | Expr::Convert {
                 data_type: Some(data_type),
                 ..
-            } => parse_type(&data_type.to_string()).ok().map(|t| (t, true)),
+            } => self
+                .cast_type(&data_type.to_string())
+                .ok()
+                .map(|t| (t, true)),
             Expr::Function(f) => {
                 let name = name_parts(&f.name).last()?.to_lowercase();
                 match name.as_str() {

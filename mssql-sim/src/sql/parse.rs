@@ -32,6 +32,14 @@ pub(crate) enum Segment {
     Save(String),
     /// `RECONFIGURE [WITH OVERRIDE]`: installs what `sp_configure` set.
     Reconfigure,
+    /// `CREATE TYPE [schema.]name FROM base_type [NULL | NOT NULL]`: an alias data type
+    /// (sqlparser knows only PostgreSQL's CREATE TYPE forms). `base` is the base type as
+    /// written; `nullable` is None when neither NULL nor NOT NULL was given.
+    CreateType {
+        name: Vec<String>,
+        base: String,
+        nullable: Option<bool>,
+    },
 }
 
 fn syntax_from(e: impl std::fmt::Display) -> SqlError {
@@ -151,6 +159,17 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
             };
             segments.push(Segment::Save(name.value.clone()));
             i = at + 1;
+            continue;
+        }
+        // CREATE TYPE name FROM base_type [NULL | NOT NULL]
+        if depth == 0
+            && is_kw(Some(t), Keyword::CREATE)
+            && is_kw(tokens.get(skip_ws(&tokens, i + 1)), Keyword::TYPE)
+            && let Some((seg, next)) = create_type_from(&tokens, skip_ws(&tokens, i + 1) + 1)
+        {
+            flush(&dialect, &mut pending, &mut segments)?;
+            segments.push(seg);
+            i = next;
             continue;
         }
         let is_exec = matches!(t, Token::Word(w) if depth == 0 && (w.keyword == Keyword::EXEC || w.keyword == Keyword::EXECUTE));
@@ -302,6 +321,69 @@ fn parse_exec(
         }
         return Ok((Segment::Exec { name, args }, k));
     }
+}
+
+/// `name FROM base_type [NULL | NOT NULL]` after `CREATE TYPE`, starting at `i`; None when
+/// the statement is another CREATE TYPE form (left to sqlparser). Returns the segment and
+/// the index after it.
+fn create_type_from(tokens: &[Token], i: usize) -> Option<(Segment, usize)> {
+    let mut i = skip_ws(tokens, i);
+    let mut name = Vec::new();
+    loop {
+        let Some(Token::Word(w)) = tokens.get(i) else {
+            return None;
+        };
+        name.push(w.value.clone());
+        i += 1;
+        if matches!(tokens.get(i), Some(Token::Period)) {
+            i += 1;
+            continue;
+        }
+        break;
+    }
+    i = skip_ws(tokens, i);
+    if !is_kw(tokens.get(i), Keyword::FROM) {
+        return None;
+    }
+    i += 1;
+    let mut base = String::new();
+    let mut nullable = None;
+    let mut depth = 0i32;
+    while let Some(t) = tokens.get(i) {
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::SemiColon | Token::EOF if depth == 0 => break,
+            Token::Word(w) if depth == 0 && w.quote_style.is_none() => {
+                if w.keyword == Keyword::NULL {
+                    nullable = Some(true);
+                    i += 1;
+                    break;
+                }
+                if w.keyword == Keyword::NOT
+                    && is_kw(tokens.get(skip_ws(tokens, i + 1)), Keyword::NULL)
+                {
+                    nullable = Some(false);
+                    i = skip_ws(tokens, i + 1) + 1;
+                    break;
+                }
+                if is_statement_start(w.keyword) && !base.trim().is_empty() {
+                    break;
+                }
+            }
+            _ => {}
+        }
+        base.push_str(&t.to_string());
+        i += 1;
+    }
+    Some((
+        Segment::CreateType {
+            name,
+            base: base.trim().to_string(),
+            nullable,
+        },
+        i,
+    ))
 }
 
 /// `ALTER DATABASE` from the tokens after `DATABASE`: the first word is the name, the other

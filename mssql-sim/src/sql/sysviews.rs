@@ -1,6 +1,6 @@
 //! Catalog views (`sys.*`, `INFORMATION_SCHEMA.*`) computed from the engine on demand.
 
-use crate::engine::catalog::Database;
+use crate::engine::catalog::{Database, SYSNAME_USER_TYPE_ID};
 use crate::error::SqlResult;
 use crate::sql::exec::Exec;
 use crate::sql::rel::{Rel, RelCol};
@@ -171,7 +171,9 @@ impl Exec<'_> {
                             s(&c.name),
                             i(c.column_id as i64),
                             i(c.ty.type_id() as i64),
-                            i(c.ty.type_id() as i64),
+                            // An alias-typed or sysname column: the type's own id beside
+                            // its base's system_type_id.
+                            i(c.user_type_id.map_or(c.ty.type_id() as i64, i64::from)),
                             i(c.ty.max_length() as i64),
                             i(c.ty.precision() as i64),
                             i(c.ty.scale() as i64),
@@ -204,19 +206,11 @@ impl Exec<'_> {
                     rows,
                 )
             }
-            ("sys", "types") => rel(
-                &[
-                    ("name", NAME),
-                    ("system_type_id", SqlType::TinyInt),
-                    ("user_type_id", SqlType::Int),
-                    ("schema_id", SqlType::Int),
-                    ("max_length", SqlType::SmallInt),
-                    ("precision", SqlType::TinyInt),
-                    ("scale", SqlType::TinyInt),
-                    ("is_nullable", SqlType::Bit),
-                    ("is_user_defined", SqlType::Bit),
-                ],
-                ALL_TYPES
+            ("sys", "types") => {
+                // The system types (user_type_id = system_type_id, schema sys), sysname
+                // (user_type_id 256 over nvarchar, not nullable), then the database's alias
+                // types (Microsoft, "sys.types").
+                let mut rows: Vec<Vec<Value>> = ALL_TYPES
                     .iter()
                     .map(|t| {
                         vec![
@@ -229,10 +223,53 @@ impl Exec<'_> {
                             i(t.scale() as i64),
                             b(true),
                             b(false),
+                            b(false),
                         ]
                     })
-                    .collect(),
-            ),
+                    .collect();
+                let sysname = SqlType::NVarChar(Len::N(128));
+                rows.push(vec![
+                    s("sysname"),
+                    i(sysname.type_id() as i64),
+                    i(i64::from(SYSNAME_USER_TYPE_ID)),
+                    i(4),
+                    i(sysname.max_length() as i64),
+                    i(0),
+                    i(0),
+                    b(false),
+                    b(false),
+                    b(false),
+                ]);
+                for a in &db.alias_types {
+                    rows.push(vec![
+                        s(&a.name),
+                        i(a.base.type_id() as i64),
+                        i(i64::from(a.user_type_id)),
+                        i(i64::from(a.schema_id)),
+                        i(a.base.max_length() as i64),
+                        i(a.base.precision() as i64),
+                        i(a.base.scale() as i64),
+                        b(a.nullable),
+                        b(true),
+                        b(false),
+                    ]);
+                }
+                rel(
+                    &[
+                        ("name", NAME),
+                        ("system_type_id", SqlType::TinyInt),
+                        ("user_type_id", SqlType::Int),
+                        ("schema_id", SqlType::Int),
+                        ("max_length", SqlType::SmallInt),
+                        ("precision", SqlType::TinyInt),
+                        ("scale", SqlType::TinyInt),
+                        ("is_nullable", SqlType::Bit),
+                        ("is_user_defined", SqlType::Bit),
+                        ("is_assembly_type", SqlType::Bit),
+                    ],
+                    rows,
+                )
+            }
             ("sys", "indexes") => {
                 let mut rows = Vec::new();
                 for t in db.tables.values() {
@@ -527,6 +564,18 @@ fn info_columns(db: &Database) -> Rel {
                     | SqlType::Real
                     | SqlType::Float
             );
+            // An alias-typed column: DATA_TYPE is the base type, DOMAIN_SCHEMA/DOMAIN_NAME
+            // name the alias (NULL for system types, sysname included; the latter is
+            // unverified).
+            let domain = c
+                .user_type_id
+                .and_then(|id| db.alias_type_by_id(id))
+                .map(|a| {
+                    (
+                        db.schema_name(a.schema_id).unwrap_or("dbo"),
+                        a.name.as_str(),
+                    )
+                });
             let dt_prec = match c.ty {
                 SqlType::Time(p) | SqlType::DateTime2(p) | SqlType::DateTimeOffset(p) => {
                     i(p as i64)
@@ -559,6 +608,8 @@ fn info_columns(db: &Database) -> Rel {
                     Value::Null
                 },
                 dt_prec,
+                domain.map_or(Value::Null, |(sch, _)| s(sch)),
+                domain.map_or(Value::Null, |(_, n)| s(n)),
             ]);
         }
     }
@@ -576,6 +627,8 @@ fn info_columns(db: &Database) -> Rel {
             ("NUMERIC_PRECISION", SqlType::TinyInt),
             ("NUMERIC_SCALE", SqlType::Int),
             ("DATETIME_PRECISION", SqlType::SmallInt),
+            ("DOMAIN_SCHEMA", NAME),
+            ("DOMAIN_NAME", NAME),
         ],
         rows,
     )
