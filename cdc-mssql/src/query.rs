@@ -40,8 +40,17 @@ pub(crate) const TABLES: &str = "SELECT t.object_id, s.name AS schema_name, t.na
 /// Captured columns of every instance.
 pub(crate) const CAPTURED_COLUMNS: &str =
     "SELECT object_id, column_name, column_ordinal FROM cdc.captured_columns";
-/// Column types, of source and change tables alike.
-pub(crate) const COLUMNS: &str = "SELECT c.object_id, c.name, t.name AS type_name, c.max_length, c.precision, c.scale, c.is_nullable FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id";
+/// Column types, of source and change tables alike. An alias type's column
+/// (`CREATE TYPE dbo.Phone FROM nvarchar(20)`) is joined to its alias by `user_type_id`, so
+/// its base type's name is read from the row whose `user_type_id` is the column's
+/// `system_type_id` (for system types the two ids are equal; Microsoft, "sys.types").
+/// CLR types (`is_assembly_type`: geography, geometry, hierarchyid) keep their own names,
+/// and `sysname` (a system type, `is_user_defined` 0) keeps its name, which maps to
+/// `nvarchar(128)`. `max_length`, `precision` and `scale` in `sys.columns` are the base
+/// type's as declared.
+pub(crate) const COLUMNS: &str = "SELECT c.object_id, c.name, COALESCE(bt.name, t.name) AS type_name, c.max_length, c.precision, c.scale, c.is_nullable \
+     FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id \
+     LEFT JOIN sys.types bt ON bt.user_type_id = c.system_type_id AND t.is_user_defined = 1 AND t.is_assembly_type = 0";
 /// Primary keys.
 pub(crate) const KEY_CONSTRAINTS: &str = "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS WHERE CONSTRAINT_TYPE = 'PRIMARY KEY'";
 /// Primary-key columns.
