@@ -1,15 +1,17 @@
 //! Network steps are bounded and connection strings mean what Microsoft's drivers say (issue
 //! 12, "Reader"): a server that accepts the TCP connection and never answers fails `start`
 //! with a timeout naming the step; `Encrypt=Strict` against a TDS 7.4 server fails instead of
-//! hanging; `Encrypt` and `TrustServerCertificate` follow Microsoft.Data.SqlClient. These use
-//! the simulator's TLS (a self-signed certificate) or a silent loopback listener, so they
-//! always run locally.
+//! hanging and against a TDS 8.0 one connects, validating the certificate; `Encrypt` and
+//! `TrustServerCertificate` follow Microsoft.Data.SqlClient. These use the simulator's TLS (a
+//! certificate signed by its own CA) or a silent loopback listener, so they always run
+//! locally.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use cdc_core::ChangeSource;
 use cdc_mssql::{MssqlConfig, MssqlConfigBuilder, MssqlSource, NetworkStep, SnapshotMode};
+use mssql_sim::SimConfig;
 use std::error::Error as _;
 use std::time::Duration;
 use support::{PASSWORD, Target};
@@ -125,7 +127,13 @@ fn on(target: &Target, port: u16, extra: &str) -> MssqlConfigBuilder {
 
 #[tokio::test]
 async fn encrypt_strict_against_a_tds_7_4_server_fails_in_the_tls_handshake_instead_of_hanging() {
-    let (target, port) = tls_simulator("net_strict").await;
+    let target = Target::with_simulator(
+        "net_strict",
+        SimConfig::new(PASSWORD).manual_capture().tds_7_only(),
+    )
+    .await;
+    target.scenario("orders").await;
+    let port = target.sim.as_ref().unwrap().addr().port();
     let error = start(on(&target, port, "Encrypt=Strict"))
         .await
         .unwrap_err();
@@ -256,4 +264,39 @@ async fn encrypt_optional_validates_the_certificate_when_the_server_forces_encry
         "one connection that saw the server force encryption, one that validated"
     );
     task.abort();
+}
+
+/// A server offering TDS 8.0 (the simulator, as SQL Server 2022 and later): `Encrypt=Strict`
+/// connects and streams, validating the server certificate against the CA given as
+/// `ca_file`; without it the certificate is refused even with `TrustServerCertificate=true`,
+/// which Strict ignores (Microsoft.Data.SqlClient's rule).
+#[tokio::test]
+async fn encrypt_strict_to_a_tds_8_server_validates_the_certificate_against_the_ca_file() {
+    let (target, port) = tls_simulator("net_strict_tds8").await;
+    let pem = target.sim.as_ref().unwrap().ca_certificate_pem().unwrap();
+    let ca = std::env::temp_dir().join(format!("mssql-sim-ca-{}-{port}.pem", std::process::id()));
+    std::fs::write(&ca, pem).unwrap();
+
+    let error = start(on(
+        &target,
+        port,
+        "Encrypt=Strict;TrustServerCertificate=true",
+    ))
+    .await
+    .expect_err("Strict ignores TrustServerCertificate: an unknown CA is refused");
+    assert!(
+        error.to_string().to_lowercase().contains("certificate"),
+        "the message says the certificate is the problem: {error}"
+    );
+
+    let mut source = start(on(&target, port, "Encrypt=Strict").ca_file(&ca))
+        .await
+        .unwrap_or_else(|e| panic!("Encrypt=Strict with the CA: {e}"));
+    target
+        .run("INSERT INTO dbo.customers (id, name) VALUES (77, N'over TDS 8.0');")
+        .await;
+    target.scan().await;
+    let events = support::read_events(&mut source, 1).await;
+    assert_eq!(events[0].table.id.table, "customers");
+    std::fs::remove_file(&ca).ok();
 }

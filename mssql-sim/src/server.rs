@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use crate::cdc::job;
@@ -34,9 +33,14 @@ pub struct SimConfig {
     /// How often the capture job scans the log; `None` means only `EXEC sys.sp_cdc_scan`
     /// (or [`Simulator::scan`]) fills change tables, which makes tests deterministic.
     pub capture_interval: Option<Duration>,
-    /// Offer TLS (self-signed certificate) to clients that ask for encryption. Clients that
+    /// Offer TLS (a certificate signed by the simulator's own CA, see
+    /// [`Simulator::ca_certificate_pem`]) to clients that ask for encryption. Clients that
     /// say "not supported" always get plain TCP.
     pub tls: bool,
+    /// With `tls`: also accept TDS 8.0 strict encryption (TLS before the first TDS packet, as
+    /// SQL Server 2022 and later do). `false` is a server speaking only TDS 7.x, which never
+    /// answers a strict client's TLS handshake.
+    pub strict_encryption: bool,
 }
 
 impl fmt::Debug for SimConfig {
@@ -46,6 +50,7 @@ impl fmt::Debug for SimConfig {
             .field("sa_password", &"<redacted>")
             .field("capture_interval", &self.capture_interval)
             .field("tls", &self.tls)
+            .field("strict_encryption", &self.strict_encryption)
             .finish()
     }
 }
@@ -58,6 +63,7 @@ impl SimConfig {
             sa_password: sa_password.into(),
             capture_interval: Some(Duration::from_millis(5000)),
             tls: true,
+            strict_encryption: true,
         }
     }
 
@@ -76,6 +82,13 @@ impl SimConfig {
     /// Turns TLS off: every client is told encryption is not supported.
     pub fn without_tls(mut self) -> Self {
         self.tls = false;
+        self
+    }
+
+    /// A server speaking only TDS 7.x (SQL Server 2019 and earlier): no TDS 8.0 strict
+    /// encryption.
+    pub fn tds_7_only(mut self) -> Self {
+        self.strict_encryption = false;
         self
     }
 
@@ -104,7 +117,9 @@ impl State {
 
 struct Shared {
     engine: Mutex<State>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<crate::tls::Tls>,
+    /// Whether TDS 8.0 strict encryption is accepted (with `tls`).
+    strict_encryption: bool,
     ctl: Control,
     password: String,
     next_spid: AtomicU16,
@@ -139,7 +154,7 @@ impl Simulator {
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let tls = if config.tls {
-            Some(crate::tls::self_signed_acceptor()?)
+            Some(crate::tls::Tls::generate()?)
         } else {
             None
         };
@@ -149,6 +164,7 @@ impl Simulator {
                 cdc: Cdc::default(),
             }),
             tls,
+            strict_encryption: config.strict_encryption,
             ctl: Control::new(),
             password: config.sa_password.clone(),
             next_spid: AtomicU16::new(51),
@@ -214,6 +230,20 @@ impl Simulator {
             self.addr.port(),
             self.shared.password
         )
+    }
+
+    /// The PEM certificate of the CA that signed the simulator's TLS certificate (for
+    /// `localhost` and `127.0.0.1`), fresh for every simulator: what a client trusts to
+    /// validate it (`ca_file`) — TDS 8.0 strict always validates. `None` without TLS.
+    pub fn ca_certificate_pem(&self) -> Option<&str> {
+        self.shared.tls.as_ref().map(|t| t.ca_pem.as_str())
+    }
+
+    /// The PEM certificate the simulator presents (signed by
+    /// [`ca_certificate_pem`](Self::ca_certificate_pem)), for clients that pin it, such as
+    /// mssql-jdbc's `serverCertificate` with `encrypt=strict`. `None` without TLS.
+    pub fn server_certificate_pem(&self) -> Option<&str> {
+        self.shared.tls.as_ref().map(|t| t.server_pem.as_str())
     }
 
     /// The fault-injection handle.

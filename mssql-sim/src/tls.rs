@@ -1,6 +1,6 @@
-//! TLS for TDS: a self-signed certificate, and the PRELOGIN wrapping MS-TDS requires while
-//! the TLS handshake runs (handshake records travel inside TDS PRELOGIN packets; afterwards
-//! TLS records go straight over TCP).
+//! TLS for TDS: the simulator's certificates, TDS 8.0 strict TLS, and the PRELOGIN wrapping
+//! TDS 7.x requires while the TLS handshake runs (handshake records travel inside TDS PRELOGIN
+//! packets; afterwards TLS records go straight over TCP).
 
 use std::io;
 use std::pin::Pin;
@@ -17,26 +17,85 @@ use crate::error::SimError;
 const HEADER: usize = 8;
 const PRELOGIN: u8 = 0x12;
 
-/// Builds an acceptor with a fresh self-signed certificate for `localhost` / `127.0.0.1`.
-pub(crate) fn self_signed_acceptor() -> Result<TlsAcceptor, SimError> {
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .map_err(|e| SimError::Invalid(format!("certificate generation failed: {e}")))?;
-    let cert = ck.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-    let mut cfg = ServerConfig::builder_with_provider(provider)
+/// The simulator's TLS: a CA of its own and a server certificate for `localhost` /
+/// `127.0.0.1` it signed (clients validate it by trusting the CA, `ca_file`; TDS 8.0 strict
+/// always validates), served in the two ways SQL Server 2022 offers TLS.
+pub(crate) struct Tls {
+    /// TDS 7.x: TLS 1.2 inside PRELOGIN packets after the PRELOGIN exchange.
+    pub(crate) prelogin: TlsAcceptor,
+    /// TDS 8.0 strict: TLS 1.2 or 1.3 straight over TCP before any TDS packet, ALPN `tds/8.0`.
+    pub(crate) strict: TlsAcceptor,
+    /// The CA certificate, PEM.
+    pub(crate) ca_pem: String,
+    /// The server certificate, PEM (what mssql-jdbc pins with `serverCertificate`).
+    pub(crate) server_pem: String,
+}
+
+/// ALPN protocol of TDS 8.0 (MS-TDS 2.1, "TDS 8.0"; what tiberius and mssql-jdbc offer).
+const TDS_8_ALPN: &[u8] = b"tds/8.0";
+
+impl Tls {
+    /// Fresh keys and certificates.
+    pub(crate) fn generate() -> Result<Tls, SimError> {
+        let failed =
+            |e: rcgen::Error| SimError::Invalid(format!("certificate generation failed: {e}"));
+        let ca_key = rcgen::KeyPair::generate().map_err(failed)?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "mssql-sim test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(failed)?;
+        let key = rcgen::KeyPair::generate().map_err(failed)?;
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .map_err(failed)?;
+        let cert = params.signed_by(&key, &ca).map_err(failed)?;
+        let chain = vec![cert.der().clone(), ca.der().clone()];
+        let key_der = || PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         // SQL Server speaks TLS 1.2 inside TDS 7.x PRELOGIN; FreeTDS loses its TLS 1.3
-        // Finished message in this mode, so 1.3 is not offered.
-        .with_protocol_versions(&[&tokio_rustls::rustls::version::TLS12])
-        .map_err(|e| SimError::Invalid(format!("TLS configuration failed: {e}")))?
+        // Finished message in this mode, so 1.3 is not offered there.
+        let mut prelogin = server_config(
+            &[&tokio_rustls::rustls::version::TLS12],
+            chain.clone(),
+            key_der(),
+        )?;
+        // Tickets sent after the handshake would still be wrapped in PRELOGIN packets while
+        // the client has already switched to raw TLS records; SQL Server sends none either.
+        prelogin.send_tls13_tickets = 0;
+        let mut strict = server_config(
+            &[
+                &tokio_rustls::rustls::version::TLS13,
+                &tokio_rustls::rustls::version::TLS12,
+            ],
+            chain,
+            key_der(),
+        )?;
+        strict.alpn_protocols = vec![TDS_8_ALPN.to_vec()];
+        Ok(Tls {
+            prelogin: TlsAcceptor::from(Arc::new(prelogin)),
+            strict: TlsAcceptor::from(Arc::new(strict)),
+            ca_pem: ca.pem(),
+            server_pem: cert.pem(),
+        })
+    }
+}
+
+fn server_config(
+    versions: &[&'static tokio_rustls::rustls::SupportedProtocolVersion],
+    chain: Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<ServerConfig, SimError> {
+    let failed = |e: tokio_rustls::rustls::Error| {
+        SimError::Invalid(format!("TLS configuration failed: {e}"))
+    };
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(failed)?
         .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .map_err(|e| SimError::Invalid(format!("TLS configuration failed: {e}")))?;
-    // Tickets sent after the handshake would still be wrapped in PRELOGIN packets while the
-    // client has already switched to raw TLS records; SQL Server sends none either.
-    cfg.send_tls13_tickets = 0;
-    Ok(TlsAcceptor::from(Arc::new(cfg)))
+        .with_single_cert(chain, key)
+        .map_err(failed)
 }
 
 /// A stream that frames TLS handshake bytes in PRELOGIN packets until told the handshake

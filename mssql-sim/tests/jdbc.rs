@@ -1,5 +1,6 @@
 //! Microsoft's JDBC driver (mssql-jdbc, Maven Central) as an independent client of the
-//! simulator, run through `scripts/debezium.sh jdbc`: login without and with TLS, a statement,
+//! simulator, run through `scripts/debezium.sh jdbc`: login without TLS, with TLS inside PRELOGIN
+//! (TDS 7.x) and with TDS 8.0 strict TLS, a statement,
 //! prepared statements (the driver sends sp_executesql, then sp_prepexec, then sp_execute), and
 //! the DatabaseMetaData calls Debezium makes (getTables, getColumns, getPrimaryKeys).
 //! Fails loudly when Java or Maven is missing (scripts/setup.sh installs them).
@@ -45,8 +46,15 @@ async fn mssql_jdbc_logs_in_runs_prepared_statements_and_reads_metadata() {
     )
     .unwrap();
     let port = sim.addr().port();
-    for encrypt in ["false", "true"] {
-        let out = tokio::task::spawn_blocking(move || probe(port, encrypt))
+    // TDS 8.0 strict: mssql-jdbc pins the simulator's certificate (`serverCertificate`; Strict
+    // ignores trustServerCertificate) — a second, independent client of the strict handshake.
+    let pinned =
+        std::env::temp_dir().join(format!("mssql-sim-jdbc-{}-{port}.pem", std::process::id()));
+    std::fs::write(&pinned, sim.server_certificate_pem().unwrap()).unwrap();
+    let strict = format!("strict;serverCertificate={}", pinned.display());
+    for encrypt in ["false".to_string(), "true".to_string(), strict] {
+        let label = encrypt.clone();
+        let out = tokio::task::spawn_blocking(move || probe(port, &encrypt))
             .await
             .unwrap();
         let lines: Vec<&str> = out.lines().collect();
@@ -76,8 +84,9 @@ async fn mssql_jdbc_logs_in_runs_prepared_statements_and_reads_metadata() {
                 "primary keys: TABLE_NAME=items COLUMN_NAME=id KEY_SEQ=1",
                 "ok",
             ],
-            "encrypt={encrypt}"
+            "encrypt={label}"
         );
     }
+    std::fs::remove_file(&pinned).ok();
     sim.stop().await;
 }

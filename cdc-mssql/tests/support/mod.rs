@@ -26,12 +26,15 @@ impl Target {
     /// A fresh database `name`, with CDC enabled on it, on the simulator (manual capture) or
     /// on `MSSQL_URL`.
     pub async fn new(name: &str) -> Target {
+        Self::with_simulator(name, SimConfig::new(PASSWORD).manual_capture()).await
+    }
+
+    /// As [`Target::new`], on a simulator started with `config` unless `MSSQL_URL` is set.
+    pub async fn with_simulator(name: &str, config: SimConfig) -> Target {
         let (sim, ado) = match std::env::var("MSSQL_URL") {
             Ok(url) => (None, url),
             Err(_) => {
-                let sim = Simulator::start(SimConfig::new(PASSWORD).manual_capture())
-                    .await
-                    .unwrap();
+                let sim = Simulator::start(config).await.unwrap();
                 let ado = format!(
                     "Server=tcp:127.0.0.1,{};User Id=sa;Password={PASSWORD};Encrypt=off",
                     sim.addr().port()

@@ -190,6 +190,11 @@ fn login_error(e: &SqlError) -> Vec<u8> {
 
 pub(super) async fn connection(shared: Arc<Shared>, mut tcp: TcpStream) -> Result<(), SimError> {
     tcp.set_nodelay(true)?;
+    // A TLS record first (content type 22, a ClientHello) is a TDS 8.0 strict client.
+    let mut first = [0u8; 1];
+    if tcp.peek(&mut first).await? == 1 && first[0] == TLS_HANDSHAKE_RECORD {
+        return strict(shared, tcp).await;
+    }
     // PRELOGIN is read straight from the socket so no bytes of a following TLS handshake
     // are buffered away from the TLS layer.
     let Some(msg) = read_message(&mut tcp).await? else {
@@ -210,14 +215,14 @@ pub(super) async fn connection(shared: Arc<Shared>, mut tcp: TcpStream) -> Resul
     debug!(client_encryption = pre.encryption, answer, "prelogin");
     write_message(&mut tcp, ty::REPLY, &prelogin::response(answer), 4096).await?;
     match (&shared.tls, answer) {
-        (Some(acceptor), prelogin::ENCRYPT_ON) => {
-            let mut tls = acceptor.accept(PreloginWrap::new(tcp)).await?;
+        (Some(tls), prelogin::ENCRYPT_ON) => {
+            let mut tls = tls.prelogin.accept(PreloginWrap::new(tcp)).await?;
             tls.get_mut().0.handshake_done();
             session(shared, tls, None).await
         }
-        (Some(acceptor), prelogin::ENCRYPT_OFF) => {
+        (Some(tls), prelogin::ENCRYPT_OFF) => {
             // Login-only encryption: LOGIN7 arrives over TLS, everything after in the clear.
-            let mut tls = acceptor.accept(PreloginWrap::new(tcp)).await?;
+            let mut tls = tls.prelogin.accept(PreloginWrap::new(tcp)).await?;
             tls.get_mut().0.handshake_done();
             let login = read_message(&mut tls).await?;
             let (wrap, _) = tls.into_inner();
@@ -228,6 +233,45 @@ pub(super) async fn connection(shared: Arc<Shared>, mut tcp: TcpStream) -> Resul
         }
         _ => session(shared, tcp, None).await,
     }
+}
+
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// TDS 8.0 strict (MS-TDS 3.3.5, the TDS 8.0 states): TLS straight over TCP, then PRELOGIN
+/// and everything after inside it. A server without TLS, or one speaking only TDS 7.x, takes
+/// the ClientHello for a malformed PRELOGIN and closes the connection, as such a server does.
+async fn strict(shared: Arc<Shared>, tcp: TcpStream) -> Result<(), SimError> {
+    let Some(tls) = shared.tls.as_ref().filter(|_| shared.strict_encryption) else {
+        return Err(SimError::Protocol(
+            "a TLS handshake before PRELOGIN (TDS 8.0 strict), which this server does not speak"
+                .into(),
+        ));
+    };
+    let mut stream = tls.strict.accept(tcp).await?;
+    let Some(msg) = read_message(&mut stream).await? else {
+        return Ok(());
+    };
+    if msg.ty != ty::PRELOGIN {
+        return Err(SimError::Protocol(format!(
+            "expected PRELOGIN, got packet type {}",
+            msg.ty
+        )));
+    }
+    let pre = prelogin::parse(&msg.payload)?;
+    // Encryption is established already; the answer's encryption byte is unverified against
+    // SQL Server 2022 (MS-TDS does not give it for TDS 8.0): "on" for a client that asked for
+    // encryption, as in TDS 7.x, which tiberius and mssql-jdbc accept in strict mode.
+    let answer = match pre.encryption {
+        prelogin::ENCRYPT_OFF | prelogin::ENCRYPT_NOT_SUP => prelogin::ENCRYPT_NOT_SUP,
+        _ => prelogin::ENCRYPT_ON,
+    };
+    debug!(
+        client_encryption = pre.encryption,
+        answer, "prelogin (TDS 8.0 strict)"
+    );
+    write_message(&mut stream, ty::REPLY, &prelogin::response(answer), 4096).await?;
+    session(shared, stream, None).await
 }
 
 /// LOGIN7 and the request loop over a plain or TLS stream.
