@@ -204,6 +204,21 @@ async fn variables_cast_convert_and_added_columns_accept_alias_types() {
     assert_eq!(r.get::<&str, _>(2), Some("x"));
     assert_eq!(r.get::<&str, _>(3), Some("y"));
     assert_eq!(r.get::<&str, _>(4), Some("z"));
+    // A table variable takes alias types from the current database.
+    let r = row(
+        &mut c,
+        "DECLARE @t TABLE (p dbo.Phone, o sysname); INSERT INTO @t VALUES (N'555-0111', N'dan'); SELECT p, o FROM @t",
+    )
+    .await;
+    assert_eq!(r.get::<&str, _>(0), Some("555-0111"));
+    assert_eq!(r.get::<&str, _>(1), Some("dan"));
+    let e = try_exec(
+        &mut c,
+        "DECLARE @t TABLE (p dbo.Phone); INSERT INTO @t VALUES (NULL)",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err_number(&e), 515, "the alias is NOT NULL");
     exec(&mut c, "ALTER TABLE dbo.contacts ADD fax dbo.Phone NULL").await;
     assert_eq!(
         column(&mut c, "contacts", "fax").await,

@@ -109,10 +109,19 @@ impl Exec<'_> {
         let mut pk_names = Vec::new();
         let mut pk_name = None;
         let mut cols = Vec::new();
+        // A table variable (kept as a tempdb table, see table_vars.rs) takes its alias types
+        // from the current database, as on SQL Server (a published reproduction; Microsoft's
+        // docs do not say).
+        let type_db =
+            if r.db.eq_ignore_ascii_case("tempdb") && r.name.starts_with("table_variable_") {
+                self.sess.db.clone()
+            } else {
+                r.db.clone()
+            };
         // UNIQUE constraints: (name if given, column names).
         let mut uniques: Vec<(Option<String>, Vec<String>)> = Vec::new();
         for (i, c) in ct.columns.iter().enumerate() {
-            cols.push(self.column_def(&r.db, c, i as i32 + 1, &mut pk_names)?);
+            cols.push(self.column_def(&type_db, c, i as i32 + 1, &mut pk_names)?);
             for o in &c.options {
                 if let ColumnOption::Unique(u) = &o.option {
                     let name = o.name.as_ref().or(u.name.as_ref()).map(|n| n.value.clone());
