@@ -204,6 +204,14 @@ async fn variables_cast_convert_and_added_columns_accept_alias_types() {
     assert_eq!(r.get::<&str, _>(2), Some("x"));
     assert_eq!(r.get::<&str, _>(3), Some("y"));
     assert_eq!(r.get::<&str, _>(4), Some("z"));
+    // A computed column may CAST to an alias type.
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.calls (id int PRIMARY KEY, n int, shown AS (CAST(n AS dbo.Phone))); INSERT INTO dbo.calls (id, n) VALUES (1, 42)",
+    )
+    .await;
+    let r = row(&mut c, "SELECT shown FROM dbo.calls").await;
+    assert_eq!(r.get::<&str, _>(0), Some("42"));
     // A table variable takes alias types from the current database.
     let r = row(
         &mut c,

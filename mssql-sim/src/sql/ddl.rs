@@ -156,7 +156,7 @@ impl Exec<'_> {
                 other => return Err(SqlError::unsupported(format!("constraint {other}"))),
             }
         }
-        computed_types(&mut cols)?;
+        computed_types(&mut cols, &|t| self.resolve_cast_type(&type_db, t))?;
         let mut pk = Vec::new();
         for n in &pk_names {
             let idx = cols
@@ -207,7 +207,7 @@ impl Exec<'_> {
                     if col.computed.is_some() {
                         let mut all = self.table(&r)?.columns.clone();
                         all.push(col);
-                        computed_types(&mut all)?;
+                        computed_types(&mut all, &|t| self.resolve_cast_type(&r.db, t))?;
                         col = all.pop().ok_or_else(|| SqlError::unsupported("ADD"))?;
                     }
                     let fill = match &col.default {
@@ -514,17 +514,15 @@ impl Exec<'_> {
     /// The type a CAST or CONVERT names, in the current database. A name that is no type is
     /// error 243 there ("Type %.*ls is not a defined system type."), not 2715.
     pub(crate) fn cast_type(&self, text: &str) -> SqlResult<SqlType> {
-        match self.resolve_type(&self.sess.db, text, 1) {
-            Ok(t) => Ok(t.ty),
-            Err(e) if e.number == 2715 => {
-                let (parts, _) = type_name_parts(text);
-                Err(SqlError::new(
-                    243,
-                    format!("Type {} is not a defined system type.", parts.join(".")),
-                ))
-            }
-            Err(e) => Err(e),
-        }
+        cast_error(
+            self.resolve_type(&self.sess.db, text, 1).map(|t| t.ty),
+            text,
+        )
+    }
+
+    /// The type a CAST in a computed column of a table in `db` names (243 for no type).
+    fn resolve_cast_type(&self, db: &str, text: &str) -> SqlResult<SqlType> {
+        cast_error(self.resolve_type(db, text, 1).map(|t| t.ty), text)
     }
 
     /// `CREATE TYPE [schema.]name FROM base_type [NULL | NOT NULL]` in the current database.
@@ -642,6 +640,21 @@ impl Exec<'_> {
     }
 }
 
+/// A type lookup for CAST/CONVERT: a name that is no type is error 243 there ("Type %.*ls
+/// is not a defined system type."), not 2715.
+fn cast_error(r: SqlResult<SqlType>, text: &str) -> SqlResult<SqlType> {
+    match r {
+        Err(e) if e.number == 2715 => {
+            let (parts, _) = type_name_parts(text);
+            Err(SqlError::new(
+                243,
+                format!("Type {} is not a defined system type.", parts.join(".")),
+            ))
+        }
+        other => other,
+    }
+}
+
 /// Error 2716 for an alias type written with a length ("Column, parameter, or variable #%d:
 /// Cannot specify a column width on data type %.*ls.", Microsoft's Database Engine errors
 /// list); state 3 for alias types is unverified.
@@ -658,12 +671,16 @@ fn width_on_alias(ordinal: usize, name: &str) -> SqlError {
 /// Gives each computed column the type SQL Server derives from its expression (data type
 /// precedence, and the precision and scale rules of "Precision, scale, and length
 /// (Transact-SQL)"); computed columns are nullable.
-fn computed_types(cols: &mut [Column]) -> SqlResult<()> {
+/// `cast_type` resolves the type a CAST in the expression names (alias types included).
+fn computed_types(
+    cols: &mut [Column],
+    cast_type: &dyn Fn(&str) -> SqlResult<SqlType>,
+) -> SqlResult<()> {
     for i in 0..cols.len() {
         let Some(e) = cols[i].computed.clone() else {
             continue;
         };
-        let ty = expr_type(&e, cols)?;
+        let ty = expr_type(&e, cols, cast_type)?;
         cols[i].ty = ty;
         cols[i].nullable = true;
     }
@@ -671,17 +688,21 @@ fn computed_types(cols: &mut [Column]) -> SqlResult<()> {
 }
 
 /// The type of a computed column's expression over `cols`.
-fn expr_type(e: &Expr, cols: &[Column]) -> SqlResult<SqlType> {
+fn expr_type(
+    e: &Expr,
+    cols: &[Column],
+    cast_type: &dyn Fn(&str) -> SqlResult<SqlType>,
+) -> SqlResult<SqlType> {
     let unsupported = || SqlError::unsupported(format!("the computed column expression `{e}`"));
     match e {
-        Expr::Nested(inner) => expr_type(inner, cols),
-        Expr::UnaryOp { expr, .. } => expr_type(expr, cols),
+        Expr::Nested(inner) => expr_type(inner, cols, cast_type),
+        Expr::UnaryOp { expr, .. } => expr_type(expr, cols, cast_type),
         Expr::Identifier(i) => cols
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(&i.value) && c.computed.is_none())
             .map(|c| c.ty)
             .ok_or_else(|| SqlError::invalid_column(&i.value)),
-        Expr::Cast { data_type, .. } => parse_type(&data_type.to_string()),
+        Expr::Cast { data_type, .. } => cast_type(&data_type.to_string()),
         Expr::Value(v) => match &v.value {
             AstValue::Number(n, _) => Ok(number_type(n)),
             AstValue::SingleQuotedString(s) => Ok(SqlType::VarChar(Len::N(s.len().max(1) as u16))),
@@ -691,7 +712,10 @@ fn expr_type(e: &Expr, cols: &[Column]) -> SqlResult<SqlType> {
             _ => Err(unsupported()),
         },
         Expr::BinaryOp { left, op, right } => {
-            let (a, b) = (expr_type(left, cols)?, expr_type(right, cols)?);
+            let (a, b) = (
+                expr_type(left, cols, cast_type)?,
+                expr_type(right, cols, cast_type)?,
+            );
             arith_type(op, a, b).ok_or_else(unsupported)
         }
         _ => Err(unsupported()),
