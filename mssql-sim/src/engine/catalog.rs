@@ -25,8 +25,9 @@ pub(crate) struct Database {
     pub(crate) allow_snapshot_isolation: bool,
     /// Alias data types made by `CREATE TYPE name FROM base_type`, in creation order.
     pub(crate) alias_types: Vec<AliasType>,
-    /// The `user_type_id` the next alias type gets: 257 for a database's first one, as
-    /// SQL Server numbers them (ids up to 256 are its own types; `sysname` is 256).
+    /// The `user_type_id` the next alias type gets: 257 for a database's first one (ids up
+    /// to 256 are SQL Server's own types, `sysname` 256; these numbers are not in
+    /// Microsoft's docs and are unverified here).
     pub(crate) next_user_type_id: i32,
 }
 
