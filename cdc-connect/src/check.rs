@@ -204,7 +204,9 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
         .rows("SELECT object_id, column_name, column_ordinal FROM cdc.captured_columns")
         .await
         .unwrap_or_default();
-    let types = conn.rows("SELECT c.object_id, c.name, t.name AS type_name FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id",
+    // An alias type's column shows its base type, as the reader reads it (cdc-mssql's
+    // catalog query).
+    let types = conn.rows("SELECT c.object_id, c.name, COALESCE(bt.name, t.name) AS type_name FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id LEFT JOIN sys.types bt ON bt.user_type_id = c.system_type_id AND t.is_user_defined = 1 AND t.is_assembly_type = 0",
     )
     .await
     .unwrap_or_default();
