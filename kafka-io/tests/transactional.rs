@@ -62,6 +62,17 @@ impl SinkHarness for Harness {
             .collect())
     }
 
+    async fn stored_values(&mut self, column: &str) -> cdc_core::Result<Vec<(Position, String)>> {
+        let config = self.config.clone();
+        let records = tokio::task::spawn_blocking(move || read_topic(&config, SAMPLE_TOPIC, true))
+            .await
+            .unwrap();
+        Ok(records
+            .iter()
+            .filter_map(|r| Some((r.position(), r.column_text(column)?)))
+            .collect())
+    }
+
     fn exactly_once(&self) -> bool {
         true
     }

@@ -31,6 +31,10 @@ impl SinkHarness for Harness {
         Ok(support::stored_positions(&self.store).await)
     }
 
+    async fn stored_values(&mut self, column: &str) -> Result<Vec<(Position, String)>> {
+        Ok(support::stored_values(&self.store, column).await)
+    }
+
     fn exactly_once(&self) -> bool {
         true
     }

@@ -66,6 +66,24 @@ impl Read {
     pub fn is_tombstone(&self) -> bool {
         self.value.is_none()
     }
+
+    /// The text of `column` in the record's Debezium JSON value: `after.<column>`, else
+    /// `before.<column>` (a delete carries only a before image), under `payload` in the
+    /// with-schema form. A JSON string as is, any other JSON value as JSON text; `None` for a
+    /// tombstone, a record without the column or with `null` in it.
+    pub fn column_text(&self, column: &str) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_slice(self.value.as_deref()?).unwrap();
+        let envelope = value.get("payload").unwrap_or(&value);
+        let image = ["after", "before"]
+            .into_iter()
+            .filter_map(|image| envelope.get(image))
+            .find(|image| !image.is_null())?;
+        match image.get(column)? {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
 }
 
 /// Every record of `topic` up to the high watermarks, in partition then offset order.

@@ -66,6 +66,107 @@ pub async fn stored_positions(store: &Arc<dyn ObjectStore>) -> Vec<Position> {
     positions
 }
 
+/// The text of `column` in every row of every Parquet or NDJSON object (gzip or zstd
+/// compressed too) that has a non-null value in it, with the row's `__position`, read
+/// independently of the sink (parquet's own reader; flate2, zstd and serde_json for lines).
+/// Where the value is: a top-level column in the flattened layout; in the Debezium envelope
+/// layout the `after` struct's field, else the `before` struct's (a delete carries only a
+/// before image), under `payload` in NDJSON's with-schema form. Rows of files written before
+/// the column existed do not have it and are left out.
+pub async fn stored_values(store: &Arc<dyn ObjectStore>, column: &str) -> Vec<(Position, String)> {
+    let mut values = Vec::new();
+    for (key, bytes) in objects(store, None).await {
+        if key.ends_with(".parquet") {
+            parquet_values(&key, bytes, column, &mut values);
+        } else if let Some(lines) = ndjson_lines(&key, &bytes) {
+            for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+                let position: Position = serde_json::from_value(v["__position"].clone()).unwrap();
+                let record = v.get("payload").unwrap_or(&v);
+                let image = if record.get("after").is_some() || record.get("before").is_some() {
+                    ["after", "before"]
+                        .into_iter()
+                        .filter_map(|image| record.get(image))
+                        .find(|image| !image.is_null())
+                } else {
+                    Some(record)
+                };
+                let text = match image.and_then(|image| image.get(column)) {
+                    None | Some(serde_json::Value::Null) => continue,
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                };
+                values.push((position, text));
+            }
+        }
+    }
+    values
+}
+
+/// The decompressed bytes of an NDJSON object by its extension (`.json`, `.json.gz`,
+/// `.json.zst`); `None` for any other object.
+fn ndjson_lines(key: &str, bytes: &[u8]) -> Option<Vec<u8>> {
+    if key.ends_with(".json") {
+        Some(bytes.to_vec())
+    } else if key.ends_with(".json.gz") {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .unwrap();
+        Some(out)
+    } else if key.ends_with(".json.zst") {
+        Some(zstd::decode_all(bytes).unwrap())
+    } else {
+        None
+    }
+}
+
+/// [`stored_values`] of one Parquet object.
+fn parquet_values(key: &str, bytes: Bytes, column: &str, out: &mut Vec<(Position, String)>) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::{Array, StructArray};
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let positions = batch
+            .column_by_name("__position")
+            .expect("a __position column")
+            .as_string::<i32>();
+        let images: Vec<&StructArray> = ["after", "before"]
+            .into_iter()
+            .filter_map(|name| batch.column_by_name(name))
+            .map(|image| image.as_struct())
+            .collect();
+        for row in 0..batch.num_rows() {
+            let array = if images.is_empty() {
+                batch.column_by_name(column)
+            } else {
+                images
+                    .iter()
+                    .find(|image| image.is_valid(row))
+                    .and_then(|image| image.column_by_name(column))
+            };
+            let Some(array) = array else { continue };
+            if array.is_null(row) {
+                continue;
+            }
+            let text = match array.data_type() {
+                arrow_schema::DataType::Utf8 => array.as_string::<i32>().value(row).to_string(),
+                arrow_schema::DataType::LargeUtf8 => {
+                    array.as_string::<i64>().value(row).to_string()
+                }
+                arrow_schema::DataType::Utf8View => array.as_string_view().value(row).to_string(),
+                other => panic!("{key}: column {column} is {other}, not a string"),
+            };
+            let position = serde_json::from_str(positions.value(row)).unwrap();
+            out.push((position, text));
+        }
+    }
+}
+
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

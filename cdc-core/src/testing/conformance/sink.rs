@@ -16,6 +16,20 @@ pub trait SinkHarness: Send {
     /// sink, duplicates included.
     async fn stored_positions(&mut self) -> Result<Vec<Position>>;
 
+    /// The text of `column` in every record the destination holds that has a non-null value
+    /// for it, with the record's position: the value of the after image, else of the before
+    /// image (a delete carries only a before image), duplicates included, in any order.
+    /// Records without the column (written before it was added) or with `NULL` in it are
+    /// left out. Text is the value as the destination stores it: a JSON or Parquet string
+    /// as is, any other value in the destination's own text form.
+    ///
+    /// Read back independently of the sink, as [`stored_positions`](Self::stored_positions)
+    /// is: from what the destination holds (files, records), decoded by the harness's own
+    /// reader, never from the sink's buffers or statistics. There is no default: a harness
+    /// that cannot answer would let a sink that drops a new column pass the schema-change
+    /// check.
+    async fn stored_values(&mut self, column: &str) -> Result<Vec<(Position, String)>>;
+
     /// Whether the sink promises no duplicates when events are replayed after a restart.
     fn exactly_once(&self) -> bool;
 
@@ -27,6 +41,11 @@ pub trait SinkHarness: Send {
         false
     }
 }
+
+/// The column the suite's schema change adds to `conformance-b`'s table (nullable nvarchar).
+const ADDED_COLUMN: &str = "note";
+/// The value every event written after the schema change carries in [`ADDED_COLUMN`].
+const ADDED_VALUE: &str = "added";
 
 fn check_reported(reported: &[Position], written: &Checkpoint) {
     for position in reported {
@@ -41,8 +60,11 @@ fn check_reported(reported: &[Position], written: &Checkpoint) {
 /// the last position per lane; nothing unwritten is reported; replays after a restart are
 /// tolerated (and deduplicated by exactly-once sinks); a revoked lane's open work is dropped
 /// and its re-read from the durable position stored once (sinks that drop revoked work);
-/// `tick` between writes and `pre_commit` report only written positions; schema changes are
-/// accepted.
+/// `tick` between writes and `pre_commit` report only written positions; after a schema change
+/// that adds a column, the events written with the new schema are stored with the new column's
+/// values (once each by an exactly-once sink, at least once otherwise), and no record written
+/// before the change has them (the change adds a nullable `note` nvarchar column to
+/// `conformance-b`'s table; the events after it hold `"added"` there).
 pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
     let mut sink = harness.new_sink().await?;
     let reported = sink.flush().await?;
@@ -176,7 +198,7 @@ pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
     let old = &lane_b[0].table;
     let mut columns = old.columns.clone();
     columns.push(crate::Column::new(
-        "note",
+        ADDED_COLUMN,
         crate::DataType::NVarChar { length: None },
         true,
     ));
@@ -198,7 +220,7 @@ pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
         .map(|mut e| {
             e.table = Arc::clone(&new);
             for row in [&mut e.before, &mut e.after].into_iter().flatten() {
-                row.0.push(crate::Value::String("added".into()));
+                row.0.push(crate::Value::String(ADDED_VALUE.into()));
             }
             e
         })
@@ -215,5 +237,36 @@ pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
         reported.iter().any(|p| Some(p) == last.as_ref()),
         "events after a schema change are flushed"
     );
+    // The new column was stored: a sink that keeps writing with the old schema drops it.
+    let values = harness.stored_values(ADDED_COLUMN).await?;
+    for (position, value) in &values {
+        assert!(
+            evolved.iter().any(|e| e.position() == position),
+            "{position} was written before the schema change, yet is stored with \
+             {ADDED_COLUMN} = {value:?}"
+        );
+        assert_eq!(
+            value, ADDED_VALUE,
+            "{position} is stored with the wrong {ADDED_COLUMN}"
+        );
+    }
+    for event in &evolved {
+        let copies = values.iter().filter(|(p, _)| p == event.position()).count();
+        assert!(
+            copies >= 1,
+            "{} was written after the schema change but is stored without its new column \
+             {ADDED_COLUMN}: {} records hold it",
+            event.position(),
+            values.len()
+        );
+        if harness.exactly_once() {
+            assert_eq!(
+                copies,
+                1,
+                "{} stored with {ADDED_COLUMN} {copies} times by an exactly-once sink",
+                event.position()
+            );
+        }
+    }
     Ok(())
 }
