@@ -132,3 +132,87 @@ async fn recovers_from_parquet_footers_larger_than_the_tail_read() {
     assert_eq!(again.stats().events_skipped, 300);
     assert_eq!(harness.stored_positions().await.unwrap().len(), 400);
 }
+
+/// The S3 harness reads an added column back from every format the sink writes (Parquet
+/// flattened and Debezium envelope, NDJSON flat, envelope and with-schema, gzip and zstd):
+/// once for each event written with the column, and nothing from the files written before
+/// it existed. So the suite's schema-change check sees what a sink stored, and fails a sink
+/// that keeps writing the old schema.
+#[tokio::test]
+async fn stored_values_reads_an_added_column_in_every_format_and_none_from_older_files() {
+    let with_schema = Format::Ndjson(s3_sink::NdjsonOptions {
+        layout: Layout::Debezium,
+        debezium_schemas: true,
+        ..Default::default()
+    });
+    let formats = [
+        Format::parquet(),
+        Format::parquet().with_layout(Layout::Debezium),
+        Format::ndjson(),
+        Format::ndjson().with_layout(Layout::Debezium),
+        with_schema,
+        Format::ndjson_compressed(NdjsonCompression::Gzip),
+        Format::ndjson_compressed(NdjsonCompression::Zstd).with_layout(Layout::Debezium),
+    ];
+    let events = cdc_core::testing::sample_events("evolve", 14);
+    let old = Arc::clone(&events[0].table);
+    let mut columns = old.columns.clone();
+    columns.push(cdc_core::Column::new(
+        "note",
+        cdc_core::DataType::NVarChar { length: None },
+        true,
+    ));
+    let new = Arc::new(
+        cdc_core::TableSchema::with_version(
+            old.id.clone(),
+            columns,
+            old.primary_key.clone(),
+            old.version + 1,
+        )
+        .unwrap(),
+    );
+    // Events 8..=14 hold a create, updates and deletes (7 and 14), so both images are read.
+    let evolved: Vec<cdc_core::ChangeEvent> = events[7..]
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            e.table = Arc::clone(&new);
+            for row in [&mut e.before, &mut e.after].into_iter().flatten() {
+                row.0.push(cdc_core::Value::String("added".into()));
+            }
+            e
+        })
+        .collect();
+    for format in formats {
+        let name = format!("{format:?}");
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let mut harness = Harness { store, format };
+        let mut sink = harness.new_sink().await.unwrap();
+        cdc_core::Sink::write(&mut sink, &events[..7])
+            .await
+            .unwrap();
+        cdc_core::Sink::flush(&mut sink).await.unwrap();
+        assert_eq!(
+            harness.stored_values("note").await.unwrap(),
+            vec![],
+            "{name}: files written before the column existed"
+        );
+        let change = cdc_core::SchemaChange {
+            table: Arc::clone(&new),
+            position: evolved[0].position().clone(),
+        };
+        cdc_core::Sink::schema_changed(&mut sink, &change)
+            .await
+            .unwrap();
+        cdc_core::Sink::write(&mut sink, &evolved).await.unwrap();
+        cdc_core::Sink::flush(&mut sink).await.unwrap();
+        let mut values = harness.stored_values("note").await.unwrap();
+        values.sort_by_key(|(p, _)| format!("{p}"));
+        let mut expected: Vec<(Position, String)> = evolved
+            .iter()
+            .map(|e| (e.position().clone(), "added".to_string()))
+            .collect();
+        expected.sort_by_key(|(p, _)| format!("{p}"));
+        assert_eq!(values, expected, "{name}");
+    }
+}
