@@ -16,6 +16,10 @@ use serde_json::Value as Json;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
 
+/// The pause after a failed read of the signal topic, so a lasting failure is not logged in a
+/// tight loop.
+const ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Debezium's default consumer group of the Kafka signal channel (`signal.kafka.groupId`).
 pub const DEFAULT_SIGNAL_GROUP_ID: &str = "kafka-signal";
 
@@ -202,9 +206,13 @@ impl KafkaSignalChannel {
                 let message = match received {
                     Ok(m) => m,
                     Err(e) => {
-                        // librdkafka retries on its own; the error is only reported.
+                        // librdkafka retries on its own (a missing topic, a broker down); the
+                        // error is reported, at most once per ERROR_PAUSE.
                         tracing::warn!(topic = %self.topic, error = %e, "reading the signal topic failed");
-                        continue;
+                        tokio::select! {
+                            () = stop.cancelled() => break,
+                            () = tokio::time::sleep(ERROR_PAUSE) => continue,
+                        }
                     }
                 };
                 let offset = message.offset();

@@ -50,6 +50,9 @@ async fn simulator() -> (Simulator, String) {
     }
     script.push_str("GO\n");
     tokio::task::block_in_place(|| sim.run_script(&script).unwrap());
+    // The capture job has read every change so far: a streaming-only start (the max LSN)
+    // lies after these rows, as once SQL Server's capture job has caught up.
+    sim.scan();
     let ado = format!("{};Database=shop", sim.ado_connection_string());
     (sim, ado)
 }
@@ -111,7 +114,11 @@ fn start_cdc(config: &Path, ado: &str, port: u16) -> KillOnDrop {
             .spawn()
             .unwrap(),
     );
+    let mut child = child;
     wait_for("/ready", WAIT, || {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            panic!("cdc exited ({status}) before it was ready");
+        }
         (request(port, "GET", "/ready", "")?.0 == 200).then_some(())
     });
     child
@@ -145,8 +152,12 @@ fn events(port: u16, table: &str, op: &str) -> f64 {
     value(port, "cdc_events_total", &[("table", table), ("op", op)]).unwrap_or(0.0)
 }
 
-fn wait_events(port: u16, table: &str, op: &str, wanted: usize) {
+/// Waits (bounded) for `wanted` events; fails at once if `cdc` exited.
+fn wait_events(cdc: &mut KillOnDrop, port: u16, table: &str, op: &str, wanted: usize) {
     wait_for(&format!("{wanted} {op} events of {table}"), WAIT, || {
+        if let Some(status) = cdc.0.try_wait().unwrap() {
+            panic!("cdc exited ({status}) before {wanted} {op} events of {table}");
+        }
         (events(port, table, op) >= wanted as f64).then_some(())
     });
 }
@@ -200,7 +211,7 @@ async fn post_execute_snapshot_reads_the_tables_existing_rows_as_incremental_rea
     let work = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = pipeline_file(work.path(), port, "");
-    let child = tokio::task::block_in_place(|| start_cdc(&config, &ado, port));
+    let mut child = tokio::task::block_in_place(|| start_cdc(&config, &ado, port));
 
     let (status, body) = tokio::task::block_in_place(|| {
         post_signal(
@@ -212,14 +223,14 @@ async fn post_execute_snapshot_reads_the_tables_existing_rows_as_incremental_rea
         (status, body.as_str()),
         (202, "accepted execute-snapshot\n")
     );
-    tokio::task::block_in_place(|| wait_events(port, "shop.dbo.items", "r", 1));
+    tokio::task::block_in_place(|| wait_events(&mut child, port, "shop.dbo.items", "r", 1));
     tokio::task::block_in_place(|| {
         sim.run_script("USE shop\nGO\nINSERT INTO dbo.orders VALUES (100, 1)\nGO\n")
             .unwrap()
     });
     tokio::task::block_in_place(|| {
-        wait_events(port, "shop.dbo.items", "r", ITEMS);
-        wait_events(port, "shop.dbo.orders", "c", 1);
+        wait_events(&mut child, port, "shop.dbo.items", "r", ITEMS);
+        wait_events(&mut child, port, "shop.dbo.orders", "c", 1);
     });
     assert_eq!(
         tokio::task::block_in_place(|| terminate(child, "cdc")),
@@ -242,7 +253,7 @@ async fn a_bad_signal_body_gets_400_naming_the_problem_and_the_pipeline_keeps_ru
     let work = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = pipeline_file(work.path(), port, "");
-    let child = tokio::task::block_in_place(|| start_cdc(&config, &ado, port));
+    let mut child = tokio::task::block_in_place(|| start_cdc(&config, &ado, port));
 
     for (body, problem) in [
         ("{not json", "key must be a string"),
@@ -286,11 +297,6 @@ async fn a_bad_signal_body_gets_400_naming_the_problem_and_the_pipeline_keeps_ru
         tokio::task::block_in_place(|| request(port, "GET", "/ready", "")).map(|r| r.0),
         Some(200)
     );
-    tokio::task::block_in_place(|| {
-        sim.run_script("USE shop\nGO\nINSERT INTO dbo.items VALUES (100, N'after')\nGO\n")
-            .unwrap()
-    });
-    tokio::task::block_in_place(|| wait_events(port, "shop.dbo.items", "c", 1));
     let (status, _) = tokio::task::block_in_place(|| {
         post_signal(
             port,
@@ -298,7 +304,13 @@ async fn a_bad_signal_body_gets_400_naming_the_problem_and_the_pipeline_keeps_ru
         )
     });
     assert_eq!(status, 202, "the signal-table row shape, data as JSON text");
-    tokio::task::block_in_place(|| wait_events(port, "shop.dbo.orders", "r", ORDERS));
+    tokio::task::block_in_place(|| wait_events(&mut child, port, "shop.dbo.orders", "r", ORDERS));
+    // A chunk goes out only once streaming passed its read point: this insert is streamed.
+    tokio::task::block_in_place(|| {
+        sim.run_script("USE shop\nGO\nINSERT INTO dbo.items VALUES (100, N'after')\nGO\n")
+            .unwrap()
+    });
+    tokio::task::block_in_place(|| wait_events(&mut child, port, "shop.dbo.items", "c", 1));
     assert_eq!(
         events(port, "shop.dbo.items", "r"),
         0.0,
@@ -362,8 +374,8 @@ async fn the_kafka_signal_topic_starts_a_snapshot_for_the_server_names_key_only_
          signal_kafka_group_id = \"{run}\"\n"
     );
     let config = pipeline_file(work.path(), port, &extra);
-    let child = tokio::task::block_in_place(|| start_cdc(&config, &ado, port));
-    tokio::task::block_in_place(|| wait_events(port, "shop.dbo.orders", "r", ORDERS));
+    let mut child = tokio::task::block_in_place(|| start_cdc(&config, &ado, port));
+    tokio::task::block_in_place(|| wait_events(&mut child, port, "shop.dbo.orders", "r", ORDERS));
     // Signals are applied in order and tables read in order: had the other key's items
     // snapshot been taken, its rows would have come first.
     assert_eq!(events(port, "shop.dbo.items", "r"), 0.0);
@@ -376,9 +388,9 @@ async fn the_kafka_signal_topic_starts_a_snapshot_for_the_server_names_key_only_
     // again, a new message is.
     let port = free_port();
     let config = pipeline_file(work.path(), port, &extra);
-    let child = tokio::task::block_in_place(|| start_cdc(&config, &ado, port));
+    let mut child = tokio::task::block_in_place(|| start_cdc(&config, &ado, port));
     send(&producer, &topic, "erp", items).await;
-    tokio::task::block_in_place(|| wait_events(port, "shop.dbo.items", "r", ITEMS));
+    tokio::task::block_in_place(|| wait_events(&mut child, port, "shop.dbo.items", "r", ITEMS));
     assert_eq!(events(port, "shop.dbo.orders", "r"), 0.0);
     assert_eq!(
         tokio::task::block_in_place(|| terminate(child, "cdc")),
@@ -540,4 +552,61 @@ listen = "127.0.0.1:{port}"
         tokio::task::block_in_place(|| terminate(child, "cdc")),
         Some(0)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_into_the_signal_table_starts_the_snapshot() {
+    let (sim, ado) = simulator().await;
+    tokio::task::block_in_place(|| {
+        sim.run_script(
+            "USE shop\nGO\n\
+             CREATE TABLE dbo.debezium_signal (id varchar(42) NOT NULL PRIMARY KEY, \
+             type varchar(32) NOT NULL, data varchar(2048) NULL)\nGO\n\
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'debezium_signal', @role_name = NULL\nGO\n",
+        )
+        .unwrap()
+    });
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = pipeline_file(
+        work.path(),
+        port,
+        "signal_data_collection = \"dbo.debezium_signal\"\n",
+    );
+    let mut child = tokio::task::block_in_place(|| start_cdc(&config, &ado, port));
+    // The insert must come after the streaming start (the max LSN when the source started):
+    // a chunk goes out only once streaming passed its read point, so after the first row of
+    // an items snapshot it does.
+    let (status, _) = tokio::task::block_in_place(|| {
+        post_signal(
+            port,
+            r#"{"type":"execute-snapshot","data":{"data-collections":["dbo.items"]}}"#,
+        )
+    });
+    assert_eq!(status, 202);
+    tokio::task::block_in_place(|| wait_events(&mut child, port, "shop.dbo.items", "r", 1));
+    tokio::task::block_in_place(|| {
+        sim.run_script(
+            "USE shop\nGO\nINSERT INTO dbo.debezium_signal VALUES ('s-1', 'execute-snapshot', \
+             '{\"data-collections\": [\"shop.dbo.orders\"], \"type\": \"incremental\"}')\nGO\n",
+        )
+        .unwrap()
+    });
+    tokio::task::block_in_place(|| wait_events(&mut child, port, "shop.dbo.orders", "r", ORDERS));
+    assert_eq!(
+        tokio::task::block_in_place(|| terminate(child, "cdc")),
+        Some(0)
+    );
+    let records = records(&work.path().join("lake"));
+    assert_eq!(rows_of(&records, "orders"), incremental_reads(1..=ORDERS));
+    assert_eq!(rows_of(&records, "items"), incremental_reads(1..=ITEMS));
+    let signal_rows = records
+        .iter()
+        .filter(|r| r["source"]["table"] == "debezium_signal")
+        .count();
+    assert_eq!(
+        signal_rows, 1,
+        "the signal row streams like any captured row"
+    );
+    sim.stop().await;
 }
