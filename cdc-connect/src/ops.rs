@@ -3,7 +3,8 @@
 //! (200 while the pipeline runs and has not failed, 503 otherwise), and `POST /signals`
 //! (Debezium's signals to a SQL Server source, see [`crate::signals`]): 202 when the signal is
 //! queued, 400 with the reason when the body is not a signal, 409 when the source is not SQL
-//! Server, 503 before the pipeline runs, 413 above [`MAX_SIGNAL_BYTES`].
+//! Server, 503 while the pipeline is not running (starting or stopping), 413 above
+//! [`MAX_SIGNAL_BYTES`].
 
 use crate::signals::{Refused, SignalRoute, signal_type};
 use bytes_body::{BodyExt, Full, Limited};
@@ -95,8 +96,8 @@ pub async fn serve(
     Ok(addr)
 }
 
-/// `POST /signals`: the body (at most [`MAX_SIGNAL_BYTES`]) to the source. The body is never
-/// logged (a filter may hold row values), only the signal's type.
+/// `POST /signals`: the body (at most [`MAX_SIGNAL_BYTES`]) to the source. The body is not
+/// logged: an accepted signal logs its type, a refused one the reason.
 async fn signal(request: Request<Incoming>, signals: &SignalRoute) -> Response<Full<Bytes>> {
     if request.method() != hyper::Method::POST {
         let mut response = text(

@@ -82,6 +82,7 @@ pub async fn run(file: &PipelineFile, stop: CancellationToken) -> Outcome {
     }
     counters.ready(false);
     let outcome = run_pipeline(file, stop, &counters, &readiness, &signals).await;
+    signals.close();
     readiness.set(false);
     counters.ready(false);
     ops_stop.cancel();
@@ -150,6 +151,7 @@ async fn run_pipeline(
         None => {
             readiness.set(false);
             counters.ready(false);
+            signals.close();
             pipeline_stop.cancel();
             match tokio::time::timeout(timeout, &mut task).await {
                 Ok(joined) => joined,

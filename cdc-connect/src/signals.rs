@@ -68,15 +68,15 @@ pub fn parse_signal(text: &str) -> Result<Signal, SignalError> {
     Signal::from_debezium(signal_type, &data)
 }
 
-/// Where `POST /signals` sends signals: set once the pipeline is built.
+/// Where `POST /signals` sends signals: set once the pipeline is built, closed when it stops.
 #[derive(Debug, Clone, Default)]
 pub struct SignalRoute(Arc<Mutex<Route>>);
 
 #[derive(Debug, Clone, Default)]
 enum Route {
-    /// The pipeline is not built yet (or failed to build).
+    /// The pipeline is not built yet, failed to build, or is stopping.
     #[default]
-    Starting,
+    NotRunning,
     /// The source takes no signals (a Kafka source).
     NoSignals,
     /// The running SQL Server source's handle.
@@ -95,8 +95,8 @@ pub enum Refused {
         "this pipeline's source is not SQL Server: only a [source.mssql] pipeline takes signals"
     )]
     NotSqlServer,
-    /// The pipeline is not running yet (HTTP 503).
-    #[error("the pipeline is not running yet; retry")]
+    /// The pipeline is not running: starting or stopping (HTTP 503).
+    #[error("the pipeline is not running (starting or stopping); retry once it is ready")]
     NotRunning,
 }
 
@@ -109,10 +109,16 @@ impl SignalRoute {
         };
     }
 
+    /// Signals are refused from now on: the pipeline stops (a signal queued now would not be
+    /// applied, so it is not accepted).
+    pub fn close(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Route::NotRunning;
+    }
+
     /// Parses `body` ([`parse_signal`]) and queues the signal for the source.
     ///
     /// # Errors
-    /// [`Refused`]: a bad body, a source that takes no signals, a pipeline not running yet.
+    /// [`Refused`]: a bad body, a source that takes no signals, a pipeline not running.
     pub fn send(&self, body: &str) -> Result<Signal, Refused> {
         let route = self
             .0
@@ -120,7 +126,7 @@ impl SignalRoute {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let signals = match route {
-            Route::Starting => return Err(Refused::NotRunning),
+            Route::NotRunning => return Err(Refused::NotRunning),
             Route::NoSignals => return Err(Refused::NotSqlServer),
             Route::Source(s) => s,
         };
@@ -326,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn signals_before_the_pipeline_runs_or_to_a_kafka_source_are_refused() {
+    fn signals_while_the_pipeline_is_not_running_or_to_a_kafka_source_are_refused() {
         let route = SignalRoute::default();
         let body = r#"{"type":"pause-snapshot"}"#;
         assert_eq!(route.send(body), Err(Refused::NotRunning));
@@ -334,5 +340,7 @@ mod tests {
         assert_eq!(route.send(body), Err(Refused::NotSqlServer));
         route.set(Some(SnapshotSignals::default()));
         assert_eq!(route.send(body), Ok(Signal::PauseSnapshot));
+        route.close();
+        assert_eq!(route.send(body), Err(Refused::NotRunning));
     }
 }
