@@ -1,7 +1,7 @@
 //! Debezium's signals to a running SQL Server source, from outside the process: `POST /signals`
 //! on the operations server ([`crate::ops`]) and Debezium's Kafka signal channel
 //! (`signal.kafka.topic`). Both hand each signal to the source's
-//! [`SnapshotSignals`](cdc_mssql::SnapshotSignals); the source applies it at its next step.
+//! [`cdc_mssql::SnapshotSignals`]; the source applies it at its next step.
 //!
 //! A signal is Debezium's message value `{"type": "execute-snapshot", "data": {...}}`, or a
 //! signal-table row as JSON `{"id": ..., "type": ..., "data": "<JSON text>"}` (`data` a JSON
