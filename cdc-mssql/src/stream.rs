@@ -269,7 +269,9 @@ impl StreamReader {
             .first()
             .and_then(|r| r.try_get::<NaiveDateTime, _>(0).ok().flatten());
         for (name, minimum, created) in suspicious {
-            let is_new = matches!((position_time, created), (Some(p), Some(c)) if c > p);
+            // Created at or after the position's commit time: new. `datetime` ticks are
+            // 3.33 ms, so an instance enabled right after a commit can carry its very time.
+            let is_new = matches!((position_time, created), (Some(p), Some(c)) if c >= p);
             if !is_new {
                 return Err(Error::LsnNotAvailable {
                     database: self.database().to_string(),

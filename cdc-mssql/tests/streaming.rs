@@ -247,3 +247,37 @@ async fn event_serial_no_counts_rows_per_change_lsn_as_debezium_and_resume_follo
     assert_eq!(ops(&rest), expected_ops[5..]);
     assert_eq!(rest.iter().map(lsn_position).collect::<Vec<_>>(), p[5..]);
 }
+
+/// A capture instance created after the reader's position (a table enabled while, or before,
+/// the reader catches up) starts above that position: it is new, not cleaned up, even when
+/// it was created within the same clock tick as the position's transaction — streaming goes
+/// on and delivers its rows (before, the reader stopped with "position is no longer
+/// available in capture instance dbo_late").
+#[tokio::test]
+async fn a_table_captured_after_the_position_is_new_not_cleaned_up() {
+    let target = Target::new("late_instance").await;
+    target
+        .run(
+            "CREATE TABLE dbo.early (id int NOT NULL PRIMARY KEY);
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'early', @role_name = NULL;
+             INSERT INTO dbo.early VALUES (1);
+             CREATE TABLE dbo.late (id int NOT NULL PRIMARY KEY);
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'late', @role_name = NULL;
+             INSERT INTO dbo.late VALUES (2);",
+        )
+        .await;
+    target.scan().await;
+    // One transaction per poll: the first window ends at early's insert, below late's start.
+    let config = target
+        .streaming()
+        .stream_from_earliest(true)
+        .max_transactions_per_poll(1)
+        .build()
+        .unwrap();
+    let mut source = target.source(config, None).await;
+    let events = read_events(&mut source, 2).await;
+    assert_eq!(
+        ops(&events),
+        vec![("early:c".into(), k(1)), ("late:c".into(), k(2))]
+    );
+}
