@@ -117,7 +117,8 @@ impl Signal {
         })
     }
 
-    /// A signal from a Kafka signal topic message's value: `{"type": ..., "data": {...}}`.
+    /// A signal from a Kafka signal topic message's value: `{"type": ..., "data": {...}}`;
+    /// `data` may also be a string holding the JSON, as in a signal-table row.
     pub fn from_debezium_message(value: &str) -> Result<Self, SignalError> {
         #[derive(Deserialize)]
         struct Message {
@@ -130,7 +131,11 @@ impl Signal {
             signal: "message".into(),
             reason: e.to_string(),
         })?;
-        let data = message.data.map(|d| d.to_string()).unwrap_or_default();
+        let data = match message.data {
+            Some(serde_json::Value::String(text)) => text,
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
         Self::from_debezium(&message.signal_type, &data)
     }
 
@@ -325,6 +330,15 @@ mod tests {
         assert_eq!(
             Signal::from_debezium_message(r#"{"type": "pause-snapshot", "data": {}}"#),
             Ok(Signal::PauseSnapshot)
+        );
+        // `data` as the signal table holds it: a string of JSON.
+        assert_eq!(
+            Signal::from_debezium_message(
+                r#"{"type": "execute-snapshot", "data": "{\"data-collections\": [\"dbo.customers\"]}"}"#
+            ),
+            Ok(Signal::ExecuteSnapshot(ExecuteSnapshot::incremental([
+                "dbo.customers"
+            ])))
         );
         assert_eq!(
             Signal::from_debezium("stop-snapshot", ""),
