@@ -12,7 +12,6 @@ use cdc_mssql::{Signal, SignalError, SnapshotSignals};
 use kafka_io::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use kafka_io::rdkafka::message::Message;
 use kafka_io::rdkafka::{Offset, TopicPartitionList};
-use serde_json::Value as Json;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
 
@@ -24,11 +23,10 @@ const ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
 pub const DEFAULT_SIGNAL_GROUP_ID: &str = "kafka-signal";
 
 /// Parses one signal: Debezium's Kafka signal message value or signal-table row shape (see the
-/// [module docs](self)). `id`, when present, is ignored (Debezium uses it only for logs).
+/// [module docs](self)), as [`Signal::from_debezium_message`] reads them.
 ///
 /// # Errors
-/// [`SignalError::Data`] when the text is not a JSON object with a string `type` or when `data`
-/// is neither an object, a string nor null; whatever [`Signal::from_debezium`] refuses.
+/// Whatever [`Signal::from_debezium_message`] refuses.
 ///
 /// ```
 /// use cdc_connect::signals::parse_signal;
@@ -40,32 +38,7 @@ pub const DEFAULT_SIGNAL_GROUP_ID: &str = "kafka-signal";
 /// assert_eq!(parse_signal(row).unwrap(), expected);
 /// ```
 pub fn parse_signal(text: &str) -> Result<Signal, SignalError> {
-    let bad = |reason: String| SignalError::Data {
-        signal: "message".into(),
-        reason,
-    };
-    let json: Json = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-    let Json::Object(object) = json else {
-        return Err(bad(
-            "expected a JSON object {\"type\": ..., \"data\": ...}".into()
-        ));
-    };
-    let signal_type = match object.get("type") {
-        Some(Json::String(t)) => t.as_str(),
-        Some(_) => return Err(bad("`type` is not a string".into())),
-        None => return Err(bad("missing `type`".into())),
-    };
-    let data = match object.get("data") {
-        None | Some(Json::Null) => String::new(),
-        Some(Json::String(text)) => text.clone(),
-        Some(object @ Json::Object(_)) => object.to_string(),
-        Some(_) => {
-            return Err(bad(
-                "`data` is neither a JSON object nor a string holding one".into(),
-            ));
-        }
-    };
-    Signal::from_debezium(signal_type, &data)
+    Signal::from_debezium_message(text)
 }
 
 /// Where `POST /signals` sends signals: set once the pipeline is built, closed when it stops.

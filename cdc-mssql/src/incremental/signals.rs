@@ -117,26 +117,43 @@ impl Signal {
         })
     }
 
-    /// A signal from a Kafka signal topic message's value: `{"type": ..., "data": {...}}`;
-    /// `data` may also be a string holding the JSON, as in a signal-table row.
+    /// A signal from a Kafka signal topic message's value, `{"type": ..., "data": {...}}`, or a
+    /// signal-table row as JSON, `{"id": ..., "type": ..., "data": "<JSON text>"}`: `data` is a
+    /// JSON object or a string holding one (absent or null for `pause-snapshot` and
+    /// `resume-snapshot`); `id` is ignored (Debezium uses it only in logs).
+    ///
+    /// # Errors
+    /// [`SignalError::Data`] when the text is not a JSON object with a string `type`, or when
+    /// `data` is neither an object, a string nor null; whatever [`Signal::from_debezium`]
+    /// refuses.
     pub fn from_debezium_message(value: &str) -> Result<Self, SignalError> {
-        #[derive(Deserialize)]
-        struct Message {
-            #[serde(rename = "type")]
-            signal_type: String,
-            #[serde(default)]
-            data: Option<serde_json::Value>,
-        }
-        let message: Message = serde_json::from_str(value).map_err(|e| SignalError::Data {
+        let bad = |reason: String| SignalError::Data {
             signal: "message".into(),
-            reason: e.to_string(),
-        })?;
-        let data = match message.data {
-            Some(serde_json::Value::String(text)) => text,
-            Some(other) => other.to_string(),
-            None => String::new(),
+            reason,
         };
-        Self::from_debezium(&message.signal_type, &data)
+        let json: serde_json::Value =
+            serde_json::from_str(value).map_err(|e| bad(e.to_string()))?;
+        let serde_json::Value::Object(object) = json else {
+            return Err(bad(
+                "expected a JSON object {\"type\": ..., \"data\": ...}".into()
+            ));
+        };
+        let signal_type = match object.get("type") {
+            Some(serde_json::Value::String(t)) => t.as_str(),
+            Some(_) => return Err(bad("`type` is not a string".into())),
+            None => return Err(bad("missing `type`".into())),
+        };
+        let data = match object.get("data") {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(text)) => text.clone(),
+            Some(object @ serde_json::Value::Object(_)) => object.to_string(),
+            Some(_) => {
+                return Err(bad(
+                    "`data` is neither a JSON object nor a string holding one".into(),
+                ));
+            }
+        };
+        Self::from_debezium(signal_type, &data)
     }
 
     /// What the reader can check without the database: the snapshot type, a table list,
