@@ -3,17 +3,31 @@
 use crate::Error;
 
 /// The key/value pairs of a connection string, keys lower-cased and unaliased.
+///
+/// Errors never quote the string: a value holding an unquoted `;` splits into pieces that
+/// would otherwise be shown as keys, and the value may be the password. They name the key
+/// whose value the trouble follows instead.
 pub(crate) fn parse(s: &str) -> Result<Vec<(String, String)>, Error> {
-    let mut pairs = Vec::new();
+    let mut pairs: Vec<(String, String)> = Vec::new();
     let mut rest = s.trim();
     while !rest.is_empty() {
+        let after = pairs.last().map(|(k, _)| k.clone());
         let Some(eq) = rest.find('=') else {
             return Err(Error::config(
                 "connection string",
-                format!("expected key=value near {:?}", truncate(rest)),
+                unsplit(after.as_deref()),
             ));
         };
         let key = rest[..eq].trim().to_ascii_lowercase();
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_')
+        {
+            return Err(Error::config(
+                "connection string",
+                unsplit(after.as_deref()),
+            ));
+        }
         rest = rest[eq + 1..].trim_start();
         let value;
         if let Some(quote) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') {
@@ -50,8 +64,14 @@ pub(crate) fn parse(s: &str) -> Result<Vec<(String, String)>, Error> {
     Ok(pairs)
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(20).collect()
+/// What is wrong when a piece of the string is no `key=value`, without quoting it.
+fn unsplit(after: Option<&str>) -> String {
+    match after {
+        Some(key) => format!(
+            "text that is no key=value follows the value of {key:?}: a value holding ';' or '=' must be quoted ({key}='…')"
+        ),
+        None => "expected key=value at the start".to_string(),
+    }
 }
 
 fn canonical(key: &str) -> &str {
@@ -119,5 +139,29 @@ mod tests {
         );
         assert!(server_address("h,x").is_err());
         assert!(parse("Server").is_err());
+    }
+
+    /// A password holding an unquoted `;` breaks the string into pieces; the error names
+    /// the key it follows and never quotes a piece (it may be the password).
+    #[test]
+    fn errors_name_the_key_before_the_trouble_and_never_quote_the_string() {
+        for s in [
+            "Server=db;Password=se;Zq7;Database=shop",
+            "Server=db;Password=se;Xy=Wv8",
+            "Server=db;Password=pa\"ss;Qz\\7k;TrustServerCertificate=true",
+        ] {
+            // Pieces that parse as key=value reach the builder's key check.
+            let message = crate::MssqlConfig::from_ado_string(s)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                message.to_lowercase().contains("password") && message.contains("quoted"),
+                "{s}: names the key and the fix: {message}"
+            );
+            for piece in ["Zq7", "Xy", "xy", "Wv8", "Qz", "qz", "7k"] {
+                assert!(!message.contains(piece), "{s}: {message} quotes {piece:?}");
+            }
+        }
     }
 }

@@ -345,7 +345,10 @@ macro_rules! setter {
 impl MssqlConfigBuilder {
     /// Applies an ADO.NET connection string (see [`MssqlConfig::from_ado_string`]).
     pub fn ado_string(mut self, s: &str) -> Result<Self, Error> {
+        let mut after_password = false;
         for (key, value) in ado::parse(s)? {
+            // A piece of a password with an unquoted ';' can look like a key: never shown.
+            let follows_password = std::mem::replace(&mut after_password, key == "password");
             let c = &mut self.config;
             match key.as_str() {
                 "server" => (c.host, c.port) = ado::server_address(&value)?,
@@ -397,6 +400,12 @@ impl MssqlConfigBuilder {
                 | "max pool size"
                 | "min pool size"
                 | "multisubnetfailover" => {}
+                _ if follows_password => {
+                    return Err(Error::config(
+                        "connection string",
+                        "an unknown key follows the password: a password holding ';' must be quoted (Password='…')",
+                    ));
+                }
                 other => return Err(Error::config(other, "unknown connection-string key")),
             }
         }
