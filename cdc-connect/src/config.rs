@@ -176,6 +176,16 @@ pub enum RetentionPolicy {
     Resnapshot,
 }
 
+/// What to do with a table that becomes captured while the pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewTableSnapshot {
+    /// Snapshot it incrementally while the others keep streaming (the default).
+    Incremental,
+    /// Stream only its changes.
+    None,
+}
+
 /// `[source.mssql]`: every option of cdc-mssql's `MssqlConfigBuilder`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -266,6 +276,11 @@ pub struct MssqlSection {
     /// Retries of a transient failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
+    /// A table that becomes captured while the pipeline runs (its capture instance is created
+    /// and the include list selects it): `incremental` (the default) snapshots it in chunks
+    /// while the others keep streaming, `none` streams only its changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_table_snapshot: Option<NewTableSnapshot>,
     /// Rows per incremental snapshot chunk (Debezium's `incremental.snapshot.chunk.size`;
     /// 1024 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]

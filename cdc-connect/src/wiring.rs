@@ -157,6 +157,12 @@ pub fn mssql_config(section: &config::MssqlSection) -> Result<MssqlConfig, Confi
     if let Some(v) = section.heartbeat_interval_ms {
         b = b.heartbeat_interval((v > 0).then(|| ms(v)));
     }
+    if let Some(v) = section.new_table_snapshot {
+        b = b.new_table_snapshot(match v {
+            config::NewTableSnapshot::Incremental => cdc_mssql::NewTableSnapshot::Incremental,
+            config::NewTableSnapshot::None => cdc_mssql::NewTableSnapshot::None,
+        });
+    }
     if let Some(v) = section.retention_policy {
         b = b.retention_policy(match v {
             config::RetentionPolicy::Fail => cdc_mssql::RetentionPolicy::Fail,

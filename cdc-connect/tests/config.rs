@@ -222,3 +222,42 @@ decimal_handling_mode = "exact"
         "{ok:?}"
     );
 }
+
+/// `new_table_snapshot` reaches cdc-mssql's `NewTableSnapshot`: `none` parses and builds, a
+/// misspelt value names the closest one.
+#[test]
+fn new_table_snapshot_takes_incremental_or_none() {
+    let text = VALID
+        .replace(
+            "snapshot_mode = \"initial\"",
+            "snapshot_mode = \"initial\"\nnew_table_snapshot = \"none\"",
+        )
+        // The test password holds ';': quoted, as ADO.NET wants it.
+        .replace("Password=${MSSQL_PASSWORD}", "Password='${MSSQL_PASSWORD}'");
+    let file = parse(&text).unwrap();
+    let m = file.source.mssql.as_ref().unwrap();
+    assert_eq!(
+        m.new_table_snapshot,
+        Some(cdc_connect::config::NewTableSnapshot::None)
+    );
+    cdc_connect::wiring::mssql_config(m).unwrap();
+    let err = parse(&text.replace("\"none\"", "\"incremetal\""))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("did you mean `incremental`?"), "{err}");
+}
+
+/// A substituted password holding an unquoted `;` breaks the connection string; the error says
+/// to quote it and shows no piece of it (it showed `wo\\rd;trustservercertificate` as an
+/// unknown key).
+#[test]
+fn a_connection_string_broken_by_a_password_shows_no_piece_of_it() {
+    let file = parse(VALID).unwrap();
+    let err = cdc_connect::wiring::mssql_config(file.source.mssql.as_ref().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("quoted"), "{err}");
+    for piece in ["pa\"ss", "wo\\rd", "rd;"] {
+        assert!(!err.contains(piece), "{err} shows {piece:?}");
+    }
+}
