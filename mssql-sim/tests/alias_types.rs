@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Conn, connect, err_number, exec, try_exec};
+use common::{Conn, connect, err_number, exec, message, try_exec};
 
 const SETUP: &str = "CREATE DATABASE app;
 USE app;
@@ -21,13 +21,6 @@ async fn row(c: &mut Conn, sql: &str) -> tiberius::Row {
         .await
         .unwrap()
         .unwrap_or_else(|| panic!("no row from {sql}"))
-}
-
-fn message(e: &tiberius::error::Error) -> String {
-    match e {
-        tiberius::error::Error::Server(t) => t.message().to_string(),
-        other => panic!("expected a server error, got {other:?}"),
-    }
 }
 
 /// (system_type_id, user_type_id, max_length, is_nullable) of a column of dbo.contacts.

@@ -5,15 +5,7 @@
 
 mod common;
 
-use common::{connect, err_number, exec, try_exec};
-
-/// The message text of a failed call.
-fn message(e: &tiberius::error::Error) -> String {
-    match e {
-        tiberius::error::Error::Server(t) => t.message().to_string(),
-        other => panic!("expected a server error, got {other:?}"),
-    }
-}
+use common::{connect, err_number, exec, message, try_exec};
 
 async fn int_rows(c: &mut common::Conn, sql: &str) -> Vec<Option<i64>> {
     c.simple_query(sql)

@@ -197,16 +197,9 @@ pub(super) async fn connection(shared: Arc<Shared>, mut tcp: TcpStream) -> Resul
     }
     // PRELOGIN is read straight from the socket so no bytes of a following TLS handshake
     // are buffered away from the TLS layer.
-    let Some(msg) = read_message(&mut tcp).await? else {
+    let Some(pre) = read_prelogin(&mut tcp).await? else {
         return Ok(());
     };
-    if msg.ty != ty::PRELOGIN {
-        return Err(SimError::Protocol(format!(
-            "expected PRELOGIN, got packet type {}",
-            msg.ty
-        )));
-    }
-    let pre = prelogin::parse(&msg.payload)?;
     let answer = match (&shared.tls, pre.encryption) {
         (Some(_), prelogin::ENCRYPT_OFF) => prelogin::ENCRYPT_OFF,
         (Some(_), prelogin::ENCRYPT_ON | prelogin::ENCRYPT_REQ) => prelogin::ENCRYPT_ON,
@@ -235,6 +228,23 @@ pub(super) async fn connection(shared: Arc<Shared>, mut tcp: TcpStream) -> Resul
     }
 }
 
+/// The client's PRELOGIN, the first TDS message of a connection; `None` if the client
+/// closed the connection first.
+async fn read_prelogin<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<Option<prelogin::ClientPrelogin>, SimError> {
+    let Some(msg) = read_message(stream).await? else {
+        return Ok(None);
+    };
+    if msg.ty != ty::PRELOGIN {
+        return Err(SimError::Protocol(format!(
+            "expected PRELOGIN, got packet type {}",
+            msg.ty
+        )));
+    }
+    prelogin::parse(&msg.payload).map(Some)
+}
+
 /// The first byte of a TLS handshake record.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -249,16 +259,9 @@ async fn strict(shared: Arc<Shared>, tcp: TcpStream) -> Result<(), SimError> {
         ));
     };
     let mut stream = tls.strict.accept(tcp).await?;
-    let Some(msg) = read_message(&mut stream).await? else {
+    let Some(pre) = read_prelogin(&mut stream).await? else {
         return Ok(());
     };
-    if msg.ty != ty::PRELOGIN {
-        return Err(SimError::Protocol(format!(
-            "expected PRELOGIN, got packet type {}",
-            msg.ty
-        )));
-    }
-    let pre = prelogin::parse(&msg.payload)?;
     // Encryption is established already; the answer's encryption byte is unverified against
     // SQL Server 2022 (MS-TDS does not give it for TDS 8.0): "on" for a client that asked for
     // encryption, as in TDS 7.x, which tiberius and mssql-jdbc accept in strict mode.

@@ -53,6 +53,14 @@ pub async fn try_exec(c: &mut Conn, sql: &str) -> tiberius::Result<Vec<Vec<tiber
     c.simple_query(sql).await?.into_results().await
 }
 
+/// The message text of a failed call.
+pub fn message(e: &tiberius::error::Error) -> String {
+    match e {
+        tiberius::error::Error::Server(t) => t.message().to_string(),
+        other => panic!("expected a server error, got {other:?}"),
+    }
+}
+
 /// Server error number of a failed call.
 pub fn err_number(e: &tiberius::error::Error) -> u32 {
     match e {
