@@ -97,22 +97,10 @@ fn lsn_number(text: &str) -> u128 {
 }
 
 fn commit_lsns(lake: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![lake.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "json") {
-                for line in std::fs::read_to_string(&path).unwrap().lines() {
-                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                    out.push(v["__commit_lsn"].as_str().unwrap().to_string());
-                }
-            }
-        }
-    }
-    out
+    support::ndjson_records(lake)
+        .iter()
+        .map(|v| v["__commit_lsn"].as_str().unwrap().to_string())
+        .collect()
 }
 
 async fn max_lsn(ado: &str) -> u128 {

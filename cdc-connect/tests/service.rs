@@ -3,12 +3,14 @@
 //! answered, and SIGTERM ending the run cleanly with the checkpoint saved.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use mssql_sim::{SimConfig, Simulator};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::{free_port, sample as value, scrape, wait_for};
 
 const PASSWORD: &str = "Service-Passw0rd!";
 const ROWS: usize = 60;
@@ -28,14 +30,6 @@ fn setup_script() -> String {
     script
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `GET path` over HTTP/1.0: (status, body), or `None` if nothing listens yet.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -50,59 +44,8 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn scrape(port: u16) -> Option<prometheus_parse::Scrape> {
-    let (status, body) = get(port, "/metrics")?;
-    assert_eq!(status, 200);
-    Some(prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap())
-}
-
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => f64::NAN,
-        })
-        .reduce(|a, b| a + b)
-}
-
-/// Waits (bounded) until `check` returns `Some`.
-fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
     wait_for("cdc to exit", timeout, || child.try_wait().unwrap())
-}
-
-fn ndjson_lines(dir: &Path) -> Vec<serde_json::Value> {
-    let mut lines = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "json") {
-                for line in std::fs::read_to_string(&path).unwrap().lines() {
-                    lines.push(serde_json::from_str(line).unwrap());
-                }
-            }
-        }
-    }
-    lines
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +164,7 @@ listen = "127.0.0.1:{port}"
         serde_json::from_str(&std::fs::read_to_string(&offsets).unwrap()).unwrap();
     let text = saved.to_string();
     assert!(text.contains("shop"), "{text}");
-    let lines = ndjson_lines(&lake);
+    let lines = support::ndjson_records(&lake);
     assert_eq!(lines.len(), ROWS);
 
     // A restart reads nothing again: no file is added or changed, nothing is written twice.

@@ -162,25 +162,6 @@ fn wait_events(cdc: &mut KillOnDrop, port: u16, table: &str, op: &str, wanted: u
     });
 }
 
-/// Every NDJSON record under `dir`.
-fn records(dir: &Path) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "json") {
-                for line in std::fs::read_to_string(&path).unwrap().lines() {
-                    out.push(serde_json::from_str(line).unwrap());
-                }
-            }
-        }
-    }
-    out
-}
-
 /// `(op, source.snapshot, after.id)` of each record of `table`, sorted.
 fn rows_of(records: &[serde_json::Value], table: &str) -> Vec<(String, String, i64)> {
     let mut rows: Vec<_> = records
@@ -237,7 +218,7 @@ async fn post_execute_snapshot_reads_the_tables_existing_rows_as_incremental_rea
         Some(0)
     );
 
-    let records = records(&work.path().join("lake"));
+    let records = support::ndjson_records(&work.path().join("lake"));
     assert_eq!(rows_of(&records, "items"), incremental_reads(1..=ITEMS));
     assert_eq!(
         rows_of(&records, "orders"),
@@ -397,7 +378,7 @@ async fn the_kafka_signal_topic_starts_a_snapshot_for_the_server_names_key_only_
         Some(0)
     );
 
-    let records = records(&work.path().join("lake"));
+    let records = support::ndjson_records(&work.path().join("lake"));
     assert_eq!(rows_of(&records, "orders"), incremental_reads(1..=ORDERS));
     assert_eq!(rows_of(&records, "items"), incremental_reads(1..=ITEMS));
     sim.stop().await;
@@ -597,7 +578,7 @@ async fn an_insert_into_the_signal_table_starts_the_snapshot() {
         tokio::task::block_in_place(|| terminate(child, "cdc")),
         Some(0)
     );
-    let records = records(&work.path().join("lake"));
+    let records = support::ndjson_records(&work.path().join("lake"));
     assert_eq!(rows_of(&records, "orders"), incremental_reads(1..=ORDERS));
     assert_eq!(rows_of(&records, "items"), incremental_reads(1..=ITEMS));
     let signal_rows = records

@@ -102,7 +102,17 @@ pub fn scrape(port: u16) -> Option<prometheus_parse::Scrape> {
 /// The sum of the samples of `name` whose labels include `labels`; `None` if there is none
 /// (or the process does not serve).
 pub fn value(port: u16, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape(port)?
+    sample(&scrape(port)?, name, labels)
+}
+
+/// The sum of the samples of `name` in `scrape` whose labels include `labels`; `None` if there
+/// is none (several values read from one scrape are consistent with each other).
+pub fn sample(
+    scrape: &prometheus_parse::Scrape,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    scrape
         .samples
         .iter()
         .filter(|s| s.metric == name)
@@ -119,4 +129,23 @@ pub fn value(port: u16, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 /// `cdc_events_total` summed over its labels.
 pub fn events(port: u16) -> Option<f64> {
     value(port, "cdc_events_total", &[])
+}
+
+/// Every NDJSON record (`*.json`, one JSON value a line) in the files below `dir`.
+pub fn ndjson_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    out.push(serde_json::from_str(line).unwrap());
+                }
+            }
+        }
+    }
+    out
 }
