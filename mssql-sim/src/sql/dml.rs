@@ -609,20 +609,7 @@ impl Exec<'_> {
         // from C4: ordering by command id puts every delete before its insert); a move of
         // several rows gives every delete and insert its own seqval (C3's bulk move).
         let col_names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
-        if let [(old, new)] = pk_changes.as_slice() {
-            self.log_change(
-                &r.db,
-                object_id,
-                1,
-                col_names.clone(),
-                Some(old.clone()),
-                None,
-            )?;
-            self.log_key_move_insert(&r.db, object_id, col_names, new.clone());
-            self.sess.rowcount = n;
-            self.done(Some(n));
-            return Ok(());
-        }
+        let single_move = pk_changes.len() == 1;
         for (old, _) in &pk_changes {
             self.log_change(
                 &r.db,
@@ -634,7 +621,11 @@ impl Exec<'_> {
             )?;
         }
         for (_, new) in pk_changes {
-            self.log_change(&r.db, object_id, 2, col_names.clone(), None, Some(new))?;
+            if single_move {
+                self.log_key_move_insert(&r.db, object_id, col_names.clone(), new);
+            } else {
+                self.log_change(&r.db, object_id, 2, col_names.clone(), None, Some(new))?;
+            }
         }
         self.sess.rowcount = n;
         self.done(Some(n));
