@@ -190,47 +190,6 @@ async fn the_envelope_layout_holds_table_columns_inside_before_and_after_so_noth
     }
 }
 
-/// The position column `name` of every row of every file, read with parquet's own reader
-/// and serde_json (gzip through flate2).
-async fn stored_positions(store: &Arc<dyn ObjectStore>, name: &str) -> Vec<Position> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use std::io::Read;
-    let mut positions = Vec::new();
-    for (key, bytes) in support::objects(store, None).await {
-        if key.ends_with(".parquet") {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .unwrap()
-                .build()
-                .unwrap();
-            for batch in reader {
-                let batch = batch.unwrap();
-                let column = batch.column_by_name(name).expect("a position column");
-                let strings = column
-                    .as_any()
-                    .downcast_ref::<arrow_array::StringArray>()
-                    .unwrap();
-                for s in strings.iter() {
-                    positions.push(serde_json::from_str(s.unwrap()).unwrap());
-                }
-            }
-        } else {
-            let mut text = Vec::new();
-            if key.ends_with(".json.gz") {
-                flate2::read::MultiGzDecoder::new(&bytes[..])
-                    .read_to_end(&mut text)
-                    .unwrap();
-            } else {
-                text = bytes.to_vec();
-            }
-            for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let v: serde_json::Value = serde_json::from_slice(line).unwrap();
-                positions.push(serde_json::from_value(v[name].clone()).unwrap());
-            }
-        }
-    }
-    positions
-}
-
 const READ_COLUMNS: &str = r#"
 import json, sys, pathlib
 import pyarrow.parquet as pq
@@ -312,7 +271,7 @@ async fn a_restarted_sink_finds_where_files_end_under_its_metadata_prefix() {
         second.write(&events).await.unwrap();
         second.flush().await.unwrap();
         assert_eq!(second.stats().events_skipped, 3, "{format:?}");
-        let mut stored = stored_positions(&store, "_cdc_position").await;
+        let mut stored = support::stored_positions_in(&store, "_cdc_position").await;
         stored.sort_by_key(|p| p.to_string());
         let expected: Vec<Position> = events.iter().map(|e| e.position().clone()).collect();
         assert_eq!(stored, expected, "{format:?}");

@@ -36,6 +36,13 @@ pub async fn objects(store: &Arc<dyn ObjectStore>, prefix: Option<&Path>) -> Vec
 /// The `__position` of every row of every Parquet or NDJSON object, read independently of
 /// the sink (parquet's own reader; serde_json for lines).
 pub async fn stored_positions(store: &Arc<dyn ObjectStore>) -> Vec<Position> {
+    stored_positions_in(store, "__position").await
+}
+
+/// The position column `name` (the metadata prefix decides it) of every row of every Parquet
+/// or NDJSON object (gzip or zstd compressed too), read independently of the sink.
+pub async fn stored_positions_in(store: &Arc<dyn ObjectStore>, name: &str) -> Vec<Position> {
+    use arrow_array::cast::AsArray;
     let mut positions = Vec::new();
     for (key, bytes) in objects(store, None).await {
         if key.ends_with(".parquet") {
@@ -46,20 +53,16 @@ pub async fn stored_positions(store: &Arc<dyn ObjectStore>) -> Vec<Position> {
             for batch in reader {
                 let batch = batch.unwrap();
                 let column = batch
-                    .column_by_name("__position")
-                    .expect("a __position column");
-                let strings = column
-                    .as_any()
-                    .downcast_ref::<arrow_array::StringArray>()
-                    .unwrap();
-                for s in strings.iter() {
+                    .column_by_name(name)
+                    .unwrap_or_else(|| panic!("{key}: no {name} column"));
+                for s in column.as_string::<i32>().iter() {
                     positions.push(serde_json::from_str(s.unwrap()).unwrap());
                 }
             }
-        } else if key.ends_with(".json") {
-            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        } else if let Some(text) = ndjson_lines(&key, &bytes) {
+            for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 let v: serde_json::Value = serde_json::from_slice(line).unwrap();
-                positions.push(serde_json::from_value(v["__position"].clone()).unwrap());
+                positions.push(serde_json::from_value(v[name].clone()).unwrap());
             }
         }
     }
