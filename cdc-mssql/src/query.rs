@@ -85,6 +85,10 @@ pub(crate) fn window(limit: u32) -> String {
 }
 
 /// The commit time of the last transaction at or before `@P1`.
+/// Whether an LSN is a transaction's start_lsn in `cdc.lsn_time_mapping` (a cleanup's low water
+/// mark always is: SQL Server refuses any other with error 22964).
+pub(crate) const MAPPED_LSN: &str =
+    "SELECT COUNT(*) FROM cdc.lsn_time_mapping WHERE start_lsn = @P1";
 pub(crate) const TIME_AT: &str = "SELECT TOP 1 tran_end_time FROM cdc.lsn_time_mapping WHERE start_lsn <= @P1 ORDER BY start_lsn DESC";
 
 /// A page of change rows of one capture instance between `@P1` and `@P2` (inclusive), with

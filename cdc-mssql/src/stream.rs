@@ -269,9 +269,16 @@ impl StreamReader {
             .first()
             .and_then(|r| r.try_get::<NaiveDateTime, _>(0).ok().flatten());
         for (name, minimum, created) in suspicious {
-            // Created at or after the position's commit time: new. `datetime` ticks are
-            // 3.33 ms, so an instance enabled right after a commit can carry its very time.
-            let is_new = matches!((position_time, created), (Some(p), Some(c)) if c >= p);
+            let is_new = match (position_time, created) {
+                // Created after the position's commit: new, its minimum is its start.
+                (Some(p), Some(c)) if c > p => true,
+                // The same `datetime` tick (3.33 ms): an instance enabled right after the
+                // commit, or one created just before it and cleaned since. A cleanup's low
+                // water mark is always a start_lsn of cdc.lsn_time_mapping (22964 otherwise),
+                // so a minimum that is none is a creation point.
+                (Some(p), Some(c)) if c == p => !self.is_mapped_lsn(minimum).await?,
+                _ => false,
+            };
             if !is_new {
                 return Err(Error::LsnNotAvailable {
                     database: self.database().to_string(),
@@ -282,6 +289,22 @@ impl StreamReader {
             }
         }
         Ok(())
+    }
+
+    /// Whether `lsn` is a transaction's start_lsn in `cdc.lsn_time_mapping`.
+    async fn is_mapped_lsn(&mut self, lsn: Lsn) -> Result<bool, Error> {
+        let at = lsn.to_bytes().to_vec();
+        let rows = self
+            .conn
+            .run("cdc.lsn_time_mapping", move |c| {
+                let at = at.clone();
+                async move { query::rows(c, query::MAPPED_LSN, &[&at]).await }.boxed()
+            })
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.try_get::<i32, _>(0).ok().flatten())
+            .is_some_and(|n| n > 0))
     }
 
     /// The next items (at most `max` events, and any schema change among them) of the current
