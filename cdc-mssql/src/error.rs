@@ -190,16 +190,19 @@ pub(crate) fn is_transient_driver_error(error: &tiberius::error::Error) -> bool 
     }
 }
 
-impl From<Error> for cdc_core::Error {
-    fn from(error: Error) -> Self {
-        let position = match &error {
+impl Error {
+    /// This error as a [`cdc_core::Error::Source`] of the source `name` (the source's logical
+    /// name, Debezium's `topic.prefix`), with the position of a failed read when known — the
+    /// convention kafka-io's `into_source_error` follows too.
+    pub fn into_source_error(self, name: &str) -> cdc_core::Error {
+        let position = match &self {
             Error::Server { position, .. } => position.clone(),
             _ => None,
         };
         cdc_core::Error::Source {
-            name: "sqlserver".into(),
+            name: name.to_string(),
             position,
-            source: Box::new(error),
+            source: Box::new(self),
         }
     }
 }

@@ -354,13 +354,9 @@ fn drain(db: &mut Database, max_events: usize) -> SourceBatch {
     batch
 }
 
-#[async_trait]
-impl ChangeSource for MssqlSource {
-    fn name(&self) -> &str {
-        self.config.logical_name()
-    }
-
-    async fn start(&mut self, checkpoint: Option<&Checkpoint>) -> cdc_core::Result<()> {
+impl MssqlSource {
+    /// Starts every database from its lane of `checkpoint`.
+    async fn start_all(&mut self, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
         for index in 0..self.databases.len() {
             let lane = format!("sqlserver/{}", self.databases[index].name);
             let stored = match checkpoint.and_then(|c| c.get(&lane)) {
@@ -369,8 +365,7 @@ impl ChangeSource for MssqlSource {
                     return Err(Error::config(
                         "checkpoint",
                         format!("lane {lane} holds a non-SQL Server position {other}"),
-                    )
-                    .into());
+                    ));
                 }
                 None => None,
             };
@@ -380,7 +375,9 @@ impl ChangeSource for MssqlSource {
         Ok(())
     }
 
-    async fn next_batch(&mut self) -> cdc_core::Result<Option<SourceBatch>> {
+    /// The next batch of the databases in turn, a heartbeat, or an empty batch after the poll
+    /// interval; `None` once every database is done (initial-only snapshots).
+    async fn next_batch_of_any_database(&mut self) -> Result<Option<SourceBatch>, Error> {
         if self.ended {
             return Ok(None);
         }
@@ -404,6 +401,23 @@ impl ChangeSource for MssqlSource {
         }
         tokio::time::sleep(self.config.poll_interval).await;
         Ok(Some(SourceBatch::default()))
+    }
+}
+
+#[async_trait]
+impl ChangeSource for MssqlSource {
+    fn name(&self) -> &str {
+        self.config.logical_name()
+    }
+
+    async fn start(&mut self, checkpoint: Option<&Checkpoint>) -> cdc_core::Result<()> {
+        let started = self.start_all(checkpoint).await;
+        started.map_err(|e| e.into_source_error(self.config.logical_name()))
+    }
+
+    async fn next_batch(&mut self) -> cdc_core::Result<Option<SourceBatch>> {
+        let batch = self.next_batch_of_any_database().await;
+        batch.map_err(|e| e.into_source_error(self.config.logical_name()))
     }
 
     async fn ack(&mut self, _position: &Position) -> cdc_core::Result<()> {

@@ -185,7 +185,8 @@ async fn a_failed_start_shows_its_cause_in_the_top_level_message() {
     let error = start(ado(port, "Connect Timeout=2")).await.unwrap_err();
     let text = error.to_string();
     assert!(
-        text.starts_with("change source sqlserver failed")
+        // Named by the source's logical name (server_name "test"), as kafka-io names its own.
+        text.starts_with("change source test failed")
             && text.contains(&mssql_error(&error).to_string()),
         "{text}"
     );
