@@ -48,6 +48,10 @@ async fn simulator(extra: &str) -> (Simulator, String) {
     }
     script.push_str("GO\n");
     tokio::task::block_in_place(|| sim.run_script(&script).unwrap());
+    // The capture job has processed the setup before `cdc` starts: its snapshot's rows then
+    // carry the hand-off's commit time (with an empty cdc.lsn_time_mapping they carry none,
+    // and the source lag has no commit time to start from until a change streams).
+    sim.scan();
     let ado = format!("{};Database=shop", sim.ado_connection_string());
     (sim, ado)
 }
