@@ -222,7 +222,18 @@ async fn sigkilled_cdc_processes_leave_every_change_in_the_files_exactly_once() 
             },
         );
         restarts.push(started.elapsed());
-        // Run for a random while, then SIGKILL.
+        // Spread over the whole workload (kill k once k/(kills+1) of the changes are
+        // committed), then run a random while more and SIGKILL.
+        let due = (kill as usize + 1) * changes / (kills as usize + 1);
+        wait_for_every(
+            &format!(
+                "the workload to reach {due} changes before kill {}",
+                kill + 1
+            ),
+            Duration::from_secs(3600),
+            Duration::from_millis(100),
+            || (committed.load(Ordering::SeqCst) >= due).then_some(()),
+        );
         std::thread::sleep(Duration::from_millis(100 + rng.below(1500)));
         child.kill().unwrap();
         child.wait().unwrap();

@@ -387,6 +387,21 @@ fn summary(times: &[Duration]) -> String {
     }
 }
 
+/// Waits until the workload committed `kill + 1` shares of `changes` split in `kills + 1`
+/// (bounded by an hour: a hang guard, the long run's workload takes tens of minutes).
+fn await_share_of_workload(committed: &AtomicUsize, kill: u64, kills: u64, changes: usize) {
+    let due = (kill as usize + 1) * changes / (kills as usize + 1);
+    support::wait_for_every(
+        &format!(
+            "the workload to reach {due} changes before kill {}",
+            kill + 1
+        ),
+        Duration::from_secs(3600),
+        Duration::from_millis(100),
+        || (committed.load(Ordering::SeqCst) >= due).then_some(()),
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_cdc_processes_on_both_kafka_legs_leave_every_change_in_the_topic_and_the_files_exactly_once()
  {
@@ -452,7 +467,10 @@ async fn sigkilled_cdc_processes_on_both_kafka_legs_leave_every_change_in_the_to
             eprintln!("{}: first event {first:?} after start", leg.name);
         }
         for kill in 0..kills {
-            // Run for a random while, then SIGKILL one of the two at random and restart it.
+            // Spread over the whole workload (kill k once k/(kills+1) of the changes are
+            // committed), then a random while more; SIGKILL one of the two at random and
+            // restart it.
+            await_share_of_workload(&committed, kill, kills, changes);
             std::thread::sleep(Duration::from_millis(100 + rng.below(1500)));
             let victim = rng.below(2) as usize;
             let leg = &mut legs[victim];
