@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::{KillOnDrop, Rng, env_number, events, free_port, terminate, wait_for_every};
+use support::{KillOnDrop, Rng, env_number, free_port, terminate};
 
 fn spawn(config: &Path, ado: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_cdc"))
@@ -206,34 +206,11 @@ async fn sigkilled_cdc_processes_leave_every_change_in_the_files_exactly_once() 
         let mut child = KillOnDrop(spawn(&config, &ado));
         let child = &mut child.0;
         // Restart to first new event, as the process's own metrics see it.
-        wait_for_every(
-            &format!("cdc #{kill} to deliver an event"),
-            Duration::from_secs(120),
-            Duration::from_millis(20),
-            || {
-                if events(port).is_some_and(|v| v > 0.0) {
-                    return Some(());
-                }
-                assert!(
-                    child.try_wait().unwrap().is_none(),
-                    "cdc #{kill} exited on its own"
-                );
-                None
-            },
-        );
+        support::await_first_event(&format!("cdc #{kill}"), port, child);
         restarts.push(started.elapsed());
         // Spread over the whole workload (kill k once k/(kills+1) of the changes are
         // committed), then run a random while more and SIGKILL.
-        let due = (kill as usize + 1) * changes / (kills as usize + 1);
-        wait_for_every(
-            &format!(
-                "the workload to reach {due} changes before kill {}",
-                kill + 1
-            ),
-            Duration::from_secs(3600),
-            Duration::from_millis(100),
-            || (committed.load(Ordering::SeqCst) >= due).then_some(()),
-        );
+        support::await_share_of_workload(&committed, kill, kills, changes);
         std::thread::sleep(Duration::from_millis(100 + rng.below(1500)));
         child.kill().unwrap();
         child.wait().unwrap();

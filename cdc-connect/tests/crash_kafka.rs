@@ -31,7 +31,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::{KillOnDrop, Rng, env_number, events, free_port, terminate, wait_for_every};
+use support::{KillOnDrop, Rng, env_number, free_port, terminate};
 
 /// Marks the simulator process's line that carries its connection string.
 const ADO_LINE: &str = "CRASH_SIM_ADO ";
@@ -189,21 +189,7 @@ impl Leg {
     fn first_event(&mut self, started: Instant) -> Duration {
         let (name, port) = (self.name, self.port);
         let child = &mut self.child.as_mut().unwrap().0;
-        wait_for_every(
-            &format!("{name} to deliver an event"),
-            Duration::from_secs(120),
-            Duration::from_millis(20),
-            || {
-                if events(port).is_some_and(|v| v > 0.0) {
-                    return Some(());
-                }
-                assert!(
-                    child.try_wait().unwrap().is_none(),
-                    "{name} exited on its own"
-                );
-                None
-            },
-        );
+        support::await_first_event(name, port, child);
         started.elapsed()
     }
 
@@ -387,21 +373,6 @@ fn summary(times: &[Duration]) -> String {
     }
 }
 
-/// Waits until the workload committed `kill + 1` shares of `changes` split in `kills + 1`
-/// (bounded by an hour: a hang guard, the long run's workload takes tens of minutes).
-fn await_share_of_workload(committed: &AtomicUsize, kill: u64, kills: u64, changes: usize) {
-    let due = (kill as usize + 1) * changes / (kills as usize + 1);
-    support::wait_for_every(
-        &format!(
-            "the workload to reach {due} changes before kill {}",
-            kill + 1
-        ),
-        Duration::from_secs(3600),
-        Duration::from_millis(100),
-        || (committed.load(Ordering::SeqCst) >= due).then_some(()),
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_cdc_processes_on_both_kafka_legs_leave_every_change_in_the_topic_and_the_files_exactly_once()
  {
@@ -470,7 +441,7 @@ async fn sigkilled_cdc_processes_on_both_kafka_legs_leave_every_change_in_the_to
             // Spread over the whole workload (kill k once k/(kills+1) of the changes are
             // committed), then a random while more; SIGKILL one of the two at random and
             // restart it.
-            await_share_of_workload(&committed, kill, kills, changes);
+            support::await_share_of_workload(&committed, kill, kills, changes);
             std::thread::sleep(Duration::from_millis(100 + rng.below(1500)));
             let victim = rng.below(2) as usize;
             let leg = &mut legs[victim];

@@ -149,3 +149,44 @@ pub fn ndjson_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
     }
     out
 }
+
+/// Waits (bounded, 120 s) until the `cdc` process `child`, serving metrics on `port`, shows a
+/// first event; fails at once if it exits on its own. `name` names it in failures.
+pub fn await_first_event(name: &str, port: u16, child: &mut Child) {
+    wait_for_every(
+        &format!("{name} to deliver an event"),
+        Duration::from_secs(120),
+        Duration::from_millis(20),
+        || {
+            if events(port).is_some_and(|v| v > 0.0) {
+                return Some(());
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{name} exited on its own"
+            );
+            None
+        },
+    );
+}
+
+/// Waits until a workload that counts its committed changes in `committed` reached the
+/// `(kill + 1)`-th of `kills + 1` shares of `changes`: the crash campaigns spread their kills
+/// over the whole workload this way (bounded by an hour, a hang guard).
+pub fn await_share_of_workload(
+    committed: &std::sync::atomic::AtomicUsize,
+    kill: u64,
+    kills: u64,
+    changes: usize,
+) {
+    let due = (kill as usize + 1) * changes / (kills as usize + 1);
+    wait_for_every(
+        &format!(
+            "the workload to reach {due} changes before kill {}",
+            kill + 1
+        ),
+        Duration::from_secs(3600),
+        Duration::from_millis(100),
+        || (committed.load(std::sync::atomic::Ordering::SeqCst) >= due).then_some(()),
+    );
+}
