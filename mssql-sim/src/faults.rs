@@ -25,6 +25,9 @@ struct Inner {
     restart: Notify,
     /// Requests' texts, while [`Faults::record_statements`] is on.
     statements: Mutex<Option<Vec<String>>>,
+    /// Bumped (under the engine lock) whenever a lock someone waits for is released or a
+    /// waiter is chosen as a deadlock victim: waiting sessions watch it.
+    lock_epoch: tokio::sync::watch::Sender<u64>,
 }
 
 /// Handle for injecting faults into a running simulator. Cheap to clone.
@@ -155,6 +158,21 @@ impl Control {
 
     pub(crate) fn restart_gen(&self) -> u64 {
         self.faults.inner.restart_gen.load(Ordering::SeqCst)
+    }
+
+    /// The current lock epoch (read under the engine lock by a session about to wait).
+    pub(crate) fn lock_epoch(&self) -> u64 {
+        *self.faults.inner.lock_epoch.borrow()
+    }
+
+    /// Wakes every session waiting for a lock (they run their statement again).
+    pub(crate) fn locks_released(&self) {
+        self.faults.inner.lock_epoch.send_modify(|e| *e += 1);
+    }
+
+    /// A receiver of lock epochs, to wait until it moves past the one a waiter saw.
+    pub(crate) fn lock_epochs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.faults.inner.lock_epoch.subscribe()
     }
 
     pub(crate) async fn restarted(&self) {

@@ -276,8 +276,9 @@ impl Simulator {
                 }));
                 match wait {
                     // run_script is synchronous; the engine is unlocked while it sleeps.
-                    Some(d) => std::thread::sleep(d),
-                    None => break,
+                    Some(crate::sql::exec::Pause::Delay(d)) => std::thread::sleep(d),
+                    // Not pausable: a lock wait already failed with 1222 (sql/locking.rs).
+                    Some(crate::sql::exec::Pause::Lock { .. }) | None => break,
                 }
             }
             if let Some(e) = outs.into_iter().find_map(|o| match o {

@@ -6,6 +6,7 @@ pub(crate) mod dml;
 pub(crate) mod eval;
 pub(crate) mod exec;
 pub(crate) mod functions;
+pub(crate) mod locking;
 pub(crate) mod options;
 pub(crate) mod out;
 pub(crate) mod parse;

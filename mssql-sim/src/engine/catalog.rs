@@ -137,8 +137,8 @@ pub(crate) fn now() -> NaiveDateTime {
 pub(crate) struct Engine {
     pub(crate) dbs: BTreeMap<String, Database>,
     pub(crate) txns: TxnTable,
-    /// Table locks of open transactions (those of ended ones are dropped when listed).
-    pub(crate) table_locks: Vec<crate::engine::txn::TableLock>,
+    /// Locks of open transactions and the sessions waiting for them.
+    pub(crate) locks: crate::engine::locks::Locks,
     pub(crate) next_object_id: i32,
     pub(crate) next_db_id: i32,
     pub(crate) rowversion: u64,
@@ -155,7 +155,7 @@ impl Engine {
         let mut e = Engine {
             dbs: BTreeMap::new(),
             txns: TxnTable::default(),
-            table_locks: Vec::new(),
+            locks: Default::default(),
             next_object_id: 245_575_913,
             next_db_id: 5,
             rowversion: 2000,

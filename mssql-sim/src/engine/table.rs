@@ -127,6 +127,15 @@ impl Table {
             .collect()
     }
 
+    /// Every version ever stored with primary key `key` (live, deleted or rolled back).
+    pub(crate) fn key_versions(&self, key: &str) -> impl Iterator<Item = &Version> {
+        self.pk_index
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.versions.get(i))
+    }
+
     /// Whether a live (not deleted, not rolled back) row with this key exists for anyone.
     pub(crate) fn key_taken(&self, tt: &TxnTable, key: &str, own: Xid) -> bool {
         let Some(ids) = self.pk_index.get(key) else {

@@ -14,11 +14,13 @@ pub(crate) type Xid = u64;
 /// Transaction isolation levels the engine distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Isolation {
+    /// Reads without shared locks and without waiting for anyone's (`NOLOCK`).
+    ReadUncommitted,
     ReadCommitted,
-    /// Served with one consistent view from the first read (the simulator has no lock waits,
-    /// so the locks that keep SQL Server's reads repeatable are modelled by the view).
+    /// Reads the latest committed rows and keeps shared locks on them to the end of the
+    /// transaction (engine/locks.rs).
     RepeatableRead,
-    /// As `RepeatableRead`.
+    /// As `RepeatableRead`, plus key-range locks that keep others' inserts out.
     Serializable,
     Snapshot,
 }
@@ -118,18 +120,6 @@ impl TxnTable {
         }
         self.status.get(&xid).copied().unwrap_or(TxStatus::Aborted)
     }
-}
-
-/// A table lock a transaction holds until it ends: taken by `WITH (TABLOCK, HOLDLOCK)`,
-/// `WITH (TABLOCKX)` and the like, shown in `sys.dm_tran_locks`. The simulator has no lock
-/// waits, so a lock only shows; it blocks nobody.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TableLock {
-    pub(crate) xid: Xid,
-    pub(crate) spid: u16,
-    pub(crate) database_id: i32,
-    pub(crate) object_id: i32,
-    pub(crate) exclusive: bool,
 }
 
 /// What one statement may see: its own transaction's writes plus committed ones, either

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tracing::debug;
 
 use super::Shared;
 use crate::error::{SimError, SqlError};
 use crate::faults::Control;
-use crate::sql::exec::Exec;
+use crate::sql::exec::{Exec, Pause};
 use crate::sql::out::{Env, Out};
 use crate::sql::session::Session;
 use crate::tds::packet::{Message, frame, read_message, ty, write_message};
@@ -355,19 +355,28 @@ where
     tokens::done(&mut b, DoneKind::Done, done::FINAL, 0);
     write_message(&mut wr, ty::REPLY, &b, packet_size).await?;
 
-    // A reader task, so an ATTENTION can arrive while a result is streaming.
+    // A reader task, so an ATTENTION can arrive while a result is streaming or a statement
+    // waits for a lock.
     let attention = Arc::new(AtomicBool::new(false));
+    let signals = Signals {
+        attention: attention.clone(),
+        closed: Arc::new(AtomicBool::new(false)),
+        wake: Arc::new(Notify::new()),
+    };
     let (tx, mut rx) = mpsc::channel::<Message>(8);
-    let attn2 = attention.clone();
+    let reader_signals = signals.clone();
     let reader = tokio::spawn(async move {
         while let Ok(Some(m)) = read_message(&mut rd).await {
             if m.ty == ty::ATTENTION {
-                attn2.store(true, Ordering::SeqCst);
+                reader_signals.attention.store(true, Ordering::SeqCst);
+                reader_signals.wake.notify_one();
             }
             if tx.send(m).await.is_err() {
                 break;
             }
         }
+        reader_signals.closed.store(true, Ordering::SeqCst);
+        reader_signals.wake.notify_one();
     });
     let generation = shared.ctl.restart_gen();
     let result = serve(
@@ -375,7 +384,7 @@ where
         &mut sess,
         &mut wr,
         &mut rx,
-        attention,
+        &signals,
         packet_size,
         generation,
     )
@@ -395,7 +404,7 @@ async fn serve<W: AsyncWrite + Unpin>(
     sess: &mut Session,
     wr: &mut W,
     rx: &mut mpsc::Receiver<Message>,
-    attention: Arc<AtomicBool>,
+    signals: &Signals,
     packet_size: usize,
     generation: u64,
 ) -> Result<(), SimError> {
@@ -413,7 +422,7 @@ async fn serve<W: AsyncWrite + Unpin>(
             packet_size,
             buf: Vec::new(),
             packet_id: 1,
-            attention: attention.clone(),
+            attention: signals.attention.clone(),
         };
         let flow = match msg.ty {
             ty::ATTENTION => {
@@ -434,15 +443,9 @@ async fn serve<W: AsyncWrite + Unpin>(
                         segs = ex.parse_segments(&sql)
                     }
                 });
-                // WAITFOR DELAY pauses between statements with the engine unlocked, so the
-                // capture job and other sessions keep running.
-                loop {
-                    let mut wait = None;
-                    outs.extend(run(shared, sess, |ex| wait = ex.run_segments(&mut segs)));
-                    match wait {
-                        Some(d) => tokio::time::sleep(d).await,
-                        None => break,
-                    }
+                match drive(shared, sess, &mut segs, signals, generation).await {
+                    Some(more) => outs.extend(more),
+                    None => return Ok(()),
                 }
                 respond(&mut r, outs, false, None, &shared.ctl).await?
             }
@@ -461,13 +464,20 @@ async fn serve<W: AsyncWrite + Unpin>(
                     format!("EXEC {} {}", req.proc_name, texts.join(" "))
                 });
                 sess.vars.clear();
-                let (outs, handle) = match sess.prepared.plan(req) {
-                    Plan::Forward(req) => (run(shared, sess, |ex| ex.run_rpc(req)), None),
-                    Plan::Execute { req, handle } => {
-                        (run(shared, sess, |ex| execute_rpc(ex, req)), handle)
+                let (segs, mut outs, handle) = match sess.prepared.plan(req) {
+                    Plan::Forward(req) => {
+                        let mut segs = Default::default();
+                        let outs = run(shared, sess, |ex| segs = ex.rpc_segments(req));
+                        (Some(segs), outs, None)
                     }
-                    Plan::Nothing => (Vec::new(), None),
+                    Plan::Execute { req, handle } => {
+                        let mut segs = None;
+                        let outs = run(shared, sess, |ex| segs = execute_rpc(ex, req));
+                        (segs, outs, handle)
+                    }
+                    Plan::Nothing => (None, Vec::new(), None),
                     Plan::Fail(e) => (
+                        None,
                         vec![
                             Out::Error(e),
                             Out::Done {
@@ -478,6 +488,12 @@ async fn serve<W: AsyncWrite + Unpin>(
                         None,
                     ),
                 };
+                if let Some(mut segs) = segs {
+                    match drive(shared, sess, &mut segs, signals, generation).await {
+                        Some(more) => outs.extend(more),
+                        None => return Ok(()),
+                    }
+                }
                 respond(&mut r, outs, true, handle, &shared.ctl).await?
             }
             other => {
@@ -505,8 +521,12 @@ pub(super) fn run(shared: &Shared, sess: &mut Session, f: impl FnOnce(&mut Exec<
 }
 
 /// Runs an `sp_executesql` request: its values become the session's variables, then its
-/// statement runs, through the table-variable path when it declares one.
-fn execute_rpc(ex: &mut Exec<'_>, req: rpc::RpcRequest) {
+/// statement runs, through the table-variable path when it declares one (which cannot wait
+/// for locks); otherwise its statements are returned for [`drive`] to run.
+fn execute_rpc(
+    ex: &mut Exec<'_>,
+    req: rpc::RpcRequest,
+) -> Option<std::collections::VecDeque<crate::sql::parse::Segment>> {
     let stmt = req.params.first().and_then(|p| p.value.to_text());
     match stmt {
         Some(stmt) if stmt.to_lowercase().contains("table") => {
@@ -519,7 +539,102 @@ fn execute_rpc(ex: &mut Exec<'_>, req: rpc::RpcRequest) {
             if !ex.run_with_table_vars(&stmt) {
                 ex.run_batch(&stmt);
             }
+            None
         }
-        _ => ex.run_rpc(req),
+        _ => Some(ex.rpc_segments(req)),
+    }
+}
+
+/// What the request loop and a waiting statement listen to besides the engine.
+#[derive(Clone)]
+struct Signals {
+    /// The client sent ATTENTION (cancel).
+    attention: Arc<AtomicBool>,
+    /// The client's side of the connection is gone.
+    closed: Arc<AtomicBool>,
+    /// Notified when either of the above is set.
+    wake: Arc<Notify>,
+}
+
+/// How a lock wait ended.
+enum WaitEnd {
+    /// A lock was released (or a victim chosen): run the statement again.
+    Woken,
+    /// `SET LOCK_TIMEOUT` expired.
+    TimedOut,
+    /// The client cancelled.
+    Cancelled,
+    /// The connection closed or the server restarted.
+    Gone,
+}
+
+/// Runs a request's statements to their end: `WAITFOR DELAY` and lock waits pause them with
+/// the engine unlocked, so other sessions (the lock's holder among them) and the capture job
+/// go on. `None` when the connection must end (closed by the client, server restarted).
+async fn drive(
+    shared: &Arc<Shared>,
+    sess: &mut Session,
+    segs: &mut std::collections::VecDeque<crate::sql::parse::Segment>,
+    signals: &Signals,
+    generation: u64,
+) -> Option<Vec<Out>> {
+    let mut outs = Vec::new();
+    loop {
+        let mut pause = None;
+        outs.extend(run(shared, sess, |ex| {
+            ex.pausable = true;
+            pause = ex.run_segments(segs)
+        }));
+        match pause {
+            None => return Some(outs),
+            Some(Pause::Delay(d)) => tokio::time::sleep(d).await,
+            Some(Pause::Lock { seen, deadline }) => {
+                match wait_for_lock(shared, signals, seen, deadline, generation).await {
+                    WaitEnd::Woken => {}
+                    WaitEnd::TimedOut => {
+                        outs.extend(run(shared, sess, |ex| ex.lock_timed_out(segs)));
+                    }
+                    WaitEnd::Cancelled => {
+                        outs.extend(run(shared, sess, |ex| ex.lock_wait_cancelled(segs)));
+                        return Some(outs);
+                    }
+                    WaitEnd::Gone => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Waits until the lock epoch moves past `seen`, the deadline passes, the client cancels or
+/// goes away, or the server restarts.
+async fn wait_for_lock(
+    shared: &Shared,
+    signals: &Signals,
+    seen: u64,
+    deadline: Option<std::time::Instant>,
+    generation: u64,
+) -> WaitEnd {
+    let mut epochs = shared.ctl.lock_epochs();
+    loop {
+        if signals.closed.load(Ordering::SeqCst) || shared.ctl.restart_gen() != generation {
+            return WaitEnd::Gone;
+        }
+        if signals.attention.load(Ordering::SeqCst) {
+            return WaitEnd::Cancelled;
+        }
+        let expiry = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            moved = epochs.wait_for(|e| *e != seen) => {
+                return if moved.is_ok() { WaitEnd::Woken } else { WaitEnd::Gone };
+            }
+            _ = expiry => return WaitEnd::TimedOut,
+            _ = signals.wake.notified() => {}
+            _ = shared.ctl.restarted() => return WaitEnd::Gone,
+        }
     }
 }

@@ -77,6 +77,7 @@ impl Exec<'_> {
             self.fill_computed(r, &mut values)?;
         }
         self.check_lob_repl_size(r, &values)?;
+        self.lock_insert(r)?;
         let rv = {
             self.eng.rowversion += 1;
             self.eng.rowversion
@@ -125,6 +126,13 @@ impl Exec<'_> {
                 )).state(2).statement_only());
             }
             values[i] = v;
+        }
+        // A key another open transaction inserted or deleted: wait to learn whether it commits.
+        if let Some(pk) = t.pk_key(&values)
+            && let Some(b) = crate::sql::locking::key_writer(&self.eng.txns, t, &pk, own)
+        {
+            let id = (db.id, t.object_id);
+            return Err(self.wait_for(b, id, "KEY", "X"));
         }
         if let Some(pk) = t.pk_key(&values)
             && t.key_taken(&self.eng.txns, &pk, own)
@@ -356,6 +364,7 @@ impl Exec<'_> {
 
     /// Marks a version deleted by the current transaction, checking for write conflicts.
     pub(crate) fn delete_version(&mut self, r: &TableRef, idx: usize) -> SqlResult<()> {
+        self.lock_row_write(r, idx)?;
         let own = self.xid();
         let snapshot = self.sess.txn.as_ref().and_then(|t| t.snapshot);
         let tt = &self.eng.txns;
@@ -374,11 +383,8 @@ impl Exec<'_> {
             .ok_or_else(|| SqlError::invalid_object(&r.name))?;
         if v.xmax != 0 && v.xmax != own {
             match tt.status(v.xmax) {
-                TxStatus::Active => {
-                    return Err(
-                        SqlError::new(1222, "Lock request time out period exceeded.").state(56),
-                    );
-                }
+                // lock_row_write waited for it: only the session's own transaction is open.
+                TxStatus::Active => {}
                 TxStatus::Committed(seq) if snapshot.is_some_and(|s| seq > s) => {
                     return Err(SqlError::new(3960, format!("Snapshot isolation transaction aborted due to update conflict. You cannot use snapshot isolation to access table '{}.{}' directly or indirectly in database '{}' to update, delete, or insert the row that has been modified or deleted by another transaction. Retry the transaction or change the isolation level for the update/delete statement.", t.schema, t.name, dbname)).state(2));
                 }

@@ -312,6 +312,7 @@ impl Exec<'_> {
                 ));
             }
             "@@ROWCOUNT" => return Ok(Value::Int(self.sess.rowcount as i64)),
+            "@@LOCK_TIMEOUT" => return Ok(Value::Int(self.sess.lock_timeout_ms)),
             "@@SERVERNAME" => return Ok(Value::Str("mssql-sim".into())),
             "@@ERROR" => return Ok(Value::Int(0)),
             _ => {}

@@ -30,6 +30,28 @@ pub(crate) struct Exec<'a> {
     /// While an UPDATE/DELETE with FROM builds its joined rows: the target table (database
     /// and key), whose rows then carry their version index in a hidden column.
     pub(crate) dml_target: Option<(String, String)>,
+    /// Whether a statement may wait for a lock (the caller then waits with the engine
+    /// unlocked and runs it again); otherwise a lock wait fails at once with 1222.
+    pub(crate) pausable: bool,
+    /// Set when a statement stopped to wait for a lock: the lock epoch it saw.
+    pub(crate) lock_wait: Option<u64>,
+    /// Set when the session's own request closed a wait cycle and it is the victim.
+    pub(crate) deadlocked: bool,
+    /// How deep `run_segments` calls are nested (1 = the client's batch).
+    depth: usize,
+}
+
+/// Why a batch stopped before its end, to go on later with the engine unlocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pause {
+    /// `WAITFOR DELAY`: go on after this long.
+    Delay(Duration),
+    /// The statement at the front waits for a lock: run it again once the lock epoch moved
+    /// past `seen`, or fail it with 1222 at `deadline` (`SET LOCK_TIMEOUT`; none = never).
+    Lock {
+        seen: u64,
+        deadline: Option<std::time::Instant>,
+    },
 }
 
 impl<'a> Exec<'a> {
@@ -47,18 +69,24 @@ impl<'a> Exec<'a> {
             out: Vec::new(),
             ctes: Vec::new(),
             dml_target: None,
+            pausable: false,
+            lock_wait: None,
+            deadlocked: false,
+            depth: 0,
         }
     }
 
     /// Runs a whole batch. Errors become ERROR outputs; batch-aborting ones stop the batch.
     pub(crate) fn run_batch(&mut self, sql: &str) {
         let mut segs = self.parse_segments(sql);
-        if self.run_segments(&mut segs).is_some() {
-            // Only SQL batches sent by a client can wait (the engine lock is released then).
+        if let Some(Pause::Delay(_)) = self.run_segments(&mut segs) {
+            // Only requests sent by a client can wait (the engine lock is released then).
             self.fail(SqlError::unsupported(
-                "WAITFOR inside sp_executesql or procedure calls",
+                "WAITFOR inside dynamic SQL or procedure calls",
             ));
         }
+        // A lock wait inside stays in `lock_wait`: the enclosing statement is undone and the
+        // client's request waits and runs it again.
     }
 
     /// Parses a batch; a syntax error becomes the batch's only output.
@@ -72,17 +100,33 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Runs segments until the batch ends or reaches `WAITFOR DELAY`, whose delay it
-    /// returns so the caller can wait without holding the engine.
-    pub(crate) fn run_segments(&mut self, segs: &mut VecDeque<Segment>) -> Option<Duration> {
+    /// Runs segments until the batch ends, reaches `WAITFOR DELAY` or a statement must wait
+    /// for a lock; a pause says how to go on (the caller waits without holding the engine,
+    /// then calls again with what is left of `segs`).
+    pub(crate) fn run_segments(&mut self, segs: &mut VecDeque<Segment>) -> Option<Pause> {
+        self.depth += 1;
+        let r = self.run_segments_inner(segs);
+        self.depth -= 1;
+        r
+    }
+
+    fn run_segments_inner(&mut self, segs: &mut VecDeque<Segment>) -> Option<Pause> {
+        let top = self.depth == 1;
         while let Some(seg) = segs.pop_front() {
+            if top {
+                self.eng.locks.waiting.remove(&self.sess.spid);
+                if self.rolled_back_as_victim() {
+                    segs.clear();
+                    return None;
+                }
+            }
             if let Segment::Stmt(s) = &seg
                 && let Statement::WaitFor(w) = s.as_ref()
             {
                 match self.wait_delay(w) {
                     Ok(d) => {
                         self.done(None);
-                        return Some(d);
+                        return Some(Pause::Delay(d));
                     }
                     Err(e) => {
                         self.fail(e);
@@ -91,7 +135,41 @@ impl<'a> Exec<'a> {
                     }
                 }
             }
-            if let Err(e) = self.run_segment(seg) {
+            // What a statement that has to wait leaves behind is taken back before it runs
+            // again: its outputs and its variable assignments (its row changes are undone).
+            let retry = (top && self.pausable)
+                .then(|| (seg.clone(), self.out.len(), self.sess.vars.clone()));
+            let r = self.run_segment(seg);
+            if let Some(seen) = self.lock_wait {
+                if !top {
+                    segs.clear();
+                    return None;
+                }
+                self.lock_wait = None;
+                if let Some((seg, outs, vars)) = retry {
+                    self.out.truncate(outs);
+                    self.sess.vars = vars;
+                    segs.push_front(seg);
+                    let since = *self
+                        .sess
+                        .lock_wait_since
+                        .get_or_insert_with(std::time::Instant::now);
+                    let deadline = u64::try_from(self.sess.lock_timeout_ms)
+                        .ok()
+                        .map(|ms| since + Duration::from_millis(ms));
+                    return Some(Pause::Lock { seen, deadline });
+                }
+            }
+            if top {
+                self.sess.lock_wait_since = None;
+            }
+            if let Err(e) = r {
+                if self.deadlocked {
+                    self.deadlock_rollback();
+                    self.fail(e);
+                    segs.clear();
+                    return None;
+                }
                 let aborts = e.aborts_batch;
                 self.fail(e);
                 if aborts {
@@ -211,6 +289,14 @@ impl<'a> Exec<'a> {
             } => self.create_type(&name, &base, nullable),
             Segment::Save(_) | Segment::AlterDatabase { .. } | Segment::Reconfigure => Ok(()),
         };
+        // A lock wait deep inside (dynamic SQL, a procedure) undoes the whole statement.
+        let r = match r {
+            Ok(()) if self.lock_wait.is_some() => Err(SqlError::new(
+                crate::sql::locking::LOCK_WAIT,
+                "waiting for a lock",
+            )),
+            r => r,
+        };
         match r {
             Ok(()) => {
                 if auto && self.sess.txn.as_ref().is_some_and(|t| !t.explicit) {
@@ -252,9 +338,9 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Runs an RPC request: `sp_executesql` (statement plus typed parameters) or a
-    /// procedure called by name.
-    pub(crate) fn run_rpc(&mut self, req: crate::tds::rpc::RpcRequest) {
+    /// The statements of an RPC request, its parameters made the session's variables:
+    /// `sp_executesql`'s statement, or one `EXEC` of a procedure called by name.
+    pub(crate) fn rpc_segments(&mut self, req: crate::tds::rpc::RpcRequest) -> VecDeque<Segment> {
         let name = req.proc_name.to_lowercase();
         let mut params = req.params.into_iter().peekable();
         if name == "sp_executesql" || name.ends_with(".sp_executesql") {
@@ -272,8 +358,7 @@ impl<'a> Exec<'a> {
                 let ty = p.ty.unwrap_or_else(|| p.value.natural_type());
                 self.sess.vars.insert(p.name.to_lowercase(), (ty, p.value));
             }
-            self.run_batch(&stmt);
-            return;
+            return self.parse_segments(&stmt);
         }
         let mut args = Vec::new();
         for (i, p) in params.enumerate() {
@@ -292,9 +377,7 @@ impl<'a> Exec<'a> {
             .split('.')
             .map(|s| s.trim_matches(|c| c == '[' || c == ']').to_string())
             .collect();
-        if let Err(e) = self.run_segment(Segment::Exec { name: parts, args }) {
-            self.fail(e);
-        }
+        VecDeque::from([Segment::Exec { name: parts, args }])
     }
 
     // ---- name resolution ---------------------------------------------------------------
@@ -654,6 +737,8 @@ impl<'a> Exec<'a> {
                             ),
                         ));
                     }
+                    // TRUNCATE takes a schema-modification lock: it waits for every lock.
+                    self.lock_table(&r, true, true)?;
                     let view = self.view();
                     let tt = &self.eng.txns;
                     let own = self.xid();

@@ -52,12 +52,12 @@ impl Exec<'_> {
                 for m in modes {
                     if let TransactionMode::IsolationLevel(l) = m {
                         self.sess.isolation = match l {
-                            // Without lock waits, REPEATABLE READ and SERIALIZABLE are served
-                            // like SNAPSHOT: reads stay consistent, and a write conflict is an
-                            // error instead of a wait.
                             TransactionIsolationLevel::Snapshot => Isolation::Snapshot,
                             TransactionIsolationLevel::RepeatableRead => Isolation::RepeatableRead,
                             TransactionIsolationLevel::Serializable => Isolation::Serializable,
+                            TransactionIsolationLevel::ReadUncommitted => {
+                                Isolation::ReadUncommitted
+                            }
                             _ => Isolation::ReadCommitted,
                         };
                     }
@@ -92,6 +92,18 @@ impl Exec<'_> {
                 Ok(())
             }
             Set::MultipleAssignments { .. } => Ok(()),
+            // `SET LOCK_TIMEOUT n`, `SET DEADLOCK_PRIORITY LOW`: sqlparser's MsSql session
+            // parameters, the value as text.
+            Set::SetSessionParam(sqlparser::ast::SetSessionParamKind::Generic(g))
+                if g.names.len() == 1 && g.names[0].eq_ignore_ascii_case("lock_timeout") =>
+            {
+                self.set_lock_timeout(&g.value)
+            }
+            Set::SetSessionParam(sqlparser::ast::SetSessionParamKind::Generic(g))
+                if g.names.len() == 1 && g.names[0].eq_ignore_ascii_case("deadlock_priority") =>
+            {
+                self.set_deadlock_priority(&g.value)
+            }
             other => {
                 let text = other.to_string();
                 // `SET TRANSACTION ISOLATION LEVEL SNAPSHOT` in some forms, and session flags.
@@ -101,5 +113,44 @@ impl Exec<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+impl Exec<'_> {
+    /// `SET LOCK_TIMEOUT n`: how many milliseconds a statement waits for a lock; -1 (the
+    /// default) waits for ever, 0 not at all (SQL Server's SET LOCK_TIMEOUT page).
+    fn set_lock_timeout(&mut self, value: &str) -> SqlResult<()> {
+        self.sess.lock_timeout_ms = self.session_int(value)?;
+        Ok(())
+    }
+
+    /// An integer session-option value as written: a literal or a variable.
+    fn session_int(&mut self, value: &str) -> SqlResult<i64> {
+        let v = value.trim();
+        if v.starts_with('@') {
+            let e = sqlparser::ast::Expr::Identifier(sqlparser::ast::Ident::new(v));
+            return Ok(self.eval_const(&e)?.as_i64()?.unwrap_or(-1));
+        }
+        v.parse().map_err(|_| SqlError::syntax(v))
+    }
+
+    /// `SET DEADLOCK_PRIORITY { LOW | NORMAL | HIGH | n }`: LOW = -5, NORMAL = 0, HIGH = 5,
+    /// n from -10 to 10 (SQL Server's SET DEADLOCK_PRIORITY page).
+    fn set_deadlock_priority(&mut self, value: &str) -> SqlResult<()> {
+        let p = match value.trim().to_uppercase().as_str() {
+            "LOW" => -5,
+            "NORMAL" => 0,
+            "HIGH" => 5,
+            _ => {
+                let n = self.session_int(value)?;
+                if !(-10..=10).contains(&n) {
+                    // SQL Server refuses it; its error number is not recorded here.
+                    return Err(SqlError::unsupported(format!("DEADLOCK_PRIORITY {n}")));
+                }
+                n as i32
+            }
+        };
+        self.sess.deadlock_priority = p;
+        Ok(())
     }
 }

@@ -14,7 +14,7 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 use crate::error::{SqlError, SqlResult};
 
 /// A piece of a batch.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Segment {
     Stmt(Box<Statement>),
     /// `EXEC name [@p =] value, ...`

@@ -312,6 +312,7 @@ impl Exec<'_> {
             } => {
                 let parts = name_parts(name);
                 self.take_table_lock(&parts, with_hints)?;
+                let locks = self.read_locks(with_hints);
                 let alias_name = alias.as_ref().map(|a| a.name.value.to_lowercase());
                 let mut rel = if let Some(a) = args {
                     let mut vals = Vec::new();
@@ -329,7 +330,7 @@ impl Exec<'_> {
                     }
                     self.table_function(&parts, vals)?
                 } else {
-                    self.named_relation(&parts)?
+                    self.named_relation(&parts, locks)?
                 };
                 let qual = alias_name
                     .unwrap_or_else(|| parts.last().cloned().unwrap_or_default().to_lowercase());
@@ -356,8 +357,10 @@ impl Exec<'_> {
         }
     }
 
-    /// Records the table lock that hints like `TABLOCK, HOLDLOCK` or `TABLOCKX` hold until the
-    /// end of the session's transaction (outside one, the lock ends with the statement).
+    /// Takes the table lock that hints like `TABLOCK, HOLDLOCK` or `TABLOCKX` ask for, waiting
+    /// for conflicting locks (sql/locking.rs). `TABLOCKX` and a `TABLOCK` with `HOLDLOCK` (or
+    /// `SERIALIZABLE`) hold it to the end of the session's transaction; a plain `TABLOCK`
+    /// read only waits for it.
     fn take_table_lock(&mut self, parts: &[String], hints: &[Expr]) -> SqlResult<()> {
         let named = |want: &str| {
             hints
@@ -365,31 +368,23 @@ impl Exec<'_> {
                 .any(|h| matches!(h, Expr::Identifier(i) if i.value.eq_ignore_ascii_case(want)))
         };
         let exclusive = named("TABLOCKX") || (named("TABLOCK") && named("XLOCK"));
-        let held = exclusive || (named("TABLOCK") && (named("HOLDLOCK") || named("SERIALIZABLE")));
-        let Some(xid) = self.sess.txn.as_ref().map(|t| t.xid) else {
+        if !exclusive && !named("TABLOCK") {
             return Ok(());
-        };
-        if !held {
+        }
+        let held = exclusive || named("HOLDLOCK") || named("SERIALIZABLE");
+        if self.sess.txn.is_none() {
             return Ok(());
         }
         let r = self.resolve(parts)?;
-        let database_id = self.eng.db(&r.db)?.id;
-        let object_id = self.table(&r)?.object_id;
-        let lock = crate::engine::txn::TableLock {
-            xid,
-            spid: self.sess.spid,
-            database_id,
-            object_id,
-            exclusive,
-        };
-        if !self.eng.table_locks.contains(&lock) {
-            self.eng.table_locks.push(lock);
-        }
-        Ok(())
+        self.lock_table(&r, exclusive, held)
     }
 
     /// A table, view, system view or CTE by name.
-    fn named_relation(&mut self, parts: &[String]) -> SqlResult<Rel> {
+    fn named_relation(
+        &mut self,
+        parts: &[String],
+        locks: crate::sql::locking::ReadLocks,
+    ) -> SqlResult<Rel> {
         if parts.len() == 1 {
             let k = parts[0].to_lowercase();
             for scope in self.ctes.iter().rev() {
@@ -402,6 +397,7 @@ impl Exec<'_> {
             return Ok(rel);
         }
         let r = self.resolve(parts)?;
+        self.lock_read(&r, locks)?;
         let view = self.view();
         let t = self.table(&r)?;
         if self.dml_target.as_ref()

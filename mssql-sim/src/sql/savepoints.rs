@@ -22,7 +22,7 @@ impl Exec<'_> {
         let sp = Savepoint {
             name: name.to_string(),
             xid: t.xid,
-            locks: self.eng.table_locks.len(),
+            locks: self.eng.locks.next_seq(),
             last_lsn: t.last_lsn.clone(),
         };
         let xid = t.xid;
@@ -69,11 +69,9 @@ impl Exec<'_> {
             ));
         }
         // Locks taken after the savepoint go; the savepoint itself stays usable.
-        let mut k = 0;
-        self.eng.table_locks.retain(|l| {
-            k += 1;
-            k <= sp.locks || l.xid != xid
-        });
+        if self.eng.locks.release_tables_from(xid, sp.locks) {
+            self.ctl.locks_released();
+        }
         self.sess.savepoints.truncate(at + 1);
         self.done(None);
         Ok(())

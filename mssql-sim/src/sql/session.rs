@@ -13,8 +13,9 @@ pub(crate) struct Savepoint {
     pub(crate) name: String,
     /// The transaction it belongs to.
     pub(crate) xid: Xid,
-    /// How many table locks existed when it was set.
-    pub(crate) locks: usize,
+    /// The lock sequence number when it was set (table locks from it on are released by a
+    /// rollback to it).
+    pub(crate) locks: u64,
     /// The transaction's last log record per database right after it was set.
     pub(crate) last_lsn: HashMap<String, Lsn>,
 }
@@ -50,6 +51,14 @@ pub(crate) struct Session {
     pub(crate) savepoints: Vec<Savepoint>,
     /// Prepared statements of the connection (`sp_prepexec` / `sp_execute` / `sp_unprepare`).
     pub(crate) prepared: crate::tds::prepared::Handles,
+    /// `SET LOCK_TIMEOUT`: milliseconds a statement waits for a lock; -1 (the default) waits
+    /// for ever, 0 does not wait.
+    pub(crate) lock_timeout_ms: i64,
+    /// `SET DEADLOCK_PRIORITY`: LOW = -5, NORMAL = 0 (the default), HIGH = 5, or -10..10.
+    pub(crate) deadlock_priority: i32,
+    /// When the current statement began waiting for a lock (its timeout counts from there,
+    /// across the times it is woken and has to wait again).
+    pub(crate) lock_wait_since: Option<std::time::Instant>,
 }
 
 impl Session {
@@ -66,6 +75,9 @@ impl Session {
             undo: Vec::new(),
             savepoints: Vec::new(),
             prepared: Default::default(),
+            lock_timeout_ms: -1,
+            deadlock_priority: 0,
+            lock_wait_since: None,
         }
     }
 }

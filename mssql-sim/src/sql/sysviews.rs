@@ -402,36 +402,12 @@ impl Exec<'_> {
                 )
             }
             ("sys", "dm_tran_locks") => {
-                let tt = &self.eng.txns;
-                self.eng
-                    .table_locks
-                    .retain(|l| tt.status(l.xid) == crate::engine::txn::TxStatus::Active);
-                rel(
-                    &[
-                        ("resource_type", NAME),
-                        ("resource_database_id", SqlType::Int),
-                        ("resource_associated_entity_id", SqlType::BigInt),
-                        ("request_mode", NAME),
-                        ("request_type", NAME),
-                        ("request_status", NAME),
-                        ("request_session_id", SqlType::Int),
-                    ],
-                    self.eng
-                        .table_locks
-                        .iter()
-                        .map(|l| {
-                            vec![
-                                s("OBJECT"),
-                                i(i64::from(l.database_id)),
-                                i(i64::from(l.object_id)),
-                                s(if l.exclusive { "X" } else { "S" }),
-                                s("LOCK"),
-                                s("GRANT"),
-                                i(i64::from(l.spid)),
-                            ]
-                        })
-                        .collect(),
-                )
+                let (cols, rows) = self.dm_tran_locks();
+                rel(&cols, rows)
+            }
+            ("sys", "dm_exec_requests") => {
+                let (cols, rows) = self.dm_exec_requests();
+                rel(&cols, rows)
             }
             ("sys", "partitions") => {
                 let view = self.view();

@@ -17,6 +17,7 @@ static NEXT_DESCRIPTOR: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomic
 impl Exec<'_> {
     pub(crate) fn begin_internal(&mut self, explicit: bool) {
         let xid = self.eng.txns.begin();
+        self.eng.locks.own(xid, self.sess.spid);
         let descriptor = NEXT_DESCRIPTOR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.sess.txn = Some(Txn {
             xid,
@@ -116,6 +117,7 @@ impl Exec<'_> {
             return;
         };
         let seq = self.eng.txns.commit(txn.xid);
+        self.release_locks(txn.xid);
         job::log_commit(self.eng, self.cdc, txn);
         // Now and then, when no open transaction can need old row versions, drop them.
         if seq.is_multiple_of(512) && !self.eng.txns.any_active() {
@@ -131,6 +133,7 @@ impl Exec<'_> {
     pub(crate) fn abort_internal(&mut self) {
         if let Some(txn) = self.sess.txn.take() {
             self.eng.txns.abort(txn.xid);
+            self.release_locks(txn.xid);
         }
     }
 
@@ -148,7 +151,8 @@ impl Exec<'_> {
                     match rd.u8().map_err(bad)? {
                         // MS-TDS 2.2.6.9 TM_BEGIN_XACT isolation levels.
                         0 => {}
-                        1 | 2 => self.sess.isolation = Isolation::ReadCommitted,
+                        1 => self.sess.isolation = Isolation::ReadUncommitted,
+                        2 => self.sess.isolation = Isolation::ReadCommitted,
                         3 => self.sess.isolation = Isolation::RepeatableRead,
                         4 => self.sess.isolation = Isolation::Serializable,
                         _ => self.sess.isolation = Isolation::Snapshot,
@@ -180,6 +184,8 @@ impl Exec<'_> {
 
     /// Ends the session's transaction when the connection goes away.
     pub(crate) fn abort_open(&mut self) {
+        self.eng.locks.waiting.remove(&self.sess.spid);
+        self.sess.lock_wait_since = None;
         self.abort_internal();
     }
 
@@ -219,12 +225,10 @@ impl Exec<'_> {
     /// The view a read in the current statement uses.
     pub(crate) fn view(&mut self) -> View {
         let latest = self.eng.txns.latest();
-        // REPEATABLE READ and SERIALIZABLE read one consistent view too: without lock waits
-        // that is what their locks would give the reader.
-        let snapshot = matches!(
-            self.sess.isolation,
-            Isolation::Snapshot | Isolation::RepeatableRead | Isolation::Serializable
-        );
+        // Only SNAPSHOT reads one version of the database as of its first read; REPEATABLE
+        // READ and SERIALIZABLE read the latest committed rows and keep them with locks
+        // (sql/locking.rs), so rows others insert meanwhile appear (phantoms) under the first.
+        let snapshot = self.sess.isolation == Isolation::Snapshot;
         match self.sess.txn.as_mut() {
             Some(t) => {
                 let as_of = if snapshot && t.explicit {

@@ -1,0 +1,425 @@
+//! Lock waits, as SQL Server's statements wait: a statement that needs a lock another open
+//! transaction holds registers a wait (engine/locks.rs) and stops; its effects are undone and
+//! the connection waits, with the engine unlocked (as for `WAITFOR DELAY`), until a lock is
+//! released, then runs the statement again from its start. The wait ends otherwise with
+//! - error 1222 when `SET LOCK_TIMEOUT` expires (the statement fails, the transaction stays
+//!   open and the batch goes on, as SQL Server's lock time-out does);
+//! - error 1205 for the deadlock monitor's victim, whose transaction is rolled back. The
+//!   victim of a wait cycle is the transaction with the lowest `DEADLOCK_PRIORITY`, among
+//!   equals the one that changed the fewest rows (cheapest to roll back, as SQL Server
+//!   chooses), among equals the session whose request closed the cycle;
+//! - the client's attention (cancel), which ends the statement and leaves the transaction
+//!   open.
+//!
+//! Which reads take which locks (SQL Server's locking read committed; "Transaction locking
+//! and row versioning guide"): SNAPSHOT readers and NOLOCK / READ UNCOMMITTED ones take none
+//! and wait for nobody. READ COMMITTED readers wait for table X locks (`TABLOCKX`).
+//! REPEATABLE READ and SERIALIZABLE readers also wait for rows other transactions changed and
+//! keep shared locks on what they read until their transaction ends; SERIALIZABLE's range
+//! locks also keep inserts out. Writers wait for table locks, for those row and range locks
+//! and for rows other open transactions changed.
+//!
+//! Statements run in-process by [`crate::Simulator::run_script`] cannot wait (the script runs
+//! synchronously, possibly on the thread that serves the lock's holder): where they would
+//! wait they fail at once with 1222, as under `SET LOCK_TIMEOUT 0`.
+
+use sqlparser::ast::Expr;
+
+use crate::engine::catalog::TableRef;
+use crate::engine::locks::{TableId, Waiter};
+use crate::engine::txn::{Isolation, TxStatus, Xid};
+use crate::error::{SqlError, SqlResult};
+use crate::sql::exec::Exec;
+use crate::sql::out::{Env, Out};
+use crate::value::{Len, SqlType, Value};
+
+/// The error number of the internal signal "this statement waits for a lock"; it never
+/// reaches a client.
+pub(crate) const LOCK_WAIT: i32 = -1222;
+
+/// Error 1222, class 16: the statement waited longer than `SET LOCK_TIMEOUT` allows. It ends
+/// the statement only (SQL Server's SET LOCK_TIMEOUT page: the transaction is not rolled
+/// back). State 51 as SQL Server 2022 sends it for a lock request.
+pub(crate) fn lock_timeout_error() -> SqlError {
+    SqlError::new(1222, "Lock request time out period exceeded.")
+        .state(51)
+        .statement_only()
+}
+
+/// Error 1205, class 13: chosen as the deadlock victim (sys.messages text, `%d` the
+/// victim's session id, `%.*ls` the resource kind).
+pub(crate) fn deadlock_error(spid: u16) -> SqlError {
+    SqlError::new(
+        1205,
+        format!(
+            "Transaction (Process ID {spid}) was deadlocked on lock resources with another process and has been chosen as the deadlock victim. Rerun the transaction."
+        ),
+    )
+    .state(51)
+    .class(13)
+}
+
+/// The locks a read of a base table takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadLocks {
+    /// None, waiting for nobody (SNAPSHOT, NOLOCK, READ UNCOMMITTED).
+    Nothing,
+    /// Waits for table X locks only.
+    Committed,
+    /// Waits for changed rows too; keeps shared locks on the rows read.
+    Repeatable,
+    /// As `Repeatable`, plus a key-range lock over the table.
+    Serializable,
+}
+
+impl Exec<'_> {
+    /// The (`database_id`, `object_id`) of a table.
+    fn table_id(&self, r: &TableRef) -> SqlResult<TableId> {
+        Ok((self.eng.db(&r.db)?.id, self.table(r)?.object_id))
+    }
+
+    /// The locks a read with these table hints takes under the session's isolation level.
+    pub(crate) fn read_locks(&self, hints: &[Expr]) -> ReadLocks {
+        let named = |want: &str| {
+            hints
+                .iter()
+                .any(|h| matches!(h, Expr::Identifier(i) if i.value.eq_ignore_ascii_case(want)))
+        };
+        if named("NOLOCK") || named("READUNCOMMITTED") {
+            return ReadLocks::Nothing;
+        }
+        if named("HOLDLOCK") || named("SERIALIZABLE") {
+            return ReadLocks::Serializable;
+        }
+        if named("REPEATABLEREAD") {
+            return ReadLocks::Repeatable;
+        }
+        if named("READCOMMITTEDLOCK") {
+            return ReadLocks::Committed;
+        }
+        match self.sess.isolation {
+            Isolation::ReadUncommitted | Isolation::Snapshot => ReadLocks::Nothing,
+            Isolation::ReadCommitted => ReadLocks::Committed,
+            Isolation::RepeatableRead => ReadLocks::Repeatable,
+            Isolation::Serializable => ReadLocks::Serializable,
+        }
+    }
+
+    /// Waits for what a read of table `r` must wait for, then takes the locks it keeps.
+    pub(crate) fn lock_read(&mut self, r: &TableRef, how: ReadLocks) -> SqlResult<()> {
+        if how == ReadLocks::Nothing {
+            return Ok(());
+        }
+        let own = self.xid();
+        let id = self.table_id(r)?;
+        if let Some(b) = self.eng.locks.table_conflict(own, id, false) {
+            return Err(self.wait_for(b, id, "OBJECT", "IS"));
+        }
+        if how == ReadLocks::Committed {
+            return Ok(());
+        }
+        if let Some(b) = self.row_writer(r, own)? {
+            return Err(self.wait_for(b, id, "KEY", "S"));
+        }
+        if own != 0 {
+            let below = self.table(r)?.versions.len();
+            self.eng.locks.lock_rows(own, id, below);
+            if how == ReadLocks::Serializable {
+                self.eng.locks.lock_range(own, id);
+            }
+        }
+        Ok(())
+    }
+
+    /// `WITH (TABLOCK)` (S) or `WITH (TABLOCKX)` (X) on table `r`: waits for conflicting
+    /// locks, then records the lock when it is `held` to the transaction's end.
+    pub(crate) fn lock_table(
+        &mut self,
+        r: &TableRef,
+        exclusive: bool,
+        held: bool,
+    ) -> SqlResult<()> {
+        let own = self.xid();
+        let id = self.table_id(r)?;
+        let mode = if exclusive { "X" } else { "S" };
+        if let Some(b) = self.eng.locks.table_conflict(own, id, exclusive) {
+            return Err(self.wait_for(b, id, "OBJECT", mode));
+        }
+        // Others' changed rows are X key locks under IX table locks: S and X wait for them.
+        if let Some(b) = self.row_writer(r, own)? {
+            return Err(self.wait_for(b, id, "OBJECT", mode));
+        }
+        if exclusive && let Some(b) = self.eng.locks.any_row_lock(own, id) {
+            return Err(self.wait_for(b, id, "OBJECT", mode));
+        }
+        if held && own != 0 {
+            let spid = self.sess.spid;
+            self.eng.locks.add_table(own, spid, id, exclusive);
+        }
+        Ok(())
+    }
+
+    /// Waits for what an INSERT into `r` must wait for: others' table locks and key-range
+    /// locks (the intent-exclusive lock and the insert's range check).
+    pub(crate) fn lock_insert(&mut self, r: &TableRef) -> SqlResult<()> {
+        let own = self.xid();
+        let id = self.table_id(r)?;
+        if let Some(b) = self.eng.locks.table_conflict(own, id, true) {
+            return Err(self.wait_for(b, id, "OBJECT", "IX"));
+        }
+        if let Some(b) = self.eng.locks.range_conflict(own, id) {
+            return Err(self.wait_for(b, id, "KEY", "RangeI-N"));
+        }
+        Ok(())
+    }
+
+    /// Waits for what an UPDATE or DELETE of version `idx` of `r` must wait for: others'
+    /// table locks, shared row locks on it, and another open transaction's change of it.
+    pub(crate) fn lock_row_write(&mut self, r: &TableRef, idx: usize) -> SqlResult<()> {
+        let own = self.xid();
+        let id = self.table_id(r)?;
+        if let Some(b) = self.eng.locks.table_conflict(own, id, true) {
+            return Err(self.wait_for(b, id, "OBJECT", "IX"));
+        }
+        if let Some(b) = self.eng.locks.row_conflict(own, id, idx) {
+            return Err(self.wait_for(b, id, "KEY", "X"));
+        }
+        let changed_by = {
+            let tt = &self.eng.txns;
+            self.table(r)?
+                .versions
+                .get(idx)
+                .and_then(|v| open_other(tt, own, v.xmax))
+        };
+        if let Some(b) = changed_by {
+            return Err(self.wait_for(b, id, "KEY", "X"));
+        }
+        Ok(())
+    }
+
+    /// Another open transaction that created or deleted a version of `r` (its X row lock).
+    fn row_writer(&self, r: &TableRef, own: Xid) -> SqlResult<Option<Xid>> {
+        let tt = &self.eng.txns;
+        Ok(self
+            .table(r)?
+            .versions
+            .iter()
+            .find_map(|v| open_other(tt, own, v.xmin).or_else(|| open_other(tt, own, v.xmax))))
+    }
+
+    /// The statement must wait for transaction `blocker`: detects a wait cycle (and picks
+    /// its victim), registers the wait, and returns the error that stops the statement —
+    /// the internal [`LOCK_WAIT`] signal, or 1222 / 1205 when it cannot or must not wait.
+    pub(crate) fn wait_for(
+        &mut self,
+        blocker: Xid,
+        table: TableId,
+        resource_type: &'static str,
+        mode: &'static str,
+    ) -> SqlError {
+        let spid = self.sess.spid;
+        let (own, cost) = match self.sess.txn.as_ref() {
+            Some(t) if t.explicit => (t.xid, t.changes.len()),
+            _ => (0, 0),
+        };
+        let priority = self.sess.deadlock_priority;
+        if let Some(cycle) = self.eng.locks.cycle(spid, own, blocker) {
+            let mut victim = (priority, cost, None);
+            for (_, w) in &cycle {
+                if (w.priority, w.cost) < (victim.0, victim.1) {
+                    victim = (w.priority, w.cost, Some(w.xid));
+                }
+            }
+            match victim.2 {
+                None => {
+                    self.deadlocked = true;
+                    return deadlock_error(spid);
+                }
+                Some(x) => {
+                    // The victim waits; waking it makes it roll back and let us through.
+                    self.eng.locks.choose_victim(x);
+                    self.ctl.locks_released();
+                }
+            }
+        }
+        if !self.pausable || self.sess.lock_timeout_ms == 0 {
+            return lock_timeout_error();
+        }
+        self.eng.locks.waiting.insert(
+            spid,
+            Waiter {
+                xid: own,
+                blocker,
+                table,
+                resource_type,
+                mode,
+                priority,
+                cost,
+            },
+        );
+        self.lock_wait = Some(self.ctl.lock_epoch());
+        SqlError::new(LOCK_WAIT, "waiting for a lock")
+    }
+
+    /// Whether the session's transaction was chosen as a deadlock victim while it waited;
+    /// if so it is rolled back and the batch gets error 1205.
+    pub(crate) fn rolled_back_as_victim(&mut self) -> bool {
+        let Some(xid) = self.sess.txn.as_ref().map(|t| t.xid) else {
+            return false;
+        };
+        if !self.eng.locks.take_victim(xid) {
+            return false;
+        }
+        self.deadlock_rollback();
+        self.fail(deadlock_error(self.sess.spid));
+        true
+    }
+
+    /// Rolls back the deadlock victim's transaction, telling the client.
+    pub(crate) fn deadlock_rollback(&mut self) {
+        self.deadlocked = false;
+        self.eng.locks.waiting.remove(&self.sess.spid);
+        self.sess.lock_wait_since = None;
+        if let Some(t) = self.sess.txn.as_ref() {
+            let d = t.descriptor;
+            let explicit = t.explicit;
+            self.abort_internal();
+            if explicit {
+                self.out.push(Out::Env(Env::Rollback(d)));
+            }
+        }
+    }
+
+    /// The statement at the front of `segs` waited longer than `SET LOCK_TIMEOUT`: it fails
+    /// with 1222 and the batch goes on.
+    pub(crate) fn lock_timed_out(
+        &mut self,
+        segs: &mut std::collections::VecDeque<crate::sql::parse::Segment>,
+    ) {
+        self.eng.locks.waiting.remove(&self.sess.spid);
+        self.sess.lock_wait_since = None;
+        if self.rolled_back_as_victim() {
+            segs.clear();
+            return;
+        }
+        segs.pop_front();
+        self.fail(lock_timeout_error());
+    }
+
+    /// The client cancelled (attention) while a statement waited: the batch ends there, the
+    /// transaction stays open.
+    pub(crate) fn lock_wait_cancelled(
+        &mut self,
+        segs: &mut std::collections::VecDeque<crate::sql::parse::Segment>,
+    ) {
+        self.eng.locks.waiting.remove(&self.sess.spid);
+        self.sess.lock_wait_since = None;
+        segs.clear();
+    }
+
+    /// `sys.dm_tran_locks`: the table locks of open transactions (GRANT) and the requests
+    /// that wait (WAIT). A waiting KEY request names the table's object id where SQL Server
+    /// gives the index's hobt_id.
+    pub(crate) fn dm_tran_locks(&self) -> (Vec<(&'static str, SqlType)>, Vec<Vec<Value>>) {
+        let name = SqlType::NVarChar(Len::N(60));
+        let cols = vec![
+            ("resource_type", name),
+            ("resource_database_id", SqlType::Int),
+            ("resource_associated_entity_id", SqlType::BigInt),
+            ("request_mode", name),
+            ("request_type", name),
+            ("request_status", name),
+            ("request_session_id", SqlType::Int),
+        ];
+        let tt = &self.eng.txns;
+        let text = |x: &str| Value::Str(x.to_string());
+        let mut rows: Vec<Vec<Value>> = self
+            .eng
+            .locks
+            .tables
+            .iter()
+            .filter(|l| tt.status(l.xid) == TxStatus::Active)
+            .map(|l| {
+                vec![
+                    text("OBJECT"),
+                    Value::Int(i64::from(l.database_id)),
+                    Value::Int(i64::from(l.object_id)),
+                    text(if l.exclusive { "X" } else { "S" }),
+                    text("LOCK"),
+                    text("GRANT"),
+                    Value::Int(i64::from(l.spid)),
+                ]
+            })
+            .collect();
+        let mut waiting: Vec<_> = self.eng.locks.waiting.iter().collect();
+        waiting.sort_by_key(|(spid, _)| **spid);
+        for (spid, w) in waiting {
+            rows.push(vec![
+                text(w.resource_type),
+                Value::Int(i64::from(w.table.0)),
+                Value::Int(i64::from(w.table.1)),
+                text(w.mode),
+                text("LOCK"),
+                text("WAIT"),
+                Value::Int(i64::from(*spid)),
+            ]);
+        }
+        (cols, rows)
+    }
+
+    /// `sys.dm_exec_requests` (some columns): the requests waiting for a lock, `suspended`
+    /// with the session that blocks them and SQL Server's lock wait type (`LCK_M_<mode>`),
+    /// and the session's own running request.
+    pub(crate) fn dm_exec_requests(&self) -> (Vec<(&'static str, SqlType)>, Vec<Vec<Value>>) {
+        let name = SqlType::NVarChar(Len::N(60));
+        let cols = vec![
+            ("session_id", SqlType::SmallInt),
+            ("status", name),
+            ("blocking_session_id", SqlType::SmallInt),
+            ("wait_type", name),
+        ];
+        let text = |x: &str| Value::Str(x.to_string());
+        let mut rows = vec![vec![
+            Value::Int(i64::from(self.sess.spid)),
+            text("running"),
+            Value::Int(0),
+            Value::Null,
+        ]];
+        let mut waiting: Vec<_> = self.eng.locks.waiting.iter().collect();
+        waiting.sort_by_key(|(spid, _)| **spid);
+        for (spid, w) in waiting {
+            let blocker = self.eng.locks.spid_of(w.blocker).unwrap_or(0);
+            rows.push(vec![
+                Value::Int(i64::from(*spid)),
+                text("suspended"),
+                Value::Int(i64::from(blocker)),
+                text(&format!("LCK_M_{}", w.mode.replace('-', "_"))),
+            ]);
+        }
+        (cols, rows)
+    }
+
+    /// Ends the session's transaction's locks (commit or rollback), waking whoever waits.
+    pub(crate) fn release_locks(&mut self, xid: Xid) {
+        if self.eng.locks.release(xid) {
+            self.ctl.locks_released();
+        }
+    }
+}
+
+/// Another open transaction that inserted or deleted a row with primary key `key` in `t`: an
+/// insert of that key waits to learn whether it commits.
+pub(crate) fn key_writer(
+    tt: &crate::engine::txn::TxnTable,
+    t: &crate::engine::table::Table,
+    key: &str,
+    own: Xid,
+) -> Option<Xid> {
+    t.key_versions(key)
+        .find_map(|v| open_other(tt, own, v.xmin).or_else(|| open_other(tt, own, v.xmax)))
+}
+
+/// `x` if it is another transaction that is still open.
+fn open_other(tt: &crate::engine::txn::TxnTable, own: Xid, x: Xid) -> Option<Xid> {
+    (x != 0 && x != own && tt.status(x) == TxStatus::Active).then_some(x)
+}

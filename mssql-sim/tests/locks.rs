@@ -1,0 +1,641 @@
+//! Lock waits: where SQL Server makes a statement wait for another transaction's lock, the
+//! simulator waits too — and ends the wait as SQL Server does (commit/rollback of the holder,
+//! `SET LOCK_TIMEOUT` with 1222, the deadlock monitor with 1205, the client's cancel).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Conn, connect, err_number, exec, message, try_exec};
+use mssql_sim::Simulator;
+
+const SETUP: &str = "CREATE DATABASE shop; USE shop;
+    CREATE TABLE dbo.t (id int PRIMARY KEY, v int);
+    CREATE TABLE dbo.u (id int PRIMARY KEY, v int);
+    INSERT INTO dbo.t VALUES (1, 10), (2, 20);
+    INSERT INTO dbo.u VALUES (1, 100), (2, 200);";
+
+/// How long a test waits for a condition before it fails (never a synchronisation: every
+/// wait ends as soon as its condition holds).
+const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn session(sim: &Simulator) -> Conn {
+    let mut c = connect(sim).await;
+    exec(&mut c, "USE shop").await;
+    c
+}
+
+async fn int(c: &mut Conn, sql: &str) -> Option<i32> {
+    let rows = try_exec(c, sql).await.unwrap();
+    rows.last()
+        .and_then(|r| r.first())
+        .and_then(|r| r.get::<i32, _>(0))
+}
+
+/// `sys.dm_tran_locks` rows with `request_status = 'WAIT'`: (resource_type, mode, session).
+async fn waits(c: &mut Conn) -> Vec<(String, String, i32)> {
+    let rows = try_exec(
+        c,
+        "SELECT resource_type, request_mode, request_session_id FROM sys.dm_tran_locks WHERE request_status = 'WAIT'",
+    )
+    .await
+    .unwrap();
+    rows[0]
+        .iter()
+        .map(|r| {
+            (
+                r.get::<&str, _>(0).unwrap().to_string(),
+                r.get::<&str, _>(1).unwrap().to_string(),
+                r.get::<i32, _>(2).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits (bounded) until session `spid` waits for a lock, as `sys.dm_tran_locks` shows it.
+async fn until_waiting(observer: &mut Conn, spid: i32) -> (String, String) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some((ty, mode, _)) = waits(observer).await.into_iter().find(|w| w.2 == spid) {
+            return (ty, mode);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session {spid} never waited for a lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `sql` on its own session in a task; the session's spid and the task.
+async fn blocked(
+    sim: &Simulator,
+    sql: &'static str,
+) -> (
+    i32,
+    tokio::task::JoinHandle<(Conn, tiberius::Result<Vec<Vec<tiberius::Row>>>)>,
+) {
+    let mut c = session(sim).await;
+    let spid = int(&mut c, "SELECT @@SPID").await.unwrap();
+    let task = tokio::spawn(async move {
+        let r = try_exec(&mut c, sql).await;
+        (c, r)
+    });
+    (spid, task)
+}
+
+async fn setup() -> (Simulator, Conn) {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(&mut c, SETUP).await;
+    (sim, c)
+}
+
+#[tokio::test]
+async fn a_writer_waits_for_a_tablock_holdlock_reader_until_it_commits_then_runs() {
+    let (sim, mut observer) = setup().await;
+    let mut reader = session(&sim).await;
+    exec(
+        &mut reader,
+        "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
+    )
+    .await;
+    let (spid, writer) = blocked(&sim, "UPDATE dbo.t SET v = 11 WHERE id = 1").await;
+    assert_eq!(
+        until_waiting(&mut observer, spid).await,
+        ("OBJECT".into(), "IX".into())
+    );
+    let blocking = int(
+        &mut observer,
+        &format!("SELECT blocking_session_id FROM sys.dm_exec_requests WHERE session_id = {spid}"),
+    )
+    .await;
+    let reader_spid = int(&mut reader, "SELECT @@SPID").await;
+    assert_eq!(blocking, reader_spid, "dm_exec_requests names the blocker");
+    // While it waits, the reader still sees the old value, and the writer has not finished.
+    assert_eq!(
+        int(&mut reader, "SELECT v FROM dbo.t WHERE id = 1").await,
+        Some(10)
+    );
+    assert!(!writer.is_finished());
+    exec(&mut reader, "COMMIT TRANSACTION").await;
+    let (_, r) = tokio::time::timeout(PATIENCE, writer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        r.unwrap().len(),
+        0,
+        "the UPDATE ran once the reader committed"
+    );
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM dbo.t WHERE id = 1").await,
+        Some(11)
+    );
+    assert!(waits(&mut observer).await.is_empty());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn tablock_holdlock_blocks_inserts_deletes_and_truncate_but_not_readers() {
+    let (sim, mut observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.u WITH (TABLOCK, HOLDLOCK);",
+    )
+    .await;
+    // A shared table lock lets readers through.
+    assert_eq!(
+        int(&mut observer, "SELECT COUNT(*) FROM shop.dbo.u").await,
+        Some(2)
+    );
+    let mut spids = Vec::new();
+    let mut tasks = Vec::new();
+    for sql in [
+        "INSERT INTO dbo.u VALUES (3, 300)",
+        "DELETE FROM dbo.u WHERE id = 2",
+        "TRUNCATE TABLE dbo.u",
+    ] {
+        let (spid, task) = blocked(&sim, sql).await;
+        until_waiting(&mut observer, spid).await;
+        spids.push(spid);
+        tasks.push(task);
+    }
+    assert_eq!(waits(&mut observer).await.len(), 3);
+    exec(&mut holder, "ROLLBACK TRANSACTION").await;
+    for t in tasks {
+        let (_, r) = tokio::time::timeout(PATIENCE, t).await.unwrap().unwrap();
+        r.unwrap();
+    }
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn tablockx_blocks_readers_except_nolock_and_snapshot_readers() {
+    let (sim, mut observer) = setup().await;
+    exec(
+        &mut observer,
+        "ALTER DATABASE shop SET ALLOW_SNAPSHOT_ISOLATION ON",
+    )
+    .await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCKX);",
+    )
+    .await;
+    let mut dirty = session(&sim).await;
+    assert_eq!(
+        int(&mut dirty, "SELECT COUNT(*) FROM dbo.t WITH (NOLOCK)").await,
+        Some(2)
+    );
+    exec(
+        &mut dirty,
+        "SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED",
+    )
+    .await;
+    assert_eq!(int(&mut dirty, "SELECT COUNT(*) FROM dbo.t").await, Some(2));
+    let mut snap = session(&sim).await;
+    exec(&mut snap, "SET TRANSACTION ISOLATION LEVEL SNAPSHOT").await;
+    assert_eq!(int(&mut snap, "SELECT COUNT(*) FROM dbo.t").await, Some(2));
+    let (spid, reader) = blocked(&sim, "SELECT COUNT(*) FROM dbo.t").await;
+    assert_eq!(
+        until_waiting(&mut observer, spid).await,
+        ("OBJECT".into(), "IS".into())
+    );
+    exec(&mut holder, "COMMIT TRANSACTION").await;
+    let (_, r) = tokio::time::timeout(PATIENCE, reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.unwrap()[0][0].get::<i32, _>(0), Some(2));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn repeatable_read_blocks_updates_of_rows_it_read_but_not_inserts() {
+    let (sim, mut observer) = setup().await;
+    let mut reader = session(&sim).await;
+    exec(
+        &mut reader,
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; BEGIN TRANSACTION; SELECT * FROM dbo.t;",
+    )
+    .await;
+    // Inserts are not rows it read: they go through (and show to its next read: a phantom).
+    let mut writer = session(&sim).await;
+    exec(&mut writer, "INSERT INTO dbo.t VALUES (3, 30)").await;
+    assert_eq!(
+        int(&mut reader, "SELECT COUNT(*) FROM dbo.t").await,
+        Some(3)
+    );
+    let (spid, update) = blocked(&sim, "UPDATE dbo.t SET v = 21 WHERE id = 2").await;
+    assert_eq!(
+        until_waiting(&mut observer, spid).await,
+        ("KEY".into(), "X".into())
+    );
+    // Its read stays repeatable while the update waits.
+    assert_eq!(
+        int(&mut reader, "SELECT v FROM dbo.t WHERE id = 2").await,
+        Some(20)
+    );
+    exec(&mut reader, "COMMIT TRANSACTION").await;
+    let (_, r) = tokio::time::timeout(PATIENCE, update)
+        .await
+        .unwrap()
+        .unwrap();
+    r.unwrap();
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 2").await,
+        Some(21)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn serializable_blocks_inserts_into_the_table_it_read() {
+    let (sim, mut observer) = setup().await;
+    let mut reader = session(&sim).await;
+    exec(
+        &mut reader,
+        "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; BEGIN TRANSACTION; SELECT * FROM dbo.t;",
+    )
+    .await;
+    let (spid, insert) = blocked(&sim, "INSERT INTO dbo.t VALUES (3, 30)").await;
+    assert_eq!(
+        until_waiting(&mut observer, spid).await,
+        ("KEY".into(), "RangeI-N".into())
+    );
+    assert_eq!(
+        int(&mut reader, "SELECT COUNT(*) FROM dbo.t").await,
+        Some(2),
+        "no phantom"
+    );
+    exec(&mut reader, "COMMIT TRANSACTION").await;
+    let (_, r) = tokio::time::timeout(PATIENCE, insert)
+        .await
+        .unwrap()
+        .unwrap();
+    r.unwrap();
+    assert_eq!(
+        int(&mut observer, "SELECT COUNT(*) FROM shop.dbo.t").await,
+        Some(3)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_writer_waits_for_another_open_transactions_change_of_the_same_row() {
+    let (sim, mut observer) = setup().await;
+    let mut first = session(&sim).await;
+    exec(
+        &mut first,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 12 WHERE id = 1;",
+    )
+    .await;
+    let (spid, second) = blocked(&sim, "UPDATE dbo.t SET v = v + 1 WHERE id = 1").await;
+    until_waiting(&mut observer, spid).await;
+    exec(&mut first, "COMMIT TRANSACTION").await;
+    let (_, r) = tokio::time::timeout(PATIENCE, second)
+        .await
+        .unwrap()
+        .unwrap();
+    r.unwrap();
+    // The waiting update ran after the first committed, on its value.
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 1").await,
+        Some(13)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_insert_of_a_key_another_open_transaction_inserted_waits_for_its_outcome() {
+    let (sim, mut observer) = setup().await;
+    let mut first = session(&sim).await;
+    exec(
+        &mut first,
+        "BEGIN TRANSACTION; INSERT INTO dbo.t VALUES (5, 50);",
+    )
+    .await;
+    let (spid, second) = blocked(&sim, "INSERT INTO dbo.t VALUES (5, 51)").await;
+    until_waiting(&mut observer, spid).await;
+    exec(&mut first, "ROLLBACK TRANSACTION").await;
+    let (_, r) = tokio::time::timeout(PATIENCE, second)
+        .await
+        .unwrap()
+        .unwrap();
+    r.unwrap();
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 5").await,
+        Some(51)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn lock_timeout_expiry_fails_the_statement_with_1222_and_keeps_the_transaction() {
+    let (sim, _observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
+    )
+    .await;
+    let mut w = session(&sim).await;
+    assert_eq!(
+        int(&mut w, "SELECT @@LOCK_TIMEOUT").await,
+        Some(-1),
+        "the default"
+    );
+    exec(&mut w, "SET LOCK_TIMEOUT 200").await;
+    assert_eq!(int(&mut w, "SELECT @@LOCK_TIMEOUT").await, Some(200));
+    exec(
+        &mut w,
+        "BEGIN TRANSACTION; UPDATE dbo.u SET v = 101 WHERE id = 1;",
+    )
+    .await;
+    let e = try_exec(&mut w, "UPDATE dbo.t SET v = 11 WHERE id = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 1222);
+    assert_eq!(message(&e), "Lock request time out period exceeded.");
+    match &e {
+        tiberius::error::Error::Server(t) => assert_eq!(t.class(), 16),
+        other => panic!("{other:?}"),
+    }
+    // 1222 ends the statement only: the transaction and its earlier change stay.
+    assert_eq!(int(&mut w, "SELECT @@TRANCOUNT").await, Some(1));
+    assert_eq!(
+        int(&mut w, "SELECT v FROM dbo.u WHERE id = 1").await,
+        Some(101)
+    );
+    // ... and the batch goes on after it.
+    let rows = try_exec(
+        &mut w,
+        "SET LOCK_TIMEOUT 0; UPDATE dbo.t SET v = 11 WHERE id = 1; SELECT 7;",
+    )
+    .await;
+    assert_eq!(
+        err_number(&rows.unwrap_err()),
+        1222,
+        "0 = do not wait at all"
+    );
+    exec(&mut w, "COMMIT TRANSACTION").await;
+    exec(&mut holder, "COMMIT TRANSACTION").await;
+    assert_eq!(
+        int(&mut w, "SELECT v FROM dbo.t WHERE id = 1").await,
+        Some(10)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_statement_after_a_lock_timeout_in_the_same_batch_still_runs() {
+    let (sim, mut observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
+    )
+    .await;
+    let mut w = session(&sim).await;
+    // tiberius stops at the first error, so the batch's later effect is looked at afterwards.
+    let _ = try_exec(
+        &mut w,
+        "SET LOCK_TIMEOUT 0; UPDATE dbo.t SET v = 11 WHERE id = 1; UPDATE dbo.u SET v = 102 WHERE id = 1;",
+    )
+    .await;
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.u WHERE id = 1").await,
+        Some(102)
+    );
+    exec(&mut holder, "COMMIT TRANSACTION").await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_wait_cycle_makes_the_requester_the_deadlock_victim_and_rolls_it_back() {
+    let (sim, mut observer) = setup().await;
+    let mut a = session(&sim).await;
+    let mut b = session(&sim).await;
+    let b_spid = int(&mut b, "SELECT @@SPID").await.unwrap();
+    exec(
+        &mut a,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
+    )
+    .await;
+    exec(
+        &mut b,
+        "BEGIN TRANSACTION; UPDATE dbo.u SET v = 101 WHERE id = 1;",
+    )
+    .await;
+    let a_spid = int(&mut a, "SELECT @@SPID").await.unwrap();
+    let a_task = tokio::spawn(async move {
+        let r = try_exec(&mut a, "UPDATE dbo.u SET v = 102 WHERE id = 1").await;
+        (a, r)
+    });
+    until_waiting(&mut observer, a_spid).await;
+    // b closes the cycle; both changed one row at NORMAL priority: b, the requester, loses.
+    let e = try_exec(&mut b, "UPDATE dbo.t SET v = 12 WHERE id = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 1205);
+    assert_eq!(
+        message(&e),
+        format!(
+            "Transaction (Process ID {b_spid}) was deadlocked on lock resources with another process and has been chosen as the deadlock victim. Rerun the transaction."
+        )
+    );
+    assert_eq!(
+        int(&mut b, "SELECT @@TRANCOUNT").await,
+        Some(0),
+        "rolled back"
+    );
+    let (mut a, r) = tokio::time::timeout(PATIENCE, a_task)
+        .await
+        .unwrap()
+        .unwrap();
+    r.unwrap();
+    exec(&mut a, "COMMIT TRANSACTION").await;
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.u WHERE id = 1").await,
+        Some(102)
+    );
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 1").await,
+        Some(11)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_deadlock_victim_is_the_session_with_the_lower_deadlock_priority() {
+    let (sim, mut observer) = setup().await;
+    let mut a = session(&sim).await;
+    let mut b = session(&sim).await;
+    exec(&mut a, "SET DEADLOCK_PRIORITY LOW").await;
+    exec(
+        &mut a,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
+    )
+    .await;
+    exec(
+        &mut b,
+        "BEGIN TRANSACTION; UPDATE dbo.u SET v = 101 WHERE id = 1;",
+    )
+    .await;
+    let a_spid = int(&mut a, "SELECT @@SPID").await.unwrap();
+    let a_task = tokio::spawn(async move {
+        let r = try_exec(&mut a, "UPDATE dbo.u SET v = 102 WHERE id = 1").await;
+        (a, r)
+    });
+    until_waiting(&mut observer, a_spid).await;
+    // b closes the cycle, but a (LOW) is chosen: b's update goes through once a rolls back.
+    exec(&mut b, "UPDATE dbo.t SET v = 12 WHERE id = 1").await;
+    let (mut a, r) = tokio::time::timeout(PATIENCE, a_task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(err_number(&r.unwrap_err()), 1205);
+    assert_eq!(int(&mut a, "SELECT @@TRANCOUNT").await, Some(0));
+    exec(&mut b, "COMMIT TRANSACTION").await;
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 1").await,
+        Some(12)
+    );
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.u WHERE id = 1").await,
+        Some(101)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancel_ends_a_lock_wait_and_leaves_the_transaction_open() {
+    let (sim, mut observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
+    )
+    .await;
+    let mut w = session(&sim).await;
+    let spid = int(&mut w, "SELECT @@SPID").await.unwrap();
+    exec(
+        &mut w,
+        "BEGIN TRANSACTION; UPDATE dbo.u SET v = 101 WHERE id = 1;",
+    )
+    .await;
+    {
+        let update = try_exec(&mut w, "UPDATE dbo.t SET v = 11 WHERE id = 1");
+        tokio::pin!(update);
+        tokio::select! {
+            r = &mut update => panic!("the update did not wait: {r:?}"),
+            _ = until_waiting(&mut observer, spid) => {}
+        }
+    }
+    w.cancel_query().await.unwrap();
+    assert_eq!(int(&mut w, "SELECT @@TRANCOUNT").await, Some(1));
+    assert!(waits(&mut observer).await.is_empty(), "the wait ended");
+    exec(&mut holder, "COMMIT TRANSACTION").await;
+    exec(&mut w, "COMMIT TRANSACTION").await;
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 1").await,
+        Some(10),
+        "cancelled"
+    );
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.u WHERE id = 1").await,
+        Some(101)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_that_closes_while_waiting_stops_waiting_and_rolls_back() {
+    let (sim, mut observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
+    )
+    .await;
+    let (spid, task) = blocked(&sim, "BEGIN TRANSACTION; UPDATE dbo.u SET v = 1 WHERE id = 1; UPDATE dbo.t SET v = 1 WHERE id = 1").await;
+    until_waiting(&mut observer, spid).await;
+    task.abort();
+    let _ = task.await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !waits(&mut observer).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the wait outlived its connection"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Its transaction was rolled back: dbo.u is writable again and unchanged.
+    exec(
+        &mut observer,
+        "SET LOCK_TIMEOUT 5000; UPDATE shop.dbo.u SET v = v WHERE id = 1",
+    )
+    .await;
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.u WHERE id = 1").await,
+        Some(100)
+    );
+    exec(&mut holder, "COMMIT TRANSACTION").await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn run_script_cannot_wait_and_fails_with_1222() {
+    let (sim, _observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
+    )
+    .await;
+    let e = sim
+        .run_script("UPDATE shop.dbo.t SET v = 0 WHERE id = 1")
+        .unwrap_err();
+    match e {
+        mssql_sim::SimError::Sql(e) => assert_eq!(e.number, 1222),
+        other => panic!("{other:?}"),
+    }
+    exec(&mut holder, "COMMIT TRANSACTION").await;
+    sim.run_script("UPDATE shop.dbo.t SET v = 0 WHERE id = 1")
+        .unwrap();
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_parameterised_statement_waits_too() {
+    let (sim, mut observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
+    )
+    .await;
+    let mut w = session(&sim).await;
+    let spid = int(&mut w, "SELECT @@SPID").await.unwrap();
+    let task = tokio::spawn(async move {
+        // tiberius sends parameters with sp_executesql (an RPC request).
+        let r = w
+            .execute("UPDATE dbo.t SET v = @P1 WHERE id = @P2", &[&13i32, &1i32])
+            .await
+            .map(|r| r.total());
+        (w, r)
+    });
+    until_waiting(&mut observer, spid).await;
+    exec(&mut holder, "COMMIT TRANSACTION").await;
+    let (_, r) = tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
+    assert_eq!(r.unwrap(), 1);
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 1").await,
+        Some(13)
+    );
+    sim.stop().await;
+}
