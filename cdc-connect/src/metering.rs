@@ -7,7 +7,9 @@
 
 use async_trait::async_trait;
 use cdc_core::Lsn;
-use cdc_core::{ChangeEvent, PipelineMetrics, Position, Result, SchemaChange, Sink};
+use cdc_core::{
+    ChangeEvent, PipelineMetrics, Position, Result, SchemaChange, Sink, SourcePartition,
+};
 use cdc_mssql::SnapshotProgress;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -297,8 +299,8 @@ impl<S: Sink> Sink for MeteredSink<S> {
         self.checked(result)
     }
 
-    async fn lanes_revoked(&mut self, lanes: &[String]) -> Result<()> {
-        let result = self.inner.lanes_revoked(lanes).await;
+    async fn partitions_revoked(&mut self, partitions: &[SourcePartition]) -> Result<()> {
+        let result = self.inner.partitions_revoked(partitions).await;
         self.record_files();
         self.checked(result)
     }

@@ -1,6 +1,6 @@
 //! The sink role: where events go.
 
-use crate::{ChangeEvent, Position, Result, SchemaChange};
+use crate::{ChangeEvent, Position, Result, SchemaChange, SourcePartition};
 use async_trait::async_trait;
 
 /// A destination that makes events durable and says when they are.
@@ -11,17 +11,17 @@ use async_trait::async_trait;
 ///   own schedule (a file rotated, messages delivered) and returns their positions;
 /// - [`flush`](Sink::flush) makes **everything written so far** durable before it returns, or
 ///   fails; on failure nothing it did not report is considered durable;
-/// - a reported position means every event at or before it *in its lane* is durable, so the
-///   caller may acknowledge it upstream. Each call reports the highest such position per lane
-///   (an empty vector if nothing new);
+/// - a reported position means every event at or before it *in its source partition*
+///   ([`SourcePartition`]) is durable, so the caller may acknowledge it upstream. Each call
+///   reports the highest such position per source partition (an empty vector if nothing new);
 /// - [`pre_commit`](Sink::pre_commit) (Kafka Connect's `SinkTask.preCommit`) reports what is
 ///   durable now without forcing anything; the pipeline calls it on its commit schedule and
 ///   calls `flush` only at shutdown, so a sink whose unit of durability is a file closes
 ///   files by its own rotation rule only. The default flushes (for sinks where delivery is
 ///   durability, such as a Kafka producer);
-/// - [`lanes_revoked`](Sink::lanes_revoked) says the source gave up some lanes (a Kafka
-///   rebalance): the sink drops their open, not yet durable work and never reports it; events
-///   of those lanes may come again from their last durable position;
+/// - [`partitions_revoked`](Sink::partitions_revoked) says the source gave up some source
+///   partitions (a Kafka rebalance): the sink drops their open, not yet durable work and never
+///   reports it; events of those partitions may come again from their last durable position;
 /// - after an error the sink is not used again; the pipeline restarts from the last
 ///   acknowledged position, so a sink must tolerate seeing events again (idempotent writes,
 ///   deterministic file names).
@@ -63,20 +63,22 @@ pub trait Sink: Send {
         Ok(Vec::new())
     }
 
-    /// The source gave up `lanes` (see [`Position::lane`]; a Kafka partition revoked in a
-    /// rebalance). Drops their written but not yet durable work (open files, buffers), so
-    /// that nothing of it is reported durable, written twice when the lane's events come
-    /// again from its last durable position, or written by two owners under one name. Called
-    /// in stream order: before the events read after the revocation.
+    /// The source gave up `partitions` (a Kafka partition revoked in a rebalance; Kafka
+    /// Connect's `SinkTask.close`). Drops their written but not yet durable work (open files,
+    /// buffers), so that nothing of it is reported durable, written twice when the
+    /// partition's events come again from its last durable position, or written by two
+    /// owners under one name. Called in stream order: before the events read after the
+    /// revocation. A position is in a revoked partition iff
+    /// [`SourcePartition::contains`] says so.
     ///
     /// The default does nothing, which is right for sinks that make each event durable on
     /// its own (a producer: delivered is durable, a re-read is an at-least-once duplicate).
-    async fn lanes_revoked(&mut self, lanes: &[String]) -> Result<()> {
-        let _ = lanes;
+    async fn partitions_revoked(&mut self, partitions: &[SourcePartition]) -> Result<()> {
+        let _ = partitions;
         Ok(())
     }
 
-    /// Returns positions durable now, per lane, without forcing open work to close (Kafka
+    /// Returns positions durable now, per source partition, without forcing open work to close (Kafka
     /// Connect's `SinkTask.preCommit`: a file sink reports what its closed files hold). The
     /// pipeline calls it on its commit schedule and [`flush`](Sink::flush) only at shutdown.
     ///
@@ -86,7 +88,8 @@ pub trait Sink: Send {
         self.flush().await
     }
 
-    /// Makes everything written so far durable; returns the highest durable position per lane.
+    /// Makes everything written so far durable; returns the highest durable position per source
+    /// partition.
     async fn flush(&mut self) -> Result<Vec<Position>>;
 }
 
@@ -104,8 +107,8 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     async fn tick(&mut self) -> Result<Vec<Position>> {
         (**self).tick().await
     }
-    async fn lanes_revoked(&mut self, lanes: &[String]) -> Result<()> {
-        (**self).lanes_revoked(lanes).await
+    async fn partitions_revoked(&mut self, partitions: &[SourcePartition]) -> Result<()> {
+        (**self).partitions_revoked(partitions).await
     }
     async fn pre_commit(&mut self) -> Result<Vec<Position>> {
         (**self).pre_commit().await

@@ -1,21 +1,21 @@
 //! The change source role: where events come from.
 
-use crate::{ChangeEvent, Checkpoint, Position, Result, SchemaChange};
+use crate::{ChangeEvent, Checkpoint, Position, Result, SchemaChange, SourcePartition};
 use async_trait::async_trait;
 
 /// What one call to [`ChangeSource::next_batch`] returns: events in source order.
 ///
-/// The parts take effect in this order: `revoked_lanes`, `schema_changes`, `events`, then
+/// The parts take effect in this order: `revoked_partitions`, `schema_changes`, `events`, then
 /// the heartbeats.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceBatch {
-    /// Lanes (see [`Position::lane`]) the source gave up before this batch, e.g. Kafka
-    /// partitions revoked in a consumer-group rebalance (Kafka Connect closes their writers
-    /// in `SinkTask.close`). What the pipeline wrote for them and is not yet durable is
-    /// dropped ([`Sink::lanes_revoked`](crate::Sink::lanes_revoked)); the lane's next owner
-    /// (possibly this source again, later) re-reads it from the last committed position. They
-    /// take effect before everything else in the batch.
-    pub revoked_lanes: Vec<String>,
+    /// Source partitions the source gave up before this batch, e.g. Kafka partitions revoked
+    /// in a consumer-group rebalance (Kafka Connect closes their writers in
+    /// `SinkTask.close`). What the pipeline wrote for them and is not yet durable is dropped
+    /// ([`Sink::partitions_revoked`](crate::Sink::partitions_revoked)); the partition's next
+    /// owner (possibly this source again, later) re-reads it from the last committed
+    /// position. They take effect before everything else in the batch.
+    pub revoked_partitions: Vec<SourcePartition>,
     /// Schema changes that take effect before `events`. A source ends a batch before a schema
     /// change so that this rule is enough to keep them in order.
     pub schema_changes: Vec<SchemaChange>,
@@ -24,9 +24,9 @@ pub struct SourceBatch {
     /// The position the source has reached, at or after the last event's. A source sets it on
     /// a quiet database so that checkpoints keep moving (a heartbeat).
     pub heartbeat: Option<Position>,
-    /// Further heartbeats, at most one per lane, for sources with many lanes (a Kafka source
+    /// Further heartbeats, at most one per source partition, for sources with many (a Kafka source
     /// whose partitions end on skipped records: tombstones, transaction markers). Each one is
-    /// acknowledged once everything written before it in its lane is durable, like
+    /// acknowledged once everything written before it in its source partition is durable, like
     /// [`heartbeat`](Self::heartbeat).
     pub heartbeats: Vec<Position>,
 }
@@ -46,7 +46,7 @@ impl SourceBatch {
             && self.schema_changes.is_empty()
             && self.heartbeat.is_none()
             && self.heartbeats.is_empty()
-            && self.revoked_lanes.is_empty()
+            && self.revoked_partitions.is_empty()
     }
 
     /// Every heartbeat of the batch: [`heartbeat`](Self::heartbeat), then
@@ -100,7 +100,7 @@ pub trait ChangeSource: Send {
     /// The next events, in source order; `Ok(None)` once the source has ended.
     async fn next_batch(&mut self) -> Result<Option<SourceBatch>>;
 
-    /// Everything up to and including `position` (in its lane) is durable downstream.
+    /// Everything up to and including `position` (in its source partition) is durable downstream.
     async fn ack(&mut self, position: &Position) -> Result<()>;
 
     /// Releases connections; called once, after the last `ack`.

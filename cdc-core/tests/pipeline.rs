@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use cdc_core::testing::{MemoryLog, MemorySink, MemorySource, sample_events};
 use cdc_core::{
     ChangeEvent, ChangeSource, Checkpoint, Error, MemoryOffsetStore, OffsetStore, Pipeline,
-    PipelineConfig, PipelineMetrics, Position, Result, Sink, SourceBatch,
+    PipelineConfig, PipelineMetrics, Position, Result, Sink, SourceBatch, SourcePartition,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,7 +83,7 @@ async fn failed_flush_acks_nothing_more_and_restart_rereads_the_rest() {
         .await
         .unwrap()
         .expect("a checkpoint was saved");
-    assert_eq!(saved.get("sequence/s"), Some(&seq(20)));
+    assert_eq!(saved.get(&SourcePartition::sequence("s")), Some(&seq(20)));
     let acked = log.acks();
     assert!(
         acked
@@ -109,9 +109,17 @@ async fn failed_flush_acks_nothing_more_and_restart_rereads_the_rest() {
         .map(|e| e.position().clone())
         .collect();
     assert_eq!(positions, (21..=50).map(seq).collect::<Vec<_>>());
-    assert_eq!(report.checkpoint.get("sequence/s"), Some(&seq(50)));
     assert_eq!(
-        offsets.load().await.unwrap().unwrap().get("sequence/s"),
+        report.checkpoint.get(&SourcePartition::sequence("s")),
+        Some(&seq(50))
+    );
+    assert_eq!(
+        offsets
+            .load()
+            .await
+            .unwrap()
+            .unwrap()
+            .get(&SourcePartition::sequence("s")),
         Some(&seq(50))
     );
 }
@@ -278,7 +286,7 @@ async fn heartbeats_move_the_checkpoint_only_once_earlier_events_are_durable() {
     // Shutdown flushed the events; the heartbeat past them is then saved too.
     let saved = offsets.load().await.unwrap().unwrap();
     assert_eq!(saved, report.checkpoint);
-    let Some(Position::Sequence { seq: n, .. }) = saved.get("sequence/s") else {
+    let Some(Position::Sequence { seq: n, .. }) = saved.get(&SourcePartition::sequence("s")) else {
         panic!("{saved:?}")
     };
     assert!(*n > 100, "checkpoint moved to a heartbeat, got {n}");
@@ -319,9 +327,17 @@ async fn shutdown_flushes_checkpoints_and_returns() {
         .unwrap()
         .unwrap();
     assert_eq!(sink.durable_events().len(), 30);
-    assert_eq!(report.checkpoint.get("sequence/s"), Some(&seq(30)));
     assert_eq!(
-        offsets.load().await.unwrap().unwrap().get("sequence/s"),
+        report.checkpoint.get(&SourcePartition::sequence("s")),
+        Some(&seq(30))
+    );
+    assert_eq!(
+        offsets
+            .load()
+            .await
+            .unwrap()
+            .unwrap()
+            .get(&SourcePartition::sequence("s")),
         Some(&seq(30))
     );
     assert_eq!(
@@ -488,8 +504,14 @@ async fn heartbeats_of_every_lane_in_one_batch_reach_the_checkpoint() {
         sink.handle(),
     )
     .await;
-    assert_eq!(checkpoint.get("sequence/a"), Some(&at("a", 4)));
-    assert_eq!(checkpoint.get("sequence/b"), Some(&at("b", 3)));
+    assert_eq!(
+        checkpoint.get(&SourcePartition::sequence("a")),
+        Some(&at("a", 4))
+    );
+    assert_eq!(
+        checkpoint.get(&SourcePartition::sequence("b")),
+        Some(&at("b", 3))
+    );
 }
 
 /// A lane revoked with written, not durable events (a Kafka partition taken away in a
@@ -504,7 +526,7 @@ async fn a_revoked_lane_is_dropped_before_its_reread_so_each_event_is_stored_onc
         vec![
             SourceBatch::of(first),
             SourceBatch {
-                revoked_lanes: vec![at("a", 1).lane()],
+                revoked_partitions: vec![at("a", 1).source_partition()],
                 events: lane_events("a", 1, 4),
                 ..SourceBatch::default()
             },
@@ -517,7 +539,7 @@ async fn a_revoked_lane_is_dropped_before_its_reread_so_each_event_is_stored_onc
         .iter()
         .map(|e| e.position().clone())
         .collect();
-    stored.sort_by_key(|p| (p.lane(), p.to_string()));
+    stored.sort_by_key(|p| (p.source_partition(), p.to_string()));
     assert_eq!(
         stored,
         vec![
@@ -529,8 +551,14 @@ async fn a_revoked_lane_is_dropped_before_its_reread_so_each_event_is_stored_onc
             at("b", 2)
         ]
     );
-    assert_eq!(checkpoint.get("sequence/a"), Some(&at("a", 4)));
-    assert_eq!(checkpoint.get("sequence/b"), Some(&at("b", 2)));
+    assert_eq!(
+        checkpoint.get(&SourcePartition::sequence("a")),
+        Some(&at("a", 4))
+    );
+    assert_eq!(
+        checkpoint.get(&SourcePartition::sequence("b")),
+        Some(&at("b", 2))
+    );
 }
 
 /// After a revocation the lane's dropped events never become durable; a heartbeat of the
@@ -543,7 +571,7 @@ async fn a_heartbeat_after_a_revocation_does_not_wait_for_dropped_work() {
         vec![
             SourceBatch::of(lane_events("a", 1, 3)),
             SourceBatch {
-                revoked_lanes: vec![at("a", 1).lane()],
+                revoked_partitions: vec![at("a", 1).source_partition()],
                 heartbeats: vec![at("a", 12)],
                 ..SourceBatch::default()
             },
@@ -555,7 +583,10 @@ async fn a_heartbeat_after_a_revocation_does_not_wait_for_dropped_work() {
         sink.durable_events().is_empty(),
         "the dropped work stays dropped"
     );
-    assert_eq!(checkpoint.get("sequence/a"), Some(&at("a", 12)));
+    assert_eq!(
+        checkpoint.get(&SourcePartition::sequence("a")),
+        Some(&at("a", 12))
+    );
 }
 
 /// Counts how the pipeline asks a sink for durability.
@@ -607,5 +638,8 @@ async fn the_commit_schedule_pre_commits_and_only_shutdown_flushes() {
     assert_eq!(pre_commits.load(Ordering::Relaxed), 10);
     assert_eq!(flushes.load(Ordering::Relaxed), 1);
     assert_eq!(durable.durable_events().len(), 50);
-    assert_eq!(report.checkpoint.get("sequence/s"), Some(&seq(50)));
+    assert_eq!(
+        report.checkpoint.get(&SourcePartition::sequence("s")),
+        Some(&seq(50))
+    );
 }

@@ -358,13 +358,16 @@ impl MssqlSource {
     /// Starts every database from its lane of `checkpoint`.
     async fn start_all(&mut self, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
         for index in 0..self.databases.len() {
-            let lane = format!("sqlserver/{}", self.databases[index].name);
-            let stored = match checkpoint.and_then(|c| c.get(&lane)) {
+            let partition =
+                cdc_core::SourcePartition::sql_server(self.databases[index].name.as_str());
+            let stored = match checkpoint.and_then(|c| c.get(&partition)) {
                 Some(Position::SqlServer(p)) => Some(p.clone()),
                 Some(other) => {
                     return Err(Error::config(
                         "checkpoint",
-                        format!("lane {lane} holds a non-SQL Server position {other}"),
+                        format!(
+                            "source partition {partition} holds a non-SQL Server position {other}"
+                        ),
                     ));
                 }
                 None => None,

@@ -5,7 +5,9 @@
 
 mod support;
 
-use cdc_core::{ChangeEvent, ChangeSource, Checkpoint, Op, Position, SnapshotMarker, Value};
+use cdc_core::{
+    ChangeEvent, ChangeSource, Checkpoint, Op, Position, SnapshotMarker, SourcePartition, Value,
+};
 use cdc_mssql::{ExecuteSnapshot, MssqlSource};
 use std::collections::{BTreeMap, HashMap};
 use support::Target;
@@ -600,7 +602,10 @@ async fn stop_ends_the_snapshot_and_streaming_goes_on() {
     assert!(source.incremental_snapshot_pending().is_empty());
     assert_eq!(consumer.rows.get(&12), Some(&(2, Some("n12".to_string()))));
     // Positions no longer carry the snapshot's progress: a restart does not resume it.
-    let Some(Position::SqlServer(p)) = consumer.checkpoint.get("sqlserver/inc_stop") else {
+    let Some(Position::SqlServer(p)) = consumer
+        .checkpoint
+        .get(&SourcePartition::sql_server("inc_stop"))
+    else {
         panic!("no checkpoint");
     };
     assert!(p.snapshot.is_none(), "{p:?}");

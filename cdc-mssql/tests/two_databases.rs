@@ -47,7 +47,10 @@ async fn two_databases_stream_into_two_lanes() {
     for e in &events {
         checkpoint.advance(e.position().clone());
     }
-    let lanes: Vec<_> = checkpoint.positions().map(|p| p.lane()).collect();
+    let lanes: Vec<_> = checkpoint
+        .positions()
+        .map(|p| p.source_partition().to_string())
+        .collect();
     assert_eq!(
         lanes,
         vec![

@@ -2,7 +2,7 @@
 //! source last looked, and the client context whose callbacks keep both.
 
 use crate::auth::AuthContext;
-use cdc_core::{KafkaOffset, Position};
+use cdc_core::SourcePartition;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use std::collections::HashSet;
@@ -24,8 +24,10 @@ impl Assignment {
 }
 
 /// Partitions revoked by the rebalance callback and not yet passed downstream: the next
-/// batch names them in [`SourceBatch::revoked_lanes`], so the pipeline drops their open work
-/// before any record read after the revocation.
+/// batch names them in [`SourceBatch::revoked_partitions`], so the pipeline drops their open
+/// work before any record read after the revocation.
+///
+/// [`SourceBatch::revoked_partitions`]: cdc_core::SourceBatch::revoked_partitions
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Revocations {
     inner: Arc<Mutex<Vec<Partition>>>,
@@ -44,13 +46,15 @@ impl Revocations {
     }
 }
 
-pub(crate) fn lane_of(topic: &str, partition: i32) -> String {
-    Position::Kafka(KafkaOffset {
-        topic: topic.to_string(),
-        partition,
-        offset: 0,
-    })
-    .lane()
+/// The source partitions of revoked Kafka partitions, as [`SourceBatch::revoked_partitions`]
+/// names them.
+///
+/// [`SourceBatch::revoked_partitions`]: cdc_core::SourceBatch::revoked_partitions
+pub(crate) fn source_partitions(revoked: &[Partition]) -> Vec<SourcePartition> {
+    revoked
+        .iter()
+        .map(|(topic, partition)| SourcePartition::kafka(topic.as_str(), *partition))
+        .collect()
 }
 
 /// Consumer context: tracks the assignment so acknowledgements for revoked partitions are

@@ -1,7 +1,9 @@
 //! The consumer source: a consumer group whose offsets move only with durable acknowledgements.
 
 use crate::consumer_builder::KafkaSourceBuilder;
-use crate::consumer_context::{Assignment, Partition, Revocations, SourceContext, lane_of};
+use crate::consumer_context::{
+    Assignment, Partition, Revocations, SourceContext, source_partitions,
+};
 use crate::dlq::{DeadLetterWriter, Poison};
 use crate::error::is_fatal_consumer_error;
 use crate::{DecodeFailurePolicy, KafkaConfig, KafkaIoError};
@@ -29,8 +31,8 @@ use std::time::Duration;
 ///   librdkafka's auto-commit commits only stored offsets — so no offset is committed before
 ///   the pipeline made it durable;
 /// - on partition revocation, the partition's in-flight work is **dropped**: the next batch
-///   names the partition in [`SourceBatch::revoked_lanes`] (before any record read after the
-///   revocation; records of it read before the revocation in the same batch are left out),
+///   names the partition in [`SourceBatch::revoked_partitions`] (before any record read after
+///   the revocation; records of it read before the revocation in the same batch are left out),
 ///   so the pipeline drops its open, undurable work; acknowledgements from before the
 ///   revocation are ignored, and the new owner re-reads from the last committed offset;
 /// - a batch ending on skipped records (tombstones, dead-lettered records) of several
@@ -158,12 +160,12 @@ impl KafkaSource {
             let mut none = Vec::new();
             self.take_revoked(&mut none, &mut revoked);
             return Ok(SourceBatch {
-                revoked_lanes: revoked.iter().map(|(t, p)| lane_of(t, *p)).collect(),
+                revoked_partitions: source_partitions(&revoked),
                 ..SourceBatch::default()
             });
         }
         let mut batch = SourceBatch {
-            revoked_lanes: revoked.iter().map(|(t, p)| lane_of(t, *p)).collect(),
+            revoked_partitions: source_partitions(&revoked),
             ..SourceBatch::default()
         };
         // The last skipped record of each partition, if no event of it follows.
@@ -183,7 +185,7 @@ impl KafkaSource {
             if self.resume.covers(&position) {
                 continue;
             }
-            skipped.retain(|s| !s.same_lane(&position));
+            skipped.retain(|s| !s.same_source_partition(&position));
             match self.decode(&message, &position).await? {
                 Some(mut event) => {
                     event.transport = Some(position);
@@ -228,7 +230,7 @@ impl KafkaSource {
         let mut none = Vec::new();
         self.take_revoked(&mut none, revoked);
         let mut batch = SourceBatch {
-            revoked_lanes: revoked.iter().map(|(t, p)| lane_of(t, *p)).collect(),
+            revoked_partitions: source_partitions(revoked),
             ..SourceBatch::default()
         };
         let positions = match consumer.position() {

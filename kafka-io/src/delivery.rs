@@ -8,7 +8,7 @@
 //! lane were delivered, whatever order the partitions acknowledged them in.
 
 use crate::auth::AuthContext;
-use cdc_core::Position;
+use cdc_core::{Position, SourcePartition};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
@@ -120,11 +120,11 @@ impl ProducerContext for DeliveryContext {
 /// A delivery failure found while advancing: the event's position, its topic, the error.
 pub(crate) type Failure = Box<(Position, String, KafkaError)>;
 
-/// The events sent but not yet known durable, per lane, in source order.
+/// The events sent but not yet known durable, per source partition (lane), in source order.
 #[derive(Debug, Default)]
 pub(crate) struct LaneQueues {
     next_ticket: u64,
-    lanes: HashMap<String, VecDeque<(u64, Position)>>,
+    lanes: HashMap<SourcePartition, VecDeque<(u64, Position)>>,
 }
 
 impl LaneQueues {
@@ -133,7 +133,7 @@ impl LaneQueues {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.lanes
-            .entry(position.lane())
+            .entry(position.source_partition())
             .or_default()
             .push_back((ticket, position.clone()));
         ticket

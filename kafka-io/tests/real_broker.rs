@@ -9,7 +9,7 @@
 
 mod common;
 
-use cdc_core::{ChangeEvent, ChangeSource, DebeziumJson, Position, Sink};
+use cdc_core::{ChangeEvent, ChangeSource, DebeziumJson, Position, Sink, SourcePartition};
 use common::broker::{PrivateBroker, blocking, shared};
 use common::*;
 use kafka_io::rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
@@ -95,10 +95,10 @@ async fn consume_until(
             Err(error) => panic!("the source stopped: {error} ({error:?})"),
         };
         // The last event of each partition (lane) in the batch, as a pipeline acknowledges.
-        let mut last: HashMap<String, Position> = HashMap::new();
+        let mut last: HashMap<SourcePartition, Position> = HashMap::new();
         for event in batch.events {
             let at = event.transport.clone().unwrap();
-            last.insert(at.lane(), at);
+            last.insert(at.source_partition(), at);
             seen.insert(event.source.position);
         }
         for at in last.values() {
@@ -361,10 +361,10 @@ async fn source_survives_a_sink_slower_than_the_poll_interval() {
         .iter()
         .map(|e| e.source.position.clone())
         .collect();
-    let mut last: HashMap<String, Position> = HashMap::new();
+    let mut last: HashMap<SourcePartition, Position> = HashMap::new();
     for event in &first.events {
         let at = event.transport.clone().unwrap();
-        last.insert(at.lane(), at);
+        last.insert(at.source_partition(), at);
     }
     for at in last.values() {
         source.ack(at).await.unwrap();

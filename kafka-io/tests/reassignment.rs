@@ -107,7 +107,7 @@ async fn the_first_record_of_a_partition_assigned_again_is_delivered() {
             "timed out: revoked {revoked}, a read {read_by_a:?} after it"
         );
         let batch = a.next_batch().await.unwrap().unwrap();
-        revoked |= !batch.revoked_lanes.is_empty();
+        revoked |= !batch.revoked_partitions.is_empty();
         if revoked {
             read_by_a.extend(batch.events.iter().map(|e| offset_of(e.position())));
         }

@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn noted_events_are_recorded_when_the_batch_settles_and_dropped_when_it_fails() {
         let events = sample_events("s", 4);
-        let lane: Arc<str> = events[0].position().lane().into();
+        let lane: Arc<str> = events[0].position().source_partition().to_string().into();
         let mut ledger = Ledger::default();
         ledger.note(&lane, 0);
         ledger.note(&lane, 2);

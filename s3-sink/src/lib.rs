@@ -27,8 +27,8 @@
 //!   uploaded file) is skipped, so a consumer that re-reads from its committed offset never
 //!   appends a record twice.
 //! - On a Kafka rebalance the revoked partitions' open files are dropped
-//!   ([`Sink::lanes_revoked`](cdc_core::Sink::lanes_revoked)): the next owner rewrites them
-//!   byte-identically from the committed offset.
+//!   ([`Sink::partitions_revoked`](cdc_core::Sink::partitions_revoked)): the next owner
+//!   rewrites them byte-identically from the committed offset.
 //!
 //! # Crate map
 //! Public ([`S3Sink`] and everything it is built from):

@@ -323,8 +323,12 @@ impl Sink for S3Sink {
     /// position falls back to the event before its oldest dropped file, and its stored-file
     /// knowledge is forgotten, so if the lane comes back the store is read again (the other
     /// owner may have written files meanwhile).
-    async fn lanes_revoked(&mut self, lanes: &[String]) -> cdc_core::Result<()> {
-        let dropped = self.files.drop_lanes(lanes).await;
+    async fn partitions_revoked(
+        &mut self,
+        partitions: &[cdc_core::SourcePartition],
+    ) -> cdc_core::Result<()> {
+        let lanes: Vec<String> = partitions.iter().map(ToString::to_string).collect();
+        let dropped = self.files.drop_lanes(&lanes).await;
         self.stats.files_dropped += dropped.files;
         self.stats.events_dropped += dropped.events;
         for (lane, prev) in dropped.rewind {

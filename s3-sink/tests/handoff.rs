@@ -102,9 +102,9 @@ async fn a_revoked_lane_drops_its_open_files_and_its_reread_is_stored_once() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let mut sink = ndjson_sink(&store, 100);
     let events = sample_events("revoke", 200);
-    let lane = events[0].position().lane();
+    let lane = events[0].position().source_partition();
     let mut reported = sink.write(&events[..150]).await.unwrap();
-    sink.lanes_revoked(std::slice::from_ref(&lane))
+    sink.partitions_revoked(std::slice::from_ref(&lane))
         .await
         .unwrap();
     let stats = sink.stats();
@@ -132,11 +132,11 @@ async fn a_revoked_lane_drops_its_open_files_and_its_reread_is_stored_once() {
 async fn a_revoked_owner_does_not_upload_under_the_next_owners_name_at_stop() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let events = sample_events("owners", 260);
-    let lane = events[0].position().lane();
+    let lane = events[0].position().source_partition();
     let mut first = ndjson_sink(&store, 100);
     first.write(&events[..150]).await.unwrap();
     first
-        .lanes_revoked(std::slice::from_ref(&lane))
+        .partitions_revoked(std::slice::from_ref(&lane))
         .await
         .unwrap();
 
@@ -173,11 +173,11 @@ async fn a_reread_never_appends_an_event_already_in_an_open_file() {
 async fn a_lane_given_back_reads_the_store_again() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let events = sample_events("back", 300);
-    let lane = events[0].position().lane();
+    let lane = events[0].position().source_partition();
     let mut first = ndjson_sink(&store, 100);
     first.write(&events[..120]).await.unwrap();
     first
-        .lanes_revoked(std::slice::from_ref(&lane))
+        .partitions_revoked(std::slice::from_ref(&lane))
         .await
         .unwrap();
 

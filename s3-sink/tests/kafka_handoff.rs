@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use cdc_core::testing::sample_events;
 use cdc_core::{
     ChangeEvent, DebeziumJson, MemoryOffsetStore, Pipeline, PipelineConfig, Position, Sink,
+    SourcePartition,
 };
 use kafka_io::rdkafka::mocking::MockCluster;
 use kafka_io::{KafkaConfig, KafkaSink, KafkaSource};
@@ -31,8 +32,8 @@ const TOPIC: &str = "demo.demo.dbo.items";
 /// by a revocation (origin position, transport offset), and how far the lane is durable.
 #[derive(Default)]
 struct Held {
-    lanes: HashMap<String, Vec<(Position, i64)>>,
-    durable: HashMap<String, i64>,
+    lanes: HashMap<SourcePartition, Vec<(Position, i64)>>,
+    durable: HashMap<SourcePartition, i64>,
     revocations: usize,
 }
 
@@ -48,7 +49,7 @@ impl Held {
     fn reported(&mut self, positions: &[Position]) {
         for p in positions {
             if let Position::Kafka(k) = p {
-                let durable = self.durable.entry(p.lane()).or_insert(k.offset);
+                let durable = self.durable.entry(p.source_partition()).or_insert(k.offset);
                 *durable = (*durable).max(k.offset);
             }
         }
@@ -72,7 +73,7 @@ impl Sink for Watched {
         for e in events {
             if let Position::Kafka(k) = e.position() {
                 held.lanes
-                    .entry(e.position().lane())
+                    .entry(e.position().source_partition())
                     .or_default()
                     .push((e.source.position.clone(), k.offset));
             }
@@ -85,8 +86,8 @@ impl Sink for Watched {
         self.held.lock().unwrap().reported(&reported);
         Ok(reported)
     }
-    async fn lanes_revoked(&mut self, lanes: &[String]) -> cdc_core::Result<()> {
-        self.inner.lanes_revoked(lanes).await?;
+    async fn partitions_revoked(&mut self, lanes: &[SourcePartition]) -> cdc_core::Result<()> {
+        self.inner.partitions_revoked(lanes).await?;
         let mut held = self.held.lock().unwrap();
         held.revocations += 1;
         for lane in lanes {

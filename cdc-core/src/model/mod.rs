@@ -3,6 +3,7 @@
 mod data_type;
 mod event;
 mod position;
+mod source_partition;
 mod table;
 mod value;
 
@@ -11,5 +12,6 @@ pub use event::{ChangeEvent, Op, SchemaChange, SnapshotMarker, SourceInfo, Trans
 pub use position::{
     Checkpoint, KafkaOffset, Lsn, LsnPosition, LsnText, ParseLsnError, Position, SnapshotCursor,
 };
+pub use source_partition::SourcePartition;
 pub use table::{Column, TableId, TableSchema, UnknownKeyColumn};
 pub use value::{Decimal, ParseDecimalError, Row, Value};

@@ -1,5 +1,6 @@
 //! Positions in a change stream, and checkpoints made of them.
 
+use super::source_partition::{PartitionRef, SourcePartition};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -300,10 +301,12 @@ pub struct KafkaOffset {
     pub offset: i64,
 }
 
-/// A place in a change stream: ordered inside its lane, serialisable, defined by the source.
+/// A place in a change stream: ordered inside its [`SourcePartition`], serialisable, defined
+/// by the source.
 ///
-/// Positions of different lanes (two databases, two Kafka partitions) are not comparable:
-/// `partial_cmp` returns `None` for them. A [`Checkpoint`] keeps one position per lane.
+/// Positions of different source partitions (two databases, two Kafka partitions) are not
+/// comparable: `partial_cmp` returns `None` for them. A [`Checkpoint`] keeps one position per
+/// source partition.
 ///
 /// ```
 /// use cdc_core::{Lsn, LsnPosition, Position};
@@ -337,9 +340,9 @@ pub enum Position {
 }
 
 /// `clone_from` reuses the target's string buffers when both positions are of one kind: sinks
-/// keep "the last position of this file/lane" and overwrite it for every event, and the derived
-/// `clone_from` allocated a new topic or stream name each time (≈ 280 instructions per event
-/// in the S3 sink's profile).
+/// keep "the last position of this file/source partition" and overwrite it for every event,
+/// and the derived `clone_from` allocated a new topic or stream name each time (≈ 280
+/// instructions per event in the S3 sink's profile).
 impl Clone for Position {
     fn clone(&self) -> Self {
         match self {
@@ -393,31 +396,95 @@ impl Clone for Position {
 }
 
 impl Position {
-    /// The lane this position orders within: one database, one Kafka partition, one stream.
-    pub fn lane(&self) -> String {
+    /// The source partition this position orders within: one database, one Kafka topic
+    /// partition, one stream. Shares a SQL Server position's database name; a Kafka topic or
+    /// stream name is copied once (per-event paths compare with
+    /// [`same_source_partition`](Self::same_source_partition) or
+    /// [`SourcePartition::contains`] instead, which allocate nothing).
+    pub fn source_partition(&self) -> SourcePartition {
         match self {
-            Position::SqlServer(p) => format!("sqlserver/{}", p.database),
-            Position::Kafka(k) => format!("kafka/{}/{}", k.topic, k.partition),
-            Position::Sequence { stream, .. } => format!("sequence/{stream}"),
+            Position::SqlServer(p) => SourcePartition::SqlServer {
+                database: Arc::clone(&p.database),
+            },
+            other => other.partition_ref().to_owned(),
         }
     }
 
-    /// Whether two positions are in the same lane, without building lane names.
-    pub fn same_lane(&self, other: &Position) -> bool {
-        match (self, other) {
-            (Position::SqlServer(a), Position::SqlServer(b)) => a.database == b.database,
-            (Position::Kafka(a), Position::Kafka(b)) => {
-                a.topic == b.topic && a.partition == b.partition
+    /// Whether two positions are in the same source partition, without building one.
+    pub fn same_source_partition(&self, other: &Position) -> bool {
+        self.partition_ref() == other.partition_ref()
+    }
+
+    /// The source partition, borrowed.
+    pub(crate) fn partition_ref(&self) -> PartitionRef<'_> {
+        match self {
+            Position::SqlServer(p) => PartitionRef::SqlServer(&p.database),
+            Position::Kafka(k) => PartitionRef::Kafka(&k.topic, k.partition),
+            Position::Sequence { stream, .. } => PartitionRef::Sequence(stream),
+        }
+    }
+
+    /// A token for file names that sort in position order: the start-offset part of a Kafka
+    /// Connect object name (`<topic>+<partition>+<token>.<ext>`).
+    ///
+    /// Shapes (ASCII digits, lowercase hex and `-` only, so safe in any object store path):
+    ///
+    /// ```text
+    /// Kafka offset 42          → 0000000042   (at least 10 digits, as Kafka Connect pads;
+    ///                                          a negative offset: -000000001)
+    /// SQL Server               → <commit LSN, 20 hex digits>-<total_order, 20 digits>-<change LSN, 20 hex digits>
+    ///                            00000027000007580005-00000000000000000003-00000027000007500002
+    /// sequence 7               → 00000000000000000007   (20 digits)
+    /// ```
+    ///
+    /// Ordering guarantee: for two positions `a < b` of one source partition, `a`'s token is
+    /// byte-wise below `b`'s — for Kafka offsets from 0 to 9 999 999 999 (beyond ten digits
+    /// the padding Kafka Connect uses no longer sorts, as in Kafka Connect). A SQL Server
+    /// token orders by commit LSN then `total_order` (the position's order); the change LSN
+    /// only makes tokens of positions that compare equal readable and distinct.
+    ///
+    /// The shapes are part of the on-store layout: a replay after a crash must produce the
+    /// same object names, so they never change.
+    ///
+    /// ```
+    /// use cdc_core::{KafkaOffset, Lsn, LsnPosition, Position};
+    /// let kafka = Position::Kafka(KafkaOffset { topic: "t".into(), partition: 3, offset: 42 });
+    /// assert_eq!(kafka.sort_token(), "0000000042");
+    /// let sql = Position::SqlServer(LsnPosition {
+    ///     database: "shop".into(),
+    ///     commit_lsn: Lsn::from_parts(0x27, 0x758, 5),
+    ///     change_lsn: Lsn::from_parts(0x27, 0x750, 2),
+    ///     event_serial_no: 2,
+    ///     total_order: 3,
+    ///     snapshot: None,
+    /// });
+    /// assert_eq!(sql.sort_token(), "00000027000007580005-00000000000000000003-00000027000007500002");
+    /// assert_eq!(Position::Sequence { stream: "s".into(), seq: 7 }.sort_token(), "00000000000000000007");
+    /// ```
+    pub fn sort_token(&self) -> String {
+        use std::fmt::Write as _;
+        match self {
+            Position::Kafka(k) => format!("{:010}", k.offset),
+            Position::SqlServer(p) => {
+                let mut out = String::with_capacity(62);
+                let hex = |out: &mut String, lsn: Lsn| {
+                    for byte in lsn.to_bytes() {
+                        let _ = write!(out, "{byte:02x}");
+                    }
+                };
+                hex(&mut out, p.commit_lsn);
+                let _ = write!(out, "-{:020}-", p.total_order);
+                hex(&mut out, p.change_lsn);
+                out
             }
-            (Position::Sequence { stream: a, .. }, Position::Sequence { stream: b, .. }) => a == b,
-            _ => false,
+            Position::Sequence { seq, .. } => format!("{seq:020}"),
         }
     }
 }
 
 impl PartialOrd for Position {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        if !self.same_lane(other) {
+        if !self.same_source_partition(other) {
             return None;
         }
         Some(match (self, other) {
@@ -443,66 +510,163 @@ impl fmt::Display for Position {
     }
 }
 
-/// The last durable position of every lane: what an offset store saves and a source resumes
-/// from.
+/// The last durable position of every source partition: what an offset store saves and a
+/// source resumes from.
 ///
 /// ```
-/// use cdc_core::{Checkpoint, Position};
+/// use cdc_core::{Checkpoint, Position, SourcePartition};
 /// let mut cp = Checkpoint::default();
 /// cp.advance(Position::Sequence { stream: "a".into(), seq: 5 });
 /// cp.advance(Position::Sequence { stream: "a".into(), seq: 3 }); // older: ignored
-/// assert_eq!(cp.get("sequence/a"), Some(&Position::Sequence { stream: "a".into(), seq: 5 }));
+/// let five = Position::Sequence { stream: "a".into(), seq: 5 };
+/// assert_eq!(cp.get(&SourcePartition::sequence("a")), Some(&five));
+/// assert_eq!(serde_json::to_string(&cp).unwrap(),
+///            r#"{"lanes":{"sequence/a":{"kind":"sequence","stream":"a","seq":5}}}"#);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+///
+/// # Stored form
+///
+/// `{"lanes":{"<source partition>":<position>,…}}`, keyed by each source partition's text
+/// form in its order — the form every release has written ("lane" was the old name of a
+/// source partition). Loading checks that each key is its position's source partition and
+/// refuses the checkpoint otherwise.
+///
+/// Look-ups and [`advance`](Self::advance) of a partition already held allocate nothing
+/// (sinks and sources call them per event).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "StoredCheckpoint")]
 pub struct Checkpoint {
-    lanes: BTreeMap<String, Position>,
+    /// One position per source partition, in source-partition order.
+    positions: Vec<Position>,
 }
 
 impl Checkpoint {
-    /// Records `position` unless its lane already holds a later one. Returns whether it moved.
+    /// Where `partition`'s position is, or would be inserted.
+    fn find(&self, partition: PartitionRef<'_>) -> Result<usize, usize> {
+        self.positions
+            .binary_search_by(|p| p.partition_ref().cmp_text(partition))
+    }
+
+    /// Records `position` unless its source partition already holds a later one. Returns
+    /// whether it moved.
     pub fn advance(&mut self, position: Position) -> bool {
-        let lane = position.lane();
-        match self.lanes.get(&lane) {
-            Some(current) if !matches!(current.partial_cmp(&position), Some(Ordering::Less)) => {
-                false
+        match self.find(position.partition_ref()) {
+            Ok(i) => {
+                if matches!(
+                    self.positions[i].partial_cmp(&position),
+                    Some(Ordering::Less)
+                ) {
+                    self.positions[i] = position;
+                    true
+                } else {
+                    false
+                }
             }
-            _ => {
-                self.lanes.insert(lane, position);
+            Err(i) => {
+                self.positions.insert(i, position);
                 true
             }
         }
     }
 
-    /// The position stored for `lane` (see [`Position::lane`]).
-    pub fn get(&self, lane: &str) -> Option<&Position> {
-        self.lanes.get(lane)
+    /// The position stored for `partition`.
+    pub fn get(&self, partition: &SourcePartition) -> Option<&Position> {
+        let i = self.find(partition.as_ref()).ok()?;
+        self.positions.get(i)
     }
 
-    /// The stored position in the same lane as `position`.
+    /// The stored position in the same source partition as `position`.
     pub fn get_for(&self, position: &Position) -> Option<&Position> {
-        self.lanes.get(&position.lane())
+        let i = self.find(position.partition_ref()).ok()?;
+        self.positions.get(i)
     }
 
-    /// Whether `position` is at or before what this checkpoint holds for its lane, that is,
-    /// whether a source resuming from here must skip it.
+    /// Whether `position` is at or before what this checkpoint holds for its source
+    /// partition, that is, whether a source resuming from here must skip it.
     pub fn covers(&self, position: &Position) -> bool {
         self.get_for(position)
             .is_some_and(|stored| matches!(position.partial_cmp(stored), Some(o) if o.is_le()))
     }
 
-    /// Forgets `lane`, returning what it held.
-    pub fn remove_lane(&mut self, lane: &str) -> Option<Position> {
-        self.lanes.remove(lane)
+    /// Forgets `partition`, returning what it held.
+    pub fn remove(&mut self, partition: &SourcePartition) -> Option<Position> {
+        let i = self.find(partition.as_ref()).ok()?;
+        Some(self.positions.remove(i))
     }
 
-    /// All stored positions, one per lane.
+    /// All stored positions, one per source partition, in source-partition order.
     pub fn positions(&self) -> impl Iterator<Item = &Position> {
-        self.lanes.values()
+        self.positions.iter()
     }
 
-    /// Whether no lane has a position yet.
+    /// Whether no source partition has a position yet.
     pub fn is_empty(&self) -> bool {
-        self.lanes.is_empty()
+        self.positions.is_empty()
+    }
+}
+
+/// The stored form (see [`Checkpoint`]): `{"lanes":{…}}`.
+impl Serialize for Checkpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename = "Checkpoint")]
+        struct Stored<'a> {
+            lanes: Lanes<'a>,
+        }
+        Stored {
+            lanes: Lanes(&self.positions),
+        }
+        .serialize(s)
+    }
+}
+
+/// The positions as a map from their source partition's text form.
+struct Lanes<'a>(&'a [Position]);
+
+impl Serialize for Lanes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|p| (PartitionText(p.partition_ref()), p)))
+    }
+}
+
+struct PartitionText<'a>(PartitionRef<'a>);
+
+impl Serialize for PartitionText<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// [`Checkpoint`] as stored.
+#[derive(Deserialize)]
+struct StoredCheckpoint {
+    lanes: BTreeMap<String, Position>,
+}
+
+/// A stored checkpoint whose key is not the source partition of the position under it.
+#[derive(Debug, thiserror::Error)]
+#[error("checkpoint entry {key:?} holds a position of source partition {found:?}")]
+struct MismatchedEntry {
+    key: String,
+    found: String,
+}
+
+impl TryFrom<StoredCheckpoint> for Checkpoint {
+    type Error = MismatchedEntry;
+
+    fn try_from(stored: StoredCheckpoint) -> Result<Self, Self::Error> {
+        let mut positions = Vec::with_capacity(stored.lanes.len());
+        for (key, position) in stored.lanes {
+            let found = position.partition_ref().to_string();
+            if found != key {
+                return Err(MismatchedEntry { key, found });
+            }
+            positions.push(position);
+        }
+        // Keys are distinct texts, so the partitions are distinct; the map's string order is
+        // the partitions' order already, sorting only makes that independent of the map.
+        positions.sort_by(|a, b| a.partition_ref().cmp_text(b.partition_ref()));
+        Ok(Checkpoint { positions })
     }
 }
 

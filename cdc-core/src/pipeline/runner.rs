@@ -1,7 +1,10 @@
 //! The pipeline: wiring, flush policy, checkpoints and shutdown.
 
 use super::{PipelineConfig, PipelineMetrics, reader::read_loop};
-use crate::{ChangeSource, Checkpoint, Error, OffsetStore, Position, Result, Sink, SourceBatch};
+use crate::{
+    ChangeSource, Checkpoint, Error, OffsetStore, Position, Result, Sink, SourceBatch,
+    SourcePartition,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,8 +23,9 @@ use tracing::Instrument;
 /// - on the commit schedule (events, bytes, interval) the sink is asked what is durable
 ///   ([`Sink::pre_commit`]), which does not force files closed; [`Sink::flush`] runs only at
 ///   shutdown, so file boundaries follow the sink's rotation rule, not timing;
-/// - lanes the source gave up ([`SourceBatch::revoked_lanes`]) are dropped in the sink and
-///   their written-not-durable positions forgotten before the batch's events are written;
+/// - source partitions the source gave up ([`SourceBatch::revoked_partitions`]) are dropped
+///   in the sink and their written-not-durable positions forgotten before the batch's events
+///   are written;
 /// - on shutdown the sink is flushed and the checkpoint saved before `run` returns; batches
 ///   still queued are not written, and are read again on the next start; a shutdown while the
 ///   source is still starting (e.g. retrying a server that is down) returns at once;
@@ -182,12 +186,12 @@ struct Writer<'a, Snk, Off> {
     acks: mpsc::UnboundedSender<Position>,
     /// What is durable: saved to the offset store after every change.
     durable: Checkpoint,
-    /// The last position handed to the sink, per lane.
+    /// The last position handed to the sink, per source partition.
     written: Checkpoint,
     /// Heartbeat positions waiting for the events before them to become durable.
     heartbeats: Checkpoint,
-    /// Commit time of the last written event per lane, for the lag metric.
-    commit_times: HashMap<String, DateTime<Utc>>,
+    /// Commit time of the last written event per source partition, for the lag metric.
+    commit_times: HashMap<SourcePartition, DateTime<Utc>>,
     pending_events: usize,
     pending_bytes: usize,
     last_flush: Instant,
@@ -213,11 +217,11 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
             }
         }
         // Queued batches are not written (they are read again after a restart), but their
-        // revocations are applied: the flush must not upload files of a lane another owner
-        // now writes.
+        // revocations are applied: the flush must not upload files of a partition another
+        // owner now writes.
         while let Ok(batch) = batches.try_recv() {
-            if !batch.revoked_lanes.is_empty() {
-                self.revoke(&batch.revoked_lanes).await?;
+            if !batch.revoked_partitions.is_empty() {
+                self.revoke(&batch.revoked_partitions).await?;
             }
         }
         drop(batches);
@@ -225,28 +229,28 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
     }
 
     async fn write(&mut self, batch: SourceBatch) -> Result<()> {
-        if !batch.revoked_lanes.is_empty() {
-            self.revoke(&batch.revoked_lanes).await?;
+        if !batch.revoked_partitions.is_empty() {
+            self.revoke(&batch.revoked_partitions).await?;
         }
         for change in &batch.schema_changes {
             self.sink.schema_changed(change).await?;
         }
         if !batch.events.is_empty() {
             let bytes: usize = batch.events.iter().map(|e| e.approx_size()).sum();
-            // Events come in source order, so within a run of one lane only the last one
-            // moves the written position: no lane name or clone per event on this path.
+            // Events come in source order, so within a run of one source partition only the
+            // last one moves the written position: no partition or clone per event here.
             let mut events = batch.events.iter().peekable();
             while let Some(event) = events.next() {
                 let position = event.position();
                 if events
                     .peek()
-                    .is_some_and(|next| next.position().same_lane(position))
+                    .is_some_and(|next| next.position().same_source_partition(position))
                 {
                     continue;
                 }
                 self.written.advance(position.clone());
                 if let Some(time) = event.source.commit_time {
-                    self.commit_times.insert(position.lane(), time);
+                    self.commit_times.insert(position.source_partition(), time);
                 }
             }
             let durable = self.sink.write(&batch.events).await?;
@@ -270,21 +274,21 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
         Ok(())
     }
 
-    /// The source gave up `lanes`: the sink drops their open work, and what was written for
-    /// them but is not durable is forgotten, so the lane's written position falls back to its
-    /// durable one (heartbeats wait on it) and its heartbeats are dropped (they belonged to
-    /// the old ownership; the next one comes with the re-read).
-    async fn revoke(&mut self, lanes: &[String]) -> Result<()> {
-        self.sink.lanes_revoked(lanes).await?;
-        for lane in lanes {
-            self.written.remove_lane(lane);
-            if let Some(durable) = self.durable.get(lane) {
+    /// The source gave up `partitions`: the sink drops their open work, and what was written
+    /// for them but is not durable is forgotten, so a partition's written position falls back
+    /// to its durable one (heartbeats wait on it) and its heartbeats are dropped (they
+    /// belonged to the old ownership; the next one comes with the re-read).
+    async fn revoke(&mut self, partitions: &[SourcePartition]) -> Result<()> {
+        self.sink.partitions_revoked(partitions).await?;
+        for partition in partitions {
+            self.written.remove(partition);
+            if let Some(durable) = self.durable.get(partition) {
                 self.written.advance(durable.clone());
             }
-            self.heartbeats.remove_lane(lane);
-            self.commit_times.remove(lane);
+            self.heartbeats.remove(partition);
+            self.commit_times.remove(partition);
         }
-        tracing::debug!(lanes = lanes.len(), "lanes revoked");
+        tracing::debug!(partitions = partitions.len(), "source partitions revoked");
         Ok(())
     }
 
@@ -349,7 +353,7 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
             .cloned()
             .collect();
         for heartbeat in ready {
-            self.heartbeats.remove_lane(&heartbeat.lane());
+            self.heartbeats.remove(&heartbeat.source_partition());
             if self.durable.advance(heartbeat.clone()) {
                 moved.push(heartbeat);
             }
@@ -359,7 +363,7 @@ impl<Snk: Sink, Off: OffsetStore> Writer<'_, Snk, Off> {
         }
         self.offsets.save(&self.durable).await?;
         for position in moved {
-            let commit_time = self.commit_times.get(&position.lane()).copied();
+            let commit_time = self.commit_times.get(&position.source_partition()).copied();
             self.metrics
                 .checkpointed(Some(position.clone()), commit_time);
             // The source task may already have stopped (shutdown); the checkpoint is saved.

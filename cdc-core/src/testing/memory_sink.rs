@@ -1,13 +1,15 @@
 //! A sink that keeps events in memory, with injectable failures.
 
-use crate::{ChangeEvent, Checkpoint, Error, Position, Result, SchemaChange, Sink};
+use crate::{
+    ChangeEvent, Checkpoint, Error, Position, Result, SchemaChange, Sink, SourcePartition,
+};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// A [`Sink`] holding events in memory: written events are pending until a flush makes them
-/// durable, and the pending events of revoked lanes are dropped
-/// ([`lanes_revoked`](Sink::lanes_revoked)), as a file sink drops its open files. [`handle`](Self::handle) gives a view that outlives the sink being moved into a
-/// pipeline.
+/// durable, and the pending events of revoked source partitions are dropped
+/// ([`partitions_revoked`](Sink::partitions_revoked)), as a file sink drops its open files.
+/// [`handle`](Self::handle) gives a view that outlives the sink being moved into a pipeline.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySink {
     state: Arc<Mutex<SinkState>>,
@@ -104,10 +106,10 @@ impl Sink for MemorySink {
         Ok(())
     }
 
-    async fn lanes_revoked(&mut self, lanes: &[String]) -> Result<()> {
+    async fn partitions_revoked(&mut self, partitions: &[SourcePartition]) -> Result<()> {
         self.lock()
             .pending
-            .retain(|e| !lanes.contains(&e.position().lane()));
+            .retain(|e| !partitions.iter().any(|p| p.contains(e.position())));
         Ok(())
     }
 

@@ -28,7 +28,7 @@ impl MemoryLog {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends events; their positions must follow the log's, lane by lane.
+    /// Appends events; their positions must follow the log's, source partition by source partition.
     pub fn append(&self, events: impl IntoIterator<Item = ChangeEvent>) {
         self.lock().events.extend(events);
     }

@@ -147,7 +147,7 @@ fn resolve<'a>(resolved: &'a mut Option<Resolved>, event: &ChangeEvent) -> &'a R
     let same = resolved.as_ref().is_some_and(|r| {
         Arc::ptr_eq(&r.table, &event.table)
             && r.source_name == event.source.name
-            && r.position.same_lane(position)
+            && r.position.same_source_partition(position)
     });
     if !same {
         *resolved = None;
@@ -156,7 +156,7 @@ fn resolve<'a>(resolved: &'a mut Option<Resolved>, event: &ChangeEvent) -> &'a R
         table: Arc::clone(&event.table),
         source_name: Arc::clone(&event.source.name),
         position: position.clone(),
-        lane: position.lane().into(),
+        lane: position.source_partition().to_string().into(),
         origin: naming::origin(event),
     })
 }
@@ -663,7 +663,9 @@ mod tests {
         let used = files.budget().used();
         assert!(used > 0);
 
-        let dropped = files.drop_lanes(&[events[0].position().lane()]).await;
+        let dropped = files
+            .drop_lanes(&[events[0].position().source_partition().to_string()])
+            .await;
         assert_eq!((dropped.files, dropped.events), (2, 2));
         // The oldest dropped file is the lane's first: nothing before it.
         assert_eq!(dropped.rewind.len(), 1);

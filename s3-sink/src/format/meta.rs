@@ -477,7 +477,7 @@ pub(crate) fn position_json(position: &Position) -> String {
     // Serialising a Position (strings and integers) cannot fail; the fallback keeps library
     // code free of panics all the same.
     serde_json::to_string(position)
-        .unwrap_or_else(|_| format!("{{\"lane\":{:?}}}", position.lane()))
+        .unwrap_or_else(|_| format!("{{\"lane\":{:?}}}", position.source_partition().to_string()))
 }
 
 #[cfg(test)]

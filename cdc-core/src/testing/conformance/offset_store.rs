@@ -1,7 +1,7 @@
 use crate::{Checkpoint, Lsn, LsnPosition, OffsetStore, Position, Result};
 
 /// Checks an offset store that starts empty: load of nothing, save/load round trips with
-/// several lanes and position kinds, and overwrite.
+/// several source partitions and position kinds, and overwrite.
 pub async fn offset_store_conformance(store: &dyn OffsetStore) -> Result<()> {
     assert_eq!(store.load().await?, None, "a new store must load nothing");
 

@@ -33,10 +33,10 @@ pub trait SinkHarness: Send {
     /// Whether the sink promises no duplicates when events are replayed after a restart.
     fn exactly_once(&self) -> bool;
 
-    /// Whether the sink drops a revoked lane's not yet durable work
-    /// ([`Sink::lanes_revoked`]) instead of making it durable anyway (the default no-op,
+    /// Whether the sink drops a revoked source partition's not yet durable work
+    /// ([`Sink::partitions_revoked`]) instead of making it durable anyway (the default no-op,
     /// right for a producer). When it does, the suite checks that the dropped work is never
-    /// reported and that the lane's re-read is stored once by an exactly-once sink.
+    /// reported and that the partition's re-read is stored once by an exactly-once sink.
     fn drops_revoked_work(&self) -> bool {
         false
     }
@@ -57,9 +57,10 @@ fn check_reported(reported: &[Position], written: &Checkpoint) {
 }
 
 /// Checks a sink against its contract: flush makes everything written durable and reports
-/// the last position per lane; nothing unwritten is reported; replays after a restart are
-/// tolerated (and deduplicated by exactly-once sinks); a revoked lane's open work is dropped
-/// and its re-read from the durable position stored once (sinks that drop revoked work);
+/// the last position per source partition; nothing unwritten is reported; replays after a
+/// restart are tolerated (and deduplicated by exactly-once sinks); a revoked source
+/// partition's open work is dropped and its re-read from the durable position stored once
+/// (sinks that drop revoked work);
 /// `tick` between writes and `pre_commit` report only written positions; after a schema change
 /// that adds a column, the events written with the new schema are stored with the new column's
 /// values (once each by an exactly-once sink, at least once otherwise), and no record written
@@ -155,20 +156,21 @@ pub async fn sink_conformance<H: SinkHarness>(harness: &mut H) -> Result<()> {
     let reported = sink.flush().await?;
     check_reported(&reported, &c_written);
     let durable_c = lane_c[9].position().clone();
-    let c_lane = durable_c.lane();
+    let c_lane = durable_c.source_partition();
     let mut reported = sink.write(&lane_c[10..15]).await?;
     lane_c[10..15].iter().for_each(|e| {
         c_written.advance(e.position().clone());
     });
     reported.extend(sink.pre_commit().await?);
     check_reported(&reported, &c_written);
-    sink.lanes_revoked(std::slice::from_ref(&c_lane)).await?;
+    sink.partitions_revoked(std::slice::from_ref(&c_lane))
+        .await?;
     reported.extend(sink.flush().await?);
     if harness.drops_revoked_work() {
         assert!(
             reported
                 .iter()
-                .filter(|p| p.lane() == c_lane)
+                .filter(|p| c_lane.contains(p))
                 .all(|p| matches!(p.partial_cmp(&durable_c), Some(o) if o.is_le())),
             "work of a revoked lane is dropped, never reported: {reported:?}"
         );

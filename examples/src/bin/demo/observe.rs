@@ -1,7 +1,7 @@
 //! A sink wrapper that watches what becomes durable: counts per table and operation, the
 //! LSN range, and commit-to-file latency.
 
-use cdc_core::{ChangeEvent, Checkpoint, Lsn, Op, Position, SchemaChange, Sink};
+use cdc_core::{ChangeEvent, Checkpoint, Lsn, Op, Position, SchemaChange, Sink, SourcePartition};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -22,7 +22,7 @@ pub(crate) struct Observe<S> {
     inner: S,
     observed: Arc<Mutex<Observed>>,
     /// Per lane: events written but not yet durable.
-    pending: HashMap<String, VecDeque<Facts>>,
+    pending: HashMap<SourcePartition, VecDeque<Facts>>,
 }
 
 impl<S: Sink> Observe<S> {
@@ -40,7 +40,7 @@ impl<S: Sink> Observe<S> {
         for position in durable {
             let mut reached = Checkpoint::default();
             reached.advance(position.clone());
-            let Some(queue) = self.pending.get_mut(&position.lane()) else {
+            let Some(queue) = self.pending.get_mut(&position.source_partition()) else {
                 continue;
             };
             while queue.front().is_some_and(|(p, ..)| reached.covers(p)) {
@@ -93,7 +93,7 @@ impl<S: Sink> Sink for Observe<S> {
     async fn write(&mut self, events: &[ChangeEvent]) -> cdc_core::Result<Vec<Position>> {
         for event in events {
             self.pending
-                .entry(event.position().lane())
+                .entry(event.position().source_partition())
                 .or_default()
                 .push_back(facts(event));
         }
@@ -112,8 +112,8 @@ impl<S: Sink> Sink for Observe<S> {
         Ok(durable)
     }
 
-    async fn lanes_revoked(&mut self, lanes: &[String]) -> cdc_core::Result<()> {
-        self.inner.lanes_revoked(lanes).await
+    async fn partitions_revoked(&mut self, partitions: &[SourcePartition]) -> cdc_core::Result<()> {
+        self.inner.partitions_revoked(partitions).await
     }
 
     async fn pre_commit(&mut self) -> cdc_core::Result<Vec<Position>> {
