@@ -182,6 +182,8 @@ pub enum RetentionPolicy {
 pub enum NewTableSnapshot {
     /// Snapshot it incrementally while the others keep streaming (the default).
     Incremental,
+    /// Snapshot it with streaming paused, then resume (Debezium's blocking snapshot).
+    Blocking,
     /// Stream only its changes.
     None,
 }

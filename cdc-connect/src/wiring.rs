@@ -160,6 +160,7 @@ pub fn mssql_config(section: &config::MssqlSection) -> Result<MssqlConfig, Confi
     if let Some(v) = section.new_table_snapshot {
         b = b.new_table_snapshot(match v {
             config::NewTableSnapshot::Incremental => cdc_mssql::NewTableSnapshot::Incremental,
+            config::NewTableSnapshot::Blocking => cdc_mssql::NewTableSnapshot::Blocking,
             config::NewTableSnapshot::None => cdc_mssql::NewTableSnapshot::None,
         });
     }

@@ -252,8 +252,8 @@ async fn a_bad_signal_body_gets_400_naming_the_problem_and_the_pipeline_keeps_ru
             "';' would end the statement",
         ),
         (
-            r#"{"type":"execute-snapshot","data":{"data-collections":["dbo.items"],"type":"blocking"}}"#,
-            "not supported: blocking snapshots",
+            r#"{"type":"execute-snapshot","data":{"data-collections":["dbo.items"],"type":"sideways"}}"#,
+            "unknown variant `sideways`",
         ),
     ] {
         let (status, text) = tokio::task::block_in_place(|| post_signal(port, body));

@@ -64,6 +64,10 @@ pub enum NewTableSnapshot {
     /// streaming (the default): its rows arrive as `r` events with `snapshot = incremental`.
     #[default]
     Incremental,
+    /// Snapshot it with streaming paused (a blocking snapshot, see
+    /// [`SnapshotType::Blocking`](crate::SnapshotType::Blocking)): its rows arrive as `r`
+    /// events with Debezium's initial-snapshot markers, then streaming resumes.
+    Blocking,
     /// Stream only its changes from the moment capture began.
     None,
 }

@@ -341,6 +341,7 @@ impl Snapshot {
                     } else {
                         serde_json::to_string(&key).unwrap_or_default()
                     },
+                    blocking_row: 0,
                 };
                 self.last_key = (!key.is_empty()).then_some(key);
                 let position = LsnPosition {

@@ -249,13 +249,33 @@ impl MssqlSource {
             },
             Phase::Streaming(reader) => {
                 let added = reader.take_new_tables();
-                if !added.is_empty()
-                    && self.config.new_table_snapshot == NewTableSnapshot::Incremental
-                {
-                    self.incremental.snapshot_new_tables(index, added);
+                if !added.is_empty() {
+                    match self.config.new_table_snapshot {
+                        NewTableSnapshot::Incremental => {
+                            self.incremental.snapshot_new_tables(index, added, false)
+                        }
+                        NewTableSnapshot::Blocking => {
+                            self.incremental.snapshot_new_tables(index, added, true)
+                        }
+                        NewTableSnapshot::None => {}
+                    }
                 }
                 // An incremental snapshot's next chunk is read between polls.
                 self.incremental.prepare(index, &self.config).await?;
+                // A blocking snapshot reads instead of polling, once the streamed transactions
+                // are complete (its rows go after the last one).
+                if reader.position.is_end_of_transaction()
+                    && let Some(items) = self
+                        .incremental
+                        .blocking_step(index, &reader.position, &self.config)
+                        .await?
+                {
+                    if items.is_empty() {
+                        return Ok(None);
+                    }
+                    db.pending = items;
+                    return Ok(Some(drain(db, max_events)));
+                }
                 match reader.poll(max_events).await {
                     Ok(Some(mut window)) => {
                         self.incremental
@@ -302,8 +322,10 @@ impl MssqlSource {
             return Ok(None);
         }
         self.last_heartbeat = Instant::now();
-        for db in &self.databases {
+        for (index, db) in self.databases.iter().enumerate() {
+            // While a blocking snapshot runs, its rows are past the reader's position.
             if let Phase::Streaming(reader) = &db.phase
+                && !self.incremental.blocking(index)
                 && reader.position.is_end_of_transaction()
                 && reader.position.commit_lsn != cdc_core::Lsn::ZERO
             {

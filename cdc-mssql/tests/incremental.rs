@@ -677,6 +677,20 @@ async fn the_reader_sends_no_statement_that_writes_to_the_source_database() {
     }
     sim.scan();
     consumer.pump(&mut source).await;
+    // A blocking snapshot reads the same way, with streaming paused.
+    source
+        .signals()
+        .execute_snapshot(ExecuteSnapshot::blocking(["dbo.items"]))
+        .unwrap();
+    let mut blocking_reads = 0;
+    for _ in 0..100 {
+        let batch = source.next_batch().await.unwrap().unwrap();
+        blocking_reads += batch.events.iter().filter(|e| e.op == Op::Read).count();
+        if source.incremental_snapshot_pending().is_empty() {
+            break;
+        }
+    }
+    assert_eq!(blocking_reads, 25, "the blocking snapshot read every row");
     source.close().await.unwrap();
     let statements = sim.faults().recorded_statements();
     assert!(

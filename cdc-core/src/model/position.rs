@@ -183,10 +183,12 @@ impl<'de> Deserialize<'de> for Lsn {
 ///
 /// Ordered by `(commit_lsn, total_order)`: the transaction's commit, then the event's place
 /// among the transaction's events in the order the reader emits them, which is what exact
-/// resume needs. `change_lsn` (`__$seqval`) and `event_serial_no` are Debezium's fields, kept
-/// for the output: neither orders events, because `__$seqval` goes backwards inside a
-/// transaction when a statement moves several primary keys (the reader emits every delete of
-/// the statement before its inserts), and Debezium's serial starts again at each `__$seqval`.
+/// resume needs (then a blocking snapshot's rows after the transaction's end:
+/// [`SnapshotCursor::blocking_row`]). `change_lsn` (`__$seqval`) and `event_serial_no` are
+/// Debezium's fields, kept for the output: neither orders events, because `__$seqval` goes
+/// backwards inside a transaction when a statement moves several primary keys (the reader
+/// emits every delete of the statement before its inserts), and Debezium's serial starts
+/// again at each `__$seqval`.
 /// [`LsnPosition::end_of`] marks a whole transaction (or a quiet log up to an LSN) as passed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "StoredLsnPosition")]
@@ -221,6 +223,17 @@ pub struct SnapshotCursor {
     /// The primary-key values of the last row read, as JSON (empty for keyless tables,
     /// which are read in one go).
     pub key: String,
+    /// A blocking snapshot's row number, from 1 (cdc-mssql's `SnapshotType::Blocking`): the
+    /// row sits after every event of the transaction at the position's `commit_lsn` (whose
+    /// `total_order` it shares, `u64::MAX`) and before the next transaction, so it orders
+    /// positions after that transaction's end. 0 for every other snapshot (and left out of
+    /// the serialised form then).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blocking_row: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `clone_from` reuses the target's strings: a sink overwrites "the last position" with
@@ -230,12 +243,14 @@ impl Clone for SnapshotCursor {
         Self {
             table: self.table.clone(),
             key: self.key.clone(),
+            blocking_row: self.blocking_row,
         }
     }
 
     fn clone_from(&mut self, source: &Self) {
         self.table.clone_from(&source.table);
         self.key.clone_from(&source.key);
+        self.blocking_row = source.blocking_row;
     }
 }
 
@@ -258,8 +273,14 @@ impl LsnPosition {
         self.total_order == u64::MAX
     }
 
-    fn key(&self) -> (Lsn, u64) {
-        (self.commit_lsn, self.total_order)
+    /// What orders positions of one database: the commit, the place in the transaction, then
+    /// a blocking snapshot's rows after the transaction's end.
+    fn key(&self) -> (Lsn, u64, u64) {
+        (
+            self.commit_lsn,
+            self.total_order,
+            self.snapshot.as_ref().map_or(0, |s| s.blocking_row),
+        )
     }
 }
 
@@ -475,6 +496,16 @@ impl Position {
                 hex(&mut out, p.commit_lsn);
                 let _ = write!(out, "-{:020}-", p.total_order);
                 hex(&mut out, p.change_lsn);
+                // A blocking snapshot's rows follow their transaction's end, whose token is
+                // this one's prefix (so it sorts first); other positions' tokens are unchanged.
+                if let Some(row) = p
+                    .snapshot
+                    .as_ref()
+                    .map(|s| s.blocking_row)
+                    .filter(|&r| r > 0)
+                {
+                    let _ = write!(out, "-{row:020}");
+                }
                 out
             }
             Position::Sequence { seq, .. } => format!("{seq:020}"),
@@ -688,6 +719,49 @@ mod tests {
     /// `UPDATE t SET id = id + 100` over two rows, as the reader emits it: both deletes, then
     /// both inserts, whose `__$seqval`s go back to the first delete's; Debezium's serial is 1
     /// for each. Only `total_order` tells the four apart and orders them.
+    /// A blocking snapshot's rows sit after the end of the transaction the stream stopped at
+    /// (already handed out, maybe checkpointed) and before the next transaction, in row order;
+    /// their file-name tokens sort the same way, and the field stays out of the stored form
+    /// of every other position.
+    #[test]
+    fn blocking_snapshot_rows_order_after_their_transactions_end_and_before_the_next() {
+        let commit = Lsn::from_parts(0x27, 0x758, 5);
+        let end = Position::SqlServer(LsnPosition::end_of("shop", commit));
+        let row = |n: u64| {
+            let mut p = LsnPosition::end_of("shop", commit);
+            p.snapshot = Some(Box::new(SnapshotCursor {
+                table: "dbo.items".into(),
+                key: "{}".into(),
+                blocking_row: n,
+            }));
+            Position::SqlServer(p)
+        };
+        let next = Position::SqlServer(LsnPosition {
+            total_order: 1,
+            change_lsn: Lsn::from_parts(0x27, 0x760, 2),
+            ..LsnPosition::end_of("shop", Lsn::from_parts(0x27, 0x760, 3))
+        });
+        let in_order = [end, row(1), row(2), row(10), next];
+        for pair in in_order.windows(2) {
+            assert!(pair[0] < pair[1], "{} < {}", pair[0], pair[1]);
+            assert!(pair[0].sort_token() < pair[1].sort_token());
+        }
+        let stored = serde_json::to_string(&in_order[1]).unwrap();
+        assert!(stored.contains("\"blocking_row\":1"), "{stored}");
+        assert_eq!(
+            serde_json::from_str::<Position>(&stored).unwrap(),
+            in_order[1]
+        );
+        let mut target = in_order[0].clone();
+        target.clone_from(&in_order[3]);
+        assert_eq!(target, in_order[3]);
+        assert!(
+            !serde_json::to_string(&in_order[0])
+                .unwrap()
+                .contains("blocking_row")
+        );
+    }
+
     #[test]
     fn positions_order_by_total_order_when_the_change_lsn_goes_backwards() {
         let events = [
@@ -755,6 +829,7 @@ mod tests {
                 snapshot: Some(Box::new(SnapshotCursor {
                     table: table.into(),
                     key: key.into(),
+                    blocking_row: 0,
                 })),
             })
         };

@@ -171,6 +171,7 @@ pub fn event() -> impl Strategy<Value = ChangeEvent> {
                         Box::new(crate::SnapshotCursor {
                             table: "dbo.t".into(),
                             key: format!("[{serial}]"),
+                            blocking_row: 0,
                         })
                     }),
                 }),

@@ -17,6 +17,7 @@
 //! `incremental`), so the checkpoint holds it and a restart continues after the last durable
 //! row.
 
+mod blocking;
 mod chunk;
 mod signals;
 
@@ -66,6 +67,21 @@ struct Progress {
     /// `pause-snapshot` is in force.
     #[serde(default)]
     paused: bool,
+    /// A blocking snapshot: streaming waits while the tables are read (`blocking.rs`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    blocking: bool,
+    /// Rows a blocking snapshot handed out so far: its last row's
+    /// [`SnapshotCursor::blocking_row`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    rows: u64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The cursor's `key` for an incremental snapshot: `{"incremental": <progress>}` (a blocking
@@ -111,6 +127,18 @@ struct DatabaseState {
 }
 
 impl DatabaseState {
+    /// Adds `tables` to the running snapshot (or starts one). One snapshot runs per database:
+    /// a blocking request turns a running incremental one blocking, tables and all (its held
+    /// chunk is dropped: the blocking read takes its rows again from the last one handed out).
+    fn queue(&mut self, tables: impl IntoIterator<Item = Pending>, blocking: bool) {
+        let progress = self.progress.get_or_insert_with(Progress::default);
+        if blocking && !progress.blocking {
+            progress.blocking = true;
+            self.held = None;
+        }
+        progress.tables.extend(tables);
+    }
+
     /// Whether a chunk may be read at `now`: not before the wait after a failed read ran out.
     fn chunk_due(&self, now: tokio::time::Instant) -> bool {
         self.retry.as_ref().is_none_or(|(_, at)| now >= *at)
@@ -236,46 +264,18 @@ impl Incremental {
         let Some(progress) = state.progress.as_mut() else {
             return Ok(());
         };
-        if progress.paused || state.held.is_some() {
+        if progress.paused || progress.blocking || state.held.is_some() {
             return Ok(());
         }
         let database = self.names[index].to_string();
         let conn = self.conns[index]
             .get_or_insert_with(|| Connection::new(Arc::clone(config), database.clone()));
-        loop {
-            let Some(pending) = progress.tables.front().cloned() else {
-                tracing::info!(database = %database, "incremental snapshot finished");
-                state.progress = None;
-                return Ok(());
-            };
-            if !state.tables.contains_key(&pending.table.to_lowercase()) {
-                let catalog = catalog::load(conn, config).await?;
-                for instance in catalog.tables.iter().filter_map(|i| i.last()) {
-                    let id = &instance.table.id;
-                    state.tables.insert(
-                        format!("{}.{}", id.schema, id.table).to_lowercase(),
-                        TableInfo {
-                            schema: Arc::clone(&instance.table),
-                            select_list: instance.select_list.trim_start_matches(", ").to_string(),
-                            key_identifies_rows: instance.key_identifies_rows,
-                        },
-                    );
-                }
-            }
-            match state.tables.get(&pending.table.to_lowercase()) {
-                Some(info) if info.key_identifies_rows && !info.schema.primary_key.is_empty() => {
-                    break;
-                }
-                Some(_) => {
-                    tracing::warn!(database = %database, table = %pending.table, "skipping a table without a key that identifies rows (primary key, or a capture-instance index of NOT NULL columns) in the incremental snapshot")
-                }
-                None => {
-                    tracing::warn!(database = %database, table = %pending.table, "skipping a table that is not captured (or not included) in the incremental snapshot")
-                }
-            }
-            progress.tables.pop_front();
-            progress.last_key = None;
+        if !front_table(state, conn, config, &database).await? {
+            return Ok(());
         }
+        let Some(progress) = state.progress.as_mut() else {
+            return Ok(());
+        };
         let (Some(pending), Some(info)) = (
             progress.tables.front(),
             progress
@@ -468,34 +468,36 @@ impl Incremental {
         }
     }
 
-    /// Queues an incremental snapshot of `tables` (`schema.table`) of database `index`, each
-    /// not already queued: the tables that became captured while the source ran.
-    pub(crate) fn snapshot_new_tables(&mut self, index: usize, tables: Vec<String>) {
+    /// Queues a snapshot of `tables` (`schema.table`) of database `index`, each not already
+    /// queued, incremental or `blocking`: the tables that became captured while the source ran.
+    pub(crate) fn snapshot_new_tables(
+        &mut self,
+        index: usize,
+        tables: Vec<String>,
+        blocking: bool,
+    ) {
         let (Some(state), Some(name)) = (self.states.get_mut(index), self.names.get(index)) else {
             return;
         };
-        let progress = state.progress.get_or_insert_with(Progress::default);
-        let mut queued = Vec::new();
-        for table in tables {
-            if !progress
-                .tables
-                .iter()
-                .any(|p| p.table.eq_ignore_ascii_case(&table))
-            {
-                queued.push(table.clone());
-                progress.tables.push_back(Pending {
-                    table,
-                    filter: None,
-                });
-            }
-        }
+        let running = state.progress.as_ref();
+        let queued: Vec<Pending> = tables
+            .into_iter()
+            .filter(|table| {
+                !running
+                    .is_some_and(|p| p.tables.iter().any(|p| p.table.eq_ignore_ascii_case(table)))
+            })
+            .map(|table| Pending {
+                table,
+                filter: None,
+            })
+            .collect();
         if queued.is_empty() {
-            if progress.tables.is_empty() {
-                state.progress = None;
-            }
             return;
         }
-        tracing::info!(database = %name, tables = ?queued, "incremental snapshot of tables that became captured");
+        tracing::info!(database = %name, tables = ?queued.iter().map(|t| &t.table).collect::<Vec<_>>(), blocking, "snapshot of tables that became captured");
+        state.queue(queued, blocking);
+        // The catalog is read again: it knows the new tables only from now on.
+        state.tables.clear();
         // The catalog is read again: it knows the new tables only from now on.
         state.tables.clear();
     }
@@ -523,15 +525,12 @@ impl Incremental {
                     if tables.is_empty() {
                         continue;
                     }
-                    tracing::info!(database = %name, tables = ?tables.iter().map(|t| &t.table).collect::<Vec<_>>(), "incremental snapshot requested");
+                    let blocking = request.snapshot_type == SnapshotType::Blocking;
+                    tracing::info!(database = %name, tables = ?tables.iter().map(|t| &t.table).collect::<Vec<_>>(), blocking, "snapshot requested");
                     let state = &mut self.states[index];
                     // The catalog is read again: the table may have been enabled since.
                     state.tables.clear();
-                    state
-                        .progress
-                        .get_or_insert_with(Progress::default)
-                        .tables
-                        .extend(tables);
+                    state.queue(tables, blocking);
                 }
             }
             Signal::StopSnapshot(request) => {
@@ -602,6 +601,62 @@ impl Incremental {
     }
 }
 
+/// Drops tables a snapshot cannot read (not captured or not included, or without a key that
+/// identifies rows) off the front of database `database`'s running snapshot, reading the
+/// catalog when it does not know the front table yet; `false` once no table is left (the
+/// snapshot is over and `state.progress` is cleared).
+async fn front_table(
+    state: &mut DatabaseState,
+    conn: &mut Connection,
+    config: &Arc<MssqlConfig>,
+    database: &str,
+) -> Result<bool, Error> {
+    loop {
+        let Some(progress) = state.progress.as_ref() else {
+            return Ok(false);
+        };
+        let Some(pending) = progress.tables.front().cloned() else {
+            let kind = if progress.blocking {
+                "blocking"
+            } else {
+                "incremental"
+            };
+            tracing::info!(database = %database, "{kind} snapshot finished");
+            state.progress = None;
+            return Ok(false);
+        };
+        if !state.tables.contains_key(&pending.table.to_lowercase()) {
+            let catalog = catalog::load(conn, config).await?;
+            for instance in catalog.tables.iter().filter_map(|i| i.last()) {
+                let id = &instance.table.id;
+                state.tables.insert(
+                    format!("{}.{}", id.schema, id.table).to_lowercase(),
+                    TableInfo {
+                        schema: Arc::clone(&instance.table),
+                        select_list: instance.select_list.trim_start_matches(", ").to_string(),
+                        key_identifies_rows: instance.key_identifies_rows,
+                    },
+                );
+            }
+        }
+        match state.tables.get(&pending.table.to_lowercase()) {
+            Some(info) if info.key_identifies_rows && !info.schema.primary_key.is_empty() => {
+                return Ok(true);
+            }
+            Some(_) => {
+                tracing::warn!(database = %database, table = %pending.table, "skipping a table without a key that identifies rows (primary key, or a capture-instance index of NOT NULL columns) in the snapshot")
+            }
+            None => {
+                tracing::warn!(database = %database, table = %pending.table, "skipping a table that is not captured (or not included) in the snapshot")
+            }
+        }
+        if let Some(progress) = state.progress.as_mut() {
+            progress.tables.pop_front();
+            progress.last_key = None;
+        }
+    }
+}
+
 /// `schema.table` of a data collection named `schema.table` or `database.schema.table`, if it
 /// is in `database`.
 fn local_name(collection: &str, database: &str) -> Option<String> {
@@ -638,6 +693,7 @@ fn cursor_of(progress: &Progress) -> SnapshotCursor {
             incremental: progress.clone(),
         })
         .unwrap_or_default(),
+        blocking_row: 0,
     }
 }
 

@@ -13,8 +13,11 @@ pub enum SnapshotType {
     #[default]
     #[serde(alias = "INCREMENTAL", alias = "Incremental")]
     Incremental,
-    /// Streaming stops while the tables are read. Not supported by this reader yet: a signal
-    /// asking for it is refused with [`SignalError::Unsupported`].
+    /// Streaming pauses while the tables are read, then resumes where it paused (Debezium's
+    /// blocking snapshot): the rows go out as `r` events after everything streamed so far,
+    /// and the changes committed while they were read follow them (a consumer applying
+    /// events in order ends with the table's state; it may see an older change of a key after
+    /// that key's snapshot row, as with Debezium).
     #[serde(alias = "BLOCKING", alias = "Blocking")]
     Blocking,
 }
@@ -64,6 +67,15 @@ impl ExecuteSnapshot {
         }
     }
 
+    /// A blocking snapshot of `tables`, with no condition: streaming pauses while they are
+    /// read (see [`SnapshotType::Blocking`]).
+    pub fn blocking<S: Into<String>>(tables: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            snapshot_type: SnapshotType::Blocking,
+            ..Self::incremental(tables)
+        }
+    }
+
     /// Adds a row filter for `table` (Debezium's `additional-conditions`).
     pub fn with_condition(mut self, table: impl Into<String>, filter: impl Into<String>) -> Self {
         self.additional_conditions.push(AdditionalCondition {
@@ -93,7 +105,8 @@ pub enum Signal {
     ExecuteSnapshot(ExecuteSnapshot),
     /// `stop-snapshot`.
     StopSnapshot(StopSnapshot),
-    /// `pause-snapshot`: no new chunk is read until `resume-snapshot`.
+    /// `pause-snapshot`: no new chunk of an incremental snapshot is read until
+    /// `resume-snapshot` (a blocking snapshot goes on: streaming waits for it).
     PauseSnapshot,
     /// `resume-snapshot`.
     ResumeSnapshot,
@@ -161,11 +174,6 @@ impl Signal {
     pub(crate) fn validate(&self) -> Result<(), SignalError> {
         match self {
             Signal::ExecuteSnapshot(request) => {
-                if request.snapshot_type == SnapshotType::Blocking {
-                    return Err(SignalError::Unsupported(
-                        "blocking snapshots (use type = incremental)".into(),
-                    ));
-                }
                 if request.data_collections.is_empty() {
                     return Err(SignalError::Data {
                         signal: "execute-snapshot".into(),
@@ -176,9 +184,6 @@ impl Signal {
                     check_filter(&condition.filter)?;
                 }
                 Ok(())
-            }
-            Signal::StopSnapshot(request) if request.snapshot_type == SnapshotType::Blocking => {
-                Err(SignalError::Unsupported("blocking snapshots".into()))
             }
             _ => Ok(()),
         }
@@ -262,9 +267,6 @@ pub enum SignalError {
         /// Why.
         reason: String,
     },
-    /// Something this reader does not do.
-    #[error("not supported: {0}")]
-    Unsupported(String),
 }
 
 /// The handle that sends snapshot signals to a running [`MssqlSource`](crate::MssqlSource):
@@ -398,13 +400,15 @@ mod tests {
                 )
                 .is_ok()
         );
-        assert!(matches!(
-            signals.execute_snapshot(ExecuteSnapshot {
-                snapshot_type: SnapshotType::Blocking,
-                ..ExecuteSnapshot::incremental(["dbo.orders"])
-            }),
-            Err(SignalError::Unsupported(_))
-        ));
-        assert_eq!(signals.take().len(), 1, "only the valid request was queued");
+        assert!(
+            signals
+                .execute_snapshot(ExecuteSnapshot::blocking(["dbo.orders"]))
+                .is_ok()
+        );
+        assert_eq!(
+            signals.take().len(),
+            2,
+            "only the valid requests were queued"
+        );
     }
 }

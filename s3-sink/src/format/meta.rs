@@ -515,6 +515,7 @@ mod tests {
             p.snapshot = Some(Box::new(cdc_core::SnapshotCursor {
                 table: "dbo.t".into(),
                 key: "[1]".into(),
+                blocking_row: 0,
             }));
         }
         let mut other_database = sql_server.clone();

@@ -19,6 +19,7 @@ pub async fn offset_store_conformance(store: &dyn OffsetStore) -> Result<()> {
         snapshot: Some(Box::new(crate::SnapshotCursor {
             table: "dbo.orders".into(),
             key: "[7]".into(),
+            blocking_row: 0,
         })),
     }));
     checkpoint.advance(Position::Kafka(crate::KafkaOffset {
