@@ -109,3 +109,33 @@ impl ConsumerContext for SourceContext {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cdc_core::{KafkaOffset, Position};
+
+    /// The pipeline drops a revoked partition's work by the source partition of its records'
+    /// positions: the revocation must name exactly that one.
+    #[test]
+    fn revoked_kafka_partitions_are_named_as_the_source_partitions_of_their_records() {
+        let revoked: Vec<Partition> = vec![("erp.shop.dbo.orders".into(), 3), ("t".into(), 10)];
+        let named = source_partitions(&revoked);
+        assert_eq!(
+            named,
+            [
+                SourcePartition::kafka("erp.shop.dbo.orders", 3),
+                SourcePartition::kafka("t", 10)
+            ]
+        );
+        let record = Position::Kafka(KafkaOffset {
+            topic: "erp.shop.dbo.orders".into(),
+            partition: 3,
+            offset: 42,
+        });
+        assert!(named[0].contains(&record));
+        assert!(!named[1].contains(&record));
+        assert_eq!(named[0], record.source_partition());
+        assert_eq!(named[0].to_string(), "kafka/erp.shop.dbo.orders/3");
+    }
+}
