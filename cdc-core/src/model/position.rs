@@ -703,6 +703,7 @@ impl TryFrom<StoredCheckpoint> for Checkpoint {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn moved(change: u32, serial: u64, order: u64) -> Position {
@@ -716,9 +717,6 @@ mod tests {
         })
     }
 
-    /// `UPDATE t SET id = id + 100` over two rows, as the reader emits it: both deletes, then
-    /// both inserts, whose `__$seqval`s go back to the first delete's; Debezium's serial is 1
-    /// for each. Only `total_order` tells the four apart and orders them.
     /// A blocking snapshot's rows sit after the end of the transaction the stream stopped at
     /// (already handed out, maybe checkpointed) and before the next transaction, in row order;
     /// their file-name tokens sort the same way, and the field stays out of the stored form
@@ -762,6 +760,9 @@ mod tests {
         );
     }
 
+    /// `UPDATE t SET id = id + 100` over two rows, as the reader emits it: both deletes, then
+    /// both inserts, whose `__$seqval`s go back to the first delete's; Debezium's serial is 1
+    /// for each. Only `total_order` tells the four apart and orders them.
     #[test]
     fn positions_order_by_total_order_when_the_change_lsn_goes_backwards() {
         let events = [
