@@ -228,6 +228,54 @@ async fn post_execute_snapshot_reads_the_tables_existing_rows_as_incremental_rea
     sim.stop().await;
 }
 
+/// Debezium's `"type": "blocking"` through `POST /signals`: the rows arrive once each with the
+/// initial snapshot's markers, and streaming resumes after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_execute_snapshot_of_type_blocking_reads_the_rows_then_streaming_resumes() {
+    let (sim, ado) = simulator().await;
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = pipeline_file(work.path(), port, "");
+    let mut child = tokio::task::block_in_place(|| start_cdc(&config, &ado, port));
+
+    let (status, _) = tokio::task::block_in_place(|| {
+        post_signal(
+            port,
+            r#"{"type":"execute-snapshot","data":{"data-collections":["shop.dbo.items"],"type":"blocking"}}"#,
+        )
+    });
+    assert_eq!(status, 202);
+    tokio::task::block_in_place(|| wait_events(&mut child, port, "shop.dbo.items", "r", ITEMS));
+    tokio::task::block_in_place(|| {
+        sim.run_script("USE shop\nGO\nINSERT INTO dbo.orders VALUES (100, 1)\nGO\n")
+            .unwrap()
+    });
+    tokio::task::block_in_place(|| wait_events(&mut child, port, "shop.dbo.orders", "c", 1));
+    assert_eq!(
+        tokio::task::block_in_place(|| terminate(child, "cdc")),
+        Some(0)
+    );
+
+    let records = support::ndjson_records(&work.path().join("lake"));
+    let mut expected: Vec<(String, String, i64)> = (1..=ITEMS as i64)
+        .map(|id| {
+            let marker = match id {
+                1 => "first",
+                n if n == ITEMS as i64 => "last",
+                _ => "true",
+            };
+            ("r".to_string(), marker.to_string(), id)
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(rows_of(&records, "items"), expected);
+    assert_eq!(
+        rows_of(&records, "orders"),
+        [("c".to_string(), "false".to_string(), 100)]
+    );
+    sim.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_signal_body_gets_400_naming_the_problem_and_the_pipeline_keeps_running() {
     let (sim, ado) = simulator().await;
