@@ -639,3 +639,114 @@ async fn a_parameterised_statement_waits_too() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn read_committed_readers_wait_for_rows_another_open_transaction_changed() {
+    let (sim, mut observer) = setup().await;
+    assert_eq!(
+        int(
+            &mut observer,
+            "SELECT CAST(is_read_committed_snapshot_on AS int) FROM sys.databases WHERE name = 'shop'"
+        )
+        .await,
+        Some(0),
+        "OFF in a new database, as SQL Server creates them"
+    );
+    let mut writer = session(&sim).await;
+    exec(
+        &mut writer,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
+    )
+    .await;
+    let (spid, reader) = blocked(&sim, "SELECT v FROM dbo.t WHERE id = 1").await;
+    assert_eq!(
+        until_waiting(&mut observer, spid).await,
+        ("KEY".into(), "S".into())
+    );
+    exec(&mut writer, "COMMIT TRANSACTION").await;
+    let (_, r) = tokio::time::timeout(PATIENCE, reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        r.unwrap()[0][0].get::<i32, _>(0),
+        Some(11),
+        "the committed value, after the wait"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn read_committed_snapshot_on_reads_the_last_committed_version_without_waiting() {
+    let (sim, mut observer) = setup().await;
+    exec(
+        &mut observer,
+        "ALTER DATABASE shop SET READ_COMMITTED_SNAPSHOT ON",
+    )
+    .await;
+    assert_eq!(
+        int(
+            &mut observer,
+            "SELECT CAST(is_read_committed_snapshot_on AS int) FROM sys.databases WHERE name = 'shop'"
+        )
+        .await,
+        Some(1)
+    );
+    let mut writer = session(&sim).await;
+    exec(
+        &mut writer,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
+    )
+    .await;
+    let mut reader = session(&sim).await;
+    assert_eq!(
+        int(&mut reader, "SELECT v FROM dbo.t WHERE id = 1").await,
+        Some(10)
+    );
+    // READCOMMITTEDLOCK asks for the locking behaviour back.
+    let (spid, locking) = blocked(
+        &sim,
+        "SELECT v FROM dbo.t WITH (READCOMMITTEDLOCK) WHERE id = 1",
+    )
+    .await;
+    until_waiting(&mut observer, spid).await;
+    exec(&mut writer, "ROLLBACK TRANSACTION").await;
+    let (_, r) = tokio::time::timeout(PATIENCE, locking)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.unwrap()[0][0].get::<i32, _>(0), Some(10));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn nolock_and_read_uncommitted_readers_do_not_wait_for_changed_rows() {
+    let (sim, _observer) = setup().await;
+    let mut writer = session(&sim).await;
+    exec(
+        &mut writer,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
+    )
+    .await;
+    let mut reader = session(&sim).await;
+    assert!(
+        int(
+            &mut reader,
+            "SELECT v FROM dbo.t WITH (NOLOCK) WHERE id = 1"
+        )
+        .await
+        .is_some()
+    );
+    exec(
+        &mut reader,
+        "SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED",
+    )
+    .await;
+    assert!(
+        int(&mut reader, "SELECT v FROM dbo.t WHERE id = 1")
+            .await
+            .is_some()
+    );
+    exec(&mut writer, "COMMIT TRANSACTION").await;
+    sim.stop().await;
+}

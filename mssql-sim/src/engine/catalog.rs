@@ -23,6 +23,10 @@ pub(crate) struct Database {
     /// `msdb`, as a stock SQL Server 2022 reports them in `sys.databases.snapshot_isolation_state`.
     /// While OFF, a SNAPSHOT transaction touching the database fails with error 3952.
     pub(crate) allow_snapshot_isolation: bool,
+    /// `READ_COMMITTED_SNAPSHOT`: OFF in a new database, as SQL Server creates them
+    /// (`sys.databases.is_read_committed_snapshot_on` = 0). While OFF, READ COMMITTED readers
+    /// wait for rows other open transactions changed; ON, they read the last committed version.
+    pub(crate) read_committed_snapshot: bool,
     /// Alias data types made by `CREATE TYPE name FROM base_type`, in creation order.
     pub(crate) alias_types: Vec<AliasType>,
     /// The `user_type_id` the next alias type gets: 257 for a database's first one (ids up
@@ -65,6 +69,7 @@ impl Database {
             log: Log::default(),
             created: now(),
             allow_snapshot_isolation: matches!(name, "master" | "msdb"),
+            read_committed_snapshot: false,
             alias_types: Vec::new(),
             next_user_type_id: 257,
         }

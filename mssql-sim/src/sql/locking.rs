@@ -13,10 +13,14 @@
 //!
 //! Which reads take which locks (SQL Server's locking read committed; "Transaction locking
 //! and row versioning guide"): SNAPSHOT readers and NOLOCK / READ UNCOMMITTED ones take none
-//! and wait for nobody. READ COMMITTED readers wait for table X locks (`TABLOCKX`).
-//! REPEATABLE READ and SERIALIZABLE readers also wait for rows other transactions changed and
-//! keep shared locks on what they read until their transaction ends; SERIALIZABLE's range
-//! locks also keep inserts out. Writers wait for table locks, for those row and range locks
+//! and wait for nobody; nor do READ COMMITTED readers in a database with
+//! `READ_COMMITTED_SNAPSHOT ON` (they read the last committed version). Otherwise (SQL
+//! Server's default for a new database) READ COMMITTED readers wait for table X locks
+//! (`TABLOCKX`) and for rows other open transactions changed. REPEATABLE READ and
+//! SERIALIZABLE readers wait for the same and keep shared locks on what they read until their
+//! transaction ends; SERIALIZABLE's range locks also keep inserts out. A read without a seek
+//! reads (and waits for) the whole table: the simulator models every read as a scan, which
+//! can make a reader wait where SQL Server, seeking one key, would not. Writers wait for table locks, for those row and range locks
 //! and for rows other open transactions changed.
 //!
 //! Statements run in-process by [`crate::Simulator::run_script`] cannot wait (the script runs
@@ -64,8 +68,12 @@ pub(crate) fn deadlock_error(spid: u16) -> SqlError {
 pub(crate) enum ReadLocks {
     /// None, waiting for nobody (SNAPSHOT, NOLOCK, READ UNCOMMITTED).
     Nothing,
-    /// Waits for table X locks only.
+    /// READ COMMITTED: without READ_COMMITTED_SNAPSHOT, waits for table X locks and for
+    /// rows other open transactions changed; with it, reads the last committed version and
+    /// waits for nobody.
     Committed,
+    /// `WITH (READCOMMITTEDLOCK)`: READ COMMITTED's locking even under READ_COMMITTED_SNAPSHOT.
+    CommittedLocking,
     /// Waits for changed rows too; keeps shared locks on the rows read.
     Repeatable,
     /// As `Repeatable`, plus a key-range lock over the table.
@@ -95,7 +103,7 @@ impl Exec<'_> {
             return ReadLocks::Repeatable;
         }
         if named("READCOMMITTEDLOCK") {
-            return ReadLocks::Committed;
+            return ReadLocks::CommittedLocking;
         }
         match self.sess.isolation {
             Isolation::ReadUncommitted | Isolation::Snapshot => ReadLocks::Nothing,
@@ -107,16 +115,14 @@ impl Exec<'_> {
 
     /// Waits for what a read of table `r` must wait for, then takes the locks it keeps.
     pub(crate) fn lock_read(&mut self, r: &TableRef, how: ReadLocks) -> SqlResult<()> {
-        if how == ReadLocks::Nothing {
+        let versioned = how == ReadLocks::Committed && self.eng.db(&r.db)?.read_committed_snapshot;
+        if how == ReadLocks::Nothing || versioned {
             return Ok(());
         }
         let own = self.xid();
         let id = self.table_id(r)?;
         if let Some(b) = self.eng.locks.table_conflict(own, id, false) {
             return Err(self.wait_for(b, id, "OBJECT", "IS"));
-        }
-        if how == ReadLocks::Committed {
-            return Ok(());
         }
         if let Some(b) = self.row_writer(r, own)? {
             return Err(self.wait_for(b, id, "KEY", "S"));

@@ -11,7 +11,9 @@ use crate::value::{Value, coerce};
 impl Exec<'_> {
     /// `ALTER DATABASE { name | CURRENT } SET option [, ...]`: `ALLOW_SNAPSHOT_ISOLATION
     /// { ON | OFF }` changes what `sys.databases.snapshot_isolation_state` reports and whether
-    /// SNAPSHOT transactions may run there; the other options (recovery model, ...) are
+    /// SNAPSHOT transactions may run there; `READ_COMMITTED_SNAPSHOT { ON | OFF }` whether READ
+    /// COMMITTED reads versions or waits for locks (`is_read_committed_snapshot_on`); the
+    /// other options (recovery model, ...) are
     /// accepted and change nothing in the simulator. Inside a user transaction it is error 226,
     /// for an unknown database 5011, as on SQL Server.
     pub(crate) fn alter_database(&mut self, name: &str, options: &[String]) -> SqlResult<()> {
@@ -39,6 +41,13 @@ impl Exec<'_> {
             match upper.get(at + 1).map(String::as_str) {
                 Some("ON") => d.allow_snapshot_isolation = true,
                 Some("OFF") => d.allow_snapshot_isolation = false,
+                other => return Err(SqlError::syntax(other.unwrap_or_default())),
+            }
+        }
+        if let Some(at) = upper.iter().position(|o| o == "READ_COMMITTED_SNAPSHOT") {
+            match upper.get(at + 1).map(String::as_str) {
+                Some("ON") => d.read_committed_snapshot = true,
+                Some("OFF") => d.read_committed_snapshot = false,
                 other => return Err(SqlError::syntax(other.unwrap_or_default())),
             }
         }

@@ -113,7 +113,7 @@ impl Exec<'_> {
                             s("SQL_Latin1_General_CP1_CI_AS"),
                             s("ONLINE"),
                             i(i64::from(d.allow_snapshot_isolation)),
-                            b(false),
+                            b(d.read_committed_snapshot),
                             b(self.cdc.db(&d.name).is_some()),
                         ]
                     })
