@@ -29,6 +29,11 @@ pub(crate) struct Connection {
     config: Arc<MssqlConfig>,
     database: String,
     client: Option<SqlClient>,
+    /// The server answered a login on this connection (or the one it is a sibling of) once:
+    /// a connection step that times out later is an overloaded or failing-over server and is
+    /// retried; one that never answered is more likely a wrong address or encryption setting,
+    /// reported at once.
+    answered_before: bool,
 }
 
 impl Connection {
@@ -37,12 +42,16 @@ impl Connection {
             config,
             database,
             client: None,
+            answered_before: false,
         }
     }
 
     /// Another, not yet connected, connection to the same database.
     pub(crate) fn sibling(&self) -> Connection {
-        Connection::new(Arc::clone(&self.config), self.database.clone())
+        Connection {
+            answered_before: self.answered_before,
+            ..Connection::new(Arc::clone(&self.config), self.database.clone())
+        }
     }
 
     /// The configuration the connection was made with.
@@ -227,6 +236,7 @@ impl Connection {
                 Some(client) => op(client).await.map_err(|e| self.server_error(e, None)),
                 None => match self.connect().await {
                     Ok(client) => {
+                        self.answered_before = true;
                         let client = self.client.insert(client);
                         op(client).await.map_err(|e| self.server_error(e, None))
                     }
@@ -242,8 +252,10 @@ impl Connection {
                     error
                 }
             };
+            let retried = error.is_transient()
+                || (self.answered_before && error.is_connection_step_timeout());
             match waits.next() {
-                Some(wait) if error.is_transient() => {
+                Some(wait) if retried => {
                     attempt += 1;
                     tracing::warn!(database = %self.database, %what, attempt, ?wait, error = %error, "transient failure; reconnecting");
                     tokio::time::sleep(wait).await;

@@ -101,7 +101,10 @@ pub enum Error {
     /// A step of reaching or using the server got no answer in time: `Connect Timeout`
     /// bounds the TCP connect, pre-login, TLS handshake and login together (default 15 s,
     /// Microsoft.Data.SqlClient's default); `Command Timeout` bounds each response of a query
-    /// (default 30 s). A query's timeout is retried on a new connection; a connection's is not.
+    /// (default 30 s). A query's timeout is retried on a new connection; a connection step's
+    /// is retried only when the server answered a login of that connection before (it is
+    /// overloaded or failing over), and reported at once otherwise (a wrong address, port or
+    /// encryption setting).
     #[error("{step} with {address} (database {database:?}) got no answer within {}{}", humantime(*after), hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
     Timeout {
         /// host:port.
@@ -162,6 +165,13 @@ impl Error {
             Error::Server { source, .. } => is_transient_driver_error(source),
             _ => false,
         }
+    }
+}
+
+impl Error {
+    /// A connection step (TCP connect, pre-login, TLS handshake, login) got no answer in time.
+    pub(crate) fn is_connection_step_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { step, hint: None, .. } if *step != crate::NetworkStep::Query)
     }
 }
 

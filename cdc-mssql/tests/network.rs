@@ -301,3 +301,127 @@ async fn encrypt_strict_to_a_tds_8_server_validates_the_certificate_against_the_
     assert_eq!(events[0].table.id.table, "customers");
     std::fs::remove_file(&ca).ok();
 }
+
+/// A loopback proxy to `upstream` that can turn mute: while mute it drops the connections it
+/// forwards and accepts new ones without ever answering (a server that is overloaded or
+/// failing over); `muted_accepts` counts the connections it took while mute.
+struct MuteProxy {
+    port: u16,
+    mute: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    muted_accepts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    forwarding: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MuteProxy {
+    async fn start(upstream: u16) -> MuteProxy {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mute = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let muted_accepts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let forwarding = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = tokio::spawn({
+            let (mute, muted_accepts, forwarding) =
+                (mute.clone(), muted_accepts.clone(), forwarding.clone());
+            async move {
+                let mut held = Vec::new();
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if mute.load(Ordering::SeqCst) {
+                        muted_accepts.fetch_add(1, Ordering::SeqCst);
+                        held.push(client);
+                        continue;
+                    }
+                    let forward = tokio::spawn(async move {
+                        if let Ok(mut server) =
+                            tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                        {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    forwarding.lock().unwrap().push(forward);
+                }
+            }
+        });
+        MuteProxy {
+            port,
+            mute,
+            muted_accepts,
+            forwarding,
+            task,
+        }
+    }
+
+    /// Mute: open connections are cut, new ones get no answer.
+    fn mute(&self) {
+        self.mute.store(true, std::sync::atomic::Ordering::SeqCst);
+        for forward in self.forwarding.lock().unwrap().drain(..) {
+            forward.abort();
+        }
+    }
+}
+
+/// A server that answered the reader before and then stops answering logins (overloaded, or
+/// failing over) is waited for on the reconnect schedule: the reader comes back once it
+/// answers again, instead of failing the pipeline at the first silent pre-login — the crash
+/// campaign's SQL Server → Kafka process exited that way when a loaded simulator took more
+/// than 15 s to answer a login.
+#[tokio::test]
+async fn a_server_that_answered_before_and_stops_answering_logins_is_waited_for() {
+    use std::sync::atomic::Ordering;
+    let target = Target::with_orders("net_mute").await;
+    let sim_port = target.sim.as_ref().unwrap().addr().port();
+    let proxy = MuteProxy::start(sim_port).await;
+    let mut source = start(on_database(
+        proxy.port,
+        &target.database,
+        "Connect Timeout=1;Encrypt=false",
+    ))
+    .await
+    .unwrap();
+    let insert = |id: i32| format!("INSERT INTO dbo.customers (id, name) VALUES ({id}, N'n{id}');");
+    target.run(&insert(900)).await;
+    target.scan().await;
+    let mut seen = 0;
+    for _ in 0..20 {
+        seen += source.next_batch().await.unwrap().unwrap().events.len();
+        if seen > 0 {
+            break;
+        }
+    }
+    assert_eq!(seen, 1, "the reader streams through the proxy");
+
+    proxy.mute();
+    target.run(&insert(901)).await;
+    target.scan().await;
+    // The server answers again once the reader met its silence twice.
+    let unmute = tokio::spawn({
+        let (mute, muted) = (proxy.mute.clone(), proxy.muted_accepts.clone());
+        async move {
+            while muted.load(Ordering::SeqCst) < 2 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            mute.store(false, Ordering::SeqCst);
+        }
+    });
+    let mut events = Vec::new();
+    for _ in 0..20 {
+        let batch = tokio::time::timeout(GUARD, source.next_batch())
+            .await
+            .expect("the reader must not hang")
+            .expect("a server that answered before is waited for, not given up on")
+            .unwrap();
+        events.extend(batch.events);
+        if !events.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        events.len(),
+        1,
+        "the insert made while the server was silent"
+    );
+    assert!(proxy.muted_accepts.load(Ordering::SeqCst) >= 2);
+    unmute.await.unwrap();
+    proxy.task.abort();
+}
