@@ -307,6 +307,11 @@ async fn cleanup_right_after_the_snapshot_handoff_resnapshots_under_that_policy(
 #[tokio::test]
 async fn a_connection_lost_mid_snapshot_takes_the_snapshot_again_at_one_point_in_time() {
     let target = Target::with_orders("handoff_snapshot_reconnect").await;
+    // Writes while the snapshot is open: under SNAPSHOT isolation, where they do not wait
+    // for the snapshot (under REPEATABLE READ they would wait for its table locks).
+    target
+        .run("ALTER DATABASE [handoff_snapshot_reconnect] SET ALLOW_SNAPSHOT_ISOLATION ON;")
+        .await;
     let sim = target
         .sim
         .as_ref()
