@@ -117,6 +117,8 @@ pub(crate) struct Snapshot {
     /// The waits before the restarts still allowed after a broken connection (the
     /// connection's reconnect schedule, [`connection::retry_schedule`]).
     restart_waits: backon::ExponentialBackoff,
+    /// Whether the snapshot transaction was ended (every row read).
+    committed: bool,
 }
 
 impl Snapshot {
@@ -204,6 +206,7 @@ impl Snapshot {
             held: None,
             first_in_table,
             restart_waits: connection::retry_schedule(config, config.max_retries),
+            committed: false,
         };
         if resume.is_some_and(|p| p.snapshot.is_some()) {
             // For progress reports only: a failure to count is not fatal (a broken connection
@@ -293,23 +296,29 @@ impl Snapshot {
         let mut out = Vec::new();
         while out.is_empty() {
             let Some(table) = self.tables.get(self.table_index).cloned() else {
+                // Every row was read in the transaction: end it before the last row is handed
+                // out, so its locks (REPEATABLE READ's shared table locks, which make every
+                // writer of the captured tables wait) do not last while the consumer holds
+                // that row. If the connection broke just now the transaction is gone with it
+                // and there is nothing to commit.
+                if !self.committed {
+                    if let Err(e) = self
+                        .conn
+                        .run_once("commit snapshot", |c| {
+                            query::execute(c, "COMMIT TRANSACTION").boxed()
+                        })
+                        .await
+                    {
+                        if !e.is_transient() {
+                            return Err(e);
+                        }
+                        tracing::warn!(database = %self.database, error = %e, "the snapshot's connection broke after its last row; nothing to commit");
+                    }
+                    self.committed = true;
+                }
                 if let Some(mut last) = self.held.take() {
                     last.source.snapshot = SnapshotMarker::Last;
                     return Ok(Some(vec![last]));
-                }
-                // Every row was read in the transaction; if the connection broke just now the
-                // transaction is gone with it and there is nothing to commit.
-                if let Err(e) = self
-                    .conn
-                    .run_once("commit snapshot", |c| {
-                        query::execute(c, "COMMIT TRANSACTION").boxed()
-                    })
-                    .await
-                {
-                    if !e.is_transient() {
-                        return Err(e);
-                    }
-                    tracing::warn!(database = %self.database, error = %e, "the snapshot's connection broke after its last row; nothing to commit");
                 }
                 return Ok(None);
             };
