@@ -24,9 +24,12 @@
 //! - [`DebeziumJson`]: the Debezium envelope, schemaless or with a Connect schema;
 //! - offset stores: [`MemoryOffsetStore`], [`FileOffsetStore`], [`ObjectOffsetStore`];
 //! - [`Pipeline`]: the runner, with [`PipelineConfig`] and [`PipelineMetrics`];
-//! - [`testing`]: in-memory source and sink, samples, conformance suites;
+//! - `testing` (feature `testing`): in-memory source and sink, samples, conformance suites;
 //! - [`topic`]: Debezium's topic names, made legal for Kafka;
 //! - [`Secret`]: passwords and keys that never show in logs.
+
+// docs.rs builds with `--cfg docsrs` and every feature (Cargo.toml), marking feature-gated items.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod codec;
 mod error;
@@ -36,6 +39,8 @@ pub mod pipeline;
 mod secret;
 mod sink;
 mod source;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod topic;
 

@@ -10,6 +10,7 @@ mod memory_sink;
 mod memory_source;
 mod samples;
 #[cfg(feature = "proptest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod strategies;
 
 pub use conformance::{
