@@ -52,6 +52,14 @@ pub trait Partitioner: Send + Sync + fmt::Debug {
         out.push_str(&self.partition(event, ctx)?);
         Ok(())
     }
+
+    /// Whether two events of one table, source and source partition (so one topic and one
+    /// Kafka partition) may get different partitions: true unless the partition depends on
+    /// [`PartitionContext`] alone. When false, the sink encodes the partition once per run
+    /// of such events instead of once per event. True by default, which is always correct.
+    fn depends_on_event(&self) -> bool {
+        true
+    }
 }
 
 /// Kafka Connect's default: `partition=<kafka partition>`, `partition=0` without Kafka.
@@ -72,6 +80,10 @@ impl Partitioner for DefaultPartitioner {
         out.push_str("partition=");
         out.push_str(itoa::Buffer::new().format(ctx.kafka_partition.unwrap_or(0)));
         Ok(())
+    }
+
+    fn depends_on_event(&self) -> bool {
+        false
     }
 }
 

@@ -7,7 +7,7 @@
 //! are durable.
 
 use crate::error::{Result, S3SinkError};
-use crate::files::{Fast, FileTable};
+use crate::files::{Failed, Fast, FileTable};
 use crate::format::Encoders;
 use crate::ledger::Ledger;
 use crate::recovery;
@@ -24,14 +24,16 @@ use object_store::path::Path;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-/// What the synchronous fast path left to do.
+/// What the synchronous fast path did with the events at the start of a slice.
 enum Step {
-    /// Nothing: the event was appended or skipped.
-    Done,
-    /// The event needs the store (recovery, a new file, a rotation first): take the slow path.
+    /// `n` events were appended or skipped; nothing else to do.
+    Done(usize),
+    /// The first event needs the store (recovery, a new file, a rotation first): take the
+    /// slow path.
     Slow,
-    /// Appended; now upload parts, rotate or relieve the budget.
-    After(usize),
+    /// `n` events were appended to entry `i`'s file; now upload parts, rotate or relieve the
+    /// budget.
+    After(usize, usize),
 }
 
 /// A [`Sink`] writing Parquet or NDJSON files to any object store in the Kafka Connect
@@ -128,25 +130,46 @@ impl S3Sink {
         }
     }
 
-    /// Appends an event without touching the store, when that is all it needs.
-    fn write_fast(&mut self, event: &ChangeEvent, index: usize) -> Result<Step> {
+    /// Appends the run of events starting at `events[index]` without touching the store,
+    /// when that is all it needs (see [`FileTable::append_fast`]). The ledger notes the
+    /// run's last event once. On an error, which event failed (its index in `events`).
+    fn write_fast(
+        &mut self,
+        events: &[ChangeEvent],
+        index: usize,
+    ) -> std::result::Result<Step, Failed> {
         let settings = &*self.settings;
-        let fast = self.files.append_fast(
-            event,
-            &*settings.partitioner,
-            &settings.rotation,
-            settings.part_size,
-        )?;
+        let fast = self
+            .files
+            .append_fast(
+                events.get(index..).unwrap_or_default(),
+                &*settings.partitioner,
+                &settings.rotation,
+                settings.part_size,
+            )
+            .map_err(|f| Failed {
+                at: index + f.at,
+                error: f.error,
+            })?;
         Ok(match fast {
             Fast::Stored(lane) => {
                 // A replay of an event a stored file already holds.
                 self.stats.events_skipped += 1;
                 self.ledger.note(lane, index);
-                Step::Done
+                Step::Done(1)
             }
-            Fast::Appended { lane, entry, more } => {
-                self.ledger.note(lane, index);
-                if more { Step::After(entry) } else { Step::Done }
+            Fast::Appended {
+                lane,
+                entry,
+                count,
+                more,
+            } => {
+                self.ledger.note(lane, index + count - 1);
+                if more {
+                    Step::After(entry, count)
+                } else {
+                    Step::Done(count)
+                }
             }
             Fast::Slow => Step::Slow,
         })
@@ -278,22 +301,29 @@ impl Sink for S3Sink {
     }
 
     async fn write(&mut self, events: &[ChangeEvent]) -> cdc_core::Result<Vec<Position>> {
-        for (index, event) in events.iter().enumerate() {
-            let step = match self.write_fast(event, index) {
-                Ok(Step::Done) => Ok(()),
+        let mut index = 0;
+        while let Some(event) = events.get(index) {
+            let step = match self.write_fast(events, index) {
+                Ok(Step::Done(n)) => {
+                    index += n;
+                    Ok(())
+                }
                 Ok(Step::Slow) => {
                     self.ledger.settle(events);
-                    self.write_slow(event).await
+                    index += 1;
+                    self.write_slow(event).await.map_err(|e| (index - 1, e))
                 }
-                Ok(Step::After(i)) => {
+                Ok(Step::After(i, n)) => {
                     self.ledger.settle(events);
-                    self.after_append(i).await
+                    index += n;
+                    self.after_append(i).await.map_err(|e| (index - 1, e))
                 }
-                Err(e) => Err(e),
+                Err(failed) => Err((failed.at, *failed.error)),
             };
-            if let Err(e) = step {
+            if let Err((at, e)) = step {
                 self.ledger.forget_noted();
-                return Err(self.sink_error(Some(event.position().clone()), e));
+                let position = events.get(at).map(|e| e.position().clone());
+                return Err(self.sink_error(position, e));
             }
         }
         self.ledger.settle(events);
