@@ -213,7 +213,26 @@ impl ColumnBuilder {
         }
     }
 
+    /// Appends a value. The common pairs of column and value type (no extra arrays, no
+    /// conversion) are matched first and return at once; the rest take
+    /// [`append_general`](Self::append_general).
+    #[inline]
     fn append(&mut self, value: &Value) -> Result<(), String> {
+        match (&mut self.kind, value) {
+            (Kind::I32(b), Value::I32(v)) => b.append_value(*v),
+            (Kind::I64(b), Value::I64(v)) => b.append_value(*v),
+            (Kind::Utf8(b), Value::String(s)) => b.append_value(s),
+            (Kind::Decimal(b, scale, limit), Value::Decimal(d))
+                if d.scale == *scale && d.unscaled.unsigned_abs() < *limit =>
+            {
+                b.append_value(d.unscaled)
+            }
+            _ => return self.append_general(value),
+        }
+        Ok(())
+    }
+
+    fn append_general(&mut self, value: &Value) -> Result<(), String> {
         if value.is_null() {
             self.append_null();
             return Ok(());
@@ -492,7 +511,7 @@ mod tests {
             meta.append(event);
         }
         let first = builder.finish();
-        meta.finish(&mut Vec::new());
+        meta.finish(&mut Vec::new()).unwrap();
         assert_eq!(first[0].len(), 100);
         // Room for 100 more rows and as many string bytes, before any is appended.
         let ColumnBuilder {

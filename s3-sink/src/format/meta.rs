@@ -8,16 +8,18 @@
 //! [`S3SinkError::ColumnCollision`](crate::S3SinkError::ColumnCollision): a file with two
 //! such columns is refused by pyarrow and silently renamed by DuckDB.
 
-use super::columns::{finish_booleans, finish_primitive, finish_strings, utc_micros};
-use arrow_array::ArrayRef;
+use super::columns::{finish_primitive, finish_strings, utc_micros};
 use arrow_array::builder::{
-    BooleanBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow_schema::{DataType as ArrowType, Field};
+use arrow_array::{ArrayRef, BooleanArray, StringArray};
+use arrow_buffer::{BooleanBuffer, Buffer, OffsetBuffer};
+use arrow_schema::{ArrowError, DataType as ArrowType, Field};
 use cdc_core::{ChangeEvent, Op, Position, TableSchema};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// The prefix of metadata column names unless another is set: Debezium's
 /// `add.fields.prefix` default.
@@ -159,8 +161,9 @@ pub(crate) fn check_unique<'a>(
 /// LSNs (the flattened layout); the envelope layout has those in `op` and `source` already.
 pub(crate) struct MetaBuilder {
     full: bool,
-    op: StringBuilder,
-    deleted: BooleanBuilder,
+    /// The operations of the rows so far: `__op` and `__deleted` are made from them when the
+    /// batch is finished, in one pass each, instead of a string and a flag appended per event.
+    ops: Vec<Op>,
     commit_time: TimestampMicrosecondBuilder,
     lsns: LsnColumns,
     position: PositionColumn,
@@ -171,8 +174,7 @@ impl MetaBuilder {
     pub(crate) fn new(full: bool, kafka: bool) -> Self {
         Self {
             full,
-            op: StringBuilder::with_capacity(0, 0),
-            deleted: BooleanBuilder::with_capacity(0),
+            ops: Vec::new(),
             commit_time: TimestampMicrosecondBuilder::with_capacity(0)
                 .with_timezone(super::columns::UTC),
             lsns: LsnColumns::new(),
@@ -214,8 +216,7 @@ impl MetaBuilder {
 
     pub(crate) fn append(&mut self, event: &ChangeEvent) {
         if self.full {
-            self.op.append_value(event.op.code());
-            self.deleted.append_value(event.op == Op::Delete);
+            self.ops.push(event.op);
             self.commit_time
                 .append_option(event.source.commit_time.map(|t| t.timestamp_micros()));
             self.lsns.append(&event.source.position);
@@ -238,10 +239,16 @@ impl MetaBuilder {
     }
 
     /// The arrays built so far; the builders start over, sized for a batch like this one.
-    pub(crate) fn finish(&mut self, out: &mut Vec<ArrayRef>) {
+    ///
+    /// # Errors
+    /// Only if a batch's operation letters overflow an `i32` offset (never: a batch is far
+    /// smaller).
+    pub(crate) fn finish(&mut self, out: &mut Vec<ArrayRef>) -> Result<(), ArrowError> {
         if self.full {
-            out.push(finish_strings(&mut self.op));
-            out.push(finish_booleans(&mut self.deleted));
+            let (op, deleted) = op_columns(&self.ops)?;
+            self.ops.clear();
+            out.push(op);
+            out.push(deleted);
             out.push(finish_primitive(&mut self.commit_time));
             self.lsns.finish(out);
         }
@@ -251,7 +258,33 @@ impl MetaBuilder {
             out.push(finish_primitive(partition));
             out.push(finish_primitive(offset));
         }
+        Ok(())
     }
+}
+
+/// `__op` (each operation's letter) and `__deleted` (whether it is a delete) of `ops`.
+fn op_columns(ops: &[Op]) -> Result<(ArrayRef, ArrayRef), ArrowError> {
+    let mut letters = Vec::with_capacity(ops.len());
+    let mut one_letter = true;
+    for op in ops {
+        // Pushed byte by byte: a one-letter `extend_from_slice` is a `memcpy` call.
+        match op.code().as_bytes() {
+            [letter] => letters.push(*letter),
+            code => {
+                letters.extend_from_slice(code);
+                one_letter = false;
+            }
+        }
+    }
+    let offsets = if one_letter {
+        OffsetBuffer::<i32>::try_from_repeated_length(1, ops.len())
+    } else {
+        OffsetBuffer::<i32>::try_from_lengths(ops.iter().map(|op| op.code().len()))
+    }
+    .map_err(|e| ArrowError::ComputeError(e.to_string()))?;
+    let op = StringArray::try_new(offsets, Buffer::from_vec(letters), None)?;
+    let deleted = BooleanBuffer::collect_bool(ops.len(), |i| ops.get(i) == Some(&Op::Delete));
+    Ok((Arc::new(op), Arc::new(BooleanArray::new(deleted, None))))
 }
 
 /// Which kind of position a cached `__position` prefix was made for.
@@ -493,7 +526,7 @@ mod tests {
         let mut meta = MetaBuilder::new(true, false);
         events.iter().for_each(|e| meta.append(e));
         let mut arrays = Vec::new();
-        meta.finish(&mut arrays);
+        meta.finish(&mut arrays).unwrap();
         let commit = arrays[3]
             .as_any()
             .downcast_ref::<arrow_array::StringArray>()

@@ -281,7 +281,9 @@ impl ParquetEncoder {
             return Ok(());
         }
         let mut columns = self.rows.finish().map_err(|e| self.error(e.into()))?;
-        self.meta.finish(&mut columns);
+        self.meta
+            .finish(&mut columns)
+            .map_err(|e| self.error(e.into()))?;
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .map_err(|e| self.error(e.into()))?;
         self.start(Some(&batch))?;
