@@ -248,8 +248,17 @@ fn main() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let bytes = measured(&runtime, &case, &events, &batches);
-        eprintln!("{case}: {EVENTS} events, {bytes} B");
+        // `ENCODE_TIMES=<n>` repeats the pass and prints each one's wall time: a quick look
+        // at one contender (with `/usr/bin/time` for its CPU and system time), not a result.
+        let times = std::env::var("ENCODE_TIMES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        for _ in 0..times {
+            let start = std::time::Instant::now();
+            let bytes = measured(&runtime, &case, &events, &batches);
+            eprintln!("{case}: {EVENTS} events, {bytes} B, {:?}", start.elapsed());
+        }
         return;
     }
     benches();
