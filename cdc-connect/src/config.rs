@@ -7,7 +7,7 @@
 //!
 //! [source.mssql]
 //! connection = "Server=tcp:db.internal,1433;Database=shop;User Id=cdc;Password=${MSSQL_PASSWORD}"
-//! server_name = "erp"
+//! topic_prefix = "erp"
 //!
 //! [sink.s3]
 //! url = "s3://lake/raw"
@@ -57,6 +57,46 @@ pub struct PipelineFile {
     /// Logging (`[log]`).
     #[serde(default, skip_serializing_if = "is_default")]
     pub log: LogSection,
+    /// What [`PipelineFile::parse`] read but warns about: keys under their old names
+    /// (`server_name` for `topic_prefix`, …), one sentence each. Not part of the file.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// `[source.mssql]` keys still read under an old name, with the name in Debezium's
+/// vocabulary that replaced it (serde aliases on [`MssqlSection`]).
+const RENAMED_MSSQL_KEYS: &[(&str, &str, &str)] = &[
+    ("server_name", "topic_prefix", "topic.prefix"),
+    (
+        "max_transactions_per_poll",
+        "max_iteration_transactions",
+        "max.iteration.transactions",
+    ),
+];
+
+/// One warning per old key name `text` uses (see [`RENAMED_MSSQL_KEYS`]); `text` already
+/// parsed as a [`PipelineFile`], so it is valid TOML.
+fn renamed_key_warnings(text: &str) -> Vec<String> {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Vec::new();
+    };
+    let Some(mssql) = table
+        .get("source")
+        .and_then(|s| s.get("mssql"))
+        .and_then(|m| m.as_table())
+    else {
+        return Vec::new();
+    };
+    RENAMED_MSSQL_KEYS
+        .iter()
+        .filter(|(old, _, _)| mssql.contains_key(*old))
+        .map(|(old, new, debezium)| {
+            format!(
+                "source.mssql.{old} is deprecated and will be removed: write {new} \
+                 (Debezium's {debezium})"
+            )
+        })
+        .collect()
 }
 
 /// `[pipeline]`: the runner's settings (cdc-core's `PipelineConfig`).
@@ -210,8 +250,11 @@ pub struct MssqlSection {
     /// Databases to read (Debezium's `database.names`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub databases: Vec<String>,
-    /// Logical server name, the first part of topic names (Debezium's `topic.prefix`).
-    pub server_name: String,
+    /// The first part of topic names and the events' `source.name` (Debezium's
+    /// `topic.prefix`). The old key `server_name` is still read, with a warning
+    /// ([`PipelineFile::warnings`]).
+    #[serde(alias = "server_name")]
+    pub topic_prefix: String,
     /// `schema.table` patterns to read (`table.include.list`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include_tables: Vec<String>,
@@ -242,9 +285,14 @@ pub struct MssqlSection {
     /// Pause between empty polls in ms (`poll.interval.ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_interval_ms: Option<u64>,
-    /// Transactions per poll window (`max.iteration.transactions`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_transactions_per_poll: Option<u32>,
+    /// Transactions per poll window (`max.iteration.transactions`). The old key
+    /// `max_transactions_per_poll` is still read, with a warning ([`PipelineFile::warnings`]).
+    #[serde(
+        default,
+        alias = "max_transactions_per_poll",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_iteration_transactions: Option<u32>,
     /// Rows per change-table query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u32>,
@@ -292,7 +340,7 @@ pub struct MssqlSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_data_collection: Option<String>,
     /// Debezium's Kafka signal topic (`signal.kafka.topic`): messages whose key is
-    /// `server_name` are signals (partition 0 only, as Debezium reads it).
+    /// `topic_prefix` are signals (partition 0 only, as Debezium reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_kafka_topic: Option<String>,
     /// The signal topic's brokers (`signal.kafka.bootstrap.servers`); when absent, those of
@@ -863,9 +911,10 @@ impl PipelineFile {
         let substituted = substitute(text, origin, &env)?;
         // Spans index the substituted text; its lines are the original's (substituted values
         // have their line breaks escaped), and it is never quoted in errors.
-        let file: PipelineFile =
+        let mut file: PipelineFile =
             toml::from_str(&substituted).map_err(|e| toml_error(&e, &substituted, origin))?;
         file.validate()?;
+        file.warnings = renamed_key_warnings(&substituted);
         Ok(file)
     }
 

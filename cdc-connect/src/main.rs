@@ -65,7 +65,11 @@ enum LogFormatArg {
 
 fn load(input: &Input) -> Result<PipelineFile, String> {
     if let Some(path) = &input.config {
-        return PipelineFile::load(path).map_err(|e| e.to_string());
+        let file = PipelineFile::load(path).map_err(|e| e.to_string())?;
+        for warning in &file.warnings {
+            eprintln!("warning: {warning}");
+        }
+        return Ok(file);
     }
     let connectors = input
         .connect_config

@@ -125,21 +125,21 @@ pub fn signal_type(signal: &Signal) -> &'static str {
 pub struct KafkaSignalChannel {
     consumer: Arc<StreamConsumer>,
     topic: String,
-    server_name: String,
+    topic_prefix: String,
 }
 
 impl std::fmt::Debug for KafkaSignalChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaSignalChannel")
             .field("topic", &self.topic)
-            .field("server_name", &self.server_name)
+            .field("topic_prefix", &self.topic_prefix)
             .finish_non_exhaustive()
     }
 }
 
 impl KafkaSignalChannel {
     /// A consumer of `topic` in group `group_id` with `kafka`'s client settings; only messages
-    /// whose key is `server_name` (Debezium's `topic.prefix`) are signals.
+    /// whose key is `topic_prefix` (Debezium's `topic.prefix`) are signals.
     ///
     /// # Errors
     /// librdkafka refusing the configuration, as text.
@@ -147,7 +147,7 @@ impl KafkaSignalChannel {
         kafka: &kafka_io::KafkaConfig,
         topic: &str,
         group_id: &str,
-        server_name: &str,
+        topic_prefix: &str,
     ) -> Result<Self, String> {
         let mut client = kafka.client_config();
         client
@@ -167,7 +167,7 @@ impl KafkaSignalChannel {
         Ok(Self {
             consumer: Arc::new(consumer),
             topic: topic.to_string(),
-            server_name: server_name.to_string(),
+            topic_prefix: topic_prefix.to_string(),
         })
     }
 
@@ -196,8 +196,8 @@ impl KafkaSignalChannel {
                 };
                 let offset = message.offset();
                 let key = message.key().map(String::from_utf8_lossy);
-                if key.as_deref() != Some(self.server_name.as_str()) {
-                    tracing::info!(topic = %self.topic, offset, key = ?key, server_name = %self.server_name, "signal key does not match the server name; ignored");
+                if key.as_deref() != Some(self.topic_prefix.as_str()) {
+                    tracing::info!(topic = %self.topic, offset, key = ?key, topic_prefix = %self.topic_prefix, "signal key does not match the topic prefix; ignored");
                 } else {
                     match message.payload() {
                         None | Some([]) => {

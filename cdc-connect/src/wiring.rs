@@ -105,7 +105,7 @@ pub fn mssql_config(section: &config::MssqlSection) -> Result<MssqlConfig, Confi
     for d in &section.databases {
         b = b.database(d);
     }
-    b = b.server_name(&section.server_name);
+    b = b.topic_prefix(&section.topic_prefix);
     if !section.include_tables.is_empty() {
         b = b.include_tables(section.include_tables.clone());
     }
@@ -145,8 +145,8 @@ pub fn mssql_config(section: &config::MssqlSection) -> Result<MssqlConfig, Confi
     if let Some(v) = section.poll_interval_ms {
         b = b.poll_interval(ms(v));
     }
-    if let Some(v) = section.max_transactions_per_poll {
-        b = b.max_transactions_per_poll(v);
+    if let Some(v) = section.max_iteration_transactions {
+        b = b.max_iteration_transactions(v);
     }
     if let Some(v) = section.page_size {
         b = b.page_size(v);
@@ -446,8 +446,8 @@ pub async fn build(file: &PipelineFile, counters: SinkCounters) -> Result<Parts,
     let source: Box<dyn ChangeSource> = match (&file.source.mssql, &file.source.kafka) {
         (Some(m), _) => {
             let config = mssql_config(m)?;
-            let logical_name = config.logical_name().to_string();
-            default_prefix = Some(logical_name.clone());
+            let topic_prefix = config.topic_prefix().to_string();
+            default_prefix = Some(topic_prefix.clone());
             let mut source = MssqlSource::new(config);
             if let Some(rows) = m.incremental_chunk_size {
                 source = source.incremental_chunk_size(rows);
@@ -459,7 +459,7 @@ pub async fn build(file: &PipelineFile, counters: SinkCounters) -> Result<Parts,
             }
             snapshot = Some(source.snapshot_progress());
             signals = Some(source.signals());
-            signal_kafka = kafka_signal_channel(file, m, &logical_name)?;
+            signal_kafka = kafka_signal_channel(file, m, &topic_prefix)?;
             Box::new(source)
         }
         (None, Some(k)) => {
@@ -613,7 +613,7 @@ pub async fn build(file: &PipelineFile, counters: SinkCounters) -> Result<Parts,
 fn kafka_signal_channel(
     file: &PipelineFile,
     m: &config::MssqlSection,
-    server_name: &str,
+    topic_prefix: &str,
 ) -> Result<Option<KafkaSignalChannel>, ConfigError> {
     let Some(topic) = &m.signal_kafka_topic else {
         return Ok(None);
@@ -642,7 +642,7 @@ fn kafka_signal_channel(
         .signal_kafka_group_id
         .as_deref()
         .unwrap_or(DEFAULT_SIGNAL_GROUP_ID);
-    KafkaSignalChannel::new(&kafka, topic, group, server_name)
+    KafkaSignalChannel::new(&kafka, topic, group, topic_prefix)
         .map(Some)
         .map_err(|e| ConfigError::field("source.mssql.signal_kafka_topic", e))
 }

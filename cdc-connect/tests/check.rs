@@ -38,7 +38,7 @@ async fn check_reports_capture_and_each_problem_with_its_fix() {
         r#"
 [source.mssql]
 connection = "${{ADO}};Database=shop,plain"
-server_name = "erp"
+topic_prefix = "erp"
 include_tables = ["dbo.items", "dbo.audit", "dbo.pending", "dbo.itmes"]
 
 [sink.s3]
@@ -102,8 +102,8 @@ file = "/tmp/unused.json"
 
     // A configured SNAPSHOT isolation on a database without it would fail with 3952.
     let text = text.replace(
-        r#"server_name = "erp""#,
-        "server_name = \"erp\"\nsnapshot_isolation = \"snapshot\"",
+        r#"topic_prefix = "erp""#,
+        "topic_prefix = \"erp\"\nsnapshot_isolation = \"snapshot\"",
     );
     let file = PipelineFile::parse(&text, "check.toml", |_| Some(ado.clone())).unwrap();
     let report = cdc_connect::check::check(&file).await;
@@ -123,7 +123,7 @@ fn connection_only(connection: &str) -> PipelineFile {
         r#"
 [source.mssql]
 connection = "{connection};Database=shop"
-server_name = "erp"
+topic_prefix = "erp"
 
 [sink.s3]
 url = "file:///tmp/cdc-check-unused"

@@ -10,7 +10,7 @@ name = "erp"
 
 [source.mssql]
 connection = "Server=tcp:db,1433;Database=shop;User Id=cdc;Password=${MSSQL_PASSWORD};TrustServerCertificate=true"
-server_name = "erp"
+topic_prefix = "erp"
 snapshot_mode = "initial"
 
 [sink.s3]
@@ -69,8 +69,8 @@ fn env_references_in_comments_are_left_alone() {
             "[source.mssql]\n# ${NAME} is replaced by the environment variable NAME\n",
         )
         .replace(
-            "server_name = \"erp\"",
-            "server_name = \"erp\" # was ${OLD_NAME}",
+            "topic_prefix = \"erp\"",
+            "topic_prefix = \"erp\" # was ${OLD_NAME}",
         )
         .replace(
             "snapshot_mode = \"initial\"",
@@ -78,7 +78,7 @@ fn env_references_in_comments_are_left_alone() {
         );
     let file = parse(&text).unwrap();
     let mssql = file.source.mssql.as_ref().unwrap();
-    assert_eq!(mssql.server_name, "erp");
+    assert_eq!(mssql.topic_prefix, "erp");
     // `#` inside strings starts no comment: references there are still substituted.
     assert_eq!(
         mssql.exclude_columns,
@@ -104,6 +104,53 @@ fn unknown_key_names_the_key_table_and_closest_valid_key() {
 }
 
 #[test]
+fn old_key_names_are_read_with_a_deprecation_warning_naming_the_new_key() {
+    let text = VALID.replace(
+        "topic_prefix = \"erp\"",
+        "server_name = \"erp\"\nmax_transactions_per_poll = 7",
+    );
+    let file = parse(&text).unwrap();
+    let mssql = file.source.mssql.as_ref().unwrap();
+    assert_eq!(mssql.topic_prefix, "erp");
+    assert_eq!(mssql.max_iteration_transactions, Some(7));
+    assert_eq!(
+        file.warnings,
+        [
+            "source.mssql.server_name is deprecated and will be removed: write topic_prefix \
+             (Debezium's topic.prefix)",
+            "source.mssql.max_transactions_per_poll is deprecated and will be removed: write \
+             max_iteration_transactions (Debezium's max.iteration.transactions)",
+        ]
+    );
+    // The printed file uses the new names only.
+    let printed = file.to_toml();
+    assert!(printed.contains("topic_prefix = \"erp\""), "{printed}");
+    assert!(!printed.contains("server_name"), "{printed}");
+    // A file with the new names has nothing to warn about.
+    assert!(parse(VALID).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn an_old_key_name_beside_its_new_name_is_a_duplicate_key_error() {
+    let text = VALID.replace(
+        "topic_prefix = \"erp\"",
+        "topic_prefix = \"erp\"\nserver_name = \"other\"",
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("duplicate field `topic_prefix`"), "{err}");
+}
+
+#[test]
+fn an_unknown_key_is_still_refused_beside_the_old_key_names() {
+    let text = VALID.replace(
+        "topic_prefix = \"erp\"",
+        "server_name = \"erp\"\nservername = \"erp\"",
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("unknown key `servername` in [source.mssql]"), "{err}");
+}
+
+#[test]
 fn unknown_key_far_from_any_valid_key_gets_no_suggestion() {
     let text = VALID.replace("format = \"ndjson\"", "format = \"ndjson\"\nzzz = 1");
     let err = parse(&text).unwrap_err().to_string();
@@ -112,10 +159,10 @@ fn unknown_key_far_from_any_valid_key_gets_no_suggestion() {
 
 #[test]
 fn missing_field_is_an_error_naming_it_and_its_table() {
-    let text = VALID.replace("server_name = \"erp\"\n", "");
+    let text = VALID.replace("topic_prefix = \"erp\"\n", "");
     let err = parse(&text).unwrap_err().to_string();
     assert!(
-        err.contains("missing field `server_name`") && err.contains("[source.mssql]"),
+        err.contains("missing field `topic_prefix`") && err.contains("[source.mssql]"),
         "{err}"
     );
 }
@@ -141,8 +188,8 @@ fn bad_value_is_an_error_with_the_closest_valid_value() {
 fn bad_value_error_does_not_quote_a_substituted_secret() {
     // A secret substituted into a field of the wrong type must not appear in the error.
     let text = VALID.replace(
-        "server_name = \"erp\"",
-        "server_name = \"erp\"\nport = \"${MSSQL_PASSWORD}\"",
+        "topic_prefix = \"erp\"",
+        "topic_prefix = \"erp\"\nport = \"${MSSQL_PASSWORD}\"",
     );
     let err = parse(&text).unwrap_err().to_string();
     assert!(!err.contains("wo\\rd") && !err.contains("ss;wo"), "{err}");

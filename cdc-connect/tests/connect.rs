@@ -35,7 +35,7 @@ fn debezium_and_s3_sink_pair_becomes_one_sqlserver_to_s3_pipeline() {
     assert_eq!(m.user.as_deref(), Some("cdc_reader"));
     assert_eq!(m.password.as_ref().unwrap().expose(), "Sup3r-S3cret!");
     assert_eq!(m.databases, ["shop"]);
-    assert_eq!(m.server_name, "erp");
+    assert_eq!(m.topic_prefix, "erp");
     assert_eq!(m.include_tables, ["dbo.customers", "dbo.orders"]);
     assert_eq!(m.exclude_columns, ["dbo.customers.email"]);
     assert_eq!(m.snapshot_mode, Some(config::SnapshotMode::Initial));
@@ -43,7 +43,7 @@ fn debezium_and_s3_sink_pair_becomes_one_sqlserver_to_s3_pipeline() {
         m.snapshot_isolation,
         Some(config::SnapshotIsolation::Snapshot)
     );
-    assert_eq!(m.max_transactions_per_poll, Some(200));
+    assert_eq!(m.max_iteration_transactions, Some(200));
     assert_eq!(m.heartbeat_interval_ms, Some(10_000));
     assert_eq!(m.encryption, Some(config::Encryption::Required));
     assert_eq!(m.trust_server_certificate, Some(true));

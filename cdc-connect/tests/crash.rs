@@ -42,7 +42,7 @@ flush_interval_ms = 200
 
 [source.mssql]
 connection = "${{CRASH_ADO}}"
-server_name = "erp"
+topic_prefix = "erp"
 poll_interval_ms = 50
 # Every committed change streams from the change tables (no snapshot), so each one must be
 # in the files exactly once.

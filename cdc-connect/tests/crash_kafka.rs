@@ -223,7 +223,7 @@ flush_interval_ms = 200
 
 [source.mssql]
 connection = "${{CRASH_ADO}}"
-server_name = "{run}"
+topic_prefix = "{run}"
 poll_interval_ms = 50
 # Every committed change streams from the change tables (no snapshot).
 snapshot_mode = "no_data"

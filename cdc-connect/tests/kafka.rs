@@ -75,7 +75,7 @@ flush_interval_ms = 100
 
 [source.mssql]
 connection = "${{KT_ADO}}"
-server_name = "erp"
+topic_prefix = "erp"
 
 [sink.kafka]
 brokers = "{brokers}"

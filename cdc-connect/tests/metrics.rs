@@ -69,7 +69,7 @@ flush_interval_ms = 100
 
 [source.mssql]
 connection = "${{METRICS_ADO}}"
-server_name = "erp"
+topic_prefix = "erp"
 poll_interval_ms = 50
 
 [sink.s3]
@@ -249,7 +249,7 @@ flush_interval_ms = 100
 
 [source.mssql]
 connection = "${{METRICS_ADO}}"
-server_name = "erp"
+topic_prefix = "erp"
 
 [sink.kafka]
 brokers = "{brokers}"
@@ -434,7 +434,7 @@ flush_interval_ms = 50
 
 [source.mssql]
 connection = "${{METRICS_ADO}}"
-server_name = "erp"
+topic_prefix = "erp"
 snapshot_chunk_size = 5
 
 [sink.s3]

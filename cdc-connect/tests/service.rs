@@ -72,7 +72,7 @@ flush_interval_ms = 200
 
 [source.mssql]
 connection = "${{SVC_ADO}}"
-server_name = "erp"
+topic_prefix = "erp"
 poll_interval_ms = 100
 
 [sink.s3]

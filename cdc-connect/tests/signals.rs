@@ -74,7 +74,7 @@ flush_interval_ms = 100
 
 [source.mssql]
 connection = "${{SIG_ADO}}"
-server_name = "erp"
+topic_prefix = "erp"
 snapshot_mode = "no_data"
 poll_interval_ms = 100
 incremental_chunk_size = 3
@@ -376,7 +376,7 @@ async fn send(producer: &FutureProducer, topic: &str, key: &str, value: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kafka_signal_topic_starts_a_snapshot_for_the_server_names_key_only_and_resumes_after_its_committed_offset()
+async fn the_kafka_signal_topic_starts_a_snapshot_for_the_topic_prefix_key_only_and_resumes_after_its_committed_offset()
  {
     let brokers = tokio::task::spawn_blocking(broker::shared).await.unwrap();
     let run = run_id();
@@ -434,7 +434,7 @@ async fn the_kafka_signal_topic_starts_a_snapshot_for_the_server_names_key_only_
 
 #[test]
 fn a_misspelt_signal_key_is_refused_naming_the_closest_one() {
-    let text = "[pipeline]\nname = \"p\"\n[source.mssql]\nserver_name = \"erp\"\n\
+    let text = "[pipeline]\nname = \"p\"\n[source.mssql]\ntopic_prefix = \"erp\"\n\
                 signal_kafka_topik = \"erp-signal\"\n[sink.kafka]\nbrokers = \"b:9092\"\n\
                 exactly_once = true\n";
     let error = cdc_connect::PipelineFile::parse(text, "p.toml", |_| None)

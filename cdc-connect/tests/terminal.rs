@@ -66,7 +66,7 @@ flush_interval_ms = 100
 
 [source.mssql]
 connection = "${{TERMINAL_ADO}}"
-server_name = "erp"
+topic_prefix = "erp"
 # Small chunks: the snapshot takes several progress updates.
 snapshot_chunk_size = 5
 

@@ -74,7 +74,7 @@ fn main() {
             .user("sa")
             .password(password.clone())
             .database(database.clone())
-            .server_name("server1")
+            .topic_prefix("server1")
             .encryption(Encryption::Off)
             .snapshot_mode(if stream {
                 SnapshotMode::NoData

@@ -98,7 +98,7 @@ pub use cdc_core::Secret;
 ///     "Server=tcp:127.0.0.1,1433;Database=shop;User Id=cdc;Password=s3cret;TrustServerCertificate=true",
 /// )
 /// .unwrap()
-/// .server_name("erp")
+/// .topic_prefix("erp")
 /// .build()
 /// .unwrap();
 /// assert_eq!(config.databases(), &["shop".to_string()]);
@@ -111,7 +111,7 @@ pub struct MssqlConfig {
     pub(crate) user: String,
     pub(crate) password: Secret,
     pub(crate) databases: Vec<String>,
-    pub(crate) server_name: String,
+    pub(crate) topic_prefix: String,
     pub(crate) include: Vec<String>,
     pub(crate) exclude: Vec<String>,
     pub(crate) excluded_columns: Vec<String>,
@@ -125,7 +125,7 @@ pub struct MssqlConfig {
     pub(crate) snapshot_isolation: Option<SnapshotIsolation>,
     pub(crate) snapshot_chunk_size: u32,
     pub(crate) poll_interval: Duration,
-    pub(crate) max_transactions_per_poll: u32,
+    pub(crate) max_iteration_transactions: u32,
     pub(crate) page_size: u32,
     pub(crate) max_batch_events: usize,
     pub(crate) heartbeat_interval: Option<Duration>,
@@ -164,9 +164,10 @@ impl MssqlConfig {
         &self.databases
     }
 
-    /// The logical server name: the first part of topic names and `source.name`.
-    pub fn logical_name(&self) -> &str {
-        &self.server_name
+    /// The first part of topic names and the events' `source.name` (Debezium's
+    /// `topic.prefix`; the host when none was given).
+    pub fn topic_prefix(&self) -> &str {
+        &self.topic_prefix
     }
 
     pub(crate) fn address(&self) -> String {
@@ -285,7 +286,7 @@ impl Default for MssqlConfigBuilder {
                 user: String::new(),
                 password: Secret::default(),
                 databases: Vec::new(),
-                server_name: String::new(),
+                topic_prefix: String::new(),
                 include: Vec::new(),
                 exclude: Vec::new(),
                 excluded_columns: Vec::new(),
@@ -296,7 +297,7 @@ impl Default for MssqlConfigBuilder {
                 snapshot_isolation: None,
                 snapshot_chunk_size: 10_000,
                 poll_interval: Duration::from_millis(500),
-                max_transactions_per_poll: 500,
+                max_iteration_transactions: 500,
                 page_size: 10_000,
                 max_batch_events: 2_048,
                 heartbeat_interval: Some(Duration::from_secs(10)),
@@ -440,9 +441,10 @@ impl MssqlConfigBuilder {
         self
     }
 
-    /// Logical server name: the first part of topic names (Debezium's `topic.prefix`).
-    pub fn server_name(mut self, name: impl Into<String>) -> Self {
-        self.config.server_name = name.into();
+    /// The first part of topic names and the events' `source.name` (Debezium's
+    /// `topic.prefix`): letters, digits, `.`, `_` and `-`; the host when not given.
+    pub fn topic_prefix(mut self, name: impl Into<String>) -> Self {
+        self.config.topic_prefix = name.into();
         self
     }
 
@@ -507,7 +509,7 @@ impl MssqlConfigBuilder {
     setter!(/// Pause between polls when there is nothing new (default 500 ms).
         poll_interval: Duration);
     setter!(/// At most this many transactions per poll window (default 500).
-        max_transactions_per_poll: u32);
+        max_iteration_transactions: u32);
     setter!(/// Rows per change-table query (default 10 000).
         page_size: u32);
     setter!(/// At most this many events per batch handed downstream (default 2048).
@@ -572,7 +574,7 @@ impl MssqlConfigBuilder {
             }
         };
         positive("poll_interval", !c.poll_interval.is_zero())?;
-        positive("max_transactions_per_poll", c.max_transactions_per_poll > 0)?;
+        positive("max_iteration_transactions", c.max_iteration_transactions > 0)?;
         positive("page_size", c.page_size > 0)?;
         positive("snapshot_chunk_size", c.snapshot_chunk_size > 0)?;
         positive("max_batch_events", c.max_batch_events > 0)?;
@@ -595,20 +597,20 @@ impl MssqlConfigBuilder {
                 format!("{} is not a readable file", ca.display()),
             ));
         }
-        let server_name = if c.server_name.is_empty() {
+        let topic_prefix = if c.topic_prefix.is_empty() {
             c.host.clone()
         } else {
-            c.server_name.clone()
+            c.topic_prefix.clone()
         };
-        if server_name.contains(|ch: char| !(ch.is_ascii_alphanumeric() || "._-".contains(ch))) {
+        if topic_prefix.contains(|ch: char| !(ch.is_ascii_alphanumeric() || "._-".contains(ch))) {
             return Err(Error::config(
-                "server_name",
+                "topic_prefix",
                 format!(
-                    "{server_name:?} may only hold letters, digits, '.', '_' and '-' (it prefixes topic names)"
+                    "{topic_prefix:?} may only hold letters, digits, '.', '_' and '-' (it prefixes topic names)"
                 ),
             ));
         }
-        Ok(MssqlConfig { server_name, ..c })
+        Ok(MssqlConfig { topic_prefix, ..c })
     }
 }
 
@@ -672,7 +674,7 @@ mod tests {
             field(base().ca_file("/nonexistent/ca.pem").build()),
             "ca_file"
         );
-        assert_eq!(field(base().server_name("bad name").build()), "server_name");
+        assert_eq!(field(base().topic_prefix("bad name").build()), "topic_prefix");
         assert_eq!(
             field(
                 MssqlConfig::from_ado_string("Server=h;Bogus=1")

@@ -3,7 +3,7 @@
 //!
 //! [`MssqlSource`] reads the change tables (`cdc.<capture_instance>_CT`) of one or more
 //! databases. Each poll reads a window of committed transactions from
-//! `cdc.lsn_time_mapping` (at most [`max_transactions_per_poll`](MssqlConfigBuilder::max_transactions_per_poll)),
+//! `cdc.lsn_time_mapping` (at most [`max_iteration_transactions`](MssqlConfigBuilder::max_iteration_transactions)),
 //! pages through the capture instances' rows in clustered-index order, merges tables into
 //! commit order, pairs update images, and numbers events inside their transaction so that a
 //! stored [`LsnPosition`] resumes exactly: no duplicate, no gap.

@@ -105,7 +105,7 @@ pub(crate) struct Snapshot {
     read_time: Option<DateTime<Utc>>,
     serial: u64,
     chunk: u32,
-    server_name: Arc<str>,
+    topic_prefix: Arc<str>,
     database: Arc<str>,
     progress: SnapshotProgress,
     /// A row read ahead, so a table's last event can be marked `last_in_data_collection`
@@ -201,7 +201,7 @@ impl Snapshot {
             read_time,
             serial,
             chunk: config.snapshot_chunk_size,
-            server_name: config.logical_name().into(),
+            topic_prefix: config.topic_prefix().into(),
             progress,
             held: None,
             first_in_table,
@@ -363,7 +363,7 @@ impl Snapshot {
                 };
                 let mut source = SourceInfo::new(
                     crate::stream::CONNECTOR,
-                    Arc::clone(&self.server_name),
+                    Arc::clone(&self.topic_prefix),
                     Position::SqlServer(position),
                 );
                 source.commit_time = self.read_time;

@@ -19,7 +19,7 @@ use std::time::Instant;
 /// use cdc_mssql::{MssqlConfig, MssqlSource};
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let config = MssqlConfig::from_ado_string("Server=tcp:db,1433;Database=shop;User Id=cdc;Password=...")?
-///     .server_name("erp")
+///     .topic_prefix("erp")
 ///     .build()?;
 /// let source = MssqlSource::new(config);
 /// let pipeline = Pipeline::new(PipelineConfig::new("shop"), source, MemorySink::new(), FileOffsetStore::new("offsets.json"))?;
@@ -75,7 +75,7 @@ impl MssqlSource {
             })
             .collect();
         Self {
-            incremental: Incremental::new(&config.databases, config.logical_name()),
+            incremental: Incremental::new(&config.databases, config.topic_prefix()),
             config: Arc::new(config),
             databases,
             next: 0,
@@ -432,17 +432,17 @@ impl MssqlSource {
 #[async_trait]
 impl ChangeSource for MssqlSource {
     fn name(&self) -> &str {
-        self.config.logical_name()
+        self.config.topic_prefix()
     }
 
     async fn start(&mut self, checkpoint: Option<&Checkpoint>) -> cdc_core::Result<()> {
         let started = self.start_all(checkpoint).await;
-        started.map_err(|e| e.into_source_error(self.config.logical_name()))
+        started.map_err(|e| e.into_source_error(self.config.topic_prefix()))
     }
 
     async fn next_batch(&mut self) -> cdc_core::Result<Option<SourceBatch>> {
         let batch = self.next_batch_of_any_database().await;
-        batch.map_err(|e| e.into_source_error(self.config.logical_name()))
+        batch.map_err(|e| e.into_source_error(self.config.topic_prefix()))
     }
 
     async fn ack(&mut self, _position: &Position) -> cdc_core::Result<()> {

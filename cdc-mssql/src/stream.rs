@@ -346,7 +346,7 @@ impl StreamReader {
         }
         self.refresh().await?;
         let from = self.next_lsn();
-        let sql = query::window(self.config.max_transactions_per_poll);
+        let sql = query::window(self.config.max_iteration_transactions);
         let from_bytes = from.to_bytes().to_vec();
         let rows = self
             .conn
@@ -490,7 +490,7 @@ impl StreamReader {
         // Shared by every event of the window: an event allocates none of its strings.
         let database: Arc<str> = self.database().into();
         let connector: Arc<str> = CONNECTOR.into();
-        let server: Arc<str> = self.config.logical_name().into();
+        let server: Arc<str> = self.config.topic_prefix().into();
         let (skip_lsn, skip_order) = cursor.skip;
         while events < max {
             // Two rows ahead per lane, so an update-before image finds its after image.

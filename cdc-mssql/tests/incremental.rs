@@ -245,7 +245,7 @@ async fn concurrent_changes(name: &str, snapshot_isolation: bool) {
     // changes committed before that point are still to come.
     let config = target
         .streaming()
-        .max_transactions_per_poll(1)
+        .max_iteration_transactions(1)
         .build()
         .unwrap();
     let mut source = MssqlSource::new(config).incremental_chunk_size(7);

@@ -42,7 +42,7 @@ fn on_database(port: u16, database: &str, extra: &str) -> MssqlConfigBuilder {
         "Server=tcp:127.0.0.1,{port};Database={database};User Id=sa;Password={PASSWORD};{extra}"
     ))
     .unwrap()
-    .server_name("test")
+    .topic_prefix("test")
     .snapshot_mode(SnapshotMode::NoData)
     .heartbeat_interval(None)
 }
@@ -185,7 +185,7 @@ async fn a_failed_start_shows_its_cause_in_the_top_level_message() {
     let error = start(ado(port, "Connect Timeout=2")).await.unwrap_err();
     let text = error.to_string();
     assert!(
-        // Named by the source's logical name (server_name "test"), as kafka-io names its own.
+        // Named by the source's topic prefix (topic_prefix "test"), as kafka-io names its own.
         text.starts_with("change source test failed")
             && text.contains(&mssql_error(&error).to_string()),
         "{text}"

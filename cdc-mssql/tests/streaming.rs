@@ -271,7 +271,7 @@ async fn a_table_captured_after_the_position_is_new_not_cleaned_up() {
     let config = target
         .streaming()
         .stream_from_earliest(true)
-        .max_transactions_per_poll(1)
+        .max_iteration_transactions(1)
         .build()
         .unwrap();
     let mut source = target.source(config, None).await;

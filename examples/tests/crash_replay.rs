@@ -67,7 +67,7 @@ impl Bed {
         let source = MssqlSource::new(
             MssqlConfig::from_ado_string(&ado)
                 .unwrap()
-                .server_name(self.prefix())
+                .topic_prefix(self.prefix())
                 .poll_interval(Duration::from_millis(50))
                 .build()
                 .unwrap(),

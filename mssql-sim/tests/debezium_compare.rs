@@ -78,7 +78,7 @@ fn spawn_ours(
     tokio::spawn(async move {
         let config = MssqlConfig::from_ado_string(&ado)
             .unwrap()
-            .server_name("server1")
+            .topic_prefix("server1")
             .build()
             .unwrap();
         let mut source = MssqlSource::new(config);

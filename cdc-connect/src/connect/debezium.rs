@@ -141,7 +141,7 @@ fn translate_signals(p: &mut Props<'_>, m: &mut MssqlSection) -> Result<(), Conf
     // Debezium's default topic is `<topic.prefix>-signal`; its brokers are required.
     m.signal_kafka_topic = Some(
         p.take("signal.kafka.topic")
-            .unwrap_or_else(|| format!("{}-signal", m.server_name)),
+            .unwrap_or_else(|| format!("{}-signal", m.topic_prefix)),
     );
     m.signal_kafka_brokers = Some(p.take("signal.kafka.bootstrap.servers").ok_or_else(|| {
         p.refuse(
@@ -184,7 +184,7 @@ pub(super) fn translate_debezium(
             .take_any(&["database.names", "database.dbname"])
             .map(|v| list(&v))
             .unwrap_or_default(),
-        server_name: p
+        topic_prefix: p
             .take_any(&["topic.prefix", "database.server.name"])
             .ok_or_else(|| p.refuse("topic.prefix", "missing: it names every topic"))?,
         ..MssqlSection::default()
@@ -264,7 +264,7 @@ pub(super) fn translate_debezium(
             "max.iteration.transactions",
             "0 (unbounded) would let a lagging reader hold any number of transactions; the default bound (500) is kept",
         ),
-        other => m.max_transactions_per_poll = other,
+        other => m.max_iteration_transactions = other,
     }
     m.heartbeat_interval_ms = p.parse("heartbeat.interval.ms")?;
     m.poll_interval_ms = p.parse("poll.interval.ms")?;

@@ -303,7 +303,7 @@ pub fn translate(
             }
             // The sink's topics are `<topic.prefix>.<database>.<schema>.<table>`: those
             // tables are what the pipeline reads.
-            let prefix = format!("{}.", mssql.server_name);
+            let prefix = format!("{}.", mssql.topic_prefix);
             let mut tables = Vec::new();
             for topic in &s3.topics {
                 let rest = topic.strip_prefix(&prefix).ok_or_else(|| {

@@ -133,7 +133,7 @@ impl Target {
         let builder = MssqlConfig::from_ado_string(&self.ado)
             .unwrap()
             .database(self.database.clone())
-            .server_name("test");
+            .topic_prefix("test");
         let builder = if self.sim.is_some() {
             builder.encryption(Encryption::Off)
         } else {

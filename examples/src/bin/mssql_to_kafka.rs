@@ -36,7 +36,7 @@ async fn main() -> Result {
 
     let source = MssqlSource::new(
         MssqlConfig::from_ado_string(&server.ado)?
-            .server_name("shop-server")
+            .topic_prefix("shop-server")
             .build()?,
     );
     let sink = KafkaSink::builder(

@@ -34,7 +34,7 @@ async fn main() -> Result {
     // The source: every CDC-enabled table of the database, snapshot first.
     let source = MssqlSource::new(
         MssqlConfig::from_ado_string(&server.ado)?
-            .server_name("shop-server")
+            .topic_prefix("shop-server")
             .build()?,
     );
     // The sink: Parquet (zstd, typed columns) in the Kafka Connect layout, named by LSN.

@@ -71,7 +71,7 @@ async fn main() -> Result {
     let codec: Arc<dyn EventCodec> = Arc::new(DebeziumJson::with_schema());
     let source = MssqlSource::new(
         MssqlConfig::from_ado_string(&server.ado)?
-            .server_name(SERVER_NAME)
+            .topic_prefix(SERVER_NAME)
             .poll_interval(Duration::from_millis(100))
             .build()?,
     );
