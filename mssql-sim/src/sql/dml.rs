@@ -513,16 +513,29 @@ impl Exec<'_> {
             None => vec![],
         };
         let (r, eval_cols, rows) = self.dml_rows(&u.table.relation, &from, u.selection.as_ref())?;
-        let (cols, pk, object_id, tracked) = {
+        let (cols, pk, object_id, tracked, unique_cols) = {
             let t = self.table(&r)?;
             let db = self.eng.db(&r.db)?;
+            let unique_cols: Vec<usize> = t
+                .indexes
+                .iter()
+                .filter(|ix| ix.unique)
+                .flat_map(|ix| ix.columns.iter().copied())
+                .collect();
             (
                 crate::sql::rel::table_cols(t, &t.name),
                 t.pk.clone(),
                 t.object_id,
                 self.cdc.tracks(&db.name, t.object_id),
+                unique_cols,
             )
         };
+        // SQL Server runs an UPDATE of several rows that changes a uniquely indexed column as
+        // a "deferred" (split) update: each such row is logged as a delete and an insert at
+        // one __$seqval, every delete before every insert in command order (ground truth C4).
+        // A single row's update stays 3/4 (not recorded; unverified).
+        let several_rows = rows.len() > 1;
+        let mut deferred = Vec::new();
         let mut targets = Vec::new();
         for a in &u.assignments {
             let n = match &a.target {
@@ -599,8 +612,11 @@ impl Exec<'_> {
             self.insert_plain(&r, new.clone(), &explicit, &fixed_identity)?;
             if tracked {
                 let after = self.latest_values(&r)?;
+                let unique_changed = unique_cols.iter().any(|&c| old[c].key() != after[c].key());
                 if key_changed {
                     pk_changes.push((old, after));
+                } else if several_rows && unique_changed {
+                    deferred.push((old, after));
                 } else {
                     self.log_change(&r.db, object_id, 3, col_names, Some(old), Some(after))?;
                 }
@@ -633,8 +649,53 @@ impl Exec<'_> {
                 self.log_change(&r.db, object_id, 2, col_names.clone(), None, Some(new))?;
             }
         }
+        if !deferred.is_empty() {
+            self.log_deferred_update(&r.db, object_id, col_names, deferred)?;
+        }
         self.sess.rowcount = n;
         self.done(Some(n));
+        Ok(())
+    }
+
+    /// Logs a deferred update's rows (ground truth C4): per row a delete (op 1) of the old
+    /// image and an insert (op 2) of the new one sharing a log record (`__$seqval`), the
+    /// deletes at the statement's `__$command_id` and the inserts at the next one.
+    fn log_deferred_update(
+        &mut self,
+        db: &str,
+        object_id: i32,
+        columns: Vec<String>,
+        rows: Vec<(Vec<Value>, Vec<Value>)>,
+    ) -> SqlResult<()> {
+        let d = self.eng.db_mut(db)?;
+        let lsns: Vec<_> = rows.iter().map(|_| d.log.next()).collect();
+        let Some(t) = self.sess.txn.as_mut() else {
+            return Ok(());
+        };
+        let command_id = t.command_id;
+        if let (Some(first), Some(last)) = (lsns.first(), lsns.last()) {
+            t.begin_lsn.entry(db.to_string()).or_insert(*first);
+            t.last_lsn.insert(db.to_string(), *last);
+        }
+        for ((old, new), lsn) in rows.into_iter().zip(lsns) {
+            for (op, command_id, before, after) in [
+                (1, command_id, Some(old), None),
+                (2, command_id + 1, None, Some(new)),
+            ] {
+                t.changes.push(Change {
+                    db: db.to_string(),
+                    object_id,
+                    op,
+                    lsn,
+                    command_id,
+                    columns: columns.clone(),
+                    before,
+                    after,
+                });
+            }
+        }
+        // The statement after this one gets a command id of its own.
+        t.command_id = t.command_id.max(command_id + 1);
         Ok(())
     }
 
