@@ -1,0 +1,311 @@
+//! The pipeline file: one TOML document describing a source, a sink, where checkpoints go and
+//! how the service is operated.
+//!
+//! ```toml
+//! [pipeline]
+//! name = "erp-to-lake"
+//!
+//! [source.mssql]
+//! connection = "Server=tcp:db.internal,1433;Database=shop;User Id=cdc;Password=${MSSQL_PASSWORD}"
+//! topic_prefix = "erp"
+//!
+//! [sink.s3]
+//! url = "s3://lake/raw"
+//! format = "parquet"
+//!
+//! [offsets]
+//! file = "/var/lib/cdc/erp.offsets.json"
+//! ```
+//!
+//! Every key is checked: an unknown key is an error naming it, its table and the closest valid
+//! key; `${NAME}` anywhere in the text is replaced by the environment variable `NAME` before
+//! parsing (an unset variable is an error naming it); secrets never appear in `Debug` output,
+//! in errors or in [`PipelineFile::to_toml`].
+//!
+//! This module holds the file as a whole ([`PipelineFile`]: loading, the checks across
+//! tables, printing with secrets redacted) and [`ConfigError`]; the tables live by job:
+//! - `source`: `[source.mssql]` and `[source.kafka]`;
+//! - `sink`: `[sink.kafka]` and `[sink.s3]` with its partitioner, rotation and retries;
+//! - `kafka`: the client settings every Kafka table shares ([`KafkaClient`], security);
+//! - `service`: `[pipeline]`, `[offsets]`, `[ops]` and `[log]`;
+//! - `text`: `${ENV}` substitution, TOML errors naming key, table and closest valid key,
+//!   warnings for old key names.
+
+mod kafka;
+mod service;
+mod sink;
+mod source;
+mod text;
+
+pub use kafka::{KafkaClient, KafkaProtocol, KafkaSecurity, Mechanism};
+pub use service::{
+    KafkaOffsets, LogFormat, LogSection, ObjectOffsets, OffsetsSection, OpsSection, PipelineSection,
+};
+pub use sink::{
+    Compression, CreateTopics, FileFormat, KafkaSinkSection, PartitionerKind, PartitionerSection,
+    RetrySection, RotationSection, RowLayout, S3SinkSection, SinkSection,
+};
+pub use source::{
+    DecodeFailure, Encryption, KafkaSourceSection, MssqlSection, NewTableSnapshot, RetentionPolicy,
+    SnapshotIsolation, SnapshotMode, SourceSection,
+};
+pub use text::closest;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use text::{renamed_key_warnings, substitute, toml_error};
+
+/// A password, key or token: cdc-core's, one type for the family (serialised as [`REDACTED`]).
+pub use cdc_core::Secret;
+
+/// What a [`Secret`] prints as in a printed configuration.
+pub const REDACTED: &str = Secret::REDACTED;
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// The whole pipeline file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    /// Pipeline settings (`[pipeline]`).
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+    /// Exactly one source (`[source.mssql]` or `[source.kafka]`).
+    pub source: SourceSection,
+    /// Exactly one sink (`[sink.kafka]` or `[sink.s3]`).
+    pub sink: SinkSection,
+    /// Where checkpoints go (`[offsets]`); required unless the Kafka source's consumer group
+    /// offsets or the transactional Kafka sink hold them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsets: Option<OffsetsSection>,
+    /// Operations endpoints (`[ops]`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub ops: OpsSection,
+    /// Logging (`[log]`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub log: LogSection,
+    /// What [`PipelineFile::parse`] read but warns about: keys under their old names
+    /// (`server_name` for `topic_prefix`, …), one sentence each. Not part of the file.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// A configuration problem, with where it is and what would fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `${NAME}` names an unset variable.
+    #[error("{origin}:{line}: environment variable {name} is not set (referenced as ${{{name}}})")]
+    MissingEnv {
+        /// File name.
+        origin: String,
+        /// 1-based line.
+        line: usize,
+        /// Variable.
+        name: String,
+    },
+    /// A key no section knows.
+    #[error("{origin}:{line}: unknown key `{key}` in [{table}]{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    UnknownKey {
+        /// File name.
+        origin: String,
+        /// 1-based line.
+        line: usize,
+        /// The table (`source.mssql`).
+        table: String,
+        /// The key.
+        key: String,
+        /// The closest valid key, if one is close.
+        suggestion: Option<String>,
+    },
+    /// Any other parse or type error.
+    #[error("{origin}:{line}: {message}{}", if table.is_empty() { String::new() } else { format!(" in [{table}]") })]
+    Invalid {
+        /// File name.
+        origin: String,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// The table.
+        table: String,
+        /// What is wrong, from the TOML parser, with a suggestion for unknown values.
+        message: String,
+    },
+    /// A value that parses but cannot be used; names the field.
+    #[error("{field}: {reason}")]
+    Field {
+        /// Dotted path of the field (`sink.s3.partitioner.timezone`).
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// A [`ConfigError::Field`].
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Field {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl PipelineFile {
+    /// Reads and checks a pipeline file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string(), |name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    /// Parses `text` (named `origin` in errors), with `${NAME}` looked up through `env`.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let substituted = substitute(text, origin, &env)?;
+        // Spans index the substituted text; its lines are the original's (substituted values
+        // have their line breaks escaped), and it is never quoted in errors.
+        let mut file: PipelineFile =
+            toml::from_str(&substituted).map_err(|e| toml_error(&e, &substituted, origin))?;
+        file.validate()?;
+        file.warnings = renamed_key_warnings(&substituted);
+        Ok(file)
+    }
+
+    /// The checks serde cannot express: exactly one source, one sink, one offset store.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.source.mssql, &self.source.kafka) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::field(
+                    "source",
+                    "give exactly one of [source.mssql] and [source.kafka], not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError::field(
+                    "source",
+                    "missing: give [source.mssql] or [source.kafka]",
+                ));
+            }
+            _ => {}
+        }
+        match (&self.sink.kafka, &self.sink.s3) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::field(
+                    "sink",
+                    "give exactly one of [sink.kafka] and [sink.s3], not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError::field(
+                    "sink",
+                    "missing: give [sink.kafka] or [sink.s3]",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(offsets) = &self.offsets {
+            let count = usize::from(offsets.file.is_some())
+                + usize::from(offsets.object.is_some())
+                + usize::from(offsets.kafka.is_some());
+            if count != 1 {
+                return Err(ConfigError::field(
+                    "offsets",
+                    "give exactly one of file, [offsets.object] and [offsets.kafka]",
+                ));
+            }
+        }
+        let transactional = self
+            .sink
+            .kafka
+            .as_ref()
+            .is_some_and(|k| k.exactly_once == Some(true));
+        if self.source.mssql.is_some() && self.offsets.is_none() && !transactional {
+            return Err(ConfigError::field(
+                "offsets",
+                "missing: a SQL Server source needs [offsets] (file, object or kafka) unless \
+                 [sink.kafka] has exactly_once = true, which keeps them in its offsets topic",
+            ));
+        }
+        if transactional && self.offsets.is_some() {
+            return Err(ConfigError::field(
+                "offsets",
+                "with [sink.kafka] exactly_once = true the checkpoint is written inside the \
+                 producer's transactions to offsets_topic; remove [offsets]",
+            ));
+        }
+        if let Some(m) = &self.source.mssql {
+            m.validate_signals(self.sink.kafka.is_some())?;
+        }
+        if self.source.kafka.is_some() && self.sink.kafka.is_some() {
+            return Err(ConfigError::field(
+                "sink.kafka",
+                "Kafka to Kafka is not a pipeline this service runs; use [sink.s3]",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The file as TOML, secrets redacted (`cdc print-config`).
+    pub fn to_toml(&self) -> String {
+        let mut copy = self.clone();
+        redact_options(&mut copy);
+        toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// Whether an option key names a secret (object_store's `secret_access_key`,
+/// `session_token`, librdkafka's `sasl.password`, …).
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["secret", "password", "token", "credential", "private"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+fn redact_options(file: &mut PipelineFile) {
+    let redact = |map: &mut BTreeMap<String, String>| {
+        for (key, value) in map.iter_mut() {
+            if is_secret_key(key) {
+                *value = REDACTED.to_string();
+            }
+        }
+    };
+    if let Some(s3) = &mut file.sink.s3 {
+        redact(&mut s3.options);
+    }
+    if let Some(k) = &mut file.sink.kafka {
+        redact(&mut k.properties);
+    }
+    if let Some(k) = &mut file.source.kafka {
+        redact(&mut k.properties);
+    }
+    if let Some(m) = &mut file.source.mssql {
+        redact(&mut m.signal_kafka_properties);
+    }
+    if let Some(o) = &mut file.offsets {
+        if let Some(object) = &mut o.object {
+            redact(&mut object.options);
+        }
+        if let Some(k) = &mut o.kafka {
+            redact(&mut k.properties);
+        }
+    }
+}
