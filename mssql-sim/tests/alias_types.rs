@@ -352,3 +352,65 @@ async fn change_tables_hold_an_alias_column_as_its_base_type() {
     assert_eq!(r.get::<&str, _>(1), Some("ann"));
     sim.stop().await;
 }
+
+/// How many alias types named `name` the current database has.
+async fn types_named(c: &mut Conn, name: &str) -> i32 {
+    row(
+        c,
+        &format!("SELECT COUNT(*) FROM sys.types WHERE is_user_defined = 1 AND name = '{name}'"),
+    )
+    .await
+    .get::<i32, _>(0)
+    .unwrap()
+}
+
+#[tokio::test]
+async fn create_type_and_drop_type_are_undone_by_rollback() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(&mut c, SETUP).await;
+    exec(
+        &mut c,
+        "BEGIN TRANSACTION; CREATE TYPE dbo.Email FROM nvarchar(200) NULL;",
+    )
+    .await;
+    assert_eq!(
+        types_named(&mut c, "Email").await,
+        1,
+        "seen inside the transaction"
+    );
+    exec(&mut c, "ROLLBACK TRANSACTION").await;
+    assert_eq!(
+        types_named(&mut c, "Email").await,
+        0,
+        "gone with the rollback"
+    );
+    // Created again without 219: nothing of the rolled-back one is left.
+    exec(&mut c, "CREATE TYPE dbo.Email FROM nvarchar(200) NULL").await;
+
+    exec(&mut c, "BEGIN TRANSACTION; DROP TYPE dbo.Email;").await;
+    assert_eq!(types_named(&mut c, "Email").await, 0);
+    exec(&mut c, "ROLLBACK TRANSACTION").await;
+    assert_eq!(
+        types_named(&mut c, "Email").await,
+        1,
+        "back after the rollback"
+    );
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.mail (id int PRIMARY KEY, e dbo.Email)",
+    )
+    .await;
+    assert_eq!(column(&mut c, "mail", "e").await.0, 231, "usable: nvarchar");
+
+    // Back to a savepoint: what came after it is taken back, the transaction goes on.
+    exec(
+        &mut c,
+        "BEGIN TRANSACTION; CREATE TYPE dbo.Code FROM char(3); SAVE TRANSACTION s; \
+         CREATE TYPE dbo.Zip FROM char(5); ROLLBACK TRANSACTION s; COMMIT TRANSACTION;",
+    )
+    .await;
+    assert_eq!(types_named(&mut c, "Zip").await, 0);
+    assert_eq!(types_named(&mut c, "Code").await, 1);
+    sim.stop().await;
+}

@@ -63,6 +63,20 @@ pub(crate) struct Txn {
     pub(crate) savepoint_lsn: HashMap<String, Lsn>,
     /// LSN of the transaction's last log record per database.
     pub(crate) last_lsn: HashMap<String, Lsn>,
+    /// Catalog changes to take back if the transaction rolls back, oldest first.
+    pub(crate) ddl_undo: Vec<DdlUndo>,
+}
+
+/// A catalog change a rollback takes back (SQL Server's DDL is transactional).
+#[derive(Debug, Clone)]
+pub(crate) enum DdlUndo {
+    /// `CREATE TYPE` made this alias type in database `db`.
+    TypeCreated { db: String, user_type_id: i32 },
+    /// `DROP TYPE` removed this alias type from database `db`.
+    TypeDropped {
+        db: String,
+        alias: crate::engine::catalog::AliasType,
+    },
 }
 
 /// Where a transaction stands.

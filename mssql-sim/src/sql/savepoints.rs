@@ -24,6 +24,7 @@ impl Exec<'_> {
             xid: t.xid,
             locks: self.eng.locks.next_seq(),
             last_lsn: t.last_lsn.clone(),
+            ddl: t.ddl_undo.len(),
         };
         let xid = t.xid;
         self.sess.savepoints.retain(|s| s.xid == xid);
@@ -69,6 +70,14 @@ impl Exec<'_> {
             ));
         }
         // Locks taken after the savepoint go; the savepoint itself stays usable.
+        // Catalog changes made after the savepoint (CREATE/DROP TYPE) are taken back.
+        let later = self
+            .sess
+            .txn
+            .as_mut()
+            .map(|t| t.ddl_undo.split_off(sp.ddl.min(t.ddl_undo.len())))
+            .unwrap_or_default();
+        self.undo_ddl(later);
         if self.eng.locks.release_tables_from(xid, sp.locks) {
             self.ctl.locks_released();
         }

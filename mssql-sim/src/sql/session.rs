@@ -18,6 +18,8 @@ pub(crate) struct Savepoint {
     pub(crate) locks: u64,
     /// The transaction's last log record per database right after it was set.
     pub(crate) last_lsn: HashMap<String, Lsn>,
+    /// How many catalog changes the transaction had made when it was set.
+    pub(crate) ddl: usize,
 }
 
 /// Undo record for statement-level rollback inside a transaction.

@@ -31,6 +31,7 @@ impl Exec<'_> {
             begin_lsn: HashMap::new(),
             savepoint_lsn: HashMap::new(),
             last_lsn: HashMap::new(),
+            ddl_undo: Vec::new(),
         });
     }
 
@@ -133,6 +134,7 @@ impl Exec<'_> {
     pub(crate) fn abort_internal(&mut self) {
         if let Some(txn) = self.sess.txn.take() {
             self.eng.txns.abort(txn.xid);
+            self.undo_ddl(txn.ddl_undo);
             self.release_locks(txn.xid);
         }
     }

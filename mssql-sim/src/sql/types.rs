@@ -3,6 +3,7 @@
 //! rollback undoes (SQL Server's DDL is transactional).
 
 use crate::engine::catalog::{AliasType, SYSNAME_USER_TYPE_ID};
+use crate::engine::txn::DdlUndo;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::value::{Len, SqlType, parse_type};
@@ -185,6 +186,12 @@ impl Exec<'_> {
             base: base_ty,
             nullable: nullable.unwrap_or(true),
         });
+        if let Some(t) = self.sess.txn.as_mut() {
+            t.ddl_undo.push(DdlUndo::TypeCreated {
+                db: db_name,
+                user_type_id,
+            });
+        }
         self.done(None);
         Ok(())
     }
@@ -226,8 +233,38 @@ impl Exec<'_> {
                 ),
             ));
         }
-        d.alias_types.retain(|a| a.user_type_id != id);
+        if let Some(at) = d.alias_types.iter().position(|a| a.user_type_id == id) {
+            let alias = d.alias_types.remove(at);
+            if let Some(t) = self.sess.txn.as_mut() {
+                t.ddl_undo.push(DdlUndo::TypeDropped { db: db_name, alias });
+            }
+        }
         Ok(())
+    }
+
+    /// Takes back a rolled-back transaction's catalog changes (`undo`, oldest first), newest
+    /// first.
+    pub(crate) fn undo_ddl(&mut self, undo: Vec<DdlUndo>) {
+        for u in undo.into_iter().rev() {
+            match u {
+                DdlUndo::TypeCreated { db, user_type_id } => {
+                    if let Ok(d) = self.eng.db_mut(&db) {
+                        d.alias_types.retain(|a| a.user_type_id != user_type_id);
+                    }
+                }
+                DdlUndo::TypeDropped { db, alias } => {
+                    if let Ok(d) = self.eng.db_mut(&db) {
+                        // Back in creation (user_type_id) order, as sys.types lists them.
+                        let at = d
+                            .alias_types
+                            .iter()
+                            .position(|a| a.user_type_id > alias.user_type_id)
+                            .unwrap_or(d.alias_types.len());
+                        d.alias_types.insert(at, alias);
+                    }
+                }
+            }
+        }
     }
 }
 
