@@ -571,3 +571,85 @@ async fn the_capture_job_marks_progress_over_untracked_work_with_tran_id_0x00_ro
     );
     sim.stop().await;
 }
+
+/// `cdc.lsn_time_mapping` paged by `start_lsn` as a reader pages it — `TOP n` ascending from a
+/// lower bound (its window query), `TOP 1` descending from an upper bound (commit time at an
+/// LSN), with `>`, `>=`, `<`, `<=` — returns exactly what sorting the whole table does (the
+/// simulator seeks its stored order instead of scanning every row for each page).
+#[tokio::test]
+async fn lsn_time_mapping_pages_by_start_lsn_both_ways_as_a_full_sort_does() {
+    let sim = common::start().await;
+    let mut c = common::connect(&sim).await;
+    common::exec(&mut c, SETUP).await;
+    for id in 1..=12 {
+        common::exec(
+            &mut c,
+            &format!("INSERT INTO dbo.orders (id, item, qty) VALUES ({id}, N'x', 1);"),
+        )
+        .await;
+        if id % 4 == 0 {
+            sim.scan();
+        }
+    }
+    sim.scan();
+    let lsns = |rows: Vec<tiberius::Row>| -> Vec<Vec<u8>> {
+        rows.iter()
+            .map(|r| r.get::<&[u8], _>(0).unwrap().to_vec())
+            .collect()
+    };
+    let mut all = lsns(
+        c.simple_query("SELECT start_lsn FROM cdc.lsn_time_mapping")
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap(),
+    );
+    all.sort();
+    assert!(all.len() >= 12, "one mapping row per transaction at least");
+    let mut pivots = all.clone();
+    pivots.push(vec![0; 10]);
+    pivots.push(vec![0xff; 10]);
+    for pivot in &pivots {
+        let up = |keep: &dyn Fn(&Vec<u8>) -> bool, n: usize| -> Vec<Vec<u8>> {
+            all.iter().filter(|l| keep(l)).take(n).cloned().collect()
+        };
+        let down = |keep: &dyn Fn(&Vec<u8>) -> bool, n: usize| -> Vec<Vec<u8>> {
+            all.iter()
+                .rev()
+                .filter(|l| keep(l))
+                .take(n)
+                .cloned()
+                .collect()
+        };
+        let cases: [(&str, Vec<Vec<u8>>); 4] = [
+            (
+                "SELECT TOP 3 start_lsn FROM cdc.lsn_time_mapping WHERE start_lsn >= @P1 ORDER BY start_lsn",
+                up(&|l| l >= pivot, 3),
+            ),
+            (
+                "SELECT TOP 3 start_lsn FROM cdc.lsn_time_mapping WHERE start_lsn > @P1 ORDER BY start_lsn",
+                up(&|l| l > pivot, 3),
+            ),
+            (
+                "SELECT TOP 2 start_lsn FROM cdc.lsn_time_mapping WHERE start_lsn <= @P1 ORDER BY start_lsn DESC",
+                down(&|l| l <= pivot, 2),
+            ),
+            (
+                "SELECT TOP 2 start_lsn FROM cdc.lsn_time_mapping WHERE start_lsn < @P1 ORDER BY start_lsn DESC",
+                down(&|l| l < pivot, 2),
+            ),
+        ];
+        for (sql, expected) in cases {
+            let got = lsns(
+                c.query(sql, &[&pivot.as_slice()])
+                    .await
+                    .unwrap()
+                    .into_first_result()
+                    .await
+                    .unwrap(),
+            );
+            assert_eq!(got, expected, "{sql} at {pivot:02x?}");
+        }
+    }
+}
