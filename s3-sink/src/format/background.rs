@@ -1,5 +1,6 @@
-//! A thread that encodes Parquet record batches while the sink turns the next events into
-//! Arrow arrays, so the two halves of the work overlap on a machine with a spare core.
+//! A thread that encodes a share of each Parquet record batch's columns while the sink's
+//! thread encodes the rest and turns the next events into Arrow arrays, so the work overlaps
+//! on a machine with a spare core.
 
 use std::sync::mpsc::{SyncSender, sync_channel};
 

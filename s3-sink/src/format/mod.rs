@@ -83,9 +83,10 @@ pub struct ParquetOptions {
     /// (8192 by default: each hand-over to the encoding thread costs a wake-up, and the
     /// first batch is the sample the dictionary choice is made from).
     pub batch_rows: usize,
-    /// Encode record batches on a thread of the sink's own (on by default), so turning
-    /// events into Arrow arrays overlaps with Parquet encoding and compression. Files are
-    /// byte-identical either way; off, everything runs on the caller's thread.
+    /// Encode a fixed share of each record batch's columns on a thread of the sink's own (on
+    /// by default) while the caller's thread encodes the rest and turns the next events into
+    /// Arrow arrays, so both cores encode. Files are byte-identical either way; off,
+    /// everything runs on the caller's thread.
     pub encode_in_background: bool,
 }
 
