@@ -1,6 +1,7 @@
 //! Encode throughput: events → Parquet (zstd) and → NDJSON through the sink into an
 //! in-memory store, against arrow-rs's `ArrowWriter` on prebuilt record batches of the same
-//! rows. Run: `cargo bench -p s3-sink --bench encode -- --warm-up-time 1 --measurement-time 3`.
+//! rows. Run: `cargo bench -p s3-sink --bench encode -- --warm-up-time 1 --measurement-time 4`,
+//! under `setsid benches/prio.sh` on a shared machine (see that script).
 //!
 //! The sink runs with its defaults (encoding thread, dictionaries only where they pay) and
 //! on the caller's thread alone. `ArrowWriter` runs with dictionaries on every column (its
