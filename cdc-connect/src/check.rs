@@ -3,6 +3,7 @@
 //! setting that fixes it.
 
 use crate::config::{self, PipelineFile};
+use crate::run::error_chain;
 use crate::wiring;
 use cdc_mssql::{ServerConnection, table_pattern_matches};
 use std::collections::HashMap;
@@ -72,7 +73,7 @@ pub(crate) async fn connect(
     let config = wiring::mssql_config(m).map_err(|e| e.to_string())?;
     ServerConnection::open(&config, database)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| error_chain(&e))
 }
 
 fn text(row: &Row, i: usize) -> String {
@@ -127,7 +128,7 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
         Ok(r) => r,
         Err(e) => {
             report.problem(
-                format!("database {database}: {e}"),
+                format!("database {database}: {}", error_chain(&e)),
                 "check the login's access to the database",
             );
             return;
@@ -167,7 +168,7 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
             format!("{database}: sys.fn_cdc_get_max_lsn() is empty: the capture job has not run (is SQL Server Agent running?)"),
             format!("USE [{database}]; EXEC sys.sp_cdc_start_job @job_type = N'capture';"),
         ),
-        Err(e) => report.problem(format!("{database}: {e}"), "check the login's access"),
+        Err(e) => report.problem(format!("{database}: {}", error_chain(&e)), "check the login's access"),
     }
     let tables = match conn.rows("SELECT t.object_id, s.name AS schema_name, t.name AS table_name, t.is_tracked_by_cdc FROM sys.tables t INNER JOIN sys.schemas s ON s.schema_id = t.schema_id",
     )
@@ -175,7 +176,7 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
     {
         Ok(r) => r,
         Err(e) => {
-            report.problem(format!("{database}: {e}"), "check the login's access");
+            report.problem(format!("{database}: {}", error_chain(&e)), "check the login's access");
             return;
         }
     };
@@ -190,13 +191,16 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
         Ok(r) => r,
         Err(e) if permission_denied(&e) => {
             report.problem(
-                format!("{database}: the login cannot read the cdc schema: {e}"),
+                format!("{database}: the login cannot read the cdc schema: {}", error_chain(&e)),
                 format!("USE [{database}]; GRANT SELECT ON SCHEMA::cdc TO [{user}]; (or add it to the capture instance's gating role)"),
             );
             return;
         }
         Err(e) => {
-            report.problem(format!("{database}: {e}"), "check the login's access");
+            report.problem(
+                format!("{database}: {}", error_chain(&e)),
+                "check the login's access",
+            );
             return;
         }
     };
@@ -317,7 +321,8 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
             }
         }
         Err(e) => report.captured.push(format!(
-            "{database}: retention not checked (msdb.dbo.cdc_jobs: {e})"
+            "{database}: retention not checked (msdb.dbo.cdc_jobs: {})",
+            error_chain(&e)
         )),
     }
 }

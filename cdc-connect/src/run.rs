@@ -237,7 +237,8 @@ fn error_kind(e: &cdc_core::Error) -> &'static str {
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error's message followed by each cause's that it does not already hold, `: `-separated.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

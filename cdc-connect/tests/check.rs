@@ -167,6 +167,23 @@ async fn check_connects_with_the_readers_encryption_rules_and_timeouts() {
         "{rendered}"
     );
 
+    // A refused login says why (the server's error 18456 and its text), not only "SQL Server
+    // error in database": check showed the top-level message alone.
+    let wrong = connection_only(&format!(
+        "server=tcp:127.0.0.1,{};user id=sa;password=Wrong-Passw0rd!;Encrypt=Optional",
+        sim.addr().port()
+    ));
+    let report = cdc_connect::check::check(&wrong).await;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("database shop")
+                && p.what.contains("Login failed for user 'sa'")),
+        "{}",
+        report.render()
+    );
+
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
     let held = tokio::spawn(async move {

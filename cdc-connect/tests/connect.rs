@@ -298,3 +298,46 @@ fn sink_topics_from_another_prefix_are_refused() {
         "{message}"
     );
 }
+
+/// Kafka Connect config-provider references, as MSK Connect users keep their secrets: before,
+/// `${env:MSSQL_PASSWORD}` was sent to SQL Server as the password itself and `cdc check` showed
+/// only "SQL Server error". `${env:NAME}` is resolved; anything else is refused naming the
+/// property, and no message shows a value.
+#[test]
+fn config_provider_references_resolve_from_the_environment_or_are_refused_naming_the_property() {
+    let text = |password: &str| {
+        format!(
+            r#"{{"name": "erp", "config": {{"connector.class": "io.debezium.connector.sqlserver.SqlServerConnector",
+                "database.hostname": "db", "database.user": "cdc", "database.password": "{password}"}}}}"#
+        )
+    };
+    let env = |name: &str| (name == "MSSQL_PASSWORD").then(|| "S3cret;pa'ss".to_string());
+    let c =
+        ConnectorConfig::parse_with_env(&text("${env:MSSQL_PASSWORD}"), "dbz.json", env).unwrap();
+    assert_eq!(c.properties["database.password"], "S3cret;pa'ss");
+    let c = ConnectorConfig::parse_with_env(&text("pre-${env::MSSQL_PASSWORD}"), "dbz.json", env)
+        .unwrap();
+    assert_eq!(c.properties["database.password"], "pre-S3cret;pa'ss");
+    let c =
+        ConnectorConfig::parse_with_env(&text("lit${NOT_A_PROVIDER}"), "dbz.json", env).unwrap();
+    assert_eq!(c.properties["database.password"], "lit${NOT_A_PROVIDER}");
+
+    for (value, says) in [
+        ("${env:UNSET_PASSWORD}", "UNSET_PASSWORD is not set"),
+        (
+            "${file:/etc/kafka/secrets.properties:mssql.password}",
+            "${file:…}",
+        ),
+        (
+            "${secretsmanager:prod/mssql:password}",
+            "${secretsmanager:…}",
+        ),
+    ] {
+        let error = ConnectorConfig::parse_with_env(&text(value), "dbz.json", env)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("database.password"), "{error}");
+        assert!(error.contains(says), "{error}");
+        assert!(!error.contains("S3cret"), "{error}");
+    }
+}

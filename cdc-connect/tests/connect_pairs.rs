@@ -75,6 +75,32 @@ fn with_both_connectors_only_the_tables_the_sink_reads_are_captured() {
     );
 }
 
+/// Debezium's include list is a case-insensitive regular expression and the reader matches it
+/// that way: a sink reading tables the list captures by pattern or in another case is taken
+/// (before, the pair was refused because the names were compared as exact strings).
+#[test]
+fn a_sink_reading_tables_the_include_list_captures_by_pattern_or_in_another_case_is_taken() {
+    let sink = with(
+        "s3-sink.properties.json",
+        "topics",
+        "erp.shop.dbo.orders,erp.shop.dbo.customers",
+    );
+    for list in ["dbo\\.ord.*,dbo\\.customers", "DBO.ORDERS,dbo.Customers"] {
+        let source = with("debezium-sqlserver.json", "table.include.list", list);
+        let t = translate(&[source, sink.clone()], &worker()).unwrap();
+        assert_eq!(
+            t.file.source.mssql.unwrap().include_tables,
+            ["dbo.orders", "dbo.customers"],
+            "{list}"
+        );
+        assert!(
+            !t.warnings.iter().any(|w| w.property == "table.include.list"),
+            "every pattern matches a table the sink reads: {:?}",
+            t.warnings
+        );
+    }
+}
+
 #[test]
 fn a_table_the_sink_reads_but_the_source_does_not_capture_is_refused() {
     let sink = with(

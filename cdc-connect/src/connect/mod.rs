@@ -65,8 +65,24 @@ pub struct ConnectorConfig {
 }
 
 impl ConnectorConfig {
-    /// Parses the REST form or the flat form; `origin` names the file in errors.
+    /// Parses the REST form or the flat form; `origin` names the file in errors. Kafka
+    /// Connect config-provider references are resolved as [`ConnectorConfig::parse_with_env`]
+    /// says, from the process environment.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        Self::parse_with_env(text, origin, |name| std::env::var(name).ok())
+    }
+
+    /// As [`ConnectorConfig::parse`], with `env` looking up environment variables. A value
+    /// holding a Kafka Connect config-provider reference `${provider:[path:]key}` (KIP-297):
+    /// `${env:NAME}` (Kafka's `EnvVarConfigProvider`) becomes the variable's value; a variable
+    /// that is not set, or any other provider (`file`, `directory`, AWS Secrets Manager, …:
+    /// they need the JVM's provider classes), is an error naming the property — passing the
+    /// reference through would send it to SQL Server as the password. Never logs a value.
+    pub fn parse_with_env(
+        text: &str,
+        origin: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let json: Json = serde_json::from_str(text).map_err(|e| ConfigError::Invalid {
             origin: origin.into(),
             line: e.line(),
@@ -103,6 +119,8 @@ impl ConnectorConfig {
                     ));
                 }
             };
+            let text = resolve_providers(&text, &env)
+                .map_err(|reason| ConfigError::field(format!("{origin}: {key}"), reason))?;
             properties.insert(key, text);
         }
         let name = name
@@ -127,6 +145,54 @@ impl ConnectorConfig {
             .map(String::as_str)
             .unwrap_or_default()
     }
+}
+
+/// `value` with each `${provider:[path:]key}` reference resolved (see
+/// [`ConnectorConfig::parse_with_env`]); the reason, without the value, when one cannot be.
+fn resolve_providers(value: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        let reference = &rest[start + 2..start + len];
+        let Some((provider, spec)) = reference.split_once(':') else {
+            // `${NAME}` is not a provider reference; Kafka Connect leaves it as it is.
+            out.push_str(&rest[..start + len + 1]);
+            rest = &rest[start + len + 1..];
+            continue;
+        };
+        if provider.is_empty()
+            || !provider
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            out.push_str(&rest[..start + len + 1]);
+            rest = &rest[start + len + 1..];
+            continue;
+        }
+        let resolved = match provider {
+            "env" => {
+                // `${env:NAME}` or `${env:<path>:NAME}`: the key is what follows the last ':'.
+                let name = spec.rsplit(':').next().unwrap_or(spec);
+                env(name).ok_or_else(|| {
+                    format!("refers to ${{env:{name}}}, and environment variable {name} is not set")
+                })?
+            }
+            other => {
+                return Err(format!(
+                    "holds a Kafka Connect config-provider reference (${{{other}:…}}); only \
+                     ${{env:NAME}} is resolved here: put the secret in an environment variable"
+                ));
+            }
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&resolved);
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Settings Kafka Connect keeps in the worker configuration rather than the connector's.
@@ -333,7 +399,15 @@ pub fn translate(
             // Kafka is not captured here (in Kafka Connect it never reached S3 either), and a
             // table the source did not capture is refused.
             if !mssql.include_tables.is_empty() {
-                if let Some(missing) = tables.iter().find(|t| !mssql.include_tables.contains(t)) {
+                // Matched as the reader matches them: case-insensitive, with wildcards (the
+                // translated form of Debezium's regular expressions).
+                let captures = |pattern: &String, table: &String| {
+                    cdc_mssql::table_pattern_matches(pattern, table)
+                };
+                if let Some(missing) = tables
+                    .iter()
+                    .find(|t| !mssql.include_tables.iter().any(|p| captures(p, t)))
+                {
                     return Err(ConfigError::field(
                         format!("{}: topics", snk.name),
                         format!(
@@ -346,7 +420,7 @@ pub fn translate(
                 let not_in_s3: Vec<&String> = mssql
                     .include_tables
                     .iter()
-                    .filter(|t| !tables.contains(t))
+                    .filter(|p| !tables.iter().any(|t| captures(p, t)))
                     .collect();
                 if !not_in_s3.is_empty() {
                     warnings.push(Warning {
