@@ -750,3 +750,38 @@ async fn nolock_and_read_uncommitted_readers_do_not_wait_for_changed_rows() {
     exec(&mut writer, "COMMIT TRANSACTION").await;
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_read_committed_seek_on_the_primary_key_waits_only_for_the_row_it_reads() {
+    let (sim, mut observer) = setup().await;
+    let mut writer = session(&sim).await;
+    exec(
+        &mut writer,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
+    )
+    .await;
+    let mut reader = session(&sim).await;
+    // A wait is a failure here (1222), not a hang.
+    exec(&mut reader, "SET LOCK_TIMEOUT 0").await;
+    // Another key: SQL Server seeks past the locked row.
+    assert_eq!(
+        int(&mut reader, "SELECT v FROM dbo.t WHERE id = 2").await,
+        Some(20)
+    );
+    exec(
+        &mut reader,
+        "DECLARE @k int = 2; SELECT v FROM dbo.t WHERE t.id = @k AND v > 0",
+    )
+    .await;
+    // The locked key, or a scan, waits.
+    let (spid, seek) = blocked(&sim, "SELECT v FROM dbo.t WHERE id = 1").await;
+    until_waiting(&mut observer, spid).await;
+    let (spid, scan) = blocked(&sim, "SELECT v FROM dbo.t WHERE v = 20").await;
+    until_waiting(&mut observer, spid).await;
+    exec(&mut writer, "COMMIT TRANSACTION").await;
+    let (_, r) = tokio::time::timeout(PATIENCE, seek).await.unwrap().unwrap();
+    assert_eq!(r.unwrap()[0][0].get::<i32, _>(0), Some(11));
+    let (_, r) = tokio::time::timeout(PATIENCE, scan).await.unwrap().unwrap();
+    assert_eq!(r.unwrap()[0][0].get::<i32, _>(0), Some(20));
+    sim.stop().await;
+}

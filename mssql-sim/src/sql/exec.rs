@@ -39,6 +39,9 @@ pub(crate) struct Exec<'a> {
     pub(crate) deadlocked: bool,
     /// How deep `run_segments` calls are nested (1 = the client's batch).
     depth: usize,
+    /// While a SELECT's FROM is read: the primary-key values its WHERE pins down (a seek),
+    /// so that a READ COMMITTED read waits only for those rows (sql/locking.rs).
+    pub(crate) seek: Option<crate::sql::locking::Seek>,
 }
 
 /// Why a batch stopped before its end, to go on later with the engine unlocked.
@@ -73,6 +76,7 @@ impl<'a> Exec<'a> {
             lock_wait: None,
             deadlocked: false,
             depth: 0,
+            seek: None,
         }
     }
 

@@ -18,9 +18,11 @@
 //! Server's default for a new database) READ COMMITTED readers wait for table X locks
 //! (`TABLOCKX`) and for rows other open transactions changed. REPEATABLE READ and
 //! SERIALIZABLE readers wait for the same and keep shared locks on what they read until their
-//! transaction ends; SERIALIZABLE's range locks also keep inserts out. A read without a seek
-//! reads (and waits for) the whole table: the simulator models every read as a scan, which
-//! can make a reader wait where SQL Server, seeking one key, would not. Writers wait for table locks, for those row and range locks
+//! transaction ends; SERIALIZABLE's range locks also keep inserts out. A READ COMMITTED
+//! SELECT whose WHERE pins every primary-key column to a constant or variable is a seek and
+//! waits only for that row; any other read is modelled as a scan of the whole table (so
+//! REPEATABLE READ and SERIALIZABLE lock every row of it, and a seek by another index or a
+//! key range waits where SQL Server, seeking, might not). Writers wait for table locks, for those row and range locks
 //! and for rows other open transactions changed.
 //!
 //! Statements run in-process by [`crate::Simulator::run_script`] cannot wait (the script runs
@@ -124,7 +126,24 @@ impl Exec<'_> {
         if let Some(b) = self.eng.locks.table_conflict(own, id, false) {
             return Err(self.wait_for(b, id, "OBJECT", "IS"));
         }
-        if let Some(b) = self.row_writer(r, own)? {
+        let writer = match self.seek.as_ref().filter(|s| {
+            s.table
+                == (
+                    r.db.clone(),
+                    crate::engine::catalog::key(&r.schema, &r.name),
+                )
+        }) {
+            // A READ COMMITTED seek on the primary key waits only for the rows it reads
+            // (REPEATABLE READ and SERIALIZABLE are modelled as scans: their locks cover the
+            // table).
+            Some(seek) if matches!(how, ReadLocks::Committed | ReadLocks::CommittedLocking) => {
+                let tt = &self.eng.txns;
+                let t = self.table(r)?;
+                seek.keys.iter().find_map(|k| key_writer(tt, t, k, own))
+            }
+            _ => self.row_writer(r, own)?,
+        };
+        if let Some(b) = writer {
             return Err(self.wait_for(b, id, "KEY", "S"));
         }
         if own != 0 {
@@ -423,6 +442,101 @@ pub(crate) fn key_writer(
 ) -> Option<Xid> {
     t.key_versions(key)
         .find_map(|v| open_other(tt, own, v.xmin).or_else(|| open_other(tt, own, v.xmax)))
+}
+
+/// The primary-key values a SELECT's WHERE pins down on its only table: a seek.
+#[derive(Debug, Clone)]
+pub(crate) struct Seek {
+    /// (database, `key(schema, table)`) of the table.
+    pub(crate) table: (String, String),
+    /// The sought primary keys, as `Table::pk_key` forms them.
+    pub(crate) keys: Vec<String>,
+}
+
+impl Exec<'_> {
+    /// The seek a SELECT makes: its FROM is one table with a primary key, and its WHERE is
+    /// a conjunction holding `column = constant-or-variable` for every key column. `None`
+    /// for anything else (read as a scan).
+    pub(crate) fn primary_key_seek(&mut self, s: &sqlparser::ast::Select) -> Option<Seek> {
+        use sqlparser::ast::{BinaryOperator, TableFactor};
+        let [from] = s.from.as_slice() else {
+            return None;
+        };
+        if !from.joins.is_empty() {
+            return None;
+        }
+        let TableFactor::Table {
+            name, args: None, ..
+        } = &from.relation
+        else {
+            return None;
+        };
+        let r = self.resolve(&crate::sql::parse::name_parts(name)).ok()?;
+        let mut conjuncts = vec![s.selection.as_ref()?];
+        let mut pinned: Vec<(String, &Expr)> = Vec::new();
+        while let Some(e) = conjuncts.pop() {
+            match e {
+                Expr::BinaryOp {
+                    left,
+                    op: BinaryOperator::And,
+                    right,
+                } => {
+                    conjuncts.push(left);
+                    conjuncts.push(right);
+                }
+                Expr::Nested(inner) => conjuncts.push(inner),
+                Expr::BinaryOp {
+                    left,
+                    op: BinaryOperator::Eq,
+                    right,
+                } => {
+                    let column = |e: &Expr| match e {
+                        Expr::Identifier(i) if !i.value.starts_with('@') => Some(i.value.clone()),
+                        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()),
+                        _ => None,
+                    };
+                    let value = |e: &Expr| {
+                        matches!(e, Expr::Value(_))
+                            || matches!(e, Expr::Identifier(i) if i.value.starts_with('@'))
+                    };
+                    if let (Some(c), true) = (column(left), value(right)) {
+                        pinned.push((c, right));
+                    } else if let (Some(c), true) = (column(right), value(left)) {
+                        pinned.push((c, left));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (pk, columns) = {
+            let t = self.table(&r).ok()?;
+            (
+                t.pk.clone(),
+                t.columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.ty))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        if pk.is_empty() {
+            return None;
+        }
+        let mut values = vec![Value::Null; columns.len()];
+        for &p in &pk {
+            let (name, ty) = columns.get(p)?;
+            let (_, e) = pinned.iter().find(|(c, _)| c.eq_ignore_ascii_case(name))?;
+            let v = self.eval_const(e).ok()?;
+            values[p] = crate::value::coerce(v, ty).ok()?;
+        }
+        let key = self.table(&r).ok()?.pk_key(&values)?;
+        Some(Seek {
+            table: (
+                r.db.clone(),
+                crate::engine::catalog::key(&r.schema, &r.name),
+            ),
+            keys: vec![key],
+        })
+    }
 }
 
 /// `x` if it is another transaction that is still open.

@@ -441,7 +441,13 @@ impl Exec<'_> {
         }
         let (src, prefiltered) = match self.change_table_page(s, order)? {
             Some(rel) => (rel, true),
-            None => (self.build_from(&s.from)?, false),
+            None => {
+                let seek = self.primary_key_seek(s);
+                let outer = std::mem::replace(&mut self.seek, seek);
+                let rel = self.build_from(&s.from);
+                self.seek = outer;
+                (rel?, false)
+            }
         };
         // Fast path for `SELECT * FROM x` (how change rows are usually read): no copies.
         let plain = s.selection.is_none()
