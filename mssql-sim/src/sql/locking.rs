@@ -332,7 +332,8 @@ impl Exec<'_> {
     }
 
     /// The client cancelled (attention) while a statement waited: the batch ends there, the
-    /// transaction stays open.
+    /// transaction stays open (unless the deadlock monitor chose it meanwhile: then it is
+    /// rolled back with 1205).
     pub(crate) fn lock_wait_cancelled(
         &mut self,
         segs: &mut std::collections::VecDeque<crate::sql::parse::Segment>,
@@ -340,6 +341,9 @@ impl Exec<'_> {
         self.eng.locks.waiting.remove(&self.sess.spid);
         self.sess.lock_wait_since = None;
         segs.clear();
+        // Chosen as a deadlock victim meanwhile: rolled back now, not at its next request,
+        // so the session that waits for it goes on.
+        self.rolled_back_as_victim();
     }
 
     /// `sys.dm_tran_locks`: the table locks of open transactions (GRANT) and the requests
