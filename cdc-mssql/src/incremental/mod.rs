@@ -16,11 +16,20 @@
 //! position of every event handed out while a snapshot runs ([`SnapshotCursor`] tagged
 //! `incremental`), so the checkpoint holds it and a restart continues after the last durable
 //! row.
+//!
+//! This module holds [`Incremental`]'s state per database and its life (restore, prepare the
+//! next chunk, retries, close); the rest by job:
+//! - `chunk`: reading one chunk in a short transaction at a known log position;
+//! - `window`: the DBLog merge of a held chunk into each streamed window;
+//! - `signals`: Debezium's signals, their names and data shape;
+//! - `control`: applying signals (and newly captured tables) to the running snapshots;
+//! - `blocking`: blocking snapshots, which pause streaming.
 
 mod blocking;
 mod chunk;
+mod control;
 mod signals;
-
+mod window;
 pub use signals::{
     AdditionalCondition, ExecuteSnapshot, Signal, SignalError, SnapshotSignals, SnapshotType,
     StopSnapshot,
@@ -28,12 +37,8 @@ pub use signals::{
 
 use crate::catalog;
 use crate::connection::{self, Connection};
-use crate::stream::Item;
 use crate::{Error, MssqlConfig};
-use cdc_core::{
-    ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SnapshotCursor, SnapshotMarker, SourceInfo,
-    TableSchema, Value,
-};
+use cdc_core::{Lsn, LsnPosition, SnapshotCursor, TableSchema, Value};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -323,261 +328,6 @@ impl Incremental {
         }
     }
 
-    /// Runs over what one poll of database `index` returned: stamps the snapshot's progress on
-    /// every position, drops held rows that a change committed after the chunk's read point
-    /// supersedes, and, once the window ends at or past that read point, appends the chunk's
-    /// remaining rows before the window's end.
-    pub(crate) fn on_window(
-        &mut self,
-        index: usize,
-        items: &mut VecDeque<Item>,
-        end: &mut Option<LsnPosition>,
-    ) {
-        if index >= self.states.len() {
-            return;
-        }
-        let mut cursor = self.states[index].progress.as_ref().map(cursor_of);
-        for item in items.iter_mut() {
-            let Item::Event(event) = item else { continue };
-            // A signal row is applied where it stands in the stream: the events after it
-            // (and its own position) already carry the snapshot it started.
-            if let Some(signal) = self.signal_in(event) {
-                self.apply(signal);
-                cursor = self.states[index].progress.as_ref().map(cursor_of);
-            }
-            let state = &mut self.states[index];
-            let Position::SqlServer(position) = &mut event.source.position else {
-                continue;
-            };
-            if let Some(cursor) = &cursor
-                && position.snapshot.is_none()
-            {
-                position.snapshot = Some(Box::new(cursor.clone()));
-            }
-            let commit = position.commit_lsn;
-            if let Some(held) = state.held.as_mut()
-                && event.table.id == held.table.id
-                && commit > held.watermark
-            {
-                for row in [event.before.as_ref(), event.after.as_ref()]
-                    .into_iter()
-                    .flatten()
-                {
-                    let key = key_of(&event.table, &row.0);
-                    if let Some(&i) = held.keys.get(&key_text(&key)) {
-                        held.rows[i] = None;
-                    }
-                }
-            }
-        }
-        let state = &mut self.states[index];
-        if state.progress.is_none() {
-            return;
-        }
-        let Some(window_end) = end.as_mut() else {
-            return;
-        };
-        let due = state
-            .held
-            .as_ref()
-            .is_some_and(|h| window_end.commit_lsn >= h.watermark);
-        if due && let Some(held) = state.held.take() {
-            let database = Arc::clone(&self.names[index]);
-            let mut progress = state.progress.clone().unwrap_or_default();
-            let survivors: Vec<Vec<Value>> = held.rows.into_iter().flatten().collect();
-            let n = survivors.len() as u64;
-            for (i, values) in survivors.into_iter().enumerate() {
-                progress.last_key = Some(key_of(&held.table, &values));
-                progress.watermark = Some(held.watermark);
-                let position = LsnPosition {
-                    database: Arc::clone(&database),
-                    commit_lsn: window_end.commit_lsn,
-                    change_lsn: Lsn::ZERO,
-                    // After every event of the window's last transaction, before its end.
-                    event_serial_no: u64::MAX - n + i as u64,
-                    total_order: u64::MAX - n + i as u64,
-                    snapshot: Some(Box::new(cursor_of(&progress))),
-                };
-                let mut source = SourceInfo::new(
-                    crate::stream::CONNECTOR,
-                    Arc::clone(&self.server),
-                    Position::SqlServer(position),
-                );
-                source.commit_time = held.read_time;
-                source.snapshot = SnapshotMarker::Incremental;
-                items.push_back(Item::Event(ChangeEvent::new(
-                    Arc::clone(&held.table),
-                    Op::Read,
-                    None,
-                    Some(Row::new(values)),
-                    source,
-                )));
-            }
-            progress.last_key = held.last_key;
-            progress.watermark = Some(held.watermark);
-            if held.finished {
-                progress.tables.pop_front();
-                progress.last_key = None;
-            }
-            state.progress = (!progress.tables.is_empty()).then_some(progress);
-        }
-        window_end.snapshot = state
-            .progress
-            .as_ref()
-            .map(|progress| Box::new(cursor_of(progress)));
-    }
-
-    /// The signal an insert into the configured signal table carries (Debezium's
-    /// `signal.data.collection`: columns `id`, `type`, `data`); a bad one is logged and
-    /// skipped, as Debezium does.
-    fn signal_in(&self, event: &ChangeEvent) -> Option<Signal> {
-        let (database, table) = self.signal_table.as_ref()?;
-        let id = &event.table.id;
-        if event.op != Op::Create
-            || !format!("{}.{}", id.schema, id.table).eq_ignore_ascii_case(table)
-            || database
-                .as_ref()
-                .is_some_and(|d| !d.eq_ignore_ascii_case(&id.database))
-        {
-            return None;
-        }
-        let row = event.after.as_ref()?;
-        let column = |name: &str| {
-            event
-                .table
-                .columns
-                .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(name))
-                .and_then(|i| row.0.get(i))
-                .and_then(|v| match v {
-                    Value::String(s) => Some(s.to_string()),
-                    _ => None,
-                })
-        };
-        let signal_type = column("type").unwrap_or_default();
-        let data = column("data").unwrap_or_default();
-        match Signal::from_debezium(&signal_type, &data).and_then(|s| s.validate().map(|()| s)) {
-            Ok(signal) => {
-                tracing::info!(table = %id, signal = %signal_type, "signal read from the signal table");
-                Some(signal)
-            }
-            Err(e) => {
-                tracing::warn!(table = %id, error = %e, "ignoring a bad signal row");
-                None
-            }
-        }
-    }
-
-    /// Queues a snapshot of `tables` (`schema.table`) of database `index`, each not already
-    /// queued, incremental or `blocking`: the tables that became captured while the source ran.
-    pub(crate) fn snapshot_new_tables(
-        &mut self,
-        index: usize,
-        tables: Vec<String>,
-        blocking: bool,
-    ) {
-        let (Some(state), Some(name)) = (self.states.get_mut(index), self.names.get(index)) else {
-            return;
-        };
-        let running = state.progress.as_ref();
-        let queued: Vec<Pending> = tables
-            .into_iter()
-            .filter(|table| {
-                !running
-                    .is_some_and(|p| p.tables.iter().any(|p| p.table.eq_ignore_ascii_case(table)))
-            })
-            .map(|table| Pending {
-                table,
-                filter: None,
-            })
-            .collect();
-        if queued.is_empty() {
-            return;
-        }
-        tracing::info!(database = %name, tables = ?queued.iter().map(|t| &t.table).collect::<Vec<_>>(), blocking, "snapshot of tables that became captured");
-        state.queue(queued, blocking);
-        // The catalog is read again: it knows the new tables only from now on.
-        state.tables.clear();
-        // The catalog is read again: it knows the new tables only from now on.
-        state.tables.clear();
-    }
-
-    fn apply(&mut self, signal: Signal) {
-        match signal {
-            Signal::ExecuteSnapshot(request) => {
-                for (index, name) in self.names.iter().enumerate() {
-                    let tables: Vec<Pending> = request
-                        .data_collections
-                        .iter()
-                        .filter_map(|c| local_name(c, name))
-                        .map(|table| Pending {
-                            filter: request
-                                .additional_conditions
-                                .iter()
-                                .find(|c| {
-                                    local_name(&c.data_collection, name)
-                                        .is_some_and(|t| t.eq_ignore_ascii_case(&table))
-                                })
-                                .map(|c| c.filter.clone()),
-                            table,
-                        })
-                        .collect();
-                    if tables.is_empty() {
-                        continue;
-                    }
-                    let blocking = request.snapshot_type == SnapshotType::Blocking;
-                    tracing::info!(database = %name, tables = ?tables.iter().map(|t| &t.table).collect::<Vec<_>>(), blocking, "snapshot requested");
-                    let state = &mut self.states[index];
-                    // The catalog is read again: the table may have been enabled since.
-                    state.tables.clear();
-                    state.queue(tables, blocking);
-                }
-            }
-            Signal::StopSnapshot(request) => {
-                for (index, name) in self.names.iter().enumerate() {
-                    let state = &mut self.states[index];
-                    let Some(progress) = state.progress.as_mut() else {
-                        continue;
-                    };
-                    if request.data_collections.is_empty() {
-                        tracing::info!(database = %name, "incremental snapshot stopped");
-                        state.progress = None;
-                        state.held = None;
-                        continue;
-                    }
-                    let stop: Vec<String> = request
-                        .data_collections
-                        .iter()
-                        .filter_map(|c| local_name(c, name))
-                        .collect();
-                    let current = progress.tables.front().map(|p| p.table.clone());
-                    progress
-                        .tables
-                        .retain(|p| !stop.iter().any(|s| s.eq_ignore_ascii_case(&p.table)));
-                    if progress.tables.front().map(|p| &p.table) != current.as_ref() {
-                        // The table being read was dropped from the snapshot.
-                        state.held = None;
-                        progress.last_key = None;
-                    }
-                    if progress.tables.is_empty() {
-                        state.progress = None;
-                        state.held = None;
-                    }
-                }
-            }
-            Signal::PauseSnapshot => {
-                for progress in self.states.iter_mut().filter_map(|s| s.progress.as_mut()) {
-                    progress.paused = true;
-                }
-            }
-            Signal::ResumeSnapshot => {
-                for progress in self.states.iter_mut().filter_map(|s| s.progress.as_mut()) {
-                    progress.paused = false;
-                }
-            }
-        }
-    }
-
     /// `database.schema.table` of every table an incremental snapshot still has to read (the
     /// one being read first), and whether that database's snapshot is paused.
     pub(crate) fn pending(&self) -> Vec<(String, bool)> {
@@ -656,20 +406,6 @@ async fn front_table(
         }
     }
 }
-
-/// `schema.table` of a data collection named `schema.table` or `database.schema.table`, if it
-/// is in `database`.
-fn local_name(collection: &str, database: &str) -> Option<String> {
-    let parts: Vec<&str> = collection.split('.').collect();
-    match parts.as_slice() {
-        [schema, table] => Some(format!("{schema}.{table}")),
-        [db, schema, table] if db.eq_ignore_ascii_case(database) => {
-            Some(format!("{schema}.{table}"))
-        }
-        _ => None,
-    }
-}
-
 fn key_of(table: &TableSchema, values: &[Value]) -> Vec<Value> {
     table
         .key_indices()
