@@ -785,3 +785,45 @@ async fn a_read_committed_seek_on_the_primary_key_waits_only_for_the_row_it_read
     assert_eq!(r.unwrap()[0][0].get::<i32, _>(0), Some(20));
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn among_equal_priorities_the_deadlock_victim_is_the_transaction_that_changed_fewer_rows() {
+    let (sim, mut observer) = setup().await;
+    exec(
+        &mut observer,
+        "CREATE TABLE shop.dbo.w (id int PRIMARY KEY)",
+    )
+    .await;
+    let mut a = session(&sim).await;
+    let mut b = session(&sim).await;
+    // a changes one row; b changes three (and closes the cycle): a is cheaper to roll back.
+    exec(
+        &mut a,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
+    )
+    .await;
+    exec(
+        &mut b,
+        "BEGIN TRANSACTION; UPDATE dbo.u SET v = 101 WHERE id = 1; INSERT INTO dbo.w VALUES (1), (2);",
+    )
+    .await;
+    let a_spid = int(&mut a, "SELECT @@SPID").await.unwrap();
+    let a_task = tokio::spawn(async move {
+        let r = try_exec(&mut a, "UPDATE dbo.u SET v = 102 WHERE id = 1").await;
+        (a, r)
+    });
+    until_waiting(&mut observer, a_spid).await;
+    exec(&mut b, "UPDATE dbo.t SET v = 12 WHERE id = 1").await;
+    let (mut a, r) = tokio::time::timeout(PATIENCE, a_task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(err_number(&r.unwrap_err()), 1205);
+    assert_eq!(int(&mut a, "SELECT @@TRANCOUNT").await, Some(0));
+    exec(&mut b, "COMMIT TRANSACTION").await;
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 1").await,
+        Some(12)
+    );
+    sim.stop().await;
+}

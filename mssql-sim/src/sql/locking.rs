@@ -243,10 +243,11 @@ impl Exec<'_> {
         mode: &'static str,
     ) -> SqlError {
         let spid = self.sess.spid;
-        let (own, cost) = match self.sess.txn.as_ref() {
-            Some(t) if t.explicit => (t.xid, t.changes.len()),
-            _ => (0, 0),
+        let own = match self.sess.txn.as_ref() {
+            Some(t) if t.explicit => t.xid,
+            _ => 0,
         };
+        let cost = self.rows_changed(own);
         let priority = self.sess.deadlock_priority;
         if let Some(cycle) = self.eng.locks.cycle(spid, own, blocker) {
             let mut victim = (priority, cost, None);
@@ -284,6 +285,21 @@ impl Exec<'_> {
         );
         self.lock_wait = Some(self.ctl.lock_epoch());
         SqlError::new(LOCK_WAIT, "waiting for a lock")
+    }
+
+    /// How many row versions transaction `xid` created or deleted (what its rollback undoes;
+    /// 0 for none). Counted only when a session is about to wait.
+    fn rows_changed(&self, xid: Xid) -> usize {
+        if xid == 0 {
+            return 0;
+        }
+        self.eng
+            .dbs
+            .values()
+            .flat_map(|d| d.tables.values())
+            .flat_map(|t| t.versions.iter())
+            .filter(|v| v.xmin == xid || v.xmax == xid)
+            .count()
     }
 
     /// Whether the session's transaction was chosen as a deadlock victim while it waited;
