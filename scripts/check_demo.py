@@ -32,13 +32,15 @@ deleted = db.execute(
 
 # Snapshot/stream hand-off: a key read by the snapshot (op r) that arrives again as an insert
 # (op c) without a delete of it in between was handed over twice. Positions order events:
-# commit LSN (fixed-width hex text), then the serial inside the transaction.
+# commit LSN (fixed-width hex text), then the serial inside the transaction. Snapshot rows have
+# only a commit LSN (their serial is NULL, as Debezium writes it): the hand-off's, before every
+# event streamed after it.
 twice = {}
 for table in ("customers", "orders"):
     files = f"{summary['parquet']}/*{table}*/**/*.parquet"
     twice[table] = db.execute(
         f"""
-        WITH t AS (SELECT id, __op, __commit_lsn AS lsn, __event_serial_no AS serial
+        WITH t AS (SELECT id, __op, __commit_lsn AS lsn, coalesce(__event_serial_no, -1) AS serial
                    FROM read_parquet('{files}'))
         SELECT c.id, c.lsn FROM t c
         WHERE c.__op = 'c'

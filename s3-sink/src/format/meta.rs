@@ -435,6 +435,15 @@ impl LsnColumns {
 
     pub(crate) fn append(&mut self, position: &Position) {
         match position {
+            // A snapshot row (initial, incremental or blocking) has only a commit LSN, as
+            // Debezium writes it: its change LSN and serial are the reader's placeholders
+            // (zero, or numbers past i64 that order it after its transaction).
+            Position::SqlServer(p) if p.snapshot.is_some() => {
+                self.append_nulls();
+                self.commit_lsn.append_value(p.commit_lsn.text().as_str());
+                self.change_lsn.append_null();
+                self.serial.append_null();
+            }
             Position::SqlServer(p) => {
                 self.append_nulls();
                 self.commit_lsn.append_value(p.commit_lsn.text().as_str());
@@ -538,6 +547,43 @@ mod tests {
         assert_eq!(commit.value(0), "00000027:00000758:0005");
         assert_eq!(change.value(1), "00000027:00000750:0002");
         assert_eq!(arrow_array::Array::len(commit), events.len());
+    }
+
+    /// A snapshot row carries only its commit LSN, as Debezium writes it: before, its change
+    /// LSN was the reader's zero or all-ones placeholder and a blocking or incremental row's
+    /// serial (past i64) a NULL beside a real change LSN.
+    #[test]
+    fn snapshot_rows_have_a_commit_lsn_and_null_change_lsn_and_serial() {
+        let mut event = cdc_core::testing::every_type_events()[0].clone();
+        let streamed = event.clone();
+        if let Position::SqlServer(p) = &mut event.source.position {
+            p.change_lsn = cdc_core::Lsn::MAX;
+            p.event_serial_no = u64::MAX;
+            p.snapshot = Some(Box::new(
+                serde_json::from_str(r#"{"table":"dbo.t","key":"[1]","blocking_row":3}"#).unwrap(),
+            ));
+        }
+        let mut meta = MetaBuilder::new(true, false);
+        meta.append(&streamed);
+        meta.append(&event);
+        let mut arrays = Vec::new();
+        meta.finish(&mut arrays).unwrap();
+        let text = |i: usize| {
+            arrays[i]
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .unwrap()
+                .clone()
+        };
+        let serial = arrays[5]
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .unwrap();
+        assert_eq!(text(3).value(1), text(3).value(0), "the commit LSN stays");
+        assert!(!arrow_array::Array::is_null(&text(4), 0));
+        assert!(arrow_array::Array::is_null(&text(4), 1));
+        assert!(!arrow_array::Array::is_null(serial, 0));
+        assert!(arrow_array::Array::is_null(serial, 1));
     }
 
     /// A position of every kind, with names that need escaping.

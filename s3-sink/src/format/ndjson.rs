@@ -129,11 +129,21 @@ impl NdjsonEncoder {
             field(line, &names.commit_lsn, |l| {
                 json_string(l, &p.commit_lsn.to_string())
             });
+            // A snapshot row has only a commit LSN, as Debezium writes it (see meta.rs).
+            let streamed = p.snapshot.is_none();
             field(line, &names.change_lsn, |l| {
-                json_string(l, &p.change_lsn.to_string())
+                if streamed {
+                    json_string(l, &p.change_lsn.to_string())
+                } else {
+                    l.extend_from_slice(b"null")
+                }
             });
             field(line, &names.event_serial_no, |l| {
-                let _ = write!(l, "{}", p.event_serial_no);
+                if streamed {
+                    let _ = write!(l, "{}", p.event_serial_no);
+                } else {
+                    l.extend_from_slice(b"null")
+                }
             });
         }
         if let Position::Kafka(k) = event.position() {
