@@ -720,7 +720,7 @@ async fn read_committed_snapshot_on_reads_the_last_committed_version_without_wai
 }
 
 #[tokio::test]
-async fn nolock_and_read_uncommitted_readers_do_not_wait_for_changed_rows() {
+async fn nolock_and_read_uncommitted_readers_read_changed_rows_without_waiting() {
     let (sim, _observer) = setup().await;
     let mut writer = session(&sim).await;
     exec(
@@ -729,25 +729,36 @@ async fn nolock_and_read_uncommitted_readers_do_not_wait_for_changed_rows() {
     )
     .await;
     let mut reader = session(&sim).await;
-    assert!(
+    // They read the open transaction's change (a dirty read), as SQL Server's do.
+    assert_eq!(
         int(
             &mut reader,
             "SELECT v FROM dbo.t WITH (NOLOCK) WHERE id = 1"
         )
-        .await
-        .is_some()
+        .await,
+        Some(11)
     );
     exec(
         &mut reader,
         "SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED",
     )
     .await;
-    assert!(
-        int(&mut reader, "SELECT v FROM dbo.t WHERE id = 1")
-            .await
-            .is_some()
+    assert_eq!(
+        int(&mut reader, "SELECT v FROM dbo.t WHERE id = 1").await,
+        Some(11)
     );
-    exec(&mut writer, "COMMIT TRANSACTION").await;
+    exec(&mut writer, "INSERT INTO dbo.t VALUES (9, 90)").await;
+    assert_eq!(
+        int(&mut reader, "SELECT COUNT(*) FROM dbo.t").await,
+        Some(3),
+        "an uncommitted insert counts"
+    );
+    exec(&mut writer, "ROLLBACK TRANSACTION").await;
+    assert_eq!(
+        int(&mut reader, "SELECT v FROM dbo.t WHERE id = 1").await,
+        Some(10),
+        "rolled back"
+    );
     sim.stop().await;
 }
 

@@ -137,11 +137,13 @@ impl TxnTable {
 }
 
 /// What one statement may see: its own transaction's writes plus committed ones, either
-/// the latest (READ COMMITTED) or as of a commit sequence number (SNAPSHOT).
+/// the latest (READ COMMITTED) or as of a commit sequence number (SNAPSHOT); a dirty view
+/// (`NOLOCK`, READ UNCOMMITTED) also sees other open transactions' writes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct View {
     pub(crate) own: Xid,
     pub(crate) as_of: Option<u64>,
+    pub(crate) dirty: bool,
 }
 
 impl View {
@@ -151,7 +153,8 @@ impl View {
         }
         match tt.status(xid) {
             TxStatus::Committed(seq) => self.as_of.is_none_or(|a| seq <= a),
-            _ => false,
+            TxStatus::Active => self.dirty,
+            TxStatus::Aborted => false,
         }
     }
 

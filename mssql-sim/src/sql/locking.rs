@@ -68,8 +68,11 @@ pub(crate) fn deadlock_error(spid: u16) -> SqlError {
 /// The locks a read of a base table takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReadLocks {
-    /// None, waiting for nobody (SNAPSHOT, NOLOCK, READ UNCOMMITTED).
+    /// None, waiting for nobody, reading versions (SNAPSHOT).
     Nothing,
+    /// None, waiting for nobody, reading other open transactions' changes too (`NOLOCK`,
+    /// READ UNCOMMITTED: dirty reads).
+    Uncommitted,
     /// READ COMMITTED: without READ_COMMITTED_SNAPSHOT, waits for table X locks and for
     /// rows other open transactions changed; with it, reads the last committed version and
     /// waits for nobody.
@@ -96,7 +99,7 @@ impl Exec<'_> {
                 .any(|h| matches!(h, Expr::Identifier(i) if i.value.eq_ignore_ascii_case(want)))
         };
         if named("NOLOCK") || named("READUNCOMMITTED") {
-            return ReadLocks::Nothing;
+            return ReadLocks::Uncommitted;
         }
         if named("HOLDLOCK") || named("SERIALIZABLE") {
             return ReadLocks::Serializable;
@@ -108,7 +111,8 @@ impl Exec<'_> {
             return ReadLocks::CommittedLocking;
         }
         match self.sess.isolation {
-            Isolation::ReadUncommitted | Isolation::Snapshot => ReadLocks::Nothing,
+            Isolation::ReadUncommitted => ReadLocks::Uncommitted,
+            Isolation::Snapshot => ReadLocks::Nothing,
             Isolation::ReadCommitted => ReadLocks::Committed,
             Isolation::RepeatableRead => ReadLocks::Repeatable,
             Isolation::Serializable => ReadLocks::Serializable,
@@ -118,7 +122,7 @@ impl Exec<'_> {
     /// Waits for what a read of table `r` must wait for, then takes the locks it keeps.
     pub(crate) fn lock_read(&mut self, r: &TableRef, how: ReadLocks) -> SqlResult<()> {
         let versioned = how == ReadLocks::Committed && self.eng.db(&r.db)?.read_committed_snapshot;
-        if how == ReadLocks::Nothing || versioned {
+        if matches!(how, ReadLocks::Nothing | ReadLocks::Uncommitted) || versioned {
             return Ok(());
         }
         let own = self.xid();

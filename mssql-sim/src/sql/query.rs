@@ -398,7 +398,11 @@ impl Exec<'_> {
         }
         let r = self.resolve(parts)?;
         self.lock_read(&r, locks)?;
-        let view = self.view();
+        let mut view = self.view();
+        if locks == crate::sql::locking::ReadLocks::Uncommitted {
+            view.dirty = true;
+            view.as_of = None;
+        }
         let t = self.table(&r)?;
         if self.dml_target.as_ref()
             == Some(&(

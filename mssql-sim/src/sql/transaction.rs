@@ -238,11 +238,16 @@ impl Exec<'_> {
                 } else {
                     None
                 };
-                View { own: t.xid, as_of }
+                View {
+                    own: t.xid,
+                    as_of,
+                    dirty: false,
+                }
             }
             None => View {
                 own: 0,
                 as_of: None,
+                dirty: false,
             },
         }
     }
