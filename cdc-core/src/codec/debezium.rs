@@ -1,8 +1,7 @@
 //! The Debezium JSON envelope, with or without an embedded Connect schema.
 
-use super::debezium_schema::{
-    Logical, envelope_schema, key_schema, row_logicals, table_from_schemas,
-};
+use super::debezium_schema::{Logical, envelope_schema, key_schema, row_logicals};
+use super::debezium_schema_read::table_from_schemas;
 use super::handling::{BinaryHandlingMode, DecimalHandlingMode, Handling, TimePrecisionMode};
 use super::{EncodedRecord, EventCodec, debezium_value, debezium_writer};
 use crate::{

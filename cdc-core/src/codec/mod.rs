@@ -2,6 +2,7 @@
 
 mod debezium;
 mod debezium_schema;
+mod debezium_schema_read;
 mod debezium_value;
 mod debezium_writer;
 mod handling;
