@@ -342,3 +342,38 @@ async fn with_new_table_snapshot_blocking_a_newly_captured_table_is_read_with_st
         table(&target, "customers").await
     );
 }
+
+/// A blocking snapshot whose filter the server refuses drops that table, reads the others, and
+/// streaming resumes (before, the pipeline stopped).
+#[tokio::test]
+async fn a_refused_filter_drops_its_table_from_a_blocking_snapshot_and_streaming_resumes() {
+    let target = items_and_customers("blk_bad_filter", 5).await;
+    target
+        .run("INSERT INTO dbo.customers (id, version) VALUES (1, 1), (2, 1);")
+        .await;
+    target.scan().await;
+    let mut source = start_source(&target, 10, None).await;
+    let mut consumer = Consumer::default();
+    consumer.pump(&mut source).await;
+    source
+        .signals()
+        .execute_snapshot(
+            ExecuteSnapshot::blocking(["dbo.items", "dbo.customers"])
+                .with_condition("dbo.items", "nosuchcol = 1"),
+        )
+        .unwrap();
+    consumer.pump(&mut source).await;
+    assert_eq!(consumer.reads(), [1, 2], "only the customers");
+    target
+        .run("INSERT INTO dbo.customers (id, version) VALUES (3, 1);")
+        .await;
+    target.scan().await;
+    consumer.pump(&mut source).await;
+    assert_eq!(
+        consumer
+            .log
+            .last()
+            .map(|(t, op, id, _)| (t.as_str(), *op, *id)),
+        Some(("customers", Op::Create, 3))
+    );
+}

@@ -553,6 +553,39 @@ async fn additional_conditions_limit_the_rows_read() {
     assert_eq!(consumer.reads, [1, 2, 3, 18, 19, 20]);
 }
 
+/// A filter the server refuses (a column the table lacks) drops that table from the snapshot,
+/// with an error in the log, and streaming goes on: before, the chunk query's error 207
+/// stopped the whole pipeline after the signal had been accepted with 202 (found trying
+/// `POST /signals` as a user would).
+#[tokio::test]
+async fn a_filter_the_server_refuses_drops_that_table_from_the_snapshot_and_streaming_goes_on() {
+    let target = items("inc_bad_filter", 5).await;
+    let mut source = source_with_chunks(&target, 4, None).await;
+    source
+        .signals()
+        .execute_snapshot(
+            ExecuteSnapshot::incremental(["dbo.items"])
+                .with_condition("dbo.items", "nosuchcol = 1"),
+        )
+        .unwrap();
+    let mut consumer = Consumer::default();
+    until_finished(&target, &mut source, &mut consumer).await;
+    assert!(consumer.reads.is_empty(), "{:?}", consumer.reads);
+    target
+        .run("UPDATE dbo.items SET version = 2 WHERE id = 1;")
+        .await;
+    target.scan().await;
+    consumer.pump(&mut source).await;
+    assert!(consumer.streamed.contains(&1), "streaming went on");
+    // A good signal afterwards is taken.
+    source
+        .signals()
+        .execute_snapshot(ExecuteSnapshot::incremental(["dbo.items"]))
+        .unwrap();
+    until_finished(&target, &mut source, &mut consumer).await;
+    assert_eq!(consumer.reads, [1, 2, 3, 4, 5]);
+}
+
 #[tokio::test]
 async fn pause_stops_reading_chunks_until_resume() {
     let target = items("inc_pause", 20).await;

@@ -84,7 +84,12 @@ impl Incremental {
                     // A failed read's connection (and its transaction) is never reused.
                     conn.reset();
                     state.chunk_failed(e, config, tokio::time::Instant::now())?;
-                    return Ok(Some(items));
+                    if state.retry.is_some() {
+                        // A transient failure: read again after the wait, at a later step.
+                        return Ok(Some(items));
+                    }
+                    // The table was dropped from the snapshot: on with the next one.
+                    continue;
                 }
             };
             state.retry = None;

@@ -150,8 +150,11 @@ impl DatabaseState {
     }
 
     /// Takes a failed chunk read: a transient failure is retried once the schedule's next
-    /// wait has passed, at a later step; a lasting one, or one past `max_retries` failures in
-    /// a row, is returned.
+    /// wait has passed, at a later step; a statement the server refused (a signal's filter
+    /// naming a column the table lacks, a table dropped since the signal: SQL Server's user
+    /// errors, severity 16 or less) drops that table from the snapshot with an error in the
+    /// log, and streaming goes on — a signal accepted with 202 must not stop the pipeline;
+    /// any other lasting failure, or one past `max_retries` failures in a row, is returned.
     fn chunk_failed(
         &mut self,
         error: Error,
@@ -159,6 +162,17 @@ impl DatabaseState {
         now: tokio::time::Instant,
     ) -> Result<(), Error> {
         if !error.is_transient() {
+            if refused_statement(&error)
+                && let Some(progress) = self.progress.as_mut()
+                && let Some(table) = progress.tables.pop_front()
+            {
+                let cause = std::error::Error::source(&error).map(ToString::to_string);
+                tracing::error!(table = %table.table, filter = ?table.filter, error = %error, cause = ?cause, "the snapshot's chunk query was refused; the table is dropped from the snapshot (fix the signal and send it again)");
+                progress.last_key = None;
+                self.held = None;
+                self.retry = None;
+                return Ok(());
+            }
             return Err(error);
         }
         let (waits, at) = self
@@ -171,6 +185,13 @@ impl DatabaseState {
         tracing::warn!(error = %error, ?wait, "reading an incremental snapshot chunk failed; retrying after the wait, at a later step");
         Ok(())
     }
+}
+
+/// Whether SQL Server refused the statement itself (a user error: severity 16 or less, not one
+/// of the transient numbers), as opposed to the connection or the server failing.
+fn refused_statement(error: &Error) -> bool {
+    matches!(error, Error::Server { source, .. }
+        if matches!(&**source, tiberius::error::Error::Server(token) if token.class() <= 16))
 }
 
 /// Incremental snapshots of every database of a source.
