@@ -232,9 +232,10 @@ fn readme_service_example_parses_and_builds() {
         .split("```")
         .next()
         .unwrap();
-    // Only the variable the example names is set.
+    // Only the variable the example names is set, to a password with the characters that
+    // break a connection string (the example once put it inside one).
     let file = PipelineFile::parse(example, "README.md", |name| {
-        (name == "MSSQL_PASSWORD").then(|| "x".into())
+        (name == "MSSQL_PASSWORD").then(|| "pa;ss'w=rd".into())
     })
     .unwrap();
     assert_eq!(file.pipeline.name, "erp-to-lake");
