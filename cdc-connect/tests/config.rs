@@ -147,7 +147,10 @@ fn an_unknown_key_is_still_refused_beside_the_old_key_names() {
         "server_name = \"erp\"\nservername = \"erp\"",
     );
     let err = parse(&text).unwrap_err().to_string();
-    assert!(err.contains("unknown key `servername` in [source.mssql]"), "{err}");
+    assert!(
+        err.contains("unknown key `servername` in [source.mssql]"),
+        "{err}"
+    );
 }
 
 #[test]

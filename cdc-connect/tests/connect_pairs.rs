@@ -94,7 +94,9 @@ fn a_sink_reading_tables_the_include_list_captures_by_pattern_or_in_another_case
             "{list}"
         );
         assert!(
-            !t.warnings.iter().any(|w| w.property == "table.include.list"),
+            !t.warnings
+                .iter()
+                .any(|w| w.property == "table.include.list"),
             "every pattern matches a table the sink reads: {:?}",
             t.warnings
         );
