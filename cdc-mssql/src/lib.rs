@@ -16,6 +16,13 @@
 //! - [`MssqlSource`]: the [`ChangeSource`](cdc_core::ChangeSource);
 //! - [`Error`]: what can go wrong, with what to run to fix it;
 //! - [`Lsn`]: SQL Server's log sequence number (re-exported from cdc-core).
+//!
+//! Inside, one job per module: `config` (the configuration and its builder), `ado`
+//! (connection strings), `connection` and `handshake` (reaching the server, reconnecting),
+//! `catalog` (capture instances, columns, keys), `query` (the reader's SQL), `types` (driver
+//! values to cdc-core values), `snapshot` (the initial snapshot), `stream` (change-table
+//! windows in commit order), `incremental` (incremental and blocking snapshots, signals),
+//! `source` (the [`ChangeSource`](cdc_core::ChangeSource) over them), `error`.
 
 mod ado;
 mod catalog;
