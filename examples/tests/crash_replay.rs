@@ -195,13 +195,26 @@ impl Change {
             let mut row = value.as_object().expect("a row").clone();
             row.retain(|column, _| !column.starts_with("__"));
             let topic = value["__kafka_topic"].as_str().expect("__kafka_topic");
+            // A snapshot row has only its commit LSN, as Debezium writes it; it is known by
+            // (table, key).
+            let snapshot_row = op == "r";
+            let change_lsn = match value["__change_lsn"].as_str() {
+                Some(lsn) => lsn.to_lowercase(),
+                None if snapshot_row => String::new(),
+                None => panic!("no __change_lsn in {value}"),
+            };
+            let serial = match value["__event_serial_no"].as_u64() {
+                Some(serial) => serial,
+                None if snapshot_row => 0,
+                None => panic!("no __event_serial_no in {value}"),
+            };
             return Change {
                 table: topic.rsplit('.').next().unwrap_or_default().to_string(),
                 key: row["id"].as_i64().expect("id"),
                 after: (op != "d").then(|| Json::Object(row)),
                 commit_lsn: value["__commit_lsn"].as_str().expect("lsn").to_lowercase(),
-                change_lsn: value["__change_lsn"].as_str().expect("lsn").to_lowercase(),
-                serial: value["__event_serial_no"].as_u64().expect("serial"),
+                change_lsn,
+                serial,
                 op,
             };
         }
