@@ -6,11 +6,11 @@
 
 mod support;
 
-use cdc_core::{ChangeEvent, ChangeSource, Checkpoint, Op, Position, SnapshotMarker, Value};
+use cdc_core::{ChangeEvent, ChangeSource, Checkpoint, Op, Position, SnapshotMarker};
 use cdc_mssql::{ExecuteSnapshot, MssqlSource, NewTableSnapshot};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use support::Target;
+use support::{Target, int};
 
 /// `dbo.items` (rows `1..=rows`, version 1) and an empty `dbo.customers`, both captured.
 async fn items_and_customers(name: &str, rows: i32) -> Target {
@@ -35,13 +35,6 @@ async fn items_and_customers(name: &str, rows: i32) -> Target {
     target.run(&sql).await;
     target.scan().await;
     target
-}
-
-fn int(v: &Value) -> i32 {
-    match v {
-        Value::I32(i) => *i,
-        other => panic!("not an int: {other:?}"),
-    }
 }
 
 /// A consumer applying events in arrival order, checking that every position (events and

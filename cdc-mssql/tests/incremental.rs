@@ -10,7 +10,7 @@ use cdc_core::{
 };
 use cdc_mssql::{ExecuteSnapshot, MssqlSource};
 use std::collections::{BTreeMap, HashMap};
-use support::Target;
+use support::{Target, int};
 
 /// `dbo.items` with CDC on and rows `1..=rows` at version 1. Every change the tests make sets
 /// a higher `version`, so a row older than what a consumer already has is recognisable.
@@ -35,13 +35,6 @@ async fn items(name: &str, rows: i32) -> Target {
     }
     target.scan().await;
     target
-}
-
-fn int(v: &Value) -> i32 {
-    match v {
-        Value::I32(i) => *i,
-        other => panic!("not an int: {other:?}"),
-    }
 }
 
 fn text(v: &Value) -> Option<String> {

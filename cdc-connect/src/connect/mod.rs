@@ -157,21 +157,18 @@ fn resolve_providers(value: &str, env: &impl Fn(&str) -> Option<String>) -> Resu
             break;
         };
         let reference = &rest[start + 2..start + len];
-        let Some((provider, spec)) = reference.split_once(':') else {
-            // `${NAME}` is not a provider reference; Kafka Connect leaves it as it is.
+        // `${NAME}` or `${not a name:…}` is no provider reference; Kafka Connect leaves it.
+        let provider_ref = reference.split_once(':').filter(|(provider, _)| {
+            !provider.is_empty()
+                && provider
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        let Some((provider, spec)) = provider_ref else {
             out.push_str(&rest[..start + len + 1]);
             rest = &rest[start + len + 1..];
             continue;
         };
-        if provider.is_empty()
-            || !provider
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            out.push_str(&rest[..start + len + 1]);
-            rest = &rest[start + len + 1..];
-            continue;
-        }
         let resolved = match provider {
             "env" => {
                 // `${env:NAME}` or `${env:<path>:NAME}`: the key is what follows the last ':'.

@@ -219,3 +219,11 @@ pub fn ops(events: &[ChangeEvent]) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// An `int` column's value (panics on anything else: a test's table has the type it declares).
+pub fn int(v: &cdc_core::Value) -> i32 {
+    match v {
+        cdc_core::Value::I32(i) => *i,
+        other => panic!("not an int: {other:?}"),
+    }
+}
