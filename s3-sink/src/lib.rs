@@ -39,7 +39,7 @@
 //! - [`format`](mod@format): [`Format`], [`Layout`], Parquet and NDJSON options, column
 //!   mapping ([`format::columns`]) and metadata columns ([`format::meta`]);
 //! - [`partitioner`]: [`Partitioner`], [`DefaultPartitioner`], [`FieldPartitioner`],
-//!   [`TimePartitioner`];
+//!   [`TimeBasedPartitioner`];
 //! - [`rotation`]: [`Rotation`], when a file closes;
 //! - [`retry`]: [`RetryPolicy`] and [`retry::is_transient`];
 //! - `error`: [`S3SinkError`].
@@ -74,7 +74,7 @@ pub use format::{
     ParquetOptions,
 };
 pub use partitioner::{
-    DefaultPartitioner, FieldPartitioner, PartitionContext, Partitioner, TimePartitioner,
+    DefaultPartitioner, FieldPartitioner, PartitionContext, Partitioner, TimeBasedPartitioner,
     TimeSource, Zone,
 };
 pub use retry::RetryPolicy;

@@ -6,7 +6,7 @@ mod support;
 
 use cdc_core::testing::sample_events;
 use cdc_core::{Sink, Value};
-use s3_sink::{FieldPartitioner, Format, S3Sink, TimePartitioner};
+use s3_sink::{FieldPartitioner, Format, S3Sink, TimeBasedPartitioner};
 use std::collections::BTreeSet;
 
 /// Values holding every character class that needs escaping in a directory name.
@@ -105,7 +105,7 @@ async fn daily_path_format_lays_out_kafka_connect_directories() {
         .url(format!("file://{}", dir.path().display()))
         .format(Format::ndjson())
         .partitioner(
-            TimePartitioner::commit_time()
+            TimeBasedPartitioner::commit_time()
                 .with_path_format("'dt'=YYYY-MM-dd")
                 .unwrap()
                 .with_zone("America/New_York")

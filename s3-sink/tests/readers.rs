@@ -259,7 +259,7 @@ async fn duckdb_reads_hive_time_partitions() {
     let mut sink = S3Sink::builder()
         .url(format!("file://{}", dir.path().display()))
         .partitioner(
-            s3_sink::TimePartitioner::commit_time()
+            s3_sink::TimeBasedPartitioner::commit_time()
                 .with_zone("America/New_York")
                 .unwrap(),
         )

@@ -5,7 +5,7 @@ use super::{field_error, ms};
 use crate::config::{self, ConfigError};
 use s3_sink::{
     FieldPartitioner, Format, Layout, NdjsonCompression, NdjsonOptions, ParquetCompression,
-    ParquetOptions, RetryPolicy, Rotation, S3Sink, TimePartitioner, TimeSource,
+    ParquetOptions, RetryPolicy, Rotation, S3Sink, TimeBasedPartitioner, TimeSource,
 };
 
 /// The S3 sink from `[sink.s3]`.
@@ -114,12 +114,14 @@ pub fn s3_sink(section: &config::S3SinkSection, name: &str) -> Result<S3Sink, Co
 }
 
 /// The time partitioner from `[sink.s3.partitioner]` with `kind = "time"`.
-pub fn time_partitioner(p: &config::PartitionerSection) -> Result<TimePartitioner, ConfigError> {
+pub fn time_partitioner(
+    p: &config::PartitionerSection,
+) -> Result<TimeBasedPartitioner, ConfigError> {
     let source = match &p.time_column {
         Some(column) => TimeSource::Column(column.clone()),
         None => TimeSource::CommitTime,
     };
-    let mut t = TimePartitioner::from_source(source);
+    let mut t = TimeBasedPartitioner::from_source(source);
     if let Some(format) = &p.path_format {
         t = t
             .with_path_format(format)

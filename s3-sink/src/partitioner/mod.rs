@@ -12,7 +12,9 @@ pub use default::DefaultPartitioner;
 pub use escape::NULL_PARTITION;
 pub(crate) use escape::{escape, escaped_segment};
 pub use field::FieldPartitioner;
-pub use time_based::{DAILY_PATH_FORMAT, HOURLY_PATH_FORMAT, TimePartitioner, TimeSource, Zone};
+pub use time_based::{
+    DAILY_PATH_FORMAT, HOURLY_PATH_FORMAT, TimeBasedPartitioner, TimeSource, Zone,
+};
 
 use cdc_core::{BoxError, ChangeEvent};
 use std::fmt;
@@ -104,7 +106,7 @@ mod tests {
             .unwrap()
             .name;
         // Typical datetimeoffset: 2024-05-17 06:30 UTC.
-        let by_column = TimePartitioner::column(offset_column.clone());
+        let by_column = TimeBasedPartitioner::column(offset_column.clone());
         assert_eq!(
             by_column.partition(&events[0], &ctx()).unwrap(),
             "year=2024/month=05/day=17/hour=06"

@@ -5,7 +5,7 @@ use super::{PartitionContext, Partitioner};
 use cdc_core::{BoxError, ChangeEvent, Value};
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Timelike, Utc};
 
-/// Where [`TimePartitioner`] takes the time from.
+/// Where [`TimeBasedPartitioner`] takes the time from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimeSource {
     /// The commit time of the change (`SourceInfo::commit_time`).
@@ -15,7 +15,7 @@ pub enum TimeSource {
     Column(String),
 }
 
-/// The zone [`TimePartitioner`] renders hours in.
+/// The zone [`TimeBasedPartitioner`] renders hours in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Zone {
     /// A fixed offset from UTC.
@@ -37,19 +37,19 @@ impl Zone {
 /// or an IANA zone.
 ///
 /// ```
-/// use s3_sink::{PartitionContext, Partitioner, TimePartitioner};
+/// use s3_sink::{PartitionContext, Partitioner, TimeBasedPartitioner};
 /// let events = cdc_core::testing::sample_events("s", 1); // committed 2026-01-01T00:00:00.010Z
 /// let ctx = PartitionContext { topic: "t", kafka_partition: None };
-/// let utc = TimePartitioner::commit_time();
+/// let utc = TimeBasedPartitioner::commit_time();
 /// assert_eq!(utc.partition(&events[0], &ctx).unwrap(), "year=2026/month=01/day=01/hour=00");
-/// let minus_five = TimePartitioner::commit_time().with_offset_hours(-5).unwrap();
+/// let minus_five = TimeBasedPartitioner::commit_time().with_offset_hours(-5).unwrap();
 /// assert_eq!(minus_five.partition(&events[0], &ctx).unwrap(), "year=2025/month=12/day=31/hour=19");
-/// let zurich = TimePartitioner::commit_time().with_zone("Europe/Zurich").unwrap();
+/// let zurich = TimeBasedPartitioner::commit_time().with_zone("Europe/Zurich").unwrap();
 /// assert_eq!(zurich.partition(&events[0], &ctx).unwrap(), "year=2026/month=01/day=01/hour=01");
-/// assert!(TimePartitioner::commit_time().with_zone("Mars/Olympus").is_err());
+/// assert!(TimeBasedPartitioner::commit_time().with_zone("Mars/Olympus").is_err());
 /// ```
 #[derive(Debug, Clone)]
-pub struct TimePartitioner {
+pub struct TimeBasedPartitioner {
     source: TimeSource,
     zone: Zone,
     /// The pattern's literal text; [`FormatToken::Literal`] ranges index into it.
@@ -164,7 +164,7 @@ fn parse_path_format(pattern: &str) -> Result<(String, Vec<FormatToken>), String
     Ok((text, tokens))
 }
 
-impl TimePartitioner {
+impl TimeBasedPartitioner {
     /// Hours of the commit time, in UTC.
     pub fn commit_time() -> Self {
         Self::from_source(TimeSource::CommitTime)
@@ -199,14 +199,14 @@ impl TimePartitioner {
     /// pattern is not one of these.
     ///
     /// ```
-    /// use s3_sink::{PartitionContext, Partitioner, TimePartitioner, partitioner::DAILY_PATH_FORMAT};
+    /// use s3_sink::{PartitionContext, Partitioner, TimeBasedPartitioner, partitioner::DAILY_PATH_FORMAT};
     /// let events = cdc_core::testing::sample_events("s", 1); // committed 2026-01-01T00:00:00.010Z
     /// let ctx = PartitionContext { topic: "t", kafka_partition: None };
-    /// let daily = TimePartitioner::commit_time().with_path_format(DAILY_PATH_FORMAT).unwrap();
+    /// let daily = TimeBasedPartitioner::commit_time().with_path_format(DAILY_PATH_FORMAT).unwrap();
     /// assert_eq!(daily.partition(&events[0], &ctx).unwrap(), "year=2026/month=01/day=01");
-    /// let custom = TimePartitioner::commit_time().with_path_format("'dt'=YYYY-MM-dd").unwrap();
+    /// let custom = TimeBasedPartitioner::commit_time().with_path_format("'dt'=YYYY-MM-dd").unwrap();
     /// assert_eq!(custom.partition(&events[0], &ctx).unwrap(), "dt=2026-01-01");
-    /// assert!(TimePartitioner::commit_time().with_path_format("MMMM").is_err());
+    /// assert!(TimeBasedPartitioner::commit_time().with_path_format("MMMM").is_err());
     /// ```
     pub fn with_path_format(mut self, pattern: &str) -> crate::Result<Self> {
         let (literals, format) = parse_path_format(pattern)
@@ -223,11 +223,11 @@ impl TimePartitioner {
     /// unless it is between 1 ms and 366 days.
     ///
     /// ```
-    /// use s3_sink::{PartitionContext, Partitioner, TimePartitioner};
+    /// use s3_sink::{PartitionContext, Partitioner, TimeBasedPartitioner};
     /// use std::time::Duration;
     /// let events = cdc_core::testing::sample_events("s", 1); // committed 2026-01-01T00:00:00.010Z
     /// let ctx = PartitionContext { topic: "t", kafka_partition: None };
-    /// let six_hourly = TimePartitioner::commit_time()
+    /// let six_hourly = TimeBasedPartitioner::commit_time()
     ///     .with_path_format("'dt'=YYYYMMdd'T'HHmm").unwrap()
     ///     .with_offset_hours(-5).unwrap()
     ///     .with_partition_duration(Duration::from_secs(6 * 3600)).unwrap();
@@ -299,7 +299,7 @@ fn utc_offset() -> FixedOffset {
     FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("zero is a valid offset"))
 }
 
-impl TimePartitioner {
+impl TimeBasedPartitioner {
     /// The start of the window holding `t`, when a partition duration is set.
     fn window_start(&self, t: NaiveDateTime) -> Result<NaiveDateTime, BoxError> {
         let Some(duration) = self.duration else {
@@ -314,7 +314,7 @@ impl TimePartitioner {
     }
 }
 
-impl Partitioner for TimePartitioner {
+impl Partitioner for TimeBasedPartitioner {
     fn partition(
         &self,
         event: &ChangeEvent,
@@ -375,14 +375,16 @@ mod tests {
     fn named_zones_follow_daylight_saving_time() {
         let mut event = sample_events("s", 1).remove(0);
         event.source.commit_time = Some(Utc.with_ymd_and_hms(2026, 7, 1, 0, 30, 0).unwrap());
-        let zurich = TimePartitioner::commit_time()
+        let zurich = TimeBasedPartitioner::commit_time()
             .with_zone("Europe/Zurich")
             .unwrap();
         assert_eq!(
             zurich.partition(&event, &ctx()).unwrap(),
             "year=2026/month=07/day=01/hour=02"
         );
-        let fixed = TimePartitioner::commit_time().with_offset_hours(1).unwrap();
+        let fixed = TimeBasedPartitioner::commit_time()
+            .with_offset_hours(1)
+            .unwrap();
         assert_eq!(
             fixed.partition(&event, &ctx()).unwrap(),
             "year=2026/month=07/day=01/hour=01"
