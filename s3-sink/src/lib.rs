@@ -31,17 +31,19 @@
 //!   rewrites them byte-identically from the committed offset.
 //!
 //! # Crate map
-//! Public ([`S3Sink`] and everything it is built from):
+//! Public (each item has one path, at the crate root, except the two column-name
+//! namespaces):
 //! - `config`: [`S3SinkBuilder`]: URL or store, options, validation at build time;
 //! - `sink`: [`S3Sink`], the [`Sink`](cdc_core::Sink): an event's way from `write` to a
 //!   file, and what is durable;
 //! - `stats`: [`SinkStats`], what the sink did;
-//! - [`format`](mod@format): [`Format`], [`Layout`], Parquet and NDJSON options, column
-//!   mapping ([`format::columns`]) and metadata columns ([`format::meta`]);
-//! - [`partitioner`]: [`Partitioner`], [`DefaultPartitioner`], [`FieldPartitioner`],
+//! - `format`: [`Format`], [`Layout`], Parquet and NDJSON options, and the namespaces
+//!   [`columns`] (how SQL Server types map to Parquet columns) and [`meta`] (metadata
+//!   column names);
+//! - `partitioner`: [`Partitioner`], [`DefaultPartitioner`], [`FieldPartitioner`],
 //!   [`TimeBasedPartitioner`];
-//! - [`rotation`]: [`Rotation`], when a file closes;
-//! - [`retry`]: [`RetryPolicy`] and [`retry::is_transient`];
+//! - `rotation`: [`Rotation`], when a file closes;
+//! - `retry`: [`RetryPolicy`] and [`is_transient`];
 //! - `error`: [`S3SinkError`].
 //!
 //! Internal, in the order an event meets them:
@@ -56,12 +58,12 @@ mod budget;
 mod config;
 mod error;
 mod files;
-pub mod format;
+mod format;
 mod ledger;
-pub mod partitioner;
+mod partitioner;
 mod recovery;
-pub mod retry;
-pub mod rotation;
+mod retry;
+mod rotation;
 mod settings;
 mod sink;
 mod stats;
@@ -71,13 +73,13 @@ pub use config::{MIN_S3_PART_SIZE, S3SinkBuilder};
 pub use error::{Result, S3SinkError};
 pub use format::{
     Dictionary, Format, Layout, NdjsonCompression, NdjsonOptions, ParquetCompression,
-    ParquetOptions,
+    ParquetOptions, columns, meta,
 };
 pub use partitioner::{
-    DefaultPartitioner, FieldPartitioner, PartitionContext, Partitioner, TimeBasedPartitioner,
-    TimeSource, Zone,
+    DAILY_PATH_FORMAT, DefaultPartitioner, FieldPartitioner, HOURLY_PATH_FORMAT, NULL_PARTITION,
+    PartitionContext, Partitioner, TimeBasedPartitioner, TimeSource, Zone,
 };
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, is_transient};
 pub use rotation::Rotation;
 pub use sink::S3Sink;
 pub use stats::SinkStats;

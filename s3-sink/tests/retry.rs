@@ -201,12 +201,10 @@ async fn a_spent_retry_budget_is_a_typed_error() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(s3_sink::retry::is_transient(
-        &object_store::Error::Generic {
-            store: "s3",
-            source: "Server returned non-2xx status code: 503 Service Unavailable".into()
-        }
-    ));
+    assert!(s3_sink::is_transient(&object_store::Error::Generic {
+        store: "s3",
+        source: "Server returned non-2xx status code: 503 Service Unavailable".into()
+    }));
 }
 
 #[tokio::test]

@@ -237,11 +237,11 @@ fn partitioner(p: &mut Props<'_>) -> Result<Option<PartitionerSection>, ConfigEr
             return Ok(Some(section));
         }
         Some("HourlyPartitioner") => {
-            section.path_format = Some(s3_sink::partitioner::HOURLY_PATH_FORMAT.into());
+            section.path_format = Some(s3_sink::HOURLY_PATH_FORMAT.into());
             section.partition_duration_ms = Some(3_600_000);
         }
         Some("DailyPartitioner") => {
-            section.path_format = Some(s3_sink::partitioner::DAILY_PATH_FORMAT.into());
+            section.path_format = Some(s3_sink::DAILY_PATH_FORMAT.into());
             section.partition_duration_ms = Some(86_400_000);
         }
         Some("TimeBasedPartitioner") => {

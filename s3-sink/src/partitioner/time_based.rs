@@ -199,7 +199,7 @@ impl TimeBasedPartitioner {
     /// pattern is not one of these.
     ///
     /// ```
-    /// use s3_sink::{PartitionContext, Partitioner, TimeBasedPartitioner, partitioner::DAILY_PATH_FORMAT};
+    /// use s3_sink::{PartitionContext, Partitioner, TimeBasedPartitioner, DAILY_PATH_FORMAT};
     /// let events = cdc_core::testing::sample_events("s", 1); // committed 2026-01-01T00:00:00.010Z
     /// let ctx = PartitionContext { topic: "t", kafka_partition: None };
     /// let daily = TimeBasedPartitioner::commit_time().with_path_format(DAILY_PATH_FORMAT).unwrap();
