@@ -1,5 +1,11 @@
 //! Expression evaluation with T-SQL's three-valued logic and the built-in functions the
 //! simulator knows.
+//!
+//! - this file: [`Exec::eval`], an expression against a row, its columns and the session's
+//!   variables.
+//! - `ops`: literals, `LIKE`, comparison and arithmetic on values.
+
+mod ops;
 
 use sqlparser::ast::{BinaryOperator, Expr, InTarget, UnaryOperator, Value as AstValue};
 
@@ -7,222 +13,9 @@ use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::parse::ident_text;
 use crate::sql::rel::RelCol;
-use crate::value::{SqlType, Value, coerce, compare, parse_decimal, rescale};
-
-fn bool_val(b: Option<bool>) -> Value {
-    match b {
-        Some(b) => Value::Bit(b),
-        None => Value::Null,
-    }
-}
-
-/// Converts a literal.
-pub(crate) fn literal(v: &AstValue) -> SqlResult<Value> {
-    Ok(match v {
-        AstValue::Number(n, _) => {
-            if let Ok(i) = n.parse::<i64>() {
-                Value::Int(i)
-            } else if let Some((d, s)) = parse_decimal(n) {
-                Value::Decimal(d, s)
-            } else {
-                Value::Float(n.parse().map_err(|_| SqlError::syntax(n))?)
-            }
-        }
-        AstValue::SingleQuotedString(s)
-        | AstValue::NationalStringLiteral(s)
-        | AstValue::DoubleQuotedString(s) => Value::Str(s.clone()),
-        AstValue::HexStringLiteral(h) => {
-            let h = if h.len() % 2 == 1 {
-                format!("0{h}")
-            } else {
-                h.clone()
-            };
-            let mut out = Vec::with_capacity(h.len() / 2);
-            for i in (0..h.len()).step_by(2) {
-                out.push(u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| SqlError::syntax(&h))?);
-            }
-            Value::Bytes(out)
-        }
-        AstValue::Boolean(b) => Value::Bit(*b),
-        AstValue::Null => Value::Null,
-        AstValue::Placeholder(p) => {
-            return Err(SqlError::new(
-                137,
-                format!("Must declare the scalar variable \"{p}\"."),
-            ));
-        }
-        other => return Err(SqlError::unsupported(format!("the literal {other}"))),
-    })
-}
-
-/// SQL Server's LIKE (without ESCAPE): `%` any run of characters, `_` one character,
-/// `[abc]` / `[a-f]` one character of a set or range, `[^...]` one character outside it (so
-/// `[_]` is a literal underscore); a `[` with no closing `]` matches itself. Case-insensitive,
-/// as the default collation compares.
-pub(crate) fn like(s: &str, pat: &str) -> bool {
-    fn lower(c: char) -> char {
-        c.to_lowercase().next().unwrap_or(c)
-    }
-    fn in_set(x: char, set: &[char]) -> bool {
-        let (negated, set) = match set.split_first() {
-            Some(('^', rest)) if !rest.is_empty() => (true, rest),
-            _ => (false, set),
-        };
-        let x = lower(x);
-        let mut hit = false;
-        let mut i = 0;
-        while i < set.len() {
-            if i + 2 < set.len() && set[i + 1] == '-' {
-                hit |= (lower(set[i])..=lower(set[i + 2])).contains(&x);
-                i += 3;
-            } else {
-                hit |= lower(set[i]) == x;
-                i += 1;
-            }
-        }
-        hit != negated
-    }
-    fn rec(s: &[char], p: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| rec(&s[i..], &p[1..])),
-            Some('_') => !s.is_empty() && rec(&s[1..], &p[1..]),
-            Some('[') => match p.iter().position(|&c| c == ']') {
-                Some(end) if end > 1 => {
-                    s.first().is_some_and(|&x| in_set(x, &p[1..end])) && rec(&s[1..], &p[end + 1..])
-                }
-                _ => s.first() == Some(&'[') && rec(&s[1..], &p[1..]),
-            },
-            Some(&c) => s.first().is_some_and(|&x| lower(x) == lower(c)) && rec(&s[1..], &p[1..]),
-        }
-    }
-    let s: Vec<char> = s.chars().collect();
-    let p: Vec<char> = pat.chars().collect();
-    rec(&s, &p)
-}
-
-/// `l op r` for the six comparison operators, NULL if either side is NULL.
-fn compare_op(op: &BinaryOperator, l: &Value, r: &Value) -> SqlResult<Value> {
-    if l.is_null() || r.is_null() {
-        return Ok(Value::Null);
-    }
-    let o = compare(l, r)?;
-    use std::cmp::Ordering::*;
-    Ok(Value::Bit(match op {
-        BinaryOperator::Eq => o == Equal,
-        BinaryOperator::NotEq => o != Equal,
-        BinaryOperator::Lt => o == Less,
-        BinaryOperator::LtEq => o != Greater,
-        BinaryOperator::Gt => o == Greater,
-        _ => o != Less,
-    }))
-}
-
-pub(crate) fn arith(op: &BinaryOperator, a: Value, b: Value) -> SqlResult<Value> {
-    if a.is_null() || b.is_null() {
-        return Ok(Value::Null);
-    }
-    if matches!(op, BinaryOperator::Plus) {
-        if let (Value::Str(x), Value::Str(y)) = (&a, &b) {
-            return Ok(Value::Str(format!("{x}{y}")));
-        }
-        if let (Value::Bytes(x), Value::Bytes(y)) = (&a, &b) {
-            let mut v = x.clone();
-            v.extend_from_slice(y);
-            return Ok(Value::Bytes(v));
-        }
-    }
-    let overflow = || {
-        SqlError::new(
-            8115,
-            "Arithmetic overflow error converting expression to data type int.",
-        )
-    };
-    let zero = || SqlError::new(8134, "Divide by zero error encountered.");
-    match (&a, &b) {
-        (Value::Float(_), _) | (_, Value::Float(_)) => {
-            let (x, y) = (
-                a.as_f64().ok_or_else(overflow)?,
-                b.as_f64().ok_or_else(overflow)?,
-            );
-            Ok(Value::Float(match op {
-                BinaryOperator::Plus => x + y,
-                BinaryOperator::Minus => x - y,
-                BinaryOperator::Multiply => x * y,
-                BinaryOperator::Divide => {
-                    if y == 0.0 {
-                        return Err(zero());
-                    }
-                    x / y
-                }
-                BinaryOperator::Modulo => x % y,
-                _ => return Err(SqlError::unsupported(format!("operator {op}"))),
-            }))
-        }
-        (Value::Int(_), Value::Int(_)) => {
-            let (x, y) = (a.as_i64()?.unwrap_or(0), b.as_i64()?.unwrap_or(0));
-            Ok(Value::Int(match op {
-                BinaryOperator::Plus => x.checked_add(y).ok_or_else(overflow)?,
-                BinaryOperator::Minus => x.checked_sub(y).ok_or_else(overflow)?,
-                BinaryOperator::Multiply => x.checked_mul(y).ok_or_else(overflow)?,
-                BinaryOperator::Divide => x.checked_div(y).ok_or_else(zero)?,
-                BinaryOperator::Modulo => x.checked_rem(y).ok_or_else(zero)?,
-                _ => return Err(SqlError::unsupported(format!("operator {op}"))),
-            }))
-        }
-        _ => {
-            let money = matches!(a, Value::Money(_)) || matches!(b, Value::Money(_));
-            let ((x, xs), (y, ys)) = (
-                a.as_decimal().ok_or_else(|| {
-                    SqlError::conversion(format!(
-                        "Operand type clash: {} and {}",
-                        a.natural_type().name(),
-                        b.natural_type().name()
-                    ))
-                })?,
-                b.as_decimal().ok_or_else(|| {
-                    SqlError::conversion(format!(
-                        "Operand type clash: {} and {}",
-                        a.natural_type().name(),
-                        b.natural_type().name()
-                    ))
-                })?,
-            );
-            let s = xs.max(ys);
-            let (x, y) = (
-                rescale(x, xs, s).ok_or_else(overflow)?,
-                rescale(y, ys, s).ok_or_else(overflow)?,
-            );
-            let (v, sc) = match op {
-                BinaryOperator::Plus => (x.checked_add(y).ok_or_else(overflow)?, s),
-                BinaryOperator::Minus => (x.checked_sub(y).ok_or_else(overflow)?, s),
-                BinaryOperator::Multiply => (x.checked_mul(y).ok_or_else(overflow)?, s * 2),
-                BinaryOperator::Divide => {
-                    if y == 0 {
-                        return Err(zero());
-                    }
-                    let extra = 6u8;
-                    (
-                        rescale(x, 0, extra)
-                            .ok_or_else(overflow)?
-                            .checked_div(y)
-                            .ok_or_else(zero)?,
-                        extra,
-                    )
-                }
-                BinaryOperator::Modulo => (x.checked_rem(y).ok_or_else(zero)?, s),
-                _ => return Err(SqlError::unsupported(format!("operator {op}"))),
-            };
-            if money {
-                return Ok(Value::Money(
-                    i64::try_from(rescale(v, sc.min(38), 4).ok_or_else(overflow)?)
-                        .map_err(|_| overflow())?,
-                ));
-            }
-            Ok(Value::Decimal(v, sc.min(38)))
-        }
-    }
-}
+use crate::value::{SqlType, Value, coerce, compare};
+pub(crate) use ops::{arith, like, literal};
+use ops::{bool_val, compare_op};
 
 impl Exec<'_> {
     fn lookup(&self, cols: &[RelCol], row: &[Value], parts: &[String]) -> SqlResult<Value> {
@@ -684,23 +477,5 @@ impl Exec<'_> {
             Expr::Function(f) => self.function(f, cols, row, group),
             other => Err(SqlError::unsupported(format!("the expression `{other}`"))),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like;
-
-    #[test]
-    fn like_treats_bracketed_wildcards_as_literals_and_matches_sets_ranges_and_negations() {
-        assert!(like("my_table", "my[_]table"));
-        assert!(!like("myxtable", "my[_]table"));
-        assert!(like("Items", "%"));
-        assert!(like("items", "IT_MS"));
-        assert!(like("b7", "[a-c][0-9]"));
-        assert!(!like("d7", "[a-c][0-9]"));
-        assert!(like("x", "[^a-c]"));
-        assert!(!like("B", "[^a-c]"));
-        assert!(like("[x", "[x"));
     }
 }
