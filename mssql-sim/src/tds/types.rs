@@ -18,8 +18,8 @@ pub(crate) use encode::put_value;
 /// SQL_Latin1_General_CP1_CI_AS as the 5-byte TDS collation (LCID 0x0409, sort id 52).
 pub(crate) const COLLATION: [u8; 5] = [0x09, 0x04, 0xD0, 0x00, 0x34];
 
-pub(super) const PLP_NULL: u64 = u64::MAX;
-pub(super) const PLP_UNKNOWN: u64 = u64::MAX - 1;
+const PLP_NULL: u64 = u64::MAX;
+const PLP_UNKNOWN: u64 = u64::MAX - 1;
 
 /// Appends the TYPE_INFO of `ty` (without the usertype/flags prefix).
 pub(crate) fn put_type_info(out: &mut Vec<u8>, ty: &SqlType) {
@@ -96,7 +96,7 @@ pub(crate) fn put_type_info(out: &mut Vec<u8>, ty: &SqlType) {
 }
 
 /// Whether the type is streamed as PLP (partially length-prefixed) data.
-pub(super) fn is_plp(ty: &SqlType) -> bool {
+fn is_plp(ty: &SqlType) -> bool {
     matches!(
         ty,
         SqlType::VarChar(Len::Max)
@@ -106,10 +106,10 @@ pub(super) fn is_plp(ty: &SqlType) -> bool {
     )
 }
 
-pub(super) fn epoch_0001() -> NaiveDate {
+fn epoch_0001() -> NaiveDate {
     NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN)
 }
 
-pub(super) fn epoch_1900() -> NaiveDate {
+fn epoch_1900() -> NaiveDate {
     NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
 }
