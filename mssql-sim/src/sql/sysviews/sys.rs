@@ -337,7 +337,7 @@ impl Exec<'_> {
             }
             "partitions" => {
                 let view = self.view();
-                let db = self.eng.db(&db_name)?;
+                let db = self.eng.db(db_name)?;
                 let mut rows = Vec::new();
                 for t in db.tables.values() {
                     let n = t.visible(&self.eng.txns, &view).len();
