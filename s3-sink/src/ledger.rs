@@ -8,10 +8,9 @@
 //! with none open, the lane's last event. Each position is reported once, and a lane's
 //! report never goes backwards.
 
-use cdc_core::{ChangeEvent, Position};
+use cdc_core::{ChangeEvent, Position, SourcePartition};
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Whether `position` is at or before `end` in the same lane (positions of different lanes
 /// do not compare, so never cover each other).
@@ -20,7 +19,7 @@ pub(crate) fn covers(end: &Position, position: &Position) -> bool {
 }
 
 #[derive(Debug, Default)]
-struct LaneState {
+struct PartitionState {
     /// The lane's last event the sink holds, in an open or an uploaded file.
     written: Option<Position>,
     /// The last position reported durable.
@@ -30,8 +29,8 @@ struct LaneState {
 /// An open file as the ledger needs to see it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OpenFileMark<'a> {
-    /// The file's lane.
-    pub(crate) lane: &'a str,
+    /// The file's source partition.
+    pub(crate) source_partition: &'a SourcePartition,
     /// Opening order: within a lane, the smallest is the file with the oldest first event.
     pub(crate) seq: u64,
     /// The lane's last event before the file's first one.
@@ -41,32 +40,27 @@ pub(crate) struct OpenFileMark<'a> {
 /// Per lane: the last event held and the last position reported.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
-    lanes: HashMap<Arc<str>, LaneState>,
+    partitions: HashMap<SourcePartition, PartitionState>,
     /// The last event of each lane in the current batch not yet recorded in `lanes`, by its
     /// index in the batch: the per-event path notes an index instead of cloning a position.
-    noted: Vec<(Arc<str>, usize)>,
+    noted: Vec<(SourcePartition, usize)>,
 }
 
 impl Ledger {
     /// Notes that event `index` of the current batch is its lane's latest (a lane is cloned
     /// only the first time it is seen in a batch). [`settle`](Self::settle) records it.
-    pub(crate) fn note(&mut self, lane: &Arc<str>, index: usize) {
-        match self
-            .noted
-            .iter_mut()
-            .rev()
-            .find(|(l, _)| Arc::ptr_eq(l, lane))
-        {
+    pub(crate) fn note(&mut self, partition: &SourcePartition, index: usize) {
+        match self.noted.iter_mut().rev().find(|(p, _)| p == partition) {
             Some(noted) => noted.1 = index,
-            None => self.noted.push((Arc::clone(lane), index)),
+            None => self.noted.push((partition.clone(), index)),
         }
     }
 
     /// Records the noted lane positions of the batch `events`.
     pub(crate) fn settle(&mut self, events: &[ChangeEvent]) {
-        for (lane, index) in std::mem::take(&mut self.noted) {
+        for (partition, index) in std::mem::take(&mut self.noted) {
             if let Some(event) = events.get(index) {
-                self.advance(&lane, event.position());
+                self.advance(&partition, event.position());
             }
         }
     }
@@ -77,17 +71,17 @@ impl Ledger {
     }
 
     /// Records `position` as the lane's last event held.
-    pub(crate) fn advance(&mut self, lane: &Arc<str>, position: &Position) {
-        match self.lanes.get_mut(lane) {
-            Some(LaneState {
+    pub(crate) fn advance(&mut self, partition: &SourcePartition, position: &Position) {
+        match self.partitions.get_mut(partition) {
+            Some(PartitionState {
                 written: Some(written),
                 ..
             }) => written.clone_from(position),
             Some(state) => state.written = Some(position.clone()),
             None => {
-                self.lanes.insert(
-                    Arc::clone(lane),
-                    LaneState {
+                self.partitions.insert(
+                    partition.clone(),
+                    PartitionState {
                         written: Some(position.clone()),
                         reported: None,
                     },
@@ -97,20 +91,22 @@ impl Ledger {
     }
 
     /// The lane's last event held, if any.
-    pub(crate) fn written(&self, lane: &str) -> Option<&Position> {
-        self.lanes.get(lane).and_then(|l| l.written.as_ref())
+    pub(crate) fn written(&self, partition: &SourcePartition) -> Option<&Position> {
+        self.partitions
+            .get(partition)
+            .and_then(|p| p.written.as_ref())
     }
 
     /// Whether the sink already holds `position` (it is at or before the lane's last event).
-    pub(crate) fn holds(&self, lane: &str, position: &Position) -> bool {
-        self.written(lane)
+    pub(crate) fn holds(&self, partition: &SourcePartition, position: &Position) -> bool {
+        self.written(partition)
             .is_some_and(|written| covers(written, position))
     }
 
     /// Sets the lane's last event held back to `to`: its open files were dropped, and `to`
     /// is the event before the oldest of them.
-    pub(crate) fn rewind(&mut self, lane: &str, to: Option<Position>) {
-        if let Some(state) = self.lanes.get_mut(lane) {
+    pub(crate) fn rewind(&mut self, partition: &SourcePartition, to: Option<Position>) {
+        if let Some(state) = self.partitions.get_mut(partition) {
             state.written = to;
         }
     }
@@ -121,18 +117,20 @@ impl Ledger {
         &mut self,
         open: impl IntoIterator<Item = OpenFileMark<'a>>,
     ) -> Vec<Position> {
-        let mut oldest: HashMap<&str, OpenFileMark<'a>> = HashMap::new();
+        let mut oldest: HashMap<&SourcePartition, OpenFileMark<'a>> = HashMap::new();
         for file in open {
-            let entry = oldest.entry(file.lane).or_insert(file);
+            let entry = oldest.entry(file.source_partition).or_insert(file);
             if file.seq < entry.seq {
                 *entry = file;
             }
         }
-        let mut lanes: Vec<(&Arc<str>, &mut LaneState)> = self.lanes.iter_mut().collect();
-        lanes.sort_by(|a, b| a.0.cmp(b.0));
+        let mut partitions: Vec<(&SourcePartition, &mut PartitionState)> =
+            self.partitions.iter_mut().collect();
+        // The text forms' order, as checkpoints list source partitions.
+        partitions.sort_by(|a, b| a.0.cmp(b.0));
         let mut reported = Vec::new();
-        for (lane, state) in lanes {
-            let durable = match oldest.get(&**lane) {
+        for (partition, state) in partitions {
+            let durable = match oldest.get(partition) {
                 Some(file) => file.prev,
                 None => state.written.as_ref(),
             };
@@ -163,12 +161,20 @@ mod tests {
         }
     }
 
-    fn lane(name: &str) -> Arc<str> {
-        name.into()
+    fn lane(name: &str) -> SourcePartition {
+        SourcePartition::sequence(name)
     }
 
-    fn mark<'a>(lane: &'a str, seq: u64, prev: Option<&'a Position>) -> OpenFileMark<'a> {
-        OpenFileMark { lane, seq, prev }
+    fn mark<'a>(
+        source_partition: &'a SourcePartition,
+        seq: u64,
+        prev: Option<&'a Position>,
+    ) -> OpenFileMark<'a> {
+        OpenFileMark {
+            source_partition,
+            seq,
+            prev,
+        }
     }
 
     #[test]
@@ -185,7 +191,8 @@ mod tests {
         ledger.advance(&lane("a"), &at("a", 9));
         let (p3, p6) = (at("a", 3), at("a", 6));
         // Opened second but listed first: the order of opening decides, not the listing.
-        let open = [mark("a", 8, Some(&p6)), mark("a", 5, Some(&p3))];
+        let a = lane("a");
+        let open = [mark(&a, 8, Some(&p6)), mark(&a, 5, Some(&p3))];
         assert_eq!(ledger.report(open), vec![at("a", 3)]);
     }
 
@@ -193,7 +200,8 @@ mod tests {
     fn a_lane_whose_oldest_open_file_is_its_first_reports_nothing() {
         let mut ledger = Ledger::default();
         ledger.advance(&lane("a"), &at("a", 4));
-        assert!(ledger.report([mark("a", 1, None)]).is_empty());
+        let a = lane("a");
+        assert!(ledger.report([mark(&a, 1, None)]).is_empty());
     }
 
     #[test]
@@ -203,7 +211,7 @@ mod tests {
         assert_eq!(ledger.report([]), vec![at("a", 5)]);
         assert!(ledger.report([]).is_empty());
         // A revoked lane falls back to an earlier event: nothing older is reported again.
-        ledger.rewind("a", Some(at("a", 2)));
+        ledger.rewind(&lane("a"), Some(at("a", 2)));
         assert!(ledger.report([]).is_empty());
         ledger.advance(&lane("a"), &at("a", 7));
         assert_eq!(ledger.report([]), vec![at("a", 7)]);
@@ -216,8 +224,9 @@ mod tests {
             ledger.advance(&lane(name), &at(name, 10));
         }
         let p4 = at("b", 4);
+        let (b, c) = (lane("b"), lane("c"));
         assert_eq!(
-            ledger.report([mark("b", 1, Some(&p4)), mark("c", 2, None)]),
+            ledger.report([mark(&b, 1, Some(&p4)), mark(&c, 2, None)]),
             vec![at("a", 10), at("b", 4)]
         );
     }
@@ -226,27 +235,27 @@ mod tests {
     fn rewinding_a_lane_makes_its_dropped_events_new_again() {
         let mut ledger = Ledger::default();
         ledger.advance(&lane("a"), &at("a", 8));
-        assert!(ledger.holds("a", &at("a", 6)));
-        ledger.rewind("a", Some(at("a", 5)));
-        assert!(!ledger.holds("a", &at("a", 6)));
-        assert!(ledger.holds("a", &at("a", 5)));
-        ledger.rewind("a", None);
-        assert!(!ledger.holds("a", &at("a", 1)));
-        assert_eq!(ledger.written("a"), None);
+        assert!(ledger.holds(&lane("a"), &at("a", 6)));
+        ledger.rewind(&lane("a"), Some(at("a", 5)));
+        assert!(!ledger.holds(&lane("a"), &at("a", 6)));
+        assert!(ledger.holds(&lane("a"), &at("a", 5)));
+        ledger.rewind(&lane("a"), None);
+        assert!(!ledger.holds(&lane("a"), &at("a", 1)));
+        assert_eq!(ledger.written(&lane("a")), None);
     }
 
     #[test]
     fn positions_of_other_lanes_are_never_held() {
         let mut ledger = Ledger::default();
         ledger.advance(&lane("a"), &at("a", 8));
-        assert!(!ledger.holds("a", &at("b", 1)));
-        assert!(!ledger.holds("b", &at("a", 1)));
+        assert!(!ledger.holds(&lane("a"), &at("b", 1)));
+        assert!(!ledger.holds(&lane("b"), &at("a", 1)));
     }
 
     #[test]
     fn noted_events_are_recorded_when_the_batch_settles_and_dropped_when_it_fails() {
         let events = sample_events("s", 4);
-        let lane: Arc<str> = events[0].position().source_partition().to_string().into();
+        let lane = events[0].position().source_partition();
         let mut ledger = Ledger::default();
         ledger.note(&lane, 0);
         ledger.note(&lane, 2);

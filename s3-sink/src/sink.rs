@@ -152,19 +152,19 @@ impl S3Sink {
                 error: f.error,
             })?;
         Ok(match fast {
-            Fast::Stored(lane) => {
+            Fast::Stored(partition) => {
                 // A replay of an event a stored file already holds.
                 self.stats.events_skipped += 1;
-                self.ledger.note(lane, index);
+                self.ledger.note(partition, index);
                 Step::Done(1)
             }
             Fast::Appended {
-                lane,
+                source_partition,
                 entry,
                 count,
                 more,
             } => {
-                self.ledger.note(lane, index + count - 1);
+                self.ledger.note(source_partition, index + count - 1);
                 if more {
                     Step::After(entry, count)
                 } else {
@@ -191,10 +191,10 @@ impl S3Sink {
         };
         if self.files.stored(i, position) {
             self.stats.events_skipped += 1;
-            self.ledger.advance(&key.lane, position);
+            self.ledger.advance(&key.source_partition, position);
             return Ok(());
         }
-        if self.ledger.holds(&key.lane, position) {
+        if self.ledger.holds(&key.source_partition, position) {
             // A re-read (a consumer back at its committed offset) of an event this sink
             // already holds, in an open file or an uploaded one: appending it again would
             // store it twice.
@@ -213,11 +213,11 @@ impl S3Sink {
             i,
             event,
             &origin,
-            || ledger.written(&key.lane).cloned(),
+            || ledger.written(&key.source_partition).cloned(),
             &self.encoders,
             &self.settings.prefix,
         )?;
-        self.ledger.advance(&key.lane, position);
+        self.ledger.advance(&key.source_partition, position);
         self.after_append(i).await
     }
 
@@ -357,12 +357,11 @@ impl Sink for S3Sink {
         &mut self,
         partitions: &[cdc_core::SourcePartition],
     ) -> cdc_core::Result<()> {
-        let lanes: Vec<String> = partitions.iter().map(ToString::to_string).collect();
-        let dropped = self.files.drop_lanes(&lanes).await;
+        let dropped = self.files.drop_source_partitions(partitions).await;
         self.stats.files_dropped += dropped.files;
         self.stats.events_dropped += dropped.events;
-        for (lane, prev) in dropped.rewind {
-            self.ledger.rewind(&lane, prev);
+        for (partition, prev) in dropped.rewind {
+            self.ledger.rewind(&partition, prev);
         }
         Ok(())
     }

@@ -7,18 +7,18 @@ use crate::error::S3SinkError;
 use crate::ledger::covers;
 use crate::partitioner::Partitioner;
 use crate::rotation::Rotation;
-use cdc_core::ChangeEvent;
+use cdc_core::{ChangeEvent, SourcePartition};
 use std::sync::Arc;
 
 /// What [`FileTable::append_fast`] did with the events at the start of a slice.
 pub(crate) enum Fast<'a> {
     /// A stored file of the first event's key already holds it (a replay): skipped.
-    Stored(&'a Arc<str>),
+    Stored(&'a SourcePartition),
     /// The first `count` events (at least one) were appended to the open file of entry
     /// `entry`: a run of events with the first one's key, each after the one before it;
     /// `more` when the file now has parts ready, is full or the budget is exceeded.
     Appended {
-        lane: &'a Arc<str>,
+        source_partition: &'a SourcePartition,
         entry: usize,
         count: usize,
         more: bool,
@@ -69,7 +69,7 @@ impl FileTable {
         let i = match self.last_entry {
             Some(i)
                 if self.entries.get(i).is_some_and(|entry| {
-                    Arc::ptr_eq(&entry.key.lane, &resolved.lane)
+                    entry.key.source_partition == resolved.source_partition
                         && Arc::ptr_eq(&entry.key.topic, &resolved.origin.topic)
                         && entry.key.partition == self.scratch
                 }) =>
@@ -92,7 +92,7 @@ impl FileTable {
         if let Some(end) = &entry.stored_end
             && covers(end, position)
         {
-            return Ok(Fast::Stored(&entry.key.lane));
+            return Ok(Fast::Stored(&entry.key.source_partition));
         }
         let Some(file) = entry.file.as_mut() else {
             return Ok(Fast::Slow);
@@ -144,7 +144,7 @@ impl FileTable {
         }
         file.last.clone_from(events[count - 1].position());
         Ok(Fast::Appended {
-            lane: &entry.key.lane,
+            source_partition: &entry.key.source_partition,
             entry: i,
             count,
             more,

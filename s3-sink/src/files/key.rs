@@ -4,14 +4,15 @@
 use super::naming::{self, Origin};
 use crate::error::{Result, S3SinkError};
 use crate::partitioner::{PartitionContext, Partitioner};
-use cdc_core::{ChangeEvent, Position, TableSchema};
+use cdc_core::{ChangeEvent, SourcePartition, TableSchema};
 use object_store::path::Path;
 use std::sync::Arc;
 
-/// Identifies an open file: one per lane, topic and encoded partition.
+/// Identifies an open file: one per source partition, topic and encoded partition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct FileKey {
-    pub(crate) lane: Arc<str>,
+    /// Where the file's events order (a Kafka topic partition, a SQL Server database).
+    pub(crate) source_partition: SourcePartition,
     pub(crate) topic: Arc<str>,
     /// The second field of the file name (see [`Origin::slot`]).
     pub(crate) slot: Arc<str>,
@@ -36,9 +37,7 @@ impl FileKey {
 pub(super) struct Resolved {
     table: Arc<TableSchema>,
     source_name: Arc<str>,
-    /// Any position of the lane: another position is in the same lane iff they compare.
-    position: Position,
-    pub(super) lane: Arc<str>,
+    pub(super) source_partition: SourcePartition,
     pub(super) origin: Origin,
 }
 
@@ -46,7 +45,7 @@ impl Resolved {
     /// The file key of an event resolved to this, whose encoded partition is `partition`.
     pub(super) fn key(&self, partition: &str) -> FileKey {
         FileKey {
-            lane: Arc::clone(&self.lane),
+            source_partition: self.source_partition.clone(),
             topic: Arc::clone(&self.origin.topic),
             slot: Arc::clone(&self.origin.slot),
             partition: partition.to_owned(),
@@ -61,7 +60,7 @@ pub(super) fn resolve<'a>(resolved: &'a mut Option<Resolved>, event: &ChangeEven
     let same = resolved.as_ref().is_some_and(|r| {
         Arc::ptr_eq(&r.table, &event.table)
             && r.source_name == event.source.name
-            && r.position.same_source_partition(position)
+            && r.source_partition.contains(position)
     });
     if !same {
         *resolved = None;
@@ -69,8 +68,7 @@ pub(super) fn resolve<'a>(resolved: &'a mut Option<Resolved>, event: &ChangeEven
     resolved.get_or_insert_with(|| Resolved {
         table: Arc::clone(&event.table),
         source_name: Arc::clone(&event.source.name),
-        position: position.clone(),
-        lane: position.source_partition().to_string().into(),
+        source_partition: position.source_partition(),
         origin: naming::origin(event),
     })
 }

@@ -21,7 +21,7 @@ use crate::ledger::{OpenFileMark, covers};
 use crate::partitioner::Partitioner;
 use crate::rotation::{Reason, Rotation};
 use crate::upload::{Multipart, Sealed, Uploader};
-use cdc_core::{ChangeEvent, Position, SchemaChange, TableSchema};
+use cdc_core::{ChangeEvent, Position, SchemaChange, SourcePartition, TableSchema};
 use chrono::{DateTime, Utc};
 use key::{Resolved, partition_into, resolve};
 use naming::Origin;
@@ -373,7 +373,7 @@ impl FileTable {
         self.open.iter().filter_map(|&i| {
             let e = &self.entries[i];
             e.file.as_ref().map(|f| OpenFileMark {
-                lane: &e.key.lane,
+                source_partition: &e.key.source_partition,
                 seq: f.seq,
                 prev: f.prev.as_ref(),
             })
@@ -384,15 +384,18 @@ impl FileTable {
     /// keys, so the store is read again if a lane comes back. Returns, per lane that had
     /// open files, the lane's last event before the oldest of them, and the number of files
     /// and events dropped.
-    pub(crate) async fn drop_lanes(&mut self, lanes: &[String]) -> Dropped {
+    pub(crate) async fn drop_source_partitions(
+        &mut self,
+        partitions: &[SourcePartition],
+    ) -> Dropped {
         let mut dropped = Dropped::default();
-        let mut oldest: HashMap<Arc<str>, (u64, Option<Position>)> = HashMap::new();
+        let mut oldest: HashMap<SourcePartition, (u64, Option<Position>)> = HashMap::new();
         for i in 0..self.entries.len() {
-            if !lanes.iter().any(|l| **l == *self.entries[i].key.lane) {
+            if !partitions.contains(&self.entries[i].key.source_partition) {
                 continue;
             }
             self.index.remove(&self.entries[i].key);
-            let lane = Arc::clone(&self.entries[i].key.lane);
+            let partition = self.entries[i].key.source_partition.clone();
             let Some(file) = self.entries[i].file.take() else {
                 continue;
             };
@@ -401,7 +404,9 @@ impl FileTable {
             dropped.files += 1;
             dropped.events += file.records;
             tracing::debug!(key = %file.path, records = file.records, "revoked lane: open file dropped");
-            let first = oldest.entry(lane).or_insert((file.seq, file.prev.clone()));
+            let first = oldest
+                .entry(partition)
+                .or_insert((file.seq, file.prev.clone()));
             if file.seq < first.0 {
                 *first = (file.seq, file.prev.clone());
             }
@@ -412,13 +417,13 @@ impl FileTable {
         self.last_entry = None;
         dropped.rewind = oldest
             .into_iter()
-            .map(|(lane, (_, prev))| (lane, prev))
+            .map(|(partition, (_, prev))| (partition, prev))
             .collect();
         dropped
     }
 }
 
-/// What [`FileTable::drop_lanes`] dropped.
+/// What [`FileTable::drop_source_partitions`] dropped.
 #[derive(Debug, Default)]
 pub(crate) struct Dropped {
     /// Open files dropped.
@@ -426,7 +431,7 @@ pub(crate) struct Dropped {
     /// Events they held.
     pub(crate) events: u64,
     /// Per lane, the last event before its oldest dropped file.
-    pub(crate) rewind: Vec<(Arc<str>, Option<Position>)>,
+    pub(crate) rewind: Vec<(SourcePartition, Option<Position>)>,
 }
 
 #[cfg(test)]
@@ -512,7 +517,7 @@ mod tests {
         assert!(used > 0);
 
         let dropped = files
-            .drop_lanes(&[events[0].position().source_partition().to_string()])
+            .drop_source_partitions(&[events[0].position().source_partition()])
             .await;
         assert_eq!((dropped.files, dropped.events), (2, 2));
         // The oldest dropped file is the lane's first: nothing before it.
