@@ -1,26 +1,26 @@
-//! The per-lane durability ledger: what the sink holds of each lane, and what it may report
-//! durable.
+//! The durability ledger: what the sink holds of each source partition, and what it may
+//! report durable.
 //!
-//! A lane (Kafka Connect's source partition: one Kafka topic partition, one SQL Server
+//! A source partition (Kafka Connect's term: one Kafka topic partition, one SQL Server
 //! database) arrives in position order. A position may be reported durable only once every
-//! event at or before it in its lane is in an uploaded file: with files of the lane still
-//! open, that is the lane's last event before its oldest open file (the file opened first);
-//! with none open, the lane's last event. Each position is reported once, and a lane's
-//! report never goes backwards.
+//! event at or before it in its source partition is in an uploaded file: with files of the
+//! source partition still open, that is the source partition's last event before its oldest
+//! open file (the file opened first); with none open, the source partition's last event. Each
+//! position is reported once, and a source partition's report never goes backwards.
 
 use cdc_core::{ChangeEvent, Position, SourcePartition};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-/// Whether `position` is at or before `end` in the same lane (positions of different lanes
-/// do not compare, so never cover each other).
+/// Whether `position` is at or before `end` in the same source partition (positions of
+/// different source partitions do not compare, so never cover each other).
 pub(crate) fn covers(end: &Position, position: &Position) -> bool {
     matches!(position.partial_cmp(end), Some(o) if o.is_le())
 }
 
 #[derive(Debug, Default)]
 struct PartitionState {
-    /// The lane's last event the sink holds, in an open or an uploaded file.
+    /// The source partition's last event the sink holds, in an open or an uploaded file.
     written: Option<Position>,
     /// The last position reported durable.
     reported: Option<Position>,
@@ -31,24 +31,27 @@ struct PartitionState {
 pub(crate) struct OpenFileMark<'a> {
     /// The file's source partition.
     pub(crate) source_partition: &'a SourcePartition,
-    /// Opening order: within a lane, the smallest is the file with the oldest first event.
+    /// Opening order: within a source partition, the smallest is the file with the oldest first
+    /// event.
     pub(crate) seq: u64,
-    /// The lane's last event before the file's first one.
+    /// The source partition's last event before the file's first one.
     pub(crate) prev: Option<&'a Position>,
 }
 
-/// Per lane: the last event held and the last position reported.
+/// Per source partition: the last event held and the last position reported.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
     partitions: HashMap<SourcePartition, PartitionState>,
-    /// The last event of each lane in the current batch not yet recorded in `lanes`, by its
-    /// index in the batch: the per-event path notes an index instead of cloning a position.
+    /// The last event of each source partition in the current batch not yet recorded in
+    /// `partitions`, by its index in the batch: the per-event path notes an index instead of
+    /// cloning a position.
     noted: Vec<(SourcePartition, usize)>,
 }
 
 impl Ledger {
-    /// Notes that event `index` of the current batch is its lane's latest (a lane is cloned
-    /// only the first time it is seen in a batch). [`settle`](Self::settle) records it.
+    /// Notes that event `index` of the current batch is its source partition's latest (a source
+    /// partition is cloned only the first time it is seen in a batch). [`settle`](Self::settle)
+    /// records it.
     pub(crate) fn note(&mut self, partition: &SourcePartition, index: usize) {
         match self.noted.iter_mut().rev().find(|(p, _)| p == partition) {
             Some(noted) => noted.1 = index,
@@ -56,7 +59,7 @@ impl Ledger {
         }
     }
 
-    /// Records the noted lane positions of the batch `events`.
+    /// Records the noted source partition positions of the batch `events`.
     pub(crate) fn settle(&mut self, events: &[ChangeEvent]) {
         for (partition, index) in std::mem::take(&mut self.noted) {
             if let Some(event) = events.get(index) {
@@ -70,7 +73,7 @@ impl Ledger {
         self.noted.clear();
     }
 
-    /// Records `position` as the lane's last event held.
+    /// Records `position` as the source partition's last event held.
     pub(crate) fn advance(&mut self, partition: &SourcePartition, position: &Position) {
         match self.partitions.get_mut(partition) {
             Some(PartitionState {
@@ -90,29 +93,30 @@ impl Ledger {
         }
     }
 
-    /// The lane's last event held, if any.
+    /// The source partition's last event held, if any.
     pub(crate) fn written(&self, partition: &SourcePartition) -> Option<&Position> {
         self.partitions
             .get(partition)
             .and_then(|p| p.written.as_ref())
     }
 
-    /// Whether the sink already holds `position` (it is at or before the lane's last event).
+    /// Whether the sink already holds `position` (it is at or before the source partition's
+    /// last event).
     pub(crate) fn holds(&self, partition: &SourcePartition, position: &Position) -> bool {
         self.written(partition)
             .is_some_and(|written| covers(written, position))
     }
 
-    /// Sets the lane's last event held back to `to`: its open files were dropped, and `to`
-    /// is the event before the oldest of them.
+    /// Sets the source partition's last event held back to `to`: its open files were dropped,
+    /// and `to` is the event before the oldest of them.
     pub(crate) fn rewind(&mut self, partition: &SourcePartition, to: Option<Position>) {
         if let Some(state) = self.partitions.get_mut(partition) {
             state.written = to;
         }
     }
 
-    /// Per lane, in lane order, the highest position not reported yet such that everything
-    /// at or before it is stored, given the files open now.
+    /// Per source partition, in their order, the highest position not reported yet such that
+    /// everything at or before it is stored, given the files open now.
     pub(crate) fn report<'a>(
         &mut self,
         open: impl IntoIterator<Item = OpenFileMark<'a>>,
@@ -161,7 +165,7 @@ mod tests {
         }
     }
 
-    fn lane(name: &str) -> SourcePartition {
+    fn partition(name: &str) -> SourcePartition {
         SourcePartition::sequence(name)
     }
 
@@ -178,53 +182,54 @@ mod tests {
     }
 
     #[test]
-    fn with_no_file_open_the_lanes_last_event_is_durable() {
+    fn with_no_file_open_the_source_partitions_last_event_is_durable() {
         let mut ledger = Ledger::default();
-        ledger.advance(&lane("a"), &at("a", 1));
-        ledger.advance(&lane("a"), &at("a", 2));
+        ledger.advance(&partition("a"), &at("a", 1));
+        ledger.advance(&partition("a"), &at("a", 2));
         assert_eq!(ledger.report([]), vec![at("a", 2)]);
     }
 
     #[test]
     fn with_files_open_the_event_before_the_oldest_open_file_is_durable() {
         let mut ledger = Ledger::default();
-        ledger.advance(&lane("a"), &at("a", 9));
+        ledger.advance(&partition("a"), &at("a", 9));
         let (p3, p6) = (at("a", 3), at("a", 6));
         // Opened second but listed first: the order of opening decides, not the listing.
-        let a = lane("a");
+        let a = partition("a");
         let open = [mark(&a, 8, Some(&p6)), mark(&a, 5, Some(&p3))];
         assert_eq!(ledger.report(open), vec![at("a", 3)]);
     }
 
     #[test]
-    fn a_lane_whose_oldest_open_file_is_its_first_reports_nothing() {
+    fn a_source_partition_whose_oldest_open_file_is_its_first_reports_nothing() {
         let mut ledger = Ledger::default();
-        ledger.advance(&lane("a"), &at("a", 4));
-        let a = lane("a");
+        ledger.advance(&partition("a"), &at("a", 4));
+        let a = partition("a");
         assert!(ledger.report([mark(&a, 1, None)]).is_empty());
     }
 
     #[test]
     fn a_position_is_reported_once_and_never_backwards() {
         let mut ledger = Ledger::default();
-        ledger.advance(&lane("a"), &at("a", 5));
+        ledger.advance(&partition("a"), &at("a", 5));
         assert_eq!(ledger.report([]), vec![at("a", 5)]);
         assert!(ledger.report([]).is_empty());
-        // A revoked lane falls back to an earlier event: nothing older is reported again.
-        ledger.rewind(&lane("a"), Some(at("a", 2)));
+        // A revoked source partition falls back to an earlier event: nothing older is reported
+        // again.
+        ledger.rewind(&partition("a"), Some(at("a", 2)));
         assert!(ledger.report([]).is_empty());
-        ledger.advance(&lane("a"), &at("a", 7));
+        ledger.advance(&partition("a"), &at("a", 7));
         assert_eq!(ledger.report([]), vec![at("a", 7)]);
     }
 
     #[test]
-    fn lanes_are_reported_in_lane_order_each_by_its_own_open_files() {
+    fn source_partitions_are_reported_in_their_order_each_by_its_own_open_files() {
         let mut ledger = Ledger::default();
         for name in ["b", "c", "a"] {
-            ledger.advance(&lane(name), &at(name, 10));
+            ledger.advance(&partition(name), &at(name, 10));
         }
         let p4 = at("b", 4);
-        let (b, c) = (lane("b"), lane("c"));
+        let (b, c) = (partition("b"), partition("c"));
         assert_eq!(
             ledger.report([mark(&b, 1, Some(&p4)), mark(&c, 2, None)]),
             vec![at("a", 10), at("b", 4)]
@@ -232,40 +237,46 @@ mod tests {
     }
 
     #[test]
-    fn rewinding_a_lane_makes_its_dropped_events_new_again() {
+    fn rewinding_a_source_partition_makes_its_dropped_events_new_again() {
         let mut ledger = Ledger::default();
-        ledger.advance(&lane("a"), &at("a", 8));
-        assert!(ledger.holds(&lane("a"), &at("a", 6)));
-        ledger.rewind(&lane("a"), Some(at("a", 5)));
-        assert!(!ledger.holds(&lane("a"), &at("a", 6)));
-        assert!(ledger.holds(&lane("a"), &at("a", 5)));
-        ledger.rewind(&lane("a"), None);
-        assert!(!ledger.holds(&lane("a"), &at("a", 1)));
-        assert_eq!(ledger.written(&lane("a")), None);
+        ledger.advance(&partition("a"), &at("a", 8));
+        assert!(ledger.holds(&partition("a"), &at("a", 6)));
+        ledger.rewind(&partition("a"), Some(at("a", 5)));
+        assert!(!ledger.holds(&partition("a"), &at("a", 6)));
+        assert!(ledger.holds(&partition("a"), &at("a", 5)));
+        ledger.rewind(&partition("a"), None);
+        assert!(!ledger.holds(&partition("a"), &at("a", 1)));
+        assert_eq!(ledger.written(&partition("a")), None);
     }
 
     #[test]
-    fn positions_of_other_lanes_are_never_held() {
+    fn positions_of_other_source_partitions_are_never_held() {
         let mut ledger = Ledger::default();
-        ledger.advance(&lane("a"), &at("a", 8));
-        assert!(!ledger.holds(&lane("a"), &at("b", 1)));
-        assert!(!ledger.holds(&lane("b"), &at("a", 1)));
+        ledger.advance(&partition("a"), &at("a", 8));
+        assert!(!ledger.holds(&partition("a"), &at("b", 1)));
+        assert!(!ledger.holds(&partition("b"), &at("a", 1)));
     }
 
     #[test]
     fn noted_events_are_recorded_when_the_batch_settles_and_dropped_when_it_fails() {
         let events = sample_events("s", 4);
-        let lane = events[0].position().source_partition();
+        let source_partition = events[0].position().source_partition();
         let mut ledger = Ledger::default();
-        ledger.note(&lane, 0);
-        ledger.note(&lane, 2);
-        assert_eq!(ledger.written(&lane), None);
+        ledger.note(&source_partition, 0);
+        ledger.note(&source_partition, 2);
+        assert_eq!(ledger.written(&source_partition), None);
         ledger.settle(&events);
-        assert_eq!(ledger.written(&lane), Some(events[2].position()));
+        assert_eq!(
+            ledger.written(&source_partition),
+            Some(events[2].position())
+        );
 
-        ledger.note(&lane, 3);
+        ledger.note(&source_partition, 3);
         ledger.forget_noted();
         ledger.settle(&events);
-        assert_eq!(ledger.written(&lane), Some(events[2].position()));
+        assert_eq!(
+            ledger.written(&source_partition),
+            Some(events[2].position())
+        );
     }
 }

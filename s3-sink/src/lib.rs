@@ -5,12 +5,12 @@
 //! <prefix>/<topic>/<encoded partition>/<topic>+<kafka partition>+<start offset>.<ext>
 //! ```
 //!
-//! [`S3Sink`] implements [`cdc_core::Sink`]. Events are appended to one open file per lane,
-//! topic and encoded partition; a file closes by [`Rotation`] rule, schema change, memory
-//! pressure or the flush at shutdown, and is uploaded with `PutMode::Create` (multipart
-//! beyond one part). The pipeline's commit schedule does not close files: it asks the sink
-//! what is durable ([`Sink::pre_commit`](cdc_core::Sink::pre_commit)), and positions become
-//! durable as files close (as the Confluent S3 sink commits offsets on rotation).
+//! [`S3Sink`] implements [`cdc_core::Sink`]. Events are appended to one open file per source
+//! partition, topic and encoded partition; a file closes by [`Rotation`] rule, schema change,
+//! memory pressure or the flush at shutdown, and is uploaded with `PutMode::Create` (multipart
+//! beyond one part). The pipeline's commit schedule does not close files: it asks the sink what
+//! is durable ([`Sink::pre_commit`](cdc_core::Sink::pre_commit)), and positions become durable
+//! as files close (as the Confluent S3 sink commits offsets on rotation).
 //!
 //! # Exactly once
 //! - A file's name is its first event's position; its content depends only on its events
@@ -18,12 +18,12 @@
 //!   name. An existing object with identical bytes is accepted; different bytes are a
 //!   [`S3SinkError::Conflict`], never an overwrite.
 //! - A position is reported durable only after the upload of every file holding events at or
-//!   before it in its lane completed: with several open files in a lane, the sink reports
-//!   the event just before the lane's oldest open file.
+//!   before it in its source partition completed: with several open files in a source
+//!   partition, the sink reports the event just before the source partition's oldest open file.
 //! - The first time a restarted sink sees a directory it reads the newest stored file of
-//!   that lane and skips replayed events the file already holds, so a replay from any
+//!   that source partition and skips replayed events the file already holds, so a replay from any
 //!   earlier position (even mid-file) stores every event once.
-//! - An event at or before the last one the sink already holds in its lane (open or
+//! - An event at or before the last one the sink already holds in its source partition (open or
 //!   uploaded file) is skipped, so a consumer that re-reads from its committed offset never
 //!   appends a record twice.
 //! - On a Kafka rebalance the revoked partitions' open files are dropped
@@ -49,9 +49,9 @@
 //! Internal, in the order an event meets them:
 //! - `files`: the open-file table (which file an event goes to, open files, the memory
 //!   budget), with `files::naming` for object names in the Kafka Connect layout;
-//! - `recovery`: where a replay resumes, read from the newest stored file of a lane;
+//! - `recovery`: where a replay resumes, read from the newest stored file of a source partition;
 //! - `upload`: conditional PUTs and multipart uploads with retries;
-//! - `ledger`: per lane, what is held and what may be reported durable;
+//! - `ledger`: per source partition, what is held and what may be reported durable;
 //! - `settings`, `budget`: the validated settings and the memory budget.
 
 mod budget;

@@ -1,9 +1,9 @@
 //! Crash recovery: where a replay must resume in a directory, read from the store.
 //!
-//! File names sort by their first event's position, so the newest stored file of a lane in a
-//! directory is the one whose name sorts last; the format reads its last position back (a
-//! Parquet footer entry, an NDJSON file's last line). Events at or before it are already
-//! stored and are skipped.
+//! File names sort by their first event's position, so the newest stored file of a source
+//! partition in a directory is the one whose name sorts last; the format reads its last
+//! position back (a Parquet footer entry, an NDJSON file's last line). Events at or before it
+//! are already stored and are skipped.
 
 use crate::error::Result;
 use crate::format::{Encoders, recovery};
@@ -12,7 +12,7 @@ use cdc_core::Position;
 use object_store::path::{Path, PathPart};
 
 /// The last position stored in `dir` by files whose names start with `file_prefix`
-/// (`<topic>+<slot>+`, one lane's files), or `None` when there are none.
+/// (`<topic>+<slot>+`, one source partition's files), or `None` when there are none.
 ///
 /// # Errors
 /// A failed listing or read; [`S3SinkError::Recovery`](crate::S3SinkError::Recovery) when

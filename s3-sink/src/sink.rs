@@ -62,7 +62,7 @@ pub struct S3Sink {
     encoders: Encoders,
     /// Which file each event goes to, and the files open now.
     files: FileTable,
-    /// What the sink holds of each lane and what it reported durable.
+    /// What the sink holds of each source partition and what it reported durable.
     ledger: Ledger,
     stats: SinkStats,
 }
@@ -207,7 +207,8 @@ impl S3Sink {
         {
             self.close(i, reason).await?;
         }
-        // For a new file, the lane's last event so far (this one is recorded after the append).
+        // For a new file, the source partition's last event so far (this one is recorded after
+        // the append).
         let ledger = &self.ledger;
         self.files.append(
             i,
@@ -287,8 +288,8 @@ impl S3Sink {
         self.close_all(due, Reason::Schedule).await
     }
 
-    /// Per lane, the highest position not yet reported such that everything at or before it
-    /// is stored (see [`Ledger::report`]).
+    /// Per source partition, the highest position not yet reported such that everything at or
+    /// before it is stored (see [`Ledger::report`]).
     fn report(&mut self) -> Vec<Position> {
         self.ledger.report(self.files.marks())
     }
@@ -347,12 +348,12 @@ impl Sink for S3Sink {
         Ok(self.report())
     }
 
-    /// Drops the revoked lanes' open files (aborting their multipart uploads): the lane's
-    /// next owner rewrites them byte-identically from the committed offset, and this sink
-    /// never uploads different bytes under a name the other owner uses. The lane's written
-    /// position falls back to the event before its oldest dropped file, and its stored-file
-    /// knowledge is forgotten, so if the lane comes back the store is read again (the other
-    /// owner may have written files meanwhile).
+    /// Drops the revoked source partitions' open files (aborting their multipart uploads): the
+    /// source partition's next owner rewrites them byte-identically from the committed offset,
+    /// and this sink never uploads different bytes under a name the other owner uses. The
+    /// source partition's written position falls back to the event before its oldest dropped
+    /// file, and its stored-file knowledge is forgotten, so if the source partition comes back
+    /// the store is read again (the other owner may have written files meanwhile).
     async fn partitions_revoked(
         &mut self,
         partitions: &[cdc_core::SourcePartition],

@@ -36,9 +36,11 @@ pub struct SinkStats {
     pub closed_by_budget: u64,
     /// … by a flush (the pipeline flushes only at shutdown).
     pub closed_by_flush: u64,
-    /// Open files dropped, not uploaded, because their lane was revoked (a Kafka rebalance).
+    /// Open files dropped, not uploaded, because their source partition was revoked (a Kafka
+    /// rebalance).
     pub files_dropped: u64,
-    /// Events a revoked lane's dropped files held (the lane's next owner writes them).
+    /// Events a revoked source partition's dropped files held (the source partition's next
+    /// owner writes them).
     pub events_dropped: u64,
 }
 

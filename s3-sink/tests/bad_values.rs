@@ -64,7 +64,7 @@ async fn a_file_whose_first_event_cannot_be_encoded_is_never_uploaded() {
     assert_eq!(sink.stats().files_written, 0);
     assert!(support::objects(&store, None).await.is_empty());
 
-    // The next event of the lane opens a file of its own and is stored.
+    // The next event of the source partition opens a file of its own and is stored.
     let good = price(2, Decimal::new(1_234, 2));
     sink.write(std::slice::from_ref(&good)).await.unwrap();
     assert_eq!(sink.flush().await.unwrap(), vec![good.position().clone()]);

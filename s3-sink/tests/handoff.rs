@@ -1,6 +1,6 @@
 //! Hand-offs and file boundaries (issue 11, faults 5 and 6): the pipeline's commit schedule
 //! does not close files, positions become durable as files close by rotation, a revoked
-//! lane's open files are dropped, and a re-read never appends an event twice.
+//! source partition's open files are dropped, and a re-read never appends an event twice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -94,17 +94,17 @@ async fn positions_become_durable_when_their_files_close() {
     assert_eq!(lines_per_file(&store).await, vec![100, 50]);
 }
 
-/// A lane revoked with an open file: the file is dropped, not uploaded, nothing past the
-/// last closed file is reported, and the lane's re-read from that point (the partition given
-/// back) is stored exactly once.
+/// A source partition revoked with an open file: the file is dropped, not uploaded, nothing
+/// past the last closed file is reported, and the source partition's re-read from that point
+/// (the partition given back) is stored exactly once.
 #[tokio::test]
-async fn a_revoked_lane_drops_its_open_files_and_its_reread_is_stored_once() {
+async fn a_revoked_source_partition_drops_its_open_files_and_its_reread_is_stored_once() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let mut sink = ndjson_sink(&store, 100);
     let events = sample_events("revoke", 200);
-    let lane = events[0].position().source_partition();
+    let partition = events[0].position().source_partition();
     let mut reported = sink.write(&events[..150]).await.unwrap();
-    sink.partitions_revoked(std::slice::from_ref(&lane))
+    sink.partitions_revoked(std::slice::from_ref(&partition))
         .await
         .unwrap();
     let stats = sink.stats();
@@ -124,19 +124,19 @@ async fn a_revoked_lane_drops_its_open_files_and_its_reread_is_stored_once() {
     assert_eq!(copies(&store, &expected).await, vec![1; 200]);
 }
 
-/// Two owners of one lane in turn (a rebalance): the first is revoked with an open file, the
-/// second re-reads from the committed position and writes past it. When the first stops, it
-/// must not upload its old open file under the name the second one used (before: a
+/// Two owners of one source partition in turn (a rebalance): the first is revoked with an open
+/// file, the second re-reads from the committed position and writes past it. When the first
+/// stops, it must not upload its old open file under the name the second one used (before: a
 /// `Conflict` at stop, or a duplicate).
 #[tokio::test]
 async fn a_revoked_owner_does_not_upload_under_the_next_owners_name_at_stop() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let events = sample_events("owners", 260);
-    let lane = events[0].position().source_partition();
+    let partition = events[0].position().source_partition();
     let mut first = ndjson_sink(&store, 100);
     first.write(&events[..150]).await.unwrap();
     first
-        .partitions_revoked(std::slice::from_ref(&lane))
+        .partitions_revoked(std::slice::from_ref(&partition))
         .await
         .unwrap();
 
@@ -166,18 +166,18 @@ async fn a_reread_never_appends_an_event_already_in_an_open_file() {
     assert_eq!(copies(&store, &expected).await, vec![1; 60]);
 }
 
-/// A lane given back after another owner wrote files for it: the sink reads the store again
-/// instead of trusting what it knew before the revocation, so events the other owner
-/// already stored are skipped.
+/// A source partition given back after another owner wrote files for it: the sink reads the
+/// store again instead of trusting what it knew before the revocation, so events the other
+/// owner already stored are skipped.
 #[tokio::test]
-async fn a_lane_given_back_reads_the_store_again() {
+async fn a_source_partition_given_back_reads_the_store_again() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let events = sample_events("back", 300);
-    let lane = events[0].position().source_partition();
+    let partition = events[0].position().source_partition();
     let mut first = ndjson_sink(&store, 100);
     first.write(&events[..120]).await.unwrap();
     first
-        .partitions_revoked(std::slice::from_ref(&lane))
+        .partitions_revoked(std::slice::from_ref(&partition))
         .await
         .unwrap();
 

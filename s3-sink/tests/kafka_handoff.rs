@@ -28,18 +28,19 @@ use tokio_util::sync::CancellationToken;
 /// The topic sample events of stream `demo` go to with the default namer.
 const TOPIC: &str = "demo.demo.dbo.items";
 
-/// What a sink holds now, as the test sees it: per lane, the events written and not dropped
-/// by a revocation (origin position, transport offset), and how far the lane is durable.
+/// What a sink holds now, as the test sees it: per source partition, the events written and not
+/// dropped by a revocation (origin position, transport offset), and how far the source
+/// partition is durable.
 #[derive(Default)]
 struct Held {
-    lanes: HashMap<SourcePartition, Vec<(Position, i64)>>,
+    partitions: HashMap<SourcePartition, Vec<(Position, i64)>>,
     durable: HashMap<SourcePartition, i64>,
     revocations: usize,
 }
 
 impl Held {
     fn positions(&self) -> HashSet<Position> {
-        self.lanes
+        self.partitions
             .values()
             .flatten()
             .map(|(p, _)| p.clone())
@@ -72,7 +73,7 @@ impl Sink for Watched {
         let mut held = self.held.lock().unwrap();
         for e in events {
             if let Position::Kafka(k) = e.position() {
-                held.lanes
+                held.partitions
                     .entry(e.position().source_partition())
                     .or_default()
                     .push((e.source.position.clone(), k.offset));
@@ -86,13 +87,13 @@ impl Sink for Watched {
         self.held.lock().unwrap().reported(&reported);
         Ok(reported)
     }
-    async fn partitions_revoked(&mut self, lanes: &[SourcePartition]) -> cdc_core::Result<()> {
-        self.inner.partitions_revoked(lanes).await?;
+    async fn partitions_revoked(&mut self, partitions: &[SourcePartition]) -> cdc_core::Result<()> {
+        self.inner.partitions_revoked(partitions).await?;
         let mut held = self.held.lock().unwrap();
         held.revocations += 1;
-        for lane in lanes {
-            let durable = held.durable.get(lane).copied().unwrap_or(-1);
-            if let Some(events) = held.lanes.get_mut(lane) {
+        for partition in partitions {
+            let durable = held.durable.get(partition).copied().unwrap_or(-1);
+            if let Some(events) = held.partitions.get_mut(partition) {
                 events.retain(|(_, offset)| *offset <= durable);
             }
         }
@@ -232,7 +233,7 @@ async fn rebalance_scenario(
         let (a, b) = (held_a.lock().unwrap(), held_b.lock().unwrap());
         let mut union = a.positions();
         union.extend(b.positions());
-        a.revocations > 0 && !b.lanes.is_empty() && all.is_subset(&union)
+        a.revocations > 0 && !b.partitions.is_empty() && all.is_subset(&union)
     };
     let started = Instant::now();
     while !holds_all() {
@@ -260,15 +261,15 @@ async fn rebalance_scenario(
                     .collect();
                 missing.sort();
                 format!(
-                    "revocations a={} b={}; lanes a={:?} b={:?}; durable a={:?} b={:?}; \
+                    "revocations a={} b={}; partitions a={:?} b={:?}; durable a={:?} b={:?}; \
                      {} missing, first: {:?}",
                     a.revocations,
                     b.revocations,
-                    a.lanes
+                    a.partitions
                         .iter()
                         .map(|(l, v)| (l, v.len()))
                         .collect::<Vec<_>>(),
-                    b.lanes
+                    b.partitions
                         .iter()
                         .map(|(l, v)| (l, v.len()))
                         .collect::<Vec<_>>(),

@@ -212,7 +212,7 @@ async fn duckdb_and_pyarrow_read_files_written_to_moto_s3() {
         let mut sink = builder.build().unwrap();
         sink.write(&events()).await.unwrap();
         let durable = sink.flush().await.unwrap();
-        assert_eq!(durable.len(), 2, "{case}: one lane per source");
+        assert_eq!(durable.len(), 2, "{case}: one source partition per source");
         let dir = tempfile::tempdir().unwrap();
         let store = moto.store("lake");
         let listed = support::objects(&store, Some(&case.into())).await;

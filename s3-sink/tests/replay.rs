@@ -12,7 +12,7 @@ use s3_sink::{Format, Layout, PartitionContext, Partitioner, Rotation, S3Sink};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// Four uneven partitions, so a lane has several files open at once and they fill at
+/// Four uneven partitions, so a source partition has several files open at once and they fill at
 /// different rates (the acknowledged position then trails some stored files).
 #[derive(Debug)]
 struct Buckets;

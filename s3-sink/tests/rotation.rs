@@ -163,10 +163,10 @@ async fn record_count_and_record_time_rotate_deterministically() {
 }
 
 #[tokio::test]
-async fn positions_wait_for_the_oldest_open_file_of_the_lane() {
+async fn positions_wait_for_the_oldest_open_file_of_the_source_partition() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let mut sink = S3Sink::builder()
-        .store(Arc::clone(&store), "lanes")
+        .store(Arc::clone(&store), "lake")
         .partitioner(s3_sink::FieldPartitioner::new(["id"]))
         .rotation(Rotation {
             max_records: Some(1),
@@ -175,14 +175,14 @@ async fn positions_wait_for_the_oldest_open_file_of_the_lane() {
         .build()
         .unwrap();
     // Every event is its own partition and file: each closes at once, so each is durable.
-    let events = sample_events("lane", 3);
+    let events = sample_events("s", 3);
     assert_eq!(
         sink.write(&events).await.unwrap(),
         vec![events[2].position().clone()]
     );
 
     let mut sink = S3Sink::builder()
-        .store(Arc::new(InMemory::new()), "lanes")
+        .store(Arc::new(InMemory::new()), "lake")
         .partitioner(s3_sink::FieldPartitioner::new(["id"]))
         .rotation(Rotation {
             max_records: Some(2),

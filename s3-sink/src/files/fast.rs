@@ -40,15 +40,15 @@ impl FileTable {
     /// Appends the events at the start of `events` to the open file of the first one's key
     /// when nothing else is needed: no store call, no rotation before them, no new file.
     ///
-    /// The first event is checked in full (its key, stored files, the file's last event,
-    /// table version, record time). Each following event joins the run while it has the
-    /// first one's table (the same `Arc`, so the same key and table version), source and
-    /// source partition, comes after the event before it (so after everything the file, the
-    /// stored files and the lane hold), gets the same encoded partition and is within the
-    /// record-time rule; the run ends after an event that leaves parts ready, fills the file
-    /// or exceeds the budget, so rotation by count and size cuts at the same event as one
-    /// event at a time would. The file lookup, key building and the file's last position
-    /// are done once per run, not per event.
+    /// The first event is checked in full (its key, stored files, the file's last event, table
+    /// version, record time). Each following event joins the run while it has the first one's
+    /// table (the same `Arc`, so the same key and table version), source and source partition,
+    /// comes after the event before it (so after everything the file, the stored files and the
+    /// source partition hold), gets the same encoded partition and is within the record-time
+    /// rule; the run ends after an event that leaves parts ready, fills the file or exceeds the
+    /// budget, so rotation by count and size cuts at the same event as one event at a time
+    /// would. The file lookup, key building and the file's last position are done once per run,
+    /// not per event.
     pub(crate) fn append_fast(
         &mut self,
         events: &[ChangeEvent],
@@ -200,7 +200,7 @@ mod tests {
     fn a_run_ends_before_an_event_of_another_file_or_not_after_the_one_before() {
         let encoders = Encoders::new(Format::parquet(), None, "__");
         let rotation = Rotation::default();
-        // Another table in the same lane: another file.
+        // Another table in the same source partition: another file.
         let events = two_tables(4);
         let mut files = FileTable::new(1 << 30);
         append_all(&mut files, &events[..2], &encoders);
@@ -269,7 +269,7 @@ mod tests {
                 &Path::from("lake"),
             )
             .unwrap();
-        // Same table, source and lane, but each id is its own partition.
+        // Same table, source and source partition, but each id is its own partition.
         let mut batch = vec![events[0].clone(), events[1].clone()];
         if let Position::Sequence { seq, .. } = &mut batch[0].source.position {
             *seq = 100;

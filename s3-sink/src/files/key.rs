@@ -26,14 +26,15 @@ impl FileKey {
         naming::directory(prefix, &self.topic, &self.partition)
     }
 
-    /// The name prefix every file of the key's lane in its directory shares.
+    /// The name prefix every file of the key's source partition in its directory shares.
     pub(crate) fn file_prefix(&self) -> String {
         naming::file_prefix(&self.topic, &self.slot)
     }
 }
 
-/// The lane and origin of the previous event: consecutive events of one table and lane share
-/// them, and recomputing them (string formatting) per event is most of the per-event cost.
+/// The source partition and origin of the previous event: consecutive events of one table and
+/// source partition share them, and recomputing them (string formatting) per event is most of
+/// the per-event cost.
 pub(super) struct Resolved {
     table: Arc<TableSchema>,
     source_name: Arc<str>,
@@ -53,8 +54,8 @@ impl Resolved {
     }
 }
 
-/// The lane and origin of `event`, kept from the previous event when it has the same table,
-/// source and lane (recomputing them formats strings).
+/// The source partition and origin of `event`, kept from the previous event when it has the
+/// same table, source and source partition (recomputing them formats strings).
 pub(super) fn resolve<'a>(resolved: &'a mut Option<Resolved>, event: &ChangeEvent) -> &'a Resolved {
     let position = event.position();
     let same = resolved.as_ref().is_some_and(|r| {

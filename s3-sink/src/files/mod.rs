@@ -1,11 +1,11 @@
 //! The open-file table: which file each event goes to, and the files open now.
 //!
-//! A file key is a lane, a topic and an encoded partition (one directory of the Kafka
-//! Connect layout, one lane's files in it); [`naming`] turns keys and positions into object
-//! names. Each key seen has an entry: where its stored files end
-//! (read back from the store the first time the key is seen) and its open file, if any. The
-//! memory of open files is counted against the sink's budget here. How an event's key is
-//! worked out is in `key`; appending a run of events without the store, in `fast`.
+//! A file key is a source partition, a topic and an encoded partition (one directory of the
+//! Kafka Connect layout, one source partition's files in it); [`naming`] turns keys and
+//! positions into object names. Each key seen has an entry: where its stored files end (read
+//! back from the store the first time the key is seen) and its open file, if any. The memory of
+//! open files is counted against the sink's budget here. How an event's key is worked out is in
+//! `key`; appending a run of events without the store, in `fast`.
 
 mod fast;
 mod key;
@@ -48,10 +48,11 @@ struct OpenFile {
     table: Arc<TableSchema>,
     first_time: Option<DateTime<Utc>>,
     opened_at: Instant,
-    /// Opening order; within a lane, the smallest is the file with the oldest first event.
+    /// Opening order; within a source partition, the smallest is the file with the oldest first
+    /// event.
     seq: u64,
-    /// The lane's last event before this file's first: durable if this file is the lane's
-    /// oldest open file.
+    /// The source partition's last event before this file's first: durable if this file is the
+    /// source partition's oldest open file.
     prev: Option<Position>,
     last: Position,
     records: u64,
@@ -185,8 +186,8 @@ impl FileTable {
     }
 
     /// Appends `event` to entry `i`'s open file, opening one first (named after the event's
-    /// position, under `prefix`) when there is none. `prev` is the lane's last event before
-    /// this one.
+    /// position, under `prefix`) when there is none. `prev` is the source partition's last
+    /// event before this one.
     pub(crate) fn append(
         &mut self,
         i: usize,
@@ -380,10 +381,10 @@ impl FileTable {
         })
     }
 
-    /// Drops the open files of `lanes` (aborting their multipart uploads) and forgets their
-    /// keys, so the store is read again if a lane comes back. Returns, per lane that had
-    /// open files, the lane's last event before the oldest of them, and the number of files
-    /// and events dropped.
+    /// Drops the open files of `partitions` (aborting their multipart uploads) and forgets
+    /// their keys, so the store is read again if a source partition comes back. Returns, per
+    /// source partition that had open files, the source partition's last event before the
+    /// oldest of them, and the number of files and events dropped.
     pub(crate) async fn drop_source_partitions(
         &mut self,
         partitions: &[SourcePartition],
@@ -403,7 +404,7 @@ impl FileTable {
             self.budget.update(file.memory, 0);
             dropped.files += 1;
             dropped.events += file.records;
-            tracing::debug!(key = %file.path, records = file.records, "revoked lane: open file dropped");
+            tracing::debug!(key = %file.path, records = file.records, "revoked source partition: open file dropped");
             let first = oldest
                 .entry(partition)
                 .or_insert((file.seq, file.prev.clone()));
@@ -430,7 +431,7 @@ pub(crate) struct Dropped {
     pub(crate) files: u64,
     /// Events they held.
     pub(crate) events: u64,
-    /// Per lane, the last event before its oldest dropped file.
+    /// Per source partition, the last event before its oldest dropped file.
     pub(crate) rewind: Vec<(SourcePartition, Option<Position>)>,
 }
 
@@ -443,8 +444,8 @@ mod tests {
     use cdc_core::testing::sample_events;
     use cdc_core::{TableId, TableSchema};
 
-    /// `n` sample events of stream `s` (one lane), every other one on a second table, so
-    /// the lane has two keys.
+    /// `n` sample events of stream `s` (one source partition), every other one on a second
+    /// table, so the source partition has two keys.
     pub(super) fn two_tables(n: usize) -> Vec<ChangeEvent> {
         let mut events = sample_events("s", n);
         let first = &events[0].table;
@@ -507,7 +508,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dropping_a_lane_rewinds_it_to_the_event_before_its_oldest_open_file() {
+    async fn dropping_a_source_partition_rewinds_it_to_the_event_before_its_oldest_open_file() {
         let encoders = Encoders::new(Format::ndjson(), None, "__");
         let mut files = FileTable::new(1 << 30);
         let events = two_tables(6);
@@ -520,12 +521,12 @@ mod tests {
             .drop_source_partitions(&[events[0].position().source_partition()])
             .await;
         assert_eq!((dropped.files, dropped.events), (2, 2));
-        // The oldest dropped file is the lane's first: nothing before it.
+        // The oldest dropped file is the source partition's first: nothing before it.
         assert_eq!(dropped.rewind.len(), 1);
         assert_eq!(dropped.rewind[0].1, None);
         assert_eq!(files.open_count(), 0);
         assert_eq!(files.budget().used(), 0);
-        // The keys are forgotten: the store is read again if the lane comes back.
+        // The keys are forgotten: the store is read again if the source partition comes back.
         let (key, _) = files.key(&events[0], &DefaultPartitioner).unwrap();
         assert_eq!(files.find(&key), None);
     }

@@ -2,9 +2,9 @@
 //! `<prefix>/<topic>/<encoded partition>/<topic>+<kafka partition>+<start offset>.<ext>`.
 //!
 //! Events that did not come through Kafka have no Kafka partition or offset: the second field
-//! is `0` for SQL Server (the topic already names the database, which is the lane) or the
-//! stream name for other positions, and the third is the first event's position as a token
-//! that sorts in position order ([`Position::sort_token`]).
+//! is `0` for SQL Server (the topic already names the database, which is the source partition)
+//! or the stream name for other positions, and the third is the first event's position as a
+//! token that sorts in position order ([`Position::sort_token`]).
 
 use crate::partitioner::escape;
 use cdc_core::{ChangeEvent, Position, SourcePartition};
@@ -59,7 +59,8 @@ pub(crate) fn directory(prefix: &Path, topic: &str, partition: &str) -> Path {
     path
 }
 
-/// The file-name prefix shared by every file of one lane in a directory: `<topic>+<slot>+`.
+/// The file-name prefix shared by every file of one source partition in a directory:
+/// `<topic>+<slot>+`.
 pub(crate) fn file_prefix(topic: &str, slot: &str) -> String {
     format!("{topic}+{slot}+")
 }

@@ -48,8 +48,12 @@ pub(crate) fn write_position(out: &mut Vec<u8>, position: &Position) {
 pub(crate) fn position_json(position: &Position) -> String {
     // Serialising a Position (strings and integers) cannot fail; the fallback keeps library
     // code free of panics all the same.
-    serde_json::to_string(position)
-        .unwrap_or_else(|_| format!("{{\"lane\":{:?}}}", position.source_partition().to_string()))
+    serde_json::to_string(position).unwrap_or_else(|_| {
+        format!(
+            "{{\"source_partition\":{:?}}}",
+            position.source_partition().to_string()
+        )
+    })
 }
 
 #[cfg(test)]
