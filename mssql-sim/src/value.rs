@@ -5,8 +5,10 @@
 //! - `values`: [`Value`], its text form, decimals and comparison.
 //! - `text`: date/time literals, code page 1252 and XML normalisation.
 //! - `convert`: [`coerce`], a value to a column's type.
+//! - `hierarchyid`: the `hierarchyid` text form, its stored bytes and their errors.
 
 mod convert;
+pub(crate) mod hierarchyid;
 mod text;
 mod types;
 mod values;

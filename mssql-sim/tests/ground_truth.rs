@@ -1468,10 +1468,40 @@ async fn c29_a_fresh_cdc_database_has_no_max_lsn() {
     sim.stop().await;
 }
 
+/// Row 76: hierarchyid values are stored (and captured) as their raw encoding: '/1/2/3/' is
+/// 5B5E, the root '/' is zero bytes, '/1/' is 58, '/2/1/' is 6AC0 — read from the change table
+/// as the reader does (`CAST(col AS varbinary(max))`), and `ToString()` gives the text back.
+#[tokio::test]
+async fn row_76_hierarchyid_is_captured_as_its_raw_encoding() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    captured(
+        &mut c,
+        &format!(
+            "CREATE TABLE dbo.h (id int NOT NULL PRIMARY KEY, node hierarchyid); {} \
+             INSERT INTO dbo.h VALUES (1, '/1/2/3/'), (2, '/'), (3, '/1/'), (4, '/2/1/');",
+            enable("h")
+        ),
+    )
+    .await;
+    assert_eq!(
+        column(
+            &mut c,
+            "SELECT CAST(node AS varbinary(max)) FROM cdc.dbo_h_CT ORDER BY id"
+        )
+        .await,
+        ["5B5E", "", "58", "6AC0"]
+    );
+    assert_eq!(
+        column(&mut c, "SELECT node.ToString() FROM cdc.dbo_h_CT ORDER BY id").await,
+        ["/1/2/3/", "/", "/1/", "/2/1/"]
+    );
+    sim.stop().await;
+}
+
 // Rows not expressed here, and why:
 // - 63 (NVARCHAR ordering under SQL_Latin1_General_CP1_CI_AS), C27 (SQL_ collation keys vs
 //   Unicode parameters): the simulator compares text by code point; it has no collations.
-// - 76 (hierarchyid): the simulator has no hierarchyid type yet.
 // - C2 (Debezium event_serial_no), the topic half of C13 (Debezium keeps the old topic until
 //   restart): connector behaviour, not server facts.
 // - C4's single-row case: the recorded row covers an UPDATE of five rows; a one-row update of

@@ -5,7 +5,10 @@
 //!   NULL-handling, metadata and system functions inline).
 //! - `datetime`: `DATEPART`/`DATEADD`/`DATEDIFF` and `TODATETIMEOFFSET`.
 //! - `result_type`: the static type the SELECT list reports for an expression.
+//! - `clr`: the CLR types' static (`hierarchyid::Parse`) and instance (`h.ToString()`)
+//!   methods.
 
+mod clr;
 mod datetime;
 mod result_type;
 
@@ -134,6 +137,9 @@ impl Exec<'_> {
         if f.over.is_some() {
             return Err(SqlError::unsupported("window functions (OVER)"));
         }
+        if let Some(v) = self.clr_instance(f, cols, row, group)? {
+            return Ok(v);
+        }
         let parts = name_parts(&f.name);
         let name = parts.last().map(|s| s.to_lowercase()).unwrap_or_default();
         let schema = if parts.len() > 1 {
@@ -160,6 +166,9 @@ impl Exec<'_> {
         }
         let _ = schema;
         let a = self.args(f, cols, row, group)?;
+        if let Some(v) = self.clr_static(&name, &a)? {
+            return Ok(v);
+        }
         let arg = |i: usize| a.get(i).cloned().unwrap_or(Value::Null);
         let text = |i: usize| a.get(i).and_then(|v| v.to_text());
         Ok(match name.as_str() {

@@ -9,7 +9,9 @@
 //! - `forms`: the T-SQL statements cut out whole (`EXEC`, `CREATE TYPE ... FROM`,
 //!   `ALTER DATABASE ... SET`).
 //! - `rewrite`: token rewrites into forms sqlparser parses, run before splitting.
+//! - `clr`: `hierarchyid::Parse(...)` and the other CLR static calls as one function name.
 
+mod clr;
 mod forms;
 mod rewrite;
 
@@ -108,6 +110,7 @@ pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
     let tokens = rewrite_index_and_dynamic_sql(tokens);
     let tokens = rewrite_compound_assignment(tokens);
     let tokens = rewrite_drop_columns_and_query_options(tokens);
+    let tokens = clr::rewrite_clr_static_calls(tokens);
     let mut segments = Vec::new();
     let mut pending: Vec<Token> = Vec::new();
     let mut depth = 0i32;

@@ -41,7 +41,7 @@ fn b(x: bool) -> Value {
     Value::Bit(x)
 }
 
-const ALL_TYPES: [SqlType; 28] = [
+const ALL_TYPES: [SqlType; 29] = [
     SqlType::TinyInt,
     SqlType::SmallInt,
     SqlType::Int,
@@ -70,6 +70,7 @@ const ALL_TYPES: [SqlType; 28] = [
     SqlType::UniqueIdentifier,
     SqlType::Xml,
     SqlType::RowVersion,
+    SqlType::HierarchyId,
 ];
 
 /// An LSN in the numeric form the `sys.dm_tran_*` views use: VLF sequence × 10^15 + block

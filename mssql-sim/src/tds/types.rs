@@ -92,7 +92,30 @@ pub(crate) fn put_type_info(out: &mut Vec<u8>, ty: &SqlType) {
         SqlType::SmallDateTime => out.extend_from_slice(&[0x6F, 4]),
         SqlType::UniqueIdentifier => out.extend_from_slice(&[0x24, 16]),
         SqlType::Xml => out.extend_from_slice(&[0xF1, 0]),
+        SqlType::HierarchyId => put_udt_info(out, 892, "hierarchyid", HIERARCHYID_ASSEMBLY),
     }
+}
+
+/// The assembly-qualified CLR name SQL Server 2022 reports for `hierarchyid`
+/// (Microsoft.SqlServer.Types, version 11 since SQL Server 2012).
+const HIERARCHYID_ASSEMBLY: &str = "Microsoft.SqlServer.Types.SqlHierarchyId, Microsoft.SqlServer.Types, Version=11.0.0.0, Culture=neutral, PublicKeyToken=89845dcd8080cc91";
+
+/// UDT TYPE_INFO (0xF0) with UDT_INFO as COLMETADATA carries it ([MS-TDS] 2.2.5.5.4):
+/// MAX_BYTE_SIZE (USHORT), DB_NAME, SCHEMA_NAME, TYPE_NAME (B_VARCHAR each) and
+/// ASSEMBLY_QUALIFIED_NAME (US_VARCHAR). The system CLR types live in schema `sys`; the
+/// database name is left empty (what a real server sends there for system types is
+/// unverified; tiberius and mssql-jdbc do not use it).
+fn put_udt_info(out: &mut Vec<u8>, max_size: u16, type_name: &str, assembly: &str) {
+    out.push(0xF0);
+    out.extend_from_slice(&max_size.to_le_bytes());
+    for name in ["", "sys", type_name] {
+        let units: Vec<u16> = name.encode_utf16().collect();
+        out.push(units.len() as u8);
+        units.iter().for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
+    }
+    let units: Vec<u16> = assembly.encode_utf16().collect();
+    out.extend_from_slice(&(units.len() as u16).to_le_bytes());
+    units.iter().for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
 }
 
 /// Whether the type is streamed as PLP (partially length-prefixed) data.
@@ -103,6 +126,8 @@ fn is_plp(ty: &SqlType) -> bool {
             | SqlType::NVarChar(Len::Max)
             | SqlType::VarBinary(Len::Max)
             | SqlType::Xml
+            // UDT values always travel as PLP ([MS-TDS] 2.2.5.5.4).
+            | SqlType::HierarchyId
     )
 }
 

@@ -4,6 +4,7 @@ use chrono::{Datelike, NaiveTime, Timelike};
 use uuid::Uuid;
 
 use crate::error::{SqlError, SqlResult};
+use crate::value::hierarchyid;
 use crate::value::text::{
     normalize_xml, parse_offset, round_datetime, round_time, to_code_page_1252,
 };
@@ -139,7 +140,7 @@ pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
         }
         SqlType::Binary(_) | SqlType::VarBinary(_) | SqlType::RowVersion | SqlType::Image => {
             let b = match v {
-                Value::Bytes(b) => b,
+                Value::Bytes(b) | Value::HierarchyId(b) => b,
                 Value::Int(i) => i.to_be_bytes().to_vec(),
                 Value::Str(ref s) => s.as_bytes().to_vec(),
                 Value::Guid(g) => g.to_bytes_le().to_vec(),
@@ -233,6 +234,23 @@ pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
                 Value::Guid(Uuid::from_bytes_le(a))
             }
             other => return Err(fail(other)),
+        },
+        SqlType::HierarchyId => match v {
+            Value::HierarchyId(b) => Value::HierarchyId(b),
+            Value::Str(s) => Value::HierarchyId(hierarchyid::parse(&s)?),
+            Value::Bytes(b) => {
+                hierarchyid::decode(&b)?;
+                Value::HierarchyId(b)
+            }
+            other => {
+                return Err(SqlError::new(
+                    529,
+                    format!(
+                        "Explicit conversion from data type {} to hierarchyid is not allowed.",
+                        other.natural_type().name()
+                    ),
+                ));
+            }
         },
     })
 }

@@ -72,6 +72,8 @@ pub(crate) enum SqlType {
     RowVersion,
     /// `image` (deprecated large binary, sent as IMAGE on the wire)
     Image,
+    /// `hierarchyid`: a CLR type (UDT on the wire), stored as its [MS-SSCLRT] bytes.
+    HierarchyId,
 }
 
 impl SqlType {
@@ -106,6 +108,7 @@ impl SqlType {
             SqlType::Xml => "xml",
             SqlType::RowVersion => "timestamp",
             SqlType::Image => "image",
+            SqlType::HierarchyId => "hierarchyid",
         }
     }
 
@@ -140,6 +143,8 @@ impl SqlType {
             SqlType::Xml => 241,
             SqlType::RowVersion => 189,
             SqlType::Image => 34,
+            // Every CLR type shares system_type_id 240; user_type_id tells them apart.
+            SqlType::HierarchyId => 240,
         }
     }
 
@@ -164,7 +169,24 @@ impl SqlType {
             SqlType::DateTime2(p) => 6 + time_extra(*p) as i16,
             SqlType::DateTimeOffset(p) => 8 + time_extra(*p) as i16,
             SqlType::UniqueIdentifier => 16,
+            // sys.columns.max_length of a hierarchyid column (SQL Server: 892 bytes at most).
+            SqlType::HierarchyId => 892,
         }
+    }
+
+    /// `user_type_id` in `sys.types`: the system type id, except for the CLR types, which
+    /// share system type 240 and have their own user type ids (hierarchyid 128,
+    /// geometry 129, geography 130).
+    pub(crate) fn user_type_id(&self) -> i32 {
+        match self {
+            SqlType::HierarchyId => 128,
+            other => i32::from(other.type_id()),
+        }
+    }
+
+    /// Whether this is a CLR type (`sys.types.is_assembly_type`), sent as a UDT (0xF0).
+    pub(crate) fn is_clr(&self) -> bool {
+        matches!(self, SqlType::HierarchyId)
     }
 
     /// Numeric precision as `sys.columns` reports it.
@@ -336,6 +358,7 @@ pub(crate) fn parse_type(text: &str) -> SqlResult<SqlType> {
         "uniqueidentifier" => SqlType::UniqueIdentifier,
         "xml" => SqlType::Xml,
         "rowversion" | "timestamp" => SqlType::RowVersion,
+        "hierarchyid" => SqlType::HierarchyId,
         other => {
             return Err(SqlError::new(
                 2715,

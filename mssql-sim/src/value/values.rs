@@ -8,6 +8,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 use uuid::Uuid;
 
 use crate::error::{SqlError, SqlResult};
+use crate::value::hierarchyid;
 use crate::value::text::parse_datetime;
 use crate::value::types::{Len, SqlType};
 
@@ -41,6 +42,9 @@ pub(crate) enum Value {
     DateTimeOffset(DateTime<FixedOffset>),
     /// uniqueidentifier
     Guid(Uuid),
+    /// hierarchyid: its stored bytes (always valid: every way in goes through
+    /// [`hierarchyid::parse`] or [`hierarchyid::decode`]).
+    HierarchyId(Vec<u8>),
 }
 
 impl Value {
@@ -82,6 +86,7 @@ impl Value {
             Value::DateTime(_) => SqlType::DateTime2(7),
             Value::DateTimeOffset(_) => SqlType::DateTimeOffset(7),
             Value::Guid(_) => SqlType::UniqueIdentifier,
+            Value::HierarchyId(_) => SqlType::HierarchyId,
         }
     }
 
@@ -172,6 +177,8 @@ impl Value {
             Value::DateTime(d) => d.format("%Y-%m-%d %H:%M:%S%.f").to_string(),
             Value::DateTimeOffset(d) => d.format("%Y-%m-%d %H:%M:%S%.f %:z").to_string(),
             Value::Guid(g) => g.to_string().to_uppercase(),
+            // CONVERT(nvarchar, h) is h.ToString().
+            Value::HierarchyId(b) => hierarchyid::to_text(b).unwrap_or_default(),
         })
     }
 
@@ -298,6 +305,11 @@ pub(crate) fn compare(a: &Value, b: &Value) -> SqlResult<Ordering> {
         (Int(x), Int(y)) => x.cmp(y),
         (Bit(x), Bit(y)) => x.cmp(y),
         (Bytes(x), Bytes(y)) => x.cmp(y),
+        // hierarchyid compares by its bytes, which is depth-first order; a string beside it
+        // is parsed (implicit conversion), failing as Parse does.
+        (HierarchyId(x), HierarchyId(y)) => x.cmp(y),
+        (HierarchyId(x), Str(y)) => x.cmp(&hierarchyid::parse(y)?),
+        (Str(x), HierarchyId(y)) => hierarchyid::parse(x)?.cmp(y),
         (Guid(x), Guid(y)) => guid_order(x).cmp(&guid_order(y)),
         (Guid(x), Str(y)) | (Str(y), Guid(x)) => {
             let y = Uuid::parse_str(y.trim()).map_err(|_| {

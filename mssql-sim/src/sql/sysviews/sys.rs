@@ -99,7 +99,8 @@ impl Exec<'_> {
                             i(c.ty.type_id() as i64),
                             // An alias-typed or sysname column: the type's own id beside
                             // its base's system_type_id.
-                            i(c.user_type_id.map_or(c.ty.type_id() as i64, i64::from)),
+                            i(c.user_type_id
+                                .map_or(i64::from(c.ty.user_type_id()), i64::from)),
                             i(c.ty.max_length() as i64),
                             i(c.ty.precision() as i64),
                             i(c.ty.scale() as i64),
@@ -133,7 +134,8 @@ impl Exec<'_> {
                 )
             }
             "types" => {
-                // The system types (user_type_id = system_type_id, schema sys), sysname
+                // The system types (user_type_id = system_type_id, schema sys; the CLR types
+                // share system_type_id 240 with their own user_type_id), sysname
                 // (user_type_id 256 over nvarchar, not nullable), then the database's alias
                 // types (Microsoft, "sys.types").
                 let mut rows: Vec<Vec<Value>> = ALL_TYPES
@@ -142,14 +144,16 @@ impl Exec<'_> {
                         vec![
                             s(t.name()),
                             i(t.type_id() as i64),
-                            i(t.type_id() as i64),
+                            i(i64::from(t.user_type_id())),
                             i(4),
                             i(t.max_length() as i64),
                             i(t.precision() as i64),
                             i(t.scale() as i64),
                             b(true),
-                            b(false),
-                            b(false),
+                            // The CLR types (hierarchyid, geometry, geography) are assembly
+                            // types and, as SQL Server lists them, user-defined.
+                            b(t.is_clr()),
+                            b(t.is_clr()),
                         ]
                     })
                     .collect();

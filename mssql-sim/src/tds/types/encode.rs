@@ -182,6 +182,7 @@ pub(crate) fn put_value(out: &mut Vec<u8>, ty: &SqlType, v: &Value) -> Result<()
             out.push(16);
             out.extend_from_slice(&g.to_bytes_le());
         }
+        (SqlType::HierarchyId, Value::HierarchyId(b)) => put_plp(out, Some(b)),
         (ty, v) => {
             return Err(SqlError::conversion(format!(
                 "cannot send a {} value as {}",
@@ -229,6 +230,7 @@ fn value_matches(ty: &SqlType, v: &Value) -> bool {
         ) => true,
         (SqlType::DateTimeOffset(_), Value::DateTimeOffset(_)) => true,
         (SqlType::UniqueIdentifier, Value::Guid(_)) => true,
+        (SqlType::HierarchyId, Value::HierarchyId(_)) => true,
         _ => false,
     }
 }
