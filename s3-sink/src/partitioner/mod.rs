@@ -83,7 +83,8 @@ mod tests {
     use super::*;
     use cdc_core::testing::every_type_events;
 
-    fn ctx() -> PartitionContext<'static> {
+    /// The context of an event read from Kafka partition 4 of topic `t`.
+    pub(super) fn ctx() -> PartitionContext<'static> {
         PartitionContext {
             topic: "t",
             kafka_partition: Some(4),

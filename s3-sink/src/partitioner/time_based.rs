@@ -361,15 +361,9 @@ impl Partitioner for TimeBasedPartitioner {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::partitioner::tests::ctx;
     use cdc_core::testing::sample_events;
     use chrono::TimeZone;
-
-    fn ctx() -> PartitionContext<'static> {
-        PartitionContext {
-            topic: "t",
-            kafka_partition: Some(4),
-        }
-    }
 
     #[test]
     fn named_zones_follow_daylight_saving_time() {

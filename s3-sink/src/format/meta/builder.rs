@@ -331,8 +331,8 @@ impl LsnColumns {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::format::meta::position::tests::positions;
     use arrow_array::cast::AsArray;
-    use cdc_core::KafkaOffset;
 
     #[test]
     fn lsn_columns_hold_the_text_form() {
@@ -392,36 +392,6 @@ mod tests {
     }
 
     /// A position of every kind, with names that need escaping.
-    fn positions() -> Vec<Position> {
-        let sql_server = cdc_core::testing::every_type_events()[0].position().clone();
-        let mut snapshot = sql_server.clone();
-        if let Position::SqlServer(p) = &mut snapshot {
-            p.snapshot = Some(Box::new(cdc_core::SnapshotCursor {
-                table: "dbo.t".into(),
-                key: "[1]".into(),
-                blocking_row: 0,
-            }));
-        }
-        let mut other_database = sql_server.clone();
-        if let Position::SqlServer(p) = &mut other_database {
-            p.database = "shop \"two\"".into();
-        }
-        vec![
-            Position::Sequence {
-                stream: "a \"quoted\" ß".into(),
-                seq: u64::MAX,
-            },
-            Position::Kafka(KafkaOffset {
-                topic: "t.x".into(),
-                partition: -1,
-                offset: i64::MAX,
-            }),
-            sql_server,
-            snapshot,
-            other_database,
-        ]
-    }
-
     #[test]
     fn position_column_holds_serde_json_whichever_stream_came_before() {
         // Every ordered pair of positions, so each cached prefix is followed by every other

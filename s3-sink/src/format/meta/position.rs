@@ -57,14 +57,28 @@ pub(crate) fn position_json(position: &Position) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use cdc_core::KafkaOffset;
 
-    #[test]
-    fn hand_written_positions_match_serde() {
-        let positions = [
+    /// A position of each kind, with names JSON must escape, and SQL Server positions with
+    /// and without a snapshot cursor and of two databases.
+    pub(in crate::format::meta) fn positions() -> Vec<Position> {
+        let sql_server = cdc_core::testing::every_type_events()[0].position().clone();
+        let mut snapshot = sql_server.clone();
+        if let Position::SqlServer(p) = &mut snapshot {
+            p.snapshot = Some(Box::new(cdc_core::SnapshotCursor {
+                table: "dbo.t".into(),
+                key: "[1]".into(),
+                blocking_row: 0,
+            }));
+        }
+        let mut other_database = sql_server.clone();
+        if let Position::SqlServer(p) = &mut other_database {
+            p.database = "shop \"two\"".into();
+        }
+        vec![
             Position::Sequence {
                 stream: "a \"quoted\" ß".into(),
                 seq: u64::MAX,
@@ -74,8 +88,15 @@ mod tests {
                 partition: -1,
                 offset: i64::MAX,
             }),
-            cdc_core::testing::every_type_events()[0].position().clone(),
-        ];
+            sql_server,
+            snapshot,
+            other_database,
+        ]
+    }
+
+    #[test]
+    fn hand_written_positions_match_serde() {
+        let positions = positions();
         for p in positions {
             let mut out = Vec::new();
             write_position(&mut out, &p);
