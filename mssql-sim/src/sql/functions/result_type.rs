@@ -67,6 +67,15 @@ impl Exec<'_> {
                     "sysdatetime" | "sysutcdatetime" => Some((SqlType::DateTime2(7), false)),
                     "sysdatetimeoffset" => Some((SqlType::DateTimeOffset(7), false)),
                     "datepart" => Some((SqlType::Int, true)),
+                    // hierarchyid's methods (Microsoft, "GetLevel", "ToString"): smallint and
+                    // nvarchar(4000).
+                    "getlevel" if f.name.0.len() > 1 => Some((SqlType::SmallInt, true)),
+                    "tostring" if f.name.0.len() > 1 => {
+                        Some((SqlType::NVarChar(Len::N(4000)), true))
+                    }
+                    "hierarchyid::parse" | "hierarchyid::getroot" => {
+                        Some((SqlType::HierarchyId, true))
+                    }
                     // The precision of its first argument's type (datetime counts as 3).
                     "todatetimeoffset" => {
                         let first = Self::arg_exprs(f).into_iter().next()?;

@@ -1,0 +1,159 @@
+//! The CLR types through TDS to tiberius: `hierarchyid` (text form, stored bytes, order,
+//! methods, refusals and its UDT column metadata).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{connect, err_number, exec, message, try_exec};
+use tiberius::ColumnData;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// The single result set of `sql`.
+async fn rows(c: &mut common::Conn, sql: &str) -> Vec<tiberius::Row> {
+    try_exec(c, sql).await.unwrap().pop().unwrap()
+}
+
+/// A hierarchyid column reaches the client as a UDT whose value is the stored bytes (tiberius
+/// decodes UDT values, always PLP, as binary); the documentation's example 0x5ADE is
+/// '/1/1/3/'.
+#[tokio::test]
+async fn hierarchyid_columns_travel_as_udt_bytes() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.org (id int NOT NULL PRIMARY KEY, node hierarchyid NULL);
+         INSERT INTO dbo.org VALUES (1, '/1/1/3/'), (2, NULL), (3, hierarchyid::Parse('/2/1/'));",
+    )
+    .await;
+    let got: Vec<Option<String>> = rows(&mut c, "SELECT node FROM dbo.org ORDER BY id")
+        .await
+        .iter()
+        .map(|r| match r.cells().next().unwrap().1 {
+            ColumnData::Binary(b) => b.as_ref().map(|b| hex(b)),
+            other => panic!("hierarchyid arrived as {other:?}"),
+        })
+        .collect();
+    assert_eq!(got, [Some("5ADE".into()), None, Some("6AC0".into())]);
+    let meta = rows(
+        &mut c,
+        "SELECT t.name, c.system_type_id, c.user_type_id, c.max_length, t.is_assembly_type \
+         FROM sys.columns c JOIN sys.types t ON t.user_type_id = c.user_type_id \
+         WHERE c.object_id = OBJECT_ID('dbo.org') AND c.name = 'node'",
+    )
+    .await;
+    let r = &meta[0];
+    assert_eq!(r.get::<&str, _>(0), Some("hierarchyid"));
+    assert_eq!(r.get::<u8, _>(1), Some(240));
+    assert_eq!(r.get::<i32, _>(2), Some(128));
+    assert_eq!(r.get::<i16, _>(3), Some(892));
+    assert_eq!(r.get::<bool, _>(4), Some(true));
+    sim.stop().await;
+}
+
+/// ToString(), GetLevel(), CAST to nvarchar and to varbinary, and Parse's inverse.
+#[tokio::test]
+async fn hierarchyid_methods_and_casts_give_sql_server_values() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.org (id int NOT NULL PRIMARY KEY, node hierarchyid);
+         INSERT INTO dbo.org VALUES (1, '/'), (2, '/1/2.5/-3/'), (3, CAST(0x5B5E AS hierarchyid));",
+    )
+    .await;
+    let got: Vec<(String, i64, String, String)> = rows(
+        &mut c,
+        "SELECT node.ToString(), node.GetLevel(), CAST(node AS nvarchar(4000)), \
+         CAST(node AS varbinary(892)) FROM dbo.org ORDER BY id",
+    )
+    .await
+    .iter()
+    .map(|r| {
+        // GetLevel() is smallint.
+        let level = match r.cells().nth(1).unwrap().1 {
+            ColumnData::I16(v) => i64::from(v.unwrap()),
+            other => panic!("GetLevel gave {other:?}"),
+        };
+        (
+            r.get::<&str, _>(0).unwrap().to_string(),
+            level,
+            r.get::<&str, _>(2).unwrap().to_string(),
+            hex(r.get::<&[u8], _>(3).unwrap()),
+        )
+    })
+    .collect();
+    let want = |t: &str, l: i64, h: &str| (t.to_string(), l, t.to_string(), h.to_string());
+    assert_eq!(got[0], want("/", 0, ""));
+    assert_eq!(got[1].0, "/1/2.5/-3/");
+    assert_eq!(got[1].1, 3);
+    assert_eq!(got[2], want("/1/2/3/", 3, "5B5E"));
+    sim.stop().await;
+}
+
+/// ORDER BY a hierarchyid is depth-first (parents before children, /1.1/ between /1/ and /2/),
+/// which is the order of the stored bytes.
+#[tokio::test]
+async fn hierarchyid_orders_depth_first() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.org (node hierarchyid NOT NULL PRIMARY KEY);
+         INSERT INTO dbo.org VALUES ('/2/'), ('/1/1/'), ('/'), ('/1.1/'), ('/1/'), ('/10/'), ('/1/2/');",
+    )
+    .await;
+    let got: Vec<String> = rows(&mut c, "SELECT node.ToString() FROM dbo.org ORDER BY node")
+        .await
+        .iter()
+        .map(|r| r.get::<&str, _>(0).unwrap().to_string())
+        .collect();
+    assert_eq!(got, ["/", "/1/", "/1/1/", "/1/2/", "/1.1/", "/2/", "/10/"]);
+    let below: Vec<String> = rows(
+        &mut c,
+        "SELECT node.ToString() FROM dbo.org WHERE node > '/1/2/' ORDER BY node",
+    )
+    .await
+    .iter()
+    .map(|r| r.get::<&str, _>(0).unwrap().to_string())
+    .collect();
+    assert_eq!(below, ["/1.1/", "/2/", "/10/"]);
+    sim.stop().await;
+}
+
+/// Text that is no hierarchyid fails as SQL Server fails: error 6522 wrapping
+/// HierarchyIdException 24001 with the input quoted; the statement ends, the batch goes on.
+#[tokio::test]
+async fn hierarchyid_parse_failure_is_error_6522_with_24001() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.org (id int NOT NULL PRIMARY KEY, node hierarchyid);",
+    )
+    .await;
+    for bad in ["/1/1", "1/", "/a/", "/1/ "] {
+        let e = try_exec(&mut c, &format!("INSERT INTO dbo.org VALUES (1, '{bad}')"))
+            .await
+            .unwrap_err();
+        assert_eq!(err_number(&e), 6522, "{bad}");
+        let m = message(&e);
+        assert!(
+            m.contains(&format!(
+                "24001: SqlHierarchyId.Parse failed because the input string '{bad}' is not a valid string representation of a SqlHierarchyId node."
+            )),
+            "{m}"
+        );
+    }
+    let e = try_exec(&mut c, "SELECT CAST(0xFF AS hierarchyid)")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 6522);
+    assert!(message(&e).contains("24000"), "{}", message(&e));
+    let count = rows(&mut c, "SELECT COUNT(*) FROM dbo.org").await;
+    assert_eq!(count[0].get::<i32, _>(0), Some(0));
+    sim.stop().await;
+}
