@@ -47,9 +47,13 @@
 //! - `error`: [`S3SinkError`].
 //!
 //! Internal, in the order an event meets them:
-//! - `files`: the open-file table (which file an event goes to, open files, the memory
-//!   budget), with `files::naming` for object names in the Kafka Connect layout;
-//! - `recovery`: where a replay resumes, read from the newest stored file of a source partition;
+//! - `files`: the open-file table (open files, the memory budget), with `files::key` (which
+//!   file an event goes to), `files::fast` (a run of events appended without the store) and
+//!   `files::naming` (object names in the Kafka Connect layout);
+//! - `format`'s encoders: `format::parquet` (and `format::parquet::footer`, a stored file's
+//!   last position), `format::ndjson`, `format::meta`'s builders;
+//! - `recovery`: where a replay resumes, read from the newest stored file of a source
+//!   partition;
 //! - `upload`: conditional PUTs and multipart uploads with retries;
 //! - `ledger`: per source partition, what is held and what may be reported durable;
 //! - `settings`, `budget`: the validated settings and the memory budget.

@@ -1,6 +1,7 @@
 //! The metadata columns' Arrow arrays, appended per event and finished per batch.
 
-use super::{MetaNames, write_position};
+use super::MetaNames;
+use super::position::write_position;
 use crate::format::columns::{finish_primitive, finish_strings, utc_micros};
 use arrow_array::builder::{
     Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
