@@ -1,0 +1,90 @@
+//! The CLR types and `sql_variant` through the reader: what each column's events carry, from
+//! the snapshot and from the change table alike.
+//!
+//! - `hierarchyid`: its stored bytes ([MS-SSCLRT] encoding; ground-truth row 76: '/1/2/3/' is
+//!   5B5E, the root '/' is zero bytes, '/1/' is 58, '/2/1/' is 6AC0).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use cdc_core::{DataType, Op, Value};
+use cdc_mssql::SnapshotMode;
+use support::{Target, read_events};
+
+fn bytes(hex: &str) -> Value {
+    Value::Bytes(
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect(),
+    )
+}
+
+/// (op, before, after) of the `node` column (index 1) of each event.
+fn nodes(events: &[cdc_core::ChangeEvent]) -> Vec<(Op, Option<Value>, Option<Value>)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e.op,
+                e.before.as_ref().map(|r| r.0[1].clone()),
+                e.after.as_ref().map(|r| r.0[1].clone()),
+            )
+        })
+        .collect()
+}
+
+/// Row 76 through the reader: snapshot rows and inserted, updated and deleted rows carry a
+/// hierarchyid as its raw bytes, and the column's type is the opaque `hierarchyid`.
+#[tokio::test]
+async fn hierarchyid_reaches_events_as_its_stored_bytes() {
+    let target = Target::new("clr_hierarchyid").await;
+    target
+        .run(
+            "ALTER DATABASE [clr_hierarchyid] SET ALLOW_SNAPSHOT_ISOLATION ON;
+             CREATE TABLE dbo.org (id int NOT NULL PRIMARY KEY, node hierarchyid NULL);
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'org', @role_name = NULL;
+             INSERT INTO dbo.org VALUES (1, '/1/2/3/'), (2, '/');",
+        )
+        .await;
+    target.scan().await;
+    let config = target
+        .config()
+        .snapshot_mode(SnapshotMode::Initial)
+        .build()
+        .unwrap();
+    let mut source = target.source(config, None).await;
+    let snapshot = read_events(&mut source, 2).await;
+    assert_eq!(
+        snapshot[0].table.columns[1].data_type,
+        DataType::Opaque {
+            type_name: "hierarchyid".into()
+        }
+    );
+    target
+        .run(
+            "INSERT INTO dbo.org VALUES (3, '/1/');
+             UPDATE dbo.org SET node = '/2/1/' WHERE id = 3;
+             UPDATE dbo.org SET node = NULL WHERE id = 1;
+             DELETE FROM dbo.org WHERE id = 2;",
+        )
+        .await;
+    target.scan().await;
+    let streamed = read_events(&mut source, 4).await;
+    assert_eq!(
+        nodes(&snapshot),
+        vec![
+            (Op::Read, None, Some(bytes("5B5E"))),
+            (Op::Read, None, Some(bytes(""))),
+        ]
+    );
+    assert_eq!(
+        nodes(&streamed),
+        vec![
+            (Op::Create, None, Some(bytes("58"))),
+            (Op::Update, Some(bytes("58")), Some(bytes("6AC0"))),
+            (Op::Update, Some(bytes("5B5E")), Some(Value::Null)),
+            (Op::Delete, Some(bytes("")), None),
+        ]
+    );
+}
