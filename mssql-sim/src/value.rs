@@ -6,10 +6,12 @@
 //! - `text`: date/time literals, code page 1252 and XML normalisation.
 //! - `convert`: [`coerce`], a value to a column's type.
 //! - `hierarchyid`: the `hierarchyid` text form, its stored bytes and their errors.
+//! - `variant`: `sql_variant`'s base type and `SQL_VARIANT_PROPERTY`.
 
 mod convert;
 pub(crate) mod hierarchyid;
 mod text;
+pub(crate) mod variant;
 mod types;
 mod values;
 

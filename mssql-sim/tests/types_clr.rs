@@ -157,3 +157,74 @@ async fn hierarchyid_parse_failure_is_error_6522_with_24001() {
     assert_eq!(count[0].get::<i32, _>(0), Some(0));
     sim.stop().await;
 }
+
+/// A sql_variant column keeps each value's base type: it reaches tiberius as 0x62 and
+/// decodes to the base type's value; SQL_VARIANT_PROPERTY reports the base type, precision,
+/// scale and maximum length; comparisons and CASTs use the value.
+#[tokio::test]
+async fn sql_variant_keeps_the_base_type_of_what_was_assigned() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.kv (id int NOT NULL PRIMARY KEY, v sql_variant NULL);
+         INSERT INTO dbo.kv VALUES (1, 5), (2, N'abc'), (3, 1.50), (4, 0x0102), (5, NULL),
+           (6, CAST('6F9619FF-8B86-D011-B42D-00C04FC964FF' AS uniqueidentifier));",
+    )
+    .await;
+    let got = rows(&mut c, "SELECT v FROM dbo.kv ORDER BY id").await;
+    let cell = |i: usize| got[i].cells().next().unwrap().1.clone();
+    assert!(matches!(cell(0), ColumnData::I32(Some(5))), "{:?}", cell(0));
+    assert!(matches!(cell(1), ColumnData::String(Some(ref s)) if s == "abc"));
+    match cell(2) {
+        ColumnData::Numeric(Some(n)) => assert_eq!((n.value(), n.scale()), (150, 2)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(cell(3), ColumnData::Binary(Some(ref b)) if b.as_ref() == [1, 2]));
+    assert!(matches!(cell(4), ColumnData::String(None)), "{:?}", cell(4));
+    assert!(
+        matches!(cell(5), ColumnData::Guid(Some(_))),
+        "{:?}",
+        cell(5)
+    );
+    let props: Vec<(String, i32, i32, i32)> = rows(
+        &mut c,
+        "SELECT CAST(SQL_VARIANT_PROPERTY(v, 'BaseType') AS nvarchar(128)), \
+         CAST(SQL_VARIANT_PROPERTY(v, 'Precision') AS int), \
+         CAST(SQL_VARIANT_PROPERTY(v, 'Scale') AS int), \
+         CAST(SQL_VARIANT_PROPERTY(v, 'MaxLength') AS int) FROM dbo.kv WHERE id IN (1, 2, 4) ORDER BY id",
+    )
+    .await
+    .iter()
+    .map(|r| {
+        (
+            r.get::<&str, _>(0).unwrap().to_string(),
+            r.get::<i32, _>(1).unwrap(),
+            r.get::<i32, _>(2).unwrap(),
+            r.get::<i32, _>(3).unwrap(),
+        )
+    })
+    .collect();
+    assert_eq!(
+        props,
+        [
+            ("int".to_string(), 10, 0, 4),
+            ("nvarchar".to_string(), 0, 0, 6),
+            ("varbinary".to_string(), 0, 0, 2),
+        ]
+    );
+    let scale = rows(
+        &mut c,
+        "SELECT CAST(SQL_VARIANT_PROPERTY(v, 'Precision') AS int), CAST(SQL_VARIANT_PROPERTY(v, 'Scale') AS int) FROM dbo.kv WHERE id = 3",
+    )
+    .await;
+    assert_eq!(scale[0].get::<i32, _>(0), Some(3));
+    assert_eq!(scale[0].get::<i32, _>(1), Some(2));
+    let sum = rows(
+        &mut c,
+        "SELECT CAST(v AS int) + 1 FROM dbo.kv WHERE id = 1 AND v = 5",
+    )
+    .await;
+    assert_eq!(sum[0].get::<i32, _>(0), Some(6));
+    sim.stop().await;
+}

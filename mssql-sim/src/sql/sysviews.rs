@@ -41,7 +41,7 @@ fn b(x: bool) -> Value {
     Value::Bit(x)
 }
 
-const ALL_TYPES: [SqlType; 29] = [
+const ALL_TYPES: [SqlType; 30] = [
     SqlType::TinyInt,
     SqlType::SmallInt,
     SqlType::Int,
@@ -71,6 +71,7 @@ const ALL_TYPES: [SqlType; 29] = [
     SqlType::Xml,
     SqlType::RowVersion,
     SqlType::HierarchyId,
+    SqlType::Variant,
 ];
 
 /// An LSN in the numeric form the `sys.dm_tran_*` views use: VLF sequence × 10^15 + block

@@ -5,9 +5,11 @@
 //!   PLP markers, date epochs).
 //! - `encode`: values into ROW tokens and output parameters.
 //! - `decode`: RPC parameter values out of a request.
+//! - `variant`: a `sql_variant` value with its base type and properties.
 
 mod decode;
 mod encode;
+mod variant;
 
 use chrono::NaiveDate;
 
@@ -93,6 +95,11 @@ pub(crate) fn put_type_info(out: &mut Vec<u8>, ty: &SqlType) {
         SqlType::UniqueIdentifier => out.extend_from_slice(&[0x24, 16]),
         SqlType::Xml => out.extend_from_slice(&[0xF1, 0]),
         SqlType::HierarchyId => put_udt_info(out, 892, "hierarchyid", HIERARCHYID_ASSEMBLY),
+        // SSVARIANTTYPE with its LONGLEN maximum ([MS-TDS] 2.2.5.4.3).
+        SqlType::Variant => {
+            out.push(0x62);
+            out.extend_from_slice(&8016u32.to_le_bytes());
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use chrono::{Datelike, NaiveTime, Timelike};
 use uuid::Uuid;
 
 use crate::error::{SqlError, SqlResult};
-use crate::value::hierarchyid;
+use crate::value::{hierarchyid, variant};
 use crate::value::text::{
     normalize_xml, parse_offset, round_datetime, round_time, to_code_page_1252,
 };
@@ -32,6 +32,12 @@ pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
                 ty.name()
             ),
         )
+    };
+    // A sql_variant converts by its value; to sql_variant, a value keeps its type.
+    let v = match (v, ty) {
+        (v, SqlType::Variant) => return variant::wrap(v, None),
+        (Value::Variant(inner, _), _) => *inner,
+        (v, _) => v,
     };
     Ok(match ty {
         SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
@@ -235,6 +241,7 @@ pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
             }
             other => return Err(fail(other)),
         },
+        SqlType::Variant => variant::wrap(v, None)?,
         SqlType::HierarchyId => match v {
             Value::HierarchyId(b) => Value::HierarchyId(b),
             Value::Str(s) => Value::HierarchyId(hierarchyid::parse(&s)?),

@@ -74,6 +74,8 @@ pub(crate) enum SqlType {
     Image,
     /// `hierarchyid`: a CLR type (UDT on the wire), stored as its [MS-SSCLRT] bytes.
     HierarchyId,
+    /// `sql_variant`: a value with its own base type (0x62 on the wire).
+    Variant,
 }
 
 impl SqlType {
@@ -109,6 +111,7 @@ impl SqlType {
             SqlType::RowVersion => "timestamp",
             SqlType::Image => "image",
             SqlType::HierarchyId => "hierarchyid",
+            SqlType::Variant => "sql_variant",
         }
     }
 
@@ -145,6 +148,7 @@ impl SqlType {
             SqlType::Image => 34,
             // Every CLR type shares system_type_id 240; user_type_id tells them apart.
             SqlType::HierarchyId => 240,
+            SqlType::Variant => 98,
         }
     }
 
@@ -171,6 +175,8 @@ impl SqlType {
             SqlType::UniqueIdentifier => 16,
             // sys.columns.max_length of a hierarchyid column (SQL Server: 892 bytes at most).
             SqlType::HierarchyId => 892,
+            // sys.columns.max_length of a sql_variant column.
+            SqlType::Variant => 8016,
         }
     }
 
@@ -359,6 +365,7 @@ pub(crate) fn parse_type(text: &str) -> SqlResult<SqlType> {
         "xml" => SqlType::Xml,
         "rowversion" | "timestamp" => SqlType::RowVersion,
         "hierarchyid" => SqlType::HierarchyId,
+        "sql_variant" => SqlType::Variant,
         other => {
             return Err(SqlError::new(
                 2715,

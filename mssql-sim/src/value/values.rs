@@ -45,6 +45,8 @@ pub(crate) enum Value {
     /// hierarchyid: its stored bytes (always valid: every way in goes through
     /// [`hierarchyid::parse`] or [`hierarchyid::decode`]).
     HierarchyId(Vec<u8>),
+    /// sql_variant: the value (never NULL, never a variant) and its base type.
+    Variant(Box<Value>, SqlType),
 }
 
 impl Value {
@@ -87,6 +89,7 @@ impl Value {
             Value::DateTimeOffset(_) => SqlType::DateTimeOffset(7),
             Value::Guid(_) => SqlType::UniqueIdentifier,
             Value::HierarchyId(_) => SqlType::HierarchyId,
+            Value::Variant(..) => SqlType::Variant,
         }
     }
 
@@ -116,6 +119,7 @@ impl Value {
             }
             Value::Money(m) => Some(*m / 10_000),
             Value::Float(f) => Some(*f as i64),
+            Value::Variant(v, _) => return v.as_i64(),
             Value::Str(s) => Some(s.trim().parse::<i64>().map_err(|_| {
                 SqlError::conversion(format!(
                     "Conversion failed when converting the varchar value '{s}' to data type int."
@@ -139,6 +143,7 @@ impl Value {
             Value::Money(m) => Some(*m as f64 / 10_000.0),
             Value::Float(f) => Some(*f),
             Value::Str(s) => s.trim().parse().ok(),
+            Value::Variant(v, _) => v.as_f64(),
             _ => None,
         }
     }
@@ -151,6 +156,7 @@ impl Value {
             Value::Decimal(v, s) => Some((*v, *s)),
             Value::Money(m) => Some((*m as i128, 4)),
             Value::Str(s) => parse_decimal(s.trim()),
+            Value::Variant(v, _) => v.as_decimal(),
             _ => None,
         }
     }
@@ -179,6 +185,7 @@ impl Value {
             Value::Guid(g) => g.to_string().to_uppercase(),
             // CONVERT(nvarchar, h) is h.ToString().
             Value::HierarchyId(b) => hierarchyid::to_text(b).unwrap_or_default(),
+            Value::Variant(v, _) => return v.to_text(),
         })
     }
 
@@ -290,6 +297,14 @@ pub(crate) fn rescale(v: i128, from: u8, to: u8) -> Option<i128> {
 /// Compares two non-null values the way SQL Server would after implicit conversion.
 pub(crate) fn compare(a: &Value, b: &Value) -> SqlResult<Ordering> {
     use Value::*;
+    // A sql_variant compares by its value. (SQL Server first orders different base type
+    // families — e.g. every date/time value above every number — which is not modelled.)
+    if let Variant(x, _) = a {
+        return compare(x, b);
+    }
+    if let Variant(y, _) = b {
+        return compare(a, y);
+    }
     Ok(match (a, b) {
         (Str(x), Str(y)) => {
             let (x, y) = (x.trim_end().to_lowercase(), y.trim_end().to_lowercase());

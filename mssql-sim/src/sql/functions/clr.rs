@@ -1,14 +1,14 @@
 //! The CLR types' methods as T-SQL calls them: static methods written `type::Method(...)`
 //! (turned into one function name, `hierarchyid::parse`, by the parser's token rewrite) and
 //! instance methods written `column.Method()`, which sqlparser reads as a function whose
-//! name ends in the method.
+//! name ends in the method. Also `SQL_VARIANT_PROPERTY`, the one function of `sql_variant`.
 
 use sqlparser::ast::{Expr, ObjectNamePart};
 
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::rel::RelCol;
-use crate::value::{SqlType, Value, coerce, hierarchyid};
+use crate::value::{SqlType, Value, coerce, hierarchyid, variant};
 
 /// Instance methods of `hierarchyid` the simulator implements (lower case).
 const HIERARCHYID_METHODS: &[&str] = &["tostring", "getlevel"];
@@ -28,6 +28,10 @@ impl Exec<'_> {
                 )?,
             },
             "hierarchyid::getroot" => Value::HierarchyId(Vec::new()),
+            "sql_variant_property" => {
+                let name = arg(1).to_text().unwrap_or_default();
+                variant::property(&arg(0), &name)
+            }
             other if other.contains("::") => {
                 // SQL Server's text for an unknown static method of a CLR type.
                 let (ty, method) = other.split_once("::").unwrap_or((other, ""));

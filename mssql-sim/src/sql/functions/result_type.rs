@@ -73,6 +73,7 @@ impl Exec<'_> {
                     "tostring" if f.name.0.len() > 1 => {
                         Some((SqlType::NVarChar(Len::N(4000)), true))
                     }
+                    "sql_variant_property" => Some((SqlType::Variant, true)),
                     "hierarchyid::parse" | "hierarchyid::getroot" => {
                         Some((SqlType::HierarchyId, true))
                     }

@@ -183,6 +183,9 @@ pub(crate) fn put_value(out: &mut Vec<u8>, ty: &SqlType, v: &Value) -> Result<()
             out.extend_from_slice(&g.to_bytes_le());
         }
         (SqlType::HierarchyId, Value::HierarchyId(b)) => put_plp(out, Some(b)),
+        (SqlType::Variant, Value::Variant(inner, base)) => {
+            super::variant::put_variant(out, inner, base)?
+        }
         (ty, v) => {
             return Err(SqlError::conversion(format!(
                 "cannot send a {} value as {}",
@@ -231,6 +234,7 @@ fn value_matches(ty: &SqlType, v: &Value) -> bool {
         (SqlType::DateTimeOffset(_), Value::DateTimeOffset(_)) => true,
         (SqlType::UniqueIdentifier, Value::Guid(_)) => true,
         (SqlType::HierarchyId, Value::HierarchyId(_)) => true,
+        (SqlType::Variant, Value::Variant(..)) => true,
         _ => false,
     }
 }
@@ -244,6 +248,8 @@ fn put_null(out: &mut Vec<u8>, ty: &SqlType) {
         SqlType::Binary(_) | SqlType::VarBinary(_) | SqlType::RowVersion => {
             out.extend_from_slice(&0xffffu16.to_le_bytes())
         }
+        // sql_variant: a zero LONGLEN.
+        SqlType::Variant => out.extend_from_slice(&0u32.to_le_bytes()),
         // text/ntext: a zero-length text pointer; everything else: a zero length byte.
         _ => out.push(0),
     }
