@@ -5,6 +5,8 @@
 //! `datetimeoffset` is rebuilt from its raw UTC date-time and offset; `datetime2(7)` keeps its
 //! 100 ns increments; `datetime` is rounded to milliseconds the way SQL Server shows it.
 
+mod variant;
+
 use cdc_core::{DataType, Decimal, Value};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 use tiberius::ColumnData;
@@ -16,6 +18,9 @@ pub(crate) fn select_expression(column: &str, data_type: &DataType) -> String {
         DataType::Money | DataType::SmallMoney => {
             format!("CAST({quoted} AS decimal(19,4)) AS {quoted}")
         }
+        // sql_variant as it is, so its base type arrives with it (see `variant`).
+        DataType::Opaque { type_name } if type_name == "sql_variant" => quoted,
+        // hierarchyid: its stored bytes ([MS-SSCLRT]); the other CLR types likewise.
         DataType::Opaque { .. } => format!("CAST({quoted} AS varbinary(max)) AS {quoted}"),
         _ => quoted,
     }
@@ -79,6 +84,11 @@ pub(crate) fn param(value: &Value) -> Option<Box<dyn tiberius::ToSql + Send + Sy
 /// Converts one cell it owns: strings and binaries move out of the driver's row instead
 /// of being copied.
 pub(crate) fn into_value(data: ColumnData<'static>, data_type: &DataType) -> Result<Value, String> {
+    if let DataType::Opaque { type_name } = data_type
+        && type_name == "sql_variant"
+    {
+        return Ok(variant::encode(&data)?.map_or(Value::Null, Value::Bytes));
+    }
     match data {
         ColumnData::String(Some(s)) if !matches!(data_type, DataType::Xml) => {
             Ok(Value::String(s.into_owned()))

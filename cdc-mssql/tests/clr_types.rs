@@ -3,6 +3,8 @@
 //!
 //! - `hierarchyid`: its stored bytes ([MS-SSCLRT] encoding; ground-truth row 76: '/1/2/3/' is
 //!   5B5E, the root '/' is zero bytes, '/1/' is 58, '/2/1/' is 6AC0).
+//! - `sql_variant`: the base value with its TDS base type and properties (the SSVARIANT
+//!   layout without its length; see `cdc_mssql`'s `types::variant`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -85,6 +87,45 @@ async fn hierarchyid_reaches_events_as_its_stored_bytes() {
             (Op::Update, Some(bytes("58")), Some(bytes("6AC0"))),
             (Op::Update, Some(bytes("5B5E")), Some(Value::Null)),
             (Op::Delete, Some(bytes("")), None),
+        ]
+    );
+}
+
+/// A sql_variant column's events keep each value's base type: an int 5 is INT4 (0x38) with
+/// its four bytes, N'ab' NVARCHAR (0xE7) with its UTF-16 bytes, 0x0102 BIGVARBINARY (0xA5) —
+/// where CAST to varbinary would make the int and a binary(4) the same bytes.
+#[tokio::test]
+async fn sql_variant_reaches_events_with_its_base_type() {
+    let target = Target::new("clr_variant").await;
+    target
+        .run(
+            "CREATE TABLE dbo.kv (id int NOT NULL PRIMARY KEY, v sql_variant NULL);
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'kv', @role_name = NULL;",
+        )
+        .await;
+    let mut source = target.streaming_source().await;
+    target
+        .run(
+            "INSERT INTO dbo.kv VALUES (1, 5);
+             UPDATE dbo.kv SET v = N'ab' WHERE id = 1;
+             UPDATE dbo.kv SET v = 0x0102 WHERE id = 1;
+             UPDATE dbo.kv SET v = NULL WHERE id = 1;
+             DELETE FROM dbo.kv WHERE id = 1;",
+        )
+        .await;
+    target.scan().await;
+    let events = read_events(&mut source, 5).await;
+    let int5 = Value::Bytes(vec![0x38, 0, 5, 0, 0, 0]);
+    let ab = Value::Bytes(vec![0xE7, 7, 0, 0, 0, 0, 0, 4, 0, b'a', 0, b'b', 0]);
+    let bin = Value::Bytes(vec![0xA5, 2, 2, 0, 1, 2]);
+    assert_eq!(
+        nodes(&events),
+        vec![
+            (Op::Create, None, Some(int5.clone())),
+            (Op::Update, Some(int5), Some(ab.clone())),
+            (Op::Update, Some(ab), Some(bin.clone())),
+            (Op::Update, Some(bin), Some(Value::Null)),
+            (Op::Delete, Some(Value::Null), None),
         ]
     );
 }
