@@ -68,21 +68,67 @@ async fn until_waiting(observer: &mut Conn, spid: i32) -> (String, String) {
     }
 }
 
-/// Runs `sql` on its own session in a task; the session's spid and the task.
-async fn blocked(
-    sim: &Simulator,
-    sql: &'static str,
-) -> (
-    i32,
-    tokio::task::JoinHandle<(Conn, tiberius::Result<Vec<Vec<tiberius::Row>>>)>,
-) {
-    let mut c = session(sim).await;
+/// A statement running on its own session in a task: the session back, and what it got.
+type Waiting = tokio::task::JoinHandle<(Conn, tiberius::Result<Vec<Vec<tiberius::Row>>>)>;
+
+/// Runs `sql` on session `c` in a task; the session's spid and the task.
+async fn waiting(mut c: Conn, sql: &'static str) -> (i32, Waiting) {
     let spid = int(&mut c, "SELECT @@SPID").await.unwrap();
     let task = tokio::spawn(async move {
         let r = try_exec(&mut c, sql).await;
         (c, r)
     });
     (spid, task)
+}
+
+/// Runs `sql` on its own session in a task; the session's spid and the task.
+async fn blocked(sim: &Simulator, sql: &'static str) -> (i32, Waiting) {
+    waiting(session(sim).await, sql).await
+}
+
+/// The end of a waiting statement's task, within [`PATIENCE`].
+async fn finished<T>(task: tokio::task::JoinHandle<T>) -> T {
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("the waiting statement never ended")
+        .unwrap()
+}
+
+/// Session `holder` runs `holder_batch` (opening a transaction that holds a lock), then `sql`
+/// runs on its own session and waits for it; once it waits, `holder` runs `end` (its COMMIT or
+/// ROLLBACK). What `sql` got in the end.
+async fn wait_for_holder(
+    sim: &Simulator,
+    observer: &mut Conn,
+    holder_batch: &str,
+    sql: &'static str,
+    end: &str,
+) -> tiberius::Result<Vec<Vec<tiberius::Row>>> {
+    let mut holder = session(sim).await;
+    exec(&mut holder, holder_batch).await;
+    let (spid, task) = blocked(sim, sql).await;
+    until_waiting(observer, spid).await;
+    exec(&mut holder, end).await;
+    finished(task).await.1
+}
+
+/// The first half of a two-session deadlock: session a runs `a_batch` (a transaction that
+/// changes dbo.t row 1), session b runs `b_batch` (one that changes dbo.u row 1), then a asks
+/// for dbo.u row 1 in a task and waits for b. Returns b, whose request for dbo.t row 1 closes
+/// the cycle, and a's task.
+async fn half_deadlock(
+    sim: &Simulator,
+    observer: &mut Conn,
+    a_batch: &str,
+    b_batch: &str,
+) -> (Conn, Waiting) {
+    let mut a = session(sim).await;
+    let mut b = session(sim).await;
+    exec(&mut a, a_batch).await;
+    exec(&mut b, b_batch).await;
+    let (a_spid, a_task) = waiting(a, "UPDATE dbo.u SET v = 102 WHERE id = 1").await;
+    until_waiting(observer, a_spid).await;
+    (b, a_task)
 }
 
 async fn setup() -> (Simulator, Conn) {
@@ -120,10 +166,7 @@ async fn a_writer_waits_for_a_tablock_holdlock_reader_until_it_commits_then_runs
     );
     assert!(!writer.is_finished());
     exec(&mut reader, "COMMIT TRANSACTION").await;
-    let (_, r) = tokio::time::timeout(PATIENCE, writer)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, r) = finished(writer).await;
     assert_eq!(
         r.unwrap().len(),
         0,
@@ -166,7 +209,7 @@ async fn tablock_holdlock_blocks_inserts_deletes_and_truncate_but_not_readers() 
     assert_eq!(waits(&mut observer).await.len(), 3);
     exec(&mut holder, "ROLLBACK TRANSACTION").await;
     for t in tasks {
-        let (_, r) = tokio::time::timeout(PATIENCE, t).await.unwrap().unwrap();
+        let (_, r) = finished(t).await;
         r.unwrap();
     }
     sim.stop().await;
@@ -206,10 +249,7 @@ async fn tablockx_blocks_readers_except_nolock_and_snapshot_readers() {
         ("OBJECT".into(), "IS".into())
     );
     exec(&mut holder, "COMMIT TRANSACTION").await;
-    let (_, r) = tokio::time::timeout(PATIENCE, reader)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, r) = finished(reader).await;
     assert_eq!(r.unwrap()[0][0].get::<i32, _>(0), Some(2));
     sim.stop().await;
 }
@@ -241,10 +281,7 @@ async fn repeatable_read_blocks_updates_of_rows_it_read_but_not_inserts() {
         Some(20)
     );
     exec(&mut reader, "COMMIT TRANSACTION").await;
-    let (_, r) = tokio::time::timeout(PATIENCE, update)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, r) = finished(update).await;
     r.unwrap();
     assert_eq!(
         int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 2").await,
@@ -273,10 +310,7 @@ async fn serializable_blocks_inserts_into_the_table_it_read() {
         "no phantom"
     );
     exec(&mut reader, "COMMIT TRANSACTION").await;
-    let (_, r) = tokio::time::timeout(PATIENCE, insert)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, r) = finished(insert).await;
     r.unwrap();
     assert_eq!(
         int(&mut observer, "SELECT COUNT(*) FROM shop.dbo.t").await,
@@ -288,20 +322,15 @@ async fn serializable_blocks_inserts_into_the_table_it_read() {
 #[tokio::test]
 async fn a_writer_waits_for_another_open_transactions_change_of_the_same_row() {
     let (sim, mut observer) = setup().await;
-    let mut first = session(&sim).await;
-    exec(
-        &mut first,
+    wait_for_holder(
+        &sim,
+        &mut observer,
         "BEGIN TRANSACTION; UPDATE dbo.t SET v = 12 WHERE id = 1;",
+        "UPDATE dbo.t SET v = v + 1 WHERE id = 1",
+        "COMMIT TRANSACTION",
     )
-    .await;
-    let (spid, second) = blocked(&sim, "UPDATE dbo.t SET v = v + 1 WHERE id = 1").await;
-    until_waiting(&mut observer, spid).await;
-    exec(&mut first, "COMMIT TRANSACTION").await;
-    let (_, r) = tokio::time::timeout(PATIENCE, second)
-        .await
-        .unwrap()
-        .unwrap();
-    r.unwrap();
+    .await
+    .unwrap();
     // The waiting update ran after the first committed, on its value.
     assert_eq!(
         int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 1").await,
@@ -313,20 +342,15 @@ async fn a_writer_waits_for_another_open_transactions_change_of_the_same_row() {
 #[tokio::test]
 async fn an_insert_of_a_key_another_open_transaction_inserted_waits_for_its_outcome() {
     let (sim, mut observer) = setup().await;
-    let mut first = session(&sim).await;
-    exec(
-        &mut first,
+    wait_for_holder(
+        &sim,
+        &mut observer,
         "BEGIN TRANSACTION; INSERT INTO dbo.t VALUES (5, 50);",
+        "INSERT INTO dbo.t VALUES (5, 51)",
+        "ROLLBACK TRANSACTION",
     )
-    .await;
-    let (spid, second) = blocked(&sim, "INSERT INTO dbo.t VALUES (5, 51)").await;
-    until_waiting(&mut observer, spid).await;
-    exec(&mut first, "ROLLBACK TRANSACTION").await;
-    let (_, r) = tokio::time::timeout(PATIENCE, second)
-        .await
-        .unwrap()
-        .unwrap();
-    r.unwrap();
+    .await
+    .unwrap();
     assert_eq!(
         int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 5").await,
         Some(51)
@@ -418,25 +442,14 @@ async fn a_statement_after_a_lock_timeout_in_the_same_batch_still_runs() {
 #[tokio::test]
 async fn a_wait_cycle_makes_the_requester_the_deadlock_victim_and_rolls_it_back() {
     let (sim, mut observer) = setup().await;
-    let mut a = session(&sim).await;
-    let mut b = session(&sim).await;
-    let b_spid = int(&mut b, "SELECT @@SPID").await.unwrap();
-    exec(
-        &mut a,
+    let (mut b, a_task) = half_deadlock(
+        &sim,
+        &mut observer,
         "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
-    )
-    .await;
-    exec(
-        &mut b,
         "BEGIN TRANSACTION; UPDATE dbo.u SET v = 101 WHERE id = 1;",
     )
     .await;
-    let a_spid = int(&mut a, "SELECT @@SPID").await.unwrap();
-    let a_task = tokio::spawn(async move {
-        let r = try_exec(&mut a, "UPDATE dbo.u SET v = 102 WHERE id = 1").await;
-        (a, r)
-    });
-    until_waiting(&mut observer, a_spid).await;
+    let b_spid = int(&mut b, "SELECT @@SPID").await.unwrap();
     // b closes the cycle; both changed one row at NORMAL priority: b, the requester, loses.
     let e = try_exec(&mut b, "UPDATE dbo.t SET v = 12 WHERE id = 1")
         .await
@@ -453,10 +466,7 @@ async fn a_wait_cycle_makes_the_requester_the_deadlock_victim_and_rolls_it_back(
         Some(0),
         "rolled back"
     );
-    let (mut a, r) = tokio::time::timeout(PATIENCE, a_task)
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut a, r) = finished(a_task).await;
     r.unwrap();
     exec(&mut a, "COMMIT TRANSACTION").await;
     assert_eq!(
@@ -473,31 +483,16 @@ async fn a_wait_cycle_makes_the_requester_the_deadlock_victim_and_rolls_it_back(
 #[tokio::test]
 async fn the_deadlock_victim_is_the_session_with_the_lower_deadlock_priority() {
     let (sim, mut observer) = setup().await;
-    let mut a = session(&sim).await;
-    let mut b = session(&sim).await;
-    exec(&mut a, "SET DEADLOCK_PRIORITY LOW").await;
-    exec(
-        &mut a,
-        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
-    )
-    .await;
-    exec(
-        &mut b,
+    let (mut b, a_task) = half_deadlock(
+        &sim,
+        &mut observer,
+        "SET DEADLOCK_PRIORITY LOW; BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
         "BEGIN TRANSACTION; UPDATE dbo.u SET v = 101 WHERE id = 1;",
     )
     .await;
-    let a_spid = int(&mut a, "SELECT @@SPID").await.unwrap();
-    let a_task = tokio::spawn(async move {
-        let r = try_exec(&mut a, "UPDATE dbo.u SET v = 102 WHERE id = 1").await;
-        (a, r)
-    });
-    until_waiting(&mut observer, a_spid).await;
     // b closes the cycle, but a (LOW) is chosen: b's update goes through once a rolls back.
     exec(&mut b, "UPDATE dbo.t SET v = 12 WHERE id = 1").await;
-    let (mut a, r) = tokio::time::timeout(PATIENCE, a_task)
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut a, r) = finished(a_task).await;
     assert_eq!(err_number(&r.unwrap_err()), 1205);
     assert_eq!(int(&mut a, "SELECT @@TRANCOUNT").await, Some(0));
     exec(&mut b, "COMMIT TRANSACTION").await;
@@ -631,7 +626,7 @@ async fn a_parameterised_statement_waits_too() {
     });
     until_waiting(&mut observer, spid).await;
     exec(&mut holder, "COMMIT TRANSACTION").await;
-    let (_, r) = tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
+    let (_, r) = finished(task).await;
     assert_eq!(r.unwrap(), 1);
     assert_eq!(
         int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 1").await,
@@ -664,10 +659,7 @@ async fn read_committed_readers_wait_for_rows_another_open_transaction_changed()
         ("KEY".into(), "S".into())
     );
     exec(&mut writer, "COMMIT TRANSACTION").await;
-    let (_, r) = tokio::time::timeout(PATIENCE, reader)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, r) = finished(reader).await;
     assert_eq!(
         r.unwrap()[0][0].get::<i32, _>(0),
         Some(11),
@@ -711,10 +703,7 @@ async fn read_committed_snapshot_on_reads_the_last_committed_version_without_wai
     .await;
     until_waiting(&mut observer, spid).await;
     exec(&mut writer, "ROLLBACK TRANSACTION").await;
-    let (_, r) = tokio::time::timeout(PATIENCE, locking)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, r) = finished(locking).await;
     assert_eq!(r.unwrap()[0][0].get::<i32, _>(0), Some(10));
     sim.stop().await;
 }
@@ -790,9 +779,9 @@ async fn a_read_committed_seek_on_the_primary_key_waits_only_for_the_row_it_read
     let (spid, scan) = blocked(&sim, "SELECT v FROM dbo.t WHERE v = 20").await;
     until_waiting(&mut observer, spid).await;
     exec(&mut writer, "COMMIT TRANSACTION").await;
-    let (_, r) = tokio::time::timeout(PATIENCE, seek).await.unwrap().unwrap();
+    let (_, r) = finished(seek).await;
     assert_eq!(r.unwrap()[0][0].get::<i32, _>(0), Some(11));
-    let (_, r) = tokio::time::timeout(PATIENCE, scan).await.unwrap().unwrap();
+    let (_, r) = finished(scan).await;
     assert_eq!(r.unwrap()[0][0].get::<i32, _>(0), Some(20));
     sim.stop().await;
 }
@@ -805,30 +794,16 @@ async fn among_equal_priorities_the_deadlock_victim_is_the_transaction_that_chan
         "CREATE TABLE shop.dbo.w (id int PRIMARY KEY)",
     )
     .await;
-    let mut a = session(&sim).await;
-    let mut b = session(&sim).await;
     // a changes one row; b changes three (and closes the cycle): a is cheaper to roll back.
-    exec(
-        &mut a,
+    let (mut b, a_task) = half_deadlock(
+        &sim,
+        &mut observer,
         "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
-    )
-    .await;
-    exec(
-        &mut b,
         "BEGIN TRANSACTION; UPDATE dbo.u SET v = 101 WHERE id = 1; INSERT INTO dbo.w VALUES (1), (2);",
     )
     .await;
-    let a_spid = int(&mut a, "SELECT @@SPID").await.unwrap();
-    let a_task = tokio::spawn(async move {
-        let r = try_exec(&mut a, "UPDATE dbo.u SET v = 102 WHERE id = 1").await;
-        (a, r)
-    });
-    until_waiting(&mut observer, a_spid).await;
     exec(&mut b, "UPDATE dbo.t SET v = 12 WHERE id = 1").await;
-    let (mut a, r) = tokio::time::timeout(PATIENCE, a_task)
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut a, r) = finished(a_task).await;
     assert_eq!(err_number(&r.unwrap_err()), 1205);
     assert_eq!(int(&mut a, "SELECT @@TRANCOUNT").await, Some(0));
     exec(&mut b, "COMMIT TRANSACTION").await;
