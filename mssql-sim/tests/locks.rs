@@ -359,6 +359,65 @@ async fn an_insert_of_a_key_another_open_transaction_inserted_waits_for_its_outc
 }
 
 #[tokio::test]
+async fn an_update_scan_waits_for_a_row_another_open_transaction_inserted_then_updates_it() {
+    let (sim, mut observer) = setup().await;
+    // SQL Server's UPDATE takes a U lock on each row its scan meets; the uncommitted insert
+    // holds X on its row, so the update waits, then reads the committed row and changes it.
+    wait_for_holder(
+        &sim,
+        &mut observer,
+        "BEGIN TRANSACTION; INSERT INTO dbo.t VALUES (5, 50);",
+        "UPDATE dbo.t SET v = v + 1 WHERE v > 15",
+        "COMMIT TRANSACTION",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 5").await,
+        Some(51)
+    );
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 2").await,
+        Some(21)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_delete_scan_meeting_another_open_transactions_insert_times_out_with_1222() {
+    let (sim, _observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; INSERT INTO dbo.u VALUES (5, 500);",
+    )
+    .await;
+    let mut deleter = session(&sim).await;
+    exec(&mut deleter, "SET LOCK_TIMEOUT 0").await;
+    let e = try_exec(&mut deleter, "DELETE FROM dbo.u WHERE v < 150")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 1222);
+    // Nothing was deleted: the statement failed as a whole.
+    assert_eq!(
+        int(
+            &mut deleter,
+            "SELECT COUNT(*) FROM dbo.u WITH (NOLOCK) WHERE id = 1"
+        )
+        .await,
+        Some(1)
+    );
+    // A seek on another key does not meet the inserted row and does not wait.
+    exec(&mut deleter, "DELETE FROM dbo.u WHERE id = 1").await;
+    exec(&mut holder, "ROLLBACK TRANSACTION").await;
+    assert_eq!(
+        int(&mut deleter, "SELECT COUNT(*) FROM dbo.u").await,
+        Some(1)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn lock_timeout_expiry_fails_the_statement_with_1222_and_keeps_the_transaction() {
     let (sim, _observer) = setup().await;
     let mut holder = session(&sim).await;

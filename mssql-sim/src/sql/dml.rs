@@ -136,6 +136,7 @@ impl Exec<'_> {
                 let t = self.table(&r)?;
                 crate::sql::rel::table_cols(t, alias.as_deref().unwrap_or(&t.name))
             };
+            self.lock_write_search(&r, selection)?;
             let rows = self.matching(&r, alias, selection)?;
             return Ok((r, cols, rows));
         }
@@ -182,6 +183,8 @@ impl Exec<'_> {
             }
         };
         self.table(&r)?;
+        // A join is read as a scan of the target.
+        self.lock_write_search(&r, None)?;
         self.dml_target = Some((r.db.clone(), key(&r.schema, &r.name)));
         let rel = self.build_from(&list);
         self.dml_target = None;

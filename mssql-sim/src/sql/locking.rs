@@ -226,6 +226,40 @@ impl Exec<'_> {
         Ok(())
     }
 
+    /// Waits for what the search of an UPDATE or DELETE of `r` (WHERE `selection`) must wait
+    /// for before it reads a row: others' table locks that exclude its IX, and the X locks
+    /// of the rows it meets. SQL Server's search takes a U lock on every row it reads, so a
+    /// seek (`selection` pins every primary-key column) meets only the sought key's rows and
+    /// a scan meets every row — another open transaction's uncommitted insert, update or
+    /// delete included, whether it matches or not. SNAPSHOT transactions read versions and
+    /// wait only for the rows they change ([`Exec::lock_row_write`]).
+    pub(crate) fn lock_write_search(
+        &mut self,
+        r: &TableRef,
+        selection: Option<&Expr>,
+    ) -> SqlResult<()> {
+        if self.sess.isolation == Isolation::Snapshot {
+            return Ok(());
+        }
+        let own = self.xid();
+        let id = self.table_id(r)?;
+        if let Some(b) = self.eng.locks.table_conflict(own, id, true) {
+            return Err(self.wait_for(b, id, "OBJECT", "IX"));
+        }
+        let writer = match self.key_seek(r, selection) {
+            Some(seek) => {
+                let tt = &self.eng.txns;
+                let t = self.table(r)?;
+                seek.keys.iter().find_map(|k| key_writer(tt, t, k, own))
+            }
+            None => self.row_writer(r, own)?,
+        };
+        if let Some(b) = writer {
+            return Err(self.wait_for(b, id, "KEY", "U"));
+        }
+        Ok(())
+    }
+
     /// Another open transaction that created or deleted a version of `r` (its X row lock).
     fn row_writer(&self, r: &TableRef, own: Xid) -> SqlResult<Option<Xid>> {
         let tt = &self.eng.txns;
@@ -482,7 +516,7 @@ impl Exec<'_> {
     /// a conjunction holding `column = constant-or-variable` for every key column. `None`
     /// for anything else (read as a scan).
     pub(crate) fn primary_key_seek(&mut self, s: &sqlparser::ast::Select) -> Option<Seek> {
-        use sqlparser::ast::{BinaryOperator, TableFactor};
+        use sqlparser::ast::TableFactor;
         let [from] = s.from.as_slice() else {
             return None;
         };
@@ -496,7 +530,15 @@ impl Exec<'_> {
             return None;
         };
         let r = self.resolve(&crate::sql::parse::name_parts(name)).ok()?;
-        let mut conjuncts = vec![s.selection.as_ref()?];
+        self.key_seek(&r, s.selection.as_ref())
+    }
+
+    /// The seek a search of table `r` with WHERE `selection` makes: `selection` is a
+    /// conjunction holding `column = constant-or-variable` for every primary-key column.
+    /// `None` for anything else (a scan).
+    fn key_seek(&mut self, r: &TableRef, selection: Option<&Expr>) -> Option<Seek> {
+        use sqlparser::ast::BinaryOperator;
+        let mut conjuncts = vec![selection?];
         let mut pinned: Vec<(String, &Expr)> = Vec::new();
         while let Some(e) = conjuncts.pop() {
             match e {
@@ -533,7 +575,7 @@ impl Exec<'_> {
             }
         }
         let (pk, columns) = {
-            let t = self.table(&r).ok()?;
+            let t = self.table(r).ok()?;
             (
                 t.pk.clone(),
                 t.columns
@@ -552,7 +594,7 @@ impl Exec<'_> {
             let v = self.eval_const(e).ok()?;
             values[p] = crate::value::coerce(v, ty).ok()?;
         }
-        let key = self.table(&r).ok()?.pk_key(&values)?;
+        let key = self.table(r).ok()?.pk_key(&values)?;
         Some(Seek {
             table: (
                 r.db.clone(),
