@@ -7,9 +7,11 @@
 //! - `convert`: [`coerce`], a value to a column's type.
 //! - `hierarchyid`: the `hierarchyid` text form, its stored bytes and their errors.
 //! - `variant`: `sql_variant`'s base type and `SQL_VARIANT_PROPERTY`.
+//! - `spatial`: `geometry`/`geography` WKT, WKB and their stored serialization.
 
 mod convert;
 pub(crate) mod hierarchyid;
+pub(crate) mod spatial;
 mod text;
 pub(crate) mod variant;
 mod types;

@@ -228,3 +228,122 @@ async fn sql_variant_keeps_the_base_type_of_what_was_assigned() {
     assert_eq!(sum[0].get::<i32, _>(0), Some(6));
     sim.stop().await;
 }
+
+/// geometry: WKT in (STGeomFromText, implicit Parse), the stored serialization (the point
+/// `geometry::Point(1, 2, 0)` is 0x00000000010C000000000000F03F0000000000000040), STAsText,
+/// STAsBinary (WKB), STSrid, STX/STY, and the UDT on the wire.
+#[tokio::test]
+async fn geometry_round_trips_wkt_wkb_and_its_serialization() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.shapes (id int NOT NULL PRIMARY KEY, g geometry NULL);
+         INSERT INTO dbo.shapes VALUES (1, geometry::STGeomFromText('POINT (1 2)', 0)),
+           (2, 'LINESTRING (0 0, 1 1, 2 0)'),
+           (3, geometry::STGeomFromText('POLYGON ((0 0, 10 0, 10 10, 0 0))', 3857)),
+           (4, geometry::Point(1, 2, 0)), (5, NULL);",
+    )
+    .await;
+    let got: Vec<(Option<String>, Option<i32>)> = rows(
+        &mut c,
+        "SELECT g.STAsText(), g.STSrid FROM dbo.shapes ORDER BY id",
+    )
+    .await
+    .iter()
+    .map(|r| (r.get::<&str, _>(0).map(str::to_string), r.get::<i32, _>(1)))
+    .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("POINT (1 2)".into()), Some(0)),
+            (Some("LINESTRING (0 0, 1 1, 2 0)".into()), Some(0)),
+            (Some("POLYGON ((0 0, 10 0, 10 10, 0 0))".into()), Some(3857)),
+            (Some("POINT (1 2)".into()), Some(0)),
+            (None, None),
+        ]
+    );
+    let point = rows(
+        &mut c,
+        "SELECT g, CAST(g AS varbinary(max)), g.STAsBinary(), g.STX, g.STY FROM dbo.shapes WHERE id = 1",
+    )
+    .await;
+    let r = &point[0];
+    let native = "00000000010C000000000000F03F0000000000000040";
+    match r.cells().next().unwrap().1 {
+        ColumnData::Binary(Some(b)) => assert_eq!(hex(b), native),
+        other => panic!("geometry arrived as {other:?}"),
+    }
+    assert_eq!(hex(r.get::<&[u8], _>(1).unwrap()), native);
+    assert_eq!(
+        hex(r.get::<&[u8], _>(2).unwrap()),
+        "0101000000000000000000F03F0000000000000040"
+    );
+    assert_eq!(r.get::<f64, _>(3), Some(1.0));
+    assert_eq!(r.get::<f64, _>(4), Some(2.0));
+    let wkb = rows(
+        &mut c,
+        "SELECT geometry::STGeomFromWKB(0x0101000000000000000000F03F0000000000000040, 0).STAsText()",
+    )
+    .await;
+    assert_eq!(wkb[0].get::<&str, _>(0), Some("POINT (1 2)"));
+    let meta = rows(
+        &mut c,
+        "SELECT c.system_type_id, c.user_type_id, c.max_length FROM sys.columns c \
+         WHERE c.object_id = OBJECT_ID('dbo.shapes') AND c.name = 'g'",
+    )
+    .await;
+    assert_eq!(meta[0].get::<u8, _>(0), Some(240));
+    assert_eq!(meta[0].get::<i32, _>(1), Some(129));
+    assert_eq!(meta[0].get::<i16, _>(2), Some(-1));
+    sim.stop().await;
+}
+
+/// geography: Point(lat, long, srid) stores latitude first and prints longitude first;
+/// a latitude outside [-90, 90] is error 6522 wrapping 24201 (Microsoft's text).
+#[tokio::test]
+async fn geography_points_keep_lat_long_and_refuse_latitudes_beyond_90() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.places (id int NOT NULL PRIMARY KEY, p geography NULL);
+         INSERT INTO dbo.places VALUES (1, geography::Point(47.65, -122.34, 4326)),
+           (2, geography::STGeomFromText('LINESTRING (-122.36 47.656, -122.343 47.656)', 4326));",
+    )
+    .await;
+    let got = rows(
+        &mut c,
+        "SELECT p.STAsText(), p.STSrid, p.Lat, p.Long, CAST(p AS varbinary(max)) FROM dbo.places ORDER BY id",
+    )
+    .await;
+    assert_eq!(got[0].get::<&str, _>(0), Some("POINT (-122.34 47.65)"));
+    assert_eq!(got[0].get::<i32, _>(1), Some(4326));
+    assert_eq!(got[0].get::<f64, _>(2), Some(47.65));
+    assert_eq!(got[0].get::<f64, _>(3), Some(-122.34));
+    let mut native = "E6100000010C".to_string();
+    native.push_str(&hex(&47.65f64.to_le_bytes()));
+    native.push_str(&hex(&(-122.34f64).to_le_bytes()));
+    assert_eq!(hex(got[0].get::<&[u8], _>(4).unwrap()), native);
+    assert_eq!(
+        got[1].get::<&str, _>(0),
+        Some("LINESTRING (-122.36 47.656, -122.343 47.656)")
+    );
+    let e = try_exec(
+        &mut c,
+        "INSERT INTO dbo.places VALUES (3, geography::Point(100, 0, 4326))",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err_number(&e), 6522);
+    assert!(
+        message(&e).contains("24201: Latitude values must be between -90 and 90 degrees."),
+        "{}",
+        message(&e)
+    );
+    let e = try_exec(&mut c, "INSERT INTO dbo.places VALUES (3, 'POINT (0 91)')")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 6522);
+    sim.stop().await;
+}

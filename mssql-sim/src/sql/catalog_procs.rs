@@ -141,6 +141,7 @@ fn odbc(ty: &SqlType) -> OdbcType {
         SqlType::Xml => chars(-152, 0, 0, n.clone()),
         // SQL_SS_UDT (-151), as the ODBC driver reports CLR types.
         SqlType::HierarchyId => chars(-151, 892, 892, n.clone()),
+        SqlType::Geometry | SqlType::Geography => chars(-151, 0, 0, n.clone()),
         // SQL_SS_VARIANT (-150).
         SqlType::Variant => chars(-150, 8000, 8016, n.clone()),
         SqlType::Date => temporal(91, 9, Some(1), 10, 6, None, n.clone()),

@@ -151,7 +151,14 @@ impl Exec<'_> {
             }
             Expr::CompoundIdentifier(ids) => {
                 let parts: Vec<String> = ids.iter().map(|i| i.value.clone()).collect();
-                self.lookup(cols, row, &parts).map_err(|e| {
+                let found = self.lookup(cols, row, &parts);
+                // Not a column: perhaps a CLR property (`geo.STSrid`).
+                if found.is_err()
+                    && let Some(v) = self.clr_property(ids, cols, row, group)?
+                {
+                    return Ok(v);
+                }
+                found.map_err(|e| {
                     if e.number == 207 && parts.len() > 1 {
                         SqlError::new(
                             4104,
@@ -475,6 +482,14 @@ impl Exec<'_> {
                 Ok(Value::Bit(rel.rows.is_empty() == *negated))
             }
             Expr::Function(f) => self.function(f, cols, row, group),
+            // `expr.Method()` / `expr.Property` on a CLR value.
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                let mut v = self.eval(root, cols, row, group)?;
+                for access in access_chain {
+                    v = self.clr_member(v, access)?;
+                }
+                Ok(v)
+            }
             other => Err(SqlError::unsupported(format!("the expression `{other}`"))),
         }
     }

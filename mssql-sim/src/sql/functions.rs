@@ -7,10 +7,12 @@
 //! - `result_type`: the static type the SELECT list reports for an expression.
 //! - `clr`: the CLR types' static (`hierarchyid::Parse`) and instance (`h.ToString()`)
 //!   methods.
+//! - `spatial`: `geometry`/`geography` constructors, methods and properties.
 
 mod clr;
 mod datetime;
 mod result_type;
+mod spatial;
 
 use chrono::Utc;
 use sqlparser::ast::{BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments};

@@ -41,7 +41,7 @@ fn b(x: bool) -> Value {
     Value::Bit(x)
 }
 
-const ALL_TYPES: [SqlType; 30] = [
+const ALL_TYPES: [SqlType; 32] = [
     SqlType::TinyInt,
     SqlType::SmallInt,
     SqlType::Int,
@@ -72,6 +72,8 @@ const ALL_TYPES: [SqlType; 30] = [
     SqlType::RowVersion,
     SqlType::HierarchyId,
     SqlType::Variant,
+    SqlType::Geometry,
+    SqlType::Geography,
 ];
 
 /// An LSN in the numeric form the `sys.dm_tran_*` views use: VLF sequence × 10^15 + block

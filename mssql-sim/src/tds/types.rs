@@ -95,6 +95,9 @@ pub(crate) fn put_type_info(out: &mut Vec<u8>, ty: &SqlType) {
         SqlType::UniqueIdentifier => out.extend_from_slice(&[0x24, 16]),
         SqlType::Xml => out.extend_from_slice(&[0xF1, 0]),
         SqlType::HierarchyId => put_udt_info(out, 892, "hierarchyid", HIERARCHYID_ASSEMBLY),
+        // Large UDTs: MAX_BYTE_SIZE 0xFFFF.
+        SqlType::Geometry => put_udt_info(out, 0xFFFF, "geometry", GEOMETRY_ASSEMBLY),
+        SqlType::Geography => put_udt_info(out, 0xFFFF, "geography", GEOGRAPHY_ASSEMBLY),
         // SSVARIANTTYPE with its LONGLEN maximum ([MS-TDS] 2.2.5.4.3).
         SqlType::Variant => {
             out.push(0x62);
@@ -106,6 +109,12 @@ pub(crate) fn put_type_info(out: &mut Vec<u8>, ty: &SqlType) {
 /// The assembly-qualified CLR name SQL Server 2022 reports for `hierarchyid`
 /// (Microsoft.SqlServer.Types, version 11 since SQL Server 2012).
 const HIERARCHYID_ASSEMBLY: &str = "Microsoft.SqlServer.Types.SqlHierarchyId, Microsoft.SqlServer.Types, Version=11.0.0.0, Culture=neutral, PublicKeyToken=89845dcd8080cc91";
+
+/// The assembly-qualified CLR name of `geometry`.
+const GEOMETRY_ASSEMBLY: &str = "Microsoft.SqlServer.Types.SqlGeometry, Microsoft.SqlServer.Types, Version=11.0.0.0, Culture=neutral, PublicKeyToken=89845dcd8080cc91";
+
+/// The assembly-qualified CLR name of `geography`.
+const GEOGRAPHY_ASSEMBLY: &str = "Microsoft.SqlServer.Types.SqlGeography, Microsoft.SqlServer.Types, Version=11.0.0.0, Culture=neutral, PublicKeyToken=89845dcd8080cc91";
 
 /// UDT TYPE_INFO (0xF0) with UDT_INFO as COLMETADATA carries it ([MS-TDS] 2.2.5.5.4):
 /// MAX_BYTE_SIZE (USHORT), DB_NAME, SCHEMA_NAME, TYPE_NAME (B_VARCHAR each) and
@@ -135,6 +144,8 @@ fn is_plp(ty: &SqlType) -> bool {
             | SqlType::Xml
             // UDT values always travel as PLP ([MS-TDS] 2.2.5.5.4).
             | SqlType::HierarchyId
+            | SqlType::Geometry
+            | SqlType::Geography
     )
 }
 

@@ -4,6 +4,7 @@ use chrono::{Datelike, NaiveTime, Timelike};
 use uuid::Uuid;
 
 use crate::error::{SqlError, SqlResult};
+use crate::value::spatial::{self, Kind};
 use crate::value::{hierarchyid, variant};
 use crate::value::text::{
     normalize_xml, parse_offset, round_datetime, round_time, to_code_page_1252,
@@ -146,8 +147,15 @@ pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
         }
         SqlType::Binary(_) | SqlType::VarBinary(_) | SqlType::RowVersion | SqlType::Image => {
             let b = match v {
-                Value::Bytes(b) | Value::HierarchyId(b) => b,
-                Value::Int(i) => i.to_be_bytes().to_vec(),
+                Value::Bytes(b) | Value::HierarchyId(b) | Value::Spatial(_, b) => b,
+                // A number converted to a shorter binary keeps its low-order bytes
+                // (CAST(1 AS binary(2)) is 0x0001; Microsoft, "binary and varbinary").
+                Value::Int(i) => match ty {
+                    SqlType::Binary(n) | SqlType::VarBinary(Len::N(n)) if *n < 8 => {
+                        i.to_be_bytes()[8 - usize::from(*n)..].to_vec()
+                    }
+                    _ => i.to_be_bytes().to_vec(),
+                },
                 Value::Str(ref s) => s.as_bytes().to_vec(),
                 Value::Guid(g) => g.to_bytes_le().to_vec(),
                 ref other => return Err(fail(other)),
@@ -242,6 +250,35 @@ pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {
             other => return Err(fail(other)),
         },
         SqlType::Variant => variant::wrap(v, None)?,
+        SqlType::Geometry | SqlType::Geography => {
+            let kind = if matches!(ty, SqlType::Geometry) {
+                Kind::Geometry
+            } else {
+                Kind::Geography
+            };
+            match v {
+                Value::Spatial(k, b) if k == kind => Value::Spatial(k, b),
+                // Parse: WKT with the type's default SRID.
+                Value::Str(s) => {
+                    let shape = spatial::parse_wkt(kind, &s)?;
+                    Value::Spatial(kind, spatial::to_native(kind, kind.default_srid(), &shape))
+                }
+                Value::Bytes(b) => {
+                    spatial::from_native(kind, &b)?;
+                    Value::Spatial(kind, b)
+                }
+                other => {
+                    return Err(SqlError::new(
+                        529,
+                        format!(
+                            "Explicit conversion from data type {} to {} is not allowed.",
+                            other.natural_type().name(),
+                            ty.name()
+                        ),
+                    ));
+                }
+            }
+        }
         SqlType::HierarchyId => match v {
             Value::HierarchyId(b) => Value::HierarchyId(b),
             Value::Str(s) => Value::HierarchyId(hierarchyid::parse(&s)?),

@@ -76,6 +76,10 @@ pub(crate) enum SqlType {
     HierarchyId,
     /// `sql_variant`: a value with its own base type (0x62 on the wire).
     Variant,
+    /// `geometry`: a CLR type, stored in its [MS-SSCLRT] serialization.
+    Geometry,
+    /// `geography`: a CLR type, stored in its [MS-SSCLRT] serialization.
+    Geography,
 }
 
 impl SqlType {
@@ -112,6 +116,8 @@ impl SqlType {
             SqlType::Image => "image",
             SqlType::HierarchyId => "hierarchyid",
             SqlType::Variant => "sql_variant",
+            SqlType::Geometry => "geometry",
+            SqlType::Geography => "geography",
         }
     }
 
@@ -147,7 +153,7 @@ impl SqlType {
             SqlType::RowVersion => 189,
             SqlType::Image => 34,
             // Every CLR type shares system_type_id 240; user_type_id tells them apart.
-            SqlType::HierarchyId => 240,
+            SqlType::HierarchyId | SqlType::Geometry | SqlType::Geography => 240,
             SqlType::Variant => 98,
         }
     }
@@ -177,6 +183,8 @@ impl SqlType {
             SqlType::HierarchyId => 892,
             // sys.columns.max_length of a sql_variant column.
             SqlType::Variant => 8016,
+            // The spatial types are large CLR types.
+            SqlType::Geometry | SqlType::Geography => -1,
         }
     }
 
@@ -186,13 +194,18 @@ impl SqlType {
     pub(crate) fn user_type_id(&self) -> i32 {
         match self {
             SqlType::HierarchyId => 128,
+            SqlType::Geometry => 129,
+            SqlType::Geography => 130,
             other => i32::from(other.type_id()),
         }
     }
 
     /// Whether this is a CLR type (`sys.types.is_assembly_type`), sent as a UDT (0xF0).
     pub(crate) fn is_clr(&self) -> bool {
-        matches!(self, SqlType::HierarchyId)
+        matches!(
+            self,
+            SqlType::HierarchyId | SqlType::Geometry | SqlType::Geography
+        )
     }
 
     /// Numeric precision as `sys.columns` reports it.
@@ -366,6 +379,8 @@ pub(crate) fn parse_type(text: &str) -> SqlResult<SqlType> {
         "rowversion" | "timestamp" => SqlType::RowVersion,
         "hierarchyid" => SqlType::HierarchyId,
         "sql_variant" => SqlType::Variant,
+        "geometry" => SqlType::Geometry,
+        "geography" => SqlType::Geography,
         other => {
             return Err(SqlError::new(
                 2715,

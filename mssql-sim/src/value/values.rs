@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 use uuid::Uuid;
 
 use crate::error::{SqlError, SqlResult};
-use crate::value::hierarchyid;
+use crate::value::{hierarchyid, spatial};
 use crate::value::text::parse_datetime;
 use crate::value::types::{Len, SqlType};
 
@@ -47,6 +47,8 @@ pub(crate) enum Value {
     HierarchyId(Vec<u8>),
     /// sql_variant: the value (never NULL, never a variant) and its base type.
     Variant(Box<Value>, SqlType),
+    /// geometry/geography: the kind and the stored serialization (always valid).
+    Spatial(spatial::Kind, Vec<u8>),
 }
 
 impl Value {
@@ -90,6 +92,8 @@ impl Value {
             Value::Guid(_) => SqlType::UniqueIdentifier,
             Value::HierarchyId(_) => SqlType::HierarchyId,
             Value::Variant(..) => SqlType::Variant,
+            Value::Spatial(spatial::Kind::Geometry, _) => SqlType::Geometry,
+            Value::Spatial(spatial::Kind::Geography, _) => SqlType::Geography,
         }
     }
 
@@ -186,6 +190,10 @@ impl Value {
             // CONVERT(nvarchar, h) is h.ToString().
             Value::HierarchyId(b) => hierarchyid::to_text(b).unwrap_or_default(),
             Value::Variant(v, _) => return v.to_text(),
+            // CONVERT(nvarchar, g) is g.ToString(), the WKT.
+            Value::Spatial(kind, b) => spatial::from_native(*kind, b)
+                .map(|(_, s)| spatial::to_wkt(&s))
+                .unwrap_or_default(),
         })
     }
 

@@ -28,6 +28,8 @@ fn allowed_base(ty: &SqlType) -> bool {
             | SqlType::Xml
             | SqlType::RowVersion
             | SqlType::HierarchyId
+            | SqlType::Geometry
+            | SqlType::Geography
             | SqlType::Variant
     )
 }

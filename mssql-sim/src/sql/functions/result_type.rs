@@ -74,6 +74,13 @@ impl Exec<'_> {
                         Some((SqlType::NVarChar(Len::N(4000)), true))
                     }
                     "sql_variant_property" => Some((SqlType::Variant, true)),
+                    // The spatial types' text and WKB are (max) types.
+                    "stastext" if f.name.0.len() > 1 => Some((SqlType::NVarChar(Len::Max), true)),
+                    "stasbinary" if f.name.0.len() > 1 => {
+                        Some((SqlType::VarBinary(Len::Max), true))
+                    }
+                    n if n.starts_with("geometry::") => Some((SqlType::Geometry, true)),
+                    n if n.starts_with("geography::") => Some((SqlType::Geography, true)),
                     "hierarchyid::parse" | "hierarchyid::getroot" => {
                         Some((SqlType::HierarchyId, true))
                     }

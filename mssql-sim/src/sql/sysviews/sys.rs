@@ -150,9 +150,9 @@ impl Exec<'_> {
                             i(t.precision() as i64),
                             i(t.scale() as i64),
                             b(true),
-                            // The CLR types (hierarchyid, geometry, geography) are assembly
-                            // types and, as SQL Server lists them, user-defined.
-                            b(t.is_clr()),
+                            // The CLR types (hierarchyid, geometry, geography) are system
+                            // types (is_user_defined 0) implemented in an assembly.
+                            b(false),
                             b(t.is_clr()),
                         ]
                     })

@@ -183,6 +183,7 @@ pub(crate) fn put_value(out: &mut Vec<u8>, ty: &SqlType, v: &Value) -> Result<()
             out.extend_from_slice(&g.to_bytes_le());
         }
         (SqlType::HierarchyId, Value::HierarchyId(b)) => put_plp(out, Some(b)),
+        (SqlType::Geometry | SqlType::Geography, Value::Spatial(_, b)) => put_plp(out, Some(b)),
         (SqlType::Variant, Value::Variant(inner, base)) => {
             super::variant::put_variant(out, inner, base)?
         }
@@ -235,6 +236,8 @@ fn value_matches(ty: &SqlType, v: &Value) -> bool {
         (SqlType::UniqueIdentifier, Value::Guid(_)) => true,
         (SqlType::HierarchyId, Value::HierarchyId(_)) => true,
         (SqlType::Variant, Value::Variant(..)) => true,
+        (SqlType::Geometry, Value::Spatial(crate::value::spatial::Kind::Geometry, _)) => true,
+        (SqlType::Geography, Value::Spatial(crate::value::spatial::Kind::Geography, _)) => true,
         _ => false,
     }
 }
