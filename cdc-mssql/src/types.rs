@@ -5,6 +5,7 @@
 //! `datetimeoffset` is rebuilt from its raw UTC date-time and offset; `datetime2(7)` keeps its
 //! 100 ns increments; `datetime` is rounded to milliseconds the way SQL Server shows it.
 
+mod spatial;
 mod variant;
 
 use cdc_core::{DataType, Decimal, Value};
@@ -20,10 +21,18 @@ pub(crate) fn select_expression(column: &str, data_type: &DataType) -> String {
         }
         // sql_variant as it is, so its base type arrives with it (see `variant`).
         DataType::Opaque { type_name } if type_name == "sql_variant" => quoted,
-        // hierarchyid: its stored bytes ([MS-SSCLRT]); the other CLR types likewise.
+        // geometry/geography: EWKB, the WKB with its SRID (see `spatial`).
+        DataType::Opaque { type_name } if is_spatial(type_name) => {
+            spatial::select_expression(&quoted)
+        }
+        // hierarchyid: its stored bytes ([MS-SSCLRT]).
         DataType::Opaque { .. } => format!("CAST({quoted} AS varbinary(max)) AS {quoted}"),
         _ => quoted,
     }
+}
+
+fn is_spatial(type_name: &str) -> bool {
+    type_name == "geometry" || type_name == "geography"
 }
 
 /// `[name]` with `]` doubled, as SQL Server quotes identifiers.
@@ -88,6 +97,11 @@ pub(crate) fn into_value(data: ColumnData<'static>, data_type: &DataType) -> Res
         && type_name == "sql_variant"
     {
         return Ok(variant::encode(&data)?.map_or(Value::Null, Value::Bytes));
+    }
+    if let (DataType::Opaque { type_name }, ColumnData::Binary(Some(b))) = (data_type, &data)
+        && is_spatial(type_name)
+    {
+        return spatial::to_ewkb(b).map(Value::Bytes);
     }
     match data {
         ColumnData::String(Some(s)) if !matches!(data_type, DataType::Xml) => {

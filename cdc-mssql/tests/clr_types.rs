@@ -3,6 +3,8 @@
 //!
 //! - `hierarchyid`: its stored bytes ([MS-SSCLRT] encoding; ground-truth row 76: '/1/2/3/' is
 //!   5B5E, the root '/' is zero bytes, '/1/' is 58, '/2/1/' is 6AC0).
+//! - `geometry`/`geography`: EWKB — the OGC WKB of `STAsBinary()` with the SRID flag and
+//!   `STSrid` inside (see `cdc_mssql`'s `types::spatial`).
 //! - `sql_variant`: the base value with its TDS base type and properties (the SSVARIANT
 //!   layout without its length; see `cdc_mssql`'s `types::variant`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -126,6 +128,64 @@ async fn sql_variant_reaches_events_with_its_base_type() {
             (Op::Update, Some(ab), Some(bin.clone())),
             (Op::Update, Some(bin), Some(Value::Null)),
             (Op::Delete, Some(Value::Null), None),
+        ]
+    );
+}
+
+/// EWKB of a little-endian WKB point: type 1 with the SRID flag, the SRID, x, y.
+fn ewkb_point(srid: u32, x: f64, y: f64) -> Value {
+    let mut b = vec![1, 1, 0, 0, 0x20];
+    b.extend_from_slice(&srid.to_le_bytes());
+    b.extend_from_slice(&x.to_le_bytes());
+    b.extend_from_slice(&y.to_le_bytes());
+    Value::Bytes(b)
+}
+
+/// geometry and geography reach events as WKB with their SRID (EWKB), geography with
+/// longitude as x; inserts, updates and deletes alike.
+#[tokio::test]
+async fn spatial_values_reach_events_as_wkb_with_their_srid() {
+    let target = Target::new("clr_spatial").await;
+    target
+        .run(
+            "CREATE TABLE dbo.places (id int NOT NULL PRIMARY KEY, g geometry NULL, p geography NULL);
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'places', @role_name = NULL;",
+        )
+        .await;
+    let mut source = target.streaming_source().await;
+    target
+        .run(
+            "INSERT INTO dbo.places VALUES (1, geometry::Point(1, 2, 0), geography::Point(47.65, -122.34, 4326));
+             UPDATE dbo.places SET g = geometry::STGeomFromText('POINT (3 4)', 3857) WHERE id = 1;
+             DELETE FROM dbo.places WHERE id = 1;",
+        )
+        .await;
+    target.scan().await;
+    let events = read_events(&mut source, 3).await;
+    assert_eq!(
+        events[0].table.columns[2].data_type,
+        DataType::Opaque {
+            type_name: "geography".into()
+        }
+    );
+    let cells = |r: &Option<cdc_core::Row>| r.as_ref().map(|r| (r.0[1].clone(), r.0[2].clone()));
+    let p = ewkb_point(4326, -122.34, 47.65);
+    let g1 = ewkb_point(0, 1.0, 2.0);
+    let g2 = ewkb_point(3857, 3.0, 4.0);
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.op, cells(&e.before), cells(&e.after)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Op::Create, None, Some((g1.clone(), p.clone()))),
+            (
+                Op::Update,
+                Some((g1, p.clone())),
+                Some((g2.clone(), p.clone()))
+            ),
+            (Op::Delete, Some((g2, p)), None),
         ]
     );
 }
