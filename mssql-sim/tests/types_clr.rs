@@ -220,6 +220,19 @@ async fn sql_variant_keeps_the_base_type_of_what_was_assigned() {
     .await;
     assert_eq!(scale[0].get::<i32, _>(0), Some(3));
     assert_eq!(scale[0].get::<i32, _>(1), Some(2));
+    // An explicit CAST to sql_variant keeps the declared type of its operand.
+    exec(
+        &mut c,
+        "INSERT INTO dbo.kv VALUES (7, CAST(CAST(1.5 AS decimal(5,2)) AS sql_variant));",
+    )
+    .await;
+    let declared = rows(
+        &mut c,
+        "SELECT CAST(SQL_VARIANT_PROPERTY(v, 'Precision') AS int), CAST(SQL_VARIANT_PROPERTY(v, 'MaxLength') AS int) FROM dbo.kv WHERE id = 7",
+    )
+    .await;
+    assert_eq!(declared[0].get::<i32, _>(0), Some(5));
+    assert_eq!(declared[0].get::<i32, _>(1), Some(5));
     let sum = rows(
         &mut c,
         "SELECT CAST(v AS int) + 1 FROM dbo.kv WHERE id = 1 AND v = 5",

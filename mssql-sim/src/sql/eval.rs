@@ -393,7 +393,15 @@ impl Exec<'_> {
             } => {
                 let v = self.eval(expr, cols, row, group)?;
                 let ty = self.cast_type(&data_type.to_string())?;
-                match coerce(v, &ty) {
+                // To sql_variant, a value keeps the type the expression declares
+                // (CAST(CAST(1.5 AS decimal(5,2)) AS sql_variant) has precision 5).
+                let converted = if ty == SqlType::Variant {
+                    let base = self.static_type(expr, cols).map(|(t, _)| t);
+                    crate::value::variant::wrap(v, base)
+                } else {
+                    coerce(v, &ty)
+                };
+                match converted {
                     Ok(v) => Ok(v),
                     Err(_) if matches!(kind, sqlparser::ast::CastKind::TryCast) => Ok(Value::Null),
                     Err(e) => Err(e),
