@@ -10,7 +10,7 @@
 //! Known gap: the simulator's values do not tell `varchar` from `nvarchar` (both are text),
 //! so a non-Unicode literal `'abc'` gets the base type `nvarchar(3)` where SQL Server says
 //! `varchar(3)`, and a value assigned to a `sql_variant` column gets the base type its value
-//! implies (`CAST(1.5 AS decimal(5,2))` inserted there is `numeric(2,1)`-like: precision 3),
+//! implies (`CAST(1.5 AS decimal(5,2))` inserted there reports precision 3, scale 2),
 //! since the INSERT path hands over values, not their declared types. An explicit
 //! `CAST(expr AS sql_variant)` keeps `expr`'s declared type (precision 5 in that example).
 
