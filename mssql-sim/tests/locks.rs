@@ -418,6 +418,36 @@ async fn a_delete_scan_meeting_another_open_transactions_insert_times_out_with_1
 }
 
 #[tokio::test]
+async fn a_batch_with_a_table_variable_waits_for_a_lock_like_any_batch() {
+    let (sim, mut observer) = setup().await;
+    let rows = wait_for_holder(
+        &sim,
+        &mut observer,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
+        "DECLARE @r TABLE (v int); INSERT INTO @r SELECT v FROM dbo.t WHERE id = 1; SELECT v FROM @r;",
+        "COMMIT TRANSACTION",
+    )
+    .await
+    .unwrap();
+    // The read waited for the update's commit and saw its value.
+    let last = rows
+        .last()
+        .and_then(|r| r.first())
+        .and_then(|r| r.get::<i32, _>(0));
+    assert_eq!(last, Some(11));
+    // The variable's table is gone with the batch, as after any batch.
+    assert_eq!(
+        int(
+            &mut observer,
+            "SELECT COUNT(*) FROM tempdb.sys.tables WHERE name LIKE 'table[_]variable[_]%'"
+        )
+        .await,
+        Some(0)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn lock_timeout_expiry_fails_the_statement_with_1222_and_keeps_the_transaction() {
     let (sim, _observer) = setup().await;
     let mut holder = session(&sim).await;

@@ -8,12 +8,15 @@
 //! the table is dropped when the batch ends, also after an error. `INSERT INTO @t EXEC ...` runs
 //! the procedure and inserts the rows of its result sets, reporting the count as one DONE.
 
+use std::collections::VecDeque;
+
 use sqlparser::dialect::MsSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::sql::exec::Exec;
 use crate::sql::out::Out;
+use crate::sql::parse::Segment;
 
 /// One step of a batch that uses table variables.
 enum Step {
@@ -191,48 +194,76 @@ fn plan(sql: &str, spid: u16) -> Option<(Vec<Step>, Tables)> {
     Some((steps, vars))
 }
 
+/// A batch that uses table variables, run one step at a time so that its statements wait for
+/// locks as any batch's do (the request loop drives each step's statements and waits between
+/// them with the engine unlocked).
+pub(crate) struct TableVarBatch {
+    steps: VecDeque<Step>,
+    /// Each table variable (lower case) and its internal table name.
+    tables: Tables,
+    /// The internal tables created so far, dropped when the batch ends.
+    created: Vec<String>,
+}
+
+/// What one step of a [`TableVarBatch`] did.
+pub(crate) enum TableVarStep {
+    /// It ran (a `DECLARE` or `INSERT ... EXEC`); `failed` ends the batch.
+    Ran { failed: bool },
+    /// Its statements, for the caller to run (they may wait for locks); an error among
+    /// their outputs ends the batch.
+    Statements(VecDeque<Segment>),
+    /// No steps are left.
+    End,
+}
+
 impl Exec<'_> {
-    /// Runs `sql` if it uses table variables and returns true; false (nothing run) otherwise.
-    pub(crate) fn run_with_table_vars(&mut self, sql: &str) -> bool {
-        let Some((steps, tables)) = plan(sql, self.sess.spid) else {
-            return false;
+    /// The steps of `sql` if it uses table variables; `None` (nothing run) otherwise.
+    pub(crate) fn table_var_batch(&self, sql: &str) -> Option<TableVarBatch> {
+        let (steps, tables) = plan(sql, self.sess.spid)?;
+        Some(TableVarBatch {
+            steps: steps.into(),
+            tables,
+            created: Vec::new(),
+        })
+    }
+
+    /// Runs the next step of `batch`, or hands its statements back.
+    pub(crate) fn table_var_step(&mut self, batch: &mut TableVarBatch) -> TableVarStep {
+        let Some(step) = batch.steps.pop_front() else {
+            return TableVarStep::End;
         };
         let table = |var: &str| {
-            tables
+            batch
+                .tables
                 .iter()
                 .find(|(v, _)| v == var)
                 .map(|(_, t)| t.clone())
         };
-        let mut created = Vec::new();
-        for step in &steps {
-            let failed = match step {
-                Step::Declare { var, defs } => match table(var) {
-                    Some(t) => {
-                        let ok = self.quiet(&format!("CREATE TABLE {t} {defs}"));
-                        if ok {
-                            created.push(t);
-                        }
-                        !ok
+        let failed = match step {
+            Step::Declare { var, defs } => match table(&var) {
+                Some(t) => {
+                    let ok = self.quiet(&format!("CREATE TABLE {t} {defs}"));
+                    if ok {
+                        batch.created.push(t);
                     }
-                    None => true,
-                },
-                Step::InsertExec { var, exec } => match table(var) {
-                    Some(t) => !self.insert_exec(&t, exec),
-                    None => true,
-                },
-                Step::Plain(text) => {
-                    self.run_batch(text);
-                    self.out.iter().any(|o| matches!(o, Out::Error(_)))
+                    !ok
                 }
-            };
-            if failed {
-                break;
-            }
-        }
-        for t in created {
+                None => true,
+            },
+            Step::InsertExec { var, exec } => match table(&var) {
+                Some(t) => !self.insert_exec(&t, &exec),
+                None => true,
+            },
+            Step::Plain(text) => return TableVarStep::Statements(self.parse_segments(&text)),
+        };
+        TableVarStep::Ran { failed }
+    }
+
+    /// Ends `batch`: drops the tables of its variables (also after an error).
+    pub(crate) fn table_var_end(&mut self, batch: TableVarBatch) {
+        for t in batch.created {
             self.quiet(&format!("DROP TABLE {t}"));
         }
-        true
     }
 
     /// Runs `sql` keeping only its errors; true when it had none.

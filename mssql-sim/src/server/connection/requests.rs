@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::wait::{Signals, drive, run};
+use super::wait::{Signals, Work, drive_work, run};
 use crate::error::{SimError, SqlError};
 use crate::faults::Control;
 use crate::server::Shared;
@@ -216,14 +216,15 @@ pub(super) async fn serve<W: AsyncWrite + Unpin>(
                 let sql = rpc::parse_batch(&msg.payload)?;
                 shared.ctl.record(|| sql.clone());
                 sess.vars.clear(); // variables live for one batch, as in T-SQL
-                let mut segs = Default::default();
+                let mut work = Work::Statements(Default::default());
                 let mut outs = run(shared, sess, |ex| {
                     // Table variables are taken apart first (sql/table_vars.rs).
-                    if !ex.run_with_table_vars(&sql) {
-                        segs = ex.parse_segments(&sql)
+                    work = match ex.table_var_batch(&sql) {
+                        Some(batch) => Work::TableVars(batch),
+                        None => Work::Statements(ex.parse_segments(&sql)),
                     }
                 });
-                match drive(shared, sess, &mut segs, signals, generation).await {
+                match drive_work(shared, sess, work, signals, generation).await {
                     Some(more) => outs.extend(more),
                     None => return Ok(()),
                 }
@@ -248,7 +249,7 @@ pub(super) async fn serve<W: AsyncWrite + Unpin>(
                     Plan::Forward(req) => {
                         let mut segs = Default::default();
                         let outs = run(shared, sess, |ex| segs = ex.rpc_segments(req));
-                        (Some(segs), outs, None)
+                        (Some(Work::Statements(segs)), outs, None)
                     }
                     Plan::Execute { req, handle } => {
                         let mut segs = None;
@@ -268,8 +269,8 @@ pub(super) async fn serve<W: AsyncWrite + Unpin>(
                         None,
                     ),
                 };
-                if let Some(mut segs) = segs {
-                    match drive(shared, sess, &mut segs, signals, generation).await {
+                if let Some(work) = segs {
+                    match drive_work(shared, sess, work, signals, generation).await {
                         Some(more) => outs.extend(more),
                         None => return Ok(()),
                     }
@@ -294,12 +295,9 @@ pub(super) async fn serve<W: AsyncWrite + Unpin>(
 }
 
 /// Runs an `sp_executesql` request: its values become the session's variables, then its
-/// statement runs, through the table-variable path when it declares one (which cannot wait
-/// for locks); otherwise its statements are returned for [`drive`] to run.
-pub(super) fn execute_rpc(
-    ex: &mut Exec<'_>,
-    req: rpc::RpcRequest,
-) -> Option<std::collections::VecDeque<crate::sql::parse::Segment>> {
+/// statement is returned for [`drive_work`] to run (taken apart first when it uses table
+/// variables); other requests' statements come from [`Exec::rpc_segments`].
+pub(super) fn execute_rpc(ex: &mut Exec<'_>, req: rpc::RpcRequest) -> Option<Work> {
     let stmt = req.params.first().and_then(|p| p.value.to_text());
     match stmt {
         Some(stmt) if stmt.to_lowercase().contains("table") => {
@@ -309,11 +307,11 @@ pub(super) fn execute_rpc(
                     .vars
                     .insert(p.name.to_lowercase(), (ty, p.value.clone()));
             }
-            if !ex.run_with_table_vars(&stmt) {
-                ex.run_batch(&stmt);
-            }
-            None
+            Some(match ex.table_var_batch(&stmt) {
+                Some(batch) => Work::TableVars(batch),
+                None => Work::Statements(ex.parse_segments(&stmt)),
+            })
         }
-        _ => Some(ex.rpc_segments(req)),
+        _ => Some(Work::Statements(ex.rpc_segments(req))),
     }
 }

@@ -2,6 +2,7 @@
 //! with the engine unlocked; a wait ends when a lock is released, `SET LOCK_TIMEOUT`
 //! expires (1222), the client sends ATTENTION, or the connection or server goes away.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,7 +11,9 @@ use tokio::sync::Notify;
 use crate::server::Shared;
 use crate::sql::exec::{Exec, Pause};
 use crate::sql::out::Out;
+use crate::sql::parse::Segment;
 use crate::sql::session::Session;
+use crate::sql::table_vars::{TableVarBatch, TableVarStep};
 
 /// What the request loop and a waiting statement listen to besides the engine.
 #[derive(Clone)]
@@ -70,6 +73,57 @@ pub(super) async fn drive(
             }
         }
     }
+}
+
+/// What a request runs: its statements, or a batch that uses table variables.
+pub(super) enum Work {
+    Statements(VecDeque<Segment>),
+    TableVars(TableVarBatch),
+}
+
+/// Runs a request's work to its end as [`drive`] does; a table-variable batch step by step,
+/// its statements driven (so they wait for locks like any others) and its tables dropped at
+/// the end. `None` when the connection must end.
+pub(super) async fn drive_work(
+    shared: &Arc<Shared>,
+    sess: &mut Session,
+    work: Work,
+    signals: &Signals,
+    generation: u64,
+) -> Option<Vec<Out>> {
+    let mut batch = match work {
+        Work::Statements(mut segs) => {
+            return drive(shared, sess, &mut segs, signals, generation).await;
+        }
+        Work::TableVars(batch) => batch,
+    };
+    let mut outs = Vec::new();
+    let mut gone = false;
+    loop {
+        let mut step = TableVarStep::End;
+        outs.extend(run(shared, sess, |ex| step = ex.table_var_step(&mut batch)));
+        match step {
+            TableVarStep::End | TableVarStep::Ran { failed: true } => break,
+            TableVarStep::Ran { failed: false } => {}
+            TableVarStep::Statements(mut segs) => {
+                match drive(shared, sess, &mut segs, signals, generation).await {
+                    Some(more) => {
+                        let failed = more.iter().any(|o| matches!(o, Out::Error(_)));
+                        outs.extend(more);
+                        if failed {
+                            break;
+                        }
+                    }
+                    None => {
+                        gone = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    outs.extend(run(shared, sess, |ex| ex.table_var_end(batch)));
+    (!gone).then_some(outs)
 }
 
 /// Waits until the lock epoch moves past `seen`, the deadline passes, the client cancels or
