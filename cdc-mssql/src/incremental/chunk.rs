@@ -1,7 +1,6 @@
 //! Reading one chunk of a table, consistent as of a known log position.
 
 use crate::connection::Connection;
-use crate::types::quote;
 use crate::{Error, query, snapshot};
 use cdc_core::{Lsn, TableSchema, Value};
 use chrono::{DateTime, Utc};
@@ -35,7 +34,7 @@ pub(super) struct Chunk {
 /// database. A failure leaves no transaction behind (the connection is dropped).
 pub(super) async fn read(conn: &mut Connection, request: Request<'_>) -> Result<Chunk, Error> {
     let table = Arc::clone(request.table);
-    let keys: Vec<String> = table.primary_key.iter().map(|k| quote(k)).collect();
+    let keys = snapshot::KeyColumn::of(&table);
     let (sql, params) = snapshot::keyset_select(
         &table,
         request.select_list,

@@ -13,7 +13,7 @@ mod keyset;
 mod progress;
 mod transaction;
 
-pub(crate) use keyset::{keyset_select, rows_once, table_row};
+pub(crate) use keyset::{KeyColumn, keyset_select, rows_once, table_row};
 pub use progress::{SnapshotProgress, TableProgress};
 pub(crate) use transaction::open_transaction;
 
@@ -358,9 +358,9 @@ impl Snapshot {
 
     /// The quoted key columns the table at `index` is chunked by; empty when its event key
     /// does not identify rows (see `CaptureInstance::key_identifies_rows`).
-    fn chunk_keys(&self, index: usize, table: &TableSchema) -> Vec<String> {
+    fn chunk_keys(&self, index: usize, table: &TableSchema) -> Vec<KeyColumn> {
         if self.chunked.get(index) == Some(&true) {
-            table.primary_key.iter().map(|k| quote(k)).collect()
+            KeyColumn::of(table)
         } else {
             Vec::new()
         }
