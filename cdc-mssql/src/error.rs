@@ -55,6 +55,27 @@ pub enum Error {
         /// The lowest LSN the instance still has.
         minimum: Lsn,
     },
+    /// The capture instance the reader was reading a table from was disabled before the
+    /// reader reached the start LSN of the table's new instance, and no snapshot of the table
+    /// may be taken (`NewTableSnapshot::None`): the table's changes between `requested` and
+    /// `start` were only in the dropped instance's change table.
+    #[error(
+        "capture instance {capture_instance:?} of {table} in database {database:?} was disabled while the reader was at {requested}, before the start {start} of its replacement {replacement:?}: the table's changes in between are lost (snapshot the table, e.g. with an incremental snapshot signal, and disable an old instance only once the reader has passed its replacement's start LSN)"
+    )]
+    CaptureInstanceDropped {
+        /// The database.
+        database: String,
+        /// `schema.table`.
+        table: String,
+        /// The disabled capture instance.
+        capture_instance: String,
+        /// The table's capture instance now.
+        replacement: String,
+        /// The first LSN the reader needed.
+        requested: Lsn,
+        /// The replacement's start LSN.
+        start: Lsn,
+    },
     /// `SNAPSHOT` isolation was configured for the snapshot, but the database does not allow
     /// it (`sys.databases.snapshot_isolation_state` is not 1; SQL Server would refuse the
     /// first read with error 3952). Run [`statement`](Error::SnapshotIsolationNotAllowed::statement)

@@ -13,7 +13,7 @@ mod window;
 
 use crate::catalog::{self, CaptureInstance, Catalog, InstanceMarks};
 use crate::connection::Connection;
-use crate::{Error, MssqlConfig, RetentionPolicy, query};
+use crate::{Error, MssqlConfig, NewTableSnapshot, RetentionPolicy, query};
 use cdc_core::{ChangeEvent, Lsn, LsnPosition, SchemaChange, TableId, TableSchema, Value};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::FutureExt;
@@ -209,6 +209,7 @@ impl StreamReader {
         if names(&marks) != names(&self.marks) {
             tracing::info!(database = %self.database(), "capture instances changed; reloading the catalog");
             let catalog = catalog::load(&mut self.conn, &self.config).await?;
+            let mut gaps = Vec::new();
             let known = |id: &TableId| {
                 self.catalog
                     .tables
@@ -225,7 +226,12 @@ impl StreamReader {
                 if !known(id) {
                     tracing::info!(database = %self.database(), table = %format!("{}.{}", id.schema, id.table), capture_instance = %instance.name, "a table became captured");
                     self.new_tables.push(format!("{}.{}", id.schema, id.table));
+                } else if let Some(gap) = self.replaced_too_early(instance, &catalog) {
+                    gaps.push(gap);
                 }
+            }
+            for gap in gaps {
+                self.on_replaced_too_early(gap)?;
             }
             self.catalog = catalog;
         } else {
@@ -237,6 +243,64 @@ impl StreamReader {
         }
         self.marks = marks;
         self.check_retention().await
+    }
+
+    /// The capture instance this reader was reading `instance`'s table from, when it is gone
+    /// from `catalog` and `instance` (the table's instance now) starts after the next LSN the
+    /// reader needs: the changes in between were only in the dropped instance's change table.
+    /// Microsoft's procedure for a schema change creates the new instance and disables the
+    /// old one; disabled before the reader reached the new one's start, the old one's last
+    /// changes are gone (Debezium loses them without a word).
+    fn replaced_too_early(
+        &self,
+        instance: &CaptureInstance,
+        catalog: &Catalog,
+    ) -> Option<ReplacedTooEarly> {
+        let needed = self.next_lsn();
+        if instance.min_lsn <= needed {
+            return None;
+        }
+        let read = self
+            .catalog
+            .tables
+            .iter()
+            .filter_map(|instances| instances.first())
+            .find(|old| old.table.id == instance.table.id)?;
+        let still_there = catalog.tables.iter().flatten().any(|i| i.name == read.name);
+        (!still_there).then(|| ReplacedTooEarly {
+            table: format!("{}.{}", instance.table.id.schema, instance.table.id.table),
+            dropped: read.name.clone(),
+            replacement: instance.name.clone(),
+            needed,
+            start: instance.min_lsn,
+        })
+    }
+
+    /// Takes the table a new snapshot (as the configured [`NewTableSnapshot`] would a newly
+    /// captured one), so that its rows reach the stream as they are now; with
+    /// [`NewTableSnapshot::None`] the reader stops with [`Error::CaptureInstanceDropped`].
+    fn on_replaced_too_early(&mut self, gap: ReplacedTooEarly) -> Result<(), Error> {
+        if self.config.new_table_snapshot == NewTableSnapshot::None {
+            return Err(Error::CaptureInstanceDropped {
+                database: self.database().to_string(),
+                table: gap.table,
+                capture_instance: gap.dropped,
+                replacement: gap.replacement,
+                requested: gap.needed,
+                start: gap.start,
+            });
+        }
+        tracing::warn!(
+            database = %self.database(),
+            table = %gap.table,
+            capture_instance = %gap.dropped,
+            replacement = %gap.replacement,
+            needed = %gap.needed,
+            replacement_start = %gap.start,
+            "the capture instance being read was disabled before the reader reached its replacement's start LSN; its changes in between are gone, so the table is snapshotted again"
+        );
+        self.new_tables.push(gap.table);
+        Ok(())
     }
 
     /// The tables (`schema.table`) that became captured since the last call: their rows from
@@ -354,4 +418,13 @@ impl StreamReader {
     pub(crate) fn retention_policy(&self) -> RetentionPolicy {
         self.config.retention_policy
     }
+}
+
+/// A capture instance disabled before the reader reached its replacement's start LSN.
+struct ReplacedTooEarly {
+    table: String,
+    dropped: String,
+    replacement: String,
+    needed: Lsn,
+    start: Lsn,
 }
