@@ -396,6 +396,9 @@ async fn check_sink(file: &PipelineFile, report: &mut Report) {
 /// Runs every check of `file`.
 pub async fn check(file: &PipelineFile) -> Report {
     let mut report = Report::default();
+    if let Err(e) = wiring::validate(file) {
+        report.problem(e.to_string(), "fix the field named; `cdc run` refuses it too");
+    }
     if let Some(m) = &file.source.mssql {
         let databases = match wiring::mssql_config(m) {
             Ok(c) => c.databases().to_vec(),

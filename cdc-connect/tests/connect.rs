@@ -102,11 +102,18 @@ fn debezium_and_s3_sink_pair_becomes_one_sqlserver_to_s3_pipeline() {
     // The pipeline it describes builds: the S3 sink, the time partitioner, the source config.
     cdc_connect::wiring::s3_sink(s3, "erp").unwrap();
     cdc_connect::wiring::mssql_config(m).unwrap();
-    // And print-config shows it as TOML that parses back, the password redacted.
+    // And print-config shows it as TOML that parses back, the password redacted into a
+    // reference to an environment variable named after its place.
     let toml = file.to_toml();
     assert!(!toml.contains("Sup3r-S3cret!"), "{toml}");
-    assert!(toml.contains("password = \"<redacted>\""), "{toml}");
-    let back = config::PipelineFile::parse(&toml, "printed", |_| None).unwrap();
+    assert!(
+        toml.contains("password = \"${CDC_SOURCE_MSSQL_PASSWORD}\""),
+        "{toml}"
+    );
+    let back = config::PipelineFile::parse(&toml, "printed", |name| {
+        (name == "CDC_SOURCE_MSSQL_PASSWORD").then(|| "Sup3r-S3cret!".to_string())
+    })
+    .unwrap();
     assert_eq!(back.sink.s3, file.sink.s3);
 }
 

@@ -6,8 +6,8 @@ use std::fmt;
 use zeroize::Zeroize;
 
 /// A secret string (password, key passphrase, token). `Debug` prints `Secret(***)`, `Display`
-/// prints `***`, serialising writes [`Secret::REDACTED`] (so a printed configuration parses
-/// back without carrying the secret); deserialising reads the plain string. The bytes are
+/// prints `***`, serialising writes [`Secret::REDACTED`] (a printed configuration never carries the
+/// secret); deserialising reads the plain string and refuses that placeholder. The bytes are
 /// overwritten with zeros when the value is dropped. The one way to the secret is
 /// [`Secret::expose`], for the call that hands it to a client library.
 ///
@@ -63,9 +63,18 @@ impl Serialize for Secret {
     }
 }
 
+/// Deserialising refuses [`Secret::REDACTED`]: a configuration printed with its secrets
+/// redacted and read back must fail naming the field, not send the placeholder to a server
+/// as the password.
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        let text = String::deserialize(d)?;
+        if text == Self::REDACTED {
+            return Err(serde::de::Error::custom(
+                "the placeholder `<redacted>` stands where the secret was printed; give the secret",
+            ));
+        }
+        Ok(Secret(text))
     }
 }
 
@@ -81,5 +90,12 @@ mod tests {
         let read: Secret = serde_json::from_str("\"hunter2\"")?;
         assert_eq!(read.expose(), "hunter2");
         Ok(())
+    }
+
+    #[test]
+    fn the_redacted_placeholder_is_refused_where_a_secret_is_read() {
+        let read = serde_json::from_str::<Secret>("\"<redacted>\"");
+        let error = read.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("placeholder `<redacted>`"), "{error}");
     }
 }

@@ -185,6 +185,7 @@ impl PipelineFile {
         let mut file: PipelineFile =
             toml::from_str(&substituted).map_err(|e| toml_error(&e, &substituted, origin))?;
         file.validate()?;
+        file.refuse_redacted_secrets()?;
         file.warnings = renamed_key_warnings(&substituted);
         Ok(file)
     }
@@ -263,11 +264,91 @@ impl PipelineFile {
         Ok(())
     }
 
-    /// The file as TOML, secrets redacted (`cdc print-config`).
+    /// The file as TOML, secrets redacted (`cdc print-config`): each secret is written as a
+    /// reference to an environment variable named after its place —
+    /// `password = "${CDC_SOURCE_MSSQL_PASSWORD}"`, `"sasl.password" =
+    /// "${CDC_SINK_KAFKA_PROPERTIES_SASL_PASSWORD}"` — so the printed file runs once those
+    /// variables are set, and fails naming the missing one otherwise (a literal placeholder
+    /// would have been sent to the server as the secret).
     pub fn to_toml(&self) -> String {
         let mut copy = self.clone();
         redact_options(&mut copy);
-        toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        let rendered = toml::Value::try_from(&copy).and_then(|mut value| {
+            secret_references(&mut value, &mut Vec::new());
+            toml::to_string_pretty(&value)
+        });
+        rendered.unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// Refuses a secret that is still the placeholder an older `cdc print-config` wrote.
+    fn refuse_redacted_secrets(&self) -> Result<(), ConfigError> {
+        // Secrets themselves are refused when deserialised; here the option maps.
+        let mut found = None;
+        let mut check = |field: &str, map: &BTreeMap<String, String>| {
+            for (key, value) in map {
+                if found.is_none() && is_secret_key(key) && value == REDACTED {
+                    found = Some(format!("{field}.{key}"));
+                }
+            }
+        };
+        if let Some(s3) = &self.sink.s3 {
+            check("sink.s3.options", &s3.options);
+        }
+        if let Some(k) = &self.sink.kafka {
+            check("sink.kafka.properties", &k.properties);
+        }
+        if let Some(k) = &self.source.kafka {
+            check("source.kafka.properties", &k.properties);
+        }
+        if let Some(m) = &self.source.mssql {
+            check("source.mssql.signal_kafka_properties", &m.signal_kafka_properties);
+        }
+        if let Some(o) = &self.offsets {
+            if let Some(object) = &o.object {
+                check("offsets.object.options", &object.options);
+            }
+            if let Some(k) = &o.kafka {
+                check("offsets.kafka.properties", &k.properties);
+            }
+        }
+        match found {
+            Some(field) => Err(ConfigError::field(field, REDACTED_GIVEN)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why a secret that reads [`REDACTED`] is refused.
+const REDACTED_GIVEN: &str = "is the placeholder `cdc print-config` writes in place of a secret, \
+     not the secret: give it, e.g. as \"${NAME}\" of an environment variable";
+
+/// Replaces every [`REDACTED`] string of a rendered file with `${CDC_<PATH>}`, the path of
+/// its key upper-cased with every character other than a letter or digit as `_`.
+fn secret_references(value: &mut toml::Value, path: &mut Vec<String>) {
+    match value {
+        toml::Value::String(s) if s == REDACTED => {
+            let name: String = path
+                .join("_")
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                .collect();
+            *s = format!("${{CDC_{name}}}");
+        }
+        toml::Value::Table(table) => {
+            for (key, value) in table.iter_mut() {
+                path.push(key.clone());
+                secret_references(value, path);
+                path.pop();
+            }
+        }
+        toml::Value::Array(items) => {
+            for (i, value) in items.iter_mut().enumerate() {
+                path.push(i.to_string());
+                secret_references(value, path);
+                path.pop();
+            }
+        }
+        _ => {}
     }
 }
 

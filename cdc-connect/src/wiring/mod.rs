@@ -120,6 +120,28 @@ pub fn offset_store(file: &PipelineFile) -> Result<Option<Box<dyn OffsetStore>>,
     Ok(None)
 }
 
+/// Runs every check of `file` that [`build`] runs without connecting anywhere: the
+/// pipeline's settings, the offset store and the S3 sink (rotation, partitioner, format,
+/// store options). `cdc check` calls it so that it refuses what `cdc run` would refuse
+/// (say `[sink.s3.rotation] max_records = 0`) instead of reporting a clean bill.
+///
+/// # Errors
+/// The first [`ConfigError`] found, naming its field.
+pub fn validate(file: &PipelineFile) -> Result<(), ConfigError> {
+    pipeline_config(file)?;
+    offset_store(file)?;
+    if let Some(section) = &file.sink.s3 {
+        s3_sink(section, &file.pipeline.name)?;
+    }
+    if let Some(k) = &file.sink.kafka {
+        kafka_config(k.client(), "sink.kafka")?;
+    }
+    if let Some(k) = &file.source.kafka {
+        kafka_config(k.client(), "source.kafka")?;
+    }
+    Ok(())
+}
+
 /// Builds every part. Async because the transactional Kafka sink reads its last committed
 /// checkpoint while it is built.
 pub async fn build(file: &PipelineFile, counters: SinkCounters) -> Result<Parts, ConfigError> {
