@@ -10,6 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// librdkafka's `topic.metadata.refresh.interval.ms`; this crate's default is 10 000 ms
+/// (librdkafka's 300 000).
+const METADATA_REFRESH: &str = "topic.metadata.refresh.interval.ms";
+
 /// Builds a [`KafkaSource`]; [`build`](Self::build) validates and names the bad field.
 ///
 /// ```no_run
@@ -125,6 +129,14 @@ impl KafkaSourceBuilder {
         };
         let mut config = self.kafka.client_config();
         config.set("auto.offset.reset", "earliest");
+        // librdkafka looks again for a subscribed topic that does not exist yet only at its
+        // periodic metadata refresh once another subscribed topic exists: a second
+        // Debezium topic, created with the table's first change, was first read 5 minutes
+        // later (the default interval). Kafka's Java consumer asks for missing topics'
+        // metadata at once. A passed-through value still wins.
+        if config.get(METADATA_REFRESH).is_none() {
+            config.set(METADATA_REFRESH, "10000");
+        }
         // Set after the pass-through properties: these make the delivery guarantee.
         // Offsets are stored only by `ack` (durable downstream); librdkafka's auto-commit
         // then commits stored offsets only, periodically and on revoke and close.

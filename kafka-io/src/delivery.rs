@@ -3,9 +3,10 @@
 //!
 //! Every event gets a ticket; its messages (the event and maybe a tombstone) carry the ticket
 //! as their delivery opaque. librdkafka calls [`DeliveryContext::delivery`] from its polling
-//! thread; the sink keeps, per lane, the tickets in source order and pops the front while
-//! it is delivered. So a position is reported only when it and everything before it in its
-//! lane were delivered, whatever order the partitions acknowledged them in.
+//! thread; the sink keeps, per source partition, the tickets in source order and pops the
+//! front while it is delivered. So a position is reported only when it and everything before
+//! it in its source partition were delivered, whatever order the Kafka partitions
+//! acknowledged them in.
 
 use crate::auth::AuthContext;
 use cdc_core::{Position, SourcePartition};
@@ -120,19 +121,19 @@ impl ProducerContext for DeliveryContext {
 /// A delivery failure found while advancing: the event's position, its topic, the error.
 pub(crate) type Failure = Box<(Position, String, KafkaError)>;
 
-/// The events sent but not yet known durable, per source partition (lane), in source order.
+/// The events sent but not yet known durable, per source partition, in source order.
 #[derive(Debug, Default)]
-pub(crate) struct LaneQueues {
+pub(crate) struct PartitionQueues {
     next_ticket: u64,
-    lanes: HashMap<SourcePartition, VecDeque<(u64, Position)>>,
+    queues: HashMap<SourcePartition, VecDeque<(u64, Position)>>,
 }
 
-impl LaneQueues {
-    /// A ticket for the next event, queued in its lane.
+impl PartitionQueues {
+    /// A ticket for the next event, queued in its source partition's queue.
     pub(crate) fn push(&mut self, position: &Position) -> u64 {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        self.lanes
+        self.queues
             .entry(position.source_partition())
             .or_default()
             .push_back((ticket, position.clone()));
@@ -141,15 +142,15 @@ impl LaneQueues {
 
     /// Whether nothing is waiting.
     pub(crate) fn is_empty(&self) -> bool {
-        self.lanes.values().all(VecDeque::is_empty)
+        self.queues.values().all(VecDeque::is_empty)
     }
 
-    /// Pops every lane's delivered prefix; returns the last popped position per lane, or the
-    /// first failure at the front of a lane (nothing after it is popped).
+    /// Pops every source partition's delivered prefix; returns the last popped position per source partition, or the
+    /// first failure at the front of a source partition's queue (nothing after it is popped).
     pub(crate) fn advance(&mut self, tracker: &DeliveryTracker) -> Result<Vec<Position>, Failure> {
         let mut state = tracker.lock();
         let mut durable = Vec::new();
-        for queue in self.lanes.values_mut() {
+        for queue in self.queues.values_mut() {
             let mut last = None;
             while let Some((ticket, _)) = queue.front() {
                 if let Some((topic, error)) = state.failed.remove(ticket) {
@@ -165,7 +166,7 @@ impl LaneQueues {
             }
             durable.extend(last);
         }
-        self.lanes.retain(|_, q| !q.is_empty());
+        self.queues.retain(|_, q| !q.is_empty());
         Ok(durable)
     }
 }

@@ -34,7 +34,7 @@ pub enum KafkaIoError {
         /// The codec's error (boxed: errors are rare, results stay small).
         source: Box<cdc_core::Error>,
     },
-    /// A message could not be queued or delivered; nothing at or after `position` in its lane
+    /// A message could not be queued or delivered; nothing at or after `position` in its source partition
     /// was reported durable.
     #[error("delivery of the event at {position} to topic {topic} failed")]
     Delivery {

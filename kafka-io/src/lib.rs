@@ -15,7 +15,7 @@
 //! - exactly-once producer: [`TransactionalSink`] with the checkpoint in the same
 //!   transaction; [`TransactionalSinkBuilder::build_with_offset_store`] returns it with the
 //!   [`KafkaOffsetStore`] that reads the checkpoint back;
-//! - both producers share one core (`producer.rs`: delivery tracking in lane order, batch
+//! - both producers share one core (`producer.rs`: delivery tracking in source-partition order, batch
 //!   encoding, queueing) and one OAUTHBEARER client context (`auth.rs`);
 //! - consumer: [`KafkaSource`] with a [`DecodeFailurePolicy`] (fail, skip, dead-letter);
 //! - record headers: [`HEADER_OP`], [`HEADER_TABLE`], [`HEADER_POSITION`] and the `DLQ_*`

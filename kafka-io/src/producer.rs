@@ -1,12 +1,12 @@
 //! The producer core both sinks are built on: one librdkafka producer with its delivery
-//! tracker and per-lane ticket queues, the properties this crate sets, batch encoding,
+//! tracker and per-source-partition ticket queues, the properties this crate sets, batch encoding,
 //! queueing the records of events, and waiting for their deliveries.
 //!
 //! [`KafkaSink`](crate::KafkaSink) reports what [`ProducerCore::advance`] pops;
 //! [`TransactionalSink`](crate::TransactionalSink) uses the same queues only to surface failed
 //! deliveries early, because its positions become durable with the transaction's commit.
 
-use crate::delivery::{DeliveryContext, DeliveryTracker, Failure, LaneQueues};
+use crate::delivery::{DeliveryContext, DeliveryTracker, Failure, PartitionQueues};
 use crate::record::{OutRecord, records_for};
 use crate::{KafkaConfig, KafkaIoError, TopicNamer};
 use cdc_core::{ChangeEvent, EventCodec, Position};
@@ -32,11 +32,11 @@ pub(crate) fn producer_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
     config
 }
 
-/// One producer, its delivery tracker and the events it has in flight per lane.
+/// One producer, its delivery tracker and the events it has in flight per source partition.
 pub(crate) struct ProducerCore {
     pub(crate) producer: Arc<DeliveryProducer>,
     tracker: DeliveryTracker,
-    lanes: LaneQueues,
+    queues: PartitionQueues,
 }
 
 impl ProducerCore {
@@ -61,7 +61,7 @@ impl ProducerCore {
         Ok(Self {
             producer: Arc::new(producer),
             tracker,
-            lanes: LaneQueues::default(),
+            queues: PartitionQueues::default(),
         })
     }
 
@@ -72,15 +72,15 @@ impl ProducerCore {
 
     /// Whether no event waits for its deliveries.
     pub(crate) fn is_idle(&self) -> bool {
-        self.lanes.is_empty()
+        self.queues.is_empty()
     }
 
-    /// Forgets the lane queues (after a transaction commit made them durable).
-    pub(crate) fn clear_lanes(&mut self) {
-        self.lanes = LaneQueues::default();
+    /// Forgets the queues (after a transaction commit made them durable).
+    pub(crate) fn clear_queues(&mut self) {
+        self.queues = PartitionQueues::default();
     }
 
-    /// Queues `encoded[i]` for `events[i]`, each event under a ticket in its lane. A record
+    /// Queues `encoded[i]` for `events[i]`, each event under a ticket in its source partition's queue. A record
     /// that cannot even be queued fails its ticket and stops the batch: nothing from that
     /// event on is ever reported.
     pub(crate) async fn send_events(
@@ -90,7 +90,7 @@ impl ProducerCore {
     ) -> Result<(), Box<QueueFailure>> {
         let tickets: Vec<u64> = events
             .iter()
-            .map(|e| self.lanes.push(e.position()))
+            .map(|e| self.queues.push(e.position()))
             .collect();
         self.tracker.expect_all(
             tickets
@@ -113,7 +113,7 @@ impl ProducerCore {
         Ok(())
     }
 
-    /// Queues one record outside the lanes (a transaction's checkpoint) under `ticket`.
+    /// Queues one record outside the source partitions' queues (a transaction's checkpoint) under `ticket`.
     pub(crate) async fn send_record(
         &self,
         record: &OutRecord,
@@ -123,10 +123,10 @@ impl ProducerCore {
         self.send(record, ticket).await
     }
 
-    /// Pops every lane's delivered prefix: the last delivered position per lane, or the first
-    /// failed delivery at the front of a lane.
+    /// Pops every source partition's delivered prefix: the last delivered position per source partition, or the first
+    /// failed delivery at the front of a source partition's queue.
     pub(crate) fn advance(&mut self) -> Result<Vec<Position>, Failure> {
-        self.lanes.advance(&self.tracker)
+        self.queues.advance(&self.tracker)
     }
 
     /// Queues one record, waiting (without blocking the runtime) while librdkafka's queue

@@ -1,5 +1,5 @@
 //! The producer sink: events to a topic per table, many messages in flight, positions
-//! reported durable only once delivered in lane order.
+//! reported durable only once delivered in source-partition order.
 
 use crate::producer::{ProducerCore, encode_all};
 use crate::{DefaultTopicNamer, KafkaConfig, KafkaIoError, TopicCreator, TopicNamer, TopicSpec};
@@ -113,9 +113,9 @@ impl KafkaSinkBuilder {
 /// - headers [`HEADER_OP`](crate::HEADER_OP), [`HEADER_TABLE`](crate::HEADER_TABLE) and
 ///   [`HEADER_POSITION`](crate::HEADER_POSITION) say what the record is;
 /// - `write` only queues messages (librdkafka batches and sends them in the background) and
-///   returns the positions whose messages, and all before them in the lane, were delivered;
+///   returns the positions whose messages, and all before them in their source partition, were delivered;
 /// - `flush` waits for every delivery; a failed delivery is a [`KafkaIoError::Delivery`]
-///   naming the position, and nothing at or after it in its lane is reported;
+///   naming the position, and nothing at or after it in its source partition is reported;
 /// - the idempotent producer (`enable.idempotence=true`) keeps per-partition order across
 ///   retries; replays after a restart produce duplicates (at-least-once). For exactly-once
 ///   use [`TransactionalSink`](crate::TransactionalSink).

@@ -259,7 +259,7 @@ fn txn_error(
 /// - the first `write` after a flush begins a transaction; `write` only queues messages and
 ///   reports nothing durable, because nothing is visible to `read_committed` consumers before
 ///   the commit;
-/// - `flush` adds the checkpoint (every lane's last position, JSON, keyed by the checkpoint
+/// - `flush` adds the checkpoint (every source partition's last position, JSON, keyed by the checkpoint
 ///   key) to the compacted offsets topic and commits; only then are the positions reported.
 ///   Events and checkpoint become visible together or not at all;
 /// - events the committed checkpoint already covers (a replay after a restart) are skipped,
@@ -283,9 +283,9 @@ pub struct TransactionalSink {
     offsets_topic: String,
     checkpoint_key: String,
     timeout: Duration,
-    /// Every lane's last committed position (from the offsets topic, then our commits).
+    /// Every source partition's last committed position (from the offsets topic, then our commits).
     committed: Checkpoint,
-    /// Last position per lane written in the open transaction.
+    /// Last position per source partition written in the open transaction.
     in_transaction: Checkpoint,
     /// Replayed events skipped because already committed: durable, reported at the next flush.
     replayed: Checkpoint,
@@ -462,7 +462,7 @@ impl TransactionalSink {
             ));
         }
         self.check_deliveries()?;
-        self.core.clear_lanes();
+        self.core.clear_queues();
         self.open = false;
         self.committed = checkpoint;
         let mut reported = std::mem::take(&mut self.replayed);

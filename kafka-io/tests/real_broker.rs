@@ -262,6 +262,46 @@ async fn source_waits_for_a_topic_created_after_the_subscription() {
     source.close().await.unwrap();
 }
 
+/// Subscribed to two topics, one created at once and one 4 s later (Debezium creates each
+/// table's topic with its first change): the second topic's events arrive within a minute,
+/// not at librdkafka's next periodic metadata refresh (5 minutes by default; found when the
+/// two legs of a pipeline were started together).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_subscribed_topic_created_later_is_read_within_a_minute() {
+    let config = KafkaConfig::new(shared());
+    let first_prefix = unique("first");
+    let later_prefix = unique("second");
+    let (first, later) = (topic_of(&first_prefix), topic_of(&later_prefix));
+    let creator = TopicCreator::new(&config, TopicSpec::new(1, 1)).unwrap();
+    creator.ensure(&first).await.unwrap();
+    let first_events = events_for(&first_prefix, 10);
+    let later_events = events_for(&later_prefix, 10);
+    let mut writer = sink(&config);
+    writer.write(&first_events).await.unwrap();
+    writer.flush().await.unwrap();
+    let mut source = KafkaSource::builder(
+        config.clone(),
+        Arc::new(DebeziumJson::with_schema()),
+        unique("two-topics"),
+    )
+    .topic(&first)
+    .topic(&later)
+    .build()
+    .unwrap();
+    source.start(None).await.unwrap();
+    let mut seen = HashSet::new();
+    let expected: HashSet<Position> = first_events.iter().map(|e| e.position().clone()).collect();
+    consume_until(&mut source, &expected, &mut seen, Duration::from_secs(60)).await;
+
+    tokio::time::sleep(Duration::from_secs(4)).await; // the second topic appears later
+    creator.ensure(&later).await.unwrap();
+    writer.write(&later_events).await.unwrap();
+    writer.flush().await.unwrap();
+    let expected: HashSet<Position> = later_events.iter().map(|e| e.position().clone()).collect();
+    consume_until(&mut source, &expected, &mut seen, Duration::from_secs(60)).await;
+    source.close().await.unwrap();
+}
+
 /// The only broker goes down for 5 s while the source consumes: the source keeps polling
 /// through the outage and delivers the records produced after the broker came back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
