@@ -233,6 +233,14 @@ async fn sql_variant_keeps_the_base_type_of_what_was_assigned() {
     .await;
     assert_eq!(declared[0].get::<i32, _>(0), Some(5));
     assert_eq!(declared[0].get::<i32, _>(1), Some(5));
+    // ORDER BY across base type families: uniqueidentifier < binary < character < exact
+    // numeric, NULL first; inside a family by value.
+    let order: Vec<i32> = rows(&mut c, "SELECT id FROM dbo.kv ORDER BY v, id")
+        .await
+        .iter()
+        .map(|r| r.get::<i32, _>(0).unwrap())
+        .collect();
+    assert_eq!(order, [5, 6, 4, 2, 3, 7, 1]);
     let sum = rows(
         &mut c,
         "SELECT CAST(v AS int) + 1 FROM dbo.kv WHERE id = 1 AND v = 5",

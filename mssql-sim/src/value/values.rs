@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 use uuid::Uuid;
 
 use crate::error::{SqlError, SqlResult};
-use crate::value::{hierarchyid, spatial};
+use crate::value::{hierarchyid, spatial, variant};
 use crate::value::text::parse_datetime;
 use crate::value::types::{Len, SqlType};
 
@@ -305,8 +305,14 @@ pub(crate) fn rescale(v: i128, from: u8, to: u8) -> Option<i128> {
 /// Compares two non-null values the way SQL Server would after implicit conversion.
 pub(crate) fn compare(a: &Value, b: &Value) -> SqlResult<Ordering> {
     use Value::*;
-    // A sql_variant compares by its value. (SQL Server first orders different base type
-    // families — e.g. every date/time value above every number — which is not modelled.)
+    // Two sql_variants of different base type families order by family; otherwise a
+    // sql_variant compares by its value.
+    if let (Variant(_, x), Variant(_, y)) = (a, b) {
+        let (fx, fy) = (variant::family(x), variant::family(y));
+        if fx != fy {
+            return Ok(fx.cmp(&fy));
+        }
+    }
     if let Variant(x, _) = a {
         return compare(x, b);
     }
