@@ -364,40 +364,79 @@ async fn check_sink(file: &PipelineFile, report: &mut Report) {
     }
     if let Some(k) = &file.sink.kafka {
         match wiring::kafka_config(k.client(), "sink.kafka") {
-            Ok(kafka) => {
-                use kafka_io::rdkafka::consumer::{BaseConsumer, Consumer};
-                let consumer: Result<BaseConsumer, _> = kafka.client_config().create();
-                let outcome = match consumer {
-                    Ok(c) => tokio::task::spawn_blocking(move || {
-                        c.fetch_metadata(None, Duration::from_secs(15))
-                            .map(|m| m.brokers().len())
-                    })
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string())),
-                    Err(e) => Err(e.to_string()),
-                };
-                match outcome {
-                    Ok(n) => report.captured.push(format!(
-                        "sink: Kafka at {} answers ({n} brokers)",
-                        k.brokers
-                    )),
-                    Err(e) => report.problem(
-                        format!("sink.kafka: cannot reach {}: {e}", k.brokers),
-                        "check brokers, security and the network path",
-                    ),
-                }
-            }
+            Ok(kafka) => match cluster_metadata(&kafka).await {
+                Ok((brokers, _)) => report.captured.push(format!(
+                    "sink: Kafka at {} answers ({brokers} brokers)",
+                    k.brokers
+                )),
+                Err(e) => report.problem(
+                    format!("sink.kafka: cannot reach {}: {e}", k.brokers),
+                    "check brokers, security and the network path",
+                ),
+            },
             Err(e) => report.problem(e.to_string(), "fix [sink.kafka]"),
         }
     }
+}
+
+/// `[source.kafka]`: the brokers answer, and every topic to read exists. A topic that does
+/// not exist may be one Debezium has not created yet (with its table's first change) — or a
+/// typo that would never deliver anything; either way it is said, with the closest name.
+async fn check_kafka_source(file: &PipelineFile, report: &mut Report) {
+    let Some(k) = &file.source.kafka else {
+        return;
+    };
+    let kafka = match wiring::kafka_config(k.client(), "source.kafka") {
+        Ok(kafka) => kafka,
+        Err(e) => return report.problem(e.to_string(), "fix [source.kafka]"),
+    };
+    match cluster_metadata(&kafka).await {
+        Ok((brokers, topics)) => {
+            report.captured.push(format!(
+                "source: Kafka at {} answers ({brokers} brokers)",
+                k.brokers
+            ));
+            for topic in k.topics.iter().filter(|t| !topics.contains(t)) {
+                let fix = match config::closest(topic, &topics) {
+                    Some(name) => format!("did you mean {name}? fix source.kafka.topics (or wait: Debezium creates a table's topic with its first change)"),
+                    None => "fix source.kafka.topics (or wait: Debezium creates a table's topic with its first change)".to_string(),
+                };
+                report.problem(format!("source.kafka: topic {topic} does not exist"), fix);
+            }
+        }
+        Err(e) => report.problem(
+            format!("source.kafka: cannot reach {}: {e}", k.brokers),
+            "check brokers, security and the network path",
+        ),
+    }
+}
+
+/// The number of brokers and the topic names of the cluster `kafka` reaches (15 s bound).
+async fn cluster_metadata(kafka: &kafka_io::KafkaConfig) -> Result<(usize, Vec<String>), String> {
+    use kafka_io::rdkafka::consumer::BaseConsumer;
+    let consumer: BaseConsumer = kafka.client_config().create().map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(move || {
+        use kafka_io::rdkafka::consumer::Consumer;
+        consumer
+            .fetch_metadata(None, Duration::from_secs(15))
+            .map(|m| {
+                let topics = m.topics().iter().map(|t| t.name().to_string()).collect();
+                (m.brokers().len(), topics)
+            })
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// Runs every check of `file`.
 pub async fn check(file: &PipelineFile) -> Report {
     let mut report = Report::default();
     if let Err(e) = wiring::validate(file) {
-        report.problem(e.to_string(), "fix the field named; `cdc run` refuses it too");
+        report.problem(
+            e.to_string(),
+            "fix the field named; `cdc run` refuses it too",
+        );
     }
     if let Some(m) = &file.source.mssql {
         let databases = match wiring::mssql_config(m) {
@@ -431,6 +470,7 @@ pub async fn check(file: &PipelineFile) -> Report {
             }
         }
     }
+    check_kafka_source(file, &mut report).await;
     check_sink(file, &mut report).await;
     report
 }

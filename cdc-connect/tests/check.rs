@@ -211,3 +211,42 @@ async fn check_connects_with_the_readers_encryption_rules_and_timeouts() {
     );
     held.abort();
 }
+
+/// `cdc check` of a Kafka → S3 file refuses what `cdc run` refuses without connecting
+/// (`max_records = 0`: it passed with "no problems found") and checks the Kafka source's
+/// brokers (it checked nothing on that side: an address where nothing listens passed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_refuses_what_run_refuses_and_reaches_the_kafka_source() {
+    let text = r#"
+[pipeline]
+name = "erp-kafka-to-lake"
+
+[source.kafka]
+brokers = "127.0.0.1:9"
+group_id = "connect-erp-s3-sink"
+topics = ["erp.shop.dbo.orders"]
+
+[sink.s3]
+url = "file:///tmp/cdc-check-unused"
+
+[sink.s3.rotation]
+max_records = 0
+"#;
+    let file = PipelineFile::parse(text, "check.toml", |_| None).unwrap();
+    let report = cdc_connect::check::check(&file).await;
+    let rendered = report.render();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("sink.s3") && p.what.contains("max_records")),
+        "{rendered}"
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("source.kafka: cannot reach 127.0.0.1:9")),
+        "{rendered}"
+    );
+}
