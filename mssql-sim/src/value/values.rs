@@ -339,6 +339,16 @@ pub(crate) fn compare(a: &Value, b: &Value) -> SqlResult<Ordering> {
         (HierarchyId(x), HierarchyId(y)) => x.cmp(y),
         (HierarchyId(x), Str(y)) => x.cmp(&hierarchyid::parse(y)?),
         (Str(x), HierarchyId(y)) => hierarchyid::parse(x)?.cmp(y),
+        // varbinary converts to hierarchyid implicitly (Microsoft's Parse page assigns
+        // `SET @h = 0x5ADE`; user-defined types have the highest precedence), validated.
+        (HierarchyId(x), Bytes(y)) => {
+            hierarchyid::decode(y)?;
+            x.cmp(y)
+        }
+        (Bytes(x), HierarchyId(y)) => {
+            hierarchyid::decode(x)?;
+            x.cmp(y)
+        }
         (Guid(x), Guid(y)) => guid_order(x).cmp(&guid_order(y)),
         (Guid(x), Str(y)) | (Str(y), Guid(x)) => {
             let y = Uuid::parse_str(y.trim()).map_err(|_| {
