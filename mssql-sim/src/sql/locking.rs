@@ -28,6 +28,15 @@
 //! Statements run in-process by [`crate::Simulator::run_script`] cannot wait (the script runs
 //! synchronously, possibly on the thread that serves the lock's holder): where they would
 //! wait they fail at once with 1222, as under `SET LOCK_TIMEOUT 0`.
+//!
+//! - this file: which statement waits for what, the wait's registration and its ends.
+//! - `seek`: whether a search is a primary-key seek or a scan.
+//! - `dmv`: `sys.dm_tran_locks` and `sys.dm_exec_requests`.
+
+mod dmv;
+mod seek;
+
+pub(crate) use seek::Seek;
 
 use sqlparser::ast::Expr;
 
@@ -37,7 +46,6 @@ use crate::engine::txn::{Isolation, TxStatus, Xid};
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::out::{Env, Out};
-use crate::value::{Len, SqlType, Value};
 
 /// The error number of the internal signal "this statement waits for a lock"; it never
 /// reaches a client.
@@ -400,88 +408,6 @@ impl Exec<'_> {
         self.rolled_back_as_victim();
     }
 
-    /// `sys.dm_tran_locks`: the table locks of open transactions (GRANT) and the requests
-    /// that wait (WAIT). A waiting KEY request names the table's object id where SQL Server
-    /// gives the index's hobt_id.
-    pub(crate) fn dm_tran_locks(&self) -> (Vec<(&'static str, SqlType)>, Vec<Vec<Value>>) {
-        let name = SqlType::NVarChar(Len::N(60));
-        let cols = vec![
-            ("resource_type", name),
-            ("resource_database_id", SqlType::Int),
-            ("resource_associated_entity_id", SqlType::BigInt),
-            ("request_mode", name),
-            ("request_type", name),
-            ("request_status", name),
-            ("request_session_id", SqlType::Int),
-        ];
-        let tt = &self.eng.txns;
-        let text = |x: &str| Value::Str(x.to_string());
-        let mut rows: Vec<Vec<Value>> = self
-            .eng
-            .locks
-            .tables
-            .iter()
-            .filter(|l| tt.status(l.xid) == TxStatus::Active)
-            .map(|l| {
-                vec![
-                    text("OBJECT"),
-                    Value::Int(i64::from(l.database_id)),
-                    Value::Int(i64::from(l.object_id)),
-                    text(if l.exclusive { "X" } else { "S" }),
-                    text("LOCK"),
-                    text("GRANT"),
-                    Value::Int(i64::from(l.spid)),
-                ]
-            })
-            .collect();
-        let mut waiting: Vec<_> = self.eng.locks.waiting.iter().collect();
-        waiting.sort_by_key(|(spid, _)| **spid);
-        for (spid, w) in waiting {
-            rows.push(vec![
-                text(w.resource_type),
-                Value::Int(i64::from(w.table.0)),
-                Value::Int(i64::from(w.table.1)),
-                text(w.mode),
-                text("LOCK"),
-                text("WAIT"),
-                Value::Int(i64::from(*spid)),
-            ]);
-        }
-        (cols, rows)
-    }
-
-    /// `sys.dm_exec_requests` (some columns): the requests waiting for a lock, `suspended`
-    /// with the session that blocks them and SQL Server's lock wait type (`LCK_M_<mode>`),
-    /// and the session's own running request.
-    pub(crate) fn dm_exec_requests(&self) -> (Vec<(&'static str, SqlType)>, Vec<Vec<Value>>) {
-        let name = SqlType::NVarChar(Len::N(60));
-        let cols = vec![
-            ("session_id", SqlType::SmallInt),
-            ("status", name),
-            ("blocking_session_id", SqlType::SmallInt),
-            ("wait_type", name),
-        ];
-        let text = |x: &str| Value::Str(x.to_string());
-        let mut rows = vec![vec![
-            Value::Int(i64::from(self.sess.spid)),
-            text("running"),
-            Value::Int(0),
-            Value::Null,
-        ]];
-        let mut waiting: Vec<_> = self.eng.locks.waiting.iter().collect();
-        waiting.sort_by_key(|(spid, _)| **spid);
-        for (spid, w) in waiting {
-            let blocker = self.eng.locks.spid_of(w.blocker).unwrap_or(0);
-            rows.push(vec![
-                Value::Int(i64::from(*spid)),
-                text("suspended"),
-                Value::Int(i64::from(blocker)),
-                text(&format!("LCK_M_{}", w.mode.replace('-', "_"))),
-            ]);
-        }
-        (cols, rows)
-    }
-
     /// Ends the session's transaction's locks (commit or rollback), waking whoever waits.
     pub(crate) fn release_locks(&mut self, xid: Xid) {
         if self.eng.locks.release(xid) {
@@ -502,108 +428,7 @@ pub(crate) fn key_writer(
         .find_map(|v| open_other(tt, own, v.xmin).or_else(|| open_other(tt, own, v.xmax)))
 }
 
-/// The primary-key values a SELECT's WHERE pins down on its only table: a seek.
-#[derive(Debug, Clone)]
-pub(crate) struct Seek {
-    /// (database, `key(schema, table)`) of the table.
-    pub(crate) table: (String, String),
-    /// The sought primary keys, as `Table::pk_key` forms them.
-    pub(crate) keys: Vec<String>,
-}
-
-impl Exec<'_> {
-    /// The seek a SELECT makes: its FROM is one table with a primary key, and its WHERE is
-    /// a conjunction holding `column = constant-or-variable` for every key column. `None`
-    /// for anything else (read as a scan).
-    pub(crate) fn primary_key_seek(&mut self, s: &sqlparser::ast::Select) -> Option<Seek> {
-        use sqlparser::ast::TableFactor;
-        let [from] = s.from.as_slice() else {
-            return None;
-        };
-        if !from.joins.is_empty() {
-            return None;
-        }
-        let TableFactor::Table {
-            name, args: None, ..
-        } = &from.relation
-        else {
-            return None;
-        };
-        let r = self.resolve(&crate::sql::parse::name_parts(name)).ok()?;
-        self.key_seek(&r, s.selection.as_ref())
-    }
-
-    /// The seek a search of table `r` with WHERE `selection` makes: `selection` is a
-    /// conjunction holding `column = constant-or-variable` for every primary-key column.
-    /// `None` for anything else (a scan).
-    fn key_seek(&mut self, r: &TableRef, selection: Option<&Expr>) -> Option<Seek> {
-        use sqlparser::ast::BinaryOperator;
-        let mut conjuncts = vec![selection?];
-        let mut pinned: Vec<(String, &Expr)> = Vec::new();
-        while let Some(e) = conjuncts.pop() {
-            match e {
-                Expr::BinaryOp {
-                    left,
-                    op: BinaryOperator::And,
-                    right,
-                } => {
-                    conjuncts.push(left);
-                    conjuncts.push(right);
-                }
-                Expr::Nested(inner) => conjuncts.push(inner),
-                Expr::BinaryOp {
-                    left,
-                    op: BinaryOperator::Eq,
-                    right,
-                } => {
-                    let column = |e: &Expr| match e {
-                        Expr::Identifier(i) if !i.value.starts_with('@') => Some(i.value.clone()),
-                        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()),
-                        _ => None,
-                    };
-                    let value = |e: &Expr| {
-                        matches!(e, Expr::Value(_))
-                            || matches!(e, Expr::Identifier(i) if i.value.starts_with('@'))
-                    };
-                    if let (Some(c), true) = (column(left), value(right)) {
-                        pinned.push((c, right));
-                    } else if let (Some(c), true) = (column(right), value(left)) {
-                        pinned.push((c, left));
-                    }
-                }
-                _ => {}
-            }
-        }
-        let (pk, columns) = {
-            let t = self.table(r).ok()?;
-            (
-                t.pk.clone(),
-                t.columns
-                    .iter()
-                    .map(|c| (c.name.clone(), c.ty))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        if pk.is_empty() {
-            return None;
-        }
-        let mut values = vec![Value::Null; columns.len()];
-        for &p in &pk {
-            let (name, ty) = columns.get(p)?;
-            let (_, e) = pinned.iter().find(|(c, _)| c.eq_ignore_ascii_case(name))?;
-            let v = self.eval_const(e).ok()?;
-            values[p] = crate::value::coerce(v, ty).ok()?;
-        }
-        let key = self.table(r).ok()?.pk_key(&values)?;
-        Some(Seek {
-            table: (
-                r.db.clone(),
-                crate::engine::catalog::key(&r.schema, &r.name),
-            ),
-            keys: vec![key],
-        })
-    }
-}
+impl Exec<'_> {}
 
 /// `x` if it is another transaction that is still open.
 fn open_other(tt: &crate::engine::txn::TxnTable, own: Xid, x: Xid) -> Option<Xid> {
