@@ -31,16 +31,27 @@ pub struct RetryPolicy {
     pub multiplier: f64,
 }
 
+/// The default rides out an object store outage of about four minutes: 16 retries whose
+/// waits (0.1 s doubling to 30 s) add up to 261 s. A sink that gave up after a few seconds
+/// made every Kafka → S3 process exit on a 10 s S3 outage (Kafka Connect's S3 sink retries
+/// a failed write as a `RetriableException` instead of killing the task); four minutes also
+/// stays below a Kafka consumer's `max.poll.interval.ms` (5 minutes by default).
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_retries: 5,
+            max_retries: 16,
             initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(15),
+            max_backoff: Duration::from_secs(30),
             multiplier: 2.0,
         }
     }
 }
+
+/// object_store's own retries inside one sink-level attempt: few and short, because the
+/// sink-level loop around them is the one that waits out an outage (the two would multiply).
+const REQUEST_RETRIES: u32 = 3;
+/// The bound of one sink-level attempt's request-level retries.
+const REQUEST_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl RetryPolicy {
     /// The wait before retry number `retry` (from 0). Deterministic (no jitter) so tests can
@@ -61,7 +72,9 @@ impl RetryPolicy {
         (0..self.max_retries).map(move |retry| policy.backoff(retry))
     }
 
-    /// The same policy as object_store's request-level [`RetryConfig`].
+    /// object_store's request-level [`RetryConfig`] for stores this crate builds: the same
+    /// backoff, at most 3 retries (fewer when `max_retries` is lower) within 30 s per
+    /// sink-level attempt.
     pub fn to_object_store(&self) -> RetryConfig {
         RetryConfig {
             backoff: BackoffConfig {
@@ -69,8 +82,8 @@ impl RetryPolicy {
                 max_backoff: self.max_backoff,
                 base: self.multiplier.max(1.0),
             },
-            max_retries: self.max_retries as usize,
-            retry_timeout: Duration::from_secs(180),
+            max_retries: self.max_retries.min(REQUEST_RETRIES) as usize,
+            retry_timeout: REQUEST_RETRY_TIMEOUT,
         }
     }
 }
@@ -203,6 +216,19 @@ mod tests {
         let waits: Vec<Duration> = policy.schedule().collect();
         let expected: Vec<Duration> = (0..7).map(|retry| policy.backoff(retry)).collect();
         assert_eq!(waits, expected);
+    }
+
+    /// A newcomer's 10 s S3 outage made every Kafka → S3 process exit: the default budget
+    /// waited about 3 s in all. It now waits out about four minutes, and object_store's
+    /// request-level retries inside each attempt stay short so the two do not multiply.
+    #[test]
+    fn the_default_policy_waits_out_a_four_minute_outage_in_bounded_attempts() {
+        let policy = RetryPolicy::default();
+        let waited: Duration = policy.schedule().sum();
+        assert_eq!(waited, Duration::from_millis(261_100));
+        let inner = policy.to_object_store();
+        assert_eq!(inner.max_retries, 3);
+        assert_eq!(inner.retry_timeout, Duration::from_secs(30));
     }
 
     #[test]
