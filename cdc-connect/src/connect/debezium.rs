@@ -267,6 +267,14 @@ pub(super) fn translate_debezium(
         other => m.max_iteration_transactions = other,
     }
     m.heartbeat_interval_ms = p.parse("heartbeat.interval.ms")?;
+    if m.heartbeat_interval_ms.is_some_and(|ms| ms > 0) {
+        // Debezium also writes a message to __debezium-heartbeat.<topic.prefix> each interval;
+        // only the checkpoint's refresh carries over.
+        p.warn(
+            "heartbeat.interval.ms",
+            "positions are checkpointed on this interval on a quiet database, but no messages are written to __debezium-heartbeat.<topic.prefix>",
+        );
+    }
     m.poll_interval_ms = p.parse("poll.interval.ms")?;
     m.max_batch_events = p.parse("max.batch.size")?;
     if let Some(encrypt) = p.parse::<bool>("database.encrypt")? {
