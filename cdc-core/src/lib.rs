@@ -26,7 +26,11 @@
 //! - [`Pipeline`]: the runner, with [`PipelineConfig`] and [`PipelineMetrics`];
 //! - `testing` (feature `testing`): in-memory source and sink, samples, conformance suites;
 //! - [`topic`]: Debezium's topic names, made legal for Kafka;
-//! - [`Secret`]: passwords and keys that never show in logs.
+//! - [`Secret`]: passwords and keys that never show in logs;
+//! - [`async_trait`] and [`CancellationToken`], re-exported for implementations and callers.
+//!
+//! Every crate of the family logs through `tracing`: install a subscriber
+//! (`tracing_subscriber::fmt::init()`, say) to see what the pipeline does.
 
 // docs.rs builds with `--cfg docsrs` and every feature (Cargo.toml), marking feature-gated items.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -52,3 +56,9 @@ pub use pipeline::{MetricsSnapshot, Pipeline, PipelineConfig, PipelineMetrics, P
 pub use secret::Secret;
 pub use sink::Sink;
 pub use source::{ChangeSource, SourceBatch};
+/// The attribute the role traits are declared with, re-exported so that an implementation
+/// needs no dependency of its own (`#[cdc_core::async_trait] impl Sink for …`).
+pub use async_trait::async_trait;
+/// What [`Pipeline::run`] stops on: cancel it (on SIGTERM, say) and the pipeline flushes,
+/// checkpoints and returns. tokio-util's, re-exported.
+pub use tokio_util::sync::CancellationToken;

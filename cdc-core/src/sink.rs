@@ -42,6 +42,39 @@ use async_trait::async_trait;
 /// # }).unwrap();
 /// ```
 ///
+/// # Implementing a sink
+///
+/// A sink where a written event is durable at once (it prints, or each call commits)
+/// reports, per source partition, the last position it wrote; `flush` then has nothing left
+/// to do. A sink that buffers reports nothing from `write` and everything from `flush`.
+///
+/// ```
+/// use cdc_core::{async_trait, ChangeEvent, Position, Result, Sink};
+/// use std::collections::HashMap;
+///
+/// struct PrintSink;
+///
+/// #[async_trait]
+/// impl Sink for PrintSink {
+///     fn name(&self) -> &str {
+///         "print"
+///     }
+///
+///     async fn write(&mut self, events: &[ChangeEvent]) -> Result<Vec<Position>> {
+///         let mut last = HashMap::new();
+///         for event in events {
+///             println!("{} {:?}", event.table.id, event.op);
+///             last.insert(event.position().source_partition(), event.position().clone());
+///         }
+///         Ok(last.into_values().collect())
+///     }
+///
+///     async fn flush(&mut self) -> Result<Vec<Position>> {
+///         Ok(Vec::new())
+///     }
+/// }
+/// ```
+///
 /// `async_trait` keeps the trait object-safe, so `Box<dyn Sink>` can be chosen at run time.
 #[async_trait]
 pub trait Sink: Send {
