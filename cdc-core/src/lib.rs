@@ -27,7 +27,7 @@
 //! - `testing` (feature `testing`): in-memory source and sink, samples, conformance suites;
 //! - [`topic`]: Debezium's topic names, made legal for Kafka;
 //! - [`Secret`]: passwords and keys that never show in logs;
-//! - [`async_trait`] and [`CancellationToken`], re-exported for implementations and callers.
+//! - [`async_trait`](macro@async_trait) and [`CancellationToken`], re-exported for implementations and callers.
 //!
 //! Every crate of the family logs through `tracing`: install a subscriber
 //! (`tracing_subscriber::fmt::init()`, say) to see what the pipeline does.
