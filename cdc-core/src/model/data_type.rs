@@ -108,7 +108,10 @@ pub enum DataType {
     /// `rowversion` / `timestamp`: an 8-byte counter.
     RowVersion,
     /// A type with no natural mapping (`geography`, `geometry`, `hierarchyid`, `sql_variant`),
-    /// carried as its raw bytes.
+    /// carried as bytes. cdc-mssql's forms: `geometry`/`geography` as EWKB (OGC WKB with the
+    /// SRID inside, as PostGIS writes it), `hierarchyid` as its stored encoding
+    /// ([MS-SSCLRT]; `/1/` is `0x58`), `sql_variant` as [MS-TDS]'s SSVARIANT bytes (base type,
+    /// properties, value) so that values of different base types stay apart.
     Opaque {
         /// The SQL Server type name, lower case.
         type_name: String,
