@@ -180,6 +180,7 @@ impl KafkaSourceBuilder {
             acked: HashMap::new(),
             owned: HashMap::new(),
             started: false,
+            conditions: Default::default(),
         })
     }
 }

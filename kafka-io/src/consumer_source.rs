@@ -62,6 +62,8 @@ pub struct KafkaSource {
     /// heartbeats). Forgotten on revoke.
     pub(crate) owned: HashMap<Partition, (i64, i64)>,
     pub(crate) started: bool,
+    /// Recoverable consumer conditions said so far, throttled.
+    pub(crate) conditions: ConditionLog,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -124,7 +126,12 @@ impl KafkaSource {
             self.take_revoked(&mut messages, &mut revoked);
             match message {
                 Err(_) => return Ok(self.idle_batch(&consumer, &mut revoked)),
-                Ok(message) => messages.extend(consumed(&self.name, message, &mut left_group)?),
+                Ok(message) => messages.extend(consumed(
+                    &self.name,
+                    message,
+                    &mut left_group,
+                    &mut self.conditions,
+                )?),
             }
         }
         while messages.len() < self.batch_size && !left_group {
@@ -132,7 +139,12 @@ impl KafkaSource {
             // A poll that returned nothing may still have run a rebalance callback.
             self.take_revoked(&mut messages, &mut revoked);
             match message {
-                Some(message) => messages.extend(consumed(&self.name, message, &mut left_group)?),
+                Some(message) => messages.extend(consumed(
+                    &self.name,
+                    message,
+                    &mut left_group,
+                    &mut self.conditions,
+                )?),
                 None => break,
             }
         }
@@ -428,6 +440,7 @@ fn consumed(
     source: &str,
     message: KafkaResult<BorrowedMessage<'_>>,
     left_group: &mut bool,
+    conditions: &mut ConditionLog,
 ) -> Result<Option<OwnedMessage>, KafkaIoError> {
     match message {
         Ok(message) => Ok(Some(message.detach())),
@@ -438,13 +451,43 @@ fn consumed(
             ) {
                 *left_group = true;
             }
-            tracing::warn!(source, %error, "consumer condition librdkafka recovers from; waiting");
+            conditions.say(source, &error);
             Ok(None)
         }
         Err(error) => Err(KafkaIoError::Consumer {
             operation: "poll",
             source: error,
         }),
+    }
+}
+
+/// Says a recoverable consumer condition at most once every [`ConditionLog::QUIET`], with how
+/// many went unsaid: during a broker outage librdkafka reports one at every poll, and a
+/// newcomer's 30 s outage wrote 209 identical warnings.
+#[derive(Debug, Default)]
+pub(crate) struct ConditionLog {
+    last: Option<std::time::Instant>,
+    unsaid: u64,
+}
+
+impl ConditionLog {
+    /// The least time between two warnings.
+    const QUIET: Duration = Duration::from_secs(10);
+
+    /// Logs `error` unless one was logged less than [`Self::QUIET`] ago; whether it did.
+    fn say(&mut self, source: &str, error: &KafkaError) -> bool {
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|at| now.duration_since(at) < Self::QUIET)
+        {
+            self.unsaid += 1;
+            return false;
+        }
+        tracing::warn!(source, %error, unsaid_since_last = self.unsaid, "consumer condition librdkafka recovers from; waiting");
+        self.last = Some(now);
+        self.unsaid = 0;
+        true
     }
 }
 
@@ -505,5 +548,24 @@ impl ChangeSource for KafkaSource {
     async fn close(&mut self) -> cdc_core::Result<()> {
         let closed = self.close_consumer().await;
         closed.map_err(|e| e.into_source_error(&self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A broker outage reports a condition at every poll: one warning says it, the rest are
+    /// counted until the quiet time has passed.
+    #[test]
+    fn a_recoverable_condition_repeated_at_every_poll_is_said_once_per_quiet_time() {
+        let mut log = ConditionLog::default();
+        let down = KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown);
+        let said = (0..200).filter(|_| log.say("s", &down)).count();
+        assert_eq!(said, 1);
+        assert_eq!(log.unsaid, 199);
+        log.last = log.last.map(|at| at - ConditionLog::QUIET);
+        assert!(log.say("s", &down), "said again once the quiet time passed");
+        assert_eq!(log.unsaid, 0);
     }
 }
