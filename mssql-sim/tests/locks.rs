@@ -448,6 +448,100 @@ async fn a_batch_with_a_table_variable_waits_for_a_lock_like_any_batch() {
 }
 
 #[tokio::test]
+async fn a_waiting_autocommit_statement_keeps_its_changed_rows_and_can_be_the_deadlock_victim() {
+    let (sim, mut observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 21 WHERE id = 2;",
+    )
+    .await;
+    // The autocommit update's scan changes row 1, then waits for row 2 — holding row 1.
+    let mut scanner = session(&sim).await;
+    exec(&mut scanner, "SET DEADLOCK_PRIORITY LOW").await;
+    let (spid, scan) = waiting(scanner, "UPDATE dbo.t SET v = v + 1").await;
+    until_waiting(&mut observer, spid).await;
+    // The holder asks for row 1: a cycle; the LOW autocommit statement is the victim.
+    exec(&mut holder, "UPDATE dbo.t SET v = 11 WHERE id = 1").await;
+    let (_, r) = finished(scan).await;
+    assert_eq!(err_number(&r.unwrap_err()), 1205);
+    exec(&mut holder, "COMMIT TRANSACTION").await;
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 1").await,
+        Some(11)
+    );
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 2").await,
+        Some(21)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_waiting_autocommit_statement_holds_the_rows_it_changed_and_runs_once_when_woken() {
+    let (sim, mut observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 21 WHERE id = 2;",
+    )
+    .await;
+    let scanner = session(&sim).await;
+    let (spid, scan) = waiting(scanner, "UPDATE dbo.t SET v = v + 1").await;
+    until_waiting(&mut observer, spid).await;
+    // Row 1 is held by the waiting statement: a NOLOCK read sees its change.
+    assert_eq!(
+        int(
+            &mut observer,
+            "SELECT v FROM shop.dbo.t WITH (NOLOCK) WHERE id = 1"
+        )
+        .await,
+        Some(11)
+    );
+    exec(&mut holder, "ROLLBACK TRANSACTION").await;
+    let (_, r) = finished(scan).await;
+    r.unwrap();
+    // Run again from its start once row 2 was free: each row once.
+    assert_eq!(
+        int(&mut observer, "SELECT SUM(v) FROM shop.dbo.t").await,
+        Some(32)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_statement_whose_lock_wait_times_out_gives_back_the_rows_it_changed() {
+    let (sim, mut observer) = setup().await;
+    let mut holder = session(&sim).await;
+    exec(
+        &mut holder,
+        "BEGIN TRANSACTION; UPDATE dbo.t SET v = 21 WHERE id = 2;",
+    )
+    .await;
+    let mut scanner = session(&sim).await;
+    exec(&mut scanner, "SET LOCK_TIMEOUT 50").await;
+    // Changes row 1, waits for row 2 until the time-out: 1222, and row 1 is as it was.
+    let e = try_exec(&mut scanner, "UPDATE dbo.t SET v = v + 1")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 1222);
+    assert_eq!(
+        int(
+            &mut observer,
+            "SELECT v FROM shop.dbo.t WITH (NOLOCK) WHERE id = 1"
+        )
+        .await,
+        Some(10)
+    );
+    exec(&mut holder, "COMMIT TRANSACTION").await;
+    assert_eq!(
+        int(&mut observer, "SELECT v FROM shop.dbo.t WHERE id = 1").await,
+        Some(10)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn lock_timeout_expiry_fails_the_statement_with_1222_and_keeps_the_transaction() {
     let (sim, _observer) = setup().await;
     let mut holder = session(&sim).await;

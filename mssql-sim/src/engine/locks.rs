@@ -39,8 +39,9 @@ pub(crate) struct TableLock {
 /// A session waiting for a lock another transaction holds.
 #[derive(Debug, Clone)]
 pub(crate) struct Waiter {
-    /// The waiting session's transaction; 0 for an autocommit statement, which gives up what
-    /// it wrote while it waits (it is run again from the start) and so holds nothing.
+    /// The waiting session's transaction, an autocommit statement's own too: a statement keeps
+    /// what it wrote while it waits (undone when the wait ends, then run again from its
+    /// start), so it can be in a wait cycle. 0 only where nothing can be held.
     pub(crate) xid: Xid,
     /// The transaction holding the lock.
     pub(crate) blocker: Xid,

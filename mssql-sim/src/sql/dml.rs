@@ -137,7 +137,8 @@ impl Exec<'_> {
                 crate::sql::rel::table_cols(t, alias.as_deref().unwrap_or(&t.name))
             };
             self.lock_write_search(&r, selection)?;
-            let rows = self.matching(&r, alias, selection)?;
+            let mut rows = self.matching(&r, alias, selection)?;
+            self.before_scan_stop(&mut rows);
             return Ok((r, cols, rows));
         }
         // The target may be named by an alias defined in FROM.
@@ -208,7 +209,15 @@ impl Exec<'_> {
                 }
             }
         }
+        self.before_scan_stop(&mut rows);
         Ok((r, rel.cols, rows))
+    }
+
+    /// Keeps the rows a scan reaches before the row where it has to wait ([`Exec::scan_stop`]).
+    fn before_scan_stop(&self, rows: &mut Vec<(usize, Vec<Value>)>) {
+        if let Some((stop, _, _)) = self.scan_stop {
+            rows.retain(|(i, _)| *i < stop);
+        }
     }
 
     pub(crate) fn single_table(&self, tf: &TableFactor) -> SqlResult<(TableRef, Option<String>)> {

@@ -21,7 +21,7 @@ use crate::faults::Control;
 use crate::sql::out::Out;
 use crate::sql::parse::{Segment, parse_batch};
 use crate::sql::rel::Rel;
-use crate::sql::session::Session;
+use crate::sql::session::{Session, Suspended};
 use crate::value::Value;
 
 /// Executes statements for one session against the shared engine.
@@ -48,6 +48,10 @@ pub(crate) struct Exec<'a> {
     /// While a SELECT's FROM is read: the primary-key values its WHERE pins down (a seek),
     /// so that a READ COMMITTED read waits only for those rows (sql/locking.rs).
     pub(crate) seek: Option<crate::sql::locking::Seek>,
+    /// While an UPDATE/DELETE scans: the first row (version index) in storage order that
+    /// another open transaction holds, the holder and the table. The statement changes the
+    /// rows before it, then waits there (sql/locking.rs).
+    pub(crate) scan_stop: Option<(usize, crate::engine::txn::Xid, crate::engine::locks::TableId)>,
 }
 
 /// Why a batch stopped before its end, to go on later with the engine unlocked.
@@ -83,6 +87,7 @@ impl<'a> Exec<'a> {
             deadlocked: false,
             depth: 0,
             seek: None,
+            scan_stop: None,
         }
     }
 
@@ -129,6 +134,8 @@ impl<'a> Exec<'a> {
                     segs.clear();
                     return None;
                 }
+                // A statement that waited runs again from its start.
+                self.undo_suspended();
             }
             if let Segment::Stmt(s) = &seg
                 && let Statement::WaitFor(w) = s.as_ref()
@@ -313,6 +320,12 @@ impl<'a> Exec<'a> {
                     self.commit_internal();
                 }
                 Ok(())
+            }
+            // A statement of the client's request that waits keeps its changes (its locks)
+            // while it waits; they are undone when the wait ends (`undo_suspended`).
+            Err(e) if self.lock_wait.is_some() && self.depth == 1 && self.pausable => {
+                self.sess.suspended = Some(Suspended { mark, auto });
+                Err(e)
             }
             Err(e) => {
                 self.undo_statement(mark);

@@ -1,7 +1,11 @@
 //! Lock waits, as SQL Server's statements wait: a statement that needs a lock another open
-//! transaction holds registers a wait (engine/locks.rs) and stops; its effects are undone and
+//! transaction holds registers a wait (engine/locks.rs) and stops, keeping what it changed so
+//! far (the locks it took: an autocommit statement's too, so it can be in a deadlock), and
 //! the connection waits, with the engine unlocked (as for `WAITFOR DELAY`), until a lock is
-//! released, then runs the statement again from its start. The wait ends otherwise with
+//! released; then the statement's changes are undone and it runs again from its start (the
+//! rows it held were nobody else's meanwhile, so the outcome is that of going on). An
+//! UPDATE/DELETE scan changes the rows before the first row another transaction holds, then
+//! waits there. The wait ends otherwise (the statement's changes undone) with
 //! - error 1222 when `SET LOCK_TIMEOUT` expires (the statement fails, the transaction stays
 //!   open and the batch goes on, as SQL Server's lock time-out does);
 //! - error 1205 for the deadlock monitor's victim, whose transaction is rolled back. The
@@ -235,17 +239,21 @@ impl Exec<'_> {
     }
 
     /// Waits for what the search of an UPDATE or DELETE of `r` (WHERE `selection`) must wait
-    /// for before it reads a row: others' table locks that exclude its IX, and the X locks
-    /// of the rows it meets. SQL Server's search takes a U lock on every row it reads, so a
-    /// seek (`selection` pins every primary-key column) meets only the sought key's rows and
-    /// a scan meets every row — another open transaction's uncommitted insert, update or
-    /// delete included, whether it matches or not. SNAPSHOT transactions read versions and
-    /// wait only for the rows they change ([`Exec::lock_row_write`]).
+    /// for: others' table locks that exclude its IX, and the X locks of the rows it meets.
+    /// SQL Server's search takes a U lock on every row it reads, so a seek (`selection` pins
+    /// every primary-key column) meets only the sought key's rows, and waits before it
+    /// changes anything; a scan meets every row in storage order — another open
+    /// transaction's uncommitted insert, update or delete included, whether it matches or
+    /// not — changing the rows before the first such row and then waiting there
+    /// ([`Exec::scan_stop`], [`Exec::end_write_scan`]), its changes so far held. SNAPSHOT
+    /// transactions read versions and wait only for the rows they change
+    /// ([`Exec::lock_row_write`]).
     pub(crate) fn lock_write_search(
         &mut self,
         r: &TableRef,
         selection: Option<&Expr>,
     ) -> SqlResult<()> {
+        self.scan_stop = None;
         if self.sess.isolation == Isolation::Snapshot {
             return Ok(());
         }
@@ -254,28 +262,48 @@ impl Exec<'_> {
         if let Some(b) = self.eng.locks.table_conflict(own, id, true) {
             return Err(self.wait_for(b, id, "OBJECT", "IX"));
         }
-        let writer = match self.key_seek(r, selection) {
+        match self.key_seek(r, selection) {
             Some(seek) => {
                 let tt = &self.eng.txns;
                 let t = self.table(r)?;
-                seek.keys.iter().find_map(|k| key_writer(tt, t, k, own))
+                if let Some(b) = seek.keys.iter().find_map(|k| key_writer(tt, t, k, own)) {
+                    return Err(self.wait_for(b, id, "KEY", "U"));
+                }
             }
-            None => self.row_writer(r, own)?,
-        };
-        if let Some(b) = writer {
-            return Err(self.wait_for(b, id, "KEY", "U"));
+            None => self.scan_stop = self.first_held_row(r, own)?.map(|(i, b)| (i, b, id)),
         }
         Ok(())
     }
 
+    /// The end of an UPDATE or DELETE that returned `r`: when its scan stopped at a row
+    /// another transaction holds, it now waits for that row (what it wrote to `out` after
+    /// `out_mark` is taken back; what it changed is held while it waits).
+    pub(crate) fn end_write_scan(&mut self, r: SqlResult<()>, out_mark: usize) -> SqlResult<()> {
+        let stop = self.scan_stop.take();
+        r?;
+        match stop {
+            Some((_, blocker, id)) => {
+                self.out.truncate(out_mark);
+                Err(self.wait_for(blocker, id, "KEY", "U"))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Another open transaction that created or deleted a version of `r` (its X row lock).
     fn row_writer(&self, r: &TableRef, own: Xid) -> SqlResult<Option<Xid>> {
+        Ok(self.first_held_row(r, own)?.map(|(_, b)| b))
+    }
+
+    /// The first version of `r` in storage order that another open transaction created or
+    /// deleted (its X row lock), and that transaction.
+    fn first_held_row(&self, r: &TableRef, own: Xid) -> SqlResult<Option<(usize, Xid)>> {
         let tt = &self.eng.txns;
-        Ok(self
-            .table(r)?
-            .versions
-            .iter()
-            .find_map(|v| open_other(tt, own, v.xmin).or_else(|| open_other(tt, own, v.xmax))))
+        Ok(self.table(r)?.versions.iter().enumerate().find_map(|(i, v)| {
+            open_other(tt, own, v.xmin)
+                .or_else(|| open_other(tt, own, v.xmax))
+                .map(|b| (i, b))
+        }))
     }
 
     /// The statement must wait for transaction `blocker`: detects a wait cycle (and picks
@@ -289,8 +317,10 @@ impl Exec<'_> {
         mode: &'static str,
     ) -> SqlError {
         let spid = self.sess.spid;
+        // A statement of a client's request keeps what it changed while it waits (see
+        // `Session::suspended`), an autocommit one too: its transaction can be in a cycle.
         let own = match self.sess.txn.as_ref() {
-            Some(t) if t.explicit => t.xid,
+            Some(t) if t.explicit || self.pausable => t.xid,
             _ => 0,
         };
         let cost = self.rows_changed(own);
@@ -362,9 +392,25 @@ impl Exec<'_> {
         true
     }
 
+    /// Undoes the changes of the statement that waited (kept while it waited, see
+    /// `Session::suspended`) and ends its autocommit transaction; the rows it held are free.
+    pub(crate) fn undo_suspended(&mut self) {
+        let Some(s) = self.sess.suspended.take() else {
+            return;
+        };
+        self.undo_statement(s.mark);
+        if s.auto && self.sess.txn.as_ref().is_some_and(|t| !t.explicit) {
+            self.abort_internal();
+        } else {
+            self.ctl.locks_released();
+        }
+    }
+
     /// Rolls back the deadlock victim's transaction, telling the client.
     pub(crate) fn deadlock_rollback(&mut self) {
         self.deadlocked = false;
+        // The whole transaction goes, the waiting statement's changes with it.
+        self.sess.suspended = None;
         self.eng.locks.waiting.remove(&self.sess.spid);
         self.sess.lock_wait_since = None;
         if let Some(t) = self.sess.txn.as_ref() {
@@ -389,6 +435,7 @@ impl Exec<'_> {
             segs.clear();
             return;
         }
+        self.undo_suspended();
         segs.pop_front();
         self.fail(lock_timeout_error());
     }
@@ -405,7 +452,9 @@ impl Exec<'_> {
         segs.clear();
         // Chosen as a deadlock victim meanwhile: rolled back now, not at its next request,
         // so the session that waits for it goes on.
-        self.rolled_back_as_victim();
+        if !self.rolled_back_as_victim() {
+            self.undo_suspended();
+        }
     }
 
     /// Ends the session's transaction's locks (commit or rollback), waking whoever waits.

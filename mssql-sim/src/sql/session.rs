@@ -61,6 +61,19 @@ pub(crate) struct Session {
     /// When the current statement began waiting for a lock (its timeout counts from there,
     /// across the times it is woken and has to wait again).
     pub(crate) lock_wait_since: Option<std::time::Instant>,
+    /// The statement that waits for a lock keeps what it changed (and so its locks) until
+    /// the wait ends, as SQL Server's waiting statements hold the locks they took:
+    /// undone before it runs again, or when it times out or is cancelled.
+    pub(crate) suspended: Option<Suspended>,
+}
+
+/// A statement waiting for a lock with its changes kept.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Suspended {
+    /// Where the statement's change records begin in its transaction.
+    pub(crate) mark: usize,
+    /// The statement runs in its own autocommit transaction, ended with its undo.
+    pub(crate) auto: bool,
 }
 
 impl Session {
@@ -80,6 +93,7 @@ impl Session {
             lock_timeout_ms: -1,
             deadlock_priority: 0,
             lock_wait_since: None,
+            suspended: None,
         }
     }
 }

@@ -188,6 +188,8 @@ impl Exec<'_> {
     pub(crate) fn abort_open(&mut self) {
         self.eng.locks.waiting.remove(&self.sess.spid);
         self.sess.lock_wait_since = None;
+        // A waiting statement's changes go with its transaction.
+        self.sess.suspended = None;
         self.abort_internal();
     }
 

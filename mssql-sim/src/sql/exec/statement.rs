@@ -97,8 +97,16 @@ impl Exec<'_> {
                 ))
             }
             Statement::Insert(ins) => self.insert(ins),
-            Statement::Update(u) => self.update(u),
-            Statement::Delete(d) => self.delete(d),
+            Statement::Update(u) => {
+                let mark = self.out.len();
+                let r = self.update(u);
+                self.end_write_scan(r, mark)
+            }
+            Statement::Delete(d) => {
+                let mark = self.out.len();
+                let r = self.delete(d);
+                self.end_write_scan(r, mark)
+            }
             Statement::CreateTable(ct) => self.create_table(ct),
             Statement::CreateIndex(ci) => self.create_index(ci),
             Statement::AlterTable(at) => self.alter_table(at),
