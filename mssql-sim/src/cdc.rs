@@ -2,7 +2,5 @@
 //! functions (LSNs belong to the engine's log, [`crate::engine::log`]).
 
 pub(crate) mod capture;
-pub(crate) mod change_table;
-pub(crate) mod functions;
 pub(crate) mod job;
 pub(crate) mod state;

@@ -54,6 +54,16 @@ impl SqlError {
         }
     }
 
+    /// Error 201 (state 4): a procedure called without a required parameter, for system
+    /// procedures and RPC calls alike.
+    pub(crate) fn missing_parameter(proc_name: &str, param: &str) -> Self {
+        SqlError::new(
+            201,
+            format!("Procedure or function '{proc_name}' expects parameter '@{param}', which was not supplied."),
+        )
+        .state(4)
+    }
+
     /// Sets the state byte.
     pub fn state(mut self, state: u8) -> Self {
         self.state = state;

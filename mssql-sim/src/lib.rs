@@ -14,12 +14,12 @@
 //! - `engine`: in-memory tables with row versions for SNAPSHOT isolation, transactions, the
 //!   transaction log and its LSNs.
 //! - `cdc`: CDC state beside the engine (`state`), the capture job (`job`), the
-//!   `sp_cdc_*` procedures (`capture`); and the SQL-facing `fn_cdc_*` functions and
-//!   change-table paging (`functions`, `change_table`), which run on `sql`'s executor.
+//!   `sp_cdc_*` procedures (`capture`).
+//! - `tds`: the wire protocol (packets, PRELOGIN, LOGIN7, tokens, type encodings, RPC).
 //! - `sql`: parsing with sqlparser's MsSqlDialect (plus the few T-SQL forms it does not
 //!   parse: `EXEC` with named arguments, `ALTER COLUMN`, `ALTER DATABASE ... SET`) and
-//!   execution (queries, DML, DDL, transactions, catalog views, functions, system procedures).
-//! - `tds`: the wire protocol (packets, PRELOGIN, LOGIN7, tokens, type encodings, RPC).
+//!   execution (queries, DML, DDL, transactions, catalog views, functions, system procedures,
+//!   and CDC's SQL face: the `fn_cdc_*` functions and change-table paging).
 //! - `tls`: TLS 1.2 inside PRELOGIN with a self-signed certificate (full or login-only).
 //! - `faults`: fault injection, also reachable as `EXEC sim.fault`.
 //! - `scenario`: `.sql` scripts split at `GO`.

@@ -16,8 +16,13 @@
 //!   names and alias types).
 //! - Metadata and procedures: `sysviews` (catalog views), `catalog_procs` (the ODBC catalog
 //!   procedures), `procs` (CDC and `sim.*` system procedures).
+//! - CDC's SQL face: `cdc_functions` (`sys.fn_cdc_*` and the `cdc.fn_cdc_get_*_changes_*`
+//!   table functions), `change_table` (paging a change table by LSN without a scan); they read
+//!   the state of [`crate::cdc`], which never calls back into `sql`.
 
 pub(crate) mod catalog_procs;
+pub(crate) mod cdc_functions;
+pub(crate) mod change_table;
 pub(crate) mod ddl;
 pub(crate) mod dml;
 pub(crate) mod eval;

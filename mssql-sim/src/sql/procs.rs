@@ -41,7 +41,7 @@ impl Args {
 
 /// Error 201: `proc_name` was called without its parameter `@param`.
 pub(crate) fn missing(proc_name: &str, param: &str) -> SqlError {
-    SqlError::new(201, format!("Procedure or function '{proc_name}' expects parameter '@{param}', which was not supplied.")).state(4)
+    SqlError::missing_parameter(proc_name, param)
 }
 
 impl Exec<'_> {

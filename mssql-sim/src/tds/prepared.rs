@@ -92,7 +92,7 @@ fn text(p: Option<&RpcParam>) -> Option<String> {
 /// documented one and the NULL case has not been checked against a server.
 fn prepexec_stmt(p: Option<&RpcParam>) -> Result<String, SqlError> {
     let Some(p) = p else {
-        return Err(crate::sql::procs::missing("sp_prepexec", "stmt"));
+        return Err(SqlError::missing_parameter("sp_prepexec", "stmt"));
     };
     let unicode = matches!(
         p.ty,
