@@ -26,6 +26,22 @@ async fn session(sim: &Simulator) -> Conn {
     c
 }
 
+/// A new session that has run `batch`.
+async fn session_after(sim: &Simulator, batch: &str) -> Conn {
+    let mut c = session(sim).await;
+    exec(&mut c, batch).await;
+    c
+}
+
+/// A new session under `SET LOCK_TIMEOUT timeout_ms` whose `sql` waits and fails with 1222;
+/// the session, for what the test checks next.
+async fn timed_out(sim: &Simulator, timeout_ms: u32, sql: &str) -> Conn {
+    let mut c = session_after(sim, &format!("SET LOCK_TIMEOUT {timeout_ms}")).await;
+    let e = try_exec(&mut c, sql).await.unwrap_err();
+    assert_eq!(err_number(&e), 1222, "{sql}");
+    c
+}
+
 async fn int(c: &mut Conn, sql: &str) -> Option<i32> {
     let rows = try_exec(c, sql).await.unwrap();
     rows.last()
@@ -141,9 +157,8 @@ async fn setup() -> (Simulator, Conn) {
 #[tokio::test]
 async fn a_writer_waits_for_a_tablock_holdlock_reader_until_it_commits_then_runs() {
     let (sim, mut observer) = setup().await;
-    let mut reader = session(&sim).await;
-    exec(
-        &mut reader,
+    let mut reader = session_after(
+        &sim,
         "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
     )
     .await;
@@ -183,9 +198,8 @@ async fn a_writer_waits_for_a_tablock_holdlock_reader_until_it_commits_then_runs
 #[tokio::test]
 async fn tablock_holdlock_blocks_inserts_deletes_and_truncate_but_not_readers() {
     let (sim, mut observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.u WITH (TABLOCK, HOLDLOCK);",
     )
     .await;
@@ -223,9 +237,8 @@ async fn tablockx_blocks_readers_except_nolock_and_snapshot_readers() {
         "ALTER DATABASE shop SET ALLOW_SNAPSHOT_ISOLATION ON",
     )
     .await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCKX);",
     )
     .await;
@@ -240,8 +253,7 @@ async fn tablockx_blocks_readers_except_nolock_and_snapshot_readers() {
     )
     .await;
     assert_eq!(int(&mut dirty, "SELECT COUNT(*) FROM dbo.t").await, Some(2));
-    let mut snap = session(&sim).await;
-    exec(&mut snap, "SET TRANSACTION ISOLATION LEVEL SNAPSHOT").await;
+    let mut snap = session_after(&sim, "SET TRANSACTION ISOLATION LEVEL SNAPSHOT").await;
     assert_eq!(int(&mut snap, "SELECT COUNT(*) FROM dbo.t").await, Some(2));
     let (spid, reader) = blocked(&sim, "SELECT COUNT(*) FROM dbo.t").await;
     assert_eq!(
@@ -257,15 +269,13 @@ async fn tablockx_blocks_readers_except_nolock_and_snapshot_readers() {
 #[tokio::test]
 async fn repeatable_read_blocks_updates_of_rows_it_read_but_not_inserts() {
     let (sim, mut observer) = setup().await;
-    let mut reader = session(&sim).await;
-    exec(
-        &mut reader,
+    let mut reader = session_after(
+        &sim,
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; BEGIN TRANSACTION; SELECT * FROM dbo.t;",
     )
     .await;
     // Inserts are not rows it read: they go through (and show to its next read: a phantom).
-    let mut writer = session(&sim).await;
-    exec(&mut writer, "INSERT INTO dbo.t VALUES (3, 30)").await;
+    session_after(&sim, "INSERT INTO dbo.t VALUES (3, 30)").await;
     assert_eq!(
         int(&mut reader, "SELECT COUNT(*) FROM dbo.t").await,
         Some(3)
@@ -293,9 +303,8 @@ async fn repeatable_read_blocks_updates_of_rows_it_read_but_not_inserts() {
 #[tokio::test]
 async fn serializable_blocks_inserts_into_the_table_it_read() {
     let (sim, mut observer) = setup().await;
-    let mut reader = session(&sim).await;
-    exec(
-        &mut reader,
+    let mut reader = session_after(
+        &sim,
         "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; BEGIN TRANSACTION; SELECT * FROM dbo.t;",
     )
     .await;
@@ -386,18 +395,12 @@ async fn an_update_scan_waits_for_a_row_another_open_transaction_inserted_then_u
 #[tokio::test]
 async fn a_delete_scan_meeting_another_open_transactions_insert_times_out_with_1222() {
     let (sim, _observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; INSERT INTO dbo.u VALUES (5, 500);",
     )
     .await;
-    let mut deleter = session(&sim).await;
-    exec(&mut deleter, "SET LOCK_TIMEOUT 0").await;
-    let e = try_exec(&mut deleter, "DELETE FROM dbo.u WHERE v < 150")
-        .await
-        .unwrap_err();
-    assert_eq!(err_number(&e), 1222);
+    let mut deleter = timed_out(&sim, 0, "DELETE FROM dbo.u WHERE v < 150").await;
     // Nothing was deleted: the statement failed as a whole.
     assert_eq!(
         int(
@@ -450,15 +453,13 @@ async fn a_batch_with_a_table_variable_waits_for_a_lock_like_any_batch() {
 #[tokio::test]
 async fn a_waiting_autocommit_statement_keeps_its_changed_rows_and_can_be_the_deadlock_victim() {
     let (sim, mut observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; UPDATE dbo.t SET v = 21 WHERE id = 2;",
     )
     .await;
     // The autocommit update's scan changes row 1, then waits for row 2 — holding row 1.
-    let mut scanner = session(&sim).await;
-    exec(&mut scanner, "SET DEADLOCK_PRIORITY LOW").await;
+    let scanner = session_after(&sim, "SET DEADLOCK_PRIORITY LOW").await;
     let (spid, scan) = waiting(scanner, "UPDATE dbo.t SET v = v + 1").await;
     until_waiting(&mut observer, spid).await;
     // The holder asks for row 1: a cycle; the LOW autocommit statement is the victim.
@@ -480,9 +481,8 @@ async fn a_waiting_autocommit_statement_keeps_its_changed_rows_and_can_be_the_de
 #[tokio::test]
 async fn a_waiting_autocommit_statement_holds_the_rows_it_changed_and_runs_once_when_woken() {
     let (sim, mut observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; UPDATE dbo.t SET v = 21 WHERE id = 2;",
     )
     .await;
@@ -512,19 +512,13 @@ async fn a_waiting_autocommit_statement_holds_the_rows_it_changed_and_runs_once_
 #[tokio::test]
 async fn a_statement_whose_lock_wait_times_out_gives_back_the_rows_it_changed() {
     let (sim, mut observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; UPDATE dbo.t SET v = 21 WHERE id = 2;",
     )
     .await;
-    let mut scanner = session(&sim).await;
-    exec(&mut scanner, "SET LOCK_TIMEOUT 50").await;
     // Changes row 1, waits for row 2 until the time-out: 1222, and row 1 is as it was.
-    let e = try_exec(&mut scanner, "UPDATE dbo.t SET v = v + 1")
-        .await
-        .unwrap_err();
-    assert_eq!(err_number(&e), 1222);
+    timed_out(&sim, 50, "UPDATE dbo.t SET v = v + 1").await;
     assert_eq!(
         int(
             &mut observer,
@@ -544,9 +538,8 @@ async fn a_statement_whose_lock_wait_times_out_gives_back_the_rows_it_changed() 
 #[tokio::test]
 async fn lock_timeout_expiry_fails_the_statement_with_1222_and_keeps_the_transaction() {
     let (sim, _observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
     )
     .await;
@@ -601,9 +594,8 @@ async fn lock_timeout_expiry_fails_the_statement_with_1222_and_keeps_the_transac
 #[tokio::test]
 async fn a_statement_after_a_lock_timeout_in_the_same_batch_still_runs() {
     let (sim, mut observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
     )
     .await;
@@ -693,9 +685,8 @@ async fn the_deadlock_victim_is_the_session_with_the_lower_deadlock_priority() {
 #[tokio::test]
 async fn a_cancel_ends_a_lock_wait_and_leaves_the_transaction_open() {
     let (sim, mut observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
     )
     .await;
@@ -734,9 +725,8 @@ async fn a_cancel_ends_a_lock_wait_and_leaves_the_transaction_open() {
 #[tokio::test]
 async fn a_session_that_closes_while_waiting_stops_waiting_and_rolls_back() {
     let (sim, mut observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
     )
     .await;
@@ -769,9 +759,8 @@ async fn a_session_that_closes_while_waiting_stops_waiting_and_rolls_back() {
 #[tokio::test]
 async fn run_script_cannot_wait_and_fails_with_1222() {
     let (sim, _observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
     )
     .await;
@@ -791,9 +780,8 @@ async fn run_script_cannot_wait_and_fails_with_1222() {
 #[tokio::test]
 async fn a_parameterised_statement_waits_too() {
     let (sim, mut observer) = setup().await;
-    let mut holder = session(&sim).await;
-    exec(
-        &mut holder,
+    let mut holder = session_after(
+        &sim,
         "BEGIN TRANSACTION; SELECT TOP (0) * FROM dbo.t WITH (TABLOCK, HOLDLOCK);",
     )
     .await;
@@ -830,9 +818,8 @@ async fn read_committed_readers_wait_for_rows_another_open_transaction_changed()
         Some(0),
         "OFF in a new database, as SQL Server creates them"
     );
-    let mut writer = session(&sim).await;
-    exec(
-        &mut writer,
+    let mut writer = session_after(
+        &sim,
         "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
     )
     .await;
@@ -867,9 +854,8 @@ async fn read_committed_snapshot_on_reads_the_last_committed_version_without_wai
         .await,
         Some(1)
     );
-    let mut writer = session(&sim).await;
-    exec(
-        &mut writer,
+    let mut writer = session_after(
+        &sim,
         "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
     )
     .await;
@@ -894,9 +880,8 @@ async fn read_committed_snapshot_on_reads_the_last_committed_version_without_wai
 #[tokio::test]
 async fn nolock_and_read_uncommitted_readers_read_changed_rows_without_waiting() {
     let (sim, _observer) = setup().await;
-    let mut writer = session(&sim).await;
-    exec(
-        &mut writer,
+    let mut writer = session_after(
+        &sim,
         "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
     )
     .await;
@@ -937,9 +922,8 @@ async fn nolock_and_read_uncommitted_readers_read_changed_rows_without_waiting()
 #[tokio::test]
 async fn a_read_committed_seek_on_the_primary_key_waits_only_for_the_row_it_reads() {
     let (sim, mut observer) = setup().await;
-    let mut writer = session(&sim).await;
-    exec(
-        &mut writer,
+    let mut writer = session_after(
+        &sim,
         "BEGIN TRANSACTION; UPDATE dbo.t SET v = 11 WHERE id = 1;",
     )
     .await;
