@@ -3,7 +3,7 @@
 //! setting that fixes it.
 
 use crate::config::{self, PipelineFile};
-use crate::run::error_chain;
+use crate::error_text::error_chain;
 use crate::wiring;
 use cdc_mssql::{ServerConnection, table_pattern_matches};
 use std::collections::HashMap;

@@ -13,11 +13,13 @@
 //!   Kafka signal topic;
 //! - [`progress`]: snapshot progress bars, on a terminal only;
 //! - [`check`]: `cdc check`, what would be captured and every problem with its fix;
-//! - [`run`]: the run loop with graceful stop on SIGTERM/SIGINT.
+//! - [`run`]: the run loop with graceful stop on SIGTERM/SIGINT;
+//! - `error_text`: an error and its causes as one line, for `run`'s log and `check`.
 
 pub mod check;
 pub mod config;
 pub mod connect;
+mod error_text;
 pub mod lag;
 pub mod metering;
 pub mod ops;

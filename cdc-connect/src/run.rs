@@ -2,6 +2,7 @@
 //! SIGTERM or SIGINT (flush, checkpoint, exit 0) within `shutdown_timeout_ms`.
 
 use crate::config::PipelineFile;
+use crate::error_text::error_chain;
 use crate::metering::SinkCounters;
 use crate::ops::{self, Readiness};
 use crate::signals::SignalRoute;
@@ -235,20 +236,4 @@ fn error_kind(e: &cdc_core::Error) -> &'static str {
         E::Config { .. } => "config",
         _ => "pipeline",
     }
-}
-
-/// An error's message followed by each cause's that it does not already hold, `: `-separated.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        // cdc-core's Source, Sink and OffsetStore messages already hold their causes' text.
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
