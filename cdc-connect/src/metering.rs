@@ -61,6 +61,11 @@ pub const SOURCE_LSN_DISTANCE: &str = "cdc_source_lsn_distance";
 /// `lag_interval_ms` by a client of its own that does not join the group.
 pub const CONSUMER_LAG: &str = "cdc_consumer_lag";
 
+/// The `kind` labels of [`ERRORS`].
+pub const ERROR_KINDS: &[&str] = &[
+    "config", "source", "sink", "encode", "decode", "offsets", "pipeline",
+];
+
 /// Every metric name the binary exports.
 pub const METRIC_NAMES: &[&str] = &[
     EVENTS,
@@ -146,6 +151,16 @@ impl SinkCounters {
             .unwrap_or_else(PoisonError::into_inner);
         if newest.is_none_or(|n| commit > n) {
             *newest = Some(commit);
+        }
+    }
+
+    /// Exports every error kind's counter at 0 from the start, so a dashboard or alert on
+    /// `increase(cdc_errors_total[5m])` has a series before the first error (Prometheus's
+    /// advice for counters: initialise them; a newcomer found none exported).
+    pub fn zero_errors(&self) {
+        for kind in ERROR_KINDS {
+            metrics::counter!(ERRORS, "pipeline" => self.pipeline.to_string(), "kind" => *kind)
+                .increment(0);
         }
     }
 

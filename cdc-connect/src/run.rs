@@ -60,6 +60,7 @@ pub async fn run(file: &PipelineFile, stop: CancellationToken) -> Outcome {
     };
     let name = file.pipeline.name.clone();
     let counters = SinkCounters::new(&name);
+    counters.zero_errors();
     let readiness = Readiness::default();
     let signals = SignalRoute::default();
     let ops_stop = CancellationToken::new();

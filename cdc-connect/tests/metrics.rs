@@ -175,6 +175,14 @@ async fn lsn_distance_is_the_captured_max_lsn_minus_the_newest_delivered_commit_
             },
         )
     });
+    // Every error kind is exported from the start, at 0 while nothing failed.
+    for kind in cdc_connect::metering::ERROR_KINDS {
+        assert_eq!(
+            value(port, "cdc_errors_total", &[("kind", kind)]),
+            Some(0.0),
+            "cdc_errors_total{{kind={kind}}}"
+        );
+    }
     assert_eq!(
         tokio::task::block_in_place(|| terminate(child, "cdc")),
         Some(0)
