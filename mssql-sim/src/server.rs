@@ -3,25 +3,25 @@
 //! [`connection`].
 
 mod connection;
+mod shared;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU16;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::cdc::job;
 use crate::cdc::state::Cdc;
 use crate::engine::catalog::Engine;
 use crate::error::SimError;
 use crate::faults::{Control, Faults};
-use crate::sql::exec::Exec;
 use crate::sql::out::Out;
 use crate::sql::session::Session;
+use shared::{Shared, State};
 
 /// How to run the simulator.
 #[derive(Clone)]
@@ -96,39 +96,6 @@ impl SimConfig {
     pub fn port(mut self, port: u16) -> Self {
         self.bind.set_port(port);
         self
-    }
-}
-
-/// What the engine lock guards: the storage engine and, beside it, the CDC state.
-struct State {
-    engine: Engine,
-    cdc: Cdc,
-}
-
-impl State {
-    fn exec<'a>(&'a mut self, sess: &'a mut Session, ctl: &'a Control) -> Exec<'a> {
-        Exec::new(&mut self.engine, &mut self.cdc, sess, ctl)
-    }
-
-    fn scan(&mut self) -> usize {
-        job::scan(&mut self.engine, &mut self.cdc)
-    }
-}
-
-struct Shared {
-    engine: Mutex<State>,
-    tls: Option<crate::tls::Tls>,
-    /// Whether TDS 8.0 strict encryption is accepted (with `tls`).
-    strict_encryption: bool,
-    ctl: Control,
-    password: String,
-    next_spid: AtomicU16,
-}
-
-impl Shared {
-    fn engine(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock must not take the whole server down.
-        self.engine.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

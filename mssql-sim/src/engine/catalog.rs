@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDateTime, Utc};
 
+pub(crate) use crate::engine::alias_type::AliasType;
 use crate::engine::log::Log;
 use crate::engine::table::Table;
 use crate::engine::txn::TxnTable;
@@ -39,21 +40,6 @@ pub(crate) struct Database {
 /// (`system_type_id` 231) that, unlike `nvarchar`, is not nullable (Microsoft, "nchar and
 /// nvarchar (Transact-SQL)"). Alias types made by CREATE TYPE number from 257.
 pub(crate) const SYSNAME_USER_TYPE_ID: i32 = 256;
-
-/// An alias data type (`CREATE TYPE [schema.]name FROM base_type [NULL | NOT NULL]`):
-/// columns, variables and CAST/CONVERT of it behave as `base`; `sys.columns` reports its
-/// `user_type_id` beside the base's `system_type_id` (Microsoft, "sys.types", "CREATE TYPE").
-#[derive(Debug, Clone)]
-pub(crate) struct AliasType {
-    pub(crate) user_type_id: i32,
-    pub(crate) schema_id: i32,
-    pub(crate) name: String,
-    /// The system type it is based on, with its length/precision/scale.
-    pub(crate) base: crate::value::SqlType,
-    /// The nullability a column of this type gets when its definition says neither NULL
-    /// nor NOT NULL (`sys.types.is_nullable`).
-    pub(crate) nullable: bool,
-}
 
 impl Database {
     pub(crate) fn new(id: i32, name: &str) -> Self {

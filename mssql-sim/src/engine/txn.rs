@@ -75,7 +75,7 @@ pub(crate) enum DdlUndo {
     /// `DROP TYPE` removed this alias type from database `db`.
     TypeDropped {
         db: String,
-        alias: crate::engine::catalog::AliasType,
+        alias: crate::engine::alias_type::AliasType,
     },
 }
 

@@ -21,8 +21,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
 use tracing::debug;
 
-use super::Shared;
 use crate::error::{SimError, SqlError};
+use crate::server::shared::Shared;
 use crate::sql::session::Session;
 use crate::tds::packet::{Message, read_message, ty, write_message};
 use crate::tds::tokens::{self, DoneKind, done};

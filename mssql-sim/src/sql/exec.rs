@@ -47,11 +47,20 @@ pub(crate) struct Exec<'a> {
     depth: usize,
     /// While a SELECT's FROM is read: the primary-key values its WHERE pins down (a seek),
     /// so that a READ COMMITTED read waits only for those rows (sql/locking.rs).
-    pub(crate) seek: Option<crate::sql::locking::Seek>,
+    pub(crate) seek: Option<Seek>,
     /// While an UPDATE/DELETE scans: the first row (version index) in storage order that
     /// another open transaction holds, the holder and the table. The statement changes the
     /// rows before it, then waits there (sql/locking.rs).
     pub(crate) scan_stop: Option<(usize, crate::engine::txn::Xid, crate::engine::locks::TableId)>,
+}
+
+/// The primary-key values a SELECT's WHERE pins down on its only table: a seek (sql/locking/seek.rs).
+#[derive(Debug, Clone)]
+pub(crate) struct Seek {
+    /// (database, `key(schema, table)`) of the table.
+    pub(crate) table: (String, String),
+    /// The sought primary keys, as `Table::pk_key` forms them.
+    pub(crate) keys: Vec<String>,
 }
 
 /// Why a batch stopped before its end, to go on later with the engine unlocked.
@@ -308,10 +317,7 @@ impl<'a> Exec<'a> {
         };
         // A lock wait deep inside (dynamic SQL, a procedure) undoes the whole statement.
         let r = match r {
-            Ok(()) if self.lock_wait.is_some() => Err(SqlError::new(
-                crate::sql::locking::LOCK_WAIT,
-                "waiting for a lock",
-            )),
+            Ok(()) if self.lock_wait.is_some() => Err(Self::lock_wait_signal()),
             r => r,
         };
         match r {

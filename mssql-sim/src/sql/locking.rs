@@ -40,7 +40,6 @@
 mod dmv;
 mod seek;
 
-pub(crate) use seek::Seek;
 
 use sqlparser::ast::Expr;
 
@@ -360,6 +359,11 @@ impl Exec<'_> {
             },
         );
         self.lock_wait = Some(self.ctl.lock_epoch());
+        Self::lock_wait_signal()
+    }
+
+    /// The internal error that stops a statement which waits for a lock ([`LOCK_WAIT`]).
+    pub(crate) fn lock_wait_signal() -> SqlError {
         SqlError::new(LOCK_WAIT, "waiting for a lock")
     }
 

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::wait::{Signals, Work, drive_work, run};
 use crate::error::{SimError, SqlError};
 use crate::faults::Control;
-use crate::server::Shared;
+use crate::server::shared::Shared;
 use crate::sql::exec::Exec;
 use crate::sql::out::{Env, Out};
 use crate::sql::session::Session;

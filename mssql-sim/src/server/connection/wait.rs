@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
-use crate::server::Shared;
+use crate::server::shared::Shared;
 use crate::sql::exec::{Exec, Pause};
 use crate::sql::out::Out;
 use crate::sql::parse::Segment;

@@ -5,17 +5,8 @@
 use sqlparser::ast::Expr;
 
 use crate::engine::catalog::TableRef;
-use crate::sql::exec::Exec;
+use crate::sql::exec::{Exec, Seek};
 use crate::value::Value;
-
-/// The primary-key values a SELECT's WHERE pins down on its only table: a seek.
-#[derive(Debug, Clone)]
-pub(crate) struct Seek {
-    /// (database, `key(schema, table)`) of the table.
-    pub(crate) table: (String, String),
-    /// The sought primary keys, as `Table::pk_key` forms them.
-    pub(crate) keys: Vec<String>,
-}
 
 impl Exec<'_> {
     /// The seek a SELECT makes: its FROM is one table with a primary key, and its WHERE is
