@@ -4,13 +4,13 @@
 
 use crate::cdc::state::{CaptureInstance, Cdc, Lob};
 use crate::engine::catalog::{Database, Engine, key, now};
-use crate::engine::log::Lsn;
+use crate::engine::log::{Lsn, shown};
 use crate::engine::table::{Column, Table};
 use crate::error::{SqlError, SqlResult};
 use crate::value::{Len, SqlType, Value};
 
 pub(crate) fn lsn_val(l: Lsn) -> Value {
-    Value::Bytes(l.0.to_vec())
+    Value::Bytes(l.to_bytes().to_vec())
 }
 
 fn sys_table(
@@ -512,7 +512,10 @@ pub(crate) fn cleanup(
                 return Err(SqlError::new(
                     22957,
                     format!(
-                        "LSN {lwm}, specified as the new low endpoint for the change table associated with capture instance '{ci}', is not within the Change Data Capture timeline [{first}, {max}]."
+                        "LSN {}, specified as the new low endpoint for the change table associated with capture instance '{ci}', is not within the Change Data Capture timeline [{}, {}].",
+                        shown(lwm),
+                        shown(first),
+                        shown(max)
                     ),
                 ));
             }
@@ -523,7 +526,8 @@ pub(crate) fn cleanup(
                 return Err(SqlError::new(
                     22964,
                     format!(
-                        "LSN {lwm}, specified as the new low endpoint for the change table associated with capture instance '{ci}', is not a valid start_lsn value in the cdc.lsn_time_mapping table."
+                        "LSN {}, specified as the new low endpoint for the change table associated with capture instance '{ci}', is not a valid start_lsn value in the cdc.lsn_time_mapping table.",
+                        shown(lwm)
                     ),
                 ));
             };
@@ -547,7 +551,7 @@ pub(crate) fn cleanup(
     let ct_id = inst.ct_object_id as i64;
     let new_min = inst.min_lsn;
     if let Some(t) = d.table_mut("cdc", &format!("{name}_CT")) {
-        let lw = lwm.0.to_vec();
+        let lw = lwm.to_bytes().to_vec();
         t.versions.retain(|v| match v.values.first() {
             Some(Value::Bytes(b)) => b.as_slice() >= lw.as_slice(),
             _ => true,

@@ -9,7 +9,7 @@ use crate::value::{SqlType, Value, as_datetime};
 fn lsn_arg(v: &Value) -> SqlResult<Option<Lsn>> {
     match v {
         Value::Null => Ok(None),
-        Value::Bytes(b) => Lsn::from_slice(b)
+        Value::Bytes(b) => crate::engine::log::lsn_from_binary(b)
             .map(Some)
             .ok_or_else(|| SqlError::conversion("An LSN must be binary(10).")),
         other => Err(SqlError::conversion(format!(
@@ -20,7 +20,7 @@ fn lsn_arg(v: &Value) -> SqlResult<Option<Lsn>> {
 }
 
 fn lsn_val(l: Lsn) -> Value {
-    Value::Bytes(l.0.to_vec())
+    Value::Bytes(l.to_bytes().to_vec())
 }
 
 /// Per key while net changes are folded: first operation, last start LSN, last operation,
@@ -70,11 +70,11 @@ impl Exec<'_> {
                 ))
             }
             "fn_cdc_increment_lsn" => Ok(match lsn_arg(&arg(0))? {
-                Some(l) => lsn_val(Lsn::from_u128(l.to_u128().saturating_add(1))),
+                Some(l) => lsn_val(l.increment()),
                 None => Value::Null,
             }),
             "fn_cdc_decrement_lsn" => Ok(match lsn_arg(&arg(0))? {
-                Some(l) => lsn_val(Lsn::from_u128(l.to_u128().saturating_sub(1))),
+                Some(l) => lsn_val(l.decrement()),
                 None => Value::Null,
             }),
             "fn_cdc_map_lsn_to_time" => {
@@ -203,7 +203,9 @@ impl Exec<'_> {
             let Some(Value::Bytes(start)) = v.values.first() else {
                 continue;
             };
-            if start.as_slice() < from.0.as_slice() || start.as_slice() > to.0.as_slice() {
+            if start.as_slice() < from.to_bytes().as_slice()
+                || start.as_slice() > to.to_bytes().as_slice()
+            {
                 continue;
             }
             let op = match v.values.get(3) {
@@ -301,7 +303,7 @@ impl Exec<'_> {
             .ok_or_else(|| SqlError::invalid_object(ci))?;
         let ncap = inst.columns.len();
         let cols = change_columns(true, &t.columns[5..5 + ncap]);
-        let (lo, hi) = (from.0, to.0);
+        let (lo, hi) = (from.to_bytes(), to.to_bytes());
         let mut rows = Vec::new();
         for v in &t.versions {
             let Some(Value::Bytes(start)) = v.values.first() else {

@@ -4,7 +4,6 @@ use sqlparser::ast::Expr;
 
 use crate::cdc::capture::{self, EnableTable};
 use crate::cdc::job;
-use crate::engine::log::Lsn;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::out::{Out, ResultSet};
@@ -214,9 +213,11 @@ impl Exec<'_> {
                     .text("capture_instance", 0)
                     .ok_or_else(|| missing(&short, "capture_instance"))?;
                 let lwm = match a.get("low_water_mark", 1) {
-                    Some(Value::Bytes(b)) => Some(Lsn::from_slice(&b).ok_or_else(|| {
-                        SqlError::conversion("@low_water_mark must be binary(10)")
-                    })?),
+                    Some(Value::Bytes(b)) => {
+                        Some(crate::engine::log::lsn_from_binary(&b).ok_or_else(|| {
+                            SqlError::conversion("@low_water_mark must be binary(10)")
+                        })?)
+                    }
                     _ => None,
                 };
                 capture::cleanup(self.eng, self.cdc, &db, &ci, lwm)?;
@@ -320,7 +321,7 @@ impl Exec<'_> {
                 Value::Str(i.name.clone()),
                 Value::Int(i.ct_object_id as i64),
                 Value::Int(i.source_object_id as i64),
-                Value::Bytes(i.min_lsn.0.to_vec()),
+                Value::Bytes(i.min_lsn.to_bytes().to_vec()),
                 Value::Null,
                 net,
                 Value::Null,

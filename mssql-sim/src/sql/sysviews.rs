@@ -79,7 +79,7 @@ const ALL_TYPES: [SqlType; 32] = [
 /// An LSN in the numeric form the `sys.dm_tran_*` views use: VLF sequence × 10^15 + block
 /// × 10^5 + slot (what Microsoft's `fn_convertnumericlsntobinary` template takes apart).
 fn numeric_lsn(l: crate::engine::log::Lsn) -> i128 {
-    let b = l.0;
+    let b = l.to_bytes();
     let vlf = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
     let block = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
     let slot = u16::from_be_bytes([b[8], b[9]]);
