@@ -5,17 +5,19 @@
 //! EXEC statements are cut out at the token level here and handed over as
 //! [`Segment::Exec`]; everything between them goes to sqlparser with semicolons optional.
 //!
-//! - this file: the batch splitter ([`parse_batch`]), its [`Segment`]s and name helpers.
+//! - this file: the batch splitter ([`parse_batch`]) and name helpers.
 //! - `forms`: the T-SQL statements cut out whole (`EXEC`, `CREATE TYPE ... FROM`,
 //!   `ALTER DATABASE ... SET`).
 //! - `rewrite`: token rewrites into forms sqlparser parses, run before splitting.
 //! - `clr`: `hierarchyid::Parse(...)` and the other CLR static calls as one function name.
+//! - `tokens`: what they all share — [`Segment`], the token helpers, syntax errors.
 
 mod clr;
 mod forms;
 mod rewrite;
+mod tokens;
 
-use sqlparser::ast::{Expr, Ident, ObjectName, ObjectNamePart, Statement};
+use sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
 use sqlparser::dialect::MsSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserOptions};
@@ -29,73 +31,8 @@ use rewrite::{
     rewrite_drop_columns_and_query_options, rewrite_index_and_dynamic_sql, rewrite_money_literals,
     rewrite_rollback_to_savepoint,
 };
-
-/// A piece of a batch.
-#[derive(Debug, Clone)]
-pub(crate) enum Segment {
-    Stmt(Box<Statement>),
-    /// `EXEC name [@p =] value, ...`
-    Exec {
-        name: Vec<String>,
-        args: Vec<(Option<String>, Expr)>,
-    },
-    /// `ALTER DATABASE name SET ...`: the database name as written (or `CURRENT`) and the
-    /// words after it (`SET`, option names, `ON`/`OFF`, ...), interpreted by the executor.
-    AlterDatabase {
-        database: String,
-        options: Vec<String>,
-    },
-    /// `SAVE { TRAN | TRANSACTION } name`: a savepoint (sqlparser knows only `SAVEPOINT`).
-    Save(String),
-    /// `RECONFIGURE [WITH OVERRIDE]`: installs what `sp_configure` set.
-    Reconfigure,
-    /// `CREATE TYPE [schema.]name FROM base_type [NULL | NOT NULL]`: an alias data type
-    /// (sqlparser knows only PostgreSQL's CREATE TYPE forms). `base` is the base type as
-    /// written; `nullable` is None when neither NULL nor NOT NULL was given.
-    CreateType {
-        name: Vec<String>,
-        base: String,
-        nullable: Option<bool>,
-    },
-}
-
-fn syntax_from(e: impl std::fmt::Display) -> SqlError {
-    let msg = e.to_string();
-    // sqlparser says "Expected: ..., found: X at Line..."; SQL Server says near 'X'.
-    let near = msg
-        .split("found: ")
-        .nth(1)
-        .map(|s| s.split(" at Line").next().unwrap_or(s).trim().to_string())
-        .unwrap_or_else(|| msg.clone());
-    let mut e = SqlError::syntax(&near);
-    e.message = format!("{} ({msg})", e.message);
-    e
-}
-
-fn is_statement_start(kw: Keyword) -> bool {
-    matches!(
-        kw,
-        Keyword::SELECT
-            | Keyword::INSERT
-            | Keyword::UPDATE
-            | Keyword::DELETE
-            | Keyword::EXEC
-            | Keyword::EXECUTE
-            | Keyword::CREATE
-            | Keyword::DROP
-            | Keyword::ALTER
-            | Keyword::BEGIN
-            | Keyword::COMMIT
-            | Keyword::ROLLBACK
-            | Keyword::SET
-            | Keyword::USE
-            | Keyword::DECLARE
-            | Keyword::WITH
-            | Keyword::IF
-            | Keyword::PRINT
-            | Keyword::TRUNCATE
-    )
-}
+pub(crate) use tokens::Segment;
+use tokens::{is_kw, is_statement_start, skip_ws, syntax_from};
 
 /// Splits and parses a batch.
 pub(crate) fn parse_batch(sql: &str) -> SqlResult<Vec<Segment>> {
@@ -225,21 +162,6 @@ fn flush(
     }
     pending.clear();
     Ok(())
-}
-
-fn skip_ws(tokens: &[Token], mut i: usize) -> usize {
-    while matches!(tokens.get(i), Some(Token::Whitespace(_))) {
-        i += 1;
-    }
-    i
-}
-
-fn is_kw(t: Option<&Token>, kw: Keyword) -> bool {
-    matches!(t, Some(Token::Word(w)) if w.keyword == kw && w.quote_style.is_none())
-}
-
-fn word(s: &str) -> Token {
-    Token::make_keyword(s)
 }
 
 /// The identifier parts of an object name.

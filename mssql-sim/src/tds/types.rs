@@ -1,27 +1,21 @@
 //! TYPE_INFO and value encodings: how each SQL type appears in COLMETADATA and ROW tokens,
 //! and how RPC parameters arrive.
 //!
-//! - this file: TYPE_INFO as COLMETADATA carries it, and what encodings share (collation,
-//!   PLP markers, date epochs).
-//! - `encode`: values into ROW tokens and output parameters.
+//! - this file: TYPE_INFO as COLMETADATA carries it.
+//! - `encode`: values into ROW tokens and output parameters, `sql_variant` values with their
+//!   base type and properties among them (a variant's value is encoded as its base type's).
 //! - `decode`: RPC parameter values out of a request.
-//! - `variant`: a `sql_variant` value with its base type and properties.
+//! - `wire`: what the encodings share (collation, PLP markers, which types are PLP, date
+//!   epochs).
 
 mod decode;
 mod encode;
-mod variant;
-
-use chrono::NaiveDate;
+mod wire;
 
 use crate::value::{Len, SqlType, decimal_len};
 pub(crate) use decode::{Reader, read_typed_value};
 pub(crate) use encode::put_value;
-
-/// SQL_Latin1_General_CP1_CI_AS as the 5-byte TDS collation (LCID 0x0409, sort id 52).
-pub(crate) const COLLATION: [u8; 5] = [0x09, 0x04, 0xD0, 0x00, 0x34];
-
-const PLP_NULL: u64 = u64::MAX;
-const PLP_UNKNOWN: u64 = u64::MAX - 1;
+pub(crate) use wire::COLLATION;
 
 /// Appends the TYPE_INFO of `ty` (without the usertype/flags prefix).
 pub(crate) fn put_type_info(out: &mut Vec<u8>, ty: &SqlType) {
@@ -127,32 +121,13 @@ fn put_udt_info(out: &mut Vec<u8>, max_size: u16, type_name: &str, assembly: &st
     for name in ["", "sys", type_name] {
         let units: Vec<u16> = name.encode_utf16().collect();
         out.push(units.len() as u8);
-        units.iter().for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
+        units
+            .iter()
+            .for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
     }
     let units: Vec<u16> = assembly.encode_utf16().collect();
     out.extend_from_slice(&(units.len() as u16).to_le_bytes());
-    units.iter().for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
-}
-
-/// Whether the type is streamed as PLP (partially length-prefixed) data.
-fn is_plp(ty: &SqlType) -> bool {
-    matches!(
-        ty,
-        SqlType::VarChar(Len::Max)
-            | SqlType::NVarChar(Len::Max)
-            | SqlType::VarBinary(Len::Max)
-            | SqlType::Xml
-            // UDT values always travel as PLP ([MS-TDS] 2.2.5.5.4).
-            | SqlType::HierarchyId
-            | SqlType::Geometry
-            | SqlType::Geography
-    )
-}
-
-fn epoch_0001() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN)
-}
-
-fn epoch_1900() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
+    units
+        .iter()
+        .for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
 }

@@ -17,8 +17,8 @@ pub(super) fn rewrite_clr_static_calls(tokens: Vec<Token>) -> Vec<Token> {
             && ty.quote_style.is_none()
             && CLR_TYPES.contains(&ty.value.to_lowercase().as_str())
         {
-            let colons = super::skip_ws(&tokens, i + 1);
-            let method = super::skip_ws(&tokens, colons + 1);
+            let colons = super::tokens::skip_ws(&tokens, i + 1);
+            let method = super::tokens::skip_ws(&tokens, colons + 1);
             if let (Some(Token::DoubleColon), Some(Token::Word(m))) =
                 (tokens.get(colons), tokens.get(method))
             {

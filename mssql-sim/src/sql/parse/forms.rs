@@ -6,7 +6,7 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
-use super::{Segment, is_kw, is_statement_start, skip_ws, syntax_from};
+use super::tokens::{Segment, is_kw, is_statement_start, skip_ws, syntax_from};
 use crate::error::{SqlError, SqlResult};
 
 /// Parses `name [arg [, arg]*]` starting at `i`; returns the segment and the next index.

@@ -5,7 +5,7 @@
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::Token;
 
-use super::{is_kw, is_statement_start, skip_ws, word};
+use super::tokens::{is_kw, is_statement_start, skip_ws, word};
 
 /// T-SQL's `ALTER TABLE t ALTER COLUMN c <type> [NULL | NOT NULL]` is not sqlparser
 /// syntax; it becomes `... ALTER COLUMN c SET DATA TYPE <type>` followed by a second

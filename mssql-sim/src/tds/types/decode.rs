@@ -5,7 +5,7 @@
 use chrono::{Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 use uuid::Uuid;
 
-use super::{PLP_NULL, PLP_UNKNOWN, epoch_0001, epoch_1900};
+use super::wire::{PLP_NULL, PLP_UNKNOWN, epoch_0001, epoch_1900};
 use crate::error::SimError;
 use crate::value::{Len, SqlType, Value, time_extra};
 
