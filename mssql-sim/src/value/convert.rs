@@ -4,13 +4,14 @@ use chrono::{Datelike, NaiveTime, Timelike};
 use uuid::Uuid;
 
 use crate::error::{SqlError, SqlResult};
+use crate::value::hierarchyid;
 use crate::value::spatial::{self, Kind};
-use crate::value::{hierarchyid, variant};
 use crate::value::text::{
     normalize_xml, parse_offset, round_datetime, round_time, to_code_page_1252,
 };
 use crate::value::types::{Len, SqlType};
 use crate::value::values::{Value, as_datetime, parse_decimal, rescale};
+use crate::value::variant;
 
 /// Converts a value to a column's type, as INSERT/UPDATE and CAST do.
 pub(crate) fn coerce(v: Value, ty: &SqlType) -> SqlResult<Value> {

@@ -8,9 +8,10 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 use uuid::Uuid;
 
 use crate::error::{SqlError, SqlResult};
-use crate::value::{hierarchyid, spatial, variant};
+use crate::value::hierarchyid;
+use crate::value::spatial;
 use crate::value::text::parse_datetime;
-use crate::value::types::{Len, SqlType};
+use crate::value::types::{Len, SqlType, variant_family};
 
 /// A single value. `Null` is typeless; the column or expression type says what it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -308,7 +309,7 @@ pub(crate) fn compare(a: &Value, b: &Value) -> SqlResult<Ordering> {
     // Two sql_variants of different base type families order by family; otherwise a
     // sql_variant compares by its value.
     if let (Variant(_, x), Variant(_, y)) = (a, b) {
-        let (fx, fy) = (variant::family(x), variant::family(y));
+        let (fx, fy) = (variant_family(x), variant_family(y));
         if fx != fy {
             return Ok(fx.cmp(&fy));
         }

@@ -18,33 +18,6 @@ use crate::error::{SqlError, SqlResult};
 use crate::value::types::{Len, SqlType};
 use crate::value::values::Value;
 
-/// The rank of a base type's family when two `sql_variant`s of different families are
-/// compared: the family higher in Microsoft's hierarchy is greater — date and time, then
-/// approximate numeric, exact numeric, character (Unicode and not), binary,
-/// uniqueidentifier (Microsoft, "sql_variant (Transact-SQL)", comparing sql_variant values).
-pub(crate) fn family(base: &SqlType) -> u8 {
-    match base {
-        SqlType::DateTime2(_)
-        | SqlType::DateTimeOffset(_)
-        | SqlType::DateTime
-        | SqlType::SmallDateTime
-        | SqlType::Date
-        | SqlType::Time(_) => 6,
-        SqlType::Float | SqlType::Real => 5,
-        SqlType::Decimal(..)
-        | SqlType::Money
-        | SqlType::SmallMoney
-        | SqlType::BigInt
-        | SqlType::Int
-        | SqlType::SmallInt
-        | SqlType::TinyInt
-        | SqlType::Bit => 4,
-        SqlType::NVarChar(_) | SqlType::NChar(_) | SqlType::VarChar(_) | SqlType::Char(_) => 3,
-        SqlType::VarBinary(_) | SqlType::Binary(_) => 2,
-        _ => 1,
-    }
-}
-
 /// Whether a `sql_variant` may hold a value of type `ty`.
 fn allowed_base(ty: &SqlType) -> bool {
     !matches!(
