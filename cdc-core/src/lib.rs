@@ -48,6 +48,9 @@ mod source;
 pub mod testing;
 pub mod topic;
 
+/// The attribute the role traits are declared with, re-exported so that an implementation
+/// needs no dependency of its own (`#[cdc_core::async_trait] impl Sink for …`).
+pub use async_trait::async_trait;
 pub use codec::{DebeziumJson, DebeziumJsonBuilder, EncodedRecord, EventCodec};
 pub use error::{BoxError, Error, Result};
 pub use model::*;
@@ -56,9 +59,6 @@ pub use pipeline::{MetricsSnapshot, Pipeline, PipelineConfig, PipelineMetrics, P
 pub use secret::Secret;
 pub use sink::Sink;
 pub use source::{ChangeSource, SourceBatch};
-/// The attribute the role traits are declared with, re-exported so that an implementation
-/// needs no dependency of its own (`#[cdc_core::async_trait] impl Sink for …`).
-pub use async_trait::async_trait;
 /// What [`Pipeline::run`] stops on: cancel it (on SIGTERM, say) and the pipeline flushes,
 /// checkpoints and returns. tokio-util's, re-exported.
 pub use tokio_util::sync::CancellationToken;

@@ -13,9 +13,9 @@ mod convert;
 pub(crate) mod hierarchyid;
 pub(crate) mod spatial;
 mod text;
-pub(crate) mod variant;
 mod types;
 mod values;
+pub(crate) mod variant;
 
 pub(crate) use convert::coerce;
 pub(crate) use text::{cp1252_byte, cp1252_char, parse_datetime};

@@ -1493,7 +1493,11 @@ async fn row_76_hierarchyid_is_captured_as_its_raw_encoding() {
         ["5B5E", "", "58", "6AC0"]
     );
     assert_eq!(
-        column(&mut c, "SELECT node.ToString() FROM cdc.dbo_h_CT ORDER BY id").await,
+        column(
+            &mut c,
+            "SELECT node.ToString() FROM cdc.dbo_h_CT ORDER BY id"
+        )
+        .await,
         ["/1/2/3/", "/", "/1/", "/2/1/"]
     );
     sim.stop().await;

@@ -301,7 +301,10 @@ impl PipelineFile {
             check("source.kafka.properties", &k.properties);
         }
         if let Some(m) = &self.source.mssql {
-            check("source.mssql.signal_kafka_properties", &m.signal_kafka_properties);
+            check(
+                "source.mssql.signal_kafka_properties",
+                &m.signal_kafka_properties,
+            );
         }
         if let Some(o) = &self.offsets {
             if let Some(object) = &o.object {
@@ -330,7 +333,13 @@ fn secret_references(value: &mut toml::Value, path: &mut Vec<String>) {
             let name: String = path
                 .join("_")
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             *s = format!("${{CDC_{name}}}");
         }

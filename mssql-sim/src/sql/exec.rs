@@ -51,7 +51,11 @@ pub(crate) struct Exec<'a> {
     /// While an UPDATE/DELETE scans: the first row (version index) in storage order that
     /// another open transaction holds, the holder and the table. The statement changes the
     /// rows before it, then waits there (sql/locking.rs).
-    pub(crate) scan_stop: Option<(usize, crate::engine::txn::Xid, crate::engine::locks::TableId)>,
+    pub(crate) scan_stop: Option<(
+        usize,
+        crate::engine::txn::Xid,
+        crate::engine::locks::TableId,
+    )>,
 }
 
 /// The primary-key values a SELECT's WHERE pins down on its only table: a seek (sql/locking/seek.rs).

@@ -40,7 +40,6 @@
 mod dmv;
 mod seek;
 
-
 use sqlparser::ast::Expr;
 
 use crate::engine::catalog::TableRef;
@@ -298,11 +297,16 @@ impl Exec<'_> {
     /// deleted (its X row lock), and that transaction.
     fn first_held_row(&self, r: &TableRef, own: Xid) -> SqlResult<Option<(usize, Xid)>> {
         let tt = &self.eng.txns;
-        Ok(self.table(r)?.versions.iter().enumerate().find_map(|(i, v)| {
-            open_other(tt, own, v.xmin)
-                .or_else(|| open_other(tt, own, v.xmax))
-                .map(|b| (i, b))
-        }))
+        Ok(self
+            .table(r)?
+            .versions
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| {
+                open_other(tt, own, v.xmin)
+                    .or_else(|| open_other(tt, own, v.xmax))
+                    .map(|b| (i, b))
+            }))
     }
 
     /// The statement must wait for transaction `blocker`: detects a wait cycle (and picks
