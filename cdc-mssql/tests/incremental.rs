@@ -843,3 +843,80 @@ async fn with_new_table_snapshot_none_a_newly_captured_table_is_only_streamed() 
     assert_eq!(consumer.log, [("items".to_string(), Op::Create)]);
     assert!(source.incremental_snapshot_pending().is_empty());
 }
+
+/// The switch of `dbo.items` to a new capture instance in one go (new instance, old one
+/// disabled) while an incremental snapshot of it runs, after its first chunk was read and one
+/// of those rows changed: the change was only in the dropped instance. The table is read
+/// again, whole, after the running snapshot, so the consumer ends equal to the table. Found by
+/// a breaker: the table was already in the running snapshot, so no second read was queued,
+/// and row 1 kept its old value.
+#[tokio::test]
+async fn an_instance_disabled_early_during_a_snapshot_of_its_table_has_the_table_read_again_whole()
+{
+    let target = items("inc_switch_running", 30).await;
+    let mut source = source_with_chunks(&target, 5, None).await;
+    source
+        .signals()
+        .execute_snapshot(ExecuteSnapshot::incremental(["dbo.items"]))
+        .unwrap();
+    let mut consumer = Consumer::default();
+    until_first_chunk(&target, &mut source, &mut consumer).await;
+    assert!(consumer.reads.contains(&1), "{:?}", consumer.reads);
+    target
+        .run(
+            "UPDATE dbo.items SET version = 2, note = N'changed' WHERE id = 1;
+             ALTER TABLE dbo.items ADD extra int NULL;
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'items', @role_name = NULL, @capture_instance = N'dbo_items_v2';
+             EXEC sys.sp_cdc_disable_table @source_schema = N'dbo', @source_name = N'items', @capture_instance = N'dbo_items';",
+        )
+        .await;
+    until_finished(&target, &mut source, &mut consumer).await;
+    assert_eq!(
+        consumer.rows,
+        table(&target).await,
+        "the consumer's items equal the table"
+    );
+}
+
+/// The same switch while the source is stopped: at the restart the table's only capture
+/// instance was created after the checkpoint (the server has forgotten the one before), so the
+/// table is snapshotted as a newly captured one, and the update committed to the dropped
+/// instance is not lost. Found by a breaker: the reader streamed from the new instance's start
+/// and the update was gone.
+#[tokio::test]
+async fn an_instance_created_while_the_source_was_stopped_has_its_table_snapshotted_at_the_restart()
+{
+    let target = items("inc_switch_stopped", 10).await;
+    let mut source = source_with_chunks(&target, 5, None).await;
+    let mut consumer = Consumer::default();
+    target
+        .run("UPDATE dbo.items SET version = 2 WHERE id = 3;")
+        .await;
+    for _ in 0..10 {
+        target.scan().await;
+        consumer.pump(&mut source).await;
+        if consumer.streamed.contains(&3) {
+            break;
+        }
+    }
+    assert!(consumer.streamed.contains(&3), "the first update streamed");
+    let checkpoint = consumer.checkpoint.clone();
+    source.close().await.unwrap();
+
+    target
+        .run(
+            "UPDATE dbo.items SET version = 2, note = N'changed' WHERE id = 2;
+             ALTER TABLE dbo.items ADD extra int NULL;
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'items', @role_name = NULL, @capture_instance = N'dbo_items_v2';
+             EXEC sys.sp_cdc_disable_table @source_schema = N'dbo', @source_name = N'items', @capture_instance = N'dbo_items';
+             UPDATE dbo.items SET version = 2 WHERE id = 4;",
+        )
+        .await;
+    let mut source = source_with_chunks(&target, 5, Some(&checkpoint)).await;
+    until_finished(&target, &mut source, &mut consumer).await;
+    assert_eq!(
+        consumer.rows,
+        table(&target).await,
+        "the consumer's items equal the table"
+    );
+}

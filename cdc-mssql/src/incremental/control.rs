@@ -47,8 +47,13 @@ impl Incremental {
         }
     }
 
-    /// Queues a snapshot of `tables` (`schema.table`) of database `index`, each not already
-    /// queued, incremental or `blocking`: the tables that became captured while the source ran.
+    /// Queues a whole snapshot of `tables` (`schema.table`) of database `index`, incremental
+    /// or `blocking`: tables that became captured while the source ran, and tables whose
+    /// changes for a stretch of the log are gone (a capture instance disabled early). A
+    /// table already waiting in the queue, unfiltered and not started, is read whole later
+    /// anyway; one being read now, or queued with a signal's filter, is queued again
+    /// unfiltered — the rows already read of it, or left out by the filter, may be the ones
+    /// whose changes are missing.
     pub(crate) fn snapshot_new_tables(
         &mut self,
         index: usize,
@@ -59,11 +64,17 @@ impl Incremental {
             return;
         };
         let running = state.progress.as_ref();
+        let mut tables = tables;
+        tables.sort_by_key(|t| t.to_ascii_lowercase());
+        tables.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         let queued: Vec<Pending> = tables
             .into_iter()
             .filter(|table| {
-                !running
-                    .is_some_and(|p| p.tables.iter().any(|p| p.table.eq_ignore_ascii_case(table)))
+                !running.is_some_and(|p| {
+                    p.tables.iter().skip(1).any(|p| {
+                        p.table.eq_ignore_ascii_case(table) && p.filter.is_none()
+                    })
+                })
             })
             .map(|table| Pending {
                 table,
@@ -73,10 +84,8 @@ impl Incremental {
         if queued.is_empty() {
             return;
         }
-        tracing::info!(database = %name, tables = ?queued.iter().map(|t| &t.table).collect::<Vec<_>>(), blocking, "snapshot of tables that became captured");
+        tracing::info!(database = %name, tables = ?queued.iter().map(|t| &t.table).collect::<Vec<_>>(), blocking, "snapshot of tables that became captured or lost changes");
         state.queue(queued, blocking);
-        // The catalog is read again: it knows the new tables only from now on.
-        state.tables.clear();
         // The catalog is read again: it knows the new tables only from now on.
         state.tables.clear();
     }

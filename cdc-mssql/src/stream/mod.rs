@@ -66,6 +66,9 @@ pub(crate) struct StreamReader {
     /// Tables (`schema.table`) that became captured since the reader opened, not yet taken by
     /// [`StreamReader::take_new_tables`].
     new_tables: Vec<String>,
+    /// The capture instances whose tables were handed to [`StreamReader::take_new_tables`]
+    /// once already (a table is snapshotted once per instance).
+    snapshotted_instances: std::collections::HashSet<String>,
 }
 
 /// What one poll found: the next items of the current window.
@@ -140,6 +143,7 @@ impl StreamReader {
             window: None,
             awaiting: None,
             new_tables: Vec::new(),
+            snapshotted_instances: std::collections::HashSet::new(),
         })
     }
 
@@ -225,6 +229,7 @@ impl StreamReader {
                 let id = &instance.table.id;
                 if !known(id) {
                     tracing::info!(database = %self.database(), table = %format!("{}.{}", id.schema, id.table), capture_instance = %instance.name, "a table became captured");
+                    self.snapshotted_instances.insert(instance.name.clone());
                     self.new_tables.push(format!("{}.{}", id.schema, id.table));
                 } else if let Some(gap) = self.replaced_too_early(instance, &catalog) {
                     gaps.push(gap);
@@ -299,6 +304,7 @@ impl StreamReader {
             replacement_start = %gap.start,
             "the capture instance being read was disabled before the reader reached its replacement's start LSN; its changes in between are gone, so the table is snapshotted again"
         );
+        self.snapshotted_instances.insert(gap.replacement);
         self.new_tables.push(gap.table);
         Ok(())
     }
@@ -316,13 +322,17 @@ impl StreamReader {
             return Ok(());
         }
         let needed = self.next_lsn();
-        let suspicious: Vec<(String, Lsn, Option<NaiveDateTime>)> = self
+        let suspicious: Vec<(String, Lsn, Option<NaiveDateTime>, String)> = self
             .catalog
             .tables
             .iter()
             .filter_map(|instances| instances.first())
             .filter(|i| i.min_lsn > needed)
-            .map(|i| (i.name.clone(), i.min_lsn, i.created))
+            .map(|i| {
+                let id = &i.table.id;
+                let table = format!("{}.{}", id.schema, id.table);
+                (i.name.clone(), i.min_lsn, i.created, table)
+            })
             .collect();
         if suspicious.is_empty() {
             return Ok(());
@@ -338,7 +348,7 @@ impl StreamReader {
         let position_time = rows
             .first()
             .and_then(|r| r.try_get::<NaiveDateTime, _>(0).ok().flatten());
-        for (name, minimum, created) in suspicious {
+        for (name, minimum, created, table) in suspicious {
             let is_new = match (position_time, created) {
                 // Created after the position's commit: new, its minimum is its start.
                 (Some(p), Some(c)) if c > p => true,
@@ -356,6 +366,15 @@ impl StreamReader {
                     requested: needed,
                     minimum,
                 });
+            }
+            // Created after the position: the table's rows and changes from before it are in
+            // no change table the reader can still read — a table captured while the reader
+            // was stopped, or one whose previous instance was disabled before the reader got
+            // to this one (the server has forgotten which). Snapshotted as the running reader
+            // snapshots a table that becomes captured, once per instance.
+            if self.snapshotted_instances.insert(name.clone()) {
+                tracing::info!(database = %self.database(), %table, capture_instance = %name, "a capture instance created after the position; its table is snapshotted as a newly captured one");
+                self.new_tables.push(table);
             }
         }
         Ok(())
