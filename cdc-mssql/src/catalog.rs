@@ -22,8 +22,9 @@ pub(crate) struct CaptureInstance {
     /// `, [c1], CAST([m] AS decimal(19,4)) AS [m], …` for the change-table query.
     pub(crate) select_list: String,
     /// Whether the event key (`table.primary_key`) identifies rows: a primary key, or the
-    /// capture instance's unique index whose columns are all `NOT NULL`. Only such a key
-    /// chunks a snapshot (a keyset over a non-unique or nullable key would skip rows); a
+    /// capture instance's unique index whose columns are all `NOT NULL`, none of them
+    /// `sql_variant`. Only such a key chunks a snapshot (a keyset over a non-unique or
+    /// nullable key would skip rows, and a sql_variant's bytes cannot be bound back); a
     /// table keyed otherwise is snapshotted in one query.
     pub(crate) key_identifies_rows: bool,
     /// The large-object columns, which change tables hold as NULL where they did not
@@ -366,6 +367,16 @@ pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<
         } else {
             (Vec::new(), false)
         };
+        // A sql_variant key is read as its SSVARIANT bytes, which cannot be bound back as
+        // the value they hold (SQL Server refuses varbinary against sql_variant, 206), so
+        // such a table is read in one query.
+        let key_identifies_rows = key_identifies_rows
+            && key.iter().all(|k: &String| {
+                !schema_columns.iter().any(|c| {
+                    c.name == *k
+                        && matches!(&c.data_type, DataType::Opaque { type_name } if type_name == "sql_variant")
+                })
+            });
         let created = r.try_get::<NaiveDateTime, _>(4).ok().flatten();
         let id = TableId::new(database.clone(), schema, table);
         let version = created.map_or(1, |t| {

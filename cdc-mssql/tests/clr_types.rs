@@ -220,3 +220,39 @@ async fn a_hierarchyid_primary_key_is_snapshotted_in_chunks() {
     assert_eq!(names, [s("root"), s("a"), s("aa"), s("a+"), s("b")]);
     assert_eq!(events[0].after.as_ref().unwrap().0[0], bytes(""));
 }
+
+/// A table keyed by a sql_variant column is read in one query: its key values reach the
+/// reader as SSVARIANT bytes, which cannot be bound back as the values they hold (SQL Server
+/// refuses varbinary against sql_variant, 206). Found by a breaker: the snapshot failed with
+/// 206 after its first chunk, at every restart.
+#[tokio::test]
+async fn a_table_keyed_by_sql_variant_is_snapshotted_in_one_query() {
+    let target = Target::new("clr_variant_key").await;
+    target
+        .run(
+            "ALTER DATABASE [clr_variant_key] SET ALLOW_SNAPSHOT_ISOLATION ON;
+             CREATE TABLE dbo.vk (k sql_variant NOT NULL PRIMARY KEY, v int);
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'vk', @role_name = NULL;
+             INSERT INTO dbo.vk VALUES (CAST(5 AS int), 1), (CAST(0x00000005 AS binary(4)), 2), (CAST(N'a' AS nvarchar(5)), 3), (CAST(7 AS bigint), 4), (CAST('2024-01-01' AS date), 5);",
+        )
+        .await;
+    target.scan().await;
+    let config = target
+        .config()
+        .snapshot_mode(SnapshotMode::InitialOnly)
+        .snapshot_chunk_size(2)
+        .build()
+        .unwrap();
+    let mut source = target.source(config, None).await;
+    let events = read_events(&mut source, 5).await;
+    let mut values: Vec<Value> = events
+        .iter()
+        .map(|e| e.after.as_ref().unwrap().0[1].clone())
+        .collect();
+    values.sort_by_key(|v| format!("{v:?}"));
+    assert_eq!(
+        values,
+        (1..=5).map(Value::I32).collect::<Vec<_>>(),
+        "every row once"
+    );
+}
