@@ -12,6 +12,7 @@
 mod convert;
 pub(crate) mod hierarchyid;
 pub(crate) mod spatial;
+pub(crate) mod styles;
 mod text;
 mod types;
 mod values;

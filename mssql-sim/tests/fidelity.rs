@@ -816,3 +816,76 @@ async fn drop_column_takes_a_list_and_query_hints_are_accepted() {
     );
     sim.stop().await;
 }
+
+/// CONVERT of a date/time value to text in a style gives SQL Server's text for it (Microsoft,
+/// "CAST and CONVERT", date and time styles): the type's own fractional digits (3 for datetime,
+/// the scale for datetime2), and error 281 for a style SQL Server lacks. The style was
+/// ignored, every style gave the same ISO text.
+#[tokio::test]
+async fn convert_to_text_in_a_date_style_gives_sql_servers_text() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    assert_eq!(
+        text(
+            &mut c,
+            "SELECT CONVERT(varchar(30), CAST('2024-01-05 14:03:07.123' AS datetime), 121)"
+        )
+        .await,
+        "2024-01-05 14:03:07.123"
+    );
+    assert_eq!(
+        text(
+            &mut c,
+            "SELECT CONVERT(varchar(30), CAST('2024-01-05 14:03:07.123' AS datetime2), 121)"
+        )
+        .await,
+        "2024-01-05 14:03:07.1230000"
+    );
+    assert_eq!(
+        text(
+            &mut c,
+            "SELECT CONVERT(varchar(30), CAST('2024-01-05 14:03:07' AS datetime), 100)"
+        )
+        .await,
+        "Jan  5 2024  2:03PM"
+    );
+    assert_eq!(
+        text(
+            &mut c,
+            "SELECT CONVERT(nvarchar(10), CAST('2024-01-05' AS date), 103)"
+        )
+        .await,
+        "05/01/2024"
+    );
+    assert_eq!(
+        text(
+            &mut c,
+            "SELECT CONVERT(varchar(30), CAST('2024-01-05 14:03:07' AS datetime2(0)), 126)"
+        )
+        .await,
+        "2024-01-05T14:03:07"
+    );
+    let e = try_exec(
+        &mut c,
+        "SELECT CONVERT(varchar(30), CAST('2024-01-05' AS datetime), 99)",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err_number(&e), 281);
+    assert_eq!(
+        message(&e),
+        "99 is not a valid style number when converting from datetime to a character string."
+    );
+    sim.stop().await;
+}
+
+async fn text(c: &mut common::Conn, sql: &str) -> String {
+    let rows = c
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    rows[0].get::<&str, _>(0).unwrap().to_string()
+}

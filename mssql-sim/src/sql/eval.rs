@@ -411,10 +411,21 @@ impl Exec<'_> {
                 expr,
                 data_type: Some(dt),
                 is_try,
+                styles,
                 ..
             } => {
                 let v = self.eval(expr, cols, row, group)?;
                 let ty = self.cast_type(&dt.to_string())?;
+                // A date/time value to text in a style (CONVERT(varchar, @d, 121)).
+                if ty.is_string()
+                    && let Some(style) = styles.first()
+                    && let Some((at, digits, name)) =
+                        styled_temporal(&v, self.static_type(expr, cols).map(|(t, _)| t))
+                {
+                    let style = self.eval(style, cols, row, group)?.as_i64()?.unwrap_or(0);
+                    let text = crate::value::styles::format(at, digits, style, name)?;
+                    return coerce(Value::Str(text), &ty);
+                }
                 // CONVERT(binary(10), '0x...', 1) style: hex text to bytes
                 let v = match (&ty, &v) {
                     (SqlType::Binary(_) | SqlType::VarBinary(_), Value::Str(s))
@@ -501,4 +512,34 @@ impl Exec<'_> {
             other => Err(SqlError::unsupported(format!("the expression `{other}`"))),
         }
     }
+}
+
+/// A date/time value as the instant its style text shows, its count of fractional-second
+/// digits and its type's name: from the expression's static type where known (`datetime`
+/// has 3 digits), else from the value (which does not tell datetime from datetime2).
+fn styled_temporal(
+    v: &Value,
+    ty: Option<SqlType>,
+) -> Option<(chrono::NaiveDateTime, u32, &'static str)> {
+    let midnight = chrono::NaiveTime::MIN;
+    let (at, fallback) = match v {
+        Value::DateTime(d) => (*d, (7, "datetime2")),
+        Value::Date(d) => (d.and_time(midnight), (0, "date")),
+        Value::Time(t) => (
+            chrono::NaiveDate::from_ymd_opt(1900, 1, 1)?.and_time(*t),
+            (7, "time"),
+        ),
+        Value::DateTimeOffset(d) => (d.naive_local(), (7, "datetimeoffset")),
+        _ => return None,
+    };
+    let (digits, name) = match ty {
+        Some(SqlType::DateTime) => (3, "datetime"),
+        Some(SqlType::SmallDateTime) => (3, "smalldatetime"),
+        Some(SqlType::DateTime2(n)) => (u32::from(n), "datetime2"),
+        Some(SqlType::Time(n)) => (u32::from(n), "time"),
+        Some(SqlType::DateTimeOffset(n)) => (u32::from(n), "datetimeoffset"),
+        Some(SqlType::Date) => (0, "date"),
+        _ => fallback,
+    };
+    Some((at, digits, name))
 }

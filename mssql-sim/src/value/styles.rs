@@ -1,0 +1,166 @@
+//! `CONVERT(<character type>, <date/time value>, style)`: the text forms of SQL Server's date
+//! and time styles (Microsoft, "CAST and CONVERT (Transact-SQL)", Date and time styles).
+//!
+//! Styles 1–7 and 10–12 write a two-digit year (`1` is `mm/dd/yy`), that number plus 100 the
+//! century too (`101` is `mm/dd/yyyy`); 0/100, 9/109, 13/113, 20/120, 21/121 and the ISO
+//! styles always write it. Fractional seconds show as many digits as
+//! the source type has: 3 for `datetime`, the scale for `datetime2`, `time` and
+//! `datetimeoffset`. Styles 126 and 127 leave out a fraction that is zero; 127 ends in `Z`.
+//! A style SQL Server does not have for date and time values is error 281.
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+
+use crate::error::{SqlError, SqlResult};
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// The text of `at` in `style`; `digits` is the source type's count of fractional-second
+/// digits (3 for `datetime`), `type_name` names it in error 281.
+pub(crate) fn format(
+    at: NaiveDateTime,
+    digits: u32,
+    style: i64,
+    type_name: &str,
+) -> SqlResult<String> {
+    let (y4, m, d) = (at.year(), at.month(), at.day());
+    // Styles 0, 9, 13, 20, 21 and the ISO ones always write the century.
+    let y = if matches!(style, 1..=7 | 10..=12 | 22) {
+        format!("{:02}", y4.rem_euclid(100))
+    } else {
+        format!("{y4:04}")
+    };
+    let mon = MONTHS[usize::try_from(m.saturating_sub(1)).unwrap_or(0).min(11)];
+    let (h, mi, s) = (at.hour(), at.minute(), at.second());
+    let h12 = match h % 12 {
+        0 => 12,
+        h => h,
+    };
+    let am = if h < 12 { "AM" } else { "PM" };
+    let fraction = |n: u32| -> String {
+        if n == 0 {
+            return String::new();
+        }
+        let nanos = at.nanosecond().min(999_999_999);
+        let scaled = nanos / 10u32.pow(9 - n.min(9));
+        format!("{scaled:0width$}", width = n as usize)
+    };
+    let millis = fraction(digits.min(3));
+    let full = fraction(digits);
+    let dot_full = if digits == 0 {
+        String::new()
+    } else {
+        format!(".{full}")
+    };
+    Ok(match (style, ()) {
+        (0 | 100, _) => format!("{mon} {d:>2} {y} {h12:>2}:{mi:02}{am}"),
+        (1 | 101, _) => format!("{m:02}/{d:02}/{y}"),
+        (2 | 102, _) => format!("{y}.{m:02}.{d:02}"),
+        (3 | 103, _) => format!("{d:02}/{m:02}/{y}"),
+        (4 | 104, _) => format!("{d:02}.{m:02}.{y}"),
+        (5 | 105, _) => format!("{d:02}-{m:02}-{y}"),
+        (6 | 106, _) => format!("{d:02} {mon} {y}"),
+        (7 | 107, _) => format!("{mon} {d:02}, {y}"),
+        (8 | 108 | 24, _) => format!("{h:02}:{mi:02}:{s:02}"),
+        (9 | 109, _) => {
+            format!(
+                "{mon} {d:>2} {y} {h12:>2}:{mi:02}:{s:02}:{}{am}",
+                fraction(digits.max(3))
+            )
+        }
+        (10 | 110, _) => format!("{m:02}-{d:02}-{y}"),
+        (11 | 111, _) => format!("{y}/{m:02}/{d:02}"),
+        (12 | 112, _) => format!("{y}{m:02}{d:02}"),
+        (13 | 113, _) => format!(
+            "{d:02} {mon} {y4:04} {h:02}:{mi:02}:{s:02}:{}",
+            fraction(digits.max(3))
+        ),
+        (14 | 114, _) => format!("{h:02}:{mi:02}:{s:02}:{}", fraction(digits.max(3))),
+        (20 | 120, _) => format!("{y4:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}"),
+        (21 | 121 | 25, _) => format!("{y4:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}{dot_full}"),
+        (22, _) => format!("{m:02}/{d:02}/{y} {h12:>2}:{mi:02}:{s:02} {am}"),
+        (23, _) => format!("{y4:04}-{m:02}-{d:02}"),
+        (126 | 127, _) => {
+            let frac = if at.nanosecond() == 0 {
+                String::new()
+            } else {
+                format!(".{}", if digits == 3 { millis } else { full })
+            };
+            let zulu = if style == 127 { "Z" } else { "" };
+            format!("{y4:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{zulu}")
+        }
+        _ => {
+            return Err(SqlError::new(
+                281,
+                format!(
+                    "{style} is not a valid style number when converting from {type_name} to a character string."
+                ),
+            ));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn at(h: u32, mi: u32, s: u32, nanos: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2024, 1, 5)
+            .and_then(|d| d.and_hms_nano_opt(h, mi, s, nanos))
+            .unwrap_or_default()
+    }
+
+    /// The examples of Microsoft's style table, for a datetime (3 digits) and a datetime2(7).
+    #[test]
+    fn styles_give_sql_servers_text_forms() {
+        let t = at(14, 3, 7, 123_000_000);
+        let f = |style| format(t, 3, style, "datetime").unwrap_or_default();
+        assert_eq!(f(0), "Jan  5 2024  2:03PM");
+        assert_eq!(f(100), "Jan  5 2024  2:03PM");
+        assert_eq!(f(1), "01/05/24");
+        assert_eq!(f(101), "01/05/2024");
+        assert_eq!(f(102), "2024.01.05");
+        assert_eq!(f(103), "05/01/2024");
+        assert_eq!(f(104), "05.01.2024");
+        assert_eq!(f(105), "05-01-2024");
+        assert_eq!(f(106), "05 Jan 2024");
+        assert_eq!(f(107), "Jan 05, 2024");
+        assert_eq!(f(108), "14:03:07");
+        assert_eq!(f(109), "Jan  5 2024  2:03:07:123PM");
+        assert_eq!(f(110), "01-05-2024");
+        assert_eq!(f(111), "2024/01/05");
+        assert_eq!(f(112), "20240105");
+        assert_eq!(f(113), "05 Jan 2024 14:03:07:123");
+        assert_eq!(f(114), "14:03:07:123");
+        assert_eq!(f(120), "2024-01-05 14:03:07");
+        assert_eq!(f(121), "2024-01-05 14:03:07.123");
+        assert_eq!(f(23), "2024-01-05");
+        assert_eq!(f(126), "2024-01-05T14:03:07.123");
+        assert_eq!(f(127), "2024-01-05T14:03:07.123Z");
+        let seven = |style| format(t, 7, style, "datetime2").unwrap_or_default();
+        assert_eq!(seven(121), "2024-01-05 14:03:07.1230000");
+        assert_eq!(seven(126), "2024-01-05T14:03:07.1230000");
+        let whole = at(0, 0, 0, 0);
+        assert_eq!(
+            format(whole, 3, 126, "datetime").unwrap_or_default(),
+            "2024-01-05T00:00:00",
+            "126 leaves out a zero fraction"
+        );
+        assert_eq!(
+            format(whole, 3, 100, "datetime").unwrap_or_default(),
+            "Jan  5 2024 12:00AM"
+        );
+    }
+
+    #[test]
+    fn a_style_sql_server_lacks_is_error_281() {
+        let e = format(at(0, 0, 0, 0), 3, 99, "datetime").err();
+        assert_eq!(e.as_ref().map(|e| e.number), Some(281));
+        assert_eq!(
+            e.map(|e| e.message).unwrap_or_default(),
+            "99 is not a valid style number when converting from datetime to a character string."
+        );
+    }
+}
