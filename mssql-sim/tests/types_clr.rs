@@ -368,3 +368,48 @@ async fn geography_points_keep_lat_long_and_refuse_latitudes_beyond_90() {
     assert_eq!(err_number(&e), 6522);
     sim.stop().await;
 }
+
+/// A sql_variant column keeps the type each inserted value is written as: a character literal
+/// is varchar(n), a CAST its target type with its length, precision or scale. Found by a
+/// breaker: every text became nvarchar, binary(4) varbinary, decimal(10,3) precision 5.
+#[tokio::test]
+async fn an_inserted_sql_variant_keeps_the_type_its_value_is_written_as() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.kv2 (id int NOT NULL PRIMARY KEY, v sql_variant NULL);
+         INSERT INTO dbo.kv2 VALUES (1, 'abc'), (2, CAST('abc' AS varchar(10))),
+           (3, CAST(0x01 AS binary(4))), (4, CAST(1.5 AS decimal(10,3))), (5, CAST('x' AS char(3)));",
+    )
+    .await;
+    let props: Vec<(String, i32, i32, i32)> = rows(
+        &mut c,
+        "SELECT CAST(SQL_VARIANT_PROPERTY(v, 'BaseType') AS nvarchar(128)), \
+         CAST(SQL_VARIANT_PROPERTY(v, 'Precision') AS int), \
+         CAST(SQL_VARIANT_PROPERTY(v, 'Scale') AS int), \
+         CAST(SQL_VARIANT_PROPERTY(v, 'MaxLength') AS int) FROM dbo.kv2 ORDER BY id",
+    )
+    .await
+    .iter()
+    .map(|r| {
+        (
+            r.get::<&str, _>(0).unwrap().to_string(),
+            r.get::<i32, _>(1).unwrap(),
+            r.get::<i32, _>(2).unwrap(),
+            r.get::<i32, _>(3).unwrap(),
+        )
+    })
+    .collect();
+    assert_eq!(
+        props,
+        [
+            ("varchar".to_string(), 0, 0, 3),
+            ("varchar".to_string(), 0, 0, 10),
+            ("binary".to_string(), 0, 0, 4),
+            ("decimal".to_string(), 10, 3, 9),
+            ("char".to_string(), 0, 0, 3),
+        ]
+    );
+    sim.stop().await;
+}

@@ -10,7 +10,7 @@ use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::parse::name_parts;
 use crate::sql::session::Undo;
-use crate::value::{SqlType, Value, coerce};
+use crate::value::{Len, SqlType, Value, coerce};
 
 impl Exec<'_> {
     /// Inserts one row (values aligned with the table's columns, not yet coerced).
@@ -189,6 +189,14 @@ impl Exec<'_> {
             };
             (t.columns.len(), positions)
         };
+        // sql_variant columns keep the type each value is written as (below).
+        let to_variant: Vec<bool> = {
+            let t = self.table(&r)?;
+            positions
+                .iter()
+                .map(|&p| t.columns.get(p).is_some_and(|c| c.ty == SqlType::Variant))
+                .collect()
+        };
         let source = ins
             .source
             .ok_or_else(|| SqlError::unsupported("INSERT without VALUES or SELECT"))?;
@@ -197,8 +205,14 @@ impl Exec<'_> {
                 let mut rows = Vec::with_capacity(v.rows.len());
                 for row in &v.rows {
                     let mut out = Vec::with_capacity(row.len());
-                    for e in row.iter() {
-                        out.push(self.eval_const(e)?);
+                    for (i, e) in row.iter().enumerate() {
+                        let v = self.eval_const(e)?;
+                        if to_variant.get(i).copied().unwrap_or(false) {
+                            let base = self.written_type(e);
+                            out.push(crate::value::variant::wrap(v, base)?);
+                        } else {
+                            out.push(v);
+                        }
                     }
                     rows.push(out);
                 }
@@ -226,5 +240,24 @@ impl Exec<'_> {
         self.sess.rowcount = n;
         self.done(Some(n));
         Ok(())
+    }
+}
+
+impl Exec<'_> {
+    /// The type a VALUES expression is written as, which a sql_variant column keeps as its
+    /// base type: a character literal is varchar(n), an N'' literal nvarchar(n) (SQL Server's
+    /// literal types; the simulator's text values do not tell them apart), otherwise the
+    /// expression's static type (a CAST's target, a column's or variable's type).
+    fn written_type(&self, e: &Expr) -> Option<SqlType> {
+        use sqlparser::ast::Value as AstValue;
+        let chars = |s: &str| Len::N(u16::try_from(s.chars().count().max(1)).unwrap_or(8000));
+        match e {
+            Expr::Value(v) => match &v.value {
+                AstValue::SingleQuotedString(s) => Some(SqlType::VarChar(chars(s))),
+                AstValue::NationalStringLiteral(s) => Some(SqlType::NVarChar(chars(s))),
+                _ => self.static_type(e, &[]).map(|(t, _)| t),
+            },
+            _ => self.static_type(e, &[]).map(|(t, _)| t),
+        }
     }
 }
