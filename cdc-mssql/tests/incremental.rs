@@ -844,6 +844,12 @@ async fn with_new_table_snapshot_none_a_newly_captured_table_is_only_streamed() 
     assert!(source.incremental_snapshot_pending().is_empty());
 }
 
+/// Microsoft's schema-change procedure for `dbo.items` in one go: a column added, a new capture
+/// instance, the old one disabled at once.
+const SWITCH_ITEMS: &str = "ALTER TABLE dbo.items ADD extra int NULL;
+EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'items', @role_name = NULL, @capture_instance = N'dbo_items_v2';
+EXEC sys.sp_cdc_disable_table @source_schema = N'dbo', @source_name = N'items', @capture_instance = N'dbo_items';";
+
 /// The switch of `dbo.items` to a new capture instance in one go (new instance, old one
 /// disabled) while an incremental snapshot of it runs, after its first chunk was read and one
 /// of those rows changed: the change was only in the dropped instance. The table is read
@@ -863,12 +869,9 @@ async fn an_instance_disabled_early_during_a_snapshot_of_its_table_has_the_table
     until_first_chunk(&target, &mut source, &mut consumer).await;
     assert!(consumer.reads.contains(&1), "{:?}", consumer.reads);
     target
-        .run(
-            "UPDATE dbo.items SET version = 2, note = N'changed' WHERE id = 1;
-             ALTER TABLE dbo.items ADD extra int NULL;
-             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'items', @role_name = NULL, @capture_instance = N'dbo_items_v2';
-             EXEC sys.sp_cdc_disable_table @source_schema = N'dbo', @source_name = N'items', @capture_instance = N'dbo_items';",
-        )
+        .run(&format!(
+            "UPDATE dbo.items SET version = 2, note = N'changed' WHERE id = 1;\n{SWITCH_ITEMS}"
+        ))
         .await;
     until_finished(&target, &mut source, &mut consumer).await;
     assert_eq!(
@@ -905,11 +908,9 @@ async fn an_instance_created_while_the_source_was_stopped_has_its_table_snapshot
 
     target
         .run(
-            "UPDATE dbo.items SET version = 2, note = N'changed' WHERE id = 2;
-             ALTER TABLE dbo.items ADD extra int NULL;
-             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'items', @role_name = NULL, @capture_instance = N'dbo_items_v2';
-             EXEC sys.sp_cdc_disable_table @source_schema = N'dbo', @source_name = N'items', @capture_instance = N'dbo_items';
-             UPDATE dbo.items SET version = 2 WHERE id = 4;",
+            &format!(
+                "UPDATE dbo.items SET version = 2, note = N'changed' WHERE id = 2;\n{SWITCH_ITEMS}\nUPDATE dbo.items SET version = 2 WHERE id = 4;"
+            ),
         )
         .await;
     let mut source = source_with_chunks(&target, 5, Some(&checkpoint)).await;

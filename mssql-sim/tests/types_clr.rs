@@ -16,6 +16,29 @@ async fn rows(c: &mut common::Conn, sql: &str) -> Vec<tiberius::Row> {
     try_exec(c, sql).await.unwrap().pop().unwrap()
 }
 
+/// `(BaseType, Precision, Scale, MaxLength)` of column `v` of the rows `from` selects
+/// (`FROM … ORDER BY …`).
+async fn variant_properties(c: &mut common::Conn, from: &str) -> Vec<(String, i32, i32, i32)> {
+    let sql = format!(
+        "SELECT CAST(SQL_VARIANT_PROPERTY(v, 'BaseType') AS nvarchar(128)), \
+         CAST(SQL_VARIANT_PROPERTY(v, 'Precision') AS int), \
+         CAST(SQL_VARIANT_PROPERTY(v, 'Scale') AS int), \
+         CAST(SQL_VARIANT_PROPERTY(v, 'MaxLength') AS int) {from}"
+    );
+    rows(c, &sql)
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r.get::<&str, _>(0).unwrap().to_string(),
+                r.get::<i32, _>(1).unwrap(),
+                r.get::<i32, _>(2).unwrap(),
+                r.get::<i32, _>(3).unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// A hierarchyid column reaches the client as a UDT whose value is the stored bytes (tiberius
 /// decodes UDT values, always PLP, as binary); the documentation's example 0x5ADE is
 /// '/1/1/3/'.
@@ -187,24 +210,7 @@ async fn sql_variant_keeps_the_base_type_of_what_was_assigned() {
         "{:?}",
         cell(5)
     );
-    let props: Vec<(String, i32, i32, i32)> = rows(
-        &mut c,
-        "SELECT CAST(SQL_VARIANT_PROPERTY(v, 'BaseType') AS nvarchar(128)), \
-         CAST(SQL_VARIANT_PROPERTY(v, 'Precision') AS int), \
-         CAST(SQL_VARIANT_PROPERTY(v, 'Scale') AS int), \
-         CAST(SQL_VARIANT_PROPERTY(v, 'MaxLength') AS int) FROM dbo.kv WHERE id IN (1, 2, 4) ORDER BY id",
-    )
-    .await
-    .iter()
-    .map(|r| {
-        (
-            r.get::<&str, _>(0).unwrap().to_string(),
-            r.get::<i32, _>(1).unwrap(),
-            r.get::<i32, _>(2).unwrap(),
-            r.get::<i32, _>(3).unwrap(),
-        )
-    })
-    .collect();
+    let props = variant_properties(&mut c, "FROM dbo.kv WHERE id IN (1, 2, 4) ORDER BY id").await;
     assert_eq!(
         props,
         [
@@ -383,24 +389,7 @@ async fn an_inserted_sql_variant_keeps_the_type_its_value_is_written_as() {
            (3, CAST(0x01 AS binary(4))), (4, CAST(1.5 AS decimal(10,3))), (5, CAST('x' AS char(3)));",
     )
     .await;
-    let props: Vec<(String, i32, i32, i32)> = rows(
-        &mut c,
-        "SELECT CAST(SQL_VARIANT_PROPERTY(v, 'BaseType') AS nvarchar(128)), \
-         CAST(SQL_VARIANT_PROPERTY(v, 'Precision') AS int), \
-         CAST(SQL_VARIANT_PROPERTY(v, 'Scale') AS int), \
-         CAST(SQL_VARIANT_PROPERTY(v, 'MaxLength') AS int) FROM dbo.kv2 ORDER BY id",
-    )
-    .await
-    .iter()
-    .map(|r| {
-        (
-            r.get::<&str, _>(0).unwrap().to_string(),
-            r.get::<i32, _>(1).unwrap(),
-            r.get::<i32, _>(2).unwrap(),
-            r.get::<i32, _>(3).unwrap(),
-        )
-    })
-    .collect();
+    let props = variant_properties(&mut c, "FROM dbo.kv2 ORDER BY id").await;
     assert_eq!(
         props,
         [
