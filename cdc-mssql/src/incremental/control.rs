@@ -71,9 +71,10 @@ impl Incremental {
             .into_iter()
             .filter(|table| {
                 !running.is_some_and(|p| {
-                    p.tables.iter().skip(1).any(|p| {
-                        p.table.eq_ignore_ascii_case(table) && p.filter.is_none()
-                    })
+                    p.tables
+                        .iter()
+                        .skip(1)
+                        .any(|p| p.table.eq_ignore_ascii_case(table) && p.filter.is_none())
                 })
             })
             .map(|table| Pending {
