@@ -74,12 +74,15 @@ impl MssqlSource {
                 window_end: None,
             })
             .collect();
+        let progress = SnapshotProgress::default();
+        let mut incremental = Incremental::new(&config.databases, config.topic_prefix());
+        incremental.share_progress(progress.clone());
         Self {
-            incremental: Incremental::new(&config.databases, config.topic_prefix()),
+            incremental,
             config: Arc::new(config),
             databases,
             next: 0,
-            progress: SnapshotProgress::default(),
+            progress,
             last_heartbeat: Instant::now(),
             ended: false,
         }

@@ -220,6 +220,15 @@ async fn a_blocking_snapshot_pauses_streaming_then_streaming_resumes_where_it_pa
         consumer.tables["customers"],
         table(&target, "customers").await
     );
+    // Its rows are counted where the initial snapshot counts its own: 10 read before it
+    // turned blocking, 14 after (row 22 was deleted in between).
+    let items = source
+        .snapshot_progress()
+        .tables()
+        .into_iter()
+        .find(|(_, t)| t.table == "dbo.items")
+        .map(|(_, t)| (t.rows_done, t.done));
+    assert_eq!(items, Some((24, true)));
 
     // Streaming goes on after it.
     target

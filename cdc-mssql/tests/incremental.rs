@@ -921,3 +921,33 @@ async fn an_instance_created_while_the_source_was_stopped_has_its_table_snapshot
         "the consumer's items equal the table"
     );
 }
+
+/// A signal-driven snapshot counts its rows where the initial snapshot counts its own
+/// (`MssqlSource::snapshot_progress`, which the `cdc_snapshot_rows_done/total` metrics and the
+/// progress bars read): it stayed at the initial snapshot's figures while an incremental
+/// snapshot read 1 500 rows (found by a breaker, and a newcomer before it).
+#[tokio::test]
+async fn an_incremental_snapshot_counts_its_rows_in_the_snapshot_progress() {
+    let target = items("inc_progress", 25).await;
+    let mut source = source_with_chunks(&target, 10, None).await;
+    source
+        .signals()
+        .execute_snapshot(ExecuteSnapshot::incremental(["dbo.items"]))
+        .unwrap();
+    let mut consumer = Consumer::default();
+    until_finished(&target, &mut source, &mut consumer).await;
+    assert_eq!(consumer.reads.len(), 25);
+    let progress = source.snapshot_progress().tables();
+    assert_eq!(
+        progress,
+        [(
+            "inc_progress".to_string(),
+            cdc_mssql::TableProgress {
+                table: "dbo.items".into(),
+                rows_done: 25,
+                rows_estimated: 25,
+                done: true,
+            }
+        )]
+    );
+}

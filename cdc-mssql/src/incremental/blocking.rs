@@ -13,6 +13,7 @@
 
 use super::{Incremental, chunk, cursor_of, front_table, key_of};
 use crate::connection::Connection;
+use crate::snapshot;
 use crate::stream::Item;
 use crate::{Error, MssqlConfig};
 use cdc_core::{ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SnapshotMarker, SourceInfo};
@@ -101,6 +102,16 @@ impl Incremental {
             rows.truncate(chunk_size as usize);
             let count = rows.len();
             let first_of_table = after_key.is_none();
+            if let Some(name) = progress.tables.front().map(|t| t.table.clone()) {
+                let estimate = if first_of_table {
+                    Some(snapshot::estimate_rows(conn, &name).await.unwrap_or(0))
+                } else {
+                    None
+                };
+                let read = u64::try_from(count).unwrap_or(u64::MAX);
+                self.progress
+                    .add_rows(&database, &name, read, estimate, !table_goes_on);
+            }
             for (i, values) in rows.into_iter().enumerate() {
                 progress.rows += 1;
                 progress.last_key = Some(key_of(&table, &values));

@@ -37,6 +37,7 @@ pub use signals::{
 
 use crate::catalog;
 use crate::connection::{self, Connection};
+use crate::snapshot::{self, SnapshotProgress};
 use crate::{Error, MssqlConfig};
 use cdc_core::{Lsn, LsnPosition, SnapshotCursor, TableSchema, Value};
 use chrono::{DateTime, Utc};
@@ -205,6 +206,9 @@ pub(crate) struct Incremental {
     names: Vec<Arc<str>>,
     states: Vec<DatabaseState>,
     conns: Vec<Option<Connection>>,
+    /// Rows read per table, shared with the initial snapshot's (the `cdc_snapshot_rows_*`
+    /// metrics and progress bars read it).
+    progress: SnapshotProgress,
 }
 
 impl Incremental {
@@ -217,7 +221,13 @@ impl Incremental {
             names: databases.iter().map(|d| Arc::from(d.as_str())).collect(),
             states: databases.iter().map(|_| DatabaseState::default()).collect(),
             conns: databases.iter().map(|_| None).collect(),
+            progress: SnapshotProgress::default(),
         }
+    }
+
+    /// Counts chunk rows into `progress`, the source's snapshot progress.
+    pub(crate) fn share_progress(&mut self, progress: SnapshotProgress) {
+        self.progress = progress;
     }
 
     pub(crate) fn signals(&self) -> SnapshotSignals {
@@ -330,8 +340,18 @@ impl Incremental {
                     last_key = Some(key);
                 }
                 tracing::debug!(database = %database, table = %pending.table, rows = read.rows.len(), watermark = %read.watermark, "incremental snapshot chunk read");
+                let finished = read.rows.len() < self.chunk_size as usize;
+                let name = pending.table.clone();
+                let estimate = match progress.last_key {
+                    // A table's first chunk: its count starts over, with an estimate.
+                    None => Some(snapshot::estimate_rows(conn, &name).await.unwrap_or(0)),
+                    Some(_) => None,
+                };
+                let rows = u64::try_from(read.rows.len()).unwrap_or(u64::MAX);
+                self.progress
+                    .add_rows(&database, &name, rows, estimate, finished);
                 state.held = Some(Held {
-                    finished: read.rows.len() < self.chunk_size as usize,
+                    finished,
                     table,
                     watermark: read.watermark,
                     read_time: read.read_time,

@@ -28,7 +28,7 @@ use cdc_core::{
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use keyset::{Params, after_key};
-use progress::estimate_rows;
+pub(crate) use progress::estimate_rows;
 use std::sync::Arc;
 use transaction::open_transaction_retrying;
 

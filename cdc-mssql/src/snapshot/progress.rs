@@ -69,6 +69,46 @@ impl SnapshotProgress {
         }
     }
 
+    /// Counts `rows` more read of `table` (an incremental or blocking snapshot's chunk), and
+    /// whether the table is finished; `estimate` (re)starts the table's count at 0 with it.
+    pub(crate) fn add_rows(
+        &self,
+        database: &str,
+        table: &str,
+        rows: u64,
+        estimate: Option<u64>,
+        done: bool,
+    ) {
+        let mut tables = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = tables
+            .iter_mut()
+            .find(|(d, p)| d == database && p.table == table);
+        let progress = match slot {
+            Some((_, progress)) => progress,
+            None => {
+                tables.push((
+                    database.to_string(),
+                    TableProgress {
+                        table: table.to_string(),
+                        rows_done: 0,
+                        rows_estimated: 0,
+                        done: false,
+                    },
+                ));
+                match tables.last_mut() {
+                    Some((_, progress)) => progress,
+                    None => return,
+                }
+            }
+        };
+        if let Some(estimate) = estimate {
+            progress.rows_done = 0;
+            progress.rows_estimated = estimate;
+        }
+        progress.rows_done += rows;
+        progress.done = done;
+    }
+
     /// Sets every table of `database` back to no row read.
     pub(super) fn start_over(&self, database: &str) {
         let mut tables = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
@@ -79,7 +119,7 @@ impl SnapshotProgress {
     }
 }
 
-pub(super) async fn estimate_rows(conn: &mut Connection, table: &str) -> Result<u64, Error> {
+pub(crate) async fn estimate_rows(conn: &mut Connection, table: &str) -> Result<u64, Error> {
     let table = table.to_string();
     let rows = conn
         .run("sys.partitions", move |c| {
