@@ -282,38 +282,15 @@ impl PipelineFile {
 
     /// Refuses a secret that is still the placeholder an older `cdc print-config` wrote.
     fn refuse_redacted_secrets(&self) -> Result<(), ConfigError> {
-        // Secrets themselves are refused when deserialised; here the option maps.
-        let mut found = None;
-        let mut check = |field: &str, map: &BTreeMap<String, String>| {
-            for (key, value) in map {
-                if found.is_none() && is_secret_key(key) && value == REDACTED {
-                    found = Some(format!("{field}.{key}"));
-                }
-            }
-        };
-        if let Some(s3) = &self.sink.s3 {
-            check("sink.s3.options", &s3.options);
-        }
-        if let Some(k) = &self.sink.kafka {
-            check("sink.kafka.properties", &k.properties);
-        }
-        if let Some(k) = &self.source.kafka {
-            check("source.kafka.properties", &k.properties);
-        }
-        if let Some(m) = &self.source.mssql {
-            check(
-                "source.mssql.signal_kafka_properties",
-                &m.signal_kafka_properties,
-            );
-        }
-        if let Some(o) = &self.offsets {
-            if let Some(object) = &o.object {
-                check("offsets.object.options", &object.options);
-            }
-            if let Some(k) = &o.kafka {
-                check("offsets.kafka.properties", &k.properties);
-            }
-        }
+        // Secrets themselves are refused when deserialised; here the option maps (a copy:
+        // the maps are reached through the one list `option_maps` keeps, which lends them
+        // mutably for redaction).
+        let mut copy = self.clone();
+        let found = option_maps(&mut copy).into_iter().find_map(|(field, map)| {
+            map.iter()
+                .find(|(key, value)| is_secret_key(key) && *value == REDACTED)
+                .map(|(key, _)| format!("{field}.{key}"))
+        });
         match found {
             Some(field) => Err(ConfigError::field(field, REDACTED_GIVEN)),
             None => Ok(()),
@@ -371,31 +348,41 @@ pub fn is_secret_key(key: &str) -> bool {
 }
 
 fn redact_options(file: &mut PipelineFile) {
-    let redact = |map: &mut BTreeMap<String, String>| {
+    for (_, map) in option_maps(file) {
         for (key, value) in map.iter_mut() {
             if is_secret_key(key) {
                 *value = REDACTED.to_string();
             }
         }
-    };
+    }
+}
+
+/// Every pass-through option map of `file` (object_store options, librdkafka properties),
+/// with the field it is written under: the maps whose secret keys are redacted.
+fn option_maps(file: &mut PipelineFile) -> Vec<(&'static str, &mut BTreeMap<String, String>)> {
+    let mut maps = Vec::new();
     if let Some(s3) = &mut file.sink.s3 {
-        redact(&mut s3.options);
+        maps.push(("sink.s3.options", &mut s3.options));
     }
     if let Some(k) = &mut file.sink.kafka {
-        redact(&mut k.properties);
+        maps.push(("sink.kafka.properties", &mut k.properties));
     }
     if let Some(k) = &mut file.source.kafka {
-        redact(&mut k.properties);
+        maps.push(("source.kafka.properties", &mut k.properties));
     }
     if let Some(m) = &mut file.source.mssql {
-        redact(&mut m.signal_kafka_properties);
+        maps.push((
+            "source.mssql.signal_kafka_properties",
+            &mut m.signal_kafka_properties,
+        ));
     }
     if let Some(o) = &mut file.offsets {
         if let Some(object) = &mut o.object {
-            redact(&mut object.options);
+            maps.push(("offsets.object.options", &mut object.options));
         }
         if let Some(k) = &mut o.kafka {
-            redact(&mut k.properties);
+            maps.push(("offsets.kafka.properties", &mut k.properties));
         }
     }
+    maps
 }

@@ -11,9 +11,8 @@
 //! of a key after that key's row, and ends with the table's state, as with Debezium's
 //! blocking snapshots. Nothing here writes to the source database.
 
-use super::{Incremental, chunk, cursor_of, front_table, key_of};
+use super::{Incremental, chunk, count_chunk, cursor_of, front_table, key_of};
 use crate::connection::Connection;
-use crate::snapshot;
 use crate::stream::Item;
 use crate::{Error, MssqlConfig};
 use cdc_core::{ChangeEvent, Lsn, LsnPosition, Op, Position, Row, SnapshotMarker, SourceInfo};
@@ -103,14 +102,17 @@ impl Incremental {
             let count = rows.len();
             let first_of_table = after_key.is_none();
             if let Some(name) = progress.tables.front().map(|t| t.table.clone()) {
-                let estimate = if first_of_table {
-                    Some(snapshot::estimate_rows(conn, &name).await.unwrap_or(0))
-                } else {
-                    None
-                };
-                let read = u64::try_from(count).unwrap_or(u64::MAX);
-                self.progress
-                    .add_rows(&database, &name, read, estimate, !table_goes_on);
+                let done = !table_goes_on;
+                count_chunk(
+                    &self.progress,
+                    conn,
+                    &database,
+                    &name,
+                    count,
+                    first_of_table,
+                    done,
+                )
+                .await;
             }
             for (i, values) in rows.into_iter().enumerate() {
                 progress.rows += 1;

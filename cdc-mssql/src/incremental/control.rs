@@ -64,9 +64,6 @@ impl Incremental {
             return;
         };
         let running = state.progress.as_ref();
-        let mut tables = tables;
-        tables.sort_by_key(|t| t.to_ascii_lowercase());
-        tables.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         let queued: Vec<Pending> = tables
             .into_iter()
             .filter(|table| {

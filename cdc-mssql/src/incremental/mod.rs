@@ -341,15 +341,18 @@ impl Incremental {
                 }
                 tracing::debug!(database = %database, table = %pending.table, rows = read.rows.len(), watermark = %read.watermark, "incremental snapshot chunk read");
                 let finished = read.rows.len() < self.chunk_size as usize;
+                let first = progress.last_key.is_none();
                 let name = pending.table.clone();
-                let estimate = match progress.last_key {
-                    // A table's first chunk: its count starts over, with an estimate.
-                    None => Some(snapshot::estimate_rows(conn, &name).await.unwrap_or(0)),
-                    Some(_) => None,
-                };
-                let rows = u64::try_from(read.rows.len()).unwrap_or(u64::MAX);
-                self.progress
-                    .add_rows(&database, &name, rows, estimate, finished);
+                count_chunk(
+                    &self.progress,
+                    conn,
+                    &database,
+                    &name,
+                    read.rows.len(),
+                    first,
+                    finished,
+                )
+                .await;
                 state.held = Some(Held {
                     finished,
                     table,
@@ -447,6 +450,27 @@ async fn front_table(
         }
     }
 }
+/// Counts a chunk's `rows` of `table` into `progress` (incremental and blocking snapshots
+/// alike); a table's `first` chunk starts its count over with the `sys.partitions` estimate
+/// (0 if that read fails: the count stays right, only the total is unknown).
+async fn count_chunk(
+    progress: &SnapshotProgress,
+    conn: &mut Connection,
+    database: &str,
+    table: &str,
+    rows: usize,
+    first: bool,
+    done: bool,
+) {
+    let estimate = if first {
+        Some(snapshot::estimate_rows(conn, table).await.unwrap_or(0))
+    } else {
+        None
+    };
+    let rows = u64::try_from(rows).unwrap_or(u64::MAX);
+    progress.add_rows(database, table, rows, estimate, done);
+}
+
 fn key_of(table: &TableSchema, values: &[Value]) -> Vec<Value> {
     table
         .key_indices()
