@@ -116,6 +116,53 @@ pub(crate) struct CdcDb {
     /// `cdc.lsn_time_mapping` row, in LSN order: `false` marks the `tran_id = 0x00` rows the
     /// capture job writes to show progress over log records that hold no captured change.
     pub(crate) mapping: Vec<(Lsn, NaiveDateTime, bool)>,
+    /// DDL on captured tables the capture job has not scanned yet: (LSN of the DDL's log
+    /// record, source table's object id).
+    pub(crate) ddl_pending: Vec<(Lsn, i32)>,
+    /// The capture job's log scan sessions so far (the last `session_id`).
+    pub(crate) scan_sessions: i32,
+    /// `sys.dm_cdc_log_scan_sessions`: the last [`SCAN_ERROR_SESSIONS`] sessions.
+    pub(crate) scan_log: Vec<ScanSession>,
+    /// `sys.dm_cdc_errors`: the errors of the last [`SCAN_ERROR_SESSIONS`] failed sessions.
+    pub(crate) scan_errors: Vec<ScanError>,
+}
+
+/// How many sessions' errors `sys.dm_cdc_errors` keeps ("contains error information for the
+/// previous 32 sessions", Microsoft's sys.dm_cdc_errors page).
+pub(crate) const SCAN_ERROR_SESSIONS: i32 = 32;
+
+/// One row of `sys.dm_cdc_log_scan_sessions`: a run of the capture job's log scan that had
+/// log to read (runs that found nothing new are not sessions here).
+#[derive(Debug, Clone)]
+pub(crate) struct ScanSession {
+    pub(crate) session_id: i32,
+    pub(crate) start_time: NaiveDateTime,
+    pub(crate) end_time: NaiveDateTime,
+    /// Errors the session met (0 for a session that read its log).
+    pub(crate) error_count: i32,
+    /// Committed transactions the session read (0 for a failed one).
+    pub(crate) tran_count: i64,
+    /// The first and last commit LSN it read.
+    pub(crate) start_lsn: Lsn,
+    pub(crate) end_lsn: Lsn,
+}
+
+/// One row of `sys.dm_cdc_errors`: an error the capture job's log scan met.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanError {
+    pub(crate) session_id: i32,
+    /// The scan phase (`sys.dm_cdc_log_scan_sessions.scan_phase`: 1 reading configuration,
+    /// 2 first scan, 3–5 second scan, 6 schema versioning, 7 last scan, 8 done).
+    pub(crate) phase_number: i32,
+    pub(crate) entry_time: NaiveDateTime,
+    pub(crate) number: i32,
+    pub(crate) severity: i32,
+    pub(crate) state: i32,
+    pub(crate) message: String,
+    /// The LSNs of the rows, the transaction and the row being processed.
+    pub(crate) start_lsn: Lsn,
+    pub(crate) begin_lsn: Lsn,
+    pub(crate) sequence_value: Lsn,
 }
 
 impl CdcDb {

@@ -204,7 +204,7 @@ impl Exec<'_> {
                 ));
             }
             ("sp_cdc_scan", _) => {
-                job::scan(self.eng, self.cdc);
+                job::scan_or_fail(self.eng, self.cdc)?;
             }
             ("sp_cdc_start_job", _) => self.ctl.set_capture_running(true),
             ("sp_cdc_stop_job", _) => self.ctl.set_capture_running(false),

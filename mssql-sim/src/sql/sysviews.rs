@@ -3,7 +3,9 @@
 //! - this file: the view's name resolved to its database, and the row-building helpers.
 //! - `sys`: the `sys.*` catalog views and DMVs.
 //! - `information_schema`: the `INFORMATION_SCHEMA.*` views.
+//! - `dm_cdc`: `sys.dm_cdc_errors`, the capture job's log scan errors.
 
+mod dm_cdc;
 mod information_schema;
 mod sys;
 
@@ -23,6 +25,7 @@ fn rel(cols: &[(&str, SqlType)], rows: Vec<Vec<Value>>) -> Rel {
                 name: n.to_string(),
                 ty: *t,
                 nullable: true,
+                collation: None,
             })
             .collect(),
         rows,
@@ -98,6 +101,9 @@ impl Exec<'_> {
             return Ok(None);
         }
         if schema == "sys" {
+            if let Some(r) = self.dm_cdc_view(&db_name, &view) {
+                return Ok(Some(r));
+            }
             self.sys_view(&db_name, &view)
         } else {
             self.information_schema_view(&db_name, &view)
