@@ -170,6 +170,21 @@ async fn check_database(m: &config::MssqlSection, database: &str, report: &mut R
         ),
         Err(e) => report.problem(format!("{database}: {}", error_chain(&e)), "check the login's access"),
     }
+    // A capture job failing at every run captures nothing and leaves no other trace.
+    // Unreadable without VIEW DATABASE STATE, which the reader does not need: not a problem.
+    if let Ok(errors) = conn.capture_job_errors().await
+        && !errors.is_empty()
+    {
+        let text = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" | ");
+        report.problem(
+            format!("{database}: the capture job is failing, nothing is captured: {text}"),
+            "find the cause in SQL Server's error log; for 22859 after a change to a table with a hierarchyid, geometry or geography column and DDL on it (Microsoft KB 4538384): disable and re-enable CDC on that table",
+        );
+    }
     let tables = match conn.rows("SELECT t.object_id, s.name AS schema_name, t.name AS table_name, t.is_tracked_by_cdc FROM sys.tables t INNER JOIN sys.schemas s ON s.schema_id = t.schema_id",
     )
     .await

@@ -1,12 +1,13 @@
 //! Lag measured beside the pipeline, on connections of its own: the SQL Server source's LSN
-//! distance ([`SOURCE_LSN_DISTANCE`]) and the Kafka
+//! distance ([`SOURCE_LSN_DISTANCE`]) and its capture job's errors ([`CAPTURE_JOB_ERRORS`]),
+//! and the Kafka
 //! source's consumer lag ([`CONSUMER_LAG`]). Both poll every
 //! `[ops] lag_interval_ms` (default 5 000); a failed poll is logged and retried at the next
 //! tick, never failing the pipeline.
 
 use crate::check;
 use crate::config::MssqlSection;
-use crate::metering::{CONSUMER_LAG, SOURCE_LSN_DISTANCE, SinkCounters};
+use crate::metering::{CAPTURE_JOB_ERRORS, CONSUMER_LAG, SOURCE_LSN_DISTANCE, SinkCounters};
 use cdc_core::Lsn;
 use cdc_mssql::ServerConnection;
 use kafka_io::KafkaConfig;
@@ -43,8 +44,8 @@ pub fn lsn_distance(max: Lsn, delivered: Lsn) -> u128 {
 }
 
 /// Polls `sys.fn_cdc_get_max_lsn()` of each of `databases` and sets
-/// [`SOURCE_LSN_DISTANCE`] against the newest commit LSN `counters` saw delivered, until
-/// `stop` is cancelled.
+/// [`SOURCE_LSN_DISTANCE`] against the newest commit LSN `counters` saw delivered, and the
+/// capture job's latest errors into [`CAPTURE_JOB_ERRORS`], until `stop` is cancelled.
 pub fn spawn_mssql_lag(
     section: MssqlSection,
     databases: Vec<String>,
@@ -84,6 +85,24 @@ pub fn spawn_mssql_lag(
                         "database" => database.clone()
                     )
                     .set(lsn_distance(max, delivered) as f64);
+                }
+                let Some(conn) = conns.get_mut(database) else {
+                    continue;
+                };
+                match tokio::time::timeout(POLL_TIMEOUT, conn.capture_job_errors()).await {
+                    Ok(Ok(errors)) => metrics::gauge!(
+                        CAPTURE_JOB_ERRORS,
+                        "pipeline" => counters.pipeline().to_string(),
+                        "database" => database.clone()
+                    )
+                    .set(errors.len() as f64),
+                    Ok(Err(e)) => {
+                        tracing::debug!(%database, error = %e, "cannot read the capture job's errors");
+                    }
+                    Err(_) => {
+                        tracing::debug!(%database, "reading the capture job's errors timed out");
+                        conns.remove(database);
+                    }
                 }
             }
         }

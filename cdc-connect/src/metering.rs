@@ -55,6 +55,13 @@ pub const READY: &str = "cdc_ready";
 /// change. Read every `lag_interval_ms` on a connection of its own; absent until the first
 /// event of the database is delivered.
 pub const SOURCE_LSN_DISTANCE: &str = "cdc_source_lsn_distance";
+/// SQL Server source, by `database`: errors of the capture job's latest log scan session
+/// (`sys.dm_cdc_errors`), 0 while it works. Above 0 the capture job captures nothing more
+/// — and [`SOURCE_LSN_DISTANCE`] stays at 0, since the max LSN stands still too — until the
+/// cause is fixed (cdc-mssql's `CaptureJobError` names the known one). Read every
+/// `lag_interval_ms` on the lag poller's connection; needs VIEW DATABASE STATE (absent
+/// without it).
+pub const CAPTURE_JOB_ERRORS: &str = "cdc_source_capture_job_errors";
 /// Kafka source, by `topic` and `partition`: the partition's high watermark minus the consumer
 /// group's committed offset (the checkpoint: committed only after the sink made the records
 /// durable); with nothing committed yet, the high watermark minus the low one. Read every
@@ -83,6 +90,7 @@ pub const METRIC_NAMES: &[&str] = &[
     ERRORS,
     READY,
     SOURCE_LSN_DISTANCE,
+    CAPTURE_JOB_ERRORS,
     CONSUMER_LAG,
 ];
 

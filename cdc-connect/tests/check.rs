@@ -250,3 +250,51 @@ max_records = 0
         "{rendered}"
     );
 }
+
+/// A capture job failing at every run (Microsoft's KB 4538384: a change to a table with a
+/// hierarchyid column, then DDL on it, read by one run) is a problem `cdc check` names, with
+/// the server's errors and the KB's fix; the same server before the failure has no such line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_a_failing_capture_job_with_its_errors() {
+    let sim = Simulator::start(SimConfig::new("Check-Passw0rd!").manual_capture())
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        sim.run_script(
+            "CREATE DATABASE shop\nGO\nUSE shop\nGO\nEXEC sys.sp_cdc_enable_db\nGO\n\
+             CREATE TABLE dbo.places (id int NOT NULL PRIMARY KEY, node hierarchyid NULL)\nGO\n\
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'places', @role_name = NULL\nGO\n\
+             INSERT INTO dbo.places VALUES (1, '/1/')\nGO\n",
+        )
+        .unwrap()
+    });
+    sim.scan();
+    let file = connection_only(&sim.ado_connection_string());
+    let failing = |report: &cdc_connect::check::Report| {
+        report
+            .problems
+            .iter()
+            .find(|p| p.what.contains("the capture job is failing"))
+            .cloned()
+    };
+    let report = cdc_connect::check::check(&file).await;
+    assert_eq!(failing(&report), None, "{}", report.render());
+    tokio::task::block_in_place(|| {
+        sim.run_script(
+            "USE shop\nGO\nINSERT INTO dbo.places VALUES (2, '/2/')\nGO\n\
+             ALTER TABLE dbo.places ADD note nvarchar(10) NULL\nGO\n",
+        )
+        .unwrap()
+    });
+    sim.scan();
+    let report = cdc_connect::check::check(&file).await;
+    let problem = failing(&report).unwrap_or_else(|| panic!("{}", report.render()));
+    assert!(
+        problem.what.contains("22859: Log Scan process failed"),
+        "{}",
+        problem.what
+    );
+    assert!(problem.what.contains("18805: "), "{}", problem.what);
+    assert!(problem.fix.contains("KB 4538384"), "{}", problem.fix);
+    sim.stop().await;
+}

@@ -233,6 +233,69 @@ async fn source_lag_keeps_growing_while_a_stalled_source_delivers_nothing() {
     sim.stop().await;
 }
 
+/// A capture job that fails at every run (Microsoft's KB 4538384: a change to a table with a
+/// hierarchyid column, then DDL on it, read by one run) captures nothing and leaves the LSN
+/// distance at 0; `cdc_source_capture_job_errors` shows its latest session's errors, and
+/// drops back to 0 once CDC is disabled on that table and the job gets past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_job_errors_show_a_failing_capture_job_and_clear_when_it_recovers() {
+    let (sim, ado) = simulator(
+        "CREATE TABLE dbo.places (id int NOT NULL PRIMARY KEY, node hierarchyid NULL)\nGO\n\
+         EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'places', @role_name = NULL\nGO\n",
+    )
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = spawn(&to_s3(work.path(), port), &ado);
+    let errors = || {
+        value(
+            port,
+            "cdc_source_capture_job_errors",
+            &[("database", "shop")],
+        )
+    };
+    tokio::task::block_in_place(|| {
+        wait_for("every row delivered", Duration::from_secs(120), || {
+            (value(port, "cdc_events_total", &[])? >= ROWS as f64).then_some(())
+        });
+        wait_for("the gauge at 0", Duration::from_secs(30), || {
+            (errors()? == 0.0).then_some(())
+        });
+    });
+    sim.faults().stop_capture();
+    tokio::task::block_in_place(|| {
+        sim.run_script(
+            "USE shop\nGO\nINSERT INTO dbo.places VALUES (1, '/1/')\n\
+             ALTER TABLE dbo.places ADD note nvarchar(10) NULL\nGO\n",
+        )
+        .unwrap()
+    });
+    sim.faults().start_capture();
+    tokio::task::block_in_place(|| {
+        wait_for(
+            "the capture job's three errors",
+            Duration::from_secs(30),
+            || (errors()? == 3.0).then_some(()),
+        )
+    });
+    tokio::task::block_in_place(|| {
+        sim.run_script(
+            "USE shop\nGO\nEXEC sys.sp_cdc_disable_table @source_schema = N'dbo', @source_name = N'places', @capture_instance = N'all'\nGO\n",
+        )
+        .unwrap()
+    });
+    tokio::task::block_in_place(|| {
+        wait_for("the gauge back at 0", Duration::from_secs(30), || {
+            (errors()? == 0.0).then_some(())
+        })
+    });
+    assert_eq!(
+        tokio::task::block_in_place(|| terminate(child, "cdc")),
+        Some(0)
+    );
+    sim.stop().await;
+}
+
 /// The Kafka source's lag per partition is the high watermark minus the group's committed
 /// offset: all of each partition while the sink holds everything undurable (nothing
 /// committed), 0 once a run has made everything durable and committed it.

@@ -15,16 +15,20 @@
 //! - [`MssqlConfig`]: connection (ADO.NET string or builder), tables, snapshot, polling, TLS;
 //! - [`MssqlSource`]: the [`ChangeSource`](cdc_core::ChangeSource);
 //! - [`Error`]: what can go wrong, with what to run to fix it;
+//! - [`CaptureJobError`]: why SQL Server's capture job fails, when it does
+//!   ([`ServerConnection::capture_job_errors`]; the reader logs them while nothing arrives);
 //! - [`Lsn`]: SQL Server's log sequence number (re-exported from cdc-core).
 //!
 //! Inside, one job per module: `config` (the configuration and its builder), `ado`
 //! (connection strings), `connection` and `handshake` (reaching the server, reconnecting),
+//! `capture_job` (the capture job's errors),
 //! `catalog` (capture instances, columns, keys), `query` (the reader's SQL), `types` (driver
 //! values to cdc-core values), `snapshot` (the initial snapshot), `stream` (change-table
 //! windows in commit order), `incremental` (incremental and blocking snapshots, signals),
 //! `source` (the [`ChangeSource`](cdc_core::ChangeSource) over them), `error`.
 
 mod ado;
+mod capture_job;
 mod catalog;
 mod config;
 mod connection;
@@ -38,6 +42,7 @@ mod source;
 mod stream;
 mod types;
 
+pub use capture_job::CaptureJobError;
 pub use cdc_core::{Lsn, LsnPosition};
 pub use config::{
     Encryption, MssqlConfig, MssqlConfigBuilder, NewTableSnapshot, RetentionPolicy, Secret,

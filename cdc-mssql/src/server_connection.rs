@@ -1,5 +1,6 @@
 //! A connection for tools that query the server beside the reader.
 
+use crate::capture_job::{self, CaptureJobError};
 use crate::connection::Connection;
 use crate::{Error, MssqlConfig};
 use futures::FutureExt;
@@ -53,6 +54,18 @@ impl ServerConnection {
                 async move { client.simple_query(sql).await?.into_first_result().await }.boxed()
             })
             .await
+    }
+
+    /// The errors of the capture job's latest log scan session in this database: empty while
+    /// the job works (or has not run), else what `sys.dm_cdc_errors` holds for that session
+    /// — the capture job captures nothing more until the cause is fixed (see
+    /// [`CaptureJobError`]).
+    ///
+    /// # Errors
+    /// As [`rows`](Self::rows); [`Error::PermissionDenied`] without VIEW DATABASE STATE.
+    pub async fn capture_job_errors(&mut self) -> Result<Vec<CaptureJobError>, Error> {
+        let rows = self.rows(capture_job::LATEST_SESSION_ERRORS).await?;
+        Ok(capture_job::from_rows(&rows))
     }
 
     /// Closes the connection.

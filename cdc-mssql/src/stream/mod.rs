@@ -6,8 +6,11 @@
 //! - `window`: one window of committed transactions — its bounds from
 //!   `cdc.lsn_time_mapping`, one page of each capture instance's changes, merged into commit
 //!   order as events and schema changes;
-//! - `row`: one change-table row read into values (`__$update_mask`, unavailable values).
+//! - `row`: one change-table row read into values (`__$update_mask`, unavailable values);
+//! - `capture_health`: the capture job's errors (`sys.dm_cdc_errors`) logged while nothing
+//!   new arrives.
 
+mod capture_health;
 mod row;
 mod window;
 
@@ -69,6 +72,8 @@ pub(crate) struct StreamReader {
     /// The capture instances whose tables were handed to [`StreamReader::take_new_tables`]
     /// once already (a table is snapshotted once per instance).
     snapshotted_instances: std::collections::HashSet<String>,
+    /// Reports a failing capture job while nothing new arrives.
+    capture_health: capture_health::CaptureHealth,
 }
 
 /// What one poll found: the next items of the current window.
@@ -144,6 +149,7 @@ impl StreamReader {
             awaiting: None,
             new_tables: Vec::new(),
             snapshotted_instances: std::collections::HashSet::new(),
+            capture_health: capture_health::CaptureHealth::new(),
         })
     }
 

@@ -50,7 +50,11 @@ impl StreamReader {
             // everything up to it was captured, so the window may end there.
             to = Some(lsn);
         }
-        let Some(to) = to else { return Ok(false) };
+        let Some(to) = to else {
+            self.capture_health.idle(&mut self.conn).await;
+            return Ok(false);
+        };
+        self.capture_health.moved();
         // Each table reads its older instance up to the newer one's start LSN, then the newer.
         let mut lanes = Vec::new();
         for instances in &self.catalog.tables {
