@@ -879,6 +879,89 @@ async fn convert_to_text_in_a_date_style_gives_sql_servers_text() {
     sim.stop().await;
 }
 
+/// A date/time value converted to text without a style takes its type's default (Microsoft,
+/// "CAST and CONVERT": style 0 is the "Default for datetime and smalldatetime", 21/121 the
+/// "default for time, date, datetime2, and datetimeoffset", the fraction as many digits as
+/// the type's scale; "datetimeoffset": `YYYY-MM-DD hh:mm:ss[.nnnnnnn] [{+|-}hh:mm]`). The
+/// type comes from the expression: a column, a CAST, a sql_variant's base type. Every type
+/// gave ISO text with chrono's fraction.
+#[tokio::test]
+async fn a_date_or_time_converted_to_text_without_a_style_takes_its_types_default_form() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    let cases = [
+        (
+            "CAST(CAST('2024-01-05 14:03:07.123' AS datetime) AS varchar(30))",
+            "Jan  5 2024  2:03PM",
+        ),
+        (
+            "CONVERT(nvarchar(30), CAST('2024-01-05 09:03:29' AS smalldatetime))",
+            "Jan  5 2024  9:03AM",
+        ),
+        (
+            "CAST(CAST('2024-01-05 14:03:07.123' AS datetime2) AS varchar(30))",
+            "2024-01-05 14:03:07.1230000",
+        ),
+        (
+            "CAST(CAST('2024-01-05 14:03:07.5' AS datetime2(0)) AS varchar(30))",
+            "2024-01-05 14:03:08",
+        ),
+        (
+            "CAST(CAST('2024-01-05' AS date) AS varchar(30))",
+            "2024-01-05",
+        ),
+        (
+            "CONVERT(varchar(30), CAST('14:03:07.5' AS time(3)))",
+            "14:03:07.500",
+        ),
+        (
+            "CAST(CAST('14:03:07' AS time) AS nvarchar(30))",
+            "14:03:07.0000000",
+        ),
+        (
+            "CAST(CAST('2024-01-05 14:03:07.5 +01:00' AS datetimeoffset(3)) AS varchar(40))",
+            "2024-01-05 14:03:07.500 +01:00",
+        ),
+        (
+            "CAST(CAST(CAST('2024-01-05 14:03:07' AS datetime) AS sql_variant) AS varchar(30))",
+            "Jan  5 2024  2:03PM",
+        ),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(
+            text(&mut c, &format!("SELECT {expr}")).await,
+            want,
+            "{expr}"
+        );
+    }
+    // A column's declared type, in CAST and in an assignment to a character column.
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.stamps (id int NOT NULL PRIMARY KEY, at datetime NULL, at2 datetime2(2) NULL, s varchar(40) NULL);
+         INSERT INTO dbo.stamps VALUES (1, '2024-01-05 14:03:07', '2024-01-05 14:03:07.25', NULL);
+         INSERT INTO dbo.stamps (id, s) SELECT 2, at FROM dbo.stamps WHERE id = 1;
+         UPDATE dbo.stamps SET s = at2 WHERE id = 1;",
+    )
+    .await;
+    assert_eq!(
+        text(
+            &mut c,
+            "SELECT CAST(at AS varchar(30)) FROM dbo.stamps WHERE id = 1"
+        )
+        .await,
+        "Jan  5 2024  2:03PM"
+    );
+    assert_eq!(
+        text(&mut c, "SELECT s FROM dbo.stamps WHERE id = 1").await,
+        "2024-01-05 14:03:07.25"
+    );
+    assert_eq!(
+        text(&mut c, "SELECT s FROM dbo.stamps WHERE id = 2").await,
+        "Jan  5 2024  2:03PM"
+    );
+    sim.stop().await;
+}
+
 async fn text(c: &mut common::Conn, sql: &str) -> String {
     let rows = c
         .simple_query(sql)

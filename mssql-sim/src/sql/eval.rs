@@ -399,7 +399,10 @@ impl Exec<'_> {
                     let base = self.static_type(expr, cols).map(|(t, _)| t);
                     crate::value::variant::wrap(v, base)
                 } else {
-                    coerce(v, &ty)
+                    // A date/time value's text depends on its declared type (style 0 for
+                    // datetime): value::styles::default_text.
+                    let source = self.static_type(expr, cols).map(|(t, _)| t);
+                    crate::value::styles::coerce_from(v, source, &ty)
                 };
                 match converted {
                     Ok(v) => Ok(v),
@@ -442,7 +445,8 @@ impl Exec<'_> {
                     )),
                     (_, v) => v,
                 };
-                match coerce(v, &ty) {
+                let source = self.static_type(expr, cols).map(|(t, _)| t);
+                match crate::value::styles::coerce_from(v, source, &ty) {
                     Ok(v) => Ok(v),
                     Err(_) if *is_try => Ok(Value::Null),
                     Err(e) => Err(e),

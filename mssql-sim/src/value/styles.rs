@@ -7,10 +7,20 @@
 //! the source type has: 3 for `datetime`, the scale for `datetime2`, `time` and
 //! `datetimeoffset`. Styles 126 and 127 leave out a fraction that is zero; 127 ends in `Z`.
 //! A style SQL Server does not have for date and time values is error 281.
+//!
+//! Without a style (`CAST`, `CONVERT` without its third argument, and the implicit conversion
+//! of an assignment) each type has its default ([`default_text`]): style 0 for `datetime`
+//! and `smalldatetime` ("Default for datetime and smalldatetime"), and for `date`, `time`,
+//! `datetime2` and `datetimeoffset` the ODBC canonical form ("21 or 25 or 121 … default for
+//! time, date, datetime2, and datetimeoffset"), which the types' own pages spell out as
+//! their character forms: `YYYY-MM-DD`, `hh:mm:ss[.nnnnnnn]`, `YYYY-MM-DD hh:mm:ss[.nnnnnnn]`
+//! and `YYYY-MM-DD hh:mm:ss[.nnnnnnn] [{+|-}hh:mm]`, the fraction as many digits as the
+//! type's scale (datetimeoffset: "26 … to 34 characters").
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 
 use crate::error::{SqlError, SqlResult};
+use crate::value::{SqlType, Value, coerce};
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -98,6 +108,61 @@ pub(crate) fn format(
             ));
         }
     })
+}
+
+/// The text SQL Server gives a date/time value of type `source` converted to a character
+/// type without a style (see the module's documentation); `None` when `source` is no
+/// date/time type or `v` no value of it.
+pub(crate) fn default_text(v: &Value, source: &SqlType) -> Option<String> {
+    let ymd = |at: &NaiveDateTime| format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day());
+    let hms = |at: &NaiveDateTime, digits: u8| {
+        let whole = format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second());
+        if digits == 0 {
+            return whole;
+        }
+        let n = u32::from(digits.min(7));
+        let scaled = at.nanosecond().min(999_999_999) / 10u32.pow(9 - n);
+        format!("{whole}.{scaled:0width$}", width = n as usize)
+    };
+    Some(match (source, v) {
+        (SqlType::DateTime, Value::DateTime(at)) => format(*at, 3, 0, "datetime").ok()?,
+        (SqlType::SmallDateTime, Value::DateTime(at)) => format(*at, 0, 0, "smalldatetime").ok()?,
+        (SqlType::DateTime2(p), Value::DateTime(at)) => format!("{} {}", ymd(at), hms(at, *p)),
+        (SqlType::Date, Value::Date(d)) => ymd(&d.and_time(chrono::NaiveTime::MIN)),
+        (SqlType::Time(p), Value::Time(t)) => hms(&chrono::NaiveDate::MIN.and_time(*t), *p),
+        (SqlType::DateTimeOffset(p), Value::DateTimeOffset(d)) => {
+            let at = d.naive_local();
+            format!("{} {} {}", ymd(&at), hms(&at, *p), d.offset())
+        }
+        _ => return None,
+    })
+}
+
+/// `v` converted to `ty` as SQL Server converts a value whose type is `source` (the
+/// expression's declared type, where known): a date/time value to a character type takes
+/// its type's default text ([`default_text`]), a decimal to a binary type keeps its
+/// declared precision and scale (a `sql_variant` does both by its base type, in [`coerce`]).
+/// Everything else is [`coerce`].
+pub(crate) fn coerce_from(v: Value, source: Option<SqlType>, ty: &SqlType) -> SqlResult<Value> {
+    match (&v, source) {
+        (Value::Variant(..), _) | (_, None) => {}
+        (v, Some(source)) if ty.is_string() => {
+            if let Some(text) = default_text(v, &source) {
+                return coerce(Value::Str(text), ty);
+            }
+        }
+        // A decimal to binary carries its declared precision and scale.
+        (Value::Decimal(x, xs), Some(SqlType::Decimal(p, s)))
+            if matches!(ty, SqlType::Binary(_) | SqlType::VarBinary(_)) =>
+        {
+            if let Some(x) = crate::value::rescale(*x, *xs, s) {
+                let bytes = super::convert::decimal_bytes(x, p, s);
+                return coerce(Value::Bytes(bytes), ty);
+            }
+        }
+        _ => {}
+    }
+    coerce(v, ty)
 }
 
 #[cfg(test)]

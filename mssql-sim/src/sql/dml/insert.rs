@@ -189,12 +189,13 @@ impl Exec<'_> {
             };
             (t.columns.len(), positions)
         };
-        // sql_variant columns keep the type each value is written as (below).
-        let to_variant: Vec<bool> = {
+        // sql_variant columns keep the type each value is written as, and a date/time value
+        // put in a character column takes its type's default text (below).
+        let targets: Vec<Option<SqlType>> = {
             let t = self.table(&r)?;
             positions
                 .iter()
-                .map(|&p| t.columns.get(p).is_some_and(|c| c.ty == SqlType::Variant))
+                .map(|&p| t.columns.get(p).map(|c| c.ty))
                 .collect()
         };
         let source = ins
@@ -207,18 +208,35 @@ impl Exec<'_> {
                     let mut out = Vec::with_capacity(row.len());
                     for (i, e) in row.iter().enumerate() {
                         let v = self.eval_const(e)?;
-                        if to_variant.get(i).copied().unwrap_or(false) {
-                            let base = self.written_type(e);
-                            out.push(crate::value::variant::wrap(v, base)?);
-                        } else {
-                            out.push(v);
-                        }
+                        let written = self.written_type(e, &[]);
+                        out.push(written_value(
+                            v,
+                            written,
+                            targets.get(i).copied().flatten(),
+                        )?);
                     }
                     rows.push(out);
                 }
                 rows
             }
-            _ => self.query(&source)?.rows,
+            _ => {
+                let rel = self.query(&source)?;
+                let types: Vec<SqlType> = rel.cols.iter().map(|c| c.ty).collect();
+                let mut rows = Vec::with_capacity(rel.rows.len());
+                for row in rel.rows {
+                    let mut out = Vec::with_capacity(row.len());
+                    for (i, v) in row.into_iter().enumerate() {
+                        let written = types.get(i).copied();
+                        out.push(written_value(
+                            v,
+                            written,
+                            targets.get(i).copied().flatten(),
+                        )?);
+                    }
+                    rows.push(out);
+                }
+                rows
+            }
         };
         let mut n = 0u64;
         for row in rows {
@@ -247,17 +265,38 @@ impl Exec<'_> {
     /// The type a VALUES expression is written as, which a sql_variant column keeps as its
     /// base type: a character literal is varchar(n), an N'' literal nvarchar(n) (SQL Server's
     /// literal types; the simulator's text values do not tell them apart), otherwise the
-    /// expression's static type (a CAST's target, a column's or variable's type).
-    fn written_type(&self, e: &Expr) -> Option<SqlType> {
+    /// expression's static type (a CAST's target, a column's or variable's type, `cols` the
+    /// columns it can name).
+    pub(super) fn written_type(
+        &self,
+        e: &Expr,
+        cols: &[crate::sql::rel::RelCol],
+    ) -> Option<SqlType> {
         use sqlparser::ast::Value as AstValue;
         let chars = |s: &str| Len::N(u16::try_from(s.chars().count().max(1)).unwrap_or(8000));
         match e {
             Expr::Value(v) => match &v.value {
                 AstValue::SingleQuotedString(s) => Some(SqlType::VarChar(chars(s))),
                 AstValue::NationalStringLiteral(s) => Some(SqlType::NVarChar(chars(s))),
-                _ => self.static_type(e, &[]).map(|(t, _)| t),
+                _ => self.static_type(e, cols).map(|(t, _)| t),
             },
-            _ => self.static_type(e, &[]).map(|(t, _)| t),
+            _ => self.static_type(e, cols).map(|(t, _)| t),
         }
+    }
+}
+
+/// A value written as type `written` on its way into a column of type `target`: a
+/// sql_variant column keeps `written` as the base type; a character column gets a date/time
+/// value's default text for `written` (`datetime` is style 0: value::styles); any other
+/// column takes the value as it is (the row's coercion follows).
+pub(super) fn written_value(
+    v: Value,
+    written: Option<SqlType>,
+    target: Option<SqlType>,
+) -> SqlResult<Value> {
+    match target {
+        Some(SqlType::Variant) => crate::value::variant::wrap(v, written),
+        Some(t) if t.is_string() => crate::value::styles::coerce_from(v, written, &t),
+        _ => Ok(v),
     }
 }

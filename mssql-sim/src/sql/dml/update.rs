@@ -105,7 +105,12 @@ impl Exec<'_> {
                     format!("Cannot update identity column '{n}'."),
                 ));
             }
-            targets.push((idx, &a.value));
+            // The type the value is written as: a sql_variant column keeps it as the base
+            // type, a character column gets a date/time value's default text for it (as
+            // INSERT does: insert::written_value).
+            let written = self.written_type(&a.value, &eval_cols);
+            let col_ty = self.table(&r)?.columns[idx].ty;
+            targets.push((idx, &a.value, written, col_ty));
         }
         let mut n = 0u64;
         let mut pk_changes = Vec::new();
@@ -115,13 +120,20 @@ impl Exec<'_> {
                 None => continue,
             };
             let mut new = old.clone();
-            for (c, e) in &targets {
-                new[*c] = self.eval(e, &eval_cols, &eval_row, None)?;
+            for (c, e, written, col_ty) in &targets {
+                let v = self.eval(e, &eval_cols, &eval_row, None)?;
+                new[*c] =
+                    super::insert::written_value(v, *written, Some(*col_ty)).map_err(|e| {
+                        SqlError {
+                            aborts_batch: false,
+                            ..e
+                        }
+                    })?;
             }
             // Computed columns follow the new values (coerced first, as they will be stored).
             {
                 let t = self.table(&r)?;
-                for (c, _) in &targets {
+                for (c, ..) in &targets {
                     if let Some(col) = t.columns.get(*c) {
                         new[*c] = coerce(std::mem::replace(&mut new[*c], Value::Null), &col.ty)
                             .map_err(|e| SqlError {
