@@ -55,6 +55,11 @@ struct Input {
     /// The Kafka Connect worker's bootstrap.servers, for translated configurations.
     #[arg(long, env = "CDC_KAFKA_BROKERS", value_name = "HOST:PORT")]
     kafka_brokers: Option<String>,
+    /// Address of the `/metrics`, `/health` and `/ready` endpoints (the file's `[ops] listen`,
+    /// which it overrides), e.g. `0.0.0.0:9464`. Translated Kafka Connect configurations have
+    /// no `[ops]` section: without this they run with no endpoints.
+    #[arg(long, env = "CDC_OPS_LISTEN", value_name = "HOST:PORT")]
+    listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -64,6 +69,14 @@ enum LogFormatArg {
 }
 
 fn load(input: &Input) -> Result<PipelineFile, String> {
+    let mut file = load_file(input)?;
+    if let Some(listen) = &input.listen {
+        file.ops.listen = Some(listen.clone());
+    }
+    Ok(file)
+}
+
+fn load_file(input: &Input) -> Result<PipelineFile, String> {
     if let Some(path) = &input.config {
         let file = PipelineFile::load(path).map_err(|e| e.to_string())?;
         for warning in &file.warnings {

@@ -350,3 +350,42 @@ fn config_provider_references_resolve_from_the_environment_or_are_refused_naming
         assert!(!error.contains("S3cret"), "{error}");
     }
 }
+
+/// Translated Kafka Connect configurations have no `[ops]` section, so `cdc run
+/// --connect-config …` served no `/metrics`, `/health` or `/ready`: `--listen` (or
+/// `CDC_OPS_LISTEN`) gives them one, and overrides a pipeline file's.
+#[test]
+fn listen_gives_translated_configurations_their_ops_endpoints() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let print = |extra: &[&str], env: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cdc"));
+        cmd.arg("print-config")
+            .arg("--connect-config")
+            .arg(fixtures.join("debezium-sqlserver.json"))
+            .arg("--connect-config")
+            .arg(fixtures.join("s3-sink.properties.json"))
+            .args(extra)
+            .env_remove("CDC_OPS_LISTEN");
+        if let Some(listen) = env {
+            cmd.env("CDC_OPS_LISTEN", listen);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let toml = String::from_utf8(out.stdout).unwrap();
+        let file = config::PipelineFile::parse(&toml, "printed", |_| Some("x".into())).unwrap();
+        file.ops.listen
+    };
+    assert_eq!(print(&[], None), None);
+    assert_eq!(
+        print(&["--listen", "127.0.0.1:9464"], None).as_deref(),
+        Some("127.0.0.1:9464")
+    );
+    assert_eq!(
+        print(&[], Some("0.0.0.0:9465")).as_deref(),
+        Some("0.0.0.0:9465")
+    );
+}
