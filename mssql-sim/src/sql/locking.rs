@@ -55,7 +55,10 @@ pub(crate) const LOCK_WAIT: i32 = -1222;
 
 /// Error 1222, class 16: the statement waited longer than `SET LOCK_TIMEOUT` allows. It ends
 /// the statement only (SQL Server's SET LOCK_TIMEOUT page: the transaction is not rolled
-/// back). State 51 as SQL Server 2022 sends it for a lock request.
+/// back). State 51: what public transcripts show for an UPDATE waiting on another session's
+/// row lock under `SET LOCK_TIMEOUT` ("Msg 1222, Level 16, State 51 … The statement has been
+/// terminated."); other waits show other states (56 for an ALTER TABLE, 37 for a detach),
+/// which the simulator does not tell apart.
 pub(crate) fn lock_timeout_error() -> SqlError {
     SqlError::new(1222, "Lock request time out period exceeded.")
         .state(51)
