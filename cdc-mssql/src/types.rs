@@ -19,8 +19,11 @@ pub(crate) fn select_expression(column: &str, data_type: &DataType) -> String {
         DataType::Money | DataType::SmallMoney => {
             format!("CAST({quoted} AS decimal(19,4)) AS {quoted}")
         }
-        // sql_variant as it is, so its base type arrives with it (see `variant`).
-        DataType::Opaque { type_name } if type_name == "sql_variant" => quoted,
+        // sql_variant as it is, so its base type arrives with it, then what tiberius's
+        // decoding loses of that type (see `variant`).
+        DataType::Opaque { type_name } if type_name == "sql_variant" => {
+            variant::select_expression(&quoted)
+        }
         // geometry/geography: EWKB, the WKB with its SRID (see `spatial`).
         DataType::Opaque { type_name } if is_spatial(type_name) => {
             spatial::select_expression(&quoted)
@@ -90,13 +93,20 @@ pub(crate) fn param(value: &Value) -> Option<Box<dyn tiberius::ToSql + Send + Sy
     })
 }
 
-/// Converts one cell it owns: strings and binaries move out of the driver's row instead
-/// of being copied.
-pub(crate) fn into_value(data: ColumnData<'static>, data_type: &DataType) -> Result<Value, String> {
+/// Converts one column's cells it owns: `data` is its first cell, `rest` the row's following
+/// cells, from which a column whose [`select_expression`] selects more than one cell takes
+/// the others (a `sql_variant`'s base type). Strings and binaries move out of the driver's
+/// row instead of being copied.
+pub(crate) fn into_value(
+    data: ColumnData<'static>,
+    rest: &mut dyn Iterator<Item = ColumnData<'static>>,
+    data_type: &DataType,
+) -> Result<Value, String> {
     if let DataType::Opaque { type_name } = data_type
         && type_name == "sql_variant"
     {
-        return Ok(variant::encode(&data)?.map_or(Value::Null, Value::Bytes));
+        let base = variant::Base::read(rest)?;
+        return Ok(variant::encode(&data, &base)?.map_or(Value::Null, Value::Bytes));
     }
     if let (DataType::Opaque { type_name }, ColumnData::Binary(Some(b))) = (data_type, &data)
         && is_spatial(type_name)

@@ -118,7 +118,8 @@ async fn sql_variant_reaches_events_with_its_base_type() {
     target.scan().await;
     let events = read_events(&mut source, 5).await;
     let int5 = Value::Bytes(vec![0x38, 0, 5, 0, 0, 0]);
-    let ab = Value::Bytes(vec![0xE7, 7, 0, 0, 0, 0, 0, 4, 0, b'a', 0, b'b', 0]);
+    // nvarchar(2) with SQL_Latin1_General_CP1_CI_AS's collation bytes.
+    let ab = bytes("E7070904D00034040061006200");
     let bin = Value::Bytes(vec![0xA5, 2, 2, 0, 1, 2]);
     assert_eq!(
         nodes(&events),
@@ -129,6 +130,74 @@ async fn sql_variant_reaches_events_with_its_base_type() {
             (Op::Update, Some(bin), Some(Value::Null)),
             (Op::Delete, Some(Value::Null), None),
         ]
+    );
+}
+
+/// A sql_variant's base type reaches events as SQL Server has it, where tiberius's decoding
+/// alone loses it: a varchar/char base is BIGVARCHR/BIGCHAR (0xA7/0xAF) with its collation,
+/// declared length and code-page bytes; money/smallmoney are MONEY/SMALLMONEY (0x3C/0x7A),
+/// not float; a decimal keeps its declared precision. Snapshot and change rows alike. Every
+/// character base became nvarchar with zero collation bytes, money a float (0x3E).
+#[tokio::test]
+async fn sql_variant_events_keep_char_varchar_and_money_base_types() {
+    let target = Target::new("clr_variant_bases").await;
+    target
+        .run(
+            "ALTER DATABASE [clr_variant_bases] SET ALLOW_SNAPSHOT_ISOLATION ON;
+             CREATE TABLE dbo.kv (id int NOT NULL PRIMARY KEY, v sql_variant NULL);
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'kv', @role_name = NULL;
+             INSERT INTO dbo.kv VALUES (1, 'é'), (2, CAST('x' AS char(3))), (3, CAST(12.5 AS money)),
+               (4, CAST(1.25 AS smallmoney)), (5, CAST(1.5 AS decimal(10,3))), (6, CAST(-2 AS money));",
+        )
+        .await;
+    target.scan().await;
+    let config = target
+        .config()
+        .snapshot_mode(SnapshotMode::Initial)
+        .build()
+        .unwrap();
+    let mut source = target.source(config, None).await;
+    let collation = "0904D00034";
+    let expected = vec![
+        // varchar(1) 'é': code page 1252 byte 0xE9.
+        bytes(&format!("A707{collation}0100E9")),
+        // char(3) 'x  '.
+        bytes(&format!("AF07{collation}0300782020")),
+        // money 12.5 = 125000 ten-thousandths: high 32 bits, then low 32 bits.
+        bytes("3C000000000048E80100"),
+        // smallmoney 1.25 = 12500 ten-thousandths.
+        bytes("7A00D4300000"),
+        // decimal(10,3) 1.500: precision 10, scale 3, positive, 8 bytes.
+        bytes("6A020A0301DC05000000000000"),
+        // money -2 = -20000 ten-thousandths: 0xFFFFFFFF_FFFFB1E0.
+        bytes("3C00FFFFFFFFE0B1FFFF"),
+    ];
+    let snapshot = read_events(&mut source, 6).await;
+    let after = |events: &[cdc_core::ChangeEvent]| -> Vec<Value> {
+        events
+            .iter()
+            .map(|e| e.after.as_ref().unwrap().0[1].clone())
+            .collect()
+    };
+    assert_eq!(after(&snapshot), expected);
+    target
+        .run(
+            "UPDATE dbo.kv SET v = CAST('ab' AS varchar(10)) WHERE id = 1;
+             UPDATE dbo.kv SET v = CAST(7 AS money) WHERE id = 2;",
+        )
+        .await;
+    target.scan().await;
+    let streamed = read_events(&mut source, 2).await;
+    assert_eq!(
+        after(&streamed),
+        vec![
+            bytes(&format!("A707{collation}0A006162")),
+            bytes("3C000000000070110100"),
+        ]
+    );
+    assert_eq!(
+        streamed[0].before.as_ref().unwrap().0[1],
+        bytes(&format!("A707{collation}0100E9"))
     );
 }
 

@@ -143,7 +143,7 @@ pub(crate) fn table_row(table: &TableSchema, row: tiberius::Row) -> Result<Vec<V
                     format!("no value for column {}", column.name),
                 )
             })?;
-            into_value(data, &column.data_type).map_err(|reason| Error::Value {
+            into_value(data, &mut cells, &column.data_type).map_err(|reason| Error::Value {
                 table: table.id.to_string(),
                 column: column.name.clone(),
                 reason,

@@ -88,7 +88,7 @@ pub(super) fn change_row(
             Error::protocol(what(), format!("no value for column {}", column.name))
         })?;
         values.push(
-            into_value(data, &column.data_type).map_err(|reason| Error::Value {
+            into_value(data, &mut cells, &column.data_type).map_err(|reason| Error::Value {
                 table: table.id.to_string(),
                 column: column.name.clone(),
                 reason,
