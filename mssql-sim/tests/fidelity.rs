@@ -962,6 +962,46 @@ async fn a_date_or_time_converted_to_text_without_a_style_takes_its_types_defaul
     sim.stop().await;
 }
 
+/// A date/time value assigned to a character variable takes its type's default text, as in
+/// CAST (Microsoft, "CAST and CONVERT": style 0 is the default for datetime and
+/// smalldatetime): `DECLARE … =`, `SET @s = …` and `SELECT @s = col`. They gave ISO text.
+#[tokio::test]
+async fn a_date_or_time_assigned_to_a_character_variable_takes_its_types_default_form() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.when2 (id int NOT NULL PRIMARY KEY, at datetime NULL);
+         INSERT INTO dbo.when2 VALUES (1, '2024-01-05 14:03:07');",
+    )
+    .await;
+    assert_eq!(
+        text(
+            &mut c,
+            "DECLARE @s varchar(30) = CAST('2024-01-05 14:03:07' AS datetime); SELECT @s"
+        )
+        .await,
+        "Jan  5 2024  2:03PM"
+    );
+    assert_eq!(
+        text(
+            &mut c,
+            "DECLARE @d datetime2(3) = '2024-01-05 14:03:07.5'; DECLARE @s varchar(30); SET @s = @d; SELECT @s"
+        )
+        .await,
+        "2024-01-05 14:03:07.500"
+    );
+    assert_eq!(
+        text(
+            &mut c,
+            "DECLARE @s nvarchar(30); SELECT @s = at FROM dbo.when2 WHERE id = 1; SELECT @s"
+        )
+        .await,
+        "Jan  5 2024  2:03PM"
+    );
+    sim.stop().await;
+}
+
 async fn text(c: &mut common::Conn, sql: &str) -> String {
     let rows = c
         .simple_query(sql)

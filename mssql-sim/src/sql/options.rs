@@ -6,7 +6,7 @@ use crate::engine::txn::Isolation;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::parse::name_parts;
-use crate::value::{Value, coerce};
+use crate::value::Value;
 
 impl Exec<'_> {
     /// `ALTER DATABASE { name | CURRENT } SET option [, ...]`: `ALLOW_SNAPSHOT_ISOLATION
@@ -82,11 +82,16 @@ impl Exec<'_> {
                         Some(e) => self.eval_const(e)?,
                         None => Value::Null,
                     };
+                    let source = values
+                        .first()
+                        .and_then(|e| self.static_type(e, &[]))
+                        .map(|(t, _)| t);
                     let key = name.to_lowercase();
                     let ty = self.sess.vars.get(&key).map(|(t, _)| *t).ok_or_else(|| {
                         SqlError::new(137, format!("Must declare the scalar variable \"{name}\"."))
                     })?;
-                    let v = coerce(v, &ty)?;
+                    // A date/time value takes its type's default text (value::styles).
+                    let v = crate::value::styles::coerce_from(v, source, &ty)?;
                     self.sess.vars.insert(key, (ty, v));
                     return Ok(());
                 }

@@ -7,12 +7,18 @@
 //! `image`, `xml`, `rowversion`, the CLR types and `sql_variant` itself as a base — are
 //! refused with error 206 (operand type clash), as SQL Server does.
 //!
-//! Known gap: the simulator's values do not tell `varchar` from `nvarchar` (both are text),
-//! so a non-Unicode literal `'abc'` gets the base type `nvarchar(3)` where SQL Server says
-//! `varchar(3)`, and a value assigned to a `sql_variant` column gets the base type its value
-//! implies (`CAST(1.5 AS decimal(5,2))` inserted there reports precision 3, scale 2),
-//! since the INSERT path hands over values, not their declared types. An explicit
-//! `CAST(expr AS sql_variant)` keeps `expr`'s declared type (precision 5 in that example).
+//! The type a value is written as is its base type: `INSERT … VALUES` and `UPDATE … SET`
+//! into a `sql_variant` column (sql/dml) and `CAST(expr AS sql_variant)` keep the declared
+//! type of the expression — a character literal `'abc'` is `varchar(3)`, `N'abc'`
+//! `nvarchar(3)`, `CAST(1.5 AS decimal(5,2))` precision 5 — and `INSERT … SELECT` the
+//! selected column's type. Converted back, a value converts as its base type does (a
+//! `datetime` base to text is style 0, a `varchar` base to binary its code-page bytes, a
+//! `decimal` base to binary its precision, scale, sign and magnitude: value::convert).
+//!
+//! Known gap: `decimal` and `numeric` are one type here, so a base SQL Server reports as
+//! `numeric` (a literal such as `1.5`, which SQL Server types `numeric(2,1)`, or a
+//! `numeric(p,s)` column) reports `decimal` and goes on the wire as DECIMALN (0x6A), not
+//! NUMERICN (0x6C).
 
 use crate::error::{SqlError, SqlResult};
 use crate::value::types::{Len, SqlType};

@@ -9,7 +9,7 @@ use crate::engine::catalog::key;
 use crate::error::{SqlError, SqlResult};
 use crate::sql::out::{Env, Out};
 use crate::sql::parse::name_parts;
-use crate::value::{Value, coerce};
+use crate::value::Value;
 
 impl Exec<'_> {
     /// Runs one statement of a batch.
@@ -36,7 +36,8 @@ impl Exec<'_> {
                                 format!("Must declare the scalar variable \"{}\".", c.name),
                             )
                         })?;
-                        let v = coerce(v.clone(), &ty)?;
+                        // A date/time value takes its type's default text (value::styles).
+                        let v = crate::value::styles::coerce_from(v.clone(), Some(c.ty), &ty)?;
                         self.sess.vars.insert(key, (ty, v));
                     }
                 }
@@ -272,7 +273,8 @@ impl Exec<'_> {
                         | Some(DeclareAssignment::Default(e))
                         | Some(DeclareAssignment::MsSqlAssignment(e)) => {
                             let v = self.eval_const(e)?;
-                            coerce(v, &ty)?
+                            let source = self.static_type(e, &[]).map(|(t, _)| t);
+                            crate::value::styles::coerce_from(v, source, &ty)?
                         }
                         _ => Value::Null,
                     };
