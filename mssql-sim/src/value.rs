@@ -3,12 +3,15 @@
 //!
 //! - `types`: [`SqlType`] and [`Len`], wire sizes, parsing a type spelling.
 //! - `values`: [`Value`], its text form, decimals and comparison.
+//! - `collation`: [`Collation`], how text compares and orders (SQL sort order, Windows
+//!   word sort, binary).
 //! - `text`: date/time literals, code page 1252 and XML normalisation.
 //! - `convert`: [`coerce`], a value to a column's type.
 //! - `hierarchyid`: the `hierarchyid` text form, its stored bytes and their errors.
 //! - `variant`: `sql_variant`'s base type and `SQL_VARIANT_PROPERTY`.
 //! - `spatial`: `geometry`/`geography` WKT, WKB and their stored serialization.
 
+pub(crate) mod collation;
 mod convert;
 pub(crate) mod hierarchyid;
 pub(crate) mod spatial;
@@ -23,4 +26,5 @@ pub(crate) use text::{cp1252_byte, cp1252_char, parse_datetime};
 pub(crate) use types::{Len, SqlType};
 pub(crate) use types::{decimal_len, parse_type, time_extra};
 pub(crate) use values::Value;
-pub(crate) use values::{as_datetime, compare, parse_decimal, rescale};
+pub(crate) use collation::Collation;
+pub(crate) use values::{TextCmp, as_datetime, compare, compare_in, parse_decimal, rescale};

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 
 use crate::engine::txn::{TxStatus, TxnTable, View, Xid};
-use crate::value::{SqlType, Value};
+use crate::value::collation::unicode_text;
+use crate::value::{Collation, SqlType, TextCmp, Value};
 
 /// A column definition.
 #[derive(Debug, Clone)]
@@ -66,6 +67,9 @@ pub(crate) struct Table {
     pk_index: HashMap<String, Vec<usize>>,
     /// UNIQUE constraints and indexes.
     pub(crate) indexes: Vec<Index>,
+    /// Text columns with a `COLLATE` of their own, by lower-case column name; the others
+    /// have the database default (`SQL_Latin1_General_CP1_CI_AS`).
+    pub(crate) collations: HashMap<String, Collation>,
 }
 
 impl Table {
@@ -96,6 +100,7 @@ impl Table {
             versions: Vec::new(),
             pk_index: HashMap::new(),
             indexes: Vec::new(),
+            collations: HashMap::new(),
         }
     }
 
@@ -105,13 +110,42 @@ impl Table {
             .position(|c| c.name.eq_ignore_ascii_case(name))
     }
 
+    /// The collation a column was declared with (`COLLATE`), `None` for the default.
+    pub(crate) fn collation_of(&self, column: &str) -> Option<Collation> {
+        if self.collations.is_empty() {
+            return None;
+        }
+        self.collations.get(&column.to_lowercase()).copied()
+    }
+
+    /// How values of column `i` compare with each other (its collation, Unicode when the
+    /// column is nchar/nvarchar/ntext): the primary-key and unique indexes use it, so a
+    /// case-sensitive or binary column keeps 'a' and 'A' apart.
+    pub(crate) fn text_cmp(&self, i: usize) -> TextCmp {
+        match self.columns.get(i) {
+            Some(c) => TextCmp {
+                collation: self.collation_of(&c.name).unwrap_or_default(),
+                unicode: unicode_text(&c.ty).unwrap_or(true),
+            },
+            None => TextCmp::default(),
+        }
+    }
+
+    /// A column value's index key under the column's collation.
+    fn cell_key(&self, values: &[Value], i: usize) -> String {
+        values
+            .get(i)
+            .map(|v| v.key_in(&self.text_cmp(i)))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn pk_key(&self, values: &[Value]) -> Option<String> {
         if self.pk.is_empty() {
             return None;
         }
         let mut k = String::new();
         for &i in &self.pk {
-            k.push_str(&values.get(i).map(Value::key).unwrap_or_default());
+            k.push_str(&self.cell_key(values, i));
             k.push('\u{1}');
         }
         Some(k)
@@ -162,10 +196,7 @@ impl Table {
         own: Xid,
     ) -> Option<(&Index, String)> {
         let key = |vals: &[Value], ix: &Index| -> Vec<String> {
-            ix.columns
-                .iter()
-                .map(|&c| vals.get(c).map(Value::key).unwrap_or_default())
-                .collect()
+            ix.columns.iter().map(|&c| self.cell_key(vals, c)).collect()
         };
         self.indexes.iter().filter(|ix| ix.unique).find_map(|ix| {
             let mine = key(values, ix);

@@ -333,6 +333,7 @@ fn change_columns(with_seqval: bool, captured: &[crate::engine::table::Column]) 
         name: name.into(),
         ty,
         nullable,
+        collation: None,
     };
     let mut cols = vec![col("__$start_lsn", SqlType::Binary(10), false)];
     if with_seqval {

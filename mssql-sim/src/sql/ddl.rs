@@ -14,7 +14,7 @@ use crate::sql::exec::Exec;
 use crate::sql::indexes::{index_column_names, positions, system_constraint_name};
 use crate::sql::parse::{COMPUTED_TYPE, name_parts};
 use crate::sql::types::TypeUse;
-use crate::value::{Len, SqlType, Value, coerce};
+use crate::value::{Collation, Len, SqlType, Value, coerce};
 
 impl Exec<'_> {
     // ---- DDL ---------------------------------------------------------------------------
@@ -71,7 +71,11 @@ impl Exec<'_> {
                     col.identity = Some((*nums.first().unwrap_or(&1), *nums.get(1).unwrap_or(&1)));
                     col.nullable = false;
                 }
-                ColumnOption::Unique(_) | ColumnOption::Check(_) | ColumnOption::Collation(_) => {}
+                // Validated here (448 for an unknown name); recorded by `declared_collation`.
+                ColumnOption::Collation(name) => {
+                    Collation::parse(&name.to_string())?;
+                }
+                ColumnOption::Unique(_) | ColumnOption::Check(_) => {}
                 other => return Err(SqlError::unsupported(format!("column option {other}"))),
             }
         }
@@ -186,6 +190,11 @@ impl Exec<'_> {
         }
         let mut t = Table::new(id, &r.schema, &r.name, cols, pk, now());
         t.indexes = indexes;
+        for c in &ct.columns {
+            if let Some(coll) = declared_collation(c)? {
+                t.collations.insert(c.name.value.to_lowercase(), coll);
+            }
+        }
         if !t.pk.is_empty() {
             t.pk_name =
                 Some(pk_name.unwrap_or_else(|| system_constraint_name("PK", &r.name, id as u64)));
@@ -233,6 +242,9 @@ impl Exec<'_> {
                         ));
                     }
                     t.next_column_id += 1;
+                    if let Some(coll) = declared_collation(&column_def)? {
+                        t.collations.insert(col.name.to_lowercase(), coll);
+                    }
                     t.columns.push(col);
                     for v in &mut t.versions {
                         v.values.push(fill.clone());
@@ -439,6 +451,17 @@ fn computed_types(
 }
 
 /// The type of a computed column's expression over `cols`.
+/// A column definition's `COLLATE` (error 448 for an unknown name); `None` when it has none
+/// (the column takes the database default).
+fn declared_collation(c: &sqlparser::ast::ColumnDef) -> SqlResult<Option<Collation>> {
+    for o in &c.options {
+        if let ColumnOption::Collation(name) = &o.option {
+            return Collation::parse(&name.to_string()).map(Some);
+        }
+    }
+    Ok(None)
+}
+
 fn expr_type(
     e: &Expr,
     cols: &[Column],

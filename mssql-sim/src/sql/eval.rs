@@ -4,6 +4,12 @@
 //! - this file: [`Exec::eval`], an expression against a row, its columns and the session's
 //!   variables.
 //! - `ops`: literals, `LIKE`, comparison and arithmetic on values.
+//!
+//! Text comparisons follow the operands' collation and Unicode-ness ([`Exec::text_cmp`]):
+//! a column brings its collation (implicit), `COLLATE` overrides (explicit), literals,
+//! variables and parameters take the database default (coercible); the comparison is
+//! Unicode when either side is nchar/nvarchar/ntext, an `N''` literal or an nvarchar
+//! variable or parameter.
 
 mod ops;
 
@@ -13,11 +19,197 @@ use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::parse::ident_text;
 use crate::sql::rel::RelCol;
-use crate::value::{SqlType, Value, coerce, compare};
+use crate::value::collation::{self, unicode_text};
+use crate::value::{Collation, SqlType, TextCmp, Value, coerce, compare_in};
 pub(crate) use ops::{arith, like, literal};
 use ops::{bool_val, compare_op};
 
+/// Collation precedence (Microsoft, "Collation precedence"): how an operand's collation was
+/// obtained, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Derivation {
+    /// Literals, variables, parameters, CAST: the database default.
+    Coercible,
+    /// A column's collation.
+    Implicit,
+    /// `expr COLLATE name`.
+    Explicit,
+}
+
+/// What a text operand brings to a comparison.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TextSide {
+    /// Whether the operand is Unicode text; `None` when its type is unknown or not text.
+    unicode: Option<bool>,
+    collation: Collation,
+    derivation: Derivation,
+}
+
+impl TextSide {
+    /// How the operand's values compare with each other (ORDER BY, GROUP BY, MIN/MAX).
+    pub(crate) fn cmp(&self) -> TextCmp {
+        TextCmp {
+            collation: self.collation,
+            unicode: self.unicode.unwrap_or(true),
+        }
+    }
+
+    /// A relation column as an operand (implicit when it has a collation of its own).
+    pub(crate) fn of_column(c: &RelCol) -> TextSide {
+        TextSide {
+            unicode: unicode_text(&c.ty),
+            collation: c.collation.unwrap_or_default(),
+            derivation: if c.collation.is_some() {
+                Derivation::Implicit
+            } else {
+                Derivation::Coercible
+            },
+        }
+    }
+
+    /// The collation a relation column computed from this operand carries.
+    pub(crate) fn column_collation(&self) -> Option<Collation> {
+        (self.derivation != Derivation::Coercible).then_some(self.collation)
+    }
+}
+
+/// SQL Server's name of a comparison operation in error 468.
+fn operation_name(op: &BinaryOperator) -> &'static str {
+    match op {
+        BinaryOperator::NotEq => "not equal to",
+        BinaryOperator::Lt => "less than",
+        BinaryOperator::LtEq => "less than or equal to",
+        BinaryOperator::Gt => "greater than",
+        BinaryOperator::GtEq => "greater than or equal to",
+        _ => "equal to",
+    }
+}
+
+/// Resolves the collation of a comparison of two operands by collation precedence, and
+/// whether it is Unicode (either side Unicode: the other is converted by data type
+/// precedence). Two different implicit or explicit collations: error 468.
+pub(crate) fn resolve_text(l: &TextSide, r: &TextSide, operation: &str) -> SqlResult<TextCmp> {
+    let collation = match l.derivation.cmp(&r.derivation) {
+        std::cmp::Ordering::Greater => l.collation,
+        std::cmp::Ordering::Less => r.collation,
+        std::cmp::Ordering::Equal => {
+            if l.collation != r.collation && l.derivation != Derivation::Coercible {
+                return Err(SqlError::new(
+                    468,
+                    format!(
+                        "Cannot resolve the collation conflict between \"{}\" and \"{}\" in the {operation} operation.",
+                        l.collation, r.collation
+                    ),
+                ));
+            }
+            l.collation
+        }
+    };
+    let unicode = match (l.unicode, r.unicode) {
+        (Some(a), Some(b)) => a || b,
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        (None, None) => true,
+    };
+    Ok(TextCmp { collation, unicode })
+}
+
 impl Exec<'_> {
+    /// The relation column a plain column reference names, if exactly found.
+    fn rel_col<'c>(&self, e: &Expr, cols: &'c [RelCol]) -> Option<&'c RelCol> {
+        match e {
+            Expr::Identifier(i) => cols.iter().find(|c| c.name.eq_ignore_ascii_case(&i.value)),
+            Expr::CompoundIdentifier(ids) => {
+                let n = &ids.last()?.value;
+                let q = (ids.len() > 1).then(|| ids[ids.len() - 2].value.to_lowercase());
+                cols.iter().find(|c| {
+                    c.name.eq_ignore_ascii_case(n) && q.as_ref().is_none_or(|q| *q == c.qual)
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The collation, its derivation and the Unicode-ness an expression brings to a text
+    /// comparison. Errors: 448 for an unknown collation name in `COLLATE`.
+    pub(crate) fn text_side(&self, e: &Expr, cols: &[RelCol]) -> SqlResult<TextSide> {
+        let coercible = |unicode| TextSide {
+            unicode,
+            collation: collation::DEFAULT,
+            derivation: Derivation::Coercible,
+        };
+        Ok(match e {
+            Expr::Nested(x) => return self.text_side(x, cols),
+            Expr::Collate { expr, collation } => TextSide {
+                unicode: self.text_side(expr, cols)?.unicode,
+                collation: Collation::parse(&collation.to_string())?,
+                derivation: Derivation::Explicit,
+            },
+            Expr::Value(v) => match &v.value {
+                AstValue::NationalStringLiteral(_) => coercible(Some(true)),
+                AstValue::SingleQuotedString(_) => coercible(Some(false)),
+                _ => coercible(None),
+            },
+            Expr::Identifier(i) if i.value.starts_with('@') => coercible(
+                self.sess
+                    .vars
+                    .get(&i.value.to_lowercase())
+                    .and_then(|(t, _)| unicode_text(t)),
+            ),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => match self.rel_col(e, cols) {
+                Some(c) => TextSide {
+                    unicode: unicode_text(&c.ty),
+                    collation: c.collation.unwrap_or_default(),
+                    derivation: Derivation::Implicit,
+                },
+                None => coercible(None),
+            },
+            _ => coercible(
+                self.static_type(e, cols)
+                    .and_then(|(t, _)| unicode_text(&t)),
+            ),
+        })
+    }
+
+    /// The text comparison for two values of operands `le` and `re`: resolved from the
+    /// expressions when both values are text (a sql_variant's text included), the default
+    /// otherwise (no collation applies).
+    fn cmp_if_text(
+        &self,
+        a: &Value,
+        b: &Value,
+        le: &Expr,
+        re: &Expr,
+        cols: &[RelCol],
+        operation: &str,
+    ) -> SqlResult<TextCmp> {
+        let text = |v: &Value| match v {
+            Value::Str(_) => true,
+            Value::Variant(x, _) => matches!(**x, Value::Str(_)),
+            _ => false,
+        };
+        if text(a) && text(b) {
+            self.text_cmp(le, re, cols, operation)
+        } else {
+            Ok(TextCmp::default())
+        }
+    }
+
+    /// How `l` and `r` compare as text in `operation` (see [`resolve_text`]).
+    pub(crate) fn text_cmp(
+        &self,
+        l: &Expr,
+        r: &Expr,
+        cols: &[RelCol],
+        operation: &str,
+    ) -> SqlResult<TextCmp> {
+        resolve_text(
+            &self.text_side(l, cols)?,
+            &self.text_side(r, cols)?,
+            operation,
+        )
+    }
+
     fn lookup(&self, cols: &[RelCol], row: &[Value], parts: &[String]) -> SqlResult<Value> {
         let (qual, name) = match parts {
             [n] => (None, n.as_str()),
@@ -174,6 +366,12 @@ impl Exec<'_> {
             }
             Expr::Value(v) => literal(&v.value),
             Expr::Nested(e) => self.eval(e, cols, row, group),
+            // The collation matters where the value is compared (text_side); here it is
+            // only checked (448).
+            Expr::Collate { expr, collation } => {
+                Collation::parse(&collation.to_string())?;
+                self.eval(expr, cols, row, group)
+            }
             Expr::IsNull(e) => Ok(Value::Bit(self.eval(e, cols, row, group)?.is_null())),
             Expr::IsNotNull(e) => Ok(Value::Bit(!self.eval(e, cols, row, group)?.is_null())),
             Expr::UnaryOp { op, expr } => {
@@ -241,7 +439,8 @@ impl Exec<'_> {
                         self.operand_ref(right, cols, row),
                     )
                 {
-                    return compare_op(op, l, r);
+                    let cmp = self.cmp_if_text(l, r, left, right, cols, operation_name(op))?;
+                    return compare_op(op, l, r, &cmp);
                 }
                 let l = self.eval(left, cols, row, group)?;
                 let r = self.eval(right, cols, row, group)?;
@@ -251,7 +450,11 @@ impl Exec<'_> {
                     | BinaryOperator::Lt
                     | BinaryOperator::LtEq
                     | BinaryOperator::Gt
-                    | BinaryOperator::GtEq => compare_op(op, &l, &r),
+                    | BinaryOperator::GtEq => {
+                        let cmp =
+                            self.cmp_if_text(&l, &r, left, right, cols, operation_name(op))?;
+                        compare_op(op, &l, &r, &cmp)
+                    }
                     BinaryOperator::Plus
                     | BinaryOperator::Minus
                     | BinaryOperator::Multiply
@@ -289,8 +492,12 @@ impl Exec<'_> {
                 if v.is_null() || lo.is_null() || hi.is_null() {
                     return Ok(Value::Null);
                 }
-                let inside = compare(&v, &lo)? != std::cmp::Ordering::Less
-                    && compare(&v, &hi)? != std::cmp::Ordering::Greater;
+                let lo_cmp =
+                    self.cmp_if_text(&v, &lo, expr, low, cols, "greater than or equal to")?;
+                let hi_cmp =
+                    self.cmp_if_text(&v, &hi, expr, high, cols, "less than or equal to")?;
+                let inside = compare_in(&v, &lo, &lo_cmp)? != std::cmp::Ordering::Less
+                    && compare_in(&v, &hi, &hi_cmp)? != std::cmp::Ordering::Greater;
                 Ok(Value::Bit(inside != *negated))
             }
             Expr::In {
@@ -300,19 +507,29 @@ impl Exec<'_> {
                 ..
             } => {
                 let v = self.eval(expr, cols, row, group)?;
-                let candidates: Vec<Value> = match target {
+                let candidates: Vec<(Value, TextCmp)> = match target {
                     InTarget::List(list) => {
                         let mut out = Vec::new();
                         for x in list {
-                            out.push(self.eval(x, cols, row, group)?);
+                            let c = self.eval(x, cols, row, group)?;
+                            let cmp = self.cmp_if_text(&v, &c, expr, x, cols, "equal to")?;
+                            out.push((c, cmp));
                         }
                         out
                     }
                     InTarget::Subquery(q) => {
                         let rel = self.query(q)?;
+                        let cmp = match (v.is_null(), rel.cols.first()) {
+                            (false, Some(c)) => {
+                                let theirs = TextSide::of_column(c);
+                                resolve_text(&self.text_side(expr, cols)?, &theirs, "equal to")?
+                            }
+                            _ => TextCmp::default(),
+                        };
                         rel.rows
                             .into_iter()
                             .filter_map(|r| r.into_iter().next())
+                            .map(|c| (c, cmp))
                             .collect()
                     }
                     _ => return Err(SqlError::unsupported("this IN form")),
@@ -321,10 +538,10 @@ impl Exec<'_> {
                     return Ok(Value::Null);
                 }
                 let mut unknown = false;
-                for c in &candidates {
+                for (c, cmp) in &candidates {
                     if c.is_null() {
                         unknown = true;
-                    } else if compare(&v, c)? == std::cmp::Ordering::Equal {
+                    } else if compare_in(&v, c, cmp)? == std::cmp::Ordering::Equal {
                         return Ok(Value::Bit(!negated));
                     }
                 }
@@ -370,9 +587,15 @@ impl Exec<'_> {
                     let hit = match &base {
                         Some(b) => {
                             let w = self.eval(&c.condition, cols, row, group)?;
+                            let cmp = match operand {
+                                Some(o) => {
+                                    self.cmp_if_text(b, &w, o, &c.condition, cols, "equal to")?
+                                }
+                                None => TextCmp::default(),
+                            };
                             !b.is_null()
                                 && !w.is_null()
-                                && compare(b, &w)? == std::cmp::Ordering::Equal
+                                && compare_in(b, &w, &cmp)? == std::cmp::Ordering::Equal
                         }
                         None => self.eval(&c.condition, cols, row, group)?.as_bool() == Some(true),
                     };

@@ -84,9 +84,11 @@ impl Exec<'_> {
                 vals.push(v);
             }
         }
+        // COUNT(DISTINCT x), MIN and MAX compare text by the argument's collation.
+        let cmp = self.text_side(&arg, cols)?.cmp();
         if distinct {
             let mut seen = std::collections::HashSet::new();
-            vals.retain(|v| seen.insert(v.key()));
+            vals.retain(|v| seen.insert(v.key_in(&cmp)));
         }
         match name {
             "count" | "count_big" => Ok(Value::Int(vals.len() as i64)),
@@ -96,7 +98,7 @@ impl Exec<'_> {
                     best = Some(match best {
                         None => v,
                         Some(b) => {
-                            let o = compare(&v, &b)?;
+                            let o = crate::value::compare_in(&v, &b, &cmp)?;
                             let better = if name == "min" {
                                 o == std::cmp::Ordering::Less
                             } else {

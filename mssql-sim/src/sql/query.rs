@@ -17,10 +17,11 @@ use sqlparser::ast::{
 };
 
 use crate::error::{SqlError, SqlResult};
+use crate::sql::eval::TextSide;
 use crate::sql::exec::Exec;
 use crate::sql::parse::name_parts;
 use crate::sql::rel::{Rel, RelCol};
-use crate::value::{SqlType, Value, compare};
+use crate::value::{SqlType, TextCmp, Value, compare_in};
 
 /// Infers a column type from computed values.
 pub(crate) fn infer_type(values: impl Iterator<Item = Value>) -> SqlType {
@@ -190,9 +191,16 @@ impl Exec<'_> {
                 }
                 l.rows.extend(r.rows);
                 if !matches!(set_quantifier, SetQuantifier::All) {
+                    let cmps: Vec<TextCmp> = l.cols.iter().map(RelCol::text_cmp).collect();
                     let mut seen = std::collections::HashSet::new();
-                    l.rows
-                        .retain(|row| seen.insert(row.iter().map(Value::key).collect::<Vec<_>>()));
+                    l.rows.retain(|row| {
+                        seen.insert(
+                            row.iter()
+                                .zip(&cmps)
+                                .map(|(v, c)| v.key_in(c))
+                                .collect::<Vec<_>>(),
+                        )
+                    });
                 }
                 if !order.is_empty() {
                     self.sort_by_output(&mut l, order)?;
@@ -215,6 +223,7 @@ impl Exec<'_> {
                         name: format!("column{}", i + 1),
                         ty: infer_type(rows.iter().map(|r| r[i].clone())),
                         nullable: true,
+                        collation: None,
                     })
                     .collect();
                 Ok(Rel { cols, rows })
@@ -224,6 +233,10 @@ impl Exec<'_> {
     }
 
     fn sort_by_output(&mut self, rel: &mut Rel, order: &[(Expr, bool)]) -> SqlResult<()> {
+        let mut cmps = Vec::with_capacity(order.len());
+        for (e, _) in order {
+            cmps.push(self.text_side(e, &rel.cols)?.cmp());
+        }
         let mut keyed = Vec::with_capacity(rel.rows.len());
         for row in std::mem::take(&mut rel.rows) {
             let mut k = Vec::new();
@@ -232,7 +245,7 @@ impl Exec<'_> {
             }
             keyed.push((k, row));
         }
-        sort_keyed(&mut keyed, order)?;
+        sort_keyed(&mut keyed, order, &cmps)?;
         rel.rows = keyed.into_iter().map(|(_, r)| r).collect();
         Ok(())
     }
@@ -363,14 +376,57 @@ impl Exec<'_> {
             }
         }
 
+        // How each output item and ORDER BY key compares as text (its collation, Unicode or
+        // not): DISTINCT, ORDER BY and the output columns' collations use them.
+        let mut item_sides: Vec<TextSide> = Vec::with_capacity(items.len());
+        for (_, e, direct) in &items {
+            item_sides.push(match (e, direct) {
+                (_, Some(i)) => TextSide::of_column(&cols[*i]),
+                (Some(e), None) => self.text_side(e, &cols)?,
+                (None, None) => TextSide::of_column(&RelCol {
+                    qual: String::new(),
+                    name: String::new(),
+                    ty: SqlType::Int,
+                    nullable: true,
+                    collation: None,
+                }),
+            });
+        }
+        let order_by_alias = |e: &Expr| -> Option<usize> {
+            match e {
+                Expr::Identifier(i) => items
+                    .iter()
+                    .position(|(n, _, _)| n.eq_ignore_ascii_case(&i.value))
+                    .filter(|_| !cols.iter().any(|c| c.name.eq_ignore_ascii_case(&i.value))),
+                Expr::Value(v) => match &v.value {
+                    sqlparser::ast::Value::Number(n, _) => {
+                        n.parse::<usize>().ok().and_then(|n| n.checked_sub(1))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let mut order_cmps: Vec<TextCmp> = Vec::with_capacity(order.len());
+        for (e, _) in order {
+            order_cmps.push(match order_by_alias(e).and_then(|i| item_sides.get(i)) {
+                Some(side) => side.cmp(),
+                None => self.text_side(e, &cols)?.cmp(),
+            });
+        }
+        let mut group_cmps: Vec<TextCmp> = Vec::with_capacity(group_exprs.len());
+        for g in &group_exprs {
+            group_cmps.push(self.text_side(g, &cols)?.cmp());
+        }
+
         // Groups: each output row comes with the source row (and group) it was computed from.
         let groups: Vec<(Vec<Value>, Vec<Vec<Value>>)> = if aggregate {
             let mut order_keys: Vec<String> = Vec::new();
             let mut map: HashMap<String, Vec<Vec<Value>>> = HashMap::new();
             for row in rows {
                 let mut k = String::new();
-                for g in &group_exprs {
-                    k.push_str(&self.eval(g, &cols, &row, None)?.key());
+                for (g, cmp) in group_exprs.iter().zip(&group_cmps) {
+                    k.push_str(&self.eval(g, &cols, &row, None)?.key_in(cmp));
                     k.push('\u{1}');
                 }
                 if !map.contains_key(&k) {
@@ -459,13 +515,21 @@ impl Exec<'_> {
 
         // DISTINCT
         if matches!(s.distinct, Some(sqlparser::ast::Distinct::Distinct)) {
+            let cmps: Vec<TextCmp> = item_sides.iter().map(TextSide::cmp).collect();
             let mut seen = std::collections::HashSet::new();
-            out_rows.retain(|(r, _)| seen.insert(r.iter().map(Value::key).collect::<Vec<_>>()));
+            out_rows.retain(|(r, _)| {
+                seen.insert(
+                    r.iter()
+                        .zip(&cmps)
+                        .map(|(v, c)| v.key_in(c))
+                        .collect::<Vec<_>>(),
+                )
+            });
         }
         if !order.is_empty() && !prefiltered {
             let mut keyed: Vec<(Vec<Value>, Vec<Value>)> =
                 out_rows.into_iter().map(|(r, k)| (k, r)).collect();
-            sort_keyed(&mut keyed, order)?;
+            sort_keyed(&mut keyed, order, &order_cmps)?;
             out_rows = keyed.into_iter().map(|(k, r)| (r, k)).collect();
         }
         if let Some(top) = &s.top {
@@ -484,6 +548,10 @@ impl Exec<'_> {
         let rows: Vec<Vec<Value>> = out_rows.into_iter().map(|(r, _)| r).collect();
         let mut out_cols = Vec::with_capacity(items.len());
         for (i, (name, e, direct)) in items.iter().enumerate() {
+            let collation = match direct {
+                Some(c) => cols[*c].collation,
+                None => item_sides.get(i).and_then(TextSide::column_collation),
+            };
             let (ty, nullable) = match (e, direct) {
                 (_, Some(c)) => (cols[*c].ty, cols[*c].nullable),
                 (Some(e), None) => match self.static_type(e, &cols) {
@@ -497,6 +565,7 @@ impl Exec<'_> {
                 name: name.clone(),
                 ty,
                 nullable,
+                collation,
             });
         }
         Ok(Rel {
@@ -506,8 +575,13 @@ impl Exec<'_> {
     }
 }
 
-/// Stable sort by evaluated keys; NULLs sort first ascending, as in SQL Server.
-fn sort_keyed(rows: &mut [(Vec<Value>, Vec<Value>)], order: &[(Expr, bool)]) -> SqlResult<()> {
+/// Stable sort by evaluated keys, text as `cmps` says (one per key); NULLs sort first
+/// ascending, as in SQL Server.
+fn sort_keyed(
+    rows: &mut [(Vec<Value>, Vec<Value>)],
+    order: &[(Expr, bool)],
+    cmps: &[TextCmp],
+) -> SqlResult<()> {
     let mut err = None;
     rows.sort_by(|(a, _), (b, _)| {
         for (i, (_, asc)) in order.iter().enumerate() {
@@ -516,7 +590,7 @@ fn sort_keyed(rows: &mut [(Vec<Value>, Vec<Value>)], order: &[(Expr, bool)]) -> 
                 (true, true) => Ordering::Equal,
                 (true, false) => Ordering::Less,
                 (false, true) => Ordering::Greater,
-                _ => match compare(x, y) {
+                _ => match compare_in(x, y, cmps.get(i).unwrap_or(&TextCmp::default())) {
                     Ok(o) => o,
                     Err(e) => {
                         err.get_or_insert(e);

@@ -4,7 +4,8 @@
 use crate::engine::table::Table;
 use crate::sql::out::ResultSet;
 use crate::tds::tokens::ColumnMeta;
-use crate::value::{SqlType, Value};
+use crate::value::collation::unicode_text;
+use crate::value::{Collation, SqlType, TextCmp, Value};
 
 /// Hidden column carrying a DML target row's version index (see `Exec::dml_target`).
 pub(crate) const ROWID: &str = "__sim_rowid";
@@ -17,6 +18,20 @@ pub(crate) struct RelCol {
     pub(crate) name: String,
     pub(crate) ty: SqlType,
     pub(crate) nullable: bool,
+    /// The column's collation where it has one of its own (a table's text column, or an
+    /// expression with `COLLATE`); `None`: the database default. Only text types use it.
+    pub(crate) collation: Option<Collation>,
+}
+
+impl RelCol {
+    /// How the column's own values compare with each other (ORDER BY, GROUP BY, DISTINCT):
+    /// its collation, Unicode when its type is (nchar/nvarchar/ntext).
+    pub(crate) fn text_cmp(&self) -> TextCmp {
+        TextCmp {
+            collation: self.collation.unwrap_or_default(),
+            unicode: unicode_text(&self.ty).unwrap_or(true),
+        }
+    }
 }
 
 /// An intermediate or final relation.
@@ -52,6 +67,7 @@ pub(crate) fn table_cols(t: &Table, alias: &str) -> Vec<RelCol> {
             name: c.name.clone(),
             ty: c.ty,
             nullable: c.nullable,
+            collation: t.collation_of(&c.name),
         })
         .collect()
 }

@@ -82,6 +82,7 @@ impl Exec<'_> {
                 name: hidden.clone(),
                 ty: SqlType::BigInt,
                 nullable: false,
+                collation: None,
             });
             for (row, v) in rows.iter_mut().zip(values) {
                 row.push(Value::Int(v));

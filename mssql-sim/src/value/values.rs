@@ -8,6 +8,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 use uuid::Uuid;
 
 use crate::error::{SqlError, SqlResult};
+use crate::value::collation::{self, Collation};
 use crate::value::hierarchyid;
 use crate::value::spatial;
 use crate::value::text::parse_datetime;
@@ -199,11 +200,18 @@ impl Value {
     }
 
     /// A hashable key for primary-key indexes and grouping: equal values give equal keys
-    /// (strings compare case-insensitively as under the default CI collation).
+    /// (strings as a Unicode comparison under the default collation compares them; see
+    /// [`Value::key_in`] for a column's own collation).
     pub(crate) fn key(&self) -> String {
+        self.key_in(&TextCmp::default())
+    }
+
+    /// [`Value::key`] with strings compared as `cmp` says (a column's collation and whether
+    /// it is Unicode): `key_in(a) == key_in(b)` exactly when [`compare_in`] says equal.
+    pub(crate) fn key_in(&self, cmp: &TextCmp) -> String {
         match self {
             Value::Null => "\u{0}N".to_string(),
-            Value::Str(s) => format!("s{}", s.trim_end().to_lowercase()),
+            Value::Str(s) => format!("s{}", cmp.collation.key(s, cmp.unicode)),
             Value::Int(i) => format!("n{i}"),
             Value::Bit(b) => format!("n{}", *b as u8),
             Value::Decimal(v, s) => {
@@ -303,8 +311,34 @@ pub(crate) fn rescale(v: i128, from: u8, to: u8) -> Option<i128> {
     }
 }
 
-/// Compares two non-null values the way SQL Server would after implicit conversion.
+/// How a comparison orders text: the collation it resolves to and whether it is Unicode
+/// (either operand nchar/nvarchar/ntext after data type precedence). The default is a
+/// Unicode comparison under the database default collation (`SQL_Latin1_General_CP1_CI_AS`),
+/// what a value without a known column or declared type gets (`Value::Str` is nvarchar by
+/// [`Value::natural_type`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TextCmp {
+    pub(crate) collation: Collation,
+    pub(crate) unicode: bool,
+}
+
+impl Default for TextCmp {
+    fn default() -> Self {
+        TextCmp {
+            collation: collation::DEFAULT,
+            unicode: true,
+        }
+    }
+}
+
+/// Compares two non-null values the way SQL Server would after implicit conversion, text as
+/// a Unicode comparison under the default collation ([`compare_in`] for another).
 pub(crate) fn compare(a: &Value, b: &Value) -> SqlResult<Ordering> {
+    compare_in(a, b, &TextCmp::default())
+}
+
+/// [`compare`] with text ordered as `cmp` says.
+pub(crate) fn compare_in(a: &Value, b: &Value, cmp: &TextCmp) -> SqlResult<Ordering> {
     use Value::*;
     // Two sql_variants of different base type families order by family; otherwise a
     // sql_variant compares by its value.
@@ -315,16 +349,13 @@ pub(crate) fn compare(a: &Value, b: &Value) -> SqlResult<Ordering> {
         }
     }
     if let Variant(x, _) = a {
-        return compare(x, b);
+        return compare_in(x, b, cmp);
     }
     if let Variant(y, _) = b {
-        return compare(a, y);
+        return compare_in(a, y, cmp);
     }
     Ok(match (a, b) {
-        (Str(x), Str(y)) => {
-            let (x, y) = (x.trim_end().to_lowercase(), y.trim_end().to_lowercase());
-            x.cmp(&y)
-        }
+        (Str(x), Str(y)) => cmp.collation.compare(x, y, cmp.unicode),
         (Float(_), _) | (_, Float(_)) => {
             let (x, y) = (a.as_f64(), b.as_f64());
             match (x, y) {

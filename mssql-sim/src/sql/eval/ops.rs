@@ -4,7 +4,7 @@
 use sqlparser::ast::{BinaryOperator, Value as AstValue};
 
 use crate::error::{SqlError, SqlResult};
-use crate::value::{Value, compare, parse_decimal, rescale};
+use crate::value::{TextCmp, Value, compare_in, parse_decimal, rescale};
 
 pub(super) fn bool_val(b: Option<bool>) -> Value {
     match b {
@@ -98,12 +98,18 @@ pub(crate) fn like(s: &str, pat: &str) -> bool {
     rec(&s, &p)
 }
 
-/// `l op r` for the six comparison operators, NULL if either side is NULL.
-pub(super) fn compare_op(op: &BinaryOperator, l: &Value, r: &Value) -> SqlResult<Value> {
+/// `l op r` for the six comparison operators, NULL if either side is NULL; text compares as
+/// `cmp` says.
+pub(super) fn compare_op(
+    op: &BinaryOperator,
+    l: &Value,
+    r: &Value,
+    cmp: &TextCmp,
+) -> SqlResult<Value> {
     if l.is_null() || r.is_null() {
         return Ok(Value::Null);
     }
-    let o = compare(l, r)?;
+    let o = compare_in(l, r, cmp)?;
     use std::cmp::Ordering::*;
     Ok(Value::Bit(match op {
         BinaryOperator::Eq => o == Equal,

@@ -198,6 +198,7 @@ impl Exec<'_> {
                 name: ROWID.into(),
                 ty: SqlType::BigInt,
                 nullable: false,
+                collation: None,
             });
             let rows = t
                 .visible(&self.eng.txns, &view)

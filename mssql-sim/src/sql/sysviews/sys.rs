@@ -107,8 +107,10 @@ impl Exec<'_> {
                             b(c.nullable),
                             b(c.identity.is_some()),
                             b(false),
-                            if c.ty.is_string() {
-                                s("SQL_Latin1_General_CP1_CI_AS")
+                            // The column's own COLLATE, else the database default; NULL
+                            // for non-text columns (xml has none either).
+                            if c.ty.is_string() && c.ty != SqlType::Xml {
+                                s(&t.collation_of(&c.name).unwrap_or_default().to_string())
                             } else {
                                 Value::Null
                             },
