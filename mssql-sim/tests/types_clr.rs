@@ -506,3 +506,31 @@ async fn a_sql_variant_with_a_character_base_converts_to_varbinary_as_its_stored
     assert_eq!(got, ["E9", "E900", "6120"]);
     sim.stop().await;
 }
+
+/// INSERT … SELECT into a sql_variant column keeps the type of the selected column, as
+/// INSERT … VALUES keeps the type a value is written as: a varchar(10) column's value is a
+/// varchar(10), a money column's a money. A text value took the type its value implies
+/// (nvarchar(n) of its length).
+#[tokio::test]
+async fn an_insert_select_into_sql_variant_keeps_the_selected_columns_type() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.src6 (id int NOT NULL PRIMARY KEY, w varchar(10) NULL, m money NULL);
+         INSERT INTO dbo.src6 VALUES (1, 'abc', 2.5);
+         CREATE TABLE dbo.kv6 (id int NOT NULL PRIMARY KEY, v sql_variant NULL);
+         INSERT INTO dbo.kv6 (id, v) SELECT 1, w FROM dbo.src6;
+         INSERT INTO dbo.kv6 (id, v) SELECT 2, m FROM dbo.src6;",
+    )
+    .await;
+    let props = variant_properties(&mut c, "FROM dbo.kv6 ORDER BY id").await;
+    assert_eq!(
+        props,
+        [
+            ("varchar".to_string(), 0, 0, 10),
+            ("money".to_string(), 19, 4, 8),
+        ]
+    );
+    sim.stop().await;
+}
