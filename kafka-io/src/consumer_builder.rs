@@ -5,6 +5,7 @@ use crate::consumer_context::{Assignment, Revocations, SourceContext};
 use crate::dlq::DeadLetterWriter;
 use crate::{DecodeFailurePolicy, KafkaConfig, KafkaIoError, KafkaSource};
 use cdc_core::{Checkpoint, EventCodec};
+use rdkafka::ClientConfig;
 use rdkafka::consumer::StreamConsumer;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +14,34 @@ use std::time::Duration;
 /// librdkafka's `topic.metadata.refresh.interval.ms`; this crate's default is 10 000 ms
 /// (librdkafka's 300 000).
 const METADATA_REFRESH: &str = "topic.metadata.refresh.interval.ms";
+
+/// librdkafka's static membership property.
+pub(crate) const GROUP_INSTANCE_ID: &str = "group.instance.id";
+
+/// A consumer of `config` with `context`; `KafkaIoError::Client` if librdkafka refuses it.
+pub(crate) fn create_consumer(
+    config: &ClientConfig,
+    context: SourceContext,
+) -> Result<StreamConsumer<SourceContext>, KafkaIoError> {
+    config
+        .create_with_context(context)
+        .map_err(|source| KafkaIoError::Client {
+            role: "consumer",
+            source,
+        })
+}
+
+/// What the source needs to replace a consumer librdkafka declared unusable (a static member
+/// fenced after an outage): the same configuration and context, and when it last did.
+pub(crate) struct Rebuild {
+    pub(crate) config: ClientConfig,
+    /// Shares the assignment and revocation lists with the source.
+    pub(crate) context: SourceContext,
+    pub(crate) group_instance_id: Option<String>,
+    pub(crate) fence_window: Duration,
+    pub(crate) rebuilt_at: Option<std::time::Instant>,
+    pub(crate) rebuilt: u64,
+}
 
 /// Builds a [`KafkaSource`]; [`build`](Self::build) validates and names the bad field.
 ///
@@ -37,6 +66,7 @@ pub struct KafkaSourceBuilder {
     pub(crate) poll_timeout: Duration,
     pub(crate) commit_interval: Duration,
     pub(crate) policy: DecodeFailurePolicy,
+    pub(crate) fence_window: Duration,
 }
 
 impl std::fmt::Debug for KafkaSourceBuilder {
@@ -82,6 +112,21 @@ impl KafkaSourceBuilder {
         self
     }
 
+    /// Static membership (`group.instance.id`): a second fencing sooner than this after the
+    /// consumer was rebuilt is a duplicate `group.instance.id`, not an outage (default 60 s).
+    ///
+    /// A broker outage longer than `session.timeout.ms` ends the member's session, and
+    /// librdkafka raises the fatal `FencedInstanceId` when it is back; the source then drops
+    /// the consumer, builds a new one with the same configuration and goes on from the
+    /// committed offsets. Two live processes with one `group.instance.id` fence each other
+    /// within seconds of every rebuild: the second fencing inside this window stops the source
+    /// with [`KafkaIoError::DuplicateGroupInstanceId`]. So does a second outage longer than
+    /// the session within the window.
+    pub fn fence_window(mut self, window: Duration) -> Self {
+        self.fence_window = window;
+        self
+    }
+
     /// What to do with records the codec cannot decode (default: fail).
     pub fn on_decode_failure(mut self, policy: DecodeFailurePolicy) -> Self {
         self.policy = policy;
@@ -117,6 +162,12 @@ impl KafkaSourceBuilder {
         if self.commit_interval.is_zero() {
             return Err(KafkaIoError::config(
                 "commit_interval",
+                "must be greater than zero",
+            ));
+        }
+        if self.fence_window.is_zero() {
+            return Err(KafkaIoError::config(
+                "fence_window",
                 "must be greater than zero",
             ));
         }
@@ -158,16 +209,23 @@ impl KafkaSourceBuilder {
             revocations: revocations.clone(),
             auth: self.kafka.auth_context(),
         };
-        let consumer: StreamConsumer<SourceContext> =
-            config
-                .create_with_context(context)
-                .map_err(|source| KafkaIoError::Client {
-                    role: "consumer",
-                    source,
-                })?;
+        let consumer = create_consumer(&config, context.clone())?;
+        let group_instance_id = config
+            .get(GROUP_INSTANCE_ID)
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string);
         Ok(KafkaSource {
             name: self.name,
             consumer: Some(Arc::new(consumer)),
+            rebuild: Rebuild {
+                config,
+                context,
+                group_instance_id,
+                fence_window: self.fence_window,
+                rebuilt_at: None,
+                rebuilt: 0,
+            },
             codec: self.codec,
             topics: self.topics,
             batch_size: self.batch_size,

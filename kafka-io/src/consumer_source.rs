@@ -1,6 +1,6 @@
 //! The consumer source: a consumer group whose offsets move only with durable acknowledgements.
 
-use crate::consumer_builder::KafkaSourceBuilder;
+use crate::consumer_builder::{KafkaSourceBuilder, Rebuild, create_consumer};
 use crate::consumer_context::{
     Assignment, Partition, Revocations, SourceContext, source_partitions,
 };
@@ -47,6 +47,8 @@ use std::time::Duration;
 pub struct KafkaSource {
     pub(crate) name: String,
     pub(crate) consumer: Option<Arc<StreamConsumer<SourceContext>>>,
+    /// How to build the consumer again after a fencing (static membership).
+    pub(crate) rebuild: Rebuild,
     pub(crate) codec: Arc<dyn EventCodec>,
     pub(crate) topics: Vec<String>,
     pub(crate) batch_size: usize,
@@ -93,6 +95,7 @@ impl KafkaSource {
             poll_timeout: Duration::from_millis(100),
             commit_interval: Duration::from_secs(1),
             policy: DecodeFailurePolicy::Fail,
+            fence_window: Duration::from_secs(60),
         }
     }
 
@@ -110,7 +113,102 @@ impl KafkaSource {
         })
     }
 
+    /// How many times the consumer was rebuilt after librdkafka fenced this static member
+    /// (`FencedInstanceId` after a broker outage longer than `session.timeout.ms`).
+    pub fn consumers_rebuilt(&self) -> u64 {
+        self.rebuild.rebuilt
+    }
+
+    /// The next batch; a static member fenced after an outage gets a new consumer (see
+    /// [`KafkaSourceBuilder::fence_window`]).
     async fn read_batch(&mut self) -> Result<SourceBatch, KafkaIoError> {
+        match self.read_consumer_batch().await {
+            Err(KafkaIoError::Consumer { operation, source }) if self.fenced(&source) => {
+                self.replace_fenced_consumer(operation, source).await
+            }
+            other => other,
+        }
+    }
+
+    /// Whether `error` (or the consumer's fatal error behind it) is librdkafka's fatal
+    /// `FencedInstanceId` of a static member: the broker gave this member's
+    /// `group.instance.id` to a newer join (ours after an outage, or another process's).
+    fn fenced(&self, error: &KafkaError) -> bool {
+        if self.rebuild.group_instance_id.is_none() {
+            return false;
+        }
+        let code = |e: &KafkaError| e.rdkafka_error_code();
+        let fatal = self
+            .consumer
+            .as_ref()
+            .and_then(|c| c.client().fatal_error())
+            .map(|(code, _)| code);
+        code(error) == Some(RDKafkaErrorCode::FencedInstanceId)
+            || fatal == Some(RDKafkaErrorCode::FencedInstanceId)
+    }
+
+    /// Replaces a fenced consumer: librdkafka's fatal error made it unusable, so it is
+    /// dropped (its threads and context with it) before a new one with the same configuration
+    /// subscribes again and resumes from the committed offsets. Offsets only move with
+    /// acknowledgements of durable work, so what is read again is what was read but not
+    /// committed — the at-least-once replay any restart does. Every partition of the old
+    /// consumer is revoked in the returned batch, so the pipeline drops the open work read
+    /// through it. A second fencing within the fence window is a duplicate
+    /// `group.instance.id` and stops the source.
+    async fn replace_fenced_consumer(
+        &mut self,
+        operation: &'static str,
+        source: KafkaError,
+    ) -> Result<SourceBatch, KafkaIoError> {
+        let Some(instance) = self.rebuild.group_instance_id.clone() else {
+            return Err(KafkaIoError::Consumer { operation, source });
+        };
+        if let Some(at) = self.rebuild.rebuilt_at
+            && at.elapsed() < self.rebuild.fence_window
+        {
+            return Err(KafkaIoError::DuplicateGroupInstanceId {
+                group_instance_id: instance,
+                window: at.elapsed(),
+                source,
+            });
+        }
+        tracing::warn!(source = %self.name, group_instance_id = %instance, error = %source,
+            "static member fenced (its session ended during a broker outage, or another process uses its group.instance.id): building a new consumer that resumes from the committed offsets");
+        // Closing a consumer blocks (librdkafka joins its threads); a fatal one commits
+        // nothing on close. It is the only owner: `read_consumer_batch` dropped its clone.
+        if let Some(old) = self.consumer.take() {
+            tokio::task::spawn_blocking(move || drop(old))
+                .await
+                .map_err(|e| KafkaIoError::Task(Box::new(e)))?;
+        }
+        // After the old consumer's close (whose callbacks may revoke too): every partition it
+        // had is given up, with what this source knew of its ownership, so acknowledgements of
+        // its records are dropped until the new consumer reads them again.
+        for partition in std::mem::take(&mut *self.assignment.lock()) {
+            self.revocations.push(partition);
+        }
+        let mut revoked = Vec::new();
+        self.take_revoked(&mut Vec::new(), &mut revoked);
+        self.owned.clear();
+        self.acked.clear();
+        let consumer = create_consumer(&self.rebuild.config, self.rebuild.context.clone())?;
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|source| KafkaIoError::Consumer {
+                operation: "subscribe",
+                source,
+            })?;
+        self.consumer = Some(Arc::new(consumer));
+        self.rebuild.rebuilt_at = Some(std::time::Instant::now());
+        self.rebuild.rebuilt += 1;
+        Ok(SourceBatch {
+            revoked_partitions: source_partitions(&revoked),
+            ..SourceBatch::default()
+        })
+    }
+
+    async fn read_consumer_batch(&mut self) -> Result<SourceBatch, KafkaIoError> {
         let consumer = Arc::clone(self.consumer()?);
         let mut messages = Vec::new();
         let mut revoked: Vec<Partition> = Vec::new();
@@ -370,6 +468,12 @@ impl KafkaSource {
         match self.consumer()?.store_offsets(&tpl) {
             Ok(()) => {
                 self.acked.insert(partition, next);
+                Ok(())
+            }
+            // A fenced static member can store nothing; the next poll replaces the consumer
+            // and the partition is read again from its committed offset.
+            Err(source) if self.fenced(&source) => {
+                tracing::debug!(source = %self.name, %position, "consumer fenced: acknowledgement dropped");
                 Ok(())
             }
             // Revoked between our check and the store: the next owner re-reads it.

@@ -85,6 +85,22 @@ pub enum KafkaIoError {
         /// librdkafka's error.
         source: KafkaError,
     },
+    /// Another live consumer uses this consumer's `group.instance.id` (static membership): the
+    /// broker fenced this member (FencedInstanceId) again within `window` of the new consumer
+    /// built after the previous fencing. One fencing follows a broker outage longer than
+    /// `session.timeout.ms` and is recovered from; a second one that soon means two processes
+    /// take the membership from each other, which only a configuration change ends.
+    #[error(
+        "consumer fenced twice within {window:?}: another live consumer of the group uses group.instance.id {group_instance_id:?}; give each process its own group.instance.id"
+    )]
+    DuplicateGroupInstanceId {
+        /// The `group.instance.id` in use twice.
+        group_instance_id: String,
+        /// How soon after the rebuild the second fencing came.
+        window: std::time::Duration,
+        /// librdkafka's fatal error.
+        source: KafkaError,
+    },
     /// A record could not be decoded and the policy says fail.
     #[error("cannot decode the record at {position}")]
     Decode {

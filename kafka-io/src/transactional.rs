@@ -7,6 +7,7 @@ use crate::producer::{DeliveryProducer, ProducerCore, QueueFailure, encode_all};
 use crate::record::OutRecord;
 use crate::{DefaultTopicNamer, KafkaConfig, KafkaIoError, KafkaOffsetStore, TopicNamer};
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use cdc_core::{ChangeEvent, Checkpoint, EventCodec, Position, Sink};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
@@ -70,6 +71,7 @@ pub struct TransactionalSinkBuilder {
     offsets_topic: String,
     checkpoint_key: Option<String>,
     timeout: Duration,
+    commit_budget: Option<Duration>,
 }
 
 impl std::fmt::Debug for TransactionalSinkBuilder {
@@ -110,6 +112,17 @@ impl TransactionalSinkBuilder {
     /// Timeout of each blocking transaction call and of reading the checkpoint (default 60 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long a transaction commit may go on after retriable errors (a commit that timed out
+    /// while the broker was away is called again until it succeeds or this has passed).
+    ///
+    /// Default: the producer's `transaction.timeout.ms` if set, else 60 s (librdkafka's
+    /// default of it): once it has passed, the transaction coordinator aborts the open
+    /// transaction, so a later commit could only fail.
+    pub fn commit_budget(mut self, budget: Duration) -> Self {
+        self.commit_budget = Some(budget);
         self
     }
 
@@ -164,7 +177,17 @@ impl TransactionalSinkBuilder {
         if self.timeout.is_zero() {
             return Err(KafkaIoError::config("timeout", "must be greater than zero"));
         }
+        if self.commit_budget.is_some_and(|b| b.is_zero()) {
+            return Err(KafkaIoError::config(
+                "commit_budget",
+                "must be greater than zero",
+            ));
+        }
         self.kafka.validate()?;
+        let commit_budget = match self.commit_budget {
+            Some(budget) => budget,
+            None => transaction_timeout(&self.kafka)?,
+        };
         let key = self
             .checkpoint_key
             .unwrap_or_else(|| self.transactional_id.clone());
@@ -208,12 +231,28 @@ impl TransactionalSinkBuilder {
             offsets_topic: self.offsets_topic,
             checkpoint_key: key,
             timeout: self.timeout,
+            commit_budget,
             committed,
             in_transaction: Checkpoint::default(),
             replayed: Checkpoint::default(),
             open: false,
             failed: false,
         })
+    }
+}
+
+/// The producer's `transaction.timeout.ms` (librdkafka's default 60 000 ms when not set).
+fn transaction_timeout(kafka: &KafkaConfig) -> Result<Duration, KafkaIoError> {
+    const KEY: &str = "transaction.timeout.ms";
+    match kafka.client_config().get(KEY) {
+        None => Ok(Duration::from_secs(60)),
+        Some(ms) => match ms.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+            _ => Err(KafkaIoError::config(
+                KEY,
+                format!("{ms:?} is not a positive number of milliseconds"),
+            )),
+        },
     }
 }
 
@@ -283,6 +322,8 @@ pub struct TransactionalSink {
     offsets_topic: String,
     checkpoint_key: String,
     timeout: Duration,
+    /// How long a commit may go on retrying retriable errors.
+    commit_budget: Duration,
     /// Every source partition's last committed position (from the offsets topic, then our commits).
     committed: Checkpoint,
     /// Last position per source partition written in the open transaction.
@@ -324,6 +365,7 @@ impl TransactionalSink {
             offsets_topic: offsets_topic.into(),
             checkpoint_key: None,
             timeout: Duration::from_secs(60),
+            commit_budget: None,
         }
     }
 
@@ -445,8 +487,7 @@ impl TransactionalSink {
         let timeout = self.timeout;
         // commit_transaction flushes every message of the transaction first and fails if any
         // was not delivered, so success means all of them, and the checkpoint, are in.
-        let committed =
-            blocking(&self.core.producer, move |p| p.commit_transaction(timeout)).await?;
+        let committed = self.commit_with_retries().await?;
         if let Err(source) = committed {
             let abortable = matches!(&source, KafkaError::Transaction(e) if e.txn_requires_abort());
             let aborted = abortable
@@ -470,6 +511,78 @@ impl TransactionalSink {
             reported.advance(position.clone());
         }
         Ok(reported.positions().cloned().collect())
+    }
+}
+
+impl TransactionalSink {
+    /// `commit_transaction`, called again while its error is retriable, within
+    /// [`commit_budget`](TransactionalSinkBuilder::commit_budget).
+    ///
+    /// librdkafka's contract (rdkafka.h, `rd_kafka_commit_transaction`): a retriable error
+    /// (`rd_kafka_error_is_retriable`, e.g. `__TIMED_OUT` while the broker is away) leaves the
+    /// transaction committing in the background, and calling commit again resumes it (see
+    /// [`is_retriable`] for rdkafka's flush before the commit); an
+    /// error that requires abort, or a fatal one, is not retried here. Each call waits at most
+    /// the sink's `timeout` and never past the budget; between calls, backon's exponential
+    /// backoff (100 ms doubling to 2 s).
+    async fn commit_with_retries(&self) -> Result<rdkafka::error::KafkaResult<()>, KafkaIoError> {
+        let deadline = tokio::time::Instant::now() + self.commit_budget;
+        let (producer, timeout, id) = (
+            Arc::clone(&self.core.producer),
+            self.timeout,
+            self.transactional_id.clone(),
+        );
+        let attempt = || {
+            let producer = Arc::clone(&producer);
+            async move {
+                let wait =
+                    timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+                match blocking(&producer, move |p| p.commit_transaction(wait)).await {
+                    Ok(Ok(())) => Ok(Ok(())),
+                    Ok(Err(error)) if is_retriable(&error) => Err(Retry::Retriable(error)),
+                    Ok(Err(error)) => Ok(Err(error)),
+                    Err(task) => Err(Retry::Task(task)),
+                }
+            }
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(2))
+            .without_max_times();
+        let result = attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e| matches!(e, Retry::Retriable(_)) && tokio::time::Instant::now() < deadline)
+            .notify(|e, wait| {
+                if let Retry::Retriable(error) = e {
+                    tracing::warn!(transactional_id = %id, %error, ?wait, "transaction commit not finished; calling commit again");
+                }
+            })
+            .await;
+        match result {
+            Ok(committed) => Ok(committed),
+            // The budget ran out: the last retriable error is the commit's error.
+            Err(Retry::Retriable(error)) => Ok(Err(error)),
+            Err(Retry::Task(task)) => Err(task),
+        }
+    }
+}
+
+/// Why a commit attempt ends: an error librdkafka says to retry, or a failed blocking task.
+enum Retry {
+    Retriable(KafkaError),
+    Task(KafkaIoError),
+}
+
+/// Whether a commit's error says to call commit again: librdkafka marks the transactional
+/// call's error retriable (`rd_kafka_error_is_retriable`), or rdkafka's own flush before
+/// `rd_kafka_commit_transaction` (rdkafka's `commit_transaction` serves the delivery queue
+/// that way) timed out, which leaves the transaction as it was, its messages queued.
+fn is_retriable(error: &KafkaError) -> bool {
+    match error {
+        KafkaError::Transaction(e) => e.is_retriable(),
+        KafkaError::Flush(code) => *code == rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+        _ => false,
     }
 }
 
