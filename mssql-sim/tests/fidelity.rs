@@ -1002,6 +1002,30 @@ async fn a_date_or_time_assigned_to_a_character_variable_takes_its_types_default
     sim.stop().await;
 }
 
+/// CONCAT converts each argument to text implicitly (Microsoft, "CONCAT"), a date/time one
+/// as its type's default text: style 0 for datetime, the ODBC form with the scale's digits
+/// for datetime2; a NULL argument is the empty string. It gave ISO text.
+#[tokio::test]
+async fn concat_of_a_date_or_time_takes_its_types_default_form() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.when3 (id int NOT NULL PRIMARY KEY, at datetime NULL, at2 datetime2(1) NULL);
+         INSERT INTO dbo.when3 VALUES (1, '2024-01-05 14:03:07', '2024-01-05 14:03:07.5');",
+    )
+    .await;
+    assert_eq!(
+        text(
+            &mut c,
+            "SELECT CONCAT('at ', at, NULL, ' / ', at2, ' #', id) FROM dbo.when3"
+        )
+        .await,
+        "at Jan  5 2024  2:03PM / 2024-01-05 14:03:07.5 #1"
+    );
+    sim.stop().await;
+}
+
 async fn text(c: &mut common::Conn, sql: &str) -> String {
     let rows = c
         .simple_query(sql)

@@ -164,6 +164,9 @@ impl Exec<'_> {
         if name == "datepart" {
             return self.datepart(f, cols, row, group);
         }
+        if name == "concat" {
+            return self.concat(f, cols, row, group);
+        }
         if name.starts_with("fn_cdc_") || name == "fn_cdc_is_bit_set" {
             let a = self.args(f, cols, row, group)?;
             return self.cdc_scalar(&name, a);

@@ -1,5 +1,7 @@
 //! The date and time functions: `DATEPART`/`DATENAME` and `DATEADD`/`DATEDIFF` (with
-//! their datepart names and overflow errors as SQL Server reports them), `TODATETIMEOFFSET`.
+//! their datepart names and overflow errors as SQL Server reports them), `TODATETIMEOFFSET`;
+//! and `CONCAT`, whose implicit conversion of a date/time argument takes the argument's
+//! declared type.
 
 use sqlparser::ast::Expr;
 
@@ -85,6 +87,30 @@ impl Exec<'_> {
             }
         };
         Ok(Value::Int(n))
+    }
+
+    /// CONCAT(a, b, …): each argument converted to text — a date/time one as its type's
+    /// default text (`datetime` in style 0: value::styles), NULL as the empty string — and
+    /// joined (Microsoft, "CONCAT": "implicitly converts all arguments to string types").
+    pub(crate) fn concat(
+        &mut self,
+        f: &sqlparser::ast::Function,
+        cols: &[RelCol],
+        row: &[Value],
+        group: Option<&[Vec<Value>]>,
+    ) -> SqlResult<Value> {
+        let mut out = String::new();
+        for e in Self::arg_exprs(f) {
+            let v = self.eval(&e, cols, row, group)?;
+            let text = match self.static_type(&e, cols) {
+                Some((source, _)) => crate::value::styles::default_text(&v, &source),
+                None => None,
+            };
+            if let Some(t) = text.or_else(|| v.to_text()) {
+                out.push_str(&t);
+            }
+        }
+        Ok(Value::Str(out))
     }
 
     /// DATEADD(part, n, date) and DATEDIFF(part, start, end).
