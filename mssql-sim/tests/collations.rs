@@ -269,3 +269,87 @@ async fn min_max_group_by_and_distinct_follow_the_column_collation() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn like_matches_case_and_accents_as_the_column_collation_compares() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.l (id int PRIMARY KEY, ci varchar(10), cs varchar(10) COLLATE Latin1_General_CS_AS, ai nvarchar(10) COLLATE Latin1_General_CI_AI)",
+    )
+    .await;
+    exec(&mut c, "INSERT INTO dbo.l VALUES (1, 'Abc', 'Abc', N'Ébc')").await;
+    assert_eq!(
+        column(&mut c, "SELECT 'y' FROM dbo.l WHERE ci LIKE 'a%'").await,
+        ["y"]
+    );
+    assert!(
+        column(&mut c, "SELECT 'y' FROM dbo.l WHERE cs LIKE 'a%'")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        column(&mut c, "SELECT 'y' FROM dbo.l WHERE cs LIKE 'A%'").await,
+        ["y"]
+    );
+    assert_eq!(
+        column(&mut c, "SELECT 'y' FROM dbo.l WHERE ai LIKE N'eb_'").await,
+        ["y"]
+    );
+    assert!(
+        column(
+            &mut c,
+            "SELECT 'y' FROM dbo.l WHERE ci COLLATE Latin1_General_BIN2 LIKE 'abc'"
+        )
+        .await
+        .is_empty()
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn window_functions_order_and_partition_text_by_its_collation() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.w (id int PRIMARY KEY, k varchar(10), p varchar(10) COLLATE Latin1_General_CS_AS)",
+    )
+    .await;
+    exec(
+        &mut c,
+        "INSERT INTO dbo.w VALUES (1, 'Y1', 'a'), (2, 'Y-2', 'A'), (3, 'Z', 'a')",
+    )
+    .await;
+    // varchar under the SQL sort order: '-' before digits ('Y-2' < 'Y1' < 'Z').
+    assert_eq!(
+        column(
+            &mut c,
+            "SELECT k FROM (SELECT k, ROW_NUMBER() OVER (ORDER BY k) AS n FROM dbo.w) AS x WHERE n = 1"
+        )
+        .await,
+        ["Y-2"]
+    );
+    // Word sort ignores the hyphen: 'Y1' < 'Y-2'.
+    assert_eq!(
+        column(
+            &mut c,
+            "SELECT k FROM (SELECT k, ROW_NUMBER() OVER (ORDER BY CAST(k AS nvarchar(10))) AS n FROM dbo.w) AS x WHERE n = 1"
+        )
+        .await,
+        ["Y1"]
+    );
+    // A case-sensitive partition keeps 'a' and 'A' apart: two rows numbered 1 besides 'a''s 2.
+    let rows = c
+        .simple_query("SELECT ROW_NUMBER() OVER (PARTITION BY p ORDER BY id) FROM dbo.w")
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    let mut n: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0).unwrap()).collect();
+    n.sort();
+    assert_eq!(n, [1, 1, 2]);
+    sim.stop().await;
+}

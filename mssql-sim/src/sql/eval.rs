@@ -21,7 +21,7 @@ use crate::sql::parse::ident_text;
 use crate::sql::rel::RelCol;
 use crate::value::collation::{self, unicode_text};
 use crate::value::{Collation, SqlType, TextCmp, Value, coerce, compare_in};
-pub(crate) use ops::{arith, like, literal};
+pub(crate) use ops::{arith, like, like_in, literal};
 use ops::{bool_val, compare_op};
 
 /// Collation precedence (Microsoft, "Collation precedence"): how an operand's collation was
@@ -563,13 +563,14 @@ impl Exec<'_> {
                 }
                 let v = self.eval(expr, cols, row, group)?;
                 let p = self.eval(pattern, cols, row, group)?;
+                let cmp = self.text_cmp(expr, pattern, cols, "like")?;
                 // like() knows character sets, but tests/sql.rs holds `[...]` in a query as
                 // an unsupported feature; lifting this is that test's owner's call.
                 if p.to_text().is_some_and(|p| p.contains('[')) {
                     return Err(SqlError::unsupported("LIKE character classes ([...])"));
                 }
                 Ok(match (v.to_text(), p.to_text()) {
-                    (Some(s), Some(p)) => Value::Bit(like(&s, &p) != *negated),
+                    (Some(s), Some(p)) => Value::Bit(like_in(&s, &p, &cmp) != *negated),
                     _ => Value::Null,
                 })
             }

@@ -15,7 +15,7 @@ use sqlparser::ast::{Expr, Ident, OrderBySort, SelectItem, WindowType};
 use crate::error::{SqlError, SqlResult};
 use crate::sql::exec::Exec;
 use crate::sql::rel::RelCol;
-use crate::value::{SqlType, Value, compare};
+use crate::value::{SqlType, TextCmp, Value, compare_in};
 
 /// Hidden column names: `__sim_window_<n>`.
 const HIDDEN: &str = "__sim_window_";
@@ -25,13 +25,14 @@ pub(crate) fn is_hidden(name: &str) -> bool {
     name.starts_with(HIDDEN)
 }
 
-/// NULLs first ascending, as SQL Server sorts.
-fn order(a: &Value, b: &Value) -> SqlResult<Ordering> {
+/// NULLs first ascending, as SQL Server sorts; text as `cmp` says (the expression's
+/// collation).
+fn order(a: &Value, b: &Value, cmp: &TextCmp) -> SqlResult<Ordering> {
     Ok(match (a.is_null(), b.is_null()) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Less,
         (false, true) => Ordering::Greater,
-        _ => compare(a, b)?,
+        _ => compare_in(a, b, cmp)?,
     })
 }
 
@@ -130,6 +131,15 @@ impl Exec<'_> {
             .iter()
             .map(|o| !matches!(o.options.sort, Some(OrderBySort::Desc)))
             .collect();
+        // PARTITION BY and ORDER BY compare text by their expressions' collations.
+        let mut part_cmps = Vec::with_capacity(spec.partition_by.len());
+        for e in &spec.partition_by {
+            part_cmps.push(self.text_side(e, cols)?.cmp());
+        }
+        let mut ord_cmps = Vec::with_capacity(spec.order_by.len());
+        for o in &spec.order_by {
+            ord_cmps.push(self.text_side(&o.expr, cols)?.cmp());
+        }
         // (partition key, order key, row index)
         let mut keyed = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
@@ -146,8 +156,10 @@ impl Exec<'_> {
         let mut err = None;
         let cmp_keys =
             |a: &[Value], b: &[Value], asc: Option<&[bool]>, err: &mut Option<SqlError>| {
+                let cmps = if asc.is_some() { &ord_cmps } else { &part_cmps };
                 for (k, (x, y)) in a.iter().zip(b).enumerate() {
-                    let o = match order(x, y) {
+                    let cmp = cmps.get(k).copied().unwrap_or_default();
+                    let o = match order(x, y, &cmp) {
                         Ok(o) => o,
                         Err(e) => {
                             err.get_or_insert(e);

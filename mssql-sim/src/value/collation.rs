@@ -191,6 +191,31 @@ impl Collation {
         }
     }
 
+    /// A character as LIKE matches it: lower-cased where the collation is
+    /// case-insensitive, its base letter where accent-insensitive, itself for binary
+    /// collations.
+    pub(crate) fn fold_char(&self, c: char) -> char {
+        let Strength::Linguistic { case, accent, .. } = self.strength else {
+            return c;
+        };
+        let c = if accent {
+            c
+        } else {
+            letter_parts(c)
+                .and_then(|(bases, _, upper)| match bases.as_slice() {
+                    [b] if upper => b.to_uppercase().next(),
+                    [b] => Some(*b),
+                    _ => None,
+                })
+                .unwrap_or(c)
+        };
+        if case {
+            c
+        } else {
+            c.to_lowercase().next().unwrap_or(c)
+        }
+    }
+
     /// Orders two strings. `unicode`: whether the comparison is Unicode (either operand
     /// nchar/nvarchar/ntext after data type precedence); it picks the SQL sort order or the
     /// Windows rules for a `SQL_` collation and the code page for binary collations.

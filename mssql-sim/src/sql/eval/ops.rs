@@ -54,48 +54,56 @@ pub(crate) fn literal(v: &AstValue) -> SqlResult<Value> {
 
 /// SQL Server's LIKE (without ESCAPE): `%` any run of characters, `_` one character,
 /// `[abc]` / `[a-f]` one character of a set or range, `[^...]` one character outside it (so
-/// `[_]` is a literal underscore); a `[` with no closing `]` matches itself. Case-insensitive,
-/// as the default collation compares.
+/// `[_]` is a literal underscore); a `[` with no closing `]` matches itself. Characters match
+/// as the default collation compares them (case-insensitive); [`like_in`] for another.
 pub(crate) fn like(s: &str, pat: &str) -> bool {
-    fn lower(c: char) -> char {
-        c.to_lowercase().next().unwrap_or(c)
-    }
-    fn in_set(x: char, set: &[char]) -> bool {
+    like_in(s, pat, &TextCmp::default())
+}
+
+/// [`like`] under a collation: characters are equal when the collation's case and accent
+/// sensitivity say so ([`crate::value::Collation::fold_char`]); ranges compare the folded
+/// characters by code point (a model: SQL Server orders a range by the collation).
+pub(crate) fn like_in(s: &str, pat: &str, cmp: &TextCmp) -> bool {
+    let fold = |c: char| cmp.collation.fold_char(c);
+    fn in_set(x: char, set: &[char], fold: &dyn Fn(char) -> char) -> bool {
         let (negated, set) = match set.split_first() {
             Some(('^', rest)) if !rest.is_empty() => (true, rest),
             _ => (false, set),
         };
-        let x = lower(x);
+        let x = fold(x);
         let mut hit = false;
         let mut i = 0;
         while i < set.len() {
             if i + 2 < set.len() && set[i + 1] == '-' {
-                hit |= (lower(set[i])..=lower(set[i + 2])).contains(&x);
+                hit |= (fold(set[i])..=fold(set[i + 2])).contains(&x);
                 i += 3;
             } else {
-                hit |= lower(set[i]) == x;
+                hit |= fold(set[i]) == x;
                 i += 1;
             }
         }
         hit != negated
     }
-    fn rec(s: &[char], p: &[char]) -> bool {
+    fn rec(s: &[char], p: &[char], fold: &dyn Fn(char) -> char) -> bool {
         match p.first() {
             None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| rec(&s[i..], &p[1..])),
-            Some('_') => !s.is_empty() && rec(&s[1..], &p[1..]),
+            Some('%') => (0..=s.len()).any(|i| rec(&s[i..], &p[1..], fold)),
+            Some('_') => !s.is_empty() && rec(&s[1..], &p[1..], fold),
             Some('[') => match p.iter().position(|&c| c == ']') {
                 Some(end) if end > 1 => {
-                    s.first().is_some_and(|&x| in_set(x, &p[1..end])) && rec(&s[1..], &p[end + 1..])
+                    s.first().is_some_and(|&x| in_set(x, &p[1..end], fold))
+                        && rec(&s[1..], &p[end + 1..], fold)
                 }
-                _ => s.first() == Some(&'[') && rec(&s[1..], &p[1..]),
+                _ => s.first() == Some(&'[') && rec(&s[1..], &p[1..], fold),
             },
-            Some(&c) => s.first().is_some_and(|&x| lower(x) == lower(c)) && rec(&s[1..], &p[1..]),
+            Some(&c) => {
+                s.first().is_some_and(|&x| fold(x) == fold(c)) && rec(&s[1..], &p[1..], fold)
+            }
         }
     }
     let s: Vec<char> = s.chars().collect();
     let p: Vec<char> = pat.chars().collect();
-    rec(&s, &p)
+    rec(&s, &p, &fold)
 }
 
 /// `l op r` for the six comparison operators, NULL if either side is NULL; text compares as
