@@ -353,3 +353,29 @@ async fn window_functions_order_and_partition_text_by_its_collation() {
     assert_eq!(n, [1, 1, 2]);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_unique_index_on_a_case_sensitive_column_accepts_values_differing_in_case() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.u (id int PRIMARY KEY, cs varchar(10) COLLATE Latin1_General_CS_AS, ci varchar(10))",
+    )
+    .await;
+    exec(
+        &mut c,
+        "INSERT INTO dbo.u VALUES (1, 'a', 'a'), (2, 'A', 'A')",
+    )
+    .await;
+    exec(&mut c, "CREATE UNIQUE INDEX ux_cs ON dbo.u (cs)").await;
+    let e = try_exec(&mut c, "CREATE UNIQUE INDEX ux_ci ON dbo.u (ci)")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 1505);
+    let e = try_exec(&mut c, "INSERT INTO dbo.u VALUES (3, 'a', 'b')")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 2601);
+    sim.stop().await;
+}

@@ -96,7 +96,12 @@ impl Exec<'_> {
                 .collect();
             let mut seen = std::collections::HashSet::new();
             for v in &live {
-                let k: Vec<String> = ix.columns.iter().map(|&c| v[c].key()).collect();
+                // Equal as the column's collation compares (a case-sensitive column keeps 'a' and 'A').
+                let k: Vec<String> = ix
+                    .columns
+                    .iter()
+                    .map(|&c| v[c].key_in(&t.text_cmp(c)))
+                    .collect();
                 if !seen.insert(k) {
                     let shown: Vec<String> = ix.columns.iter().map(|&c| v[c].to_string()).collect();
                     return Err(SqlError::new(
