@@ -1026,6 +1026,34 @@ async fn concat_of_a_date_or_time_takes_its_types_default_form() {
     sim.stop().await;
 }
 
+/// CONVERT of a datetimeoffset in styles 121, 126 and 127 keeps its offset as SQL Server
+/// writes it: after a blank in 121, directly after the time in 126, and 127 is the UTC time
+/// with `Z` (recorded for datetimeoffset(3) '1997-12-31 14:53:00.123 +04:30':
+/// blog-en-with-hugo.netlify.app, "How to Cast a datetimeoffset to String in SQL Server").
+/// The offset was dropped and 127 wrote the local time.
+#[tokio::test]
+async fn convert_of_a_datetimeoffset_in_styles_121_126_127_keeps_its_offset() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    let at = "CAST('1997-12-31 14:53:00.123 +04:30' AS datetimeoffset(3))";
+    for (style, want) in [
+        (121, "1997-12-31 14:53:00.123 +04:30"),
+        (126, "1997-12-31T14:53:00.123+04:30"),
+        (127, "1997-12-31T10:23:00.123Z"),
+    ] {
+        assert_eq!(
+            text(
+                &mut c,
+                &format!("SELECT CONVERT(nvarchar(35), {at}, {style})")
+            )
+            .await,
+            want,
+            "style {style}"
+        );
+    }
+    sim.stop().await;
+}
+
 async fn text(c: &mut common::Conn, sql: &str) -> String {
     let rows = c
         .simple_query(sql)

@@ -650,7 +650,7 @@ impl Exec<'_> {
                         styled_temporal(&v, self.static_type(expr, cols).map(|(t, _)| t))
                 {
                     let style = self.eval(style, cols, row, group)?.as_i64()?.unwrap_or(0);
-                    let text = crate::value::styles::format(at, digits, style, name)?;
+                    let text = crate::value::styles::format_value(&v, at, digits, style, name)?;
                     return coerce(Value::Str(text), &ty);
                 }
                 // CONVERT(binary(10), '0x...', 1) style: hex text to bytes

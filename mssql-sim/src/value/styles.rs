@@ -110,6 +110,31 @@ pub(crate) fn format(
     })
 }
 
+/// The text of a date/time value `v` in `style`, [`format`] of `at` (its local date and
+/// time) except that a `datetimeoffset` keeps its offset where SQL Server was recorded
+/// writing it: after a blank in 21/25/121 (`1997-12-31 14:53:00.123 +04:30`), directly after
+/// the time in 126 (`1997-12-31T14:53:00.123+04:30`), and 127 is the UTC time with `Z`
+/// (`1997-12-31T10:23:00.123Z`; recorded for datetimeoffset(3) '1997-12-31 14:53:00.123
+/// +04:30', blog-en-with-hugo.netlify.app "How to Cast a datetimeoffset to String in SQL
+/// Server"). Its other styles are written without the offset (unverified).
+pub(crate) fn format_value(
+    v: &Value,
+    at: NaiveDateTime,
+    digits: u32,
+    style: i64,
+    type_name: &str,
+) -> SqlResult<String> {
+    let Value::DateTimeOffset(d) = v else {
+        return format(at, digits, style, type_name);
+    };
+    Ok(match style {
+        127 => format(d.naive_utc(), digits, style, type_name)?,
+        126 => format!("{}{}", format(at, digits, style, type_name)?, d.offset()),
+        21 | 25 | 121 => format!("{} {}", format(at, digits, style, type_name)?, d.offset()),
+        _ => format(at, digits, style, type_name)?,
+    })
+}
+
 /// The text SQL Server gives a date/time value of type `source` converted to a character
 /// type without a style (see the module's documentation); `None` when `source` is no
 /// date/time type or `v` no value of it.
