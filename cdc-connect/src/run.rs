@@ -124,14 +124,21 @@ async fn run_pipeline(
     {
         let (counters, metrics, stop) =
             (counters.clone(), Arc::clone(&metrics), sampler_stop.clone());
+        let (readiness, mut watch) = (readiness.clone(), delivery_watch(file));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
                 tokio::select! {
                     () = stop.cancelled() => break,
-                    _ = tick.tick() => counters.sample(&metrics, snapshot.as_ref()),
+                    _ = tick.tick() => {
+                        counters.sample(&metrics, snapshot.as_ref());
+                        if let Some(watch) = &mut watch {
+                            observe_delivery(watch, &metrics, &readiness, &counters);
+                        }
+                    }
                 }
             }
+            readiness.set_delivering(true);
         });
     }
     start_lag_polls(file, counters, &sampler_stop);
@@ -186,6 +193,39 @@ async fn run_pipeline(
         Err(e) => {
             counters.error("pipeline");
             Outcome::Failed(format!("pipeline task failed: {e}"))
+        }
+    }
+}
+
+/// The watch behind `/ready`'s delivery check: `[ops] ready_stall_ms`, else 60 s with a Kafka
+/// sink and none with an S3 sink (see [`crate::config::OpsSection::ready_stall_ms`]).
+fn delivery_watch(file: &PipelineFile) -> Option<ops::DeliveryWatch> {
+    let threshold = match file.ops.ready_stall_ms {
+        Some(ms) => Some(ms),
+        None if file.sink.kafka.is_some() => Some(60_000),
+        None => None,
+    }?;
+    Some(ops::DeliveryWatch::new(Duration::from_millis(threshold)))
+}
+
+/// Samples delivery into readiness (and the `cdc_ready` gauge), logging each change.
+fn observe_delivery(
+    watch: &mut ops::DeliveryWatch,
+    metrics: &PipelineMetrics,
+    readiness: &Readiness,
+    counters: &SinkCounters,
+) {
+    let was = readiness.get();
+    readiness.set_delivering(watch.observe(&metrics.snapshot(), std::time::Instant::now()));
+    let now = readiness.get();
+    if was != now {
+        counters.ready(now);
+        if now {
+            tracing::info!("the sink delivers again: ready");
+        } else {
+            tracing::warn!(
+                "events handed to the sink have not become durable within [ops] ready_stall_ms: not ready"
+            );
         }
     }
 }

@@ -103,6 +103,13 @@ pub struct OpsSection {
     /// `cdc_consumer_lag`) is read, in milliseconds (default 5 000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_interval_ms: Option<u64>,
+    /// `/ready` answers 503 once events handed to the sink have waited this long, in
+    /// milliseconds, without any becoming durable (a Kafka sink whose brokers are down), and
+    /// 200 again at the next durable progress. Default 60 000 with a Kafka sink; with an S3
+    /// sink, whose events become durable when a file closes, unset means no such check (set it
+    /// above the rotation's schedule interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_stall_ms: Option<u64>,
 }
 
 /// Log format.
