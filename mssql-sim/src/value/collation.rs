@@ -473,9 +473,9 @@ fn letter_primary(base: char) -> u32 {
 fn accent_weight(marks: &[u32]) -> u32 {
     // One weight per character: the marks' code points (combining marks are U+0300-U+036F
     // for Latin; other marks keep their order above them).
-    marks
-        .iter()
-        .fold(PLAIN, |w, m| w.wrapping_mul(0x400).wrapping_add(m - 0x2FF))
+    marks.iter().fold(PLAIN, |w, m| {
+        w.wrapping_mul(0x400).wrapping_add(m.wrapping_sub(0x2FF))
+    })
 }
 
 fn symbol_primary(c: char) -> u32 {
