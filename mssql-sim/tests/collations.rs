@@ -379,3 +379,22 @@ async fn a_unique_index_on_a_case_sensitive_column_accepts_values_differing_in_c
     assert_eq!(err_number(&e), 2601);
     sim.stop().await;
 }
+
+/// Debezium's `orderMismatchPkNvarchar...`/`orderMismatchPkNchar...` cases: an nvarchar or
+/// nchar key orders and compares by the same (Unicode) rules, so nvarchar parameters read
+/// every id once.
+#[tokio::test]
+async fn keyset_paging_of_an_nvarchar_or_nchar_key_reads_every_id_once() {
+    for key_type in ["nvarchar(50)", "nchar(50)"] {
+        let sim = common::start().await;
+        let mut c = connect(&sim).await;
+        let ids = dbz_7359_table(&mut c, key_type).await;
+        let mut read = page_through(&mut c, "@").await;
+        assert_eq!(read.len(), ids.len(), "{key_type}");
+        read.sort();
+        let mut expected = ids.clone();
+        expected.sort();
+        assert_eq!(read, expected, "{key_type}");
+        sim.stop().await;
+    }
+}
