@@ -43,7 +43,13 @@ use std::time::Duration;
 /// - `isolation.level=read_committed`: records of aborted transactions are not read;
 /// - `start(checkpoint)` skips records the checkpoint covers, so a pipeline's own offset
 ///   store wins over older group offsets;
-/// - undecodable records follow the [`DecodeFailurePolicy`].
+/// - undecodable records follow the [`DecodeFailurePolicy`];
+/// - a static member (`group.instance.id`) that librdkafka fenced (`FencedInstanceId`, fatal:
+///   after a broker outage longer than `session.timeout.ms`) gets a new consumer with the same
+///   configuration: the next batch revokes every partition of the old one, and reading resumes
+///   from the committed offsets. A second fencing within
+///   [`fence_window`](KafkaSourceBuilder::fence_window) of that is
+///   [`KafkaIoError::DuplicateGroupInstanceId`].
 pub struct KafkaSource {
     pub(crate) name: String,
     pub(crate) consumer: Option<Arc<StreamConsumer<SourceContext>>>,

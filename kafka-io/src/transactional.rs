@@ -307,6 +307,10 @@ fn txn_error(
 ///   (aborting its open transaction); the pipeline resumes from the checkpoint that a
 ///   [`KafkaOffsetStore::written_by_transactions`](crate::KafkaOffsetStore::written_by_transactions)
 ///   store reads, so each event is committed once;
+/// - a commit whose error librdkafka marks retriable (a timeout while the broker is away) is
+///   called again within [`commit_budget`](TransactionalSinkBuilder::commit_budget); one that
+///   requires abort is aborted and the flush fails with nothing of the transaction visible or
+///   reported, so the restarted pipeline replays it from the committed checkpoint;
 /// - a fenced producer fails with [`KafkaIoError::Fenced`] and must not be used again;
 /// - blocking calls (`init_transactions`, `commit_transaction`, `abort_transaction`) run on
 ///   tokio's blocking pool.
@@ -484,14 +488,18 @@ impl TransactionalSink {
                     fatal(&self.core.producer),
                 )
             })?;
-        let timeout = self.timeout;
         // commit_transaction flushes every message of the transaction first and fails if any
         // was not delivered, so success means all of them, and the checkpoint, are in.
-        let committed = self.commit_with_retries().await?;
+        let committed = self
+            .with_retries("commit", |p, wait| p.commit_transaction(wait))
+            .await?;
         if let Err(source) = committed {
             let abortable = matches!(&source, KafkaError::Transaction(e) if e.txn_requires_abort());
+            // The abort follows the same contract: a retriable error (the broker still away)
+            // means call it again.
             let aborted = abortable
-                && blocking(&self.core.producer, move |p| p.abort_transaction(timeout))
+                && self
+                    .with_retries("abort", |p, wait| p.abort_transaction(wait))
                     .await?
                     .is_ok();
             return Err(txn_error(
@@ -515,17 +523,21 @@ impl TransactionalSink {
 }
 
 impl TransactionalSink {
-    /// `commit_transaction`, called again while its error is retriable, within
-    /// [`commit_budget`](TransactionalSinkBuilder::commit_budget).
+    /// `call` (`commit_transaction` or `abort_transaction`), called again while its error is
+    /// retriable, within [`commit_budget`](TransactionalSinkBuilder::commit_budget).
     ///
-    /// librdkafka's contract (rdkafka.h, `rd_kafka_commit_transaction`): a retriable error
-    /// (`rd_kafka_error_is_retriable`, e.g. `__TIMED_OUT` while the broker is away) leaves the
-    /// transaction committing in the background, and calling commit again resumes it (see
-    /// [`is_retriable`] for rdkafka's flush before the commit); an
-    /// error that requires abort, or a fatal one, is not retried here. Each call waits at most
-    /// the sink's `timeout` and never past the budget; between calls, backon's exponential
-    /// backoff (100 ms doubling to 2 s).
-    async fn commit_with_retries(&self) -> Result<rdkafka::error::KafkaResult<()>, KafkaIoError> {
+    /// librdkafka's contract (rdkafka.h, `rd_kafka_commit_transaction`,
+    /// `rd_kafka_abort_transaction`): a retriable error (`rd_kafka_error_is_retriable`, e.g.
+    /// `__TIMED_OUT` while the broker is away) leaves the operation going on in the background,
+    /// and calling it again resumes it (see [`is_retriable`] for rdkafka's flush before the
+    /// commit); an error that requires abort, or a fatal one, is not retried here. Each call
+    /// waits at most the sink's `timeout` and never past the budget; between calls, backon's
+    /// exponential backoff (100 ms doubling to 2 s).
+    async fn with_retries(
+        &self,
+        what: &'static str,
+        call: fn(&DeliveryProducer, Duration) -> rdkafka::error::KafkaResult<()>,
+    ) -> Result<rdkafka::error::KafkaResult<()>, KafkaIoError> {
         let deadline = tokio::time::Instant::now() + self.commit_budget;
         let (producer, timeout, id) = (
             Arc::clone(&self.core.producer),
@@ -537,7 +549,7 @@ impl TransactionalSink {
             async move {
                 let wait =
                     timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-                match blocking(&producer, move |p| p.commit_transaction(wait)).await {
+                match blocking(&producer, move |p| call(p, wait)).await {
                     Ok(Ok(())) => Ok(Ok(())),
                     Ok(Err(error)) if is_retriable(&error) => Err(Retry::Retriable(error)),
                     Ok(Err(error)) => Ok(Err(error)),
@@ -555,13 +567,13 @@ impl TransactionalSink {
             .when(|e| matches!(e, Retry::Retriable(_)) && tokio::time::Instant::now() < deadline)
             .notify(|e, wait| {
                 if let Retry::Retriable(error) = e {
-                    tracing::warn!(transactional_id = %id, %error, ?wait, "transaction commit not finished; calling commit again");
+                    tracing::warn!(transactional_id = %id, operation = what, %error, ?wait, "transaction operation not finished; calling it again");
                 }
             })
             .await;
         match result {
             Ok(committed) => Ok(committed),
-            // The budget ran out: the last retriable error is the commit's error.
+            // The budget ran out: the last retriable error is the operation's error.
             Err(Retry::Retriable(error)) => Ok(Err(error)),
             Err(Retry::Task(task)) => Err(task),
         }

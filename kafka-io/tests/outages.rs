@@ -395,3 +395,113 @@ async fn a_commit_that_times_out_during_an_outage_is_retried_and_nothing_is_lost
     assert_eq!(once.len(), events.len(), "no event lost");
     assert_eq!(stored.len(), events.len(), "no event duplicated");
 }
+
+/// A transaction that outlives `transaction.timeout.ms` (5 s here) during a 15 s outage is
+/// aborted by the coordinator when the broker is back: the retried commit gets an error that
+/// requires abort, the sink aborts and fails the flush without reporting anything, and the
+/// checkpoint stays at the last committed transaction. A new sink (the restarted pipeline)
+/// reads that checkpoint, the events after it are written again, and a `read_committed`
+/// consumer sees every event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_aborted_during_an_outage_fails_the_flush_and_its_replay_stores_every_event_once()
+ {
+    let broker = Arc::new(blocking(PrivateBroker::start).await);
+    let config = KafkaConfig::new(broker.bootstrap()).set("transaction.timeout.ms", "5000");
+    let prefix = unique("txn-abort");
+    let topic = topic_of(&prefix);
+    let offsets = unique("offsets");
+    let id = unique("txn");
+    TopicCreator::new(&config, TopicSpec::new(2, 1).compacted(false))
+        .unwrap()
+        .ensure(&topic)
+        .await
+        .unwrap();
+    TopicCreator::new(&config, TopicSpec::new(1, 1))
+        .unwrap()
+        .ensure(&offsets)
+        .await
+        .unwrap();
+    let events = events_for(&prefix, 200);
+    let build = || {
+        kafka_io::TransactionalSink::builder(
+            config.clone(),
+            Arc::new(DebeziumJson::with_schema()),
+            &id,
+            &offsets,
+        )
+        .timeout(Duration::from_secs(3))
+        // Longer than the transaction: the commit is still being retried when the broker is
+        // back and the coordinator has aborted the transaction.
+        .commit_budget(Duration::from_secs(120))
+        .build_with_offset_store()
+    };
+    let (mut sink, _) = build().await.unwrap();
+    sink.write(&events[..100]).await.unwrap();
+    sink.flush().await.unwrap();
+    sink.write(&events[100..]).await.unwrap();
+    blocking({
+        let broker = Arc::clone(&broker);
+        move || broker.stop()
+    })
+    .await;
+    let flush = tokio::spawn(async move {
+        let reported = sink.flush().await;
+        (sink, reported)
+    });
+    // The outage: longer than transaction.timeout.ms.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    blocking({
+        let broker = Arc::clone(&broker);
+        move || broker.restart()
+    })
+    .await;
+    let (sink, reported) = flush.await.unwrap();
+    let error = reported.expect_err("the coordinator aborted the transaction");
+    let typed = std::error::Error::source(&error)
+        .and_then(|e| e.downcast_ref::<KafkaIoError>())
+        .unwrap_or_else(|| panic!("not a KafkaIoError: {error:?}"));
+    assert!(
+        matches!(
+            typed,
+            KafkaIoError::Transaction {
+                operation: "commit",
+                aborted: true,
+                ..
+            }
+        ),
+        "{typed:?}"
+    );
+    drop(sink);
+
+    // The restarted pipeline: the checkpoint is the first transaction's.
+    let (mut sink, store) = build().await.unwrap();
+    let checkpoint = cdc_core::OffsetStore::load(&store).await.unwrap().unwrap();
+    let replay: Vec<ChangeEvent> = events
+        .iter()
+        .filter(|e| !checkpoint.covers(e.position()))
+        .cloned()
+        .collect();
+    assert_eq!(
+        replay.len(),
+        100,
+        "the aborted transaction's events are replayed"
+    );
+    sink.write(&replay).await.unwrap();
+    let reported = sink.flush().await.unwrap();
+    assert_eq!(reported.last(), Some(events[199].position()));
+
+    let stored = {
+        let (config, topic) = (config.clone(), topic.clone());
+        blocking(move || {
+            read_topic(&config, &topic, true)
+                .iter()
+                .filter(|r| !r.is_tombstone())
+                .map(|r| seq(&r.position()))
+                .collect::<Vec<_>>()
+        })
+        .await
+    };
+    let once: HashSet<u64> = stored.iter().copied().collect();
+    assert_eq!(once.len(), events.len(), "no event lost");
+    assert_eq!(stored.len(), events.len(), "no event duplicated");
+}
