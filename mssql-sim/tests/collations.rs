@@ -5,7 +5,9 @@
 
 mod common;
 
+use common::raw::{batch, find, login, reply};
 use common::{connect, err_number, exec, message, try_exec};
+use tokio::io::AsyncWriteExt;
 
 #[path = "data/collation_cases.rs"]
 mod cases;
@@ -397,4 +399,66 @@ async fn keyset_paging_of_an_nvarchar_or_nchar_key_reads_every_id_once() {
         assert_eq!(read, expected, "{key_type}");
         sim.stop().await;
     }
+}
+
+/// COLMETADATA carries each text column's collation ([MS-TDS] 2.2.5.1.2): the default's
+/// `09 04 D0 00 34` (as SQL Server sends it), a binary collation's fBinary2 flag and sort id
+/// 0, a `_100` UTF-8 collation's version and fUTF8 flag. tiberius decodes them all (code page
+/// 1252 from LCID 0x0409).
+#[tokio::test]
+async fn result_columns_carry_their_collation_on_the_wire() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.wire (d varchar(5), b varchar(5) COLLATE Latin1_General_BIN2, u nvarchar(5) COLLATE Latin1_General_100_CI_AS_SC_UTF8, s varchar(5) COLLATE SQL_Latin1_General_CP1_CS_AS); INSERT INTO dbo.wire VALUES ('é', 'é', N'é', 'é')",
+    )
+    .await;
+    let row = c
+        .simple_query("SELECT d, b, u, s FROM dbo.wire")
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    let got: Vec<&str> = (0..4).map(|i| row.get::<&str, _>(i).unwrap()).collect();
+    assert_eq!(got, ["é"; 4]);
+    let (mut s, _) = login(&sim, "").await;
+    s.write_all(&batch("SELECT d, b, u, s FROM dbo.wire"))
+        .await
+        .unwrap();
+    let r = reply(&mut s).await;
+    // varchar(5) then its collation, for each column in turn
+    let d = find(&r, &[0xA7, 5, 0, 0x09, 0x04, 0xD0, 0x00, 0x34]);
+    let b = find(&r, &[0xA7, 5, 0, 0x09, 0x04, 0x00, 0x02, 0x00]);
+    let u = find(&r, &[0xE7, 10, 0, 0x09, 0x04, 0xD0, 0x24, 0x00]);
+    let cs = find(&r, &[0xA7, 5, 0, 0x09, 0x04, 0xC0, 0x00, 0x33]);
+    assert!(
+        d.is_some() && b.is_some() && u.is_some() && cs.is_some(),
+        "{d:?} {b:?} {u:?} {cs:?}"
+    );
+    assert!(d < b && b < u && u < cs);
+    sim.stop().await;
+}
+
+/// A `_UTF8` collation on a varchar column would need UTF-8 storage, which the simulator
+/// lacks: it refuses the column rather than store code page 1252 text under a UTF-8 label.
+#[tokio::test]
+async fn a_utf8_collation_on_a_varchar_column_is_refused_as_unsupported() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    let e = try_exec(
+        &mut c,
+        "CREATE TABLE dbo.u8 (id int PRIMARY KEY, v varchar(10) COLLATE Latin1_General_100_CI_AS_SC_UTF8)",
+    )
+    .await
+    .unwrap_err();
+    assert!(message(&e).contains("UTF-8 collations"), "{}", message(&e));
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.u16 (id int PRIMARY KEY, v nvarchar(10) COLLATE Latin1_General_100_CI_AS_SC_UTF8)",
+    )
+    .await;
+    sim.stop().await;
 }

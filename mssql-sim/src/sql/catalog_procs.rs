@@ -30,6 +30,7 @@ fn meta(cols: &[(&str, SqlType)]) -> Vec<ColumnMeta> {
             name: n.to_string(),
             ty: *t,
             nullable: true,
+            collation: None,
         })
         .collect()
 }

@@ -452,11 +452,27 @@ fn computed_types(
 
 /// The type of a computed column's expression over `cols`.
 /// A column definition's `COLLATE` (error 448 for an unknown name); `None` when it has none
-/// (the column takes the database default).
+/// (the column takes the database default). A `_UTF8` collation on a char/varchar/text
+/// column is refused as unsupported: its values would have to be stored and sent as UTF-8,
+/// which the simulator does not do (it stores code page 1252 text).
 fn declared_collation(c: &sqlparser::ast::ColumnDef) -> SqlResult<Option<Collation>> {
     for o in &c.options {
         if let ColumnOption::Collation(name) = &o.option {
-            return Collation::parse(&name.to_string()).map(Some);
+            let coll = Collation::parse(&name.to_string())?;
+            let narrow = matches!(
+                c.data_type
+                    .to_string()
+                    .to_ascii_lowercase()
+                    .split('(')
+                    .next(),
+                Some("char" | "varchar" | "text" | "character" | "character varying")
+            );
+            if coll.is_utf8() && narrow {
+                return Err(SqlError::unsupported(
+                    "UTF-8 collations on char/varchar/text columns",
+                ));
+            }
+            return Ok(Some(coll));
         }
     }
     Ok(None)

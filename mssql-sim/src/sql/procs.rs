@@ -160,6 +160,7 @@ impl Exec<'_> {
                             name: n.to_string(),
                             ty,
                             nullable: true,
+                            collation: None,
                         };
                         let rs = ResultSet {
                             cols: vec![
@@ -279,6 +280,7 @@ impl Exec<'_> {
             name: n.to_string(),
             ty: *t,
             nullable: true,
+            collation: None,
         })
         .collect();
         let mut rows = Vec::new();

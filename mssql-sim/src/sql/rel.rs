@@ -51,6 +51,7 @@ impl Rel {
                     name: c.name,
                     ty: c.ty,
                     nullable: c.nullable,
+                    collation: c.collation,
                 })
                 .collect(),
             rows: self.rows,

@@ -2,7 +2,7 @@
 
 use crate::error::SqlError;
 use crate::tds::types::{COLLATION, put_type_info, put_value};
-use crate::value::{SqlType, Value};
+use crate::value::{Collation, SqlType, Value};
 
 /// DONE status bits.
 pub(crate) mod done {
@@ -27,6 +27,8 @@ pub(crate) struct ColumnMeta {
     pub(crate) name: String,
     pub(crate) ty: SqlType,
     pub(crate) nullable: bool,
+    /// A text column's own collation (sent in its TYPE_INFO); `None`: the default.
+    pub(crate) collation: Option<Collation>,
 }
 
 fn b_varchar(out: &mut Vec<u8>, s: &str) {
@@ -170,7 +172,7 @@ pub(crate) fn col_metadata(out: &mut Vec<u8>, cols: &[ColumnMeta]) {
         out.extend_from_slice(&user_type.to_le_bytes());
         let flags: u16 = if c.nullable { 0x0001 } else { 0 } | 0x0008;
         out.extend_from_slice(&flags.to_le_bytes());
-        put_type_info(out, &c.ty);
+        put_type_info(out, &c.ty, &c.collation.unwrap_or_default().tds_bytes());
         if matches!(c.ty, SqlType::Text | SqlType::NText | SqlType::Image) {
             out.push(1);
             us_varchar(out, "t");

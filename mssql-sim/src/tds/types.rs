@@ -18,7 +18,9 @@ pub(crate) use encode::put_value;
 pub(crate) use wire::COLLATION;
 
 /// Appends the TYPE_INFO of `ty` (without the usertype/flags prefix).
-pub(crate) fn put_type_info(out: &mut Vec<u8>, ty: &SqlType) {
+/// Character types carry `collation` (the column's, as [`crate::value::Collation::tds_bytes`]
+/// gives it).
+pub(crate) fn put_type_info(out: &mut Vec<u8>, ty: &SqlType, collation: &[u8; 5]) {
     let u16_len = |out: &mut Vec<u8>, l: &Len, mul: u16| match l {
         Len::N(n) => out.extend_from_slice(&n.saturating_mul(mul).to_le_bytes()),
         Len::Max => out.extend_from_slice(&0xffffu16.to_le_bytes()),
@@ -37,32 +39,32 @@ pub(crate) fn put_type_info(out: &mut Vec<u8>, ty: &SqlType) {
         SqlType::Char(n) => {
             out.push(0xAF);
             out.extend_from_slice(&n.to_le_bytes());
-            out.extend_from_slice(&COLLATION);
+            out.extend_from_slice(collation);
         }
         SqlType::VarChar(l) => {
             out.push(0xA7);
             u16_len(out, l, 1);
-            out.extend_from_slice(&COLLATION);
+            out.extend_from_slice(collation);
         }
         SqlType::NChar(n) => {
             out.push(0xEF);
             out.extend_from_slice(&n.saturating_mul(2).to_le_bytes());
-            out.extend_from_slice(&COLLATION);
+            out.extend_from_slice(collation);
         }
         SqlType::NVarChar(l) => {
             out.push(0xE7);
             u16_len(out, l, 2);
-            out.extend_from_slice(&COLLATION);
+            out.extend_from_slice(collation);
         }
         SqlType::Text => {
             out.push(0x23);
             out.extend_from_slice(&0x7fff_ffffu32.to_le_bytes());
-            out.extend_from_slice(&COLLATION);
+            out.extend_from_slice(collation);
         }
         SqlType::NText => {
             out.push(0x63);
             out.extend_from_slice(&0x3fff_ffffu32.to_le_bytes());
-            out.extend_from_slice(&COLLATION);
+            out.extend_from_slice(collation);
         }
         SqlType::Binary(n) => {
             out.push(0xAD);

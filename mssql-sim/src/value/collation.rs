@@ -216,6 +216,59 @@ impl Collation {
         }
     }
 
+    /// Whether varchar data of this collation is UTF-8 (`_UTF8`).
+    pub(crate) fn is_utf8(&self) -> bool {
+        self.utf8
+    }
+
+    /// The collation as TDS sends it with character data ([MS-TDS] 2.2.5.1.2): LCID (20
+    /// bits, 0x0409 for every Latin1_General collation), the flags fIgnoreCase,
+    /// fIgnoreAccent, fIgnoreWidth, fIgnoreKana, fBinary, fBinary2, fUTF8, a 4-bit version
+    /// (0 for the version-less names, 2 for `_100`: a model from the version numbering
+    /// 80/90/100), little-endian, then the SQL sort id (52 CI_AS, 51 CS_AS, 54 CI_AI for the
+    /// `SQL_Latin1_General_CP1_` collations; 0 for Windows collations). The default's bytes,
+    /// `09 04 D0 00 34`, are what SQL Server sends.
+    pub(crate) fn tds_bytes(&self) -> [u8; 5] {
+        let mut info: u32 = 0x0409;
+        match self.strength {
+            Strength::Bin => info |= 1 << 24,
+            Strength::Bin2 => info |= 1 << 25,
+            Strength::Linguistic {
+                case,
+                accent,
+                kana,
+                width,
+            } => {
+                if !case {
+                    info |= 1 << 20;
+                }
+                if !accent {
+                    info |= 1 << 21;
+                }
+                if !width {
+                    info |= 1 << 22;
+                }
+                if !kana {
+                    info |= 1 << 23;
+                }
+            }
+        }
+        if self.utf8 {
+            info |= 1 << 26;
+        }
+        if self.family == Family::Latin1General100 {
+            info |= 2 << 28;
+        }
+        let sort_id = match (self.family, self.strength) {
+            (Family::SqlLatin1Cp1, Strength::Linguistic { case: true, .. }) => 51,
+            (Family::SqlLatin1Cp1, Strength::Linguistic { accent: false, .. }) => 54,
+            (Family::SqlLatin1Cp1, _) => 52,
+            _ => 0,
+        };
+        let b = info.to_le_bytes();
+        [b[0], b[1], b[2], b[3], sort_id]
+    }
+
     /// Orders two strings. `unicode`: whether the comparison is Unicode (either operand
     /// nchar/nvarchar/ntext after data type precedence); it picks the SQL sort order or the
     /// Windows rules for a `SQL_` collation and the code page for binary collations.
@@ -517,6 +570,28 @@ mod tests {
             let e = Collation::parse(bad).err().map(|e| (e.number, e.message));
             assert_eq!(e, Some((448, format!("Invalid collation '{bad}'."))));
         }
+    }
+
+    #[test]
+    fn tds_bytes_carry_lcid_flags_version_and_sort_id() {
+        let bytes = |n: &str| Collation::parse(n).map(|c| c.tds_bytes()).ok();
+        assert_eq!(DEFAULT.tds_bytes(), [0x09, 0x04, 0xD0, 0x00, 0x34]);
+        assert_eq!(
+            bytes("SQL_Latin1_General_CP1_CS_AS"),
+            Some([0x09, 0x04, 0xC0, 0x00, 0x33])
+        );
+        assert_eq!(
+            bytes("SQL_Latin1_General_CP1_CI_AI"),
+            Some([0x09, 0x04, 0xF0, 0x00, 0x36])
+        );
+        assert_eq!(
+            bytes("Latin1_General_BIN"),
+            Some([0x09, 0x04, 0x00, 0x01, 0])
+        );
+        assert_eq!(
+            bytes("Latin1_General_100_CI_AS_SC_UTF8"),
+            Some([0x09, 0x04, 0xD0, 0x24, 0])
+        );
     }
 
     #[test]
