@@ -462,3 +462,34 @@ async fn a_utf8_collation_on_a_varchar_column_is_refused_as_unsupported() {
     .await;
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_table_column_keeps_the_source_column_collation() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE DATABASE coll;
+         USE coll;
+         CREATE TABLE dbo.src (id int PRIMARY KEY, v varchar(10) COLLATE Latin1_General_BIN2);
+         EXEC sys.sp_cdc_enable_db;
+         EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'src', @role_name = NULL;
+         INSERT INTO dbo.src VALUES (1, 'X');
+         EXEC sys.sp_cdc_scan;",
+    )
+    .await;
+    assert_eq!(
+        column(
+            &mut c,
+            "SELECT collation_name FROM sys.columns WHERE object_id = OBJECT_ID('cdc.dbo_src_CT') AND name = 'v'"
+        )
+        .await,
+        ["Latin1_General_BIN2"]
+    );
+    assert!(
+        column(&mut c, "SELECT v FROM cdc.dbo_src_CT WHERE v = 'x'")
+            .await
+            .is_empty()
+    );
+    sim.stop().await;
+}

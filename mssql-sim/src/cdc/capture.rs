@@ -180,6 +180,8 @@ pub(crate) fn enable_table(
         .clone()
         .unwrap_or_else(|| format!("{}_{}", src.schema, src.name));
     let source_object_id = src.object_id;
+    // Captured columns keep their collation in the change table.
+    let collations = src.collations.clone();
     let captured: Vec<Column> = match &p.columns {
         None => src.columns.to_vec(),
         Some(list) => {
@@ -354,6 +356,7 @@ pub(crate) fn enable_table(
     });
     let mut ct = Table::new(ct_id, "cdc", &format!("{ci}_CT"), cols, vec![], now());
     ct.system = true;
+    ct.collations = collations;
     d.tables.insert(key("cdc", &format!("{ci}_CT")), ct);
     let created = now();
     if let Some(t) = d.table_mut("cdc", "change_tables") {
