@@ -247,8 +247,10 @@ async fn a_static_member_resumes_after_an_outage_longer_than_its_session_timeout
     writer.await.unwrap();
     let restarted = restarted.lock().unwrap().unwrap();
     eprintln!(
-        "broker serving again to the last event read: {:?}",
-        recovered - restarted
+        "broker serving again to the last event read: {:?}; {} of {} events read more than once (the replay after the last commit)",
+        recovered - restarted,
+        seen.values().filter(|&&n| n > 1).count(),
+        events.len()
     );
     assert_eq!(
         source.consumers_rebuilt(),
