@@ -284,6 +284,11 @@ fn is_fenced_code(code: RDKafkaErrorCode) -> bool {
 /// Besides those, errors that no amount of waiting heals stop the consumer too, so a
 /// misconfiguration fails with its name instead of stalling silently: authentication,
 /// authorisation (topic, group, cluster), TLS, an invalid configuration or group id.
+///
+/// One fatal error does not stop the source: a static member's `FencedInstanceId` after a
+/// broker outage longer than its session. The source replaces the consumer instead (and stops
+/// with [`KafkaIoError::DuplicateGroupInstanceId`] at a second fencing soon after), see
+/// `KafkaSource::read_batch`.
 pub(crate) fn is_fatal_consumer_error(error: &KafkaError) -> bool {
     let code = match error {
         KafkaError::MessageConsumptionFatal(_) => return true,
