@@ -306,6 +306,12 @@ async fn a_second_process_with_the_same_group_instance_id_fails_naming_the_setti
             break error;
         }
     };
+    eprintln!(
+        "stopped {:?} after the second member started; consumers rebuilt: first {}, second {}",
+        started.elapsed(),
+        first.consumers_rebuilt(),
+        second.consumers_rebuilt()
+    );
     let typed = std::error::Error::source(&error)
         .and_then(|e| e.downcast_ref::<KafkaIoError>())
         .unwrap_or_else(|| panic!("not a KafkaIoError: {error:?}"));
@@ -398,12 +404,19 @@ async fn a_commit_that_times_out_during_an_outage_is_retried_and_nothing_is_lost
     assert_eq!(stored.len(), events.len(), "no event duplicated");
 }
 
-/// A transaction that outlives `transaction.timeout.ms` (5 s here) during a 15 s outage is
-/// aborted by the coordinator when the broker is back: the retried commit gets an error that
-/// requires abort, the sink aborts and fails the flush without reporting anything, and the
-/// checkpoint stays at the last committed transaction. A new sink (the restarted pipeline)
-/// reads that checkpoint, the events after it are written again, and a `read_committed`
-/// consumer sees every event exactly once.
+/// A transaction that outlives `transaction.timeout.ms` (5 s here) during a 15 s outage
+/// cannot commit: its messages time out (librdkafka caps their timeout at the transaction's),
+/// the commit gets an error that requires abort, and the sink aborts — retrying the abort
+/// until the broker is back — and fails the flush without reporting anything. The checkpoint
+/// stays at the last committed transaction; a new sink (the restarted pipeline) reads it, the
+/// events after it are written again, and a `read_committed` consumer sees every event once.
+///
+/// Whether the sink's own abort gets through is a race with the restarted coordinator, which
+/// aborts a timed-out transaction by itself: when the messages timed out during the outage the
+/// sink's retried abort got through (`aborted: true`); when their failure came from the
+/// restarted broker, the coordinator had aborted first and the sink's abort got
+/// `INVALID_TXN_STATE` (`aborted: false`) — 5 of 12 runs. Either way nothing of the
+/// transaction is visible, which is what the replay below checks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_aborted_during_an_outage_fails_the_flush_and_its_replay_stores_every_event_once()
  {
@@ -467,12 +480,12 @@ async fn a_transaction_aborted_during_an_outage_fails_the_flush_and_its_replay_s
             typed,
             KafkaIoError::Transaction {
                 operation: "commit",
-                aborted: true,
                 ..
             }
         ),
         "{typed:?}"
     );
+    eprintln!("the flush failed: {typed:?}");
     drop(sink);
 
     // The restarted pipeline: the checkpoint is the first transaction's.
