@@ -14,6 +14,9 @@ use tiberius::Row;
 #[derive(Debug, Clone)]
 pub(crate) struct CaptureInstance {
     pub(crate) name: String,
+    /// The change table's object id: an instance disabled and re-created under the same
+    /// name is another instance, with another change table.
+    pub(crate) object_id: i64,
     /// The lowest LSN the instance still holds (raised by cleanup).
     pub(crate) min_lsn: Lsn,
     pub(crate) created: Option<NaiveDateTime>,
@@ -70,9 +73,10 @@ pub(crate) struct Catalog {
     pub(crate) tables: Vec<Vec<CaptureInstance>>,
 }
 
-/// The identity of the instance set: names with their low-water marks. Cheap to read on every
-/// poll; the full catalog is reloaded only when the names change.
-pub(crate) type InstanceMarks = Vec<(String, Lsn)>;
+/// The identity of the instance set: names and change-table object ids, with their low-water
+/// marks. Cheap to read on every poll; the full catalog is reloaded only when an identity
+/// changes (an instance added, dropped, or disabled and re-created under its name).
+pub(crate) type InstanceMarks = Vec<(String, i64, Lsn)>;
 
 fn text(row: &Row, i: usize) -> Result<String, tiberius::error::Error> {
     Ok(row.try_get::<&str, _>(i)?.unwrap_or_default().to_string())
@@ -112,6 +116,7 @@ pub(crate) async fn marks(conn: &mut Connection) -> Result<InstanceMarks, Error>
         .map(|r| {
             Ok((
                 text(r, 0).map_err(|e| Error::protocol("cdc.change_tables", e.to_string()))?,
+                int(r, 1).map_err(|e| Error::protocol("cdc.change_tables", e.to_string()))?,
                 lsn(r, 3, "cdc.change_tables.start_lsn")?,
             ))
         })
@@ -389,6 +394,7 @@ pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<
             .or_default()
             .push(CaptureInstance {
                 name,
+                object_id: ct_object,
                 min_lsn: lsn(r, 3, "cdc.change_tables.start_lsn")?,
                 created,
                 table: Arc::new(table),

@@ -922,6 +922,45 @@ async fn an_instance_created_while_the_source_was_stopped_has_its_table_snapshot
     );
 }
 
+/// CDC disabled and re-enabled on a table under the same capture-instance name while the
+/// source streams — how DBAs pick up a new column, and the fix Microsoft's KB 4538384 gives —
+/// is a new instance: the update committed to the old one before it was read is gone, so the
+/// table is read again, whole. Found by a newcomer: the reader took the re-created instance
+/// for the old one, saw its minimum LSN jump past its position and stopped with a retention
+/// error ("changes were cleaned up before they were read").
+#[tokio::test]
+async fn an_instance_disabled_and_re_enabled_under_its_name_has_the_table_read_again_whole() {
+    let target = items("inc_reenable", 10).await;
+    let mut source = source_with_chunks(&target, 5, None).await;
+    let mut consumer = Consumer::default();
+    target
+        .run("UPDATE dbo.items SET version = 2 WHERE id = 3;")
+        .await;
+    for _ in 0..10 {
+        target.scan().await;
+        consumer.pump(&mut source).await;
+        if consumer.streamed.contains(&3) {
+            break;
+        }
+    }
+    assert!(consumer.streamed.contains(&3), "the first update streamed");
+    target
+        .run(
+            "UPDATE dbo.items SET version = 2, note = N'changed' WHERE id = 2;
+             ALTER TABLE dbo.items ADD extra int NULL;
+             EXEC sys.sp_cdc_disable_table @source_schema = N'dbo', @source_name = N'items', @capture_instance = N'dbo_items';
+             EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'items', @role_name = NULL;
+             UPDATE dbo.items SET version = 2 WHERE id = 4;",
+        )
+        .await;
+    until_finished(&target, &mut source, &mut consumer).await;
+    assert_eq!(
+        consumer.rows,
+        table(&target).await,
+        "the consumer's items equal the table"
+    );
+}
+
 /// A signal-driven snapshot counts its rows where the initial snapshot counts its own
 /// (`MssqlSource::snapshot_progress`, which the `cdc_snapshot_rows_done/total` metrics and the
 /// progress bars read): it stayed at the initial snapshot's figures while an incremental

@@ -215,8 +215,14 @@ impl StreamReader {
     /// that nothing the reader still needs was cleaned up.
     async fn refresh(&mut self) -> Result<(), Error> {
         let marks = catalog::marks(&mut self.conn).await?;
-        let names = |m: &InstanceMarks| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-        if names(&marks) != names(&self.marks) {
+        // An instance is its name and its change table: disabled and re-enabled under the same
+        // name, it is a new instance (another start, changes in between only in the old one).
+        let identities = |m: &InstanceMarks| {
+            m.iter()
+                .map(|(n, object_id, _)| (n.clone(), *object_id))
+                .collect::<Vec<_>>()
+        };
+        if identities(&marks) != identities(&self.marks) {
             tracing::info!(database = %self.database(), "capture instances changed; reloading the catalog");
             let catalog = catalog::load(&mut self.conn, &self.config).await?;
             let mut gaps = Vec::new();
@@ -247,7 +253,7 @@ impl StreamReader {
             self.catalog = catalog;
         } else {
             for instance in self.catalog.tables.iter_mut().flatten() {
-                if let Some((_, min)) = marks.iter().find(|(n, _)| *n == instance.name) {
+                if let Some((_, _, min)) = marks.iter().find(|(n, _, _)| *n == instance.name) {
                     instance.min_lsn = *min;
                 }
             }
@@ -277,7 +283,11 @@ impl StreamReader {
             .iter()
             .filter_map(|instances| instances.first())
             .find(|old| old.table.id == instance.table.id)?;
-        let still_there = catalog.tables.iter().flatten().any(|i| i.name == read.name);
+        let still_there = catalog
+            .tables
+            .iter()
+            .flatten()
+            .any(|i| i.name == read.name && i.object_id == read.object_id);
         (!still_there).then(|| ReplacedTooEarly {
             table: format!("{}.{}", instance.table.id.schema, instance.table.id.table),
             dropped: read.name.clone(),
