@@ -21,10 +21,10 @@ mod types;
 mod values;
 pub(crate) mod variant;
 
+pub(crate) use collation::Collation;
 pub(crate) use convert::coerce;
 pub(crate) use text::{cp1252_byte, cp1252_char, parse_datetime};
 pub(crate) use types::{Len, SqlType};
 pub(crate) use types::{decimal_len, parse_type, time_extra};
 pub(crate) use values::Value;
-pub(crate) use collation::Collation;
 pub(crate) use values::{TextCmp, as_datetime, compare, compare_in, parse_decimal, rescale};
