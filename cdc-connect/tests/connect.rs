@@ -389,3 +389,89 @@ fn listen_gives_translated_configurations_their_ops_endpoints() {
         Some("0.0.0.0:9465")
     );
 }
+
+/// With both connectors the S3 sink writes the JSON lines itself, so the Debezium source's
+/// value handling modes — which decided what Confluent's JsonFormat files held — go to it:
+/// `decimal.handling.mode=string` files hold "1.01", not the precise form's base64 (a newcomer
+/// found them dropped with a warning that they had no meaning). With ParquetFormat they are
+/// not applied, and said so; set on a Parquet `[sink.s3]` they are refused naming the field.
+#[tokio::test]
+async fn debezium_value_handling_modes_reach_the_s3_sinks_json_lines_when_both_connectors_run() {
+    use cdc_core::Sink;
+    use cdc_core::codec::{DecimalHandlingMode, TimePrecisionMode};
+    let mut source = fixture("debezium-sqlserver.json");
+    source
+        .properties
+        .insert("decimal.handling.mode".into(), "string".into());
+    source
+        .properties
+        .insert("time.precision.mode".into(), "connect".into());
+    let mut sink = fixture("s3-sink.properties.json");
+    sink.properties.insert(
+        "format.class".into(),
+        "io.confluent.connect.s3.format.json.JsonFormat".into(),
+    );
+    sink.properties.remove("parquet.codec");
+    let t = translate(&[source.clone(), sink], &worker()).unwrap();
+    let s3 = t.file.sink.s3.clone().unwrap();
+    assert_eq!(s3.decimal_handling_mode, Some(DecimalHandlingMode::String));
+    assert_eq!(s3.time_precision_mode, Some(TimePrecisionMode::Connect));
+    assert!(
+        !t.warnings
+            .iter()
+            .any(|w| w.property.contains("decimal.handling.mode")),
+        "{:?}",
+        t.warnings
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut local = s3.clone();
+    local.url = format!("file://{}", dir.path().display());
+    local.options.clear();
+    let mut sink = cdc_connect::wiring::s3_sink(&local, "handling").unwrap();
+    let events = cdc_core::testing::sample_events("s", 1);
+    sink.write(&events).await.unwrap();
+    sink.flush().await.unwrap();
+    let lines: Vec<serde_json::Value> = walk(dir.path())
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["after"]["price"], "1.01", "{}", lines[0]);
+
+    // ParquetFormat (the fixture's): not applied, and said.
+    let t = translate(&[source, fixture("s3-sink.properties.json")], &worker()).unwrap();
+    assert_eq!(t.file.sink.s3.as_ref().unwrap().decimal_handling_mode, None);
+    assert!(
+        t.warnings
+            .iter()
+            .any(|w| w.property.contains("decimal.handling.mode") && w.note.contains("Parquet")),
+        "{:?}",
+        t.warnings
+    );
+    let mut parquet = t.file.sink.s3.clone().unwrap();
+    parquet.decimal_handling_mode = Some(DecimalHandlingMode::String);
+    let err = cdc_connect::wiring::s3_sink(&parquet, "handling").unwrap_err();
+    assert!(
+        err.to_string().contains("sink.s3.decimal_handling_mode"),
+        "{err}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -214,6 +214,20 @@ pub struct S3SinkSection {
     /// NDJSON with the embedded Connect schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ndjson_schemas: Option<bool>,
+    /// Debezium's `time.precision.mode` for NDJSON lines in the Debezium layout (what the
+    /// Debezium source's converter decided for files Confluent's sink wrote from its topics;
+    /// as `[sink.kafka]`'s). Parquet columns are typed: refused there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_precision_mode: Option<cdc_core::codec::TimePrecisionMode>,
+    /// Debezium's `decimal.handling.mode`, as [`Self::time_precision_mode`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimal_handling_mode: Option<cdc_core::codec::DecimalHandlingMode>,
+    /// Debezium's `binary.handling.mode`, as [`Self::time_precision_mode`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary_handling_mode: Option<cdc_core::codec::BinaryHandlingMode>,
+    /// Debezium's `unavailable.value.placeholder`, as [`Self::time_precision_mode`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable_value_placeholder: Option<String>,
     /// Partitioner (default `partition=N`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitioner: Option<PartitionerSection>,

@@ -325,19 +325,36 @@ pub fn translate(
         }
         (Some(src), Some(snk)) => {
             let (mut mssql, kafka) = translate_debezium(src, &mut warnings)?;
-            let s3 = translate_s3(snk, &mut warnings)?;
+            let mut s3 = translate_s3(snk, &mut warnings)?;
+            let handling = kafka.time_precision_mode.is_some()
+                || kafka.decimal_handling_mode.is_some()
+                || kafka.binary_handling_mode.is_some()
+                || kafka.unavailable_value_placeholder.is_some();
+            // The source's value handling decided what Confluent's sink wrote in JSON files;
+            // the S3 sink writes those lines itself now, so the modes go to it. Parquet
+            // columns keep SQL Server's types whatever the modes (Confluent's Parquet from
+            // such topics held strings or doubles): said, not applied.
+            let json_lines = s3.sink.format == Some(config::FileFormat::Ndjson)
+                && s3.sink.layout == Some(config::RowLayout::Debezium);
+            if handling && json_lines {
+                s3.sink.time_precision_mode = kafka.time_precision_mode;
+                s3.sink.decimal_handling_mode = kafka.decimal_handling_mode;
+                s3.sink.binary_handling_mode = kafka.binary_handling_mode;
+                s3.sink.unavailable_value_placeholder = kafka.unavailable_value_placeholder.clone();
+            } else if handling {
+                warnings.push(Warning {
+                    connector: src.name.clone(),
+                    property:
+                        "time.precision.mode / decimal.handling.mode / binary.handling.mode / \
+                               unavailable.value.placeholder"
+                            .into(),
+                    note: "not applied: Parquet columns keep SQL Server's types".into(),
+                });
+            }
             for (what, set) in [
                 ("tombstones.on.delete", kafka.tombstones.is_some()),
                 ("key.converter / value.converter", kafka.schemas.is_some()),
                 ("topic.creation.*", kafka.create_topics.is_some()),
-                (
-                    "time.precision.mode / decimal.handling.mode / binary.handling.mode / \
-                     unavailable.value.placeholder",
-                    kafka.time_precision_mode.is_some()
-                        || kafka.decimal_handling_mode.is_some()
-                        || kafka.binary_handling_mode.is_some()
-                        || kafka.unavailable_value_placeholder.is_some(),
-                ),
                 (
                     "schema.history.internal.kafka.bootstrap.servers",
                     kafka.brokers.is_some(),

@@ -61,18 +61,36 @@ pub fn kafka_config(client: KafkaClient<'_>, field: &str) -> Result<KafkaConfig,
 
 /// The Kafka sink's codec: `schemas` and Debezium's value handling modes from `[sink.kafka]`.
 pub fn kafka_sink_codec(section: &config::KafkaSinkSection) -> DebeziumJson {
-    let mut b = DebeziumJson::builder().schemas(section.schemas.unwrap_or(true));
-    if let Some(mode) = section.time_precision_mode {
+    debezium_json(
+        section.schemas.unwrap_or(true),
+        section.time_precision_mode,
+        section.decimal_handling_mode,
+        section.binary_handling_mode,
+        section.unavailable_value_placeholder.as_deref(),
+    )
+}
+
+/// A Debezium JSON codec with Debezium's value handling modes (unset: Debezium's defaults),
+/// for the Kafka sink and the S3 sink's NDJSON lines alike.
+pub(super) fn debezium_json(
+    schemas: bool,
+    time: Option<cdc_core::codec::TimePrecisionMode>,
+    decimal: Option<cdc_core::codec::DecimalHandlingMode>,
+    binary: Option<cdc_core::codec::BinaryHandlingMode>,
+    placeholder: Option<&str>,
+) -> DebeziumJson {
+    let mut b = DebeziumJson::builder().schemas(schemas);
+    if let Some(mode) = time {
         b = b.time_precision_mode(mode);
     }
-    if let Some(mode) = section.decimal_handling_mode {
+    if let Some(mode) = decimal {
         b = b.decimal_handling_mode(mode);
     }
-    if let Some(mode) = section.binary_handling_mode {
+    if let Some(mode) = binary {
         b = b.binary_handling_mode(mode);
     }
-    if let Some(placeholder) = &section.unavailable_value_placeholder {
-        b = b.unavailable_value_placeholder(placeholder.clone());
+    if let Some(placeholder) = placeholder {
+        b = b.unavailable_value_placeholder(placeholder.to_string());
     }
     b.build()
 }

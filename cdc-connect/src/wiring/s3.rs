@@ -60,6 +60,52 @@ pub fn s3_sink(section: &config::S3SinkSection, name: &str) -> Result<S3Sink, Co
             debezium_schemas: section.ndjson_schemas.unwrap_or(false),
         }),
     };
+    let handling = [
+        ("time_precision_mode", section.time_precision_mode.is_some()),
+        (
+            "decimal_handling_mode",
+            section.decimal_handling_mode.is_some(),
+        ),
+        (
+            "binary_handling_mode",
+            section.binary_handling_mode.is_some(),
+        ),
+        (
+            "unavailable_value_placeholder",
+            section.unavailable_value_placeholder.is_some(),
+        ),
+    ];
+    if let Some((name, _)) = handling.iter().find(|(_, set)| *set) {
+        if !matches!(
+            &format,
+            Format::Ndjson(NdjsonOptions {
+                layout: Layout::Debezium,
+                ..
+            })
+        ) {
+            return Err(ConfigError::field(
+                format!("sink.s3.{name}"),
+                "only applies to format = \"ndjson\" with layout = \"debezium\" (Parquet columns keep SQL Server's types)",
+            ));
+        }
+        b = b.codec(super::kafka::debezium_json(
+            section.ndjson_schemas.unwrap_or(false),
+            section.time_precision_mode,
+            section.decimal_handling_mode,
+            section.binary_handling_mode,
+            section.unavailable_value_placeholder.as_deref(),
+        ));
+    }
+    let format = match format {
+        // The codec decides the embedded schema when handling modes are set.
+        Format::Ndjson(options) if handling.iter().any(|(_, set)| *set) => {
+            Format::Ndjson(NdjsonOptions {
+                debezium_schemas: false,
+                ..options
+            })
+        }
+        other => other,
+    };
     b = b.format(format);
     if let Some(p) = &section.partitioner {
         b = match p.kind {
