@@ -54,8 +54,37 @@ fn schemaless_values_for_the_s3_sink_are_refused_naming_the_converter_property()
         "value.converter.schemas.enable",
         "false",
     );
-    let error = translate(&[sink], &worker()).unwrap_err().to_string();
+    let error = translate(&[sink.clone()], &worker())
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("value.converter.schemas.enable"), "{error}");
+    // With both connectors no record passes through Kafka: the setting is said to have no
+    // meaning, not fatal (a newcomer's MSK configuration was refused for it).
+    let t = translate(&[fixture("debezium-sqlserver.json"), sink], &worker()).unwrap();
+    assert!(
+        t.warnings
+            .iter()
+            .any(|w| w.property == "value.converter.schemas.enable"),
+        "{:?}",
+        t.warnings
+    );
+}
+
+/// Confluent's sink writes record values only, so its key converter changes no file: the
+/// StringConverter many MSK setups give the sink is a warning, not a refusal.
+#[test]
+fn the_s3_sinks_key_converter_is_warned_about_not_refused() {
+    let sink = with(
+        "s3-sink.properties.json",
+        "key.converter",
+        "org.apache.kafka.connect.storage.StringConverter",
+    );
+    let t = translate(&[sink], &worker()).unwrap();
+    assert!(
+        t.warnings.iter().any(|w| w.property == "key.converter"),
+        "{:?}",
+        t.warnings
+    );
 }
 
 /// With both connectors, changes go straight to S3: a table the source captured only for

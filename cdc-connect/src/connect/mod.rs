@@ -285,6 +285,12 @@ pub fn translate(
         }
         (None, Some(snk)) => {
             let s3 = translate_s3(snk, &mut warnings)?;
+            if s3.schemaless_values {
+                return Err(ConfigError::field(
+                    format!("{}: value.converter.schemas.enable", snk.name),
+                    s3::SCHEMALESS_REFUSED,
+                ));
+            }
             let brokers = brokers(None, &snk.name)?;
             let mut topics = s3.topics;
             topics.extend(s3.topics_regex.map(|r| {
@@ -326,6 +332,13 @@ pub fn translate(
         (Some(src), Some(snk)) => {
             let (mut mssql, kafka) = translate_debezium(src, &mut warnings)?;
             let mut s3 = translate_s3(snk, &mut warnings)?;
+            if s3.schemaless_values {
+                warnings.push(Warning {
+                    connector: snk.name.clone(),
+                    property: "value.converter.schemas.enable".into(),
+                    note: "no meaning here: changes go from SQL Server straight to S3".into(),
+                });
+            }
             let handling = kafka.time_precision_mode.is_some()
                 || kafka.decimal_handling_mode.is_some()
                 || kafka.binary_handling_mode.is_some()

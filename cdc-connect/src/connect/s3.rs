@@ -47,7 +47,17 @@ pub(super) struct S3Translation {
     pub(super) topics_regex: Option<String>,
     pub(super) dead_letter: Option<String>,
     pub(super) skip_errors: bool,
+    /// `value.converter.schemas.enable=false`: records without their Connect schema, which
+    /// the Kafka source cannot type (refused when the sink reads Kafka; meaningless when both
+    /// connectors run, with no records in between).
+    pub(super) schemaless_values: bool,
 }
+
+/// Why schemaless records are refused when the sink reads them from Kafka.
+pub(super) const SCHEMALESS_REFUSED: &str = "false is not supported: records must embed their Connect schema \
+     (value.converter.schemas.enable=true in the Debezium source and in this sink); without it a \
+     record's values cannot be typed (decimals, timestamps and binaries are bare numbers and \
+     strings)";
 
 pub(super) fn translate_s3(
     c: &ConnectorConfig,
@@ -149,17 +159,16 @@ pub(super) fn translate_s3(
     {
         return Err(p.refuse("storage.class", format!("{class} is not supported")));
     }
-    json_converter(&mut p, "key")?;
-    if json_converter(&mut p, "value")? == Some(false) {
-        // Without the embedded Connect schema a record's values cannot be typed (decimals,
-        // timestamps and binaries are bare numbers and strings), so every record would fail
-        // to decode and end in the dead-letter topic while the run looks healthy.
-        return Err(p.refuse(
-            "value.converter.schemas.enable",
-            "false is not supported: records must embed their Connect schema \
-             (value.converter.schemas.enable=true in the Debezium source and in this sink)",
-        ));
+    // Confluent's sink writes record values only (keys with store.kafka.keys=true, which is
+    // not supported here): the key converter changes no file.
+    if p.take("key.converter").is_some() {
+        p.warn(
+            "key.converter",
+            "the files hold record values only, as Confluent's sink writes them; keys are not decoded",
+        );
     }
+    p.take("key.converter.schemas.enable");
+    let schemaless_values = json_converter(&mut p, "value")? == Some(false);
     let skip_errors = match p.take("errors.tolerance").as_deref() {
         None | Some("none") => false,
         Some("all") => true,
@@ -189,6 +198,7 @@ pub(super) fn translate_s3(
         topics_regex,
         dead_letter,
         skip_errors,
+        schemaless_values,
     })
 }
 
