@@ -54,7 +54,7 @@ fn schemaless_values_for_the_s3_sink_are_refused_naming_the_converter_property()
         "value.converter.schemas.enable",
         "false",
     );
-    let error = translate(&[sink.clone()], &worker())
+    let error = translate(std::slice::from_ref(&sink), &worker())
         .unwrap_err()
         .to_string();
     assert!(error.contains("value.converter.schemas.enable"), "{error}");
