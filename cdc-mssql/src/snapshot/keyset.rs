@@ -18,9 +18,10 @@ pub(crate) type Params = Vec<Box<dyn tiberius::ToSql + Send + Sync>>;
 /// `ORDER BY key`. tiberius binds text as `nvarchar` and timestamps as `datetime2`; compared
 /// with a `char`/`varchar` column under a SQL_ collation, an `nvarchar` value makes SQL
 /// Server compare by the Unicode rules while `ORDER BY` follows the SQL sort order, and
-/// keyset paging skips rows (36 of 574 ids in Debezium's DBZ-7359 test, ground truth C27); a
-/// `datetime` column compared with a `datetime2` value is converted exactly (1/300 s) and is
-/// never equal to the value it was read as, so a chunk boundary inside equal first-column
+/// keyset paging skips rows (36 of the 575 ids of Debezium's DBZ-7359 test; ground truth C27
+/// says 574, the file's line count without its last line ending); a `datetime` column
+/// compared with a `datetime2` value is converted exactly (1/300 s) and is never equal to the
+/// value it was read as, so a chunk boundary inside equal first-column
 /// values re-reads or skips rows. A value read from the column converts back to its type
 /// without loss. `varchar` values convert through the database's default code page.
 #[derive(Debug, Clone, PartialEq, Eq)]
