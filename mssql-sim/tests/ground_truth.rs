@@ -1583,5 +1583,8 @@ async fn c27_keyset_paging_with_nvarchar_parameters_skips_36_ids_varchar_paramet
 // - The type-switch half of C10 (ALTER COLUMN + new instance → INT32 events): reader
 //   behaviour.
 // - C28 (concurrent sp_cdc_enable_table deadlocks): the simulator has lock waits and
-//   deadlock detection now (tests/locks.rs), but sp_cdc_enable_table's internal locking is not
-//   modelled; C30 (log scan failures): no log reader failures in the simulator.
+//   deadlock detection (tests/locks.rs), but sp_cdc_enable_table runs as one step under the
+//   engine lock; SQL Server's internal lock order inside it is undocumented.
+// Expressed elsewhere: C30 (22859, "Log Scan process failed in processing log records…") in
+// tests/cdc.rs::a_clr_type_table_changed_then_altered_before_the_scan_stops_the_capture_job,
+// the failure Microsoft's KB 4538384 documents.
