@@ -17,31 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// A name unique to this test run.
-fn unique(name: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// `n` keyed events whose topic (with the default namer) is `<prefix>.demo.dbo.items`.
-fn events_for(prefix: &str, n: usize) -> Vec<ChangeEvent> {
-    keyed_events(prefix, n, 37)
-        .into_iter()
-        .map(|mut e| {
-            e.source.name = prefix.into();
-            e
-        })
-        .collect()
-}
-
-fn topic_of(prefix: &str) -> String {
-    format!("{prefix}.demo.dbo.items")
-}
-
 async fn produce(config: &KafkaConfig, events: &[ChangeEvent]) {
     let mut sink = KafkaSink::builder(config.clone(), Arc::new(DebeziumJson::with_schema()))
         .build()

@@ -9,7 +9,7 @@
 
 mod common;
 
-use cdc_core::{ChangeEvent, ChangeSource, DebeziumJson, Position, Sink, SourcePartition};
+use cdc_core::{ChangeSource, DebeziumJson, Position, Sink, SourcePartition};
 use common::broker::{PrivateBroker, blocking, shared};
 use common::*;
 use kafka_io::rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
@@ -20,31 +20,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// A name unique to this test run, so tests sharing a broker never share topics or groups.
-fn unique(name: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// `n` keyed events whose topic (with the default namer) is `<prefix>.demo.dbo.items`.
-fn events_for(prefix: &str, n: usize) -> Vec<ChangeEvent> {
-    keyed_events(prefix, n, 37)
-        .into_iter()
-        .map(|mut e| {
-            e.source.name = prefix.into();
-            e
-        })
-        .collect()
-}
-
-fn topic_of(prefix: &str) -> String {
-    format!("{prefix}.demo.dbo.items")
-}
 
 fn sink(config: &KafkaConfig) -> KafkaSink {
     KafkaSink::builder(config.clone(), Arc::new(DebeziumJson::with_schema()))

@@ -204,3 +204,29 @@ pub fn try_committed(
         })
         .collect())
 }
+
+/// A name unique to this test run, so tests sharing a broker never share topics or groups.
+pub fn unique(name: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// `n` keyed events whose topic (with the default namer) is [`topic_of`]`(prefix)`.
+pub fn events_for(prefix: &str, n: usize) -> Vec<ChangeEvent> {
+    keyed_events(prefix, n, 37)
+        .into_iter()
+        .map(|mut e| {
+            e.source.name = prefix.into();
+            e
+        })
+        .collect()
+}
+
+/// `<prefix>.demo.dbo.items`.
+pub fn topic_of(prefix: &str) -> String {
+    format!("{prefix}.demo.dbo.items")
+}
