@@ -164,7 +164,7 @@ async fn fetch(c: &mut SqlClient) -> Result<Raw, tiberius::error::Error> {
 }
 
 /// Column type facts from `sys.columns`: (type name, max_length, precision, scale, nullable).
-type ColumnFacts = (String, i32, u8, u8, bool);
+type ColumnFacts = (String, i32, u8, u8, bool, bool);
 
 /// Loads every capture instance of the included tables, with schemas and keys.
 pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<Catalog, Error> {
@@ -193,6 +193,10 @@ pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<
             u8::try_from(int(r, 4).map_err(p("sys.columns"))?).unwrap_or(0),
             u8::try_from(int(r, 5).map_err(p("sys.columns"))?).unwrap_or(0),
             int(r, 6).map_err(p("sys.columns"))? != 0,
+            text(r, 7)
+                .map_err(p("sys.columns"))?
+                .to_ascii_lowercase()
+                .ends_with("_utf8"),
         );
         columns
             .entry(int(r, 0).map_err(p("sys.columns"))?)
@@ -274,7 +278,7 @@ pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<
             let facts = src_columns
                 .and_then(|c| c.get(&lower))
                 .or_else(|| ct_columns.and_then(|c| c.get(&lower)));
-            let Some((type_name, max_length, precision, scale, _)) = facts else {
+            let Some((type_name, max_length, precision, scale, _, utf8)) = facts else {
                 return Err(Error::protocol(
                     "sys.columns",
                     format!("no type for captured column {column:?} of {name}"),
@@ -289,7 +293,7 @@ pub(crate) async fn load(conn: &mut Connection, config: &MssqlConfig) -> Result<
             // Nullability comes from the source table: change-table columns are all nullable.
             let nullable = src_columns.and_then(|c| c.get(&lower)).is_none_or(|f| f.4);
             select_list.push_str(", ");
-            select_list.push_str(&select_expression(&column, &data_type));
+            select_list.push_str(&select_expression(&column, &data_type, *utf8));
             lobs.extend(
                 usize::try_from(ordinal)
                     .ok()

@@ -47,8 +47,9 @@ pub(crate) const CAPTURED_COLUMNS: &str =
 /// CLR types (`is_assembly_type`: geography, geometry, hierarchyid) keep their own names,
 /// and `sysname` (a system type, `is_user_defined` 0) keeps its name, which maps to
 /// `nvarchar(128)`. `max_length`, `precision` and `scale` in `sys.columns` are the base
-/// type's as declared.
-pub(crate) const COLUMNS: &str = "SELECT c.object_id, c.name, COALESCE(bt.name, t.name) AS type_name, c.max_length, c.precision, c.scale, c.is_nullable \
+/// type's as declared; `collation_name` tells a UTF-8 `varchar` (SQL Server 2019+ `_UTF8`
+/// collations) apart.
+pub(crate) const COLUMNS: &str = "SELECT c.object_id, c.name, COALESCE(bt.name, t.name) AS type_name, c.max_length, c.precision, c.scale, c.is_nullable, c.collation_name \
      FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id \
      LEFT JOIN sys.types bt ON bt.user_type_id = c.system_type_id AND t.is_user_defined = 1 AND t.is_assembly_type = 0";
 /// Primary keys.

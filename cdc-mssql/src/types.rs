@@ -13,9 +13,16 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDel
 use tiberius::ColumnData;
 
 /// The select-list expression for a column, so that the driver hands over exact values.
-pub(crate) fn select_expression(column: &str, data_type: &DataType) -> String {
+/// `utf8`: the column has a `_UTF8` collation (SQL Server 2019+), whose `char`/`varchar`/`text`
+/// bytes are UTF-8; tiberius 0.13 decodes non-Unicode text by the collation's LCID code page
+/// and ignores its UTF-8 flag, so such a column is read converted to `nvarchar(max)` (lossless:
+/// UTF-8 and UTF-16 hold the same characters).
+pub(crate) fn select_expression(column: &str, data_type: &DataType, utf8: bool) -> String {
     let quoted = quote(column);
     match data_type {
+        DataType::Char { .. } | DataType::VarChar { .. } | DataType::Text if utf8 => {
+            format!("CAST({quoted} AS nvarchar(max)) AS {quoted}")
+        }
         DataType::Money | DataType::SmallMoney => {
             format!("CAST({quoted} AS decimal(19,4)) AS {quoted}")
         }
@@ -227,6 +234,25 @@ fn rescale(value: i128, from: u8, to: u8) -> Option<i128> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// tiberius 0.13 reads non-Unicode text by the collation's LCID code page and ignores the
+    /// UTF-8 flag (found while giving the simulator collations): a `_UTF8` `varchar` is read
+    /// as `nvarchar(max)`, other text and other columns as they are.
+    #[test]
+    fn utf8_collated_text_is_read_as_nvarchar() {
+        let varchar = DataType::VarChar { length: Some(20) };
+        assert_eq!(
+            select_expression("name", &varchar, true),
+            "CAST([name] AS nvarchar(max)) AS [name]"
+        );
+        assert_eq!(select_expression("name", &varchar, false), "[name]");
+        assert_eq!(
+            select_expression("t", &DataType::Text, true),
+            "CAST([t] AS nvarchar(max)) AS [t]"
+        );
+        let nvarchar = DataType::NVarChar { length: Some(20) };
+        assert_eq!(select_expression("n", &nvarchar, true), "[n]");
+    }
 
     #[test]
     fn datetime_ticks_round_like_sql_server() {

@@ -29,7 +29,7 @@ async fn cdc_reader_statements_work() {
         "SELECT capture_instance, object_id, source_object_id, start_lsn, create_date FROM cdc.change_tables",
         "SELECT t.object_id, s.name AS schema_name, t.name AS table_name FROM sys.tables t INNER JOIN sys.schemas s ON s.schema_id = t.schema_id",
         "SELECT object_id, column_name, column_ordinal FROM cdc.captured_columns",
-        "SELECT c.object_id, c.name, COALESCE(bt.name, t.name) AS type_name, c.max_length, c.precision, c.scale, c.is_nullable FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id LEFT JOIN sys.types bt ON bt.user_type_id = c.system_type_id AND t.is_user_defined = 1 AND t.is_assembly_type = 0",
+        "SELECT c.object_id, c.name, COALESCE(bt.name, t.name) AS type_name, c.max_length, c.precision, c.scale, c.is_nullable, c.collation_name FROM sys.columns c INNER JOIN sys.types t ON t.user_type_id = c.user_type_id LEFT JOIN sys.types bt ON bt.user_type_id = c.system_type_id AND t.is_user_defined = 1 AND t.is_assembly_type = 0",
         "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS WHERE CONSTRAINT_TYPE = 'PRIMARY KEY'",
         "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE",
         "SELECT is_cdc_enabled FROM sys.databases WHERE name = DB_NAME()",
