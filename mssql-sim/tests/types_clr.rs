@@ -534,3 +534,45 @@ async fn an_insert_select_into_sql_variant_keeps_the_selected_columns_type() {
     );
     sim.stop().await;
 }
+
+/// geometry and geography have no comparison operators and no order: `=` is 403 naming the
+/// operator and the type (as public bug reports show SQL Server's text), ORDER BY is 249; the
+/// simulator compared them (206, or sorted the rows).
+#[tokio::test]
+async fn spatial_values_have_no_comparison_operators_and_no_order() {
+    let sim = common::start().await;
+    let mut c = connect(&sim).await;
+    exec(
+        &mut c,
+        "CREATE DATABASE sp; USE sp;
+         CREATE TABLE dbo.shapes (id int NOT NULL PRIMARY KEY, g geometry NULL, p geography NULL);
+         INSERT INTO dbo.shapes VALUES (1, geometry::STGeomFromText('POINT (1 2)', 0), geography::Point(1, 2, 4326)),
+                                      (2, geometry::STGeomFromText('POINT (3 4)', 0), geography::Point(3, 4, 4326));",
+    )
+    .await;
+    let e = try_exec(&mut c, "SELECT id FROM dbo.shapes WHERE g = g")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 403, "{e}");
+    assert_eq!(
+        message(&e),
+        "Invalid operator for data type. Operator equals equal to, type equals geometry."
+    );
+    let e = try_exec(&mut c, "SELECT id FROM dbo.shapes WHERE p > p")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 403, "{e}");
+    assert!(
+        message(&e).contains("greater than, type equals geography"),
+        "{e}"
+    );
+    let e = try_exec(&mut c, "SELECT id FROM dbo.shapes ORDER BY g")
+        .await
+        .unwrap_err();
+    assert_eq!(err_number(&e), 249, "{e}");
+    assert_eq!(
+        message(&e),
+        "The type \"geometry\" is not comparable. It cannot be used in the ORDER BY clause."
+    );
+    sim.stop().await;
+}

@@ -582,6 +582,20 @@ fn sort_keyed(
     order: &[(Expr, bool)],
     cmps: &[TextCmp],
 ) -> SqlResult<()> {
+    // geometry and geography have no order: SQL Server refuses to sort by them (249).
+    if let Some(v) = rows
+        .iter()
+        .flat_map(|(keys, _)| keys.iter())
+        .find(|v| matches!(v, Value::Spatial(..)))
+    {
+        return Err(SqlError::new(
+            249,
+            format!(
+                "The type \"{}\" is not comparable. It cannot be used in the ORDER BY clause.",
+                v.natural_type().name()
+            ),
+        ));
+    }
     let mut err = None;
     rows.sort_by(|(a, _), (b, _)| {
         for (i, (_, asc)) in order.iter().enumerate() {

@@ -114,6 +114,27 @@ pub(super) fn compare_op(
     r: &Value,
     cmp: &TextCmp,
 ) -> SqlResult<Value> {
+    // geometry and geography have no comparison operators (403, "Invalid operator for data
+    // type. Operator equals equal to, type equals geometry.", as SQL Server reports it in
+    // public bug reports; STEquals() is theirs, not modelled). A NULL is untyped here, so only
+    // a value shows it.
+    if let Some(v) = [l, r].into_iter().find(|v| matches!(v, Value::Spatial(..))) {
+        let operator = match op {
+            BinaryOperator::Eq => "equal to",
+            BinaryOperator::NotEq => "not equal to",
+            BinaryOperator::Lt => "less than",
+            BinaryOperator::LtEq => "less than or equal to",
+            BinaryOperator::Gt => "greater than",
+            _ => "greater than or equal to",
+        };
+        return Err(SqlError::new(
+            403,
+            format!(
+                "Invalid operator for data type. Operator equals {operator}, type equals {}.",
+                v.natural_type().name()
+            ),
+        ));
+    }
     if l.is_null() || r.is_null() {
         return Ok(Value::Null);
     }
