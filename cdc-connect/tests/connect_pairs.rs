@@ -237,3 +237,44 @@ fn the_offsets_object_store_reads_the_aws_environment() {
         "signed with the environment's key: {head:?}"
     );
 }
+
+/// The seed's MSK configuration secures its schema-history clients (SASL_SSL, AWS_MSK_IAM);
+/// none of that reaches the Kafka connections, which then connect in plaintext: the
+/// translation says so, and where their security is set, instead of only "no schema history
+/// topic is needed" (a newcomer's finding).
+#[test]
+fn a_secured_cluster_in_the_connector_properties_is_said_to_need_sink_kafka_security() {
+    let mut source = fixture("debezium-sqlserver.json");
+    for (k, v) in [
+        (
+            "schema.history.internal.producer.security.protocol",
+            "SASL_SSL",
+        ),
+        (
+            "schema.history.internal.producer.sasl.mechanism",
+            "AWS_MSK_IAM",
+        ),
+    ] {
+        source.properties.insert(k.into(), v.into());
+    }
+    let t = translate(&[source], &worker()).unwrap();
+    assert!(
+        t.warnings
+            .iter()
+            .any(|w| w.property == "security.protocol" && w.note.contains("[sink.kafka.security]")),
+        "{:?}",
+        t.warnings
+    );
+    assert!(t.file.sink.kafka.unwrap().security.is_none());
+    // A plaintext cluster gets no such warning.
+    let mut plain = fixture("debezium-sqlserver.json");
+    plain
+        .properties
+        .retain(|k, _| !k.ends_with("security.protocol"));
+    let t = translate(&[plain], &worker()).unwrap();
+    assert!(
+        !t.warnings.iter().any(|w| w.property == "security.protocol"),
+        "{:?}",
+        t.warnings
+    );
+}

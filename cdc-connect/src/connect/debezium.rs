@@ -352,6 +352,23 @@ pub(super) fn translate_debezium(
         "include.schema.changes",
         "no schema-change topic: schema changes travel inside the events",
     );
+    // The schema history clients' security says how the cluster is reached; nothing of it is
+    // translated, so say where the Kafka connections' security comes from instead of letting
+    // "no schema history topic is needed" read as if it did not matter (a newcomer's MSK IAM
+    // settings vanished and the producer connected without security).
+    let secured = p.left.iter().any(|(k, v)| {
+        (k.starts_with("schema.history.internal.") || k.starts_with("producer.override."))
+            && k.ends_with("security.protocol")
+            && !v.eq_ignore_ascii_case("PLAINTEXT")
+    });
+    if secured {
+        p.warn(
+            "security.protocol",
+            "the cluster is secured, but connector properties do not carry the Kafka connections' \
+             security: set [sink.kafka.security] (MSK's SASL/SCRAM or TLS; AWS_MSK_IAM has no \
+             librdkafka support), else they connect in plaintext",
+        );
+    }
     p.ignore_prefix(
         "schema.history.internal",
         "no schema history topic is needed: schemas come from the capture instances",
@@ -363,7 +380,7 @@ pub(super) fn translate_debezium(
     );
     p.ignore_prefix(
         "producer.override.",
-        "producer settings go to [sink.kafka.properties]",
+        "not translated: set producer settings in [sink.kafka.properties] (print-config, then edit)",
     );
     p.finish(DEBEZIUM_KNOWN)?;
     Ok((
