@@ -844,6 +844,25 @@ async fn with_new_table_snapshot_none_a_newly_captured_table_is_only_streamed() 
     assert!(source.incremental_snapshot_pending().is_empty());
 }
 
+/// Updates row 3 and streams until the update arrived: the source has read past a change.
+async fn stream_an_update_of_row_3(
+    target: &Target,
+    source: &mut MssqlSource,
+    consumer: &mut Consumer,
+) {
+    target
+        .run("UPDATE dbo.items SET version = 2 WHERE id = 3;")
+        .await;
+    for _ in 0..10 {
+        target.scan().await;
+        consumer.pump(source).await;
+        if consumer.streamed.contains(&3) {
+            break;
+        }
+    }
+    assert!(consumer.streamed.contains(&3), "the first update streamed");
+}
+
 /// Microsoft's schema-change procedure for `dbo.items` in one go: a column added, a new capture
 /// instance, the old one disabled at once.
 const SWITCH_ITEMS: &str = "ALTER TABLE dbo.items ADD extra int NULL;
@@ -892,17 +911,7 @@ async fn an_instance_created_while_the_source_was_stopped_has_its_table_snapshot
     let target = items("inc_switch_stopped", 10).await;
     let mut source = source_with_chunks(&target, 5, None).await;
     let mut consumer = Consumer::default();
-    target
-        .run("UPDATE dbo.items SET version = 2 WHERE id = 3;")
-        .await;
-    for _ in 0..10 {
-        target.scan().await;
-        consumer.pump(&mut source).await;
-        if consumer.streamed.contains(&3) {
-            break;
-        }
-    }
-    assert!(consumer.streamed.contains(&3), "the first update streamed");
+    stream_an_update_of_row_3(&target, &mut source, &mut consumer).await;
     let checkpoint = consumer.checkpoint.clone();
     source.close().await.unwrap();
 
@@ -933,17 +942,7 @@ async fn an_instance_disabled_and_re_enabled_under_its_name_has_the_table_read_a
     let target = items("inc_reenable", 10).await;
     let mut source = source_with_chunks(&target, 5, None).await;
     let mut consumer = Consumer::default();
-    target
-        .run("UPDATE dbo.items SET version = 2 WHERE id = 3;")
-        .await;
-    for _ in 0..10 {
-        target.scan().await;
-        consumer.pump(&mut source).await;
-        if consumer.streamed.contains(&3) {
-            break;
-        }
-    }
-    assert!(consumer.streamed.contains(&3), "the first update streamed");
+    stream_an_update_of_row_3(&target, &mut source, &mut consumer).await;
     target
         .run(
             "UPDATE dbo.items SET version = 2, note = N'changed' WHERE id = 2;
